@@ -1,0 +1,32 @@
+# Two entry points: `make app` (install, then run the dashboard) and `make test` (install, then
+# lint and run the test suite). Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: app test install browser bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+install: $(BIN)/.installed
+
+# Debian's Chromium for the browser test (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && apt-get install -y -q chromium fonts-noto-color-emoji; \
+	  else echo "chromium not found: the browser test will be skipped"; fi; }
+
+app: install
+	$(BIN)/streamlit run app.py
+
+test: install browser
+	$(BIN)/ruff check deepad pages tests app.py
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,180 @@
+"""Detection metrics on scikit-learn: ranking quality, thresholds and operating points.
+
+All functions take scores where higher means more anomalous and labels where 1 is anomalous.
+Items with an unknown label (-1) are left out of every labeled metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+
+def _known(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    keep = labels >= 0
+    return labels[keep].astype(np.int8), scores[keep]
+
+
+def _both_classes(labels: np.ndarray) -> bool:
+    return labels.size > 0 and 0 < labels.sum() < labels.size
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve; NaN when only one class is present."""
+    labels, scores = _known(labels, scores)
+    return float(roc_auc_score(labels, scores)) if _both_classes(labels) else float("nan")
+
+
+def auprc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision with anomalies as the positive class; NaN with one class."""
+    labels, scores = _known(labels, scores)
+    return float(average_precision_score(labels, scores)) if _both_classes(labels) else float("nan")
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    threshold: float
+    flagged: int
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def false_positive_rate(self) -> float:
+        return self.fp / (self.fp + self.tn) if self.fp + self.tn else 0.0
+
+
+def operating_point(
+    labels: np.ndarray | None, scores: np.ndarray, threshold: float
+) -> OperatingPoint:
+    """Counts at ``threshold`` (an item is flagged when its score is above it)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    flagged = scores > threshold
+    if labels is None:
+        return OperatingPoint(threshold, int(flagged.sum()), 0, 0, 0, 0)
+    labels = np.asarray(labels)
+    known = labels >= 0
+    pos = (labels == 1) & known
+    neg = (labels == 0) & known
+    return OperatingPoint(
+        threshold=float(threshold),
+        flagged=int(flagged.sum()),
+        tp=int((flagged & pos).sum()),
+        fp=int((flagged & neg).sum()),
+        fn=int((~flagged & pos).sum()),
+        tn=int((~flagged & neg).sum()),
+    )
+
+
+def precision_recall_f1(
+    labels: np.ndarray, scores: np.ndarray, threshold: float
+) -> tuple[float, float, float]:
+    point = operating_point(labels, scores, threshold)
+    return point.precision, point.recall, point.f1
+
+
+def threshold_for_contamination(scores: np.ndarray, contamination: float) -> float:
+    """The threshold that flags the top ``contamination`` share of ``scores``."""
+    if not 0.0 <= contamination <= 1.0:
+        raise ValueError("contamination must be in [0, 1]")
+    return float(np.quantile(np.asarray(scores, dtype=np.float64), 1.0 - contamination))
+
+
+def threshold_for_fpr(labels: np.ndarray, scores: np.ndarray, target_fpr: float) -> float:
+    """The lowest threshold whose false-positive rate on labeled normals is ≤ ``target_fpr``."""
+    labels, scores = _known(labels, scores)
+    normals = np.sort(scores[labels == 0])
+    if normals.size == 0:
+        raise ValueError("a false-positive-rate threshold needs labeled normal items")
+    allowed = int(np.floor(target_fpr * normals.size))
+    # flagged means score > threshold; allow at most `allowed` normals above it
+    return (
+        float(normals[normals.size - allowed - 1])
+        if allowed < normals.size
+        else float(normals[0] - 1.0)
+    )
+
+
+def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """(threshold, F1) maximising F1 over all cut points; needs both classes."""
+    labels, scores = _known(labels, scores)
+    if not _both_classes(labels):
+        raise ValueError("best-F1 needs both normal and anomalous labels")
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall + 1e-12), 0)
+    best = int(np.argmax(f1[:-1]))
+    # precision_recall_curve flags score >= t; we flag score > threshold, so step just below t
+    cut = thresholds[best]
+    below = scores[scores < cut]
+    threshold = float(below.max()) if below.size else float(np.nextafter(cut, -np.inf))
+    return threshold, float(f1[best])
+
+
+def roc_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) of the ROC curve."""
+    labels, scores = _known(labels, scores)
+    return roc_curve(labels, scores)
+
+
+def pr_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(precision, recall, thresholds) of the precision-recall curve."""
+    labels, scores = _known(labels, scores)
+    return precision_recall_curve(labels, scores)
+
+
+def pixel_auroc(masks: list[np.ndarray | None], maps: list[np.ndarray] | np.ndarray) -> float:
+    """AUROC over all pixels of the images that have a ground-truth mask.
+
+    ``maps[i]`` must have the shape of ``masks[i]``; images without a mask are left out.
+    """
+    labels, scores = [], []
+    for mask, amap in zip(masks, maps, strict=True):
+        if mask is None:
+            continue
+        amap = np.asarray(amap)
+        if amap.shape != np.shape(mask):
+            raise ValueError(f"map shape {amap.shape} differs from mask shape {np.shape(mask)}")
+        labels.append((np.asarray(mask) > 0).ravel())
+        scores.append(amap.ravel().astype(np.float32))
+    if not labels:
+        return float("nan")
+    y = np.concatenate(labels).astype(np.int8)
+    return float(roc_auc_score(y, np.concatenate(scores))) if _both_classes(y) else float("nan")
+
+
+def summary(labels: np.ndarray | None, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """The metrics a run records: AUROC, AUPRC and P/R/F1 at ``threshold``."""
+    point = operating_point(labels, scores, threshold)
+    out = {"threshold": float(threshold), "flagged": float(point.flagged)}
+    if labels is not None and _both_classes(_known(labels, scores)[0]):
+        out.update(
+            auroc=auroc(labels, scores),
+            auprc=auprc(labels, scores),
+            precision=point.precision,
+            recall=point.recall,
+            f1=point.f1,
+        )
+    return out

@@ -1,0 +1,222 @@
+"""The detector contract every method follows, and the registry of methods.
+
+Every detector:
+
+- takes keyword-only parameters (the fields of its ``Config`` dataclass) and only stores them;
+- ``fit(train, *, labeled=None, validation=None, progress=None, context=None)`` returns ``self``;
+- ``decision_function(items)`` gives one score per item, higher = more anomalous;
+- ``score(items)`` gives the same score plus named components (e.g. both DSEBM criteria);
+- ``explain(items)`` gives per-item maps where the method has them (``explains`` is True);
+- after ``fit``: ``decision_scores_`` (training scores) and ``threshold_`` (from
+  ``contamination``); ``predict`` compares with ``threshold_``;
+- ``save(directory)`` / ``Detector.load(directory)``: safetensors plus JSON, never pickle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from deepad.config import from_json, to_json, validate
+from deepad.data.types import DataKind, Dataset, as_dataset
+from deepad.models.config import DetectorConfig
+from deepad.train.checkpoint import load_state, save_state
+from deepad.train.loop import ProgressCallback, RunContext
+
+FORMAT_VERSION = 1
+
+
+class NotFittedError(RuntimeError):
+    """A detector was used before ``fit`` (or ``load``)."""
+
+
+@dataclass
+class Scores:
+    """Per-item scores: ``score`` is the primary one (higher = more anomalous)."""
+
+    score: np.ndarray
+    components: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class ImageMaps:
+    """Per-pixel anomaly maps, ``(n, h, w)`` float32 at the network's resolution.
+
+    ``low_res`` keeps a method's raw low-resolution maps where it has them (FCDD), so a view
+    can re-upsample them with other settings.
+    """
+
+    maps: np.ndarray
+    low_res: np.ndarray | None = None
+
+
+@dataclass
+class TokenWeights:
+    """Per-document tokens with one weight row per head: ``weights[i]`` is ``(heads, len)``."""
+
+    tokens: list[list[str]]
+    weights: list[np.ndarray]
+    head_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FeatureWeights:
+    """Per-item relevance of each input feature (tables, sequences): ``(n, d)`` or ragged."""
+
+    weights: list[np.ndarray]
+    feature_names: list[str] | None = None
+
+
+Explanation = ImageMaps | TokenWeights | FeatureWeights
+
+
+class Detector(ABC):
+    """Base class of every anomaly detector in deepad."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    Config: ClassVar[type[DetectorConfig]]
+    kinds: ClassVar[frozenset[DataKind]]
+    explains: ClassVar[bool] = False
+    uses_labeled: ClassVar[bool] = False  # makes use of labeled anomalies in fit
+
+    def __init__(self, *, config: DetectorConfig | None = None, **params: Any) -> None:
+        base = config if config is not None else self.Config()
+        self.config = dataclasses.replace(base, **params) if params else base
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+    # ----------------------------------------------------------------- public API
+    def fit(
+        self,
+        train: Any,
+        *,
+        labeled: Any = None,
+        validation: Any = None,
+        progress: ProgressCallback | None = None,
+        context: RunContext | None = None,
+    ) -> Self:
+        """Learn normality from ``train``; ``labeled`` adds known anomalies where supported."""
+        validate(self.config)
+        train = self._check_kind(as_dataset(train))
+        if len(train) == 0:
+            raise ValueError("the training set is empty")
+        labeled = None if labeled is None else self._check_kind(as_dataset(labeled, train.kind))
+        validation = (
+            None if validation is None else self._check_kind(as_dataset(validation, train.kind))
+        )
+        self._fit(
+            train,
+            labeled=labeled,
+            validation=validation,
+            progress=progress,
+            context=context or RunContext(),
+        )
+        self.decision_scores_ = self._score(train).score.astype(np.float64)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
+        self.kind_ = train.kind
+        return self
+
+    def score(self, items: Any) -> Scores:
+        """The primary score and its named components for each item."""
+        self._check_fitted()
+        return self._score(self._check_kind(as_dataset(items, self.kind_)))
+
+    def decision_function(self, items: Any) -> np.ndarray:
+        """One anomaly score per item; higher means more anomalous."""
+        return self.score(items).score
+
+    def predict(self, items: Any) -> np.ndarray:
+        """1 for items scored above ``threshold_``, else 0."""
+        return (self.decision_function(items) > self.threshold_).astype(np.int8)
+
+    def explain(self, items: Any) -> Explanation:
+        """Per-item explanation maps (pixels, tokens or features)."""
+        self._check_fitted()
+        if not self.explains:
+            raise NotImplementedError(f"{self.title} has no explanation maps")
+        return self._explain(self._check_kind(as_dataset(items, self.kind_)))
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``detector.json`` and ``detector.safetensors`` into ``directory``."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors, meta = self._state()
+        save_state(
+            directory / "detector",
+            {
+                "format": FORMAT_VERSION,
+                "method": self.name,
+                "config": to_json(self.config),
+                "kind": self.kind_.value,
+                "threshold": self.threshold_,
+                "decision_scores": self.decision_scores_,
+                "meta": meta,
+                "tensors": tensors,
+            },
+        )
+        return directory
+
+    @staticmethod
+    def load(directory: str | Path, *, device: str = "cpu") -> Detector:
+        """Rebuild a fitted detector saved by :meth:`save` (any registered method)."""
+        from deepad.models.registry import get_method
+
+        directory = Path(directory)
+        header = json.loads((directory / "detector.json").read_text())
+        cls = get_method(header["method"])
+        saved = load_state(directory / "detector", device="cpu")
+        config = from_json(cls.Config, saved["config"])
+        if hasattr(config, "device") and device != "cpu":
+            config = dataclasses.replace(config, device=device)
+        detector = cls(config=config)
+        detector.kind_ = DataKind(saved["kind"])
+        detector.threshold_ = float(saved["threshold"])
+        detector.decision_scores_ = np.asarray(saved["decision_scores"], dtype=np.float64)
+        detector._restore(saved["tensors"], saved["meta"])
+        return detector
+
+    # ----------------------------------------------------------------- for subclasses
+    @abstractmethod
+    def _fit(
+        self,
+        train: Dataset,
+        *,
+        labeled: Dataset | None,
+        validation: Dataset | None,
+        progress: ProgressCallback | None,
+        context: RunContext,
+    ) -> None: ...
+
+    @abstractmethod
+    def _score(self, data: Dataset) -> Scores: ...
+
+    def _explain(self, data: Dataset) -> Explanation:
+        raise NotImplementedError
+
+    @abstractmethod
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Fitted state as (tensors/arrays by name, JSON-ready metadata)."""
+
+    @abstractmethod
+    def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Inverse of :meth:`_state`."""
+
+    # ----------------------------------------------------------------- helpers
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "threshold_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() first")
+
+    def _check_kind(self, data: Dataset) -> Dataset:
+        if data.kind not in self.kinds:
+            kinds = ", ".join(sorted(k.value for k in self.kinds))
+            raise ValueError(f"{self.title} works on {kinds} data, not {data.kind.value}")
+        return data

@@ -1,0 +1,78 @@
+"""Configuration shared by all detectors, and by all network detectors."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from deepad.config import param
+
+
+class Optimizer(enum.StrEnum):
+    ADAM = "adam"
+    ADAMW = "adamw"
+    SGD = "sgd"
+
+
+class Schedule(enum.StrEnum):
+    CONSTANT = "constant"
+    STEP = "step"
+    COSINE = "cosine"
+
+
+class Precision(enum.StrEnum):
+    AUTO = "auto"  # bf16 autocast on CUDA, fp32 elsewhere
+    BF16 = "bf16"
+    FP32 = "fp32"
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    contamination: float = param(
+        0.05,
+        low=0.0,
+        high=0.5,
+        help="Expected share of anomalies; sets the default threshold at this quantile of the "
+        "training scores.",
+    )
+
+
+@dataclass(frozen=True)
+class NetworkConfig(DetectorConfig):
+    epochs: int = param(30, low=1, high=10_000, help="Passes over the training set.")
+    batch_size: int = param(128, low=1, high=65_536, help="Items per optimisation step.")
+    lr: float = param(1e-3, low=1e-7, high=10.0, log=True, help="Learning rate.")
+    weight_decay: float = param(1e-6, low=0.0, high=1.0, help="L2 weight decay.", advanced=True)
+    optimizer: Optimizer = param(Optimizer.ADAM, help="Optimiser.", advanced=True)
+    schedule: Schedule = param(Schedule.CONSTANT, help="Learning-rate schedule.", advanced=True)
+    lr_milestones: tuple[int, ...] = param(
+        (),
+        low=1,
+        help="Epochs at which a step schedule multiplies the rate by lr_gamma.",
+        advanced=True,
+    )
+    lr_gamma: float = param(0.1, low=0.0, high=1.0, help="Step schedule factor.", advanced=True)
+    grad_clip: float | None = param(
+        None,
+        low=0.0,
+        help="Clip the gradient norm to this value (empty: no clipping).",
+        advanced=True,
+    )
+    device: str = param(
+        "auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N.", advanced=True
+    )
+    precision: Precision = param(
+        Precision.AUTO, help="auto = bf16 autocast on CUDA only.", advanced=True
+    )
+    channels_last: bool = param(
+        True, help="channels_last memory format for convolutions on CUDA.", advanced=True
+    )
+    compile: bool = param(False, help="torch.compile the network (CUDA only).", advanced=True)
+    num_workers: int = param(0, low=0, high=64, help="DataLoader worker processes.", advanced=True)
+    seed: int = param(0, low=0, help="Random seed.", advanced=True)
+    checkpoint_every: int = param(
+        5,
+        low=0,
+        help="Save a resumable checkpoint every N epochs (0: only at the end).",
+        advanced=True,
+    )

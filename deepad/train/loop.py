@@ -1,0 +1,375 @@
+"""The one training loop every network detector uses.
+
+A detector supplies a module, a loss ``loss_fn(module, batch) -> scalar`` and its data; the loop
+owns everything else: device placement, bf16 autocast and channels_last on CUDA, seeding, the
+optimiser and learning-rate schedule, gradient clipping, progress reports, checkpoints, resume,
+cooperative cancel and divergence checks. Method-specific behaviour (e.g. annealing a weight each
+epoch) plugs in through :class:`Hook` objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+
+from deepad.device import select_device
+from deepad.models.config import NetworkConfig, Optimizer, Precision, Schedule
+from deepad.train.checkpoint import load_state, save_state, state_exists
+
+log = logging.getLogger(__name__)
+
+Batch = Any
+LossFn = Callable[[nn.Module, Batch], torch.Tensor]
+BatchSource = TorchDataset | Callable[[int, torch.Generator], Iterable[Batch]]
+
+
+class Cancelled(Exception):
+    """Training stopped because it was asked to; the last checkpoint can resume it."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class Progress:
+    """What a progress callback receives: at each epoch end and about once a second."""
+
+    epoch: int  # 1-based epoch being trained
+    epochs: int
+    batch: int
+    batches: int | None
+    loss: float  # running mean over the epoch so far
+    lr: float
+    items_per_second: float
+    elapsed: float  # seconds since (re)start
+    eta: float | None
+    epoch_end: bool = False
+
+    @property
+    def fraction(self) -> float:
+        done = self.epoch - 1 + (self.batch / self.batches if self.batches else 0.0)
+        if self.epoch_end:
+            done = self.epoch
+        return min(1.0, done / max(1, self.epochs))
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class RunContext:
+    """Runtime options of one training run, as opposed to the method's configuration."""
+
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+    should_stop: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    loss: float
+    lr: float
+    items_per_second: float
+    seconds: float
+
+
+@dataclass
+class LoopState:
+    """Passed to hooks; ``epoch`` is 1-based."""
+
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    epoch: int = 0
+    epochs: int = 0
+    history: list[EpochStats] = field(default_factory=list)
+
+
+class Hook(Protocol):
+    def on_epoch_start(self, state: LoopState) -> None: ...
+
+
+def autocast(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (``auto``) or everywhere (``bf16``); plain fp32 otherwise."""
+    use_bf16 = precision == Precision.BF16 or (
+        precision == Precision.AUTO and device.type == "cuda"
+    )
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def move_to_device(batch: Batch, device: torch.device, channels_last: bool = False) -> Batch:
+    """Move tensors in a (nested) batch to ``device``; 4-D tensors optionally channels_last."""
+    if isinstance(batch, torch.Tensor):
+        batch = batch.to(device, non_blocking=True)
+        if channels_last and batch.ndim == 4 and batch.is_floating_point():
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+    if isinstance(batch, tuple | list):
+        return type(batch)(move_to_device(b, device, channels_last) for b in batch)
+    if isinstance(batch, dict):
+        return {k: move_to_device(v, device, channels_last) for k, v in batch.items()}
+    return batch
+
+
+def batch_size_of(batch: Batch) -> int:
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0])
+    if isinstance(batch, tuple | list) and batch:
+        return batch_size_of(batch[0])
+    if isinstance(batch, dict) and batch:
+        return batch_size_of(next(iter(batch.values())))
+    return 0
+
+
+def has_convolutions(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for m in module.modules())
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def _make_optimizer(params: Iterable[nn.Parameter], cfg: NetworkConfig) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if cfg.optimizer == Optimizer.SGD:
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == Optimizer.ADAMW:
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _make_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: NetworkConfig
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if cfg.schedule == Schedule.STEP and cfg.lr_milestones:
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma
+        )
+    if cfg.schedule == Schedule.COSINE:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))
+    return None
+
+
+def _iterate(
+    source: BatchSource,
+    cfg: NetworkConfig,
+    device: torch.device,
+    generator: torch.Generator,
+    epoch: int,
+) -> tuple[Iterable[Batch], int | None]:
+    if callable(source) and not isinstance(source, TorchDataset):
+        batches = source(epoch, generator)
+        return batches, (len(batches) if hasattr(batches, "__len__") else None)
+    loader = DataLoader(
+        source,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        generator=generator,
+        pin_memory=device.type == "cuda",
+        num_workers=cfg.num_workers,
+        persistent_workers=False,
+        drop_last=False,
+    )
+    return loader, len(loader)
+
+
+def checkpoint_stem(directory: Path) -> Path:
+    return Path(directory) / "last"
+
+
+def fit_network(
+    module: nn.Module,
+    loss_fn: LossFn,
+    data: BatchSource,
+    cfg: NetworkConfig,
+    *,
+    hooks: Sequence[Hook] = (),
+    progress: ProgressCallback | None = None,
+    context: RunContext | None = None,
+    parameters: Iterable[nn.Parameter] | None = None,
+) -> list[EpochStats]:
+    """Train ``module`` in place by minimising ``loss_fn`` over ``data``; return the history.
+
+    ``data`` is a torch ``Dataset`` (batched by a seeded, shuffling ``DataLoader``) or a
+    callable ``(epoch, generator) -> iterable of batches`` for data that is already on the
+    device. ``parameters`` restricts what the optimiser updates (default: all of ``module``).
+    """
+    context = context or RunContext()
+    device = select_device(cfg.device)
+    generator = seed_everything(cfg.seed)
+    channels_last = device.type == "cuda" and cfg.channels_last and has_convolutions(module)
+    module.to(device)
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
+    optimizer = _make_optimizer(parameters if parameters is not None else module.parameters(), cfg)
+    scheduler = _make_scheduler(optimizer, cfg)
+    state = LoopState(module=module, optimizer=optimizer, device=device, epochs=cfg.epochs)
+
+    start_epoch = 1
+    stem = checkpoint_stem(context.checkpoint_dir) if context.checkpoint_dir else None
+    if context.resume:
+        if stem is None or not state_exists(stem):
+            raise FileNotFoundError("no checkpoint to resume from")
+        saved = load_state(stem, device)
+        module.load_state_dict(saved["module"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None and saved.get("scheduler"):
+            scheduler.load_state_dict(saved["scheduler"])
+        state.history = [EpochStats(**h) for h in saved["history"]]
+        start_epoch = int(saved["epoch"]) + 1
+        generator.manual_seed(cfg.seed + start_epoch)
+        log.info("resumed from epoch %d", start_epoch - 1)
+
+    step_module = torch.compile(module) if cfg.compile and device.type == "cuda" else module
+
+    def save_checkpoint(epoch: int) -> None:
+        if stem is None:
+            return
+        save_state(
+            stem,
+            {
+                "module": module.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                "epoch": epoch,
+                "history": [h.__dict__ for h in state.history],
+            },
+        )
+
+    run_start = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        state.epoch = epoch
+        for hook in hooks:
+            hook.on_epoch_start(state)
+        module.train()
+        batches, n_batches = _iterate(data, cfg, device, generator, epoch)
+        epoch_start = last_report = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        n_items = 0
+        n_steps = 0
+        for n_steps, batch in enumerate(batches, start=1):
+            if context.should_stop():
+                save_checkpoint(epoch - 1)
+                raise Cancelled(f"cancelled during epoch {epoch}")
+            batch = move_to_device(batch, device, channels_last)
+            with autocast(device, cfg.precision):
+                loss = loss_fn(step_module, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(
+                    [p for g in optimizer.param_groups for p in g["params"]], cfg.grad_clip
+                )
+            optimizer.step()
+            loss_sum += loss.detach().float()
+            n_items += batch_size_of(batch)
+            now = time.perf_counter()
+            if progress is not None and now - last_report >= 1.0:
+                last_report = now
+                mean_loss = _checked_loss(loss_sum, n_steps, epoch)
+                progress(
+                    _progress(
+                        state,
+                        n_steps,
+                        n_batches,
+                        mean_loss,
+                        optimizer,
+                        n_items,
+                        now - epoch_start,
+                        now - run_start,
+                        start_epoch,
+                    )
+                )
+        if n_steps == 0:
+            raise ValueError("no training batches: the training set is empty")
+        mean_loss = _checked_loss(loss_sum, n_steps, epoch)
+        seconds = time.perf_counter() - epoch_start
+        lr = optimizer.param_groups[0]["lr"]
+        state.history.append(
+            EpochStats(epoch, mean_loss, lr, n_items / max(seconds, 1e-9), seconds)
+        )
+        log.info(
+            "epoch %d/%d loss %.6g lr %.3g %.0f items/s",
+            epoch,
+            cfg.epochs,
+            mean_loss,
+            lr,
+            n_items / max(seconds, 1e-9),
+        )
+        if scheduler is not None:
+            scheduler.step()
+        if (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0) or epoch == cfg.epochs:
+            save_checkpoint(epoch)
+        if progress is not None:
+            report = _progress(
+                state,
+                n_steps,
+                n_batches or n_steps,
+                mean_loss,
+                optimizer,
+                n_items,
+                seconds,
+                time.perf_counter() - run_start,
+                start_epoch,
+            )
+            report.epoch_end = True
+            progress(report)
+    module.eval()
+    return state.history
+
+
+def _checked_loss(loss_sum: torch.Tensor, steps: int, epoch: int) -> float:
+    value = float(loss_sum) / max(steps, 1)
+    if not math.isfinite(value):
+        raise TrainingDiverged(
+            f"the loss became {value} in epoch {epoch}; lower the learning rate or enable "
+            "gradient clipping (the last good checkpoint is kept)"
+        )
+    return value
+
+
+def _progress(
+    state: LoopState,
+    batch: int,
+    batches: int | None,
+    loss: float,
+    optimizer: torch.optim.Optimizer,
+    n_items: int,
+    epoch_seconds: float,
+    elapsed: float,
+    start_epoch: int,
+) -> Progress:
+    epochs_done = state.epoch - start_epoch + (batch / batches if batches else 0.0)
+    remaining = state.epochs - start_epoch + 1 - epochs_done
+    eta = elapsed / epochs_done * remaining if epochs_done > 0 else None
+    return Progress(
+        epoch=state.epoch,
+        epochs=state.epochs,
+        batch=batch,
+        batches=batches,
+        loss=loss,
+        lr=optimizer.param_groups[0]["lr"],
+        items_per_second=n_items / max(epoch_seconds, 1e-9),
+        elapsed=elapsed,
+        eta=eta,
+    )
