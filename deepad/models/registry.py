@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import TYPE_CHECKING
 
 from deepad.data.types import DataKind
 
 if TYPE_CHECKING:
     from deepad.models.base import Detector
-
-# Modules that register methods when imported; a method folder adds itself here.
-METHOD_MODULES = (
-    "deepad.models.ae",
-    "deepad.models.shallow",
-)
 
 _METHODS: dict[str, type[Detector]] = {}
 _loaded = False
@@ -29,11 +24,16 @@ def register(cls: type[Detector]) -> type[Detector]:
 
 
 def _load_all() -> None:
+    """Import every method package under ``deepad/models/``; each registers its detectors."""
     global _loaded
-    if not _loaded:
-        for module in METHOD_MODULES:
-            importlib.import_module(module)
-        _loaded = True
+    if _loaded:
+        return
+    import deepad.models as models
+
+    for info in pkgutil.iter_modules(models.__path__):
+        if info.ispkg:
+            importlib.import_module(f"deepad.models.{info.name}")
+    _loaded = True
 
 
 def get_method(name: str) -> type[Detector]:

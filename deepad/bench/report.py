@@ -1,0 +1,120 @@
+"""Shared pieces of the benchmark suites: timing, tables, PyOD peers on the same split."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepad import metrics
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PEERS = ("IForest", "AutoEncoder")
+
+
+@contextmanager
+def timed(results: dict[str, Any], key: str = "seconds"):
+    start = time.perf_counter()
+    yield
+    results[key] = results.get(key, 0.0) + time.perf_counter() - start
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> str:
+    """A plain-text table; floats in [0, 1] as 4 decimals, other floats with 1 decimal."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            if math.isnan(value):
+                return "-"
+            return f"{value:.4f}" if abs(value) <= 1.0 else f"{value:.1f}"
+        return str(value)
+
+    table = [[cell(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
+    lines = [title] if title else []
+    lines.append("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in table]
+    return "\n".join(lines)
+
+
+def mean_row(rows: Sequence[dict[str, Any]], columns: Sequence[str], label_col: str) -> dict:
+    out: dict[str, Any] = {label_col: "mean"}
+    for c in columns:
+        values = [r[c] for r in rows if isinstance(r.get(c), float) and not math.isnan(r[c])]
+        if values and c != label_col:
+            out[c] = float(np.mean(values))
+    return out
+
+
+def pyod_peers(
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    names: Sequence[str] = DEFAULT_PEERS,
+    *,
+    contamination: float = 0.1,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Fit PyOD detectors with their default settings; AUROC, F1 at its threshold, seconds.
+
+    Returns an empty dict (and logs why) when PyOD is not installed (``pip install deepad[bench]``).
+    """
+    try:
+        import pyod.models  # noqa: F401
+    except ImportError:
+        log.warning("PyOD is not installed; install deepad[bench] to print the peer rows")
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for name in names:
+        model = _pyod_model(name, contamination, seed)
+        start = time.perf_counter()
+        model.fit(x_train)
+        scores = model.decision_function(x_test)
+        seconds = time.perf_counter() - start
+        out[name] = {
+            "auroc": metrics.auroc(y_test, scores),
+            "auprc": metrics.auprc(y_test, scores),
+            "seconds": seconds,
+        }
+    return out
+
+
+def _pyod_model(name: str, contamination: float, seed: int):
+    if name == "IForest":
+        from pyod.models.iforest import IForest
+
+        return IForest(contamination=contamination, random_state=seed)
+    if name == "AutoEncoder":
+        from pyod.models.auto_encoder import AutoEncoder
+
+        return AutoEncoder(contamination=contamination, random_state=seed, verbose=0)
+    if name == "OCSVM":
+        from pyod.models.ocsvm import OCSVM
+
+        return OCSVM(contamination=contamination)
+    if name == "KNN":
+        from pyod.models.knn import KNN
+
+        return KNN(contamination=contamination)
+    if name == "LUNAR":
+        from pyod.models.lunar import LUNAR
+
+        return LUNAR(contamination=contamination)
+    raise KeyError(f"no PyOD peer called {name!r}")
+
+
+def write_results(path: Path | None, payload: dict[str, Any]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=float))
+    log.info("wrote %s", path)
