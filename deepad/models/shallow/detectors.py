@@ -1,0 +1,298 @@
+"""Shallow baselines on scikit-learn: KDE, one-class SVM, PCA and isolation forest.
+
+All four work on standardised feature vectors (table rows, or flattened pixels of images
+resized to ``image_size``). Fitted models are kept as plain arrays, and scores are computed
+from those arrays both after ``fit`` and after ``load``, so a saved detector scores exactly
+as the fitted one did and nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.ensemble import IsolationForest
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KernelDensity
+from sklearn.svm import OneClassSVM
+
+from deepad.config import param
+from deepad.data.types import DataKind, Dataset
+from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
+from deepad.models.config import DetectorConfig
+from deepad.models.registry import register
+from deepad.models.shallow.features import FeatureMap
+from deepad.models.shallow.iforest_arrays import forest_arrays, forest_scores
+from deepad.train.loop import ProgressCallback, RunContext
+
+SCORE_CHUNK = 2048  # rows per block of pairwise distances, to bound memory
+
+
+@dataclass(frozen=True)
+class ShallowConfig(DetectorConfig):
+    image_size: int = param(
+        28,
+        low=4,
+        high=256,
+        help="Images are resized to this side and flattened into pixel features.",
+        advanced=True,
+    )
+    seed: int = param(0, low=0, help="Random seed.", advanced=True)
+
+
+class ShallowDetector(Detector):
+    """Common part: standardised features, array state, chunked scoring."""
+
+    kinds = frozenset({DataKind.IMAGE, DataKind.TABLE})
+
+    def _fit(
+        self,
+        train: Dataset,
+        *,
+        labeled: Dataset | None,
+        validation: Dataset | None,
+        progress: ProgressCallback | None,
+        context: RunContext,
+    ) -> None:
+        self.features_ = FeatureMap()
+        x = self.features_.fit(train, image_size=self.config.image_size)
+        self.model_ = self._fit_model(x)
+
+    def _score(self, data: Dataset) -> Scores:
+        x = self.features_.transform(data)
+        return Scores(score=self._score_features(x).astype(np.float64))
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        tensors, meta = self.features_.state()
+        tensors.update({f"model.{k}": np.asarray(v) for k, v in self.model_.items()})
+        return tensors, meta
+
+    def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        arrays = {k: np.asarray(v) for k, v in tensors.items()}
+        self.features_ = FeatureMap.from_state(arrays, meta)
+        self.model_ = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
+
+    @abstractmethod
+    def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Fit on standardised features; return the arrays that :meth:`_score_features` uses."""
+
+    @abstractmethod
+    def _score_features(self, x: np.ndarray) -> np.ndarray: ...
+
+
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(d, 0.0)
+
+
+# --------------------------------------------------------------------------- KDE
+class BandwidthRule(enum.StrEnum):
+    CV = "cv"  # 5-fold cross-validated log-likelihood over 2^0.5 ... 2^5
+    SCOTT = "scott"
+
+
+BANDWIDTH_GRID = tuple(2.0**p for p in np.arange(0.5, 5.01, 0.5))
+
+
+@dataclass(frozen=True)
+class KDEConfig(ShallowConfig):
+    bandwidth: float | None = param(
+        None,
+        low=1e-6,
+        help="Gaussian kernel bandwidth on standardised features (empty: chosen by the rule).",
+    )
+    bandwidth_rule: BandwidthRule = param(
+        BandwidthRule.CV,
+        help="cv: best mean held-out log-likelihood over 2^0.5..2^5 (5 folds, training data "
+        "only); scott: Scott's rule.",
+    )
+    cv_max_rows: int = param(
+        2000,
+        low=10,
+        high=1_000_000,
+        help="Rows (a seeded random sample) used for the bandwidth search.",
+        advanced=True,
+    )
+
+
+@register
+class KDE(ShallowDetector):
+    """Gaussian kernel density; score = negative log-density."""
+
+    name = "kde"
+    title = "Kernel density (KDE)"
+    Config = KDEConfig
+    config: KDEConfig
+
+    def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        cfg = self.config
+        bandwidth = cfg.bandwidth
+        if bandwidth is None and cfg.bandwidth_rule == BandwidthRule.SCOTT:
+            n, d = x.shape
+            bandwidth = float(n ** (-1.0 / (d + 4)))
+        elif bandwidth is None:
+            rng = np.random.default_rng(cfg.seed)
+            sample = x[rng.permutation(len(x))[: cfg.cv_max_rows]]
+            folds = min(5, len(sample))
+            if folds >= 2:
+                search = GridSearchCV(
+                    KernelDensity(kernel="gaussian"), {"bandwidth": BANDWIDTH_GRID}, cv=folds
+                )
+                search.fit(sample)
+                bandwidth = float(search.best_params_["bandwidth"])
+            else:
+                bandwidth = 1.0
+        self.bandwidth_ = bandwidth
+        return {"points": x.astype(np.float32), "bandwidth": np.asarray([bandwidth])}
+
+    def _score_features(self, x: np.ndarray) -> np.ndarray:
+        points = self.model_["points"]
+        h = float(self.model_["bandwidth"][0])
+        n, d = points.shape
+        log_norm = np.log(n) + 0.5 * d * np.log(2.0 * np.pi * h * h)
+        out = np.empty(len(x))
+        for s in range(0, len(x), SCORE_CHUNK):
+            sq = _squared_distances(x[s : s + SCORE_CHUNK], points)
+            out[s : s + SCORE_CHUNK] = log_norm - logsumexp(-0.5 * sq / (h * h), axis=1)
+        return out
+
+
+# --------------------------------------------------------------------------- OC-SVM
+@dataclass(frozen=True)
+class OCSVMConfig(ShallowConfig):
+    nu: float = param(
+        0.1,
+        low=1e-4,
+        high=1.0,
+        help="Upper bound on the share of training points outside the boundary.",
+    )
+    gamma: float | None = param(
+        None,
+        low=1e-9,
+        log=True,
+        help="RBF kernel width (empty: 'scale' = 1 / (features x variance)).",
+    )
+
+
+@register
+class OCSVM(ShallowDetector):
+    """One-class SVM with an RBF kernel; score = negative decision value."""
+
+    name = "ocsvm"
+    title = "One-class SVM"
+    Config = OCSVMConfig
+    config: OCSVMConfig
+
+    def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        gamma = "scale" if self.config.gamma is None else self.config.gamma
+        svm = OneClassSVM(kernel="rbf", nu=self.config.nu, gamma=gamma).fit(x)
+        return {
+            "support_vectors": svm.support_vectors_.astype(np.float32),
+            "dual_coef": svm.dual_coef_.ravel().astype(np.float64),
+            "intercept": np.asarray(svm.intercept_, dtype=np.float64),
+            "gamma": np.asarray([svm._gamma], dtype=np.float64),
+        }
+
+    def _score_features(self, x: np.ndarray) -> np.ndarray:
+        sv, coef = self.model_["support_vectors"], self.model_["dual_coef"]
+        gamma = float(self.model_["gamma"][0])
+        out = np.empty(len(x))
+        for s in range(0, len(x), SCORE_CHUNK):
+            kernel = np.exp(-gamma * _squared_distances(x[s : s + SCORE_CHUNK], sv))
+            out[s : s + SCORE_CHUNK] = -(kernel @ coef + self.model_["intercept"][0])
+        return out
+
+
+# --------------------------------------------------------------------------- PCA
+@dataclass(frozen=True)
+class PCAConfig(ShallowConfig):
+    components: int | None = param(
+        None, low=1, help="Principal components kept (empty: use variance)."
+    )
+    variance: float = param(
+        0.95,
+        low=0.01,
+        high=1.0,
+        help="Keep the fewest components explaining this share of variance (when components "
+        "is empty).",
+    )
+
+
+@register
+class PCA(ShallowDetector):
+    """Principal subspace; score = mean squared reconstruction error of the standardised input."""
+
+    name = "pca"
+    title = "PCA reconstruction"
+    Config = PCAConfig
+    config: PCAConfig
+    explains = True
+
+    def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        mean = x.mean(0, dtype=np.float64)
+        _, sing, vt = np.linalg.svd(x - mean, full_matrices=False)
+        if self.config.components is not None:
+            k = min(self.config.components, len(sing))
+        else:
+            ratio = np.cumsum(sing**2) / max(float((sing**2).sum()), 1e-12)
+            k = int(np.searchsorted(ratio, self.config.variance - 1e-9) + 1)
+            k = min(k, len(sing))
+        self.n_components_ = k
+        return {"mean": mean, "components": vt[:k].astype(np.float64)}
+
+    def _errors(self, x: np.ndarray) -> np.ndarray:
+        centred = x.astype(np.float64) - self.model_["mean"]
+        comps = self.model_["components"]
+        return (centred - (centred @ comps.T) @ comps) ** 2
+
+    def _score_features(self, x: np.ndarray) -> np.ndarray:
+        return self._errors(x).mean(1)
+
+    def _explain(self, data: Dataset) -> ImageMaps | FeatureWeights:
+        errors = self._errors(self.features_.transform(data)).astype(np.float32)
+        if data.kind == DataKind.IMAGE:
+            c = max(1, self.features_.channels_)
+            s = self.features_.image_size_
+            return ImageMaps(maps=errors.reshape(len(errors), c, s, s).mean(1))
+        return FeatureWeights(weights=list(errors), feature_names=data.columns)
+
+
+# --------------------------------------------------------------------------- iForest
+@dataclass(frozen=True)
+class IForestConfig(ShallowConfig):
+    n_estimators: int = param(100, low=1, high=10_000, help="Number of isolation trees.")
+    max_samples: int = param(
+        256, low=2, high=1_000_000, help="Sub-sample size per tree (capped at the set size)."
+    )
+    max_features: float = param(
+        1.0, low=0.01, high=1.0, help="Share of features drawn for each tree.", advanced=True
+    )
+
+
+@register
+class IForest(ShallowDetector):
+    """Isolation forest; score = 2^(-mean path length / c(max_samples))."""
+
+    name = "iforest"
+    title = "Isolation forest"
+    Config = IForestConfig
+    config: IForestConfig
+
+    def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        cfg = self.config
+        forest = IsolationForest(
+            n_estimators=cfg.n_estimators,
+            max_samples=min(cfg.max_samples, len(x)),
+            max_features=cfg.max_features,
+            random_state=cfg.seed,
+        ).fit(x)
+        return forest_arrays(forest)
+
+    def _score_features(self, x: np.ndarray) -> np.ndarray:
+        return forest_scores(self.model_, x)
