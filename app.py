@@ -1,0 +1,19 @@
+"""The deepad dashboard: a router over the pages in pages/ (run with `streamlit run app.py`)."""
+
+import streamlit as st
+
+from pages.components.state import reconcile_once
+
+st.set_page_config(page_title="deepad", page_icon="🔎", layout="wide")
+reconcile_once()
+
+navigation = st.navigation(
+    [
+        st.Page("pages/data.py", title="Data", icon="📂", default=True),
+        st.Page("pages/train.py", title="Train", icon="⚙️"),
+        st.Page("pages/runs.py", title="Runs", icon="⏱️"),
+        st.Page("pages/inspect.py", title="Inspect", icon="🔍"),
+        st.Page("pages/compare.py", title="Compare", icon="📊"),
+    ]
+)
+navigation.run()

@@ -1,0 +1,387 @@
+"""Pictures of detection results: colour maps, heatmap overlays, token highlighting, figures.
+
+Plain functions on numpy arrays that return arrays, HTML strings, PNG bytes or plotly figures,
+so the dashboard, the CLI and notebooks draw the same things.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+
+# cv2 ships these as lookup tables, so colouring a map is one table lookup, not a matplotlib call.
+COLORMAPS: dict[str, int] = {
+    "jet": cv2.COLORMAP_JET,
+    "turbo": cv2.COLORMAP_TURBO,
+    "inferno": cv2.COLORMAP_INFERNO,
+    "viridis": cv2.COLORMAP_VIRIDIS,
+    "magma": cv2.COLORMAP_MAGMA,
+    "hot": cv2.COLORMAP_HOT,
+}
+
+NORMAL_COLOR = "#1f77b4"
+ANOMALY_COLOR = "#d62728"
+UNKNOWN_COLOR = "#7f7f7f"
+LABEL_NAMES = {0: "normal", 1: "anomalous", -1: "unlabeled"}
+LABEL_COLORS = {0: NORMAL_COLOR, 1: ANOMALY_COLOR, -1: UNKNOWN_COLOR}
+
+
+# --------------------------------------------------------------------------- maps and images
+def map_range(maps: np.ndarray | Sequence[np.ndarray], *, percentile: float = 99.5) -> tuple:
+    """(low, high) of a whole set of maps, for normalising every map on one scale.
+
+    The upper end is a high percentile rather than the maximum so one hot pixel in one image
+    does not wash out every other map.
+    """
+    flat = np.concatenate([np.asarray(m, dtype=np.float32).ravel() for m in maps])
+    if flat.size == 0:
+        return 0.0, 1.0
+    low = float(np.min(flat))
+    high = float(np.percentile(flat, percentile))
+    if high <= low:
+        high = float(np.max(flat))
+    return low, high if high > low else low + 1.0
+
+
+def normalize_map(
+    amap: np.ndarray, low: float | None = None, high: float | None = None
+) -> np.ndarray:
+    """Scale a map to [0, 1]; without ``low``/``high`` the map's own min and max are used."""
+    amap = np.asarray(amap, dtype=np.float32)
+    low = float(amap.min()) if low is None else float(low)
+    high = float(amap.max()) if high is None else float(high)
+    if high <= low:
+        return np.zeros_like(amap)
+    return np.clip((amap - low) / (high - low), 0.0, 1.0)
+
+
+def colorize(unit_map: np.ndarray, colormap: str = "jet") -> np.ndarray:
+    """A [0, 1] map as an ``(h, w, 3)`` uint8 RGB picture."""
+    if colormap not in COLORMAPS:
+        raise ValueError(f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}")
+    levels = np.clip(np.rint(np.asarray(unit_map, dtype=np.float32) * 255), 0, 255).astype(np.uint8)
+    bgr = cv2.applyColorMap(levels, COLORMAPS[colormap])
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """Any uint8 image (gray, gray with one channel, RGB, RGBA) as ``(h, w, 3)`` uint8 RGB."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        scaled = image.astype(np.float32)
+        if scaled.max(initial=0.0) <= 1.0:
+            scaled = scaled * 255.0
+        image = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=-1)
+    return image[..., :3]
+
+
+def resize_map(amap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a float map to ``(height, width)`` with bilinear interpolation."""
+    amap = np.asarray(amap, dtype=np.float32)
+    height, width = size
+    if amap.shape == (height, width):
+        return amap
+    return cv2.resize(amap, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def overlay(
+    image: np.ndarray,
+    amap: np.ndarray,
+    *,
+    alpha: float = 0.5,
+    colormap: str = "jet",
+    low: float | None = None,
+    high: float | None = None,
+) -> np.ndarray:
+    """Blend a coloured anomaly map over ``image`` (the map is resized to the image).
+
+    ``low``/``high`` fix the colour scale (e.g. from :func:`map_range` over a whole set);
+    left out, the map is scaled by its own min and max.
+    """
+    rgb = to_rgb(image)
+    unit = normalize_map(resize_map(amap, rgb.shape[:2]), low, high)
+    heat = colorize(unit, colormap).astype(np.float32)
+    blended = (1.0 - alpha) * rgb.astype(np.float32) + alpha * heat
+    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+def draw_mask_outline(
+    image: np.ndarray, mask: np.ndarray, *, color: tuple[int, int, int] = (0, 255, 0)
+) -> np.ndarray:
+    """``image`` (RGB) with the outline of a binary ``mask`` drawn one pixel wide."""
+    rgb = to_rgb(image).copy()
+    mask = np.asarray(mask) > 0
+    if mask.shape != rgb.shape[:2]:
+        mask = cv2.resize(
+            mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST
+        ).astype(bool)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(rgb, contours, -1, color, 1)
+    return rgb
+
+
+def upscale(image: np.ndarray, min_side: int = 224) -> np.ndarray:
+    """Enlarge a small image (nearest neighbour, whole factor) so its shorter side is ≥ min_side."""
+    image = np.asarray(image)
+    factor = int(np.ceil(min_side / max(1, min(image.shape[:2]))))
+    if factor <= 1:
+        return image
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode a uint8 gray or RGB array as PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- text
+def token_html(
+    tokens: Sequence[str],
+    weights: Sequence[float] | np.ndarray,
+    *,
+    colormap: str = "hot",
+    max_alpha: float = 0.85,
+) -> str:
+    """Tokens as HTML spans whose background shows each token's weight (escaped, safe to render).
+
+    Weights are scaled by the document's largest weight, so the most attended word is the
+    strongest colour; a hover title shows the raw weight.
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    if len(tokens) != len(weights):
+        raise ValueError(f"{len(tokens)} tokens but {len(weights)} weights")
+    top = float(weights.max()) if weights.size and weights.max() > 0 else 1.0
+    unit = np.clip(weights / top, 0.0, 1.0)
+    colors = colorize(unit[None, :], colormap)[0] if unit.size else np.zeros((0, 3), np.uint8)
+    spans = []
+    for token, w, u, (r, g, b) in zip(tokens, weights, unit, colors, strict=True):
+        spans.append(
+            f'<span title="{float(w):.4f}" style="background: rgba({r},{g},{b},'
+            f'{max_alpha * float(u):.2f}); padding: 1px 2px; border-radius: 3px">'
+            f"{html.escape(str(token))}</span>"
+        )
+    return '<div style="line-height: 1.9">' + " ".join(spans) + "</div>"
+
+
+# --------------------------------------------------------------------------- figures
+def _label_groups(labels: np.ndarray | None, n: int) -> list[tuple[int, np.ndarray]]:
+    if labels is None:
+        return [(-1, np.ones(n, dtype=bool))]
+    labels = np.asarray(labels)
+    return [(value, labels == value) for value in (0, 1, -1) if np.any(labels == value)]
+
+
+def score_histogram(
+    scores: np.ndarray,
+    labels: np.ndarray | None = None,
+    threshold: float | None = None,
+    *,
+    bins: int = 60,
+    title: str = "Score distribution",
+) -> go.Figure:
+    """Overlaid score histograms per label (normal / anomalous / unlabeled) and the threshold."""
+    scores = np.asarray(scores, dtype=np.float64)
+    fig = go.Figure()
+    finite = scores[np.isfinite(scores)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    size = (high - low) / bins if high > low else 1.0
+    for value, keep in _label_groups(labels, scores.size):
+        fig.add_trace(
+            go.Histogram(
+                x=scores[keep],
+                name=LABEL_NAMES[value],
+                marker_color=LABEL_COLORS[value],
+                opacity=0.6,
+                xbins={"start": low, "end": high + size, "size": size},
+            )
+        )
+    if threshold is not None:
+        fig.add_vline(
+            x=threshold, line_dash="dash", line_color="black", annotation_text="threshold"
+        )
+    fig.update_layout(
+        barmode="overlay",
+        title=title,
+        xaxis_title="anomaly score",
+        yaxis_title="items",
+        margin={"l": 40, "r": 10, "t": 40, "b": 40},
+        height=320,
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def roc_figure(
+    fpr: np.ndarray,
+    tpr: np.ndarray,
+    *,
+    point: tuple[float, float] | None = None,
+    auc: float | None = None,
+) -> go.Figure:
+    """ROC curve with the current operating point (false-positive rate, recall) marked."""
+    name = "ROC" if auc is None else f"ROC (AUROC {auc:.3f})"
+    fig = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name=name))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "gray"}, name="chance"
+        )
+    )
+    if point is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[point[0]],
+                y=[point[1]],
+                mode="markers",
+                marker={"size": 12, "color": "black", "symbol": "x"},
+                name="threshold",
+            )
+        )
+    fig.update_layout(
+        title=name,
+        xaxis_title="false-positive rate",
+        yaxis_title="true-positive rate (recall)",
+        height=320,
+        margin={"l": 40, "r": 10, "t": 40, "b": 40},
+        showlegend=False,
+    )
+    return fig
+
+
+def pr_figure(
+    precision: np.ndarray,
+    recall: np.ndarray,
+    *,
+    point: tuple[float, float] | None = None,
+    ap: float | None = None,
+) -> go.Figure:
+    """Precision-recall curve with the current operating point (recall, precision) marked."""
+    name = "Precision-recall" if ap is None else f"Precision-recall (AUPRC {ap:.3f})"
+    fig = go.Figure(go.Scatter(x=recall, y=precision, mode="lines", name=name))
+    if point is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[point[0]],
+                y=[point[1]],
+                mode="markers",
+                marker={"size": 12, "color": "black", "symbol": "x"},
+                name="threshold",
+            )
+        )
+    fig.update_layout(
+        title=name,
+        xaxis_title="recall",
+        yaxis_title="precision",
+        yaxis_range=[0, 1.05],
+        height=320,
+        margin={"l": 40, "r": 10, "t": 40, "b": 40},
+        showlegend=False,
+    )
+    return fig
+
+
+def loss_curve(history: Sequence[dict], *, title: str = "Training loss") -> go.Figure:
+    """Per-epoch loss (and learning rate on a second axis when it changes)."""
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    losses = [h.get("loss") for h in history]
+    fig = go.Figure(go.Scatter(x=epochs, y=losses, mode="lines+markers", name="loss"))
+    rates = [h.get("lr") for h in history]
+    if len({r for r in rates if r is not None}) > 1:
+        fig.add_trace(
+            go.Scatter(
+                x=epochs, y=rates, mode="lines", name="learning rate", yaxis="y2", opacity=0.5
+            )
+        )
+        fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "lr"})
+    fig.update_layout(
+        title=title,
+        xaxis_title="epoch",
+        yaxis_title="loss",
+        height=260,
+        margin={"l": 40, "r": 10, "t": 40, "b": 40},
+        showlegend=False,
+    )
+    return fig
+
+
+def two_score_scatter(
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    x_threshold: float | None = None,
+    y_threshold: float | None = None,
+    x_title: str = "energy",
+    y_title: str = "reconstruction error",
+    names: Sequence[str] | None = None,
+    log: bool = False,
+) -> go.Figure:
+    """Items as points on two scores, coloured by label, with a threshold line on each axis.
+
+    Each point carries its item index as ``customdata`` so a selection can open that item.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    fig = go.Figure()
+    index = np.arange(x.size)
+    for value, keep in _label_groups(labels, x.size):
+        text = None if names is None else [names[i] for i in index[keep]]
+        fig.add_trace(
+            go.Scattergl(
+                x=x[keep],
+                y=y[keep],
+                mode="markers",
+                name=LABEL_NAMES[value],
+                marker={"color": LABEL_COLORS[value], "size": 6, "opacity": 0.7},
+                customdata=index[keep],
+                text=text,
+                hovertemplate="%{text}<br>x=%{x:.4g}<br>y=%{y:.4g}<extra></extra>"
+                if text is not None
+                else None,
+            )
+        )
+    if x_threshold is not None:
+        fig.add_vline(x=x_threshold, line_dash="dash", line_color="black")
+    if y_threshold is not None:
+        fig.add_hline(y=y_threshold, line_dash="dash", line_color="black")
+    fig.update_layout(
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        height=420,
+        margin={"l": 40, "r": 10, "t": 20, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    if log:
+        fig.update_xaxes(type="log")
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def confusion_matrix_figure(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
+    """A 2×2 confusion matrix (rows: true label, columns: flagged or not) as a heatmap."""
+    z = [[tn, fp], [fn, tp]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=["not flagged", "flagged"],
+            y=["normal", "anomalous"],
+            text=[[str(v) for v in row] for row in z],
+            texttemplate="%{text}",
+            colorscale="Blues",
+            showscale=False,
+        )
+    )
+    fig.update_layout(height=220, margin={"l": 40, "r": 10, "t": 10, "b": 30})
+    fig.update_yaxes(autorange="reversed")
+    return fig

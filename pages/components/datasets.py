@@ -1,0 +1,223 @@
+"""Widgets for choosing, uploading and previewing datasets (keys prefixed by the role)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from deepad import viz
+from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
+from deepad.service import ServiceError
+from pages.components.state import service
+
+ACCEPT = {
+    DataKind.IMAGE: ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "zip"],
+    DataKind.TEXT: ["txt", "csv", "jsonl", "zip"],
+    DataKind.TABLE: ["csv"],
+    DataKind.SEQUENCE: ["csv", "zip"],
+}
+HINTS = {
+    DataKind.IMAGE: "Image files or a zip. A labeled set is a zip with `normal/` and "
+    "`anomalous/<defect>/` folders (masks in `ground_truth/<defect>/`, same file names), or an "
+    "MVTec-AD category folder zipped.",
+    DataKind.TEXT: "A .txt with one document per line, a zip of .txt files (one document each), "
+    "or a .csv/.jsonl with a text column and an optional label column.",
+    DataKind.TABLE: "A .csv of numeric columns, optionally with a label column.",
+    DataKind.SEQUENCE: "A zip of .csv files (one sequence each, rows are time steps) or one .csv "
+    "with a sequence-id column.",
+}
+NONE = "(none)"
+
+
+def counts(dataset: Dataset) -> dict[str, int]:
+    """Items by label: normal, anomalous, unlabeled."""
+    n = len(dataset)
+    if dataset.labels is None:
+        return {"items": n, "normal": 0, "anomalous": 0, "unlabeled": n}
+    labels = dataset.labels
+    return {
+        "items": n,
+        "normal": int(np.sum(labels == NORMAL)),
+        "anomalous": int(np.sum(labels == ANOMALOUS)),
+        "unlabeled": int(np.sum(labels == UNKNOWN)),
+    }
+
+
+def skipped_rows(dataset: Dataset, record: object | None = None) -> list[dict[str, str]]:
+    rows = [{"file": s.name, "reason": s.reason} for s in dataset.skipped]
+    if not rows and record is not None:
+        manifest = getattr(record, "manifest", {}) or {}
+        for entry in manifest.get("skipped", []) or []:
+            if isinstance(entry, dict):
+                rows.append(
+                    {"file": str(entry.get("name", "")), "reason": str(entry.get("reason", ""))}
+                )
+            elif isinstance(entry, list | tuple) and len(entry) == 2:
+                rows.append({"file": str(entry[0]), "reason": str(entry[1])})
+    return rows
+
+
+def sample_indices(dataset: Dataset, count: int) -> list[int]:
+    """A few items to show: both labels when the set has them, so anomalies appear too."""
+    n = len(dataset)
+    if dataset.labels is None or not dataset.has_labels:
+        return list(range(min(n, count)))
+    picks: list[int] = []
+    groups = [np.flatnonzero(dataset.labels == v) for v in (NORMAL, ANOMALOUS, UNKNOWN)]
+    groups = [g for g in groups if g.size]
+    per_group = max(1, count // len(groups))
+    for group in groups:
+        picks.extend(int(i) for i in group[:per_group])
+    return picks[:count]
+
+
+def label_text(dataset: Dataset, i: int) -> str:
+    parts = []
+    if dataset.labels is not None:
+        parts.append(viz.LABEL_NAMES.get(int(dataset.labels[i]), "?"))
+    if dataset.classes is not None and dataset.classes[i]:
+        parts.append(str(dataset.classes[i]))
+    return " · ".join(parts)
+
+
+def preview(dataset: Dataset, record: object | None = None, *, key: str) -> None:
+    """Counts, a sample of items, and the files that were skipped with their reasons."""
+    numbers = counts(dataset)
+    columns = st.columns(4)
+    for column, (name, value) in zip(columns, numbers.items(), strict=True):
+        column.metric(name, f"{value:,}")
+    kind = dataset.kind
+    if kind == DataKind.IMAGE:
+        picks = sample_indices(dataset, 12)
+        if picks:
+            images = [viz.upscale(viz.to_rgb(dataset.items[i]), 96) for i in picks]
+            captions = [
+                f"{dataset.names[i]}"
+                + (f" ({label_text(dataset, i)})" if label_text(dataset, i) else "")
+                for i in picks
+            ]
+            st.image(images, caption=captions, width=110)
+        if dataset.has_masks:
+            with_masks = sum(m is not None for m in dataset.masks or [])
+            st.caption(f"{with_masks} images have a ground-truth mask.")
+        shapes = {tuple(np.shape(dataset.items[i])) for i in range(min(len(dataset), 200))}
+        st.caption("Image shapes: " + ", ".join(str(s) for s in sorted(shapes)[:5]))
+    elif kind == DataKind.TEXT:
+        rows = [
+            {
+                "name": dataset.names[i],
+                "label": label_text(dataset, i),
+                "text": dataset.items[i][:300],
+            }
+            for i in sample_indices(dataset, 8)
+        ]
+        st.dataframe(rows, hide_index=True, width="stretch", key=f"{key}_docs")
+    elif kind == DataKind.TABLE:
+        table = np.asarray(dataset.items)[:10]
+        names = dataset.columns or [f"x{j}" for j in range(table.shape[1])]
+        rows = [dict(zip(names, map(float, row), strict=False)) for row in table]
+        st.dataframe(rows, hide_index=True, width="stretch", key=f"{key}_table")
+    else:
+        picks = sample_indices(dataset, 6)
+        rows = [
+            {
+                "name": dataset.names[i],
+                "steps": int(np.shape(dataset.items[i])[0]),
+                "features": int(np.shape(dataset.items[i])[1])
+                if np.ndim(dataset.items[i]) > 1
+                else 1,
+                "label": label_text(dataset, i),
+            }
+            for i in picks
+        ]
+        st.dataframe(rows, hide_index=True, width="stretch", key=f"{key}_seq")
+    skipped = skipped_rows(dataset, record)
+    if skipped:
+        st.warning(f"{len(skipped)} file(s) were skipped:")
+        st.dataframe(skipped, hide_index=True, width="stretch", key=f"{key}_skipped")
+
+
+def upload_form(role: str, *, kind: DataKind | None) -> str | None:
+    """File uploader with kind and column options; returns the new dataset id once ingested.
+
+    ``kind`` fixes the data type (test and labeled sets must match the training set).
+    """
+    limit = st.get_option("server.maxUploadSize")
+    if kind is None:
+        kind = DataKind(
+            st.selectbox(
+                "Data type",
+                [k.value for k in DataKind],
+                key=f"{role}_kind",
+                help="What the files hold; the methods offered depend on it.",
+            )
+        )
+    st.caption(HINTS[kind] + f" Upload limit: {limit} MB per file.")
+    files = st.file_uploader(
+        f"Files for the {role.replace('selected_', '')} set",
+        type=ACCEPT[kind],
+        accept_multiple_files=True,
+        key=f"{role}_files_{kind.value}",
+    )
+    uploads = [(f.name, f.getvalue()) for f in files or []]
+    options: dict[str, object] = {}
+    tabular = [n for n, _ in uploads if n.lower().endswith((".csv", ".jsonl"))]
+    if uploads and tabular and kind != DataKind.IMAGE:
+        try:
+            columns = service().columns([u for u in uploads if u[0] in tabular])
+        except ServiceError as error:
+            st.error(str(error))
+            columns = []
+        if columns:
+            if kind == DataKind.TEXT:
+                options["text_column"] = st.selectbox(
+                    "Text column", columns, key=f"{role}_text_column"
+                )
+            if kind == DataKind.SEQUENCE:
+                chosen = st.selectbox(
+                    "Sequence id column (one file holding many sequences)",
+                    [NONE, *columns],
+                    key=f"{role}_id_column",
+                )
+                options["id_column"] = None if chosen == NONE else chosen
+            label = st.selectbox(
+                "Label column (optional)", [NONE, *columns], key=f"{role}_label_column"
+            )
+            if label != NONE:
+                options["label_column"] = label
+                options["normal_label"] = (
+                    st.text_input(
+                        "Value that means normal (empty: 0/1 or normal/anomalous)",
+                        key=f"{role}_normal_label",
+                    )
+                    or None
+                )
+    name = st.text_input("Name (optional)", key=f"{role}_name")
+    if st.button("Ingest upload", key=f"{role}_ingest", disabled=not uploads, type="primary"):
+        with st.spinner("Reading files…"):
+            try:
+                record, dataset = service().ingest(uploads, kind, name=name, **options)
+            except ServiceError as error:
+                st.error(str(error))
+                return None
+            except Exception as error:  # never a traceback in the page
+                st.error(f"The upload could not be read: {error}")
+                return None
+        st.success(f"Ingested {len(dataset):,} items as “{record.name}”.")
+        return record.id
+    return None
+
+
+def saved_picker(role: str, *, kind: DataKind | None) -> str | None:
+    """Pick a dataset already in the registry."""
+    records = service().datasets(kind)
+    if not records:
+        st.caption("No saved datasets" + (f" of type {kind.value}" if kind else "") + " yet.")
+        return None
+    labels = {r.id: f"{r.name} · {r.kind} · {r.count:,} items" for r in records}
+    chosen = st.selectbox(
+        "Saved dataset", list(labels), format_func=labels.get, key=f"{role}_saved"
+    )
+    if st.button("Use this dataset", key=f"{role}_use_saved"):
+        return chosen
+    return None

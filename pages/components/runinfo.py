@@ -1,0 +1,118 @@
+"""Small text helpers for showing a run (status, data, progress, metrics)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+STATUS_BADGES = {
+    "queued": ":gray-badge[queued]",
+    "running": ":blue-badge[running]",
+    "done": ":green-badge[done]",
+    "failed": ":red-badge[failed]",
+    "cancelled": ":orange-badge[cancelled]",
+    "interrupted": ":orange-badge[interrupted]",
+}
+METRIC_NAMES = {
+    "auroc": "AUROC",
+    "auprc": "AUPRC",
+    "pixel_auroc": "pixel AUROC",
+    "f1": "F1",
+    "precision": "precision",
+    "recall": "recall",
+    "flagged": "flagged",
+}
+
+
+def timestamp(value: Any) -> float | None:
+    """Seconds since the epoch from a float, an int or an ISO string (None if absent)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def elapsed(record: Any) -> float | None:
+    start = timestamp(getattr(record, "started", None))
+    if start is None:
+        return None
+    end = timestamp(getattr(record, "finished", None)) or time.time()
+    return max(0.0, end - start)
+
+
+def progress_text(record: Any) -> str:
+    progress = float(getattr(record, "progress", 0.0) or 0.0)
+    parts = [f"{progress:.0%}"]
+    if getattr(record, "epochs", None):
+        parts.append(f"epoch {record.epoch or 0}/{record.epochs}")
+    spent = elapsed(record)
+    parts.append(f"elapsed {duration(spent)}")
+    if record.status == "running" and spent and 0.01 < progress < 1.0:
+        parts.append(f"ETA {duration(spent * (1.0 - progress) / progress)}")
+    return " · ".join(parts)
+
+
+def throughput(history: list[dict]) -> float | None:
+    if not history:
+        return None
+    last = history[-1]
+    for key in ("items_per_second", "items_s", "items/s", "throughput"):
+        if last.get(key):
+            return float(last[key])
+    return None
+
+
+def metrics_line(found: dict) -> str:
+    parts = []
+    for key, name in METRIC_NAMES.items():
+        value = found.get(key)
+        if value is None or value != value:
+            continue
+        parts.append(f"{name} {int(value):,}" if key == "flagged" else f"{name} {value:.3f}")
+    return " · ".join(parts)
+
+
+def method_title(service: Any, name: str) -> str:
+    try:
+        return service.method(name).title
+    except Exception:
+        return name
+
+
+def dataset_name(service: Any, dataset_id: str | None) -> str | None:
+    if not dataset_id:
+        return None
+    try:
+        return service.record(dataset_id).name
+    except Exception:
+        return f"{dataset_id[:8]} (missing)"
+
+
+def data_line(service: Any, record: Any) -> str:
+    parts = [f"train: {dataset_name(service, record.train_dataset)}"]
+    test = dataset_name(service, getattr(record, "test_dataset", None))
+    if test:
+        parts.append(f"test: {test}")
+    labeled = dataset_name(service, getattr(record, "labeled_dataset", None))
+    if labeled:
+        parts.append(f"labeled: {labeled}")
+    return " · ".join(parts)

@@ -1,0 +1,94 @@
+"""Data: choose a demo set or upload the training set, a labeled test set and labeled anomalies."""
+
+import streamlit as st
+
+from deepad.data.types import DataKind
+from pages.components import datasets
+from pages.components.state import LABELED, ROLES, TEST, TRAIN, service
+
+st.title("Data")
+svc = service()
+
+with st.container(border=True):
+    st.subheader("Start from a demo set")
+    try:
+        demos = svc.demos()
+    except Exception as error:
+        demos = []
+        st.error(f"Demo sets are unavailable: {error}")
+    if demos:
+        names = {d.name: f"{d.title} ({d.kind})" for d in demos}
+        chosen = st.selectbox("Demo set", list(names), format_func=names.get, key="demo_choice")
+        info = next(d for d in demos if d.name == chosen)
+        st.caption(f"{info.description}  \n*{info.attribution}*")
+        if st.button("Use this demo set", key="demo_use", type="primary"):
+            with st.spinner("Loading the demo set…"):
+                try:
+                    picked = svc.use_demo(chosen)
+                except Exception as error:
+                    st.error(f"The demo set could not be loaded: {error}")
+                else:
+                    st.session_state[TRAIN] = picked.train
+                    st.session_state[TEST] = picked.test
+                    st.session_state[LABELED] = picked.labeled
+                    st.success("Demo set selected; continue on the Train page.")
+
+train_id = st.session_state.get(TRAIN)
+train_kind = None
+if train_id:
+    try:
+        train_kind = DataKind(svc.record(train_id).kind)
+    except Exception:
+        st.session_state[TRAIN] = train_id = None
+
+tabs = st.tabs(["Training set", "Labeled test set (optional)", "Labeled anomalies (optional)"])
+for tab, role in zip(tabs, (TRAIN, TEST, LABELED), strict=True):
+    with tab:
+        kind = None if role == TRAIN else train_kind
+        if role != TRAIN and train_kind is None:
+            st.info("Choose the training set first.")
+            continue
+        if role == TEST:
+            st.caption(
+                "Scored after training; with labels the Inspect page shows precision, recall and "
+                "ROC/PR curves. Without a test set the training set itself is scored."
+            )
+        if role == LABELED:
+            st.caption(
+                "A few known anomalies; methods that use them (semi-supervised) learn from them, "
+                "the others ignore them."
+            )
+        current = st.session_state.get(role)
+        if current:
+            try:
+                record = svc.record(current)
+                dataset = svc.dataset(current)
+            except Exception as error:
+                st.error(f"The selected dataset is unavailable: {error}")
+                st.session_state[role] = None
+            else:
+                left, right = st.columns([4, 1])
+                left.markdown(f"**Selected {ROLES[role]}:** {record.name} ({record.kind})")
+                if right.button("Clear", key=f"{role}_clear"):
+                    st.session_state[role] = None
+                    if role == TRAIN:
+                        st.session_state[TEST] = st.session_state[LABELED] = None
+                    st.rerun()
+                datasets.preview(dataset, record, key=role)
+        source = st.radio(
+            "Source",
+            ["Upload files", "Saved dataset"],
+            horizontal=True,
+            key=f"{role}_source",
+        )
+        if source == "Upload files":
+            new_id = datasets.upload_form(role, kind=kind)
+        else:
+            new_id = datasets.saved_picker(role, kind=kind)
+        if new_id:
+            st.session_state[role] = new_id
+            if role == TRAIN and train_kind is not None:
+                new_kind = DataKind(svc.record(new_id).kind)
+                if new_kind != train_kind:
+                    st.session_state[TEST] = st.session_state[LABELED] = None
+            st.rerun()

@@ -1,0 +1,104 @@
+"""Runs: every run with its status and live progress; cancel, resume, delete."""
+
+import streamlit as st
+
+from deepad import viz
+from pages.components import runinfo
+from pages.components.state import INSPECT_RUN, service
+
+st.title("Runs")
+svc = service()
+
+
+def act(action: str, run_id: int) -> None:
+    try:
+        if action == "cancel":
+            svc.cancel(run_id)
+        elif action == "resume":
+            svc.resume(run_id)
+        elif action == "delete":
+            svc.delete(run_id)
+    except Exception as error:
+        st.session_state["runs_message"] = f"Could not {action} run {run_id}: {error}"
+
+
+def open_inspect(run_id: int) -> None:
+    st.session_state[INSPECT_RUN] = run_id
+
+
+@st.fragment(run_every="2s")
+def run_list() -> None:
+    try:
+        runs = svc.runs()
+    except Exception as error:
+        st.error(f"The run store could not be read: {error}")
+        return
+    message = st.session_state.pop("runs_message", None)
+    if message:
+        st.error(message)
+    if not runs:
+        st.info("No runs yet. Start one on the Train page.")
+        return
+    active = sum(r.status in ("queued", "running") for r in runs)
+    st.caption(f"{len(runs)} runs, {active} active. Refreshes every 2 s.")
+    runs = sorted(runs, key=lambda r: r.id, reverse=True)
+    newest = {r.id for r in runs[:3]}
+    for record in runs:
+        with st.container(border=True):
+            head, buttons = st.columns([3, 2])
+            badge = runinfo.STATUS_BADGES.get(record.status, record.status)
+            head.markdown(
+                f"**Run {record.id} · {runinfo.method_title(svc, record.method)}** · {badge}  \n"
+                f"{runinfo.data_line(svc, record)}"
+            )
+            with buttons:
+                cols = st.columns(3)
+                if record.status in ("queued", "running"):
+                    cols[0].button(
+                        "Cancel",
+                        key=f"cancel_{record.id}",
+                        on_click=act,
+                        args=("cancel", record.id),
+                    )
+                if record.status in ("interrupted", "cancelled"):
+                    cols[0].button(
+                        "Resume",
+                        key=f"resume_{record.id}",
+                        on_click=act,
+                        args=("resume", record.id),
+                    )
+                if record.status == "done":
+                    if cols[1].button(
+                        "Inspect",
+                        key=f"inspect_{record.id}",
+                        on_click=open_inspect,
+                        args=(record.id,),
+                    ):
+                        st.switch_page("pages/inspect.py")
+                cols[2].button(
+                    "Delete", key=f"delete_{record.id}", on_click=act, args=("delete", record.id)
+                )
+            progress = float(record.progress or 0.0)
+            st.progress(min(1.0, max(0.0, progress)), text=runinfo.progress_text(record))
+            if record.status == "failed":
+                st.error(f"Failed: {record.error or 'no reason recorded'}")
+            elif record.status == "interrupted":
+                st.warning(
+                    "Interrupted: its process is gone (app host restarted or killed). Resume "
+                    "continues from the last checkpoint."
+                )
+            elif record.status == "done" and record.metrics:
+                st.caption(runinfo.metrics_line(record.metrics))
+            # curves only for active and recent runs: every figure is resent on each refresh
+            recent = record.status == "running" or record.id in newest
+            history = svc.history(record.id) if recent else []
+            if history:
+                left, right = st.columns([3, 1])
+                left.plotly_chart(viz.loss_curve(history), key=f"loss_{record.id}", width="stretch")
+                speed = runinfo.throughput(history)
+                if speed:
+                    right.metric("throughput", f"{speed:,.0f} items/s")
+                right.metric("last loss", f"{history[-1].get('loss', float('nan')):.4g}")
+
+
+run_list()

@@ -1,0 +1,93 @@
+"""Train: pick a method that fits the data, set it up from its typed config, start a run."""
+
+import streamlit as st
+
+from deepad.service import ServiceError
+from pages.components.config_form import config_form
+from pages.components.state import INSPECT_RUN, LABELED, TEST, TRAIN, service
+
+st.title("Train")
+svc = service()
+
+
+@st.cache_resource(show_spinner=False)
+def device_name() -> str:
+    return svc.device_name()
+
+
+train_id = st.session_state.get(TRAIN)
+if not train_id:
+    st.info("Choose a training set on the Data page first.")
+    st.page_link("pages/data.py", label="Go to Data", icon="📂")
+    st.stop()
+
+try:
+    record = svc.record(train_id)
+except Exception as error:
+    st.error(f"The training set is unavailable: {error}")
+    st.stop()
+
+test_id = st.session_state.get(TEST)
+labeled_id = st.session_state.get(LABELED)
+parts = [f"**Training set:** {record.name} ({record.kind}, {record.count:,} items)"]
+for role, dataset_id in (("test set", test_id), ("labeled anomalies", labeled_id)):
+    if dataset_id:
+        try:
+            other = svc.record(dataset_id)
+            parts.append(f"**{role.capitalize()}:** {other.name} ({other.count:,} items)")
+        except Exception:
+            pass
+st.markdown("  \n".join(parts))
+st.caption(f"Device: {device_name()} (settings → device “auto” picks it)")
+
+try:
+    methods = svc.methods(record.kind)
+except Exception as error:
+    st.error(f"Methods could not be loaded: {error}")
+    st.stop()
+if not methods:
+    st.warning(f"No method works on {record.kind} data yet.")
+    st.stop()
+
+titles = {m.name: f"{m.title} ({m.name})" for m in methods}
+default = "ae" if "ae" in titles else next(iter(titles))
+method_name = st.selectbox(
+    "Method",
+    list(titles),
+    index=list(titles).index(default),
+    format_func=titles.get,
+    key="train_method",
+    help="Only methods that work on this data type are listed.",
+)
+cls = svc.method(method_name)
+summary = (cls.__doc__ or "").strip().split("\n\n")[0]
+if summary:
+    st.caption(summary)
+notes = []
+if cls.explains:
+    notes.append("explains its scores (maps or word weights on the Inspect page)")
+if cls.uses_labeled:
+    notes.append(
+        "uses the labeled anomalies" if labeled_id else "can use labeled anomalies (none chosen)"
+    )
+if notes:
+    st.caption("This method " + "; ".join(notes) + ".")
+
+with st.form(f"config_{method_name}"):
+    values = config_form(svc.config_fields(method_name), key=f"cfg_{method_name}")
+    submitted = st.form_submit_button("Start training", type="primary")
+
+if submitted:
+    try:
+        run_id = svc.start(method_name, values, train_id, test_id, labeled_id)
+    except ServiceError as error:
+        st.error(str(error))
+    except Exception as error:  # never a traceback in the page
+        st.error(f"The run could not be started: {error}")
+    else:
+        st.session_state[INSPECT_RUN] = run_id
+        st.success(
+            f"Run {run_id} started in the background. Follow it on the Runs page; closing or "
+            "reloading this page does not stop it."
+        )
+        st.page_link("pages/runs.py", label="Go to Runs", icon="⏱️")
