@@ -1,0 +1,247 @@
+"""Background training jobs: one OS process per run, cancel, and recovery after a crash.
+
+Each run trains in ``python -m deepad.runs.worker --home H RUN_ID [--resume]``, started in a
+new session so that stopping the app (or its terminal) does not stop the training. The
+worker heartbeats into the store; :func:`reconcile` turns runs whose process is gone into
+``interrupted`` ones, which :func:`start_run` with ``resume=True`` continues from their last
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import deepad
+from deepad.runs.store import (
+    ACTIVE,
+    CANCELLED,
+    INTERRUPTED,
+    QUEUED,
+    RESUMABLE,
+    RUNNING,
+    RunRecord,
+    RunStateError,
+    RunStore,
+)
+
+log = logging.getLogger(__name__)
+
+STALE_SECONDS = 120.0  # a heartbeat this old means the worker is gone or hung
+CANCEL_GRACE_SECONDS = 10.0  # how long a cooperative cancel may take before SIGTERM
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True if a process with this id exists and is not a zombie."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        # the state letter follows the parenthesised command name
+        state = stat.read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _is_worker_process(pid: int) -> bool:
+    """Whether ``pid`` still runs deepad (guards against a recycled PID); True if unknown."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"deepad" in cmdline or b"pytest" in cmdline
+
+
+def _worker_env() -> dict[str, str]:
+    """The worker must import this same deepad, even when it is not installed."""
+    env = dict(os.environ)
+    root = str(Path(deepad.__file__).resolve().parent.parent)
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in parts:
+        env["PYTHONPATH"] = os.pathsep.join([root, *parts])
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
+    """Start ``run_id`` in its own worker process; returns the worker's PID.
+
+    A fresh run must be ``queued``; ``resume=True`` continues an interrupted, cancelled or
+    failed run from its last checkpoint.
+    """
+    record = store.get(run_id)
+    if record.status in ACTIVE and pid_alive(record.pid):
+        raise RunStateError(f"run {run_id} is already {record.status} (process {record.pid})")
+    allowed = (QUEUED, *RESUMABLE) if resume else (QUEUED,)
+    if record.status not in allowed:
+        action = "resumed" if resume else "started"
+        raise RunStateError(f"run {run_id} is {record.status} and cannot be {action}")
+    now = time.time()
+    if not store.transition(
+        run_id,
+        allowed,
+        status=QUEUED,
+        phase="starting",
+        error=None,
+        cancel_requested=None,
+        pid=None,
+        heartbeat=now,
+        finished=None,
+    ):
+        raise RunStateError(f"run {run_id} changed state while starting; try again")
+    command = [sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id)]
+    if resume:
+        command.append("--resume")
+    log_path = store.log_path(run_id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log_file:
+        kwargs: dict = {}
+        if os.name == "posix":
+            kwargs["start_new_session"] = True
+        else:  # pragma: no cover - Windows
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=_worker_env(),
+            close_fds=True,
+            **kwargs,
+        )
+    # the worker writes its own PID too once it starts; recording it here closes the gap
+    store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
+    # reap the child when it exits so it does not linger as a zombie under the app
+    threading.Thread(target=process.wait, name=f"deepad-reap-{process.pid}", daemon=True).start()
+    log.info("run %d started in process %d", run_id, process.pid)
+    return process.pid
+
+
+def _terminate(pid: int) -> None:
+    """SIGTERM the worker and its process group (DataLoader workers) where it leads one."""
+    try:
+        if os.name == "posix" and os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _terminate_if_still_cancelling(store: RunStore, run_id: int, pid: int) -> None:
+    try:
+        record = store.get(run_id)
+    except KeyError:
+        return
+    if record.active and record.pid == pid and record.cancel_requested and pid_alive(pid):
+        log.warning("run %d did not stop within the grace period; sending SIGTERM", run_id)
+        _terminate(pid)
+
+
+def cancel_run(
+    store: RunStore,
+    run_id: int,
+    *,
+    grace: float = CANCEL_GRACE_SECONDS,
+    wait: bool = False,
+) -> RunRecord:
+    """Ask a run to stop; it saves a checkpoint at the next batch and ends ``cancelled``.
+
+    If the worker has not stopped after ``grace`` seconds it gets SIGTERM. With ``wait``
+    this call blocks until the run stopped (or the grace period plus a few seconds passed);
+    otherwise a timer does the SIGTERM fallback and the call returns at once.
+    """
+    record = store.get(run_id)
+    if not record.active:
+        raise RunStateError(f"run {run_id} is {record.status}; there is nothing to cancel")
+    if not pid_alive(record.pid):
+        # never started, or its process is gone: nothing to ask, just record it
+        store.transition(
+            run_id, ACTIVE, status=CANCELLED, phase="", finished=time.time(), cancel_requested=None
+        )
+        return store.get(run_id)
+    store.request_cancel(run_id)
+    pid = int(record.pid)
+    if not wait:
+        timer = threading.Timer(grace, _terminate_if_still_cancelling, (store, run_id, pid))
+        timer.daemon = True
+        timer.start()
+        return store.get(run_id)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not store.get(run_id).active or not pid_alive(pid):
+            break
+        time.sleep(0.2)
+    else:
+        _terminate_if_still_cancelling(store, run_id, pid)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and pid_alive(pid) and store.get(run_id).active:
+            time.sleep(0.2)
+    if store.get(run_id).active and not pid_alive(pid):
+        store.transition(
+            run_id, ACTIVE, status=CANCELLED, phase="", finished=time.time(), cancel_requested=None
+        )
+    return store.get(run_id)
+
+
+def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[int]:
+    """Mark runs whose worker is gone as ``interrupted``; returns their ids.
+
+    A run is gone when its PID is not alive (or now belongs to another program), or its
+    heartbeat is older than ``stale_after`` seconds. Queued runs that were never started
+    (no PID) are left alone. Cancel requests older than the grace period get SIGTERM.
+    """
+    now = time.time()
+    interrupted = []
+    for record in store.list_runs(status=ACTIVE):
+        if record.pid is None:
+            if record.status == RUNNING:
+                gone = True
+            else:
+                continue
+        else:
+            alive = pid_alive(record.pid) and _is_worker_process(record.pid)
+            stale = record.heartbeat is not None and now - record.heartbeat > stale_after
+            gone = not alive or stale
+            if (
+                not gone
+                and record.cancel_requested is not None
+                and now - record.cancel_requested > CANCEL_GRACE_SECONDS
+            ):
+                _terminate(record.pid)
+        if gone and store.transition(
+            record.id,
+            ACTIVE,
+            status=INTERRUPTED,
+            phase="",
+            finished=now,
+            error="the training process stopped unexpectedly; resume to continue",
+        ):
+            log.info("run %d marked interrupted", record.id)
+            interrupted.append(record.id)
+    return interrupted
+
+
+__all__ = [
+    "CANCEL_GRACE_SECONDS",
+    "STALE_SECONDS",
+    "cancel_run",
+    "pid_alive",
+    "reconcile",
+    "start_run",
+]

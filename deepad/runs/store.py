@@ -1,0 +1,593 @@
+"""The run store: one SQLite database (WAL) plus one folder of artifacts per run.
+
+Several processes use the store at once (the app, background workers, the CLI), so every
+process and thread opens its own connection, writes happen in short ``BEGIN IMMEDIATE``
+transactions, and a busy timeout makes a writer wait for another instead of failing.
+
+Layout under ``home``::
+
+    runs.db                  runs, per-epoch history, per-item scores, dataset summaries
+    runs/<id>/model/         the fitted detector (Detector.save)
+    runs/<id>/last.*         the resumable training checkpoint (deepad.train.checkpoint)
+    runs/<id>/explain/       explanation arrays (see :mod:`deepad.runs.artifacts`)
+    runs/<id>/run.log        the worker's log, including tracebacks of failures
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+QUEUED = "queued"
+RUNNING = "running"
+DONE = "done"
+FAILED = "failed"
+CANCELLED = "cancelled"
+INTERRUPTED = "interrupted"
+STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED)
+ACTIVE = (QUEUED, RUNNING)
+RESUMABLE = (INTERRUPTED, CANCELLED, FAILED)
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    method TEXT NOT NULL,
+    config TEXT NOT NULL,
+    train_dataset TEXT NOT NULL,
+    test_dataset TEXT,
+    labeled_dataset TEXT,
+    status TEXT NOT NULL,
+    phase TEXT NOT NULL DEFAULT '',
+    progress REAL NOT NULL DEFAULT 0,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    epochs INTEGER NOT NULL DEFAULT 0,
+    loss REAL,
+    items_per_second REAL,
+    eta REAL,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    pid INTEGER,
+    heartbeat REAL,
+    cancel_requested REAL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    threshold REAL,
+    components TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS history (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    loss REAL,
+    lr REAL,
+    items_per_second REAL,
+    seconds REAL,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS scores (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    score REAL NOT NULL,
+    label INTEGER NOT NULL,
+    class TEXT NOT NULL,
+    components BLOB,
+    PRIMARY KEY (run_id, idx)
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    seen REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
+"""
+
+# Columns a worker may update while it runs; guards update() against typos and injection.
+_UPDATABLE = frozenset(
+    {
+        "status",
+        "phase",
+        "progress",
+        "epoch",
+        "epochs",
+        "loss",
+        "items_per_second",
+        "eta",
+        "metrics",
+        "error",
+        "pid",
+        "heartbeat",
+        "cancel_requested",
+        "started",
+        "finished",
+        "threshold",
+        "components",
+    }
+)
+
+
+class RunNotFound(KeyError):
+    """No run with this id."""
+
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return str(self.args[0]) if self.args else "run not found"
+
+
+class RunStateError(ValueError):
+    """The run is in a state that does not allow this action (e.g. deleting a running run)."""
+
+
+def default_home() -> Path:
+    """The deepad home folder shared with the dataset registry."""
+    try:
+        from deepad.data.registry import home_dir
+    except ImportError:  # the registry module is optional for the store itself
+        return Path(os.environ.get("DEEPAD_HOME") or Path.home() / ".deepad").expanduser()
+    return Path(home_dir())
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as stored; timestamps are seconds since the epoch (``time.time()``)."""
+
+    id: int
+    method: str
+    config: dict[str, Any]
+    train_dataset: str
+    test_dataset: str | None
+    labeled_dataset: str | None
+    status: str
+    phase: str
+    progress: float
+    epoch: int
+    epochs: int
+    loss: float | None
+    items_per_second: float | None
+    eta: float | None
+    metrics: dict[str, Any]
+    error: str | None
+    pid: int | None
+    heartbeat: float | None
+    cancel_requested: float | None
+    created: float
+    started: float | None
+    finished: float | None
+    threshold: float | None
+    components: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in RESUMABLE
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds since the (last) start, up to now or to the finish."""
+        if self.started is None:
+            return None
+        end = self.finished if self.finished is not None else time.time()
+        return max(0.0, end - self.started)
+
+
+@dataclass
+class ScoreTable:
+    """Per-item scores of a run, as numpy columns in item order.
+
+    ``index`` is the item's position in the scored dataset (the test set, or the training set
+    when the run had none); ``label`` is 0 normal, 1 anomalous, -1 unknown; ``classes`` is ""
+    where an item has no class. ``table["class"]`` also works.
+    """
+
+    index: np.ndarray
+    name: np.ndarray
+    score: np.ndarray
+    label: np.ndarray
+    classes: np.ndarray
+    components: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        if column == "class":
+            return self.classes
+        if column in ("index", "name", "score", "label", "classes"):
+            return getattr(self, column)
+        return self.components[column]
+
+    @property
+    def class_(self) -> np.ndarray:
+        return self.classes
+
+    @property
+    def has_labels(self) -> bool:
+        return bool(np.any(self.label >= 0))
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _json_ready(value: Any) -> Any:
+    """NaN and infinities become null, numpy scalars become numbers, for strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class RunStore:
+    """Runs, their history and scores in ``<home>/runs.db``; artifacts in ``<home>/runs/<id>``."""
+
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        self.home = Path(home).expanduser() if home is not None else default_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "runs").mkdir(exist_ok=True)
+        self.path = self.home / "runs.db"
+        self._local = threading.local()
+        self._create_schema()
+        self._columns = _run_columns(self._connection())
+
+    # ------------------------------------------------------------------ connections
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection; a forked child opens its own instead of sharing one."""
+        con = getattr(self._local, "con", None)
+        if con is not None and self._local.pid == os.getpid():
+            return con
+        con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA synchronous = NORMAL")
+        con.execute("PRAGMA foreign_keys = ON")
+        self._local.con = con
+        self._local.pid = os.getpid()
+        return con
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        con = getattr(self._local, "con", None)
+        if con is not None and self._local.pid == os.getpid():
+            con.close()
+        self._local.con = None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction; BEGIN IMMEDIATE takes the lock up front so a busy
+        database makes us wait (busy_timeout) rather than fail half-way."""
+        con = self._connection()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def _create_schema(self) -> None:
+        con = self._connection()
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        with self._write() as con:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------------ runs
+    def create_run(
+        self,
+        method: str,
+        config: Mapping[str, Any],
+        train: str,
+        test: str | None = None,
+        labeled: str | None = None,
+    ) -> int:
+        """Record a new queued run and make its folder; returns the run id."""
+        with self._write() as con:
+            cur = con.execute(
+                "INSERT INTO runs (method, config, train_dataset, test_dataset, labeled_dataset,"
+                " status, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    method,
+                    json.dumps(_json_ready(dict(config))),
+                    str(train),
+                    None if test is None else str(test),
+                    None if labeled is None else str(labeled),
+                    QUEUED,
+                    time.time(),
+                ),
+            )
+            run_id = int(cur.lastrowid)
+        self.artifacts_dir(run_id).mkdir(parents=True, exist_ok=True)
+        return run_id
+
+    def get(self, run_id: int) -> RunRecord:
+        row = self._connection().execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"no run {run_id}")
+        return self._record(row)
+
+    def list_runs(self, status: str | Sequence[str] | None = None) -> list[RunRecord]:
+        """All runs, newest first (optionally only those with one of ``status``)."""
+        con = self._connection()
+        if status is None:
+            rows = con.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
+        else:
+            wanted = (status,) if isinstance(status, str) else tuple(status)
+            marks = ",".join("?" * len(wanted))
+            rows = con.execute(
+                f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY id DESC", wanted
+            ).fetchall()
+        return [self._record(r) for r in rows]
+
+    def _record(self, row: sqlite3.Row | tuple) -> RunRecord:
+        values = dict(zip(self._columns, row, strict=True))
+        values["config"] = json.loads(values["config"])
+        values["metrics"] = json.loads(values["metrics"] or "{}")
+        values["components"] = json.loads(values["components"] or "[]")
+        return RunRecord(**values)
+
+    def update(self, run_id: int, **fields: Any) -> None:
+        """Set some run columns (what a worker reports); dicts/lists are stored as JSON."""
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update run field(s) {', '.join(sorted(unknown))}")
+        if not fields:
+            return
+        values = [
+            json.dumps(_json_ready(v)) if isinstance(v, dict | list) else v for v in fields.values()
+        ]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._write() as con:
+            cur = con.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values, run_id))
+            if cur.rowcount == 0:
+                raise RunNotFound(f"no run {run_id}")
+
+    def set_threshold(self, run_id: int, value: float) -> None:
+        """Save the decision threshold (``deepad score`` and the app flag items above it)."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError("the threshold must be a finite number")
+        self.update(run_id, threshold=value)
+
+    def request_cancel(self, run_id: int) -> None:
+        """Ask the run's worker to stop at its next check (see ``cancel_requested``)."""
+        with self._write() as con:
+            con.execute(
+                "UPDATE runs SET cancel_requested = COALESCE(cancel_requested, ?) WHERE id = ?",
+                (time.time(), run_id),
+            )
+
+    def cancel_requested(self, run_id: int) -> bool:
+        row = (
+            self._connection()
+            .execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
+            .fetchone()
+        )
+        return row is not None and row[0] is not None
+
+    def transition(self, run_id: int, allowed: Sequence[str], **fields: Any) -> bool:
+        """Update ``fields`` only if the run's status is one of ``allowed``; True if it was.
+
+        Check and write happen in one transaction, so two processes cannot both, e.g.,
+        mark a run interrupted and done.
+        """
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update run field(s) {', '.join(sorted(unknown))}")
+        values = [
+            json.dumps(_json_ready(v)) if isinstance(v, dict | list) else v for v in fields.values()
+        ]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        marks = ",".join("?" * len(allowed))
+        with self._write() as con:
+            cur = con.execute(
+                f"UPDATE runs SET {assignments} WHERE id = ? AND status IN ({marks})",
+                (*values, run_id, *allowed),
+            )
+            return cur.rowcount == 1
+
+    def delete(self, run_id: int) -> None:
+        """Remove the run, its history, scores and folder; a running run must be cancelled."""
+        record = self.get(run_id)
+        if record.status == RUNNING:
+            raise RunStateError(f"run {run_id} is running; cancel it before deleting it")
+        with self._write() as con:
+            con.execute("DELETE FROM scores WHERE run_id = ?", (run_id,))
+            con.execute("DELETE FROM history WHERE run_id = ?", (run_id,))
+            con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.artifacts_dir(run_id), ignore_errors=True)
+
+    def artifacts_dir(self, run_id: int) -> Path:
+        return self.home / "runs" / str(int(run_id))
+
+    def log_path(self, run_id: int) -> Path:
+        return self.artifacts_dir(run_id) / "run.log"
+
+    def model_dir(self, run_id: int) -> Path:
+        return self.artifacts_dir(run_id) / "model"
+
+    # ------------------------------------------------------------------ history
+    def add_history(self, run_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append per-epoch rows (``epoch, loss, lr, items_per_second, seconds``); an epoch
+        trained again after a resume replaces its old row."""
+        if not rows:
+            return
+        with self._write() as con:
+            con.executemany(
+                "INSERT OR REPLACE INTO history (run_id, epoch, loss, lr, items_per_second,"
+                " seconds) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        int(r["epoch"]),
+                        _finite_or_none(r.get("loss")),
+                        _finite_or_none(r.get("lr")),
+                        _finite_or_none(r.get("items_per_second")),
+                        _finite_or_none(r.get("seconds")),
+                    )
+                    for r in rows
+                ],
+            )
+
+    def truncate_history(self, run_id: int, after_epoch: int = 0) -> None:
+        """Forget epochs after ``after_epoch`` (all of them by default)."""
+        with self._write() as con:
+            con.execute(
+                "DELETE FROM history WHERE run_id = ? AND epoch > ?", (run_id, int(after_epoch))
+            )
+
+    def history(self, run_id: int) -> list[dict[str, Any]]:
+        """Per-epoch ``epoch, loss, lr, items_per_second, seconds``, in epoch order."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT epoch, loss, lr, items_per_second, seconds FROM history"
+                " WHERE run_id = ? ORDER BY epoch",
+                (run_id,),
+            )
+            .fetchall()
+        )
+        keys = ("epoch", "loss", "lr", "items_per_second", "seconds")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # ------------------------------------------------------------------ scores
+    def write_scores(
+        self,
+        run_id: int,
+        *,
+        names: Sequence[str],
+        scores: np.ndarray,
+        labels: np.ndarray | None = None,
+        classes: Sequence[str] | None = None,
+        components: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Replace the run's per-item scores (one row per item, components as float64 bytes)."""
+        scores = np.asarray(scores, dtype=np.float64)
+        n = len(scores)
+        if len(names) != n:
+            raise ValueError(f"{len(names)} names for {n} scores")
+        label_col = (
+            np.full(n, -1, dtype=np.int64) if labels is None else np.asarray(labels, np.int64)
+        )
+        class_col = [""] * n if classes is None else ["" if c is None else str(c) for c in classes]
+        components = dict(components or {})
+        comp_names = list(components)
+        if comp_names:
+            matrix = np.stack(
+                [np.asarray(components[c], dtype=np.float64).reshape(n) for c in comp_names],
+                axis=1,
+            )
+            blobs: list[bytes | None] = [row.tobytes() for row in matrix]
+        else:
+            blobs = [None] * n
+        rows = zip(
+            [run_id] * n,
+            range(n),
+            [str(x) for x in names],
+            scores.tolist(),
+            label_col.tolist(),
+            class_col,
+            blobs,
+            strict=True,
+        )
+        with self._write() as con:
+            con.execute("DELETE FROM scores WHERE run_id = ?", (run_id,))
+            con.executemany(
+                "INSERT INTO scores (run_id, idx, name, score, label, class, components)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            con.execute(
+                "UPDATE runs SET components = ? WHERE id = ?", (json.dumps(comp_names), run_id)
+            )
+
+    def scores(self, run_id: int) -> ScoreTable:
+        """The run's per-item scores in item order (empty until the run is scored)."""
+        con = self._connection()
+        row = con.execute("SELECT components FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"no run {run_id}")
+        comp_names = json.loads(row[0] or "[]")
+        rows = con.execute(
+            "SELECT idx, name, score, label, class, components FROM scores"
+            " WHERE run_id = ? ORDER BY idx",
+            (run_id,),
+        ).fetchall()
+        n = len(rows)
+        if n == 0:
+            empty = np.empty(0)
+            return ScoreTable(
+                index=empty.astype(np.int64),
+                name=empty.astype(object),
+                score=empty.astype(np.float64),
+                label=empty.astype(np.int8),
+                classes=empty.astype(object),
+                components={c: empty.astype(np.float64) for c in comp_names},
+            )
+        idx, names, score, label, klass, blobs = zip(*rows, strict=True)
+        components: dict[str, np.ndarray] = {}
+        if comp_names:
+            matrix = np.frombuffer(b"".join(blobs), dtype=np.float64).reshape(n, len(comp_names))
+            components = {c: matrix[:, i].copy() for i, c in enumerate(comp_names)}
+        return ScoreTable(
+            index=np.asarray(idx, dtype=np.int64),
+            name=np.asarray(names, dtype=object),
+            score=np.asarray(score, dtype=np.float64),
+            label=np.asarray(label, dtype=np.int8),
+            classes=np.asarray(klass, dtype=object),
+            components=components,
+        )
+
+    # ------------------------------------------------------------------ datasets
+    def note_dataset(self, dataset_id: str, *, name: str, kind: str, count: int) -> None:
+        """Remember a dataset's name, kind and size so run lists can show them cheaply."""
+        with self._write() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO datasets (id, name, kind, count, seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (str(dataset_id), name, str(kind), int(count), time.time()),
+            )
+
+    def dataset_summary(self, dataset_id: str) -> dict[str, Any] | None:
+        row = (
+            self._connection()
+            .execute("SELECT id, name, kind, count FROM datasets WHERE id = ?", (dataset_id,))
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return dict(zip(("id", "name", "kind", "count"), row, strict=True))
+
+
+def _run_columns(con: sqlite3.Connection) -> list[str]:
+    return [r[1] for r in con.execute("PRAGMA table_info(runs)").fetchall()]

@@ -1,0 +1,42 @@
+"""The background worker: ``python -m deepad.runs.worker --home H RUN_ID [--resume]``.
+
+Started by :func:`deepad.runs.jobs.start_run` with stdout and stderr going to the run's
+``run.log``. SIGTERM (the cancel fallback) stops the run as cancelled wherever it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from deepad.runs.store import DONE, RunStateError, RunStore
+from deepad.runs.workflow import execute, one_line
+from deepad.train.loop import Cancelled
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Cancelled("stopped by SIGTERM")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepad.runs.worker")
+    parser.add_argument("--home", type=Path, required=True, help="deepad home folder")
+    parser.add_argument("run_id", type=int)
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    args = parser.parse_args(argv)
+    # execute() logs into run.log itself; stderr (also run.log) gets only what escapes it,
+    # so no console handler here, or every line would be written twice
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    store = RunStore(args.home)
+    try:
+        record = execute(store, args.run_id, resume=args.resume)
+    except (RunStateError, KeyError) as error:
+        print(f"deepad worker: {one_line(error)}", file=sys.stderr)
+        return 2
+    return 0 if record.status == DONE else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

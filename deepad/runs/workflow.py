@@ -1,0 +1,433 @@
+"""One run end to end in the current process: fit, save, score, explain, measure.
+
+Used by the background worker (:mod:`deepad.runs.worker`) and by ``deepad train`` in the
+foreground, so both record exactly the same things in the run store.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from deepad import metrics
+from deepad.config import from_json, validate
+from deepad.data.types import NORMAL, Dataset
+from deepad.models import Detector, ImageMaps, get_method
+from deepad.runs.artifacts import load_explanations, write_explanations
+from deepad.runs.store import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    RESUMABLE,
+    RUNNING,
+    RunRecord,
+    RunStateError,
+    RunStore,
+)
+from deepad.train.checkpoint import state_exists
+from deepad.train.loop import Cancelled, Progress, RunContext, checkpoint_stem
+
+log = logging.getLogger(__name__)
+# Tracebacks go only to the run's log file, never to the console or the app.
+trace_log = logging.getLogger("deepad.runs.trace")
+trace_log.propagate = False
+
+PLUGINS_ENV = "DEEPAD_PLUGINS"
+HEARTBEAT_SECONDS = 5.0
+STORE_WRITE_SECONDS = 1.0  # at most one progress write per second per run
+CANCEL_POLL_SECONDS = 0.5
+PIXEL_AUROC_MAX_PIXELS = 50_000_000  # above this, masks are shrunk to the map size instead
+
+# Share of the progress bar spent training; scoring and explaining fill the rest.
+TRAIN_SHARE = 0.9
+
+PhaseCallback = Callable[[str], None]
+
+
+class DatasetSource(Protocol):
+    def get(self, dataset_id: str) -> Dataset: ...
+
+
+def load_plugins() -> None:
+    """Import the modules named in ``$DEEPAD_PLUGINS`` (comma-separated) so the detectors
+    they register are available, in the app, the CLI and every worker alike."""
+    for name in filter(None, (n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(","))):
+        importlib.import_module(name)
+
+
+def default_registry(store: RunStore) -> DatasetSource:
+    from deepad.data.registry import DatasetRegistry
+
+    return DatasetRegistry(store.home)
+
+
+def one_line(error: BaseException) -> str:
+    """The reason a run failed, as one line for the UI (the traceback goes to the log)."""
+    text = str(error).strip()
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        text = error.args[0]
+    first = text.splitlines()[0] if text else ""
+    return first or type(error).__name__
+
+
+class _Heartbeat:
+    """Stamps the run's heartbeat every few seconds while this process works on it, so
+    ``reconcile`` can tell a live run from one whose process vanished."""
+
+    def __init__(self, store: RunStore, run_id: int, interval: float = HEARTBEAT_SECONDS):
+        self.store, self.run_id, self.interval = store, run_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="deepad-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    self.store.update(self.run_id, heartbeat=time.time())
+                except Exception:  # a busy or vanished database must not kill the run
+                    log.debug("heartbeat write failed", exc_info=True)
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 1)
+
+
+class _StoreProgress:
+    """Training progress into the store: the run row at most once a second, and each
+    finished epoch's loss, rate and throughput for the live curve."""
+
+    def __init__(self, store: RunStore, run_id: int, forward: Callable[[Progress], None] | None):
+        self.store, self.run_id, self.forward = store, run_id, forward
+        self.pending: list[dict[str, Any]] = []
+        self.last_write = 0.0
+        self.last: Progress | None = None
+
+    def __call__(self, report: Progress) -> None:
+        self.last = report
+        if report.epoch_end:
+            self.pending.append(
+                {
+                    "epoch": report.epoch,
+                    "loss": report.loss,
+                    "lr": report.lr,
+                    "items_per_second": report.items_per_second,
+                    "seconds": None,
+                }
+            )
+        now = time.monotonic()
+        final = report.epoch_end and report.epoch == report.epochs
+        if now - self.last_write >= STORE_WRITE_SECONDS or final:
+            self.flush()
+        if self.forward is not None:
+            self.forward(report)
+
+    def flush(self) -> None:
+        report = self.last
+        if report is None:
+            return
+        self.last_write = time.monotonic()
+        self.store.add_history(self.run_id, self.pending)
+        self.pending = []
+        self.store.update(
+            self.run_id,
+            progress=TRAIN_SHARE * report.fraction,
+            epoch=report.epoch,
+            epochs=report.epochs,
+            loss=report.loss if math.isfinite(report.loss) else None,
+            items_per_second=report.items_per_second,
+            eta=report.eta,
+            heartbeat=time.time(),
+        )
+
+
+class _CancelCheck:
+    """``RunContext.should_stop``: polls the store's cancel flag at most twice a second."""
+
+    def __init__(self, store: RunStore, run_id: int):
+        self.store, self.run_id = store, run_id
+        self.last_poll = 0.0
+        self.stop = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self.stop and now - self.last_poll >= CANCEL_POLL_SECONDS:
+            self.last_poll = now
+            self.stop = self.store.cancel_requested(self.run_id)
+        return self.stop
+
+
+def _checkpoint_epoch(run_dir: Path) -> int | None:
+    stem = checkpoint_stem(run_dir)
+    if not state_exists(stem):
+        return None
+    tree = json.loads(stem.with_name(stem.name + ".json").read_text())
+    return int(tree.get("epoch", 0))
+
+
+def _remove_checkpoint(run_dir: Path) -> None:
+    stem = checkpoint_stem(run_dir)
+    for suffix in (".json", ".safetensors"):
+        stem.with_name(stem.name + suffix).unlink(missing_ok=True)
+
+
+def execute(
+    store: RunStore,
+    run_id: int,
+    *,
+    resume: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+    on_phase: PhaseCallback | None = None,
+    registry: DatasetSource | None = None,
+) -> RunRecord:
+    """Run ``run_id`` in this process and return its final record.
+
+    Failures and cancellation are recorded in the store (status ``failed`` with a one-line
+    reason, or ``cancelled``), not raised; the traceback goes to the run's ``run.log``.
+    ``resume`` continues training from the run's last checkpoint when there is one.
+    A ``KeyboardInterrupt`` marks the run cancelled and is re-raised.
+    """
+    record = store.get(run_id)
+    allowed = (QUEUED, *RESUMABLE) if resume else (QUEUED,)
+    now = time.time()
+    claimed = store.transition(
+        run_id,
+        allowed,
+        status=RUNNING,
+        phase="loading",
+        pid=os.getpid(),
+        heartbeat=now,
+        started=now,
+        finished=None,
+        error=None,
+        **({} if resume else {"progress": 0.0, "epoch": 0, "metrics": {}}),
+    )
+    if not claimed:
+        raise RunStateError(f"run {run_id} is {store.get(run_id).status}; it cannot start now")
+    run_dir = store.artifacts_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(store.log_path(run_id), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    package_log = logging.getLogger("deepad")
+    previous_level = package_log.level
+    package_log.addHandler(handler)
+    trace_log.addHandler(handler)
+    if package_log.getEffectiveLevel() > logging.INFO:
+        package_log.setLevel(logging.INFO)
+    log.info("run %d (%s) started in process %d", run_id, record.method, os.getpid())
+    try:
+        with _Heartbeat(store, run_id):
+            _execute(store, record, resume, progress, on_phase, registry)
+    except (Cancelled, KeyboardInterrupt) as stop:
+        log.info("run %d cancelled: %s", run_id, stop)
+        store.transition(
+            run_id,
+            (RUNNING, INTERRUPTED),
+            status=CANCELLED,
+            phase="",
+            finished=time.time(),
+            cancel_requested=None,
+        )
+        if isinstance(stop, KeyboardInterrupt):
+            raise
+    except Exception as error:
+        trace_log.error("run %d failed", run_id, exc_info=True)
+        store.transition(
+            run_id,
+            (RUNNING, INTERRUPTED),
+            status=FAILED,
+            phase="",
+            error=one_line(error),
+            finished=time.time(),
+        )
+    finally:
+        package_log.removeHandler(handler)
+        trace_log.removeHandler(handler)
+        package_log.setLevel(previous_level)
+        handler.close()
+    return store.get(run_id)
+
+
+def _execute(
+    store: RunStore,
+    record: RunRecord,
+    resume: bool,
+    progress: Callable[[Progress], None] | None,
+    on_phase: PhaseCallback | None,
+    registry: DatasetSource | None,
+) -> None:
+    run_id = record.id
+    run_dir = store.artifacts_dir(run_id)
+    timings: dict[str, float] = {}
+
+    def phase(name: str, share: float | None = None) -> None:
+        fields: dict[str, Any] = {"phase": name, "heartbeat": time.time()}
+        if share is not None:
+            fields["progress"] = share
+        store.update(run_id, **fields)
+        if on_phase is not None:
+            on_phase(name)
+        if name not in ("loading", "training") and store.cancel_requested(run_id):
+            raise Cancelled(f"cancelled before {name}")
+
+    load_plugins()
+    cls = get_method(record.method)
+    config = from_json(cls.Config, record.config)
+    validate(config)
+
+    start = time.perf_counter()
+    registry = registry if registry is not None else default_registry(store)
+    train = _load(store, registry, record.train_dataset)
+    test = _load(store, registry, record.test_dataset) if record.test_dataset else None
+    labeled = _load(store, registry, record.labeled_dataset) if record.labeled_dataset else None
+    timings["load_seconds"] = time.perf_counter() - start
+
+    resume_from = _checkpoint_epoch(run_dir) if resume else None
+    if resume and resume_from is None:
+        log.warning("run %d has no checkpoint yet; training starts from the beginning", run_id)
+    if resume_from is None:
+        _remove_checkpoint(run_dir)
+        store.truncate_history(run_id, 0)
+    else:
+        log.info("resuming run %d after epoch %d", run_id, resume_from)
+        store.truncate_history(run_id, resume_from)
+
+    phase("training")
+    detector: Detector = cls(config=config)
+    reporter = _StoreProgress(store, run_id, progress)
+    context = RunContext(
+        checkpoint_dir=run_dir,
+        resume=resume_from is not None,
+        should_stop=_CancelCheck(store, run_id),
+    )
+    start = time.perf_counter()
+    detector.fit(
+        train,
+        labeled=labeled if cls.uses_labeled else None,
+        progress=reporter,
+        context=context,
+    )
+    reporter.flush()
+    timings["fit_seconds"] = time.perf_counter() - start
+
+    phase("saving", TRAIN_SHARE)
+    model_dir = store.model_dir(run_id)
+    shutil.rmtree(model_dir, ignore_errors=True)
+    detector.save(model_dir)
+
+    phase("scoring", TRAIN_SHARE)
+    data, scored_on = (test, "test") if test is not None else (train, "train")
+    start = time.perf_counter()
+    scores = detector.score(data)
+    timings["score_seconds"] = time.perf_counter() - start
+    store.write_scores(
+        run_id,
+        names=data.names,
+        scores=scores.score,
+        labels=data.labels,
+        classes=data.classes,
+        components=scores.components,
+    )
+
+    explain_dir = run_dir / "explain"
+    shutil.rmtree(explain_dir, ignore_errors=True)
+    run_metrics: dict[str, Any] = {}
+    if cls.explains:
+        phase("explaining", TRAIN_SHARE + 0.05)
+        start = time.perf_counter()
+        write_explanations(
+            explain_dir,
+            lambda positions: detector.explain(data.subset(positions)),
+            np.arange(len(data)),
+            scores=scores.score,
+        )
+        timings["explain_seconds"] = time.perf_counter() - start
+
+    phase("metrics", 0.99)
+    threshold = float(detector.threshold_)
+    run_metrics.update(metrics.summary(data.labels, scores.score, threshold))
+    if data.has_labels:
+        for name, values in scores.components.items():
+            run_metrics[f"auroc_{name}"] = metrics.auroc(data.labels, values)
+    if cls.explains and data.has_masks:
+        run_metrics["pixel_auroc"] = _pixel_auroc(data, explain_dir)
+    run_metrics.update(timings, scored_on=scored_on, items=len(data), train_items=len(train))
+    store.transition(
+        run_id,
+        (RUNNING, INTERRUPTED),
+        status=DONE,
+        phase="",
+        progress=1.0,
+        metrics=run_metrics,
+        threshold=threshold,
+        finished=time.time(),
+        cancel_requested=None,
+    )
+    log.info("run %d done: %s", run_id, {k: run_metrics[k] for k in sorted(run_metrics)})
+
+
+def _load(store: RunStore, registry: DatasetSource, dataset_id: str) -> Dataset:
+    try:
+        data = registry.get(dataset_id)
+    except KeyError:
+        raise KeyError(f"dataset {dataset_id} is not in the registry") from None
+    store.note_dataset(
+        dataset_id, name=data.name or str(dataset_id), kind=data.kind.value, count=len(data)
+    )
+    return data
+
+
+def _pixel_auroc(data: Dataset, explain_dir: Path) -> float:
+    """Pixel AUROC over the explained images with a mask; labeled normal images without
+    one count as defect-free (as in the MVTec protocol)."""
+    loaded = load_explanations(explain_dir)
+    if loaded is None or not isinstance(loaded[1], ImageMaps):
+        return float("nan")
+    index, explanation = loaded
+    masks, maps = [], []
+    pixels = 0
+    for row, item in enumerate(index):
+        mask = data.masks[item] if data.masks is not None else None
+        if mask is None:
+            if data.labels is None or data.labels[item] != NORMAL:
+                continue
+            mask = np.zeros(np.shape(data.items[item])[:2], dtype=np.uint8)
+        masks.append(np.asarray(mask))
+        maps.append(row)
+        pixels += masks[-1].size
+    if not masks:
+        return float("nan")
+    map_h, map_w = explanation.maps.shape[1:]
+    shrink = pixels > PIXEL_AUROC_MAX_PIXELS
+    out_masks, out_maps = [], []
+    for mask, row in zip(masks, maps, strict=True):
+        amap = np.asarray(explanation.maps[row], dtype=np.float32)
+        if shrink:
+            mask = cv2.resize(
+                mask.astype(np.uint8), (map_w, map_h), interpolation=cv2.INTER_NEAREST
+            )
+        elif amap.shape != mask.shape:
+            amap = cv2.resize(amap, (mask.shape[1], mask.shape[0]), interpolation=cv2.INTER_LINEAR)
+        out_masks.append(mask)
+        out_maps.append(amap)
+    return metrics.pixel_auroc(out_masks, out_maps)
