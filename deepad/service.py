@@ -76,21 +76,28 @@ class RunResults:
 
 
 @dataclass(frozen=True)
-class MapSet:
-    """Per-image anomaly maps of a run: ``maps`` at network resolution, optional ``low_res``."""
+class Explanations:
+    """A run's saved explanations and where each scored item's row is.
 
-    maps: np.ndarray
-    low_res: np.ndarray | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    ``explanation`` is an ``ImageMaps`` (memory-mapped float16), ``TokenWeights`` or
+    ``FeatureWeights``; ``row[i]`` is item ``i``'s row in it, or -1 when the item was not
+    explained (large runs keep maps of the top-scored items only).
+    """
+
+    explanation: Any
+    row: np.ndarray
+    partial: bool = False
+
+    def has(self, item: int) -> bool:
+        return 0 <= item < self.row.size and self.row[item] >= 0
+
+    @property
+    def kind(self) -> str:
+        """ "image", "tokens" or "features" (so callers need not import the torch-side types)."""
+        return _EXPLANATION_KINDS.get(type(self.explanation).__name__, "other")
 
 
-@dataclass(frozen=True)
-class TokenSet:
-    """Per-document tokens and per-head weights, as the run saved them."""
-
-    tokens: list[list[str]]
-    weights: list[np.ndarray]
-    head_names: list[str]
+_EXPLANATION_KINDS = {"ImageMaps": "image", "TokenWeights": "tokens", "FeatureWeights": "features"}
 
 
 def ranked(
@@ -464,33 +471,25 @@ class Service:
     def set_threshold(self, run_id: int, value: float) -> None:
         self.store.set_threshold(run_id, float(value))
 
-    def maps(self, run_id: int) -> MapSet | None:
-        """The run's per-image anomaly maps (memory-mapped), or None if it saved none."""
-        folder = self.store.artifacts_dir(run_id)
-        path = _first_existing(folder, MAP_FILES)
-        if path is None:
-            return None
-        low_path = _first_existing(folder, LOW_RES_FILES)
-        meta_path = _first_existing(folder, MAP_META_FILES)
-        return MapSet(
-            maps=np.load(path, mmap_mode="r", allow_pickle=False),
-            low_res=None
-            if low_path is None
-            else np.load(low_path, mmap_mode="r", allow_pickle=False),
-            meta={} if meta_path is None else json.loads(meta_path.read_text()),
-        )
+    def explanations(self, run_id: int) -> Explanations | None:
+        """The run's saved maps / token weights / feature weights, or None if it has none."""
+        from deepad.runs.artifacts import load_explanations, read_manifest
 
-    def tokens(self, run_id: int) -> TokenSet | None:
-        """The run's per-token weights (text methods that explain), or None."""
-        path = _first_existing(self.store.artifacts_dir(run_id), TOKEN_FILES)
-        if path is None:
+        folder = self.store.artifacts_dir(run_id) / "explain"
+        try:
+            loaded = load_explanations(folder)
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("explanations of run %d unreadable: %s", run_id, error)
             return None
-        data = json.loads(path.read_text())
-        return TokenSet(
-            tokens=[list(t) for t in data["tokens"]],
-            weights=[np.asarray(w, dtype=np.float32) for w in data["weights"]],
-            head_names=list(data.get("head_names", [])),
-        )
+        if loaded is None:
+            return None
+        index, explanation = loaded
+        n = len(self.results(run_id))
+        row = np.full(n, -1, dtype=np.int64)
+        keep = (index >= 0) & (index < n)
+        row[index[keep]] = np.flatnonzero(keep)
+        manifest = read_manifest(folder) or {}
+        return Explanations(explanation, row, partial=bool(manifest.get("partial")))
 
     def model(self, run_id: int) -> Any:
         """The run's fitted detector (for re-scoring and method views)."""
@@ -518,17 +517,6 @@ class Service:
 
 
 METRIC_ORDER = ("auroc", "auprc", "pixel_auroc", "f1", "precision", "recall", "flagged")
-MAP_FILES = ("maps.npy", "explain/maps.npy", "explain_maps.npy")
-LOW_RES_FILES = ("low_res.npy", "explain/low_res.npy", "maps_low_res.npy", "explain_low_res.npy")
-MAP_META_FILES = ("maps.json", "explain/maps.json", "explain.json")
-TOKEN_FILES = ("tokens.json", "explain/tokens.json", "token_weights.json")
-
-
-def _first_existing(folder: Path, names: Sequence[str]) -> Path | None:
-    for name in names:
-        if (folder / name).exists():
-            return folder / name
-    return None
 
 
 def _column(table: Any, name: str) -> Any:

@@ -1,0 +1,168 @@
+"""Threshold slider with presets, the numbers it implies, and the score plots."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from deepad import metrics, viz
+from deepad.service import RunResults, Service, curves, threshold_presets
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_curves(home: str, run_id: int, _results: RunResults):
+    return curves(_results)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_presets(
+    home: str, run_id: int, contamination: float, target_fpr: float, _results: RunResults
+):
+    try:
+        return threshold_presets(_results, contamination=contamination, target_fpr=target_fpr)
+    except ValueError:
+        return threshold_presets(_results, contamination=contamination)
+
+
+def slider_bounds(scores: np.ndarray) -> tuple[float, float, float]:
+    finite = scores[np.isfinite(scores)]
+    low, high = float(finite.min()), float(finite.max())
+    span = high - low if high > low else max(abs(high), 1.0)
+    # a little room on both sides so "flag nothing" and "flag everything" are reachable
+    low, high = low - span * 0.01, high + span * 0.01
+    return low, high, span / 1000.0
+
+
+def threshold_control(svc: Service, results: RunResults) -> float:
+    """Slider + presets for the run's threshold; changes are saved with the run."""
+    run_id = results.run_id
+    key = f"threshold_{run_id}"
+    low, high, step = slider_bounds(results.scores)
+    if key not in st.session_state:
+        saved = svc.threshold(run_id)
+        st.session_state[key] = float(np.clip(saved, low, high))
+
+    def save() -> None:
+        try:
+            svc.set_threshold(run_id, float(st.session_state[key]))
+        except Exception as error:
+            st.session_state[f"{key}_error"] = str(error)
+
+    def apply(value: float) -> None:
+        st.session_state[key] = float(np.clip(value, low, high))
+        save()
+
+    with st.container(border=True):
+        cols = st.columns([2, 1, 1])
+        contamination = cols[1].number_input(
+            "contamination",
+            min_value=0.0,
+            max_value=0.5,
+            value=float(results.contamination),
+            step=0.01,
+            format="%.3f",
+            key=f"contamination_{run_id}",
+            help="Share of items expected to be anomalous: the preset flags this top share.",
+        )
+        target_fpr = cols[2].number_input(
+            "target false-positive rate",
+            min_value=0.0,
+            max_value=1.0,
+            value=0.05,
+            step=0.01,
+            format="%.3f",
+            key=f"fpr_{run_id}",
+            help="The preset flags at most this share of labeled normal items.",
+            disabled=not results.has_labels,
+        )
+        presets = cached_presets(str(svc.home), run_id, contamination, target_fpr, results)
+        with cols[0]:
+            st.markdown("**Presets**")
+            buttons = st.columns(len(presets))
+            for button, (name, value) in zip(buttons, presets.items(), strict=True):
+                button.button(
+                    name,
+                    key=f"preset_{run_id}_{name}",
+                    on_click=apply,
+                    args=(value,),
+                    help=f"threshold {value:.5g}",
+                    width="stretch",
+                )
+        st.slider(
+            "Threshold on the anomaly score (items above it are flagged)",
+            min_value=low,
+            max_value=high,
+            step=step,
+            format="%.5g",
+            key=key,
+            on_change=save,
+        )
+        error = st.session_state.pop(f"{key}_error", None)
+        if error:
+            st.error(f"The threshold could not be saved: {error}")
+        st.caption("The threshold is saved with the run; `deepad score` uses it.")
+    return float(st.session_state[key])
+
+
+def numbers(results: RunResults, threshold: float) -> metrics.OperatingPoint:
+    """Flagged count and, with labels, precision / recall / F1 and the confusion matrix."""
+    point = metrics.operating_point(results.labels, results.scores, threshold)
+    n = len(results)
+    if not results.has_labels:
+        st.metric("flagged", f"{point.flagged:,} of {n:,}", f"{point.flagged / max(n, 1):.1%}")
+        return point
+    cols = st.columns([1, 1, 1, 1, 2])
+    cols[0].metric("flagged", f"{point.flagged:,} of {n:,}")
+    cols[1].metric("precision", f"{point.precision:.3f}")
+    cols[2].metric("recall", f"{point.recall:.3f}")
+    cols[3].metric("F1", f"{point.f1:.3f}")
+    with cols[4]:
+        st.plotly_chart(
+            viz.confusion_matrix_figure(point.tp, point.fp, point.fn, point.tn),
+            key=f"confusion_{results.run_id}",
+            width="stretch",
+        )
+    return point
+
+
+def plots(
+    svc: Service, results: RunResults, threshold: float, point: metrics.OperatingPoint
+) -> None:
+    found = cached_curves(str(svc.home), results.run_id, results)
+    if found is None:
+        st.plotly_chart(
+            viz.score_histogram(results.scores, results.labels, threshold),
+            key=f"hist_{results.run_id}",
+            width="stretch",
+        )
+        st.caption("No labels in the scored set, so no ROC or precision-recall curve.")
+        return
+    cols = st.columns(3)
+    with cols[0]:
+        st.plotly_chart(
+            viz.score_histogram(results.scores, results.labels, threshold),
+            key=f"hist_{results.run_id}",
+            width="stretch",
+        )
+    with cols[1]:
+        st.plotly_chart(
+            viz.roc_figure(
+                found.fpr,
+                found.tpr,
+                point=(point.false_positive_rate, point.recall),
+                auc=found.auroc,
+            ),
+            key=f"roc_{results.run_id}",
+            width="stretch",
+        )
+    with cols[2]:
+        st.plotly_chart(
+            viz.pr_figure(
+                found.precision,
+                found.recall,
+                point=(point.recall, point.precision),
+                ap=found.auprc,
+            ),
+            key=f"pr_{results.run_id}",
+            width="stretch",
+        )

@@ -1,0 +1,101 @@
+"""Inspect: a finished run's items by anomaly score, with explanations and a threshold."""
+
+import streamlit as st
+
+from deepad.data.types import DataKind
+from deepad.service import FILTERS, ServiceError
+from pages.components import export, items, runinfo
+from pages.components.state import INSPECT_RUN, service
+from pages.components.threshold import numbers, plots, threshold_control
+from pages.views import view_for
+from pages.views.default import Context
+
+st.title("Inspect")
+svc = service()
+
+try:
+    done = [r for r in svc.runs() if r.status == "done"]
+except Exception as error:
+    st.error(f"The run store could not be read: {error}")
+    st.stop()
+if not done:
+    st.info("No finished run yet. Start one on the Train page and follow it on the Runs page.")
+    st.stop()
+
+done.sort(key=lambda r: r.id, reverse=True)
+ids = [r.id for r in done]
+wanted = st.session_state.get(INSPECT_RUN)
+labels = {
+    r.id: f"Run {r.id} · {runinfo.method_title(svc, r.method)} · "
+    f"{runinfo.dataset_name(svc, r.test_dataset or r.train_dataset)}"
+    for r in done
+}
+run_id = st.selectbox(
+    "Run",
+    ids,
+    index=ids.index(wanted) if wanted in ids else 0,
+    format_func=labels.get,
+    key="inspect_run_choice",
+)
+st.session_state[INSPECT_RUN] = run_id
+record = next(r for r in done if r.id == run_id)
+
+try:
+    results = svc.results(run_id)
+    dataset = svc.dataset(results.dataset_id)
+    explanations = svc.explanations(run_id)
+except ServiceError as error:
+    st.error(str(error))
+    st.stop()
+except Exception as error:  # a missing dataset or unreadable artifact: say so, no traceback
+    st.error(f"Run {run_id} could not be opened: {error}")
+    st.stop()
+if len(results) == 0:
+    st.warning("This run scored no items.")
+    st.stop()
+
+scored_on = record.metrics.get("scored_on", "test" if record.test_dataset else "train")
+st.caption(
+    f"{runinfo.data_line(svc, record)} · {len(results):,} items scored ({scored_on} set)"
+    + (f" · {runinfo.metrics_line(record.metrics)}" if record.metrics else "")
+)
+if scored_on == "train":
+    st.info(
+        "This run had no test set, so its training items were scored: flagged items are the "
+        "most unusual training items, not held-out detections."
+    )
+
+view = view_for(record.method)
+threshold = threshold_control(svc, results)
+ctx = Context(
+    svc=svc, results=results, threshold=threshold, dataset=dataset, explanations=explanations
+)
+point = numbers(results, threshold)
+plots(svc, results, threshold, point)
+
+view.panel(ctx)
+
+st.subheader("Items by anomaly score")
+if explanations is not None and explanations.partial:
+    st.caption("Maps were kept for the top-scored items only (the rest show no heatmap).")
+if dataset.kind == DataKind.IMAGE:
+    items.heatmap_settings(ctx, view)
+cols = st.columns([2, 2, 1, 1])
+which = cols[0].radio(
+    "show",
+    FILTERS,
+    horizontal=True,
+    key=f"filter_{run_id}",
+    help="Labeled filters use the scored set's labels.",
+)
+orders = {"anomaly score": None, **view.orderings(ctx)}
+order_name = cols[1].selectbox("order by", list(orders), key=f"order_{run_id}")
+page_size = cols[2].selectbox("per page", items.PAGE_SIZES, index=1, key=f"size_{run_id}")
+ranked = items.ranked_items(ctx, which, orders[order_name], order_name)
+pages = max(1, -(-len(ranked) // page_size))
+page = cols[3].number_input("page", 1, pages, 1, key=f"page_{run_id}")
+st.caption(f"{len(ranked):,} items · page {page} of {pages}")
+items.show_page(ctx, view, ranked, page, page_size)
+
+st.subheader("Export")
+export.export_section(ctx, view)

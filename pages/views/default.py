@@ -1,0 +1,215 @@
+"""The generic Inspect view: ranked items with heatmaps, highlighted words or feature weights.
+
+Method views (pages/views/<method>.py) reuse these functions and override the hooks they
+need: ``panel`` (controls and plots above the list), ``orderings`` (extra ranking criteria),
+``item_map`` (the map drawn over an image), ``item_tokens`` (the words and weights of a
+document) and ``item_details`` (extra content in the item dialog).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from deepad import viz
+from deepad.data.types import DataKind, Dataset
+from deepad.service import Explanations, RunResults, Service
+
+PAGE_SIZES = (12, 24, 48, 96)
+NORMALISATION = {
+    "per image": "each map is scaled by its own minimum and maximum: every item shows its "
+    "hottest spot in full colour, even a normal one, so compare locations, not colours",
+    "whole set": "all maps share one scale (minimum to the 99.5th percentile over the run): "
+    "colours are comparable across items, normal items stay mostly cold",
+}
+
+
+@dataclass
+class Context:
+    """What a view needs about the run being inspected, plus its display settings."""
+
+    svc: Service
+    results: RunResults
+    threshold: float
+    dataset: Dataset
+    explanations: Explanations | None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"run{self.results.run_id}"
+
+    @property
+    def home(self) -> str:
+        return str(self.svc.home)
+
+
+# --------------------------------------------------------------------------- hooks
+def panel(ctx: Context) -> None:
+    """Method-specific controls and plots above the item list (none by default)."""
+
+
+def orderings(ctx: Context) -> dict[str, np.ndarray]:
+    """Extra ranking criteria offered besides the score (e.g. one score component)."""
+    return {}
+
+
+def image_maps(ctx: Context) -> np.ndarray | None:
+    """The per-image maps to draw (rows follow ``ctx.explanations.row``)."""
+    if ctx.explanations is None or ctx.explanations.kind != "image":
+        return None
+    return ctx.explanations.explanation.maps
+
+
+def item_map(ctx: Context, item: int) -> np.ndarray | None:
+    maps = image_maps(ctx)
+    if maps is None or not ctx.explanations.has(item):
+        return None
+    return np.asarray(maps[ctx.explanations.row[item]], dtype=np.float32)
+
+
+def item_tokens(ctx: Context, item: int) -> tuple[list[str], np.ndarray, str] | None:
+    """(tokens, one weight per token, caption) for a document, or None."""
+    if ctx.explanations is None or ctx.explanations.kind != "tokens":
+        return None
+    if not ctx.explanations.has(item):
+        return None
+    found = ctx.explanations.explanation
+    row = ctx.explanations.row[item]
+    weights = np.atleast_2d(found.weights[row])
+    return list(found.tokens[row]), weights.mean(axis=0), "mean weight over heads"
+
+
+def item_details(ctx: Context, item: int) -> None:
+    """Extra content in the item dialog (none by default)."""
+
+
+# --------------------------------------------------------------------------- shared parts
+@st.cache_data(show_spinner=False, max_entries=16)
+def _set_range(home: str, run_id: int, variant: str, _maps: np.ndarray) -> tuple[float, float]:
+    # a sample of maps is enough to fix the colour scale, and keeps 10,000 large maps cheap
+    n = len(_maps)
+    picks = np.linspace(0, n - 1, num=min(n, 256)).astype(int) if n else []
+    return viz.map_range([np.asarray(_maps[i], dtype=np.float32) for i in picks])
+
+
+def heatmap_settings(ctx: Context) -> None:
+    """Opacity, colour map and normalisation controls for image overlays."""
+    cols = st.columns([2, 1, 2])
+    ctx.settings["alpha"] = cols[0].slider(
+        "heatmap opacity", 0.0, 1.0, 0.5, 0.05, key=f"{ctx.key}_alpha"
+    )
+    ctx.settings["colormap"] = cols[1].selectbox(
+        "colour map", list(viz.COLORMAPS), key=f"{ctx.key}_cmap"
+    )
+    ctx.settings["normalisation"] = cols[2].radio(
+        "normalisation", list(NORMALISATION), horizontal=True, key=f"{ctx.key}_norm"
+    )
+    st.caption(
+        f"Normalisation **{ctx.settings['normalisation']}**: "
+        f"{NORMALISATION[ctx.settings['normalisation']]}."
+    )
+
+
+def overlay_range(ctx: Context) -> tuple[float | None, float | None]:
+    if ctx.settings.get("normalisation") != "whole set":
+        return None, None
+    maps = image_maps(ctx)
+    if maps is None:
+        return None, None
+    return _set_range(ctx.home, ctx.results.run_id, ctx.settings.get("variant", ""), maps)
+
+
+def item_image(ctx: Context, item: int) -> np.ndarray:
+    return viz.to_rgb(ctx.dataset.items[item])
+
+
+def item_overlay(ctx: Context, item: int, view: Any) -> np.ndarray:
+    """The item's image with its map (from ``view.item_map``) blended over it."""
+    image = item_image(ctx, item)
+    amap = view.item_map(ctx, item)
+    if amap is None:
+        return image
+    low, high = overlay_range(ctx)
+    return viz.overlay(
+        image,
+        amap,
+        alpha=ctx.settings.get("alpha", 0.5),
+        colormap=ctx.settings.get("colormap", "jet"),
+        low=low,
+        high=high,
+    )
+
+
+def caption(ctx: Context, item: int, rank: int) -> str:
+    results = ctx.results
+    parts = [f"#{rank} · {results.scores[item]:.4g}"]
+    if results.scores[item] > ctx.threshold:
+        parts.append("⚑")
+    if results.labels is not None:
+        parts.append(viz.LABEL_NAMES.get(int(results.labels[item]), ""))
+    return " ".join(parts) + f"\n{results.names[item]}"
+
+
+def label_of(results: RunResults, item: int) -> str:
+    if results.labels is None:
+        return "unlabeled"
+    text = viz.LABEL_NAMES.get(int(results.labels[item]), "?")
+    if results.classes is not None and results.classes[item]:
+        text += f" ({results.classes[item]})"
+    return text
+
+
+def item_dialog(ctx: Context, item: int, view: Any) -> None:
+    """Everything about one item: full-size image and map, or the whole document."""
+    results = ctx.results
+    flagged = results.scores[item] > ctx.threshold
+    st.markdown(
+        f"**{results.names[item]}** · score {results.scores[item]:.5g} · "
+        f"{'flagged' if flagged else 'not flagged'} · {label_of(results, item)}"
+    )
+    if results.components:
+        st.caption(" · ".join(f"{k}: {float(v[item]):.5g}" for k, v in results.components.items()))
+    if ctx.dataset.kind == DataKind.IMAGE:
+        image = item_image(ctx, item)
+        cols = st.columns(2)
+        cols[0].image(viz.upscale(image, 448), caption="image", width="stretch")
+        cols[1].image(
+            viz.upscale(item_overlay(ctx, item, view), 448), caption="heatmap", width="stretch"
+        )
+        mask = None if ctx.dataset.masks is None else ctx.dataset.masks[item]
+        if mask is not None:
+            st.image(
+                viz.upscale(viz.draw_mask_outline(image, mask), 448),
+                caption="ground truth outline",
+                width=448,
+            )
+    elif ctx.dataset.kind == DataKind.TEXT:
+        found = view.item_tokens(ctx, item)
+        if found is not None:
+            tokens, weights, note = found
+            st.caption(f"Word weights: {note}")
+            st.html(viz.token_html(tokens, weights))
+        st.text_area("document", str(ctx.dataset.items[item]), height=200, disabled=True)
+    else:
+        feature_weights(ctx, item)
+    view.item_details(ctx, item)
+
+
+def feature_weights(ctx: Context, item: int) -> None:
+    if ctx.explanations is None or ctx.explanations.kind != "features":
+        return
+    if not ctx.explanations.has(item):
+        return
+    found = ctx.explanations.explanation
+    weights = np.asarray(found.weights[ctx.explanations.row[item]], dtype=np.float32)
+    if weights.ndim == 1:
+        names = found.feature_names or ctx.dataset.columns or [f"x{j}" for j in range(weights.size)]
+        st.caption("Per-feature contribution to the score")
+        st.bar_chart(dict(zip(names, weights.tolist(), strict=False)), height=220)
+    else:
+        st.caption("Per-step contribution to the score")
+        st.line_chart(weights.reshape(weights.shape[0], -1).sum(axis=1), height=220)
