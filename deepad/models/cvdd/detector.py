@@ -1,0 +1,318 @@
+"""Context Vector Data Description (CVDD): multi-context one-class classification for text.
+
+Ruff et al.; thesis Section 3.2. Frozen word embeddings ``H`` of a document are pooled by ``r``
+self-attention heads into ``M = H A``; each head's embedding ``m_k`` is pulled towards a context
+vector ``c_k``. A document's anomaly score w.r.t. context ``k`` is the cosine distance
+``d(c_k, m_k)``; the overall score is their mean (eq. 3.13) or minimum.
+
+What a dashboard needs, besides the detector contract:
+
+- ``score(items).components``: ``context_1`` ... ``context_r`` (each context's own score),
+  ``mean``, ``min`` and ``closest_context`` (0-based index of the nearest context);
+- :meth:`CVDD.context_scores`, :meth:`CVDD.closest_context`;
+- :meth:`CVDD.explain` / :meth:`CVDD.attention`: each head's attention over the kept *words*
+  of each document (``TokenWeights``; head ``k`` belongs to context ``k``);
+- ``top_words_`` (per context, ``(word, count)`` pairs from the training documents) and
+  :meth:`CVDD.context_labels`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepad.config import param
+from deepad.data.types import DataKind, Dataset
+from deepad.device import select_device
+from deepad.models.base import Detector, Scores, TokenWeights
+from deepad.models.config import NetworkConfig, Schedule
+from deepad.models.cvdd.loss import annealed_alpha, cvdd_loss
+from deepad.models.cvdd.network import CVDDNet
+from deepad.models.registry import register
+from deepad.text.config import TextEmbeddingConfig, embed_with
+from deepad.text.embeddings import DocumentEmbeddings
+from deepad.train.loop import LoopState, ProgressCallback, RunContext, fit_network
+
+log = logging.getLogger(__name__)
+
+
+class AlphaSchedule(enum.StrEnum):
+    LOG = "log"  # 0, 1e-4, 1e-3, 1e-2, 1e-1, each for a fifth of the epochs
+    CONSTANT = "constant"
+
+
+class ScoreAggregation(enum.StrEnum):
+    MEAN = "mean"
+    MIN = "min"
+
+
+@dataclass(frozen=True)
+class CVDDConfig(TextEmbeddingConfig, NetworkConfig):
+    n_contexts: int = param(3, low=1, high=64, help="Number of contexts r (attention heads).")
+    attention_size: int = param(
+        150, low=1, high=4096, help="Hidden size d_a of the self-attention.", advanced=True
+    )
+    penalty: float = param(
+        1.0, low=0.0, high=1000.0, help="λ, weight of the context orthogonality penalty."
+    )
+    alpha_schedule: AlphaSchedule = param(
+        AlphaSchedule.LOG,
+        help="log: α = 0, 1e-4, 1e-3, 1e-2, 1e-1 over five equal phases; constant: α fixed.",
+        advanced=True,
+    )
+    alpha: float = param(0.0, low=0.0, high=1e6, help="α for the constant schedule.", advanced=True)
+    score: ScoreAggregation = param(
+        ScoreAggregation.MEAN, help="Overall score: mean or minimum over the context scores."
+    )
+    top_docs: int = param(
+        100,
+        low=1,
+        high=100_000,
+        help="Closest training documents per context for its top words.",
+        advanced=True,
+    )
+    # Thesis settings: Adam, batch 64, lr 0.01 for 40 epochs then 0.001 for 60, clip 0.5.
+    epochs: int = param(100, low=1, high=10_000, help="Passes over the training set.")
+    batch_size: int = param(64, low=1, high=65_536, help="Documents per optimisation step.")
+    lr: float = param(0.01, low=1e-7, high=10.0, log=True, help="Learning rate.")
+    schedule: Schedule = param(Schedule.STEP, help="Learning-rate schedule.", advanced=True)
+    lr_milestones: tuple[int, ...] = param(
+        (40,),
+        low=1,
+        help="Epochs at which a step schedule multiplies the rate by lr_gamma.",
+        advanced=True,
+    )
+    grad_clip: float | None = param(
+        0.5,
+        low=0.0,
+        help="Clip the gradient norm to this value (empty: no clipping).",
+        advanced=True,
+    )
+
+
+class _AlphaHook:
+    """Sets α at the start of each epoch (the loss reads ``self.alpha``)."""
+
+    def __init__(self, config: CVDDConfig) -> None:
+        self.config = config
+        self.alpha = config.alpha
+
+    def on_epoch_start(self, state: LoopState) -> None:
+        if self.config.alpha_schedule == AlphaSchedule.LOG:
+            self.alpha = annealed_alpha(state.epoch, state.epochs)
+        else:
+            self.alpha = self.config.alpha
+
+
+@register
+class CVDD(Detector):
+    name = "cvdd"
+    title = "CVDD (context vector data description)"
+    Config = CVDDConfig
+    kinds = frozenset({DataKind.TEXT})
+    explains = True
+
+    # ----------------------------------------------------------------- training
+    def _fit(
+        self,
+        train: Dataset,
+        *,
+        labeled: Dataset | None,
+        validation: Dataset | None,
+        progress: ProgressCallback | None,
+        context: RunContext,
+    ) -> None:
+        cfg = self.config
+        device = select_device(cfg.device)
+        emb = embed_with(cfg, train.items, device=str(device))
+        torch.manual_seed(cfg.seed)
+        net = CVDDNet(emb.dim, cfg.attention_size, cfg.n_contexts)
+        with torch.no_grad():
+            net.contexts.copy_(torch.from_numpy(init_contexts(emb, cfg.n_contexts, cfg.seed)))
+        flat = torch.from_numpy(emb.vectors)
+        hook = _AlphaHook(cfg)
+
+        def batches(epoch: int, generator: torch.Generator) -> list[tuple[torch.Tensor, ...]]:
+            order = torch.randperm(len(emb), generator=generator).numpy()
+            return [
+                pad_batch(flat, emb.offsets, order[i : i + cfg.batch_size])
+                for i in range(0, len(order), cfg.batch_size)
+            ]
+
+        def loss_fn(module: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            words, mask = batch
+            out = module(words, mask)
+            return cvdd_loss(out.distances, net.contexts, alpha=hook.alpha, penalty=cfg.penalty)
+
+        self.history_ = fit_network(
+            net, loss_fn, batches, cfg, hooks=[hook], progress=progress, context=context
+        )
+        self.network_ = net.cpu().eval()
+        self.dim_ = emb.dim
+        distances, attention = self._forward(emb)
+        self.top_words_ = top_words_per_context(
+            emb.tokens, attention, distances, n_docs=cfg.top_docs
+        )
+
+    # ----------------------------------------------------------------- scoring
+    def _forward(self, emb: DocumentEmbeddings) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Distances ``(n, r)`` and each document's attention ``(length, r)``."""
+        if emb.dim != self.dim_:
+            raise ValueError(f"embeddings have dimension {emb.dim}, the model expects {self.dim_}")
+        flat = torch.from_numpy(emb.vectors)
+        distances, attention = [], []
+        with torch.inference_mode():
+            for index in _chunks(len(emb), 256):
+                words, mask = pad_batch(flat, emb.offsets, index)
+                out = self.network_(words, mask)
+                distances.append(out.distances.numpy())
+                lengths = emb.lengths[index]
+                attention += [a[:n].numpy() for a, n in zip(out.attention, lengths, strict=True)]
+        return np.concatenate(distances).astype(np.float64), attention
+
+    def _embed(self, data: Dataset) -> DocumentEmbeddings:
+        return embed_with(self.config, data.items, device=str(select_device(self.config.device)))
+
+    def _score(self, data: Dataset) -> Scores:
+        distances, _ = self._forward(self._embed(data))
+        return scores_from_distances(distances, self.config.score)
+
+    def _explain(self, data: Dataset) -> TokenWeights:
+        emb = self._embed(data)
+        _, attention = self._forward(emb)
+        return TokenWeights(
+            tokens=[list(t) for t in emb.tokens],
+            weights=[a.T.astype(np.float32) for a in attention],
+            head_names=self.context_labels(),
+        )
+
+    # ----------------------------------------------------------------- for views
+    def context_scores(self, items: Any) -> np.ndarray:
+        """``(n, r)``: each document's cosine distance to each context (eq. 3.12)."""
+        scores = self.score(items)
+        return np.stack([scores.components[f"context_{k + 1}"] for k in range(self.n_contexts)], 1)
+
+    def closest_context(self, items: Any) -> np.ndarray:
+        """0-based index of each document's nearest context."""
+        return self.score(items).components["closest_context"].astype(np.int64)
+
+    def attention(self, items: Any) -> TokenWeights:
+        """Each context's attention over each document's kept words (same as ``explain``)."""
+        return self.explain(items)
+
+    @property
+    def n_contexts(self) -> int:
+        self._check_fitted()
+        return self.network_.n_contexts
+
+    def context_labels(self, words: int = 3) -> list[str]:
+        """``"c1: shr, dividend, profit"``-style names from each context's top words."""
+        return [
+            f"c{k + 1}: " + ", ".join(w for w, _ in top[:words])
+            for k, top in enumerate(self.top_words_)
+        ]
+
+    # ----------------------------------------------------------------- persistence
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        tensors = {k: v.detach().cpu() for k, v in self.network_.state_dict().items()}
+        meta = {
+            "dim": self.dim_,
+            "top_words": [[[w, int(c)] for w, c in top] for top in self.top_words_],
+        }
+        return tensors, meta
+
+    def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        cfg = self.config
+        self.dim_ = int(meta["dim"])
+        net = CVDDNet(self.dim_, cfg.attention_size, cfg.n_contexts)
+        net.load_state_dict({k: torch.as_tensor(v) for k, v in tensors.items()})
+        self.network_ = net.eval()
+        self.top_words_ = [[(w, int(c)) for w, c in top] for top in meta["top_words"]]
+
+
+# ---------------------------------------------------------------------- building blocks
+def pad_batch(
+    flat: torch.Tensor, offsets: np.ndarray, index: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Documents ``index`` of a flat ``(total, d)`` word table as a zero-padded
+    ``(batch, length, d)`` float32 tensor and its ``(batch, length)`` mask of real words."""
+    index = np.asarray(index, dtype=np.int64)
+    starts = offsets[index]
+    lengths = offsets[index + 1] - starts
+    width = int(lengths.max())
+    steps = np.arange(width)
+    mask = steps[None, :] < lengths[:, None]
+    rows = np.where(mask, starts[:, None] + steps[None, :], 0)
+    words = flat[torch.from_numpy(rows)].float()
+    mask_t = torch.from_numpy(mask)
+    return words * mask_t[..., None], mask_t
+
+
+def init_contexts(emb: DocumentEmbeddings, n_contexts: int, seed: int) -> np.ndarray:
+    """k-means++ centroids of the L2-normalised mean word embeddings (thesis, Optimization)."""
+    from sklearn.cluster import KMeans
+
+    means = emb.mean().astype(np.float64)
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    distinct = len(np.unique(means.round(6), axis=0))
+    if distinct >= n_contexts:
+        km = KMeans(n_clusters=n_contexts, init="k-means++", n_init=10, random_state=seed)
+        return km.fit(means).cluster_centers_.astype(np.float32)
+    # Fewer distinct documents than contexts: the documents plus small random directions.
+    rng = np.random.default_rng(seed)
+    extra = means[rng.integers(0, len(means), n_contexts - distinct)]
+    extra = extra + 0.1 * rng.standard_normal(extra.shape) / np.sqrt(means.shape[1])
+    return np.concatenate([np.unique(means.round(6), axis=0), extra]).astype(np.float32)
+
+
+def scores_from_distances(distances: np.ndarray, aggregation: ScoreAggregation) -> Scores:
+    """Overall score and per-context components from ``(n, r)`` context distances."""
+    mean, minimum = distances.mean(axis=1), distances.min(axis=1)
+    components = {f"context_{k + 1}": distances[:, k] for k in range(distances.shape[1])}
+    components.update(
+        mean=mean, min=minimum, closest_context=distances.argmin(axis=1).astype(np.float64)
+    )
+    primary = minimum if aggregation == ScoreAggregation.MIN else mean
+    return Scores(score=primary, components=components)
+
+
+def top_words_per_context(
+    tokens: list[list[str]],
+    attention: list[np.ndarray],
+    distances: np.ndarray,
+    *,
+    n_docs: int = 100,
+    words_per_doc: int = 10,
+    n_words: int = 10,
+) -> list[list[tuple[str, int]]]:
+    """For each context: the ``n_docs`` documents closest to it, their ``words_per_doc`` most
+    attended words under that context's head, counted; the ``n_words`` most frequent
+    (how thesis Tables 3.5-3.7 are made)."""
+    out = []
+    for k in range(distances.shape[1]):
+        counts: Counter[str] = Counter()
+        for i in np.argsort(distances[:, k], kind="stable")[:n_docs]:
+            weights = attention[i][:, k]
+            seen = set()
+            for j in np.argsort(-weights, kind="stable"):
+                word = tokens[i][j]
+                if word in seen:
+                    continue
+                seen.add(word)
+                counts[word] += 1
+                if len(seen) == words_per_doc:
+                    break
+        out.append(counts.most_common(n_words))
+    return out
+
+
+def _chunks(n: int, size: int) -> Iterator[np.ndarray]:
+    for start in range(0, n, size):
+        yield np.arange(start, min(start + size, n))
