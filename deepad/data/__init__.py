@@ -1,0 +1,45 @@
+"""Datasets: the in-memory type, loaders for user data, the on-disk registry and demo sets.
+
+Nothing here imports torch; tensors are made in :mod:`deepad.data.transforms`.
+"""
+
+from deepad.data.demo import DemoInfo, DemoSet, list_demos, load_demo
+from deepad.data.images import split_train_test
+from deepad.data.ingest import (
+    Source,
+    Upload,
+    load_any,
+    load_images,
+    load_table,
+    load_texts,
+    read_columns,
+)
+from deepad.data.registry import DatasetRecord, DatasetRegistry, home_dir
+from deepad.data.text import TextEncodingError
+from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Skipped, as_dataset
+
+__all__ = [
+    "ANOMALOUS",
+    "NORMAL",
+    "UNKNOWN",
+    "DataKind",
+    "Dataset",
+    "DatasetRecord",
+    "DatasetRegistry",
+    "DemoInfo",
+    "DemoSet",
+    "Skipped",
+    "Source",
+    "TextEncodingError",
+    "Upload",
+    "as_dataset",
+    "home_dir",
+    "list_demos",
+    "load_any",
+    "load_demo",
+    "load_images",
+    "load_table",
+    "load_texts",
+    "read_columns",
+    "split_train_test",
+]

@@ -1,0 +1,311 @@
+"""Reading user data into datasets: files, folders, zip archives and browser uploads.
+
+Every loader takes a :data:`Source` and returns a :class:`~deepad.data.types.Dataset` whose
+``skipped`` lists every file that was not ingested, with the reason. Bad input files are
+skipped and named rather than failing the whole load; only problems that make the request
+itself meaningless (a missing path, text that is not UTF-8, a table with a missing value, an
+unknown column) raise ``ValueError`` / ``FileNotFoundError`` with the file and place named.
+
+Rules shared by all loaders:
+
+- hidden files and folders (names starting with ``.``), ``__MACOSX`` and the thumbnail
+  caches ``Thumbs.db`` / ``desktop.ini`` are ignored without a note;
+- zip entries with an absolute path, a drive letter or a ``..`` component are refused
+  (skipped with a reason), as are encrypted entries and entries larger than
+  :data:`MAX_ENTRY_BYTES` uncompressed;
+- a zip archive is opened when it is the source itself or one of the uploads; an archive
+  found inside a folder or inside another archive is skipped with a reason, so one upload
+  can never unpack into an unbounded tree;
+- item names are the files' paths inside their folder or archive (``normal/001.png``); a
+  line or row of a text or table file is named ``<path>:<line>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from deepad.data import images, tables, text
+from deepad.data.types import DataKind, Dataset, Skipped
+
+#: Largest uncompressed size accepted for one file read from an archive or folder.
+MAX_ENTRY_BYTES = 512 * 1024 * 1024
+
+_IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+_ARCHIVE_SUFFIXES = {".zip"}
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file received from a browser upload: its file name and its bytes."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+
+Source = str | os.PathLike[str] | Upload | Sequence[Upload]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file found in a source.
+
+    ``path`` is the POSIX path inside its folder or archive (the bare file name for a file
+    given directly); ``direct`` is True for a file given directly (a path to a file or an
+    upload) rather than found inside a folder or archive.
+    """
+
+    path: str
+    read: Callable[[], bytes] = field(repr=False, compare=False)
+    direct: bool = False
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.path).suffix.lower()
+
+
+@dataclass
+class Collected:
+    entries: list[Entry]
+    skipped: list[Skipped]
+    title: str
+
+
+def is_ignored(path: str) -> bool:
+    """Hidden files, macOS resource forks and thumbnail caches: skipped without a note."""
+    return any(part.startswith(".") or part in _IGNORED_NAMES for part in _parts(path))
+
+
+def _parts(path: str) -> list[str]:
+    return [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+
+
+def _unsafe_member(name: str) -> bool:
+    normal = name.replace("\\", "/")
+    drive = len(normal) >= 2 and normal[1] == ":" and normal[0].isalpha()
+    return normal.startswith("/") or drive or ".." in normal.split("/")
+
+
+@contextlib.contextmanager
+def collect(source: Source) -> Iterator[Collected]:
+    """The files of ``source``, readable until the context exits (open archives stay open)."""
+    with contextlib.ExitStack() as stack:
+        entries: list[Entry] = []
+        skipped: list[Skipped] = []
+        for item in _as_items(source):
+            if isinstance(item, Upload):
+                _add_upload(item, entries, skipped, stack)
+            else:
+                _add_path(Path(item), entries, skipped, stack)
+        yield Collected(entries, skipped, _title(source))
+
+
+def _as_items(source: Source) -> list[Upload | Path]:
+    if isinstance(source, Upload):
+        return [source]
+    if isinstance(source, str | os.PathLike):
+        return [Path(source).expanduser()]
+    if isinstance(source, Sequence) and not isinstance(source, bytes | bytearray):
+        items = list(source)
+        if all(isinstance(s, Upload) for s in items):
+            return items
+    raise TypeError(
+        f"a source is a path, an Upload or a list of Uploads, not {type(source).__name__}"
+    )
+
+
+def _title(source: Source) -> str:
+    """A default dataset name: the file or folder name without its suffix."""
+    if isinstance(source, Upload):
+        return PurePosixPath(source.name.replace("\\", "/")).stem
+    if isinstance(source, str | os.PathLike):
+        path = Path(source).expanduser()
+        return path.stem if path.is_file() else path.name
+    uploads = list(source)
+    if not uploads:
+        return ""
+    first = PurePosixPath(uploads[0].name.replace("\\", "/")).stem
+    return first if len(uploads) == 1 else f"{first} (+{len(uploads) - 1})"
+
+
+def _add_upload(
+    upload: Upload, entries: list[Entry], skipped: list[Skipped], stack: contextlib.ExitStack
+) -> None:
+    name = upload.name.replace("\\", "/")
+    if is_ignored(name):
+        return
+    if _unsafe_member(name):
+        skipped.append(Skipped(upload.name, "unsafe file name (absolute or '..')"))
+        return
+    name = "/".join(_parts(name))
+    if PurePosixPath(name).suffix.lower() in _ARCHIVE_SUFFIXES:
+        _add_zip(io.BytesIO(upload.data), name, entries, skipped, stack)
+        return
+    data = upload.data
+    entries.append(Entry(name, lambda: data, direct=True))
+
+
+def _add_path(
+    path: Path, entries: list[Entry], skipped: list[Skipped], stack: contextlib.ExitStack
+) -> None:
+    if path.is_dir():
+        _add_folder(path, entries, skipped)
+    elif path.is_file():
+        if path.suffix.lower() in _ARCHIVE_SUFFIXES:
+            _add_zip(path, path.name, entries, skipped, stack)
+        else:
+            entries.append(Entry(path.name, path.read_bytes, direct=True))
+    else:
+        raise FileNotFoundError(f"{path}: no such file or folder")
+
+
+def _add_folder(root: Path, entries: list[Entry], skipped: list[Skipped]) -> None:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not is_ignored(d))
+        for file in sorted(files):
+            full = Path(folder) / file
+            rel = full.relative_to(root).as_posix()
+            if is_ignored(rel):
+                continue
+            if full.suffix.lower() in _ARCHIVE_SUFFIXES:
+                skipped.append(Skipped(rel, "archive inside a folder is not opened"))
+                continue
+            entries.append(Entry(rel, _bounded_file_reader(full)))
+
+
+def _bounded_file_reader(path: Path) -> Callable[[], bytes]:
+    def read() -> bytes:
+        with path.open("rb") as f:
+            data = f.read(MAX_ENTRY_BYTES + 1)
+        if len(data) > MAX_ENTRY_BYTES:
+            raise ValueError(f"larger than {MAX_ENTRY_BYTES // 2**20} MiB")
+        return data
+
+    return read
+
+
+def _add_zip(
+    file: Path | io.BytesIO,
+    label: str,
+    entries: list[Entry],
+    skipped: list[Skipped],
+    stack: contextlib.ExitStack,
+) -> None:
+    try:
+        archive = stack.enter_context(zipfile.ZipFile(file))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        skipped.append(Skipped(label, f"not a readable zip archive ({exc})"))
+        return
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        name = info.filename
+        if _unsafe_member(name):
+            skipped.append(Skipped(name, "unsafe path in archive (absolute or '..'); refused"))
+            continue
+        if is_ignored(name):
+            continue
+        clean = "/".join(_parts(name))
+        if info.flag_bits & 0x1:
+            skipped.append(Skipped(clean, "encrypted archive entry"))
+        elif info.file_size > MAX_ENTRY_BYTES:
+            limit = MAX_ENTRY_BYTES // 2**20
+            skipped.append(Skipped(clean, f"larger than {limit} MiB uncompressed"))
+        elif PurePosixPath(clean).suffix.lower() in _ARCHIVE_SUFFIXES:
+            skipped.append(Skipped(clean, "archive inside an archive is not opened"))
+        else:
+            entries.append(Entry(clean, _member_reader(archive, info)))
+
+
+def _member_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+    def read() -> bytes:
+        # The header's size can lie; never trust it for the amount read.
+        with archive.open(info) as f:
+            data = f.read(MAX_ENTRY_BYTES + 1)
+        if len(data) > MAX_ENTRY_BYTES:
+            raise ValueError(f"larger than {MAX_ENTRY_BYTES // 2**20} MiB uncompressed")
+        return data
+
+    return read
+
+
+def load_images(source: Source, *, name: str = "") -> Dataset:
+    """Images from files, folders or zip archives, with labels from a labeled layout.
+
+    See :mod:`deepad.data.images` for the layouts, the colour modes and the masks.
+    """
+    with collect(source) as found:
+        return images.images_from_entries(found.entries, found.skipped, name=name or found.title)
+
+
+def load_texts(
+    source: Source,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    normal_label: object | None = None,
+    name: str = "",
+) -> Dataset:
+    """Documents from ``.txt`` / ``.csv`` / ``.jsonl`` files, folders or zip archives.
+
+    See :mod:`deepad.data.text` for the rules.
+    """
+    with collect(source) as found:
+        return text.texts_from_entries(
+            found.entries,
+            found.skipped,
+            text_column=text_column,
+            label_column=label_column,
+            normal_label=normal_label,
+            name=name or found.title,
+        )
+
+
+def load_table(
+    source: Source,
+    *,
+    label_column: str | None = None,
+    normal_label: object | None = None,
+    name: str = "",
+) -> Dataset:
+    """A numeric table from ``.csv`` / ``.tsv`` / ``.jsonl`` files.
+
+    See :mod:`deepad.data.tables` for the rules.
+    """
+    with collect(source) as found:
+        return tables.table_from_entries(
+            found.entries,
+            found.skipped,
+            label_column=label_column,
+            normal_label=normal_label,
+            name=name or found.title,
+        )
+
+
+def read_columns(source: Source) -> list[str]:
+    """The column names of the first ``.csv`` / ``.tsv`` / ``.jsonl`` file in ``source``."""
+    with collect(source) as found:
+        for entry in found.entries:
+            if entry.suffix in text.RECORD_SUFFIXES:
+                return text.record_columns(entry.read(), entry.path)
+    raise ValueError("no .csv, .tsv or .jsonl file in this source")
+
+
+def load_any(source: Source, kind: DataKind | str, **options: object) -> Dataset:
+    """Load ``source`` as data of ``kind``; ``options`` go to that kind's loader."""
+    kind = DataKind(kind)
+    if kind == DataKind.IMAGE:
+        return load_images(source, **options)  # type: ignore[arg-type]
+    if kind == DataKind.TEXT:
+        return load_texts(source, **options)  # type: ignore[arg-type]
+    if kind == DataKind.TABLE:
+        return load_table(source, **options)  # type: ignore[arg-type]
+    # Sequences belong to their own module, imported only when asked for.
+    from deepad.data.sequences import load_sequences
+
+    return load_sequences(source, **options)

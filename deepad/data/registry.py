@@ -1,0 +1,330 @@
+"""A store of ingested datasets on disk, addressed by a hash of their content.
+
+Layout under ``<home>/datasets/<id>/`` (never pickle; every array is ``.npy`` read with
+``allow_pickle=False``):
+
+- ``manifest.json``: id, name, kind, count, created, source, label counts, shapes, classes,
+  skipped files with reasons, columns, storage;
+- ``names.json``, ``labels.npy`` (int8), ``classes.json`` where present;
+- images: ``images.npy`` (one ``uint8`` stack) when all share one shape, else
+  ``images/<index>.png``; masks as ``masks/<index>.png`` (0/1) for the images that have one;
+- texts: ``texts.jsonl`` (``{"text": ...}`` per line);
+- tables: ``table.npy`` (float32) and the columns in the manifest;
+- sequences: ``sequences.npy`` (all steps concatenated) and ``lengths.npy``.
+
+The id is the first 16 hex digits of a SHA-256 over the kind, items, names, labels, classes,
+masks and columns (not the display name or the skipped list), so adding the same content
+twice returns the first record. A dataset is written to a temporary folder and renamed into
+place, so readers never see half a dataset and two writers of the same content do not clash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Skipped
+
+FORMAT_VERSION = 1
+_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def home_dir() -> Path:
+    """deepad's data folder: ``$DEEPAD_HOME``, default ``~/.deepad``."""
+    return Path(os.environ.get("DEEPAD_HOME") or "~/.deepad").expanduser()
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """What the registry knows about a stored dataset without loading its items."""
+
+    id: str
+    name: str
+    kind: DataKind
+    count: int
+    created: str  # ISO 8601, UTC
+    manifest: dict[str, Any]
+
+
+def content_hash(data: Dataset) -> str:
+    """The registry id of ``data``: 16 hex digits of a SHA-256 over its content."""
+    digest = hashlib.sha256()
+
+    def put(chunk: bytes) -> None:
+        digest.update(len(chunk).to_bytes(8, "little"))
+        digest.update(chunk)
+
+    def put_array(array: np.ndarray) -> None:
+        array = np.ascontiguousarray(array)
+        put(f"{array.dtype.str}{array.shape}".encode())
+        put(array.tobytes())
+
+    put(f"deepad-dataset-{FORMAT_VERSION}:{DataKind(data.kind).value}:{len(data)}".encode())
+    if data.kind == DataKind.TEXT:
+        for doc in data.items:
+            put(doc.encode("utf-8"))
+    elif isinstance(data.items, np.ndarray):
+        put_array(data.items)
+    else:
+        for item in data.items:
+            put_array(np.asarray(item))
+    put(json.dumps(data.names).encode())
+    put(b"-" if data.labels is None else np.asarray(data.labels, np.int8).tobytes())
+    put(json.dumps(data.classes).encode())
+    put(json.dumps(data.columns).encode())
+    if data.masks is not None:
+        for mask in data.masks:
+            if mask is None:
+                put(b"-")
+            else:
+                put_array(np.asarray(mask, np.uint8))
+    return digest.hexdigest()[:16]
+
+
+class DatasetRegistry:
+    """Datasets stored under ``<home>/datasets`` (``home`` defaults to :func:`home_dir`)."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = Path(home) if home is not None else home_dir()
+        self.root = self.home / "datasets"
+
+    def add(self, dataset: Dataset, *, name: str | None = None, source: str = "") -> DatasetRecord:
+        """Store ``dataset`` (or find it, when the same content is already stored)."""
+        dataset_id = content_hash(dataset)
+        final = self.root / dataset_id
+        if (final / "manifest.json").exists():
+            return self.record(dataset_id)
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dataset_id}-", dir=self.root))
+        try:
+            manifest = _write(dataset, staging)
+            manifest.update(
+                id=dataset_id,
+                name=name or dataset.name or "dataset",
+                source=source,
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            _write_json(staging / "manifest.json", manifest)
+            try:
+                staging.rename(final)
+            except OSError:
+                if not (final / "manifest.json").exists():
+                    raise
+                # another writer stored the same content first; theirs is identical
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return self.record(dataset_id)
+
+    def _folder(self, dataset_id: str) -> Path:
+        if not _ID.fullmatch(str(dataset_id)):
+            raise KeyError(f"not a dataset id: {dataset_id!r}")
+        folder = self.root / dataset_id
+        if not (folder / "manifest.json").exists():
+            raise KeyError(f"no dataset {dataset_id}")
+        return folder
+
+    def record(self, dataset_id: str) -> DatasetRecord:
+        folder = self._folder(dataset_id)
+        return _record(json.loads((folder / "manifest.json").read_text("utf-8")))
+
+    def get(self, dataset_id: str) -> Dataset:
+        """The stored dataset, with its name and skipped list."""
+        folder = self._folder(dataset_id)
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+        return _read(folder, manifest)
+
+    def list(self) -> list[DatasetRecord]:
+        """All stored datasets, newest first."""
+        if not self.root.is_dir():
+            return []
+        records = []
+        for folder in self.root.iterdir():
+            path = folder / "manifest.json"
+            if _ID.fullmatch(folder.name) and path.exists():
+                records.append(_record(json.loads(path.read_text("utf-8"))))
+        return sorted(records, key=lambda r: (r.created, r.id), reverse=True)
+
+    def delete(self, dataset_id: str) -> None:
+        folder = self._folder(dataset_id)
+        # Rename first so a reader never sees a half-deleted folder as a dataset.
+        doomed = folder.with_name(f".deleting-{dataset_id}-{os.getpid()}")
+        folder.rename(doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _record(manifest: dict[str, Any]) -> DatasetRecord:
+    return DatasetRecord(
+        id=manifest["id"],
+        name=manifest["name"],
+        kind=DataKind(manifest["kind"]),
+        count=int(manifest["count"]),
+        created=manifest["created"],
+        manifest=manifest,
+    )
+
+
+def _write_json(path: Path, value: object) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8)).save(path, format="PNG")
+
+
+def _write(data: Dataset, folder: Path) -> dict[str, Any]:
+    kind = DataKind(data.kind)
+    manifest: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "kind": kind.value,
+        "count": len(data),
+        "counts": _label_counts(data),
+        "classes": dict(Counter(data.classes)) if data.classes is not None else None,
+        "columns": data.columns,
+        "skipped": [{"name": s.name, "reason": s.reason} for s in data.skipped],
+        "has_labels": data.labels is not None,
+        "has_masks": data.has_masks,
+    }
+    _write_json(folder / "names.json", list(data.names))
+    if data.labels is not None:
+        _save_npy(folder / "labels.npy", np.asarray(data.labels, np.int8))
+    if data.classes is not None:
+        _write_json(folder / "classes.json", list(data.classes))
+    if kind == DataKind.IMAGE:
+        manifest.update(_write_images(data, folder))
+    elif kind == DataKind.TEXT:
+        with (folder / "texts.jsonl").open("w", encoding="utf-8") as f:
+            for doc in data.items:
+                f.write(json.dumps({"text": doc}, ensure_ascii=False) + "\n")
+        lengths = [len(d) for d in data.items] or [0]
+        manifest["storage"] = "jsonl"
+        manifest["shapes"] = {"chars_min": min(lengths), "chars_max": max(lengths)}
+    elif kind == DataKind.TABLE:
+        table = np.asarray(data.items, np.float32)
+        _save_npy(folder / "table.npy", table)
+        manifest["storage"] = "npy"
+        manifest["shapes"] = {"rows": int(table.shape[0]), "features": int(table.shape[1])}
+    else:
+        sequences = [np.asarray(s, np.float32) for s in data.items]
+        lengths = np.asarray([len(s) for s in sequences], np.int64)
+        dims = {s.shape[1:] for s in sequences}
+        if len(dims) > 1:
+            raise ValueError(f"sequences have different feature shapes: {sorted(dims)}")
+        stacked = np.concatenate(sequences) if sequences else np.zeros((0, 1), np.float32)
+        _save_npy(folder / "sequences.npy", stacked)
+        _save_npy(folder / "lengths.npy", lengths)
+        manifest["storage"] = "npy"
+        manifest["shapes"] = {
+            "length_min": int(lengths.min(initial=0)),
+            "length_max": int(lengths.max(initial=0)),
+            "features": int(stacked.shape[1]) if stacked.ndim == 2 else 1,
+        }
+    return manifest
+
+
+def _label_counts(data: Dataset) -> dict[str, int]:
+    if data.labels is None:
+        return {"normal": 0, "anomalous": 0, "unknown": len(data)}
+    labels = np.asarray(data.labels)
+    return {
+        "normal": int(np.sum(labels == NORMAL)),
+        "anomalous": int(np.sum(labels == ANOMALOUS)),
+        "unknown": int(np.sum(labels == UNKNOWN)),
+    }
+
+
+def _write_images(data: Dataset, folder: Path) -> dict[str, Any]:
+    arrays = [np.asarray(im, np.uint8) for im in data.items]
+    shapes = Counter(tuple(a.shape) for a in arrays)
+    if len(shapes) == 1:
+        _save_npy(folder / "images.npy", np.stack(arrays))
+        storage = "stack"
+    else:
+        (folder / "images").mkdir()
+        for i, array in enumerate(arrays):
+            _save_png(folder / "images" / f"{i:06d}.png", array)
+        storage = "png"
+    if data.masks is not None:
+        (folder / "masks").mkdir()
+        for i, mask in enumerate(data.masks):
+            if mask is not None:
+                _save_png(folder / "masks" / f"{i:06d}.png", np.asarray(mask, np.uint8))
+    return {
+        "storage": storage,
+        "masks_stored": data.masks is not None,
+        "shapes": [
+            {"shape": list(shape), "count": count} for shape, count in shapes.most_common(20)
+        ],
+        "distinct_shapes": len(shapes),
+    }
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+def _load_png(path: Path) -> np.ndarray:
+    with Image.open(io.BytesIO(path.read_bytes()), formats=("PNG",)) as image:
+        return np.asarray(image, dtype=np.uint8).copy()
+
+
+def _read(folder: Path, manifest: dict[str, Any]) -> Dataset:
+    kind = DataKind(manifest["kind"])
+    count = int(manifest["count"])
+    names = json.loads((folder / "names.json").read_text("utf-8"))
+    labels = _load_npy(folder / "labels.npy") if (folder / "labels.npy").exists() else None
+    classes = (
+        json.loads((folder / "classes.json").read_text("utf-8"))
+        if (folder / "classes.json").exists()
+        else None
+    )
+    masks = None
+    items: Any
+    if kind == DataKind.IMAGE:
+        if manifest["storage"] == "stack":
+            items = list(_load_npy(folder / "images.npy"))
+        else:
+            items = [_load_png(folder / "images" / f"{i:06d}.png") for i in range(count)]
+        if manifest.get("masks_stored"):
+            masks = []
+            for i in range(count):
+                path = folder / "masks" / f"{i:06d}.png"
+                masks.append(_load_png(path) if path.exists() else None)
+    elif kind == DataKind.TEXT:
+        with (folder / "texts.jsonl").open(encoding="utf-8") as f:
+            items = [json.loads(line)["text"] for line in f if line.strip()]
+    elif kind == DataKind.TABLE:
+        items = _load_npy(folder / "table.npy")
+    else:
+        stacked = _load_npy(folder / "sequences.npy")
+        lengths = _load_npy(folder / "lengths.npy")
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        items = [stacked[bounds[i] : bounds[i + 1]] for i in range(len(lengths))]
+    return Dataset(
+        kind=kind,
+        items=items,
+        names=names,
+        labels=labels,
+        classes=classes,
+        masks=masks,
+        columns=manifest.get("columns"),
+        skipped=[Skipped(s["name"], s["reason"]) for s in manifest.get("skipped", [])],
+        name=manifest["name"],
+    )

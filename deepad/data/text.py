@@ -1,0 +1,297 @@
+"""Text documents from ``.txt``, ``.csv`` and ``.jsonl`` files, and label columns.
+
+- A ``.txt`` file given directly (a path or an upload) holds one document per line; empty
+  lines are left out.
+- A ``.txt`` file found in a folder or zip archive is one document; such folders may use
+  the labeled layout of :mod:`deepad.data.images` (``normal/`` + ``anomalous/<class>/``).
+- ``.csv`` / ``.tsv`` / ``.jsonl`` files give one document per row from ``text_column``
+  (default: a column named ``text``, else the only column); an empty text is skipped with
+  a note.
+- Files must be UTF-8, with or without a byte-order mark; anything else raises
+  :class:`TextEncodingError` naming the file and the byte offset of the first invalid byte.
+
+Label columns (see :func:`labels_from_values`) hold 0/1, ``normal``/``anomalous``, or
+class names with ``normal_label`` saying which value is normal.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deepad.data.images import detect_layout
+from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Skipped
+
+if TYPE_CHECKING:
+    from deepad.data.ingest import Entry
+
+RECORD_SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".ndjson"})
+TEXT_SUFFIXES = RECORD_SUFFIXES | {".txt"}
+
+_NORMAL_VALUES = {"0", "0.0", "normal", "inlier", "good", "false"}
+_ANOMALOUS_VALUES = {"1", "1.0", "anomalous", "anomaly", "abnormal", "outlier", "true"}
+_UNKNOWN_VALUES = {"", "-1", "-1.0", "unknown", "?"}
+
+
+class TextEncodingError(ValueError):
+    """A file that is not UTF-8."""
+
+
+def decode_utf8(data: bytes, name: str) -> str:
+    """``data`` as UTF-8 text without a byte-order mark, or a :class:`TextEncodingError`."""
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[start:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = start + exc.start
+        raise TextEncodingError(
+            f"{name}: not UTF-8: invalid byte 0x{data[offset]:02x} at byte offset {offset}"
+        ) from exc
+
+
+def _delimiter(header: str, suffix: str) -> str:
+    if suffix == ".tsv":
+        return "\t"
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_records(data: bytes, name: str, suffix: str) -> tuple[list[str], list[tuple[int, list]]]:
+    """Column names and ``(line number, values)`` rows of a csv/tsv/jsonl file.
+
+    csv values are strings; jsonl values are whatever JSON holds (``None`` for a missing key).
+    """
+    content = decode_utf8(data, name)
+    if suffix in (".jsonl", ".ndjson"):
+        return _read_jsonl(content, name)
+    first_line = content.split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=_delimiter(first_line, suffix))
+    try:
+        columns = [c.strip() for c in next(reader)]
+    except StopIteration:
+        raise ValueError(f"{name}: empty file, expected a header row") from None
+    _check_columns(columns, name)
+    rows: list[tuple[int, list]] = []
+    line = reader.line_num + 1
+    for values in reader:
+        if not values or (len(values) == 1 and not values[0].strip()):
+            line = reader.line_num + 1
+            continue
+        if len(values) != len(columns):
+            raise ValueError(
+                f"{name}: line {line} has {len(values)} fields, the header has {len(columns)}"
+            )
+        rows.append((line, values))
+        line = reader.line_num + 1
+    return columns, rows
+
+
+def _check_columns(columns: list[str], name: str) -> None:
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            raise ValueError(f"{name}: column {column!r} appears twice in the header")
+        seen.add(column)
+
+
+def _read_jsonl(content: str, name: str) -> tuple[list[str], list[tuple[int, list]]]:
+    objects: list[tuple[int, dict]] = []
+    columns: dict[str, None] = {}
+    for number, line in enumerate(content.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{name}: line {number} is not JSON ({exc.msg})") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{name}: line {number} is not a JSON object")
+        objects.append((number, value))
+        columns.update(dict.fromkeys(value))
+    names = list(columns)
+    return names, [(n, [obj.get(c) for c in names]) for n, obj in objects]
+
+
+def record_columns(data: bytes, name: str) -> list[str]:
+    """The header of a csv/tsv file or the keys of a jsonl file."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ".csv"
+    return read_records(data, name, suffix)[0]
+
+
+def labels_from_values(
+    values: Sequence[object], *, normal_label: object | None, where: str
+) -> tuple[np.ndarray, list[str] | None]:
+    """Labels (0 normal, 1 anomalous, -1 unknown) and class names from a label column.
+
+    With ``normal_label``, values equal to it (compared as text) are normal, empty values
+    unknown and every other value anomalous; the values become the class names. Without it,
+    values must be 0/1, ``normal``/``anomalous`` (also ``inlier``/``outlier``, ``good``,
+    ``anomaly``, ``abnormal``, ``true``/``false``), or -1 / empty / ``unknown`` / ``?`` for
+    unknown; anything else is an error that asks for ``normal_label``.
+    """
+    text = ["" if v is None else str(v).strip() for v in values]
+    if normal_label is not None:
+        wanted = str(normal_label).strip()
+        if wanted not in text:
+            seen = ", ".join(repr(v) for v in sorted(set(text))[:8])
+            raise ValueError(f"{where}: normal_label {wanted!r} does not occur (values: {seen})")
+        labels = [NORMAL if v == wanted else UNKNOWN if v == "" else ANOMALOUS for v in text]
+        return np.asarray(labels, np.int8), [v or "unknown" for v in text]
+    labels = []
+    odd: set[str] = set()
+    for v in text:
+        low = v.lower()
+        if low in _NORMAL_VALUES:
+            labels.append(NORMAL)
+        elif low in _ANOMALOUS_VALUES:
+            labels.append(ANOMALOUS)
+        elif low in _UNKNOWN_VALUES:
+            labels.append(UNKNOWN)
+        else:
+            odd.add(v)
+    if odd:
+        shown = ", ".join(repr(v) for v in sorted(odd)[:5])
+        raise ValueError(
+            f"{where}: labels must be 0/1 or normal/anomalous, found {shown}; "
+            "pass normal_label= to say which value is normal"
+        )
+    return np.asarray(labels, np.int8), None
+
+
+def _pick_text_column(columns: list[str], text_column: str | None, name: str) -> str:
+    if text_column is not None:
+        if text_column not in columns:
+            raise ValueError(f"{name}: no column {text_column!r} (columns: {', '.join(columns)})")
+        return text_column
+    if "text" in columns:
+        return "text"
+    if len(columns) == 1:
+        return columns[0]
+    raise ValueError(f"{name}: choose a text column from {', '.join(columns)}")
+
+
+def texts_from_entries(
+    entries: list[Entry],
+    skipped: list[Skipped],
+    *,
+    text_column: str | None,
+    label_column: str | None,
+    normal_label: object | None,
+    name: str,
+) -> Dataset:
+    """Documents from the text entries of a source (see the module notes)."""
+    skipped = list(skipped)
+    docs: list[str] = []
+    names: list[str] = []
+    raw_labels: list[object] = []  # per document: a label value, or None
+    layout_labels: list[int | None] = []
+    layout_classes: list[str | None] = []
+
+    loose = [e for e in entries if e.suffix == ".txt" and not e.direct]
+    placements = dict(
+        zip((e.path for e in loose), detect_layout([e.path for e in loose]), strict=True)
+    )
+    has_label_column = False
+    for entry in entries:
+        if entry.suffix not in TEXT_SUFFIXES:
+            skipped.append(Skipped(entry.path, "not a text file (.txt, .csv, .tsv or .jsonl)"))
+            continue
+        data = entry.read()
+        if entry.suffix == ".txt" and entry.direct:
+            content = decode_utf8(data, entry.path)
+            for number, line in enumerate(content.split("\n"), start=1):
+                line = line.strip()
+                if line:
+                    docs.append(line)
+                    names.append(f"{entry.path}:{number}")
+                    raw_labels.append(None)
+                    layout_labels.append(None)
+                    layout_classes.append(None)
+        elif entry.suffix == ".txt":
+            content = decode_utf8(data, entry.path).strip()
+            if not content:
+                skipped.append(Skipped(entry.path, "empty text"))
+                continue
+            place = placements[entry.path]
+            docs.append(content)
+            names.append(entry.path)
+            raw_labels.append(None)
+            layout_labels.append(place.label)
+            layout_classes.append(place.cls)
+        else:
+            columns, rows = read_records(data, entry.path, entry.suffix)
+            column = _pick_text_column(columns, text_column, entry.path)
+            text_at = columns.index(column)
+            label_at = None
+            if label_column is not None:
+                if label_column not in columns:
+                    raise ValueError(
+                        f"{entry.path}: no label column {label_column!r} "
+                        f"(columns: {', '.join(columns)})"
+                    )
+                label_at = columns.index(label_column)
+                has_label_column = True
+            for number, values in rows:
+                value = values[text_at]
+                doc = "" if value is None else str(value).strip()
+                if not doc:
+                    skipped.append(Skipped(f"{entry.path}:{number}", "empty text"))
+                    continue
+                docs.append(doc)
+                names.append(f"{entry.path}:{number}")
+                raw_labels.append(None if label_at is None else values[label_at])
+                layout_labels.append(None)
+                layout_classes.append(None)
+
+    labels, classes = _combine_labels(
+        raw_labels, layout_labels, layout_classes, has_label_column, normal_label, name
+    )
+    return Dataset(
+        kind=DataKind.TEXT,
+        items=docs,
+        names=names,
+        labels=labels,
+        classes=classes,
+        skipped=skipped,
+        name=name,
+    )
+
+
+def _combine_labels(
+    raw_labels: list[object],
+    layout_labels: list[int | None],
+    layout_classes: list[str | None],
+    has_label_column: bool,
+    normal_label: object | None,
+    name: str,
+) -> tuple[np.ndarray | None, list[str] | None]:
+    from_layout = any(v is not None for v in layout_labels)
+    if not has_label_column and not from_layout:
+        return None, None
+    labels = np.full(len(raw_labels), UNKNOWN, np.int8)
+    classes: list[str] = ["unknown"] * len(raw_labels)
+    if has_label_column:
+        rows = [i for i, v in enumerate(raw_labels) if v is not None]
+        column_labels, column_classes = labels_from_values(
+            [raw_labels[i] for i in rows], normal_label=normal_label, where=name
+        )
+        labels[rows] = column_labels
+        for k, i in enumerate(rows):
+            if column_classes is not None:
+                classes[i] = column_classes[k]
+            else:
+                classes[i] = {NORMAL: "normal", ANOMALOUS: "anomalous"}.get(
+                    int(column_labels[k]), "unknown"
+                )
+    for i, (label, cls) in enumerate(zip(layout_labels, layout_classes, strict=True)):
+        if label is not None:
+            labels[i] = label
+            classes[i] = cls or "unknown"
+    return labels, classes
