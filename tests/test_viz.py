@@ -1,0 +1,127 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepad import viz
+
+
+def test_normalize_map_own_range_and_fixed_range():
+    amap = np.array([[1.0, 2.0], [3.0, 5.0]])
+    np.testing.assert_allclose(viz.normalize_map(amap), [[0, 0.25], [0.5, 1.0]])
+    # a fixed set-wide scale clips instead of stretching
+    np.testing.assert_allclose(viz.normalize_map(amap, 0.0, 4.0), [[0.25, 0.5], [0.75, 1.0]])
+    assert not viz.normalize_map(np.full((2, 2), 7.0)).any()
+
+
+def test_map_range_ignores_a_single_hot_pixel():
+    maps = np.zeros((10, 20, 20), dtype=np.float32)
+    maps[:, 5:8, 5:8] = 1.0
+    maps[0, 0, 0] = 1000.0
+    low, high = viz.map_range(maps, percentile=99.5)
+    assert low == 0.0
+    assert high == pytest.approx(1.0)
+
+
+def test_per_image_and_whole_set_normalisation_differ():
+    image = np.zeros((8, 8), dtype=np.uint8)
+    weak = np.full((8, 8), 0.1, dtype=np.float32)
+    weak[0, 0] = 0.2
+    per_image = viz.overlay(image, weak, alpha=1.0, colormap="jet")
+    whole_set = viz.overlay(image, weak, alpha=1.0, colormap="jet", low=0.0, high=10.0)
+    # on its own scale the weak map's peak is full red; on a set-wide scale it stays cold
+    hot = viz.colorize(np.ones((1, 1)), "jet")[0, 0]
+    cold = viz.colorize(np.zeros((1, 1)), "jet")[0, 0]
+    assert np.array_equal(per_image[0, 0], hot)
+    assert np.abs(whole_set[0, 0].astype(int) - cold.astype(int)).sum() < 30
+
+
+def test_overlay_resizes_map_to_image_and_blends():
+    image = np.full((64, 48, 3), 200, dtype=np.uint8)
+    amap = np.zeros((8, 6), dtype=np.float32)
+    out = viz.overlay(image, amap, alpha=0.0)
+    assert out.shape == (64, 48, 3) and out.dtype == np.uint8
+    assert np.array_equal(out, image)  # alpha 0 leaves the image unchanged
+    half = viz.overlay(image, amap, alpha=0.5, colormap="jet")
+    cold = viz.colorize(np.zeros((1, 1)), "jet")[0, 0].astype(float)
+    np.testing.assert_allclose(half[10, 10], np.rint(0.5 * 200 + 0.5 * cold), atol=1)
+
+
+def test_to_rgb_handles_gray_single_channel_rgba_and_float():
+    assert viz.to_rgb(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
+    assert viz.to_rgb(np.zeros((4, 5, 1), np.uint8)).shape == (4, 5, 3)
+    assert viz.to_rgb(np.zeros((4, 5, 4), np.uint8)).shape == (4, 5, 3)
+    assert viz.to_rgb(np.ones((2, 2), np.float32))[0, 0, 0] == 255
+
+
+def test_colorize_rejects_unknown_colormap():
+    with pytest.raises(ValueError, match="unknown colormap"):
+        viz.colorize(np.zeros((2, 2)), "rainbow-unicorn")
+
+
+def test_mask_outline_draws_only_on_the_border():
+    image = np.zeros((20, 20), np.uint8)
+    mask = np.zeros((20, 20), np.uint8)
+    mask[5:15, 5:15] = 1
+    out = viz.draw_mask_outline(image, mask, color=(0, 255, 0))
+    assert out[5, 10, 1] == 255 and out[10, 10, 1] == 0 and out[0, 0, 1] == 0
+
+
+def test_upscale_and_png_round_trip():
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    big = viz.upscale(image, 9)
+    assert big.shape == (9, 12)
+    decoded = np.asarray(Image.open(io.BytesIO(viz.png_bytes(big))))
+    assert np.array_equal(decoded, big)
+
+
+def test_token_html_escapes_and_scales_weights():
+    out = viz.token_html(["<b>", "safe"], [0.0, 2.0])
+    assert "&lt;b&gt;" in out and "<b>" not in out
+    assert 'title="2.0000"' in out
+    # the heaviest token has the full alpha, the zero-weight token none
+    assert "0.85)" in out and ",0.00)" in out
+    with pytest.raises(ValueError):
+        viz.token_html(["a"], [1.0, 2.0])
+
+
+def test_histogram_has_one_trace_per_label_and_threshold_line():
+    scores = np.array([0.1, 0.2, 0.9, 1.0])
+    fig = viz.score_histogram(scores, np.array([0, 0, 1, -1]), threshold=0.5)
+    assert [t.name for t in fig.data] == ["normal", "anomalous", "unlabeled"]
+    assert fig.layout.shapes[0].x0 == 0.5
+    assert len(viz.score_histogram(scores).data) == 1
+
+
+def test_roc_pr_figures_mark_the_operating_point():
+    roc = viz.roc_figure(np.array([0, 0.5, 1]), np.array([0, 0.8, 1]), point=(0.5, 0.8), auc=0.7)
+    assert roc.data[-1].x[0] == 0.5 and roc.data[-1].y[0] == 0.8
+    assert "0.700" in roc.layout.title.text
+    pr = viz.pr_figure(np.array([1.0, 0.5]), np.array([0.0, 1.0]), point=(1.0, 0.5))
+    assert pr.data[-1].x[0] == 1.0 and pr.data[-1].y[0] == 0.5
+
+
+def test_loss_curve_adds_lr_axis_only_when_lr_changes():
+    constant = [{"epoch": 1, "loss": 2.0, "lr": 0.1}, {"epoch": 2, "loss": 1.0, "lr": 0.1}]
+    assert len(viz.loss_curve(constant).data) == 1
+    stepped = [{"epoch": 1, "loss": 2.0, "lr": 0.1}, {"epoch": 2, "loss": 1.0, "lr": 0.01}]
+    assert len(viz.loss_curve(stepped).data) == 2
+
+
+def test_two_score_scatter_carries_item_indices():
+    fig = viz.two_score_scatter(
+        np.array([1.0, 2.0, 3.0]),
+        np.array([3.0, 2.0, 1.0]),
+        np.array([0, 1, 0]),
+        x_threshold=1.5,
+        y_threshold=2.5,
+    )
+    by_name = {t.name: list(t.customdata) for t in fig.data}
+    assert by_name == {"normal": [0, 2], "anomalous": [1]}
+    assert len(fig.layout.shapes) == 2
+
+
+def test_confusion_matrix_layout():
+    fig = viz.confusion_matrix_figure(tp=3, fp=1, fn=2, tn=10)
+    assert [list(row) for row in fig.data[0].z] == [[10, 1], [2, 3]]
