@@ -1,6 +1,6 @@
 """Decoding images to 8-bit arrays and reading labels and masks from folder layouts.
 
-Formats: PNG, JPEG (and MPO), BMP, TIFF and WebP, chosen by file suffix; Pillow is only
+Formats: PNG, JPEG, BMP, TIFF and WebP, chosen by file suffix; Pillow is only
 allowed to open these formats, so no other decoder (e.g. PostScript) ever runs on an upload.
 
 Colour modes become 8-bit gray ``(H, W)`` or RGB ``(H, W, 3)`` at the original size:
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp"}
 )
-_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "DIB", "TIFF", "WEBP")
+_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "TIFF", "WEBP")
 
 NORMAL_DIRS = frozenset({"normal"})
 ANOMALOUS_DIRS = frozenset({"anomalous"})
@@ -90,7 +90,9 @@ def decode_image(data: bytes) -> np.ndarray:
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(f"decompression bomb: {exc}") from exc
     except Image.UnidentifiedImageError as exc:
-        raise ImageDecodeError("not a PNG, JPEG, BMP, TIFF or WebP image") from exc
+        raise ImageDecodeError(
+            "cannot identify the image: damaged, or not PNG, JPEG, BMP, TIFF or WebP"
+        ) from exc
     except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, struct.error...
         raise ImageDecodeError(f"cannot decode: {exc}") from exc
 

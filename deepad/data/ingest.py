@@ -137,10 +137,10 @@ def _add_upload(
     upload: Upload, entries: list[Entry], skipped: list[Skipped], stack: contextlib.ExitStack
 ) -> None:
     name = upload.name.replace("\\", "/")
-    if is_ignored(name):
-        return
     if _unsafe_member(name):
-        skipped.append(Skipped(upload.name, "unsafe file name (absolute or '..')"))
+        skipped.append(Skipped(upload.name, "unsafe file name (absolute or '..'); refused"))
+        return
+    if is_ignored(name):
         return
     name = "/".join(_parts(name))
     if PurePosixPath(name).suffix.lower() in _ARCHIVE_SUFFIXES:
