@@ -1,0 +1,31 @@
+"""FCDD: fully convolutional one-class classification with Gaussian-upsampled heatmaps."""
+
+from deepad.models.fcdd.anomalies import confetti_noise
+from deepad.models.fcdd.detector import FCDD, AnomalySource, FCDDConfig, PixelLoss
+from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
+from deepad.models.fcdd.network import Architecture, FCDDNet, ReceptiveField, receptive_field
+from deepad.models.fcdd.upsample import (
+    default_sigma,
+    defect_mask,
+    pixel_threshold,
+    receptive_field_upsample,
+)
+
+__all__ = [
+    "FCDD",
+    "AnomalySource",
+    "Architecture",
+    "FCDDConfig",
+    "FCDDNet",
+    "PixelLoss",
+    "ReceptiveField",
+    "anomaly_map",
+    "confetti_noise",
+    "default_sigma",
+    "defect_mask",
+    "fcdd_loss",
+    "fcdd_pixel_loss",
+    "pixel_threshold",
+    "receptive_field",
+    "receptive_field_upsample",
+]

@@ -1,0 +1,521 @@
+"""FCDD: Fully Convolutional Data Description with explanation heatmaps (thesis section 3.1)."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from deepad.config import param
+from deepad.data.transforms import image_channels, stack_images, stack_masks, to_float
+from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
+from deepad.device import select_device
+from deepad.models.base import Detector, ImageMaps, Scores
+from deepad.models.config import NetworkConfig
+from deepad.models.fcdd.anomalies import confetti_noise, random_hflip, sample_rows
+from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
+from deepad.models.fcdd.network import Architecture, FCDDNet, ReceptiveField
+from deepad.models.fcdd.upsample import default_sigma, receptive_field_upsample
+from deepad.models.registry import register
+from deepad.train.loop import ProgressCallback, RunContext, autocast, fit_network
+
+log = logging.getLogger(__name__)
+
+
+class AnomalySource(enum.StrEnum):
+    CONFETTI = "confetti"  # coloured blobs pasted into normal images
+    OUTLIER_EXPOSURE = "outlier_exposure"  # images from another collection (oe_path)
+    CONFETTI_AND_OE = "confetti+outlier_exposure"
+    NONE = "none"  # only the labeled anomalies given to fit
+
+
+class PixelLoss(enum.StrEnum):
+    AUTO = "auto"  # on when labeled anomalies come with ground-truth masks
+    ON = "on"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class FCDDConfig(NetworkConfig):
+    epochs: int = param(30, low=1, high=10_000, help="Passes over the normal training images.")
+    image_size: int | None = param(
+        None,
+        low=8,
+        high=1024,
+        help="Side images are resized to (empty: the most common side in the training set).",
+    )
+    architecture: Architecture = param(
+        Architecture.AUTO,
+        help="Network: fmnist28 (RF 16), cifar32 (RF 22), vgg224 (RF 62); auto picks by size.",
+    )
+    width: float = param(
+        1.0,
+        low=0.05,
+        high=4.0,
+        help="Channel multiplier of the network (1 = the published widths).",
+        advanced=True,
+    )
+    anomalies: AnomalySource = param(
+        AnomalySource.CONFETTI,
+        help="Artificial anomalies to train against; labeled anomalies are always added.",
+    )
+    oe_path: str = param(
+        "",
+        help="Outlier-exposure images: a folder, archive or IDX file of other images.",
+    )
+    anomaly_fraction: float = param(
+        0.5, low=0.05, high=0.95, help="Share of each batch that is anomalous.", advanced=True
+    )
+    labeled_share: float = param(
+        0.5,
+        low=0.0,
+        high=1.0,
+        help="Share of the anomalous half taken from labeled anomalies when there are both.",
+        advanced=True,
+    )
+    eta: float = param(1.0, low=0.0, high=100.0, help="Weight η of labeled and anomalous terms.")
+    sigma: float | None = param(
+        None,
+        low=0.1,
+        high=100.0,
+        help="σ of the Gaussian upsampling of heatmaps (empty: from the receptive field).",
+    )
+    pixel_loss: PixelLoss = param(
+        PixelLoss.AUTO,
+        help="Train on upsampled heatmaps against ground-truth masks (auto: when masks exist).",
+    )
+    confetti_blobs: int = param(
+        4, low=1, high=32, help="Most confetti blobs per image.", advanced=True
+    )
+    confetti_size: tuple[float, ...] = param(
+        (0.05, 0.2),
+        low=0.0,
+        high=1.0,
+        help="Range of confetti blob axes, as fractions of the image side.",
+        advanced=True,
+    )
+    augment: bool = param(True, help="Random left-right flips during training.", advanced=True)
+
+
+@register
+class FCDD(Detector):
+    """Fully convolutional one-class classifier whose output is a low-resolution heatmap."""
+
+    name = "fcdd"
+    title = "FCDD"
+    Config = FCDDConfig
+    kinds = frozenset({DataKind.IMAGE})
+    explains = True
+    uses_labeled = True
+
+    def __init__(
+        self,
+        *,
+        config: FCDDConfig | None = None,
+        outliers: Dataset | np.ndarray | None = None,
+        **params: Any,
+    ) -> None:
+        super().__init__(config=config, **params)
+        # Outlier-exposure images given in memory (e.g. a benchmark's second dataset); the
+        # configuration can only name a path, which would not describe an in-memory set.
+        self.outliers = outliers
+
+    # ----------------------------------------------------------------- fitting
+    def _fit(
+        self,
+        train: Dataset,
+        *,
+        labeled: Dataset | None,
+        validation: Dataset | None,
+        progress: ProgressCallback | None,
+        context: RunContext,
+    ) -> None:
+        cfg: FCDDConfig = self.config  # type: ignore[assignment]
+        if len(cfg.confetti_size) != 2 or cfg.confetti_size[0] > cfg.confetti_size[1]:
+            raise ValueError("confetti_size must be two fractions (low, high) with low ≤ high")
+        device = select_device(cfg.device)
+        size = cfg.image_size or _common_side(train)
+        channels = image_channels(train)
+        if labeled is not None:
+            channels = max(channels, image_channels(labeled))
+
+        normal_sets, anomalous_sets = _split_by_label(train, labeled)
+        if not normal_sets:
+            raise ValueError("FCDD needs normal (or unlabeled) training images")
+        normals = torch.cat([stack_images(d, size, channels) for d, _ in normal_sets])
+        normal_weight = torch.cat(
+            [torch.full((len(d),), w, dtype=torch.float32) for d, w in normal_sets]
+        )
+        known = _concat([d for d in anomalous_sets])
+        outliers = self._outlier_pool(size, channels)
+
+        uses_confetti = cfg.anomalies in (AnomalySource.CONFETTI, AnomalySource.CONFETTI_AND_OE)
+        uses_oe = cfg.anomalies in (AnomalySource.OUTLIER_EXPOSURE, AnomalySource.CONFETTI_AND_OE)
+        if uses_oe and outliers is None:
+            raise ValueError("outlier exposure needs oe_path (or outliers=) with images")
+        if not uses_confetti and not uses_oe and known is None:
+            raise ValueError("anomalies=none needs labeled anomalies to train against")
+
+        pixel = cfg.pixel_loss == PixelLoss.ON or (
+            cfg.pixel_loss == PixelLoss.AUTO and known is not None and known.has_masks
+        )
+        known_images = None if known is None else stack_images(known, size, channels)
+        known_masks = None
+        if known is not None and pixel:
+            masks = stack_masks(known, size)
+            # an anomaly without a mask counts as anomalous everywhere (the image-level term)
+            known_masks = (
+                torch.ones((len(known), 1, size, size), dtype=torch.int8)
+                if masks is None
+                else torch.where(masks < 0, torch.ones_like(masks), masks)
+            )
+
+        floats = to_float(normals)
+        mean = floats.mean(dim=(0, 2, 3))
+        std = floats.std(dim=(0, 2, 3)).clamp_min(1e-3)
+        self.mean_, self.std_ = mean.numpy(), std.numpy()
+        self.image_size_, self.channels_ = size, channels
+
+        network = FCDDNet(cfg.architecture, channels, image_size=size, width=cfg.width)
+        self.network_ = network
+        self.receptive_field_ = network.receptive_field
+        self.sigma_ = (
+            cfg.sigma if cfg.sigma is not None else default_sigma(network.receptive_field.size)
+        )
+        log.info(
+            "FCDD %s on %d normal images of %d×%d, receptive field %d, %s",
+            network.architecture.value,
+            len(normals),
+            size,
+            size,
+            network.receptive_field.size,
+            "pixel loss" if pixel else "image loss",
+        )
+
+        sampler = _BatchSampler(
+            normals=normals.to(device),
+            normal_weight=normal_weight.to(device),
+            known=None if known_images is None else known_images.to(device),
+            known_masks=None if known_masks is None else known_masks.to(device),
+            outliers=None if outliers is None else outliers.to(device),
+            confetti=uses_confetti,
+            oe=uses_oe,
+            cfg=cfg,
+            pixel=pixel,
+            mean=mean.to(device),
+            std=std.to(device),
+        )
+        rf, sigma = network.receptive_field, self.sigma_
+
+        def loss_fn(module: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            maps = anomaly_map(module(batch["images"]))
+            if "masks" in batch:
+                full = receptive_field_upsample(maps, rf, sigma, size=size)
+                return fcdd_pixel_loss(full, batch["masks"], batch["weight"])
+            return fcdd_loss(maps, batch["anomalous"], batch["weight"])
+
+        self.history_ = fit_network(
+            network, loss_fn, sampler, cfg, progress=progress, context=context
+        )
+        network.to(memory_format=torch.contiguous_format)
+
+    def _outlier_pool(self, size: int, channels: int) -> torch.Tensor | None:
+        cfg: FCDDConfig = self.config  # type: ignore[assignment]
+        source: Any = self.outliers
+        if source is None and cfg.oe_path:
+            source = load_outlier_images(cfg.oe_path)
+        if source is None:
+            return None
+        data = as_dataset(source, DataKind.IMAGE)
+        if len(data) == 0:
+            raise ValueError("the outlier-exposure set is empty")
+        return stack_images(data, size, channels)
+
+    # ----------------------------------------------------------------- inference
+    @torch.no_grad()
+    def low_res_maps(self, items: Any) -> np.ndarray:
+        """A(x) for each image, ``(n, u, v)`` float32, in the network's output resolution."""
+        self._check_fitted()
+        return self._low_res(self._check_kind(as_dataset(items, self.kind_)))
+
+    @torch.no_grad()
+    def _low_res(self, data: Dataset) -> np.ndarray:
+        cfg: FCDDConfig = self.config  # type: ignore[assignment]
+        device = select_device(cfg.device)
+        network = self.network_.to(device).eval()
+        mean = torch.as_tensor(self.mean_, device=device).view(1, -1, 1, 1)
+        std = torch.as_tensor(self.std_, device=device).view(1, -1, 1, 1)
+        chunk = max(1, cfg.batch_size)
+        out = []
+        for first in range(0, len(data), chunk):
+            part = data.subset(np.arange(first, min(first + chunk, len(data))))
+            images = stack_images(part, self.image_size_, self.channels_).to(device)
+            x = (to_float(images) - mean) / std
+            with autocast(device, cfg.precision):
+                maps = anomaly_map(network(x))
+            out.append(maps[:, 0].float().cpu().numpy())
+        if not out:
+            side = network.output_size(self.image_size_)
+            return np.zeros((0, side, side), dtype=np.float32)
+        return np.concatenate(out).astype(np.float32)
+
+    def _score(self, data: Dataset) -> Scores:
+        maps = self._low_res(data)
+        flat = maps.reshape(len(maps), -1)
+        return Scores(
+            score=flat.mean(axis=1).astype(np.float64),
+            components={"max_pixel": flat.max(axis=1, initial=0.0).astype(np.float64)},
+        )
+
+    def _explain(self, data: Dataset) -> ImageMaps:
+        low = self._low_res(data)
+        full = self.upsample(low)
+        return ImageMaps(maps=full.astype(np.float32), low_res=low)
+
+    def upsample(self, low_res: np.ndarray, sigma: float | None = None) -> np.ndarray:
+        """Full-resolution heatmaps (``image_size_`` square) from :meth:`low_res_maps` output."""
+        self._check_fitted()
+        return receptive_field_upsample(
+            np.asarray(low_res, np.float32),
+            self.receptive_field_,
+            self.sigma_ if sigma is None else sigma,
+            size=self.image_size_,
+        )
+
+    # ----------------------------------------------------------------- persistence
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        tensors = {f"net.{k}": v for k, v in self.network_.state_dict().items()}
+        tensors["mean"] = self.mean_
+        tensors["std"] = self.std_
+        meta = {
+            "architecture": self.network_.architecture.value,
+            "image_size": self.image_size_,
+            "channels": self.channels_,
+            "width": self.network_.width,
+            "receptive_field": self.receptive_field_.to_json(),
+            "sigma": self.sigma_,
+        }
+        return tensors, meta
+
+    def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        network = FCDDNet(
+            meta["architecture"],
+            int(meta["channels"]),
+            image_size=int(meta["image_size"]),
+            width=float(meta["width"]),
+        )
+        network.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        self.network_ = network.eval()
+        self.mean_ = np.asarray(tensors["mean"], dtype=np.float32)
+        self.std_ = np.asarray(tensors["std"], dtype=np.float32)
+        self.image_size_ = int(meta["image_size"])
+        self.channels_ = int(meta["channels"])
+        self.receptive_field_ = ReceptiveField.from_json(meta["receptive_field"])
+        self.sigma_ = float(meta["sigma"])
+
+
+# --------------------------------------------------------------------- batches
+class _BatchSampler:
+    """``(epoch, generator) -> batches``: normals plus about ``anomaly_fraction`` anomalies.
+
+    One epoch shows every normal image once; the anomalous part of each batch is drawn anew
+    (confetti on other normal images, outlier images, labeled anomalies), on the device.
+    """
+
+    def __init__(
+        self,
+        *,
+        normals: torch.Tensor,
+        normal_weight: torch.Tensor,
+        known: torch.Tensor | None,
+        known_masks: torch.Tensor | None,
+        outliers: torch.Tensor | None,
+        confetti: bool,
+        oe: bool,
+        cfg: FCDDConfig,
+        pixel: bool,
+        mean: torch.Tensor,
+        std: torch.Tensor,
+    ) -> None:
+        self.normals, self.normal_weight = normals, normal_weight
+        self.known, self.known_masks = known, known_masks
+        self.outliers = outliers
+        self.confetti, self.oe = confetti, oe
+        self.cfg, self.pixel = cfg, pixel
+        self.mean, self.std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
+        b = cfg.batch_size
+        self.n_anomalous = min(b - 1, max(1, round(b * cfg.anomaly_fraction))) if b > 1 else 1
+        self.n_normal = max(1, b - self.n_anomalous)
+
+    def __call__(self, epoch: int, generator: torch.Generator) -> _Epoch:
+        device = self.normals.device
+        dev_gen = torch.Generator(device=device)
+        dev_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        return _Epoch(self, dev_gen)
+
+    def _split(self) -> dict[str, int]:
+        """How many anomalies each source contributes to one batch."""
+        total = self.n_anomalous
+        synthetic = [name for name, on in (("confetti", self.confetti), ("oe", self.oe)) if on]
+        counts = {"known": 0, "confetti": 0, "oe": 0}
+        if self.known is not None:
+            counts["known"] = total if not synthetic else round(total * self.cfg.labeled_share)
+        rest = total - counts["known"]
+        for i, name in enumerate(synthetic):
+            counts[name] = rest // len(synthetic) + (1 if i < rest % len(synthetic) else 0)
+        return counts
+
+    def batch(self, normal_index: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        parts = [self.normals[normal_index]]
+        weights = [self.normal_weight[normal_index]]
+        size = self.normals.shape[-1]
+        masks = [
+            torch.zeros((len(normal_index), 1, size, size), dtype=torch.int8, device=gen.device)
+        ]
+        counts = self._split()
+        eta = float(cfg.eta)
+        if counts["confetti"]:
+            base = self.normals[sample_rows(self.normals, counts["confetti"], gen)]
+            blobs, blob_masks = confetti_noise(
+                base,
+                gen,
+                max_blobs=cfg.confetti_blobs,
+                size_range=(cfg.confetti_size[0], cfg.confetti_size[1]),
+            )
+            parts.append(blobs)
+            masks.append(blob_masks.to(torch.int8))
+        if counts["oe"]:
+            assert self.outliers is not None
+            parts.append(self.outliers[sample_rows(self.outliers, counts["oe"], gen)])
+            masks.append(
+                torch.ones((counts["oe"], 1, size, size), dtype=torch.int8, device=gen.device)
+            )
+        if counts["known"]:
+            assert self.known is not None
+            rows = sample_rows(self.known, counts["known"], gen)
+            parts.append(self.known[rows])
+            if self.known_masks is not None:
+                masks.append(self.known_masks[rows])
+            else:
+                masks.append(
+                    torch.ones((len(rows), 1, size, size), dtype=torch.int8, device=gen.device)
+                )
+        n_anom = counts["confetti"] + counts["oe"] + counts["known"]
+        weights.append(torch.full((n_anom,), eta, device=gen.device))
+        images = torch.cat(parts)
+        mask = torch.cat(masks)
+        if cfg.augment:
+            images, mask = random_hflip(images, mask, gen)
+        x = (to_float(images) - self.mean) / self.std
+        anomalous = torch.zeros(len(images), dtype=torch.bool, device=gen.device)
+        anomalous[len(normal_index) :] = True
+        batch = {"images": x, "anomalous": anomalous, "weight": torch.cat(weights)}
+        if self.pixel:
+            batch["masks"] = mask
+        return batch
+
+
+class _Epoch:
+    def __init__(self, sampler: _BatchSampler, gen: torch.Generator) -> None:
+        self.sampler, self.gen = sampler, gen
+        n = sampler.normals.shape[0]
+        self.order = torch.randperm(n, generator=gen, device=gen.device)
+        self.steps = math.ceil(n / sampler.n_normal)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        step = self.sampler.n_normal
+        for i in range(self.steps):
+            yield self.sampler.batch(self.order[i * step : (i + 1) * step], self.gen)
+
+
+# --------------------------------------------------------------------- helpers
+def _common_side(data: Dataset) -> int:
+    sides = Counter(max(np.shape(im)[:2]) for im in data.items)
+    return int(sides.most_common(1)[0][0])
+
+
+def _split_by_label(
+    train: Dataset, labeled: Dataset | None
+) -> tuple[list[tuple[Dataset, float]], list[Dataset]]:
+    """Normal pools with their weight (1 unlabeled, η labeled) and anomalous sets."""
+    normals: list[tuple[Dataset, float]] = []
+    anomalous: list[Dataset] = []
+    labels = train.labels if train.labels is not None else np.full(len(train), -1)
+    keep = np.flatnonzero(labels != ANOMALOUS)
+    if keep.size:
+        normals.append((train.subset(keep), 1.0))
+    if np.any(labels == ANOMALOUS):
+        anomalous.append(train.subset(np.flatnonzero(labels == ANOMALOUS)))
+    if labeled is not None and labeled.labels is not None:
+        normal_rows = np.flatnonzero(labeled.labels == NORMAL)
+        anomalous_rows = np.flatnonzero(labeled.labels == ANOMALOUS)
+        if normal_rows.size:
+            normals.append((labeled.subset(normal_rows), 1.0))
+        if anomalous_rows.size:
+            anomalous.append(labeled.subset(anomalous_rows))
+    return normals, anomalous
+
+
+def _concat(sets: list[Dataset]) -> Dataset | None:
+    if not sets:
+        return None
+    items: list[np.ndarray] = []
+    names: list[str] = []
+    masks: list[np.ndarray | None] = []
+    for d in sets:
+        items += list(d.items)
+        names += list(d.names)
+        masks += list(d.masks) if d.masks is not None else [None] * len(d)
+    return Dataset(
+        DataKind.IMAGE,
+        items,
+        names,
+        labels=np.full(len(items), ANOMALOUS),
+        masks=masks if any(m is not None for m in masks) else None,
+    )
+
+
+def load_outlier_images(path: str | Path) -> Dataset:
+    """Images for outlier exposure: an IDX file (MNIST format), or anything the image loader
+    reads (folders, archives, single files)."""
+    path = Path(path).expanduser()
+    if path.is_file() and "ubyte" in path.name:
+        from deepad.data.benchmarks.idx import read_idx
+
+        images = read_idx(path)
+        return as_dataset(np.ascontiguousarray(images), DataKind.IMAGE)
+    try:
+        from deepad.data.ingest import load_images
+    except ImportError:
+        return _read_image_folder(path)
+    return load_images(path)
+
+
+def _read_image_folder(path: Path) -> Dataset:
+    suffixes = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    items, names = [], []
+    for file in files:
+        if file.suffix.lower() not in suffixes:
+            continue
+        image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            continue
+        if image.ndim == 3:
+            image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
+        items.append(image)
+        names.append(file.name)
+    return Dataset(DataKind.IMAGE, items, names)
