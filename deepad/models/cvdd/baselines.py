@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from deepad.config import param
+from deepad.config import param, validate
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
 from deepad.models.base import Detector, Scores
@@ -95,10 +95,12 @@ class EmbeddingOCSVM(Detector):
         progress: ProgressCallback | None,
         context: RunContext,
     ) -> None:
+        self._fit_embeddings(self._embed(train))
+
+    def _fit_embeddings(self, emb: DocumentEmbeddings) -> None:
         from sklearn.svm import OneClassSVM
 
         cfg = self.config
-        emb = self._embed(train)
         self.idf_ = tfidf_weights(emb.tokens) if cfg.pooling == Pooling.TFIDF else {}
         x = pool(emb, cfg.pooling, self.idf_)
         svm = OneClassSVM(kernel="linear", nu=cfg.nu).fit(x)
@@ -106,12 +108,25 @@ class EmbeddingOCSVM(Detector):
         self.weights_ = (svm.dual_coef_ @ svm.support_vectors_).ravel()
         self.intercept_ = float(svm.intercept_[0])
 
+    def fit_embeddings(self, emb: DocumentEmbeddings) -> EmbeddingOCSVM:
+        """``fit`` on word embeddings computed beforehand (e.g. a benchmark's cached split)."""
+        validate(self.config)
+        self._fit_embeddings(emb)
+        self.decision_scores_ = self.score_embeddings(emb).score.astype(np.float64)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
+        self.kind_ = DataKind.TEXT
+        return self
+
+    def score_embeddings(self, emb: DocumentEmbeddings) -> Scores:
+        """``score`` on word embeddings computed beforehand."""
+        x = pool(emb, self.config.pooling, self.idf_)
+        return Scores(score=-(x @ self.weights_ + self.intercept_))
+
     def _embed(self, data: Dataset) -> DocumentEmbeddings:
         return embed_with(self.config, data.items, device=str(select_device("auto")))
 
     def _score(self, data: Dataset) -> Scores:
-        x = pool(self._embed(data), self.config.pooling, self.idf_)
-        return Scores(score=-(x @ self.weights_ + self.intercept_))
+        return self.score_embeddings(self._embed(data))
 
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         words = sorted(self.idf_)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepad.config import param
+from deepad.config import param, validate
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
 from deepad.models.base import Detector, Scores, TokenWeights
@@ -129,9 +129,12 @@ class CVDD(Detector):
         progress: ProgressCallback | None,
         context: RunContext,
     ) -> None:
+        self._fit_embeddings(self._embed(train), progress, context or RunContext())
+
+    def _fit_embeddings(
+        self, emb: DocumentEmbeddings, progress: ProgressCallback | None, context: RunContext
+    ) -> None:
         cfg = self.config
-        device = select_device(cfg.device)
-        emb = embed_with(cfg, train.items, device=str(device))
         torch.manual_seed(cfg.seed)
         net = CVDDNet(emb.dim, cfg.attention_size, cfg.n_contexts)
         with torch.no_grad():
@@ -192,6 +195,27 @@ class CVDD(Detector):
             weights=[a.T.astype(np.float32) for a in attention],
             head_names=self.context_labels(),
         )
+
+    # ----------------------------------------------------------------- precomputed input
+    def fit_embeddings(
+        self,
+        emb: DocumentEmbeddings,
+        *,
+        progress: ProgressCallback | None = None,
+        context: RunContext | None = None,
+    ) -> CVDD:
+        """``fit`` on word embeddings computed beforehand (e.g. a benchmark's cached split)."""
+        validate(self.config)
+        self._fit_embeddings(emb, progress, context or RunContext())
+        self.decision_scores_ = self.score_embeddings(emb).score.astype(np.float64)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
+        self.kind_ = DataKind.TEXT
+        return self
+
+    def score_embeddings(self, emb: DocumentEmbeddings) -> Scores:
+        """``score`` on word embeddings computed beforehand."""
+        distances, _ = self._forward(emb)
+        return scores_from_distances(distances, self.config.score)
 
     # ----------------------------------------------------------------- for views
     def context_scores(self, items: Any) -> np.ndarray:

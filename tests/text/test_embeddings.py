@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from deepad.text import embeddings as E
+from deepad.text.embeddings import EMPTY_TOKEN, EmbeddingSource, embed_documents
+from deepad.text.preprocess import TextPreprocessing
+from tests.text.vectors import DIM, write_vectors
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memo():
+    E._MEMO.clear()
+    yield
+    E._MEMO.clear()
+
+
+@pytest.mark.parametrize("header", [False, True], ids=["glove", "fasttext"])
+def test_file_vectors_per_kept_word_and_no_document_dropped(tmp_path, header):
+    path = write_vectors(tmp_path / "vec.txt", header=header)
+    table = {}
+    for line in path.read_text().splitlines()[int(header) :]:
+        word, *values = line.split(" ")
+        table[word] = np.array(values, dtype=np.float32)
+    docs = ["Profit and dividend, unknownword!", "", "the of and", "hockey goal"]
+    emb = embed_documents(docs, source="file", embedding_file=path)
+    assert len(emb) == 4 and emb.dim == DIM
+    assert emb.tokens == [["profit", "dividend"], [EMPTY_TOKEN], [EMPTY_TOKEN], ["hockey", "goal"]]
+    np.testing.assert_allclose(
+        emb.document(0), np.stack([table["profit"], table["dividend"]]), atol=1e-2
+    )
+    np.testing.assert_allclose(emb.mean()[3], (table["hockey"] + table["goal"]) / 2, atol=1e-2)
+    assert np.isfinite(emb.vectors.astype(np.float32)).all()
+
+
+def test_cache_round_trip_and_key_depends_on_settings(tmp_path):
+    path = write_vectors(tmp_path / "vec.txt")
+    docs = ["profit dividend shares", "hockey team season"]
+    first = embed_documents(docs, source="file", embedding_file=path, cache_dir=tmp_path / "c")
+    files = list((tmp_path / "c").glob("*.npz"))
+    assert len(files) == 1
+    E._MEMO.clear()
+    again = embed_documents(docs, source="file", embedding_file=path, cache_dir=tmp_path / "c")
+    np.testing.assert_array_equal(first.vectors, again.vectors)
+    np.testing.assert_array_equal(first.offsets, again.offsets)
+    assert first.tokens == again.tokens
+    embed_documents(
+        docs,
+        source="file",
+        embedding_file=path,
+        prep=TextPreprocessing(min_length=5),
+        cache_dir=tmp_path / "c",
+    )
+    assert len(list((tmp_path / "c").glob("*.npz"))) == 2
+
+
+def test_subset_keeps_documents_aligned(tmp_path):
+    path = write_vectors(tmp_path / "vec.txt")
+    docs = ["profit", "hockey goal team", "bank stock"]
+    emb = embed_documents(docs, source="file", embedding_file=path)
+    part = emb.subset([2, 0])
+    assert part.tokens == [["bank", "stock"], ["profit"]]
+    np.testing.assert_array_equal(part.document(0), emb.document(2))
+    np.testing.assert_array_equal(part.pooled, emb.pooled[[2, 0]])
+
+
+def test_file_source_needs_a_path():
+    with pytest.raises(ValueError, match="embedding_file"):
+        embed_documents(["x"], source=EmbeddingSource.FILE)
+
+
+def test_minilm_words_are_means_of_their_word_piece_states():
+    import torch
+
+    model = E.load_minilm("cpu")
+    text = "Unbelievably, the stockholders applauded."
+    emb = embed_documents([text])
+    assert emb.tokens == [["unbelievably", "stockholders", "applauded"]]
+    assert emb.dim == 384
+    enc = model.tokenizer(text, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping")[0].tolist()
+    with torch.inference_mode():
+        states = model[0].auto_model(**enc).last_hidden_state[0].numpy()
+    start = text.index("stockholders")
+    pieces = [i for i, (a, b) in enumerate(offsets) if b > a and a >= start and b <= start + 12]
+    assert len(pieces) > 1  # a multi-piece word, so the mean is really exercised
+    np.testing.assert_allclose(emb.document(0)[1], states[pieces].mean(0), atol=2e-2)
+    # The pooled vector is sentence-transformers' own document embedding, before normalising.
+    reference = model.encode([text])[0]
+    pooled = emb.pooled[0] / np.linalg.norm(emb.pooled[0])
+    np.testing.assert_allclose(pooled, reference, atol=1e-4)
+
+
+def test_minilm_static_table_and_package_path():
+    assert (E.minilm_path() / "model.safetensors").is_file()
+    emb = embed_documents(["profit dividend", ""], source="minilm-static")
+    assert emb.tokens == [["profit", "dividend"], [EMPTY_TOKEN]]
+    assert emb.dim == 384
