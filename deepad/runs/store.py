@@ -388,12 +388,13 @@ class RunStore:
             )
 
     def cancel_requested(self, run_id: int) -> bool:
+        """True once a cancel was asked for, or when the run was deleted meanwhile."""
         row = (
             self._connection()
             .execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
             .fetchone()
         )
-        return row is not None and row[0] is not None
+        return row is None or row[0] is not None
 
     def transition(self, run_id: int, allowed: Sequence[str], **fields: Any) -> bool:
         """Update ``fields`` only if the run's status is one of ``allowed``; True if it was.
@@ -417,10 +418,12 @@ class RunStore:
             return cur.rowcount == 1
 
     def delete(self, run_id: int) -> None:
-        """Remove the run, its history, scores and folder; a running run must be cancelled."""
+        """Remove the run, its history, scores and folder; a running run must be cancelled
+        first (``jobs.cancel_run``)."""
         record = self.get(run_id)
-        if record.status == RUNNING:
+        if record.status == RUNNING and record.cancel_requested is None:
             raise RunStateError(f"run {run_id} is running; cancel it before deleting it")
+        # a run that is being cancelled may go at once: its worker stops when the row is gone
         with self._write() as con:
             con.execute("DELETE FROM scores WHERE run_id = ?", (run_id,))
             con.execute("DELETE FROM history WHERE run_id = ?", (run_id,))

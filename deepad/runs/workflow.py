@@ -6,6 +6,7 @@ foreground, so both record exactly the same things in the run store.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -34,6 +35,7 @@ from deepad.runs.store import (
     QUEUED,
     RESUMABLE,
     RUNNING,
+    RunNotFound,
     RunRecord,
     RunStateError,
     RunStore,
@@ -265,7 +267,12 @@ def execute(
         trace_log.removeHandler(handler)
         package_log.setLevel(previous_level)
         handler.close()
-    return store.get(run_id)
+    try:
+        return store.get(run_id)
+    except RunNotFound:
+        # deleted while it ran: take away what the last moments wrote, e.g. the checkpoint
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _execute(
@@ -321,13 +328,17 @@ def _execute(
         should_stop=_CancelCheck(store, run_id),
     )
     start = time.perf_counter()
-    detector.fit(
-        train,
-        labeled=labeled if cls.uses_labeled else None,
-        progress=reporter,
-        context=context,
-    )
-    reporter.flush()
+    try:
+        detector.fit(
+            train,
+            labeled=labeled if cls.uses_labeled else None,
+            progress=reporter,
+            context=context,
+        )
+    finally:
+        # also when stopped: the curve and epoch count should show what was trained
+        with contextlib.suppress(Exception):
+            reporter.flush()
     timings["fit_seconds"] = time.perf_counter() - start
 
     phase("saving", TRAIN_SHARE)

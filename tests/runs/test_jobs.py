@@ -1,0 +1,131 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from deepad.runs import jobs
+from deepad.runs.store import (
+    CANCELLED,
+    DONE,
+    INTERRUPTED,
+    QUEUED,
+    RUNNING,
+    RunStateError,
+    RunStore,
+)
+from tests.runs.fakes import blob_images
+
+registry_module = pytest.importorskip("deepad.data.registry")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path)
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def _wait_for(predicate, timeout=90.0, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("timed out")
+
+
+def test_pid_alive():
+    assert jobs.pid_alive(os.getpid())
+    assert not jobs.pid_alive(_dead_pid())
+    assert not jobs.pid_alive(None) and not jobs.pid_alive(0)
+
+
+def test_reconcile_marks_only_runs_whose_process_is_gone(store):
+    gone = store.create_run("ae", {}, "t")
+    store.update(gone, status=RUNNING, pid=_dead_pid(), heartbeat=time.time())
+    stale = store.create_run("ae", {}, "t")
+    store.update(stale, status=RUNNING, pid=os.getpid(), heartbeat=time.time() - 1000)
+    alive = store.create_run("ae", {}, "t")
+    store.update(alive, status=RUNNING, pid=os.getpid(), heartbeat=time.time())
+    never_started = store.create_run("ae", {}, "t")
+    assert sorted(jobs.reconcile(store)) == [gone, stale]
+    assert store.get(gone).status == INTERRUPTED and store.get(gone).resumable
+    assert store.get(stale).status == INTERRUPTED
+    assert store.get(alive).status == RUNNING
+    assert store.get(never_started).status == QUEUED
+    assert jobs.reconcile(store) == []
+
+
+def test_cancel_of_a_run_without_process_and_refusals(store):
+    run_id = store.create_run("ae", {}, "t")
+    assert jobs.cancel_run(store, run_id).status == CANCELLED
+    with pytest.raises(RunStateError, match="nothing to cancel"):
+        jobs.cancel_run(store, run_id)
+    with pytest.raises(RunStateError, match="cannot be started"):
+        jobs.start_run(store, run_id)
+    store.update(run_id, status=DONE)
+    with pytest.raises(RunStateError, match="cannot be resumed"):
+        jobs.start_run(store, run_id, resume=True)
+
+
+@pytest.fixture
+def worker_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEEPAD_PLUGINS", "tests.runs.fakes")
+    monkeypatch.setenv("DEEPAD_HOME", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny nets: one thread is fastest
+    registry = registry_module.DatasetRegistry(tmp_path)
+    return registry.add(blob_images(48), name="blobs").id
+
+
+SLOW = {"batch_size": 16, "lr": 0.01, "device": "cpu", "checkpoint_every": 1}
+
+
+@pytest.mark.slow
+def test_kill_9_leaves_the_run_interrupted_and_resume_continues(store, worker_env):
+    run_id = store.create_run("tiny", {**SLOW, "epochs": 12, "epoch_sleep": 0.25}, worker_env)
+    pid = jobs.start_run(store, run_id)
+    assert store.get(run_id).pid == pid
+    _wait_for(lambda: store.get(run_id).epoch >= 3)
+    os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: not jobs.pid_alive(pid))
+    assert store.get(run_id).status == RUNNING  # nobody knows yet
+    assert jobs.reconcile(store) == [run_id]
+    killed_at = store.get(run_id).epoch
+    assert store.get(run_id).status == INTERRUPTED
+
+    new_pid = jobs.start_run(store, run_id, resume=True)
+    assert new_pid != pid
+    record = _wait_for(lambda: (r := store.get(run_id)).status in (DONE, "failed") and r)
+    assert record.status == DONE, record.error
+    assert [h["epoch"] for h in store.history(run_id)] == list(range(1, 13))
+    log_text = store.log_path(run_id).read_text()
+    resumed_after = int(log_text.split("resuming run")[1].split("after epoch")[1].split()[0])
+    assert 1 <= resumed_after <= killed_at
+    assert len(store.scores(run_id)) == 48
+
+
+@pytest.mark.slow
+def test_cancel_stops_a_background_run_with_sigterm_as_fallback(store, worker_env):
+    run_id = store.create_run("tiny", {**SLOW, "epochs": 400, "epoch_sleep": 0.05}, worker_env)
+    pid = jobs.start_run(store, run_id)
+    _wait_for(lambda: store.get(run_id).epoch >= 1)
+    record = jobs.cancel_run(store, run_id, grace=20.0, wait=True)
+    assert record.status == CANCELLED
+    _wait_for(lambda: not jobs.pid_alive(pid), timeout=10)
+    assert "SIGTERM" not in store.log_path(run_id).read_text()
+
+    # a worker that ignores the flag (here: sleeping in one long epoch) gets SIGTERM
+    jobs.start_run(store, run_id, resume=True)
+    store.update(run_id, epoch=0)
+    _wait_for(lambda: store.get(run_id).epoch >= 1)
+    record = jobs.cancel_run(store, run_id, grace=0.0, wait=True)
+    assert record.status == CANCELLED
+    assert "stopped by SIGTERM" in store.log_path(run_id).read_text()

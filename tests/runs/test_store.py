@@ -1,0 +1,168 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from deepad.runs.store import (
+    CANCELLED,
+    DONE,
+    QUEUED,
+    RUNNING,
+    RunNotFound,
+    RunStateError,
+    RunStore,
+)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path)
+
+
+def test_create_get_and_list_newest_first(store, tmp_path):
+    first = store.create_run("ae", {"epochs": 3, "lr": 1e-3}, "train-id", "test-id")
+    second = store.create_run("fcdd", {}, "other")
+    record = store.get(first)
+    assert record.method == "ae" and record.config == {"epochs": 3, "lr": 1e-3}
+    assert (record.train_dataset, record.test_dataset, record.labeled_dataset) == (
+        "train-id",
+        "test-id",
+        None,
+    )
+    assert record.status == QUEUED and record.progress == 0.0 and record.metrics == {}
+    assert [r.id for r in store.list_runs()] == [second, first]
+    assert [r.id for r in store.list_runs(status=QUEUED)] == [second, first]
+    assert store.list_runs(status=DONE) == []
+    assert store.artifacts_dir(first) == tmp_path / "runs" / str(first)
+    assert store.artifacts_dir(first).is_dir()
+    assert (tmp_path / "runs.db").exists()
+    mode = store._connection().execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_reopening_the_store_keeps_runs(tmp_path):
+    run_id = RunStore(tmp_path).create_run("ae", {}, "t")
+    assert RunStore(tmp_path).get(run_id).method == "ae"
+
+
+def test_update_and_guarded_transition(store):
+    run_id = store.create_run("ae", {}, "t")
+    store.update(run_id, status=RUNNING, progress=0.5, metrics={"auroc": float("nan")})
+    record = store.get(run_id)
+    assert record.status == RUNNING and record.progress == 0.5
+    assert record.metrics == {"auroc": None}  # strict JSON, no NaN
+    assert not store.transition(run_id, (QUEUED,), status=DONE)
+    assert store.get(run_id).status == RUNNING
+    assert store.transition(run_id, (RUNNING,), status=DONE)
+    assert store.get(run_id).status == DONE
+    with pytest.raises(ValueError, match="cannot update"):
+        store.update(run_id, method="x")
+    with pytest.raises(RunNotFound):
+        store.get(999)
+
+
+def test_threshold_must_be_finite(store):
+    run_id = store.create_run("ae", {}, "t")
+    store.set_threshold(run_id, 0.25)
+    assert store.get(run_id).threshold == 0.25
+    with pytest.raises(ValueError):
+        store.set_threshold(run_id, float("nan"))
+
+
+def test_history_rows_are_replaced_on_retraining_and_truncated(store):
+    run_id = store.create_run("ae", {}, "t")
+    rows = [{"epoch": e, "loss": 1.0 / e, "lr": 0.1, "items_per_second": 100.0} for e in (1, 2, 3)]
+    store.add_history(run_id, rows)
+    store.truncate_history(run_id, 2)
+    store.add_history(run_id, [{"epoch": 3, "loss": 0.2, "lr": 0.1, "items_per_second": 90.0}])
+    history = store.history(run_id)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[2]["loss"] == 0.2 and history[0]["loss"] == 1.0
+    assert set(history[0]) == {"epoch", "loss", "lr", "items_per_second", "seconds"}
+
+
+def test_scores_round_trip_with_components(store):
+    run_id = store.create_run("dsebm", {}, "t")
+    assert len(store.scores(run_id)) == 0
+    scores = np.array([0.5, 2.0, -1.0])
+    store.write_scores(
+        run_id,
+        names=["a.png", "b.png", "c.png"],
+        scores=scores,
+        labels=np.array([0, 1, -1]),
+        classes=["good", "crack", None],
+        components={"energy": scores * 2, "reconstruction": scores + 1},
+    )
+    table = store.scores(run_id)
+    np.testing.assert_array_equal(table.index, [0, 1, 2])
+    np.testing.assert_array_equal(table.score, scores)
+    np.testing.assert_array_equal(table.label, [0, 1, -1])
+    assert list(table["class"]) == ["good", "crack", ""] and list(table.name)[1] == "b.png"
+    np.testing.assert_array_equal(table.components["energy"], scores * 2)
+    np.testing.assert_array_equal(table["reconstruction"], scores + 1)
+    assert table.has_labels
+
+
+def test_ten_thousand_scores_write_and_read_quickly(store):
+    run_id = store.create_run("ae", {}, "t")
+    n = 10_000
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=n)
+    start = time.perf_counter()
+    store.write_scores(
+        run_id,
+        names=[f"item_{i}" for i in range(n)],
+        scores=scores,
+        labels=rng.integers(0, 2, n),
+        components={"a": scores, "b": -scores},
+    )
+    table = store.scores(run_id)
+    seconds = time.perf_counter() - start
+    np.testing.assert_array_equal(table.components["b"], -scores)
+    assert len(table) == n
+    assert seconds < 5.0  # about 0.1 s on an idle laptop; generous for a loaded CI box
+
+
+def test_delete_refuses_a_running_run_until_cancelled(store):
+    run_id = store.create_run("ae", {}, "t")
+    store.update(run_id, status=RUNNING)
+    (store.artifacts_dir(run_id) / "model").mkdir()
+    with pytest.raises(RunStateError, match="cancel"):
+        store.delete(run_id)
+    store.request_cancel(run_id)
+    assert store.cancel_requested(run_id)
+    store.delete(run_id)
+    assert not store.artifacts_dir(run_id).exists()
+    with pytest.raises(RunNotFound):
+        store.get(run_id)
+    assert store.cancel_requested(run_id)  # a worker of a deleted run stops
+
+
+def test_concurrent_writers_from_threads_do_not_fail(store):
+    run_id = store.create_run("ae", {}, "t")
+    errors = []
+
+    def writer(k):
+        try:
+            for e in range(40):
+                store.update(run_id, progress=e / 40, heartbeat=time.time())
+                store.add_history(run_id, [{"epoch": k * 100 + e, "loss": 1.0}])
+        except Exception as error:  # pragma: no cover - what the test looks for
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.history(run_id)) == 160
+
+
+def test_status_helpers(store):
+    run_id = store.create_run("ae", {}, "t")
+    assert store.get(run_id).active and not store.get(run_id).resumable
+    store.update(run_id, status=CANCELLED, started=time.time() - 5, finished=time.time())
+    record = store.get(run_id)
+    assert record.resumable and not record.active and 4 < record.elapsed < 6

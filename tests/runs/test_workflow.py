@@ -1,0 +1,140 @@
+import json
+
+import numpy as np
+import pytest
+
+from deepad.models import Detector
+from deepad.runs import workflow
+from deepad.runs.artifacts import load_explanations
+from deepad.runs.store import CANCELLED, DONE, FAILED, RunStateError, RunStore
+from deepad.runs.workflow import execute
+from tests.runs.fakes import MemoryRegistry, blob_images, gaussian_table
+
+FAST = {"batch_size": 16, "lr": 0.01, "device": "cpu", "checkpoint_every": 1}
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path)
+
+
+@pytest.fixture
+def registry():
+    reg = MemoryRegistry()
+    reg.add(blob_images(48), "train")
+    reg.add(blob_images(30, seed=1, anomalies=6), "test")
+    reg.add(gaussian_table(120), "table")
+    reg.add(gaussian_table(80, seed=1, anomalies=8), "table-test")
+    return reg
+
+
+def test_image_run_records_scores_history_maps_and_metrics(store, registry):
+    run_id = store.create_run("tiny", {**FAST, "epochs": 4}, "train", "test")
+    phases, reports = [], []
+    record = execute(
+        store, run_id, registry=registry, progress=reports.append, on_phase=phases.append
+    )
+    assert record.status == DONE, record.error
+    assert record.progress == 1.0 and record.epoch == 4 and record.epochs == 4
+    assert phases == ["training", "saving", "scoring", "explaining", "metrics"]
+    assert [r.epoch for r in reports if r.epoch_end] == [1, 2, 3, 4]
+    assert [h["epoch"] for h in store.history(run_id)] == [1, 2, 3, 4]
+
+    model = Detector.load(store.model_dir(run_id))
+    test = registry.get("test")
+    table = store.scores(run_id)
+    np.testing.assert_allclose(table.score, model.decision_function(test))
+    np.testing.assert_array_equal(table.label, test.labels)
+    assert list(table.name) == test.names and list(table["class"]) == test.classes
+    assert set(table.components) == {"max"}
+    assert record.threshold == pytest.approx(model.threshold_)
+
+    m = record.metrics
+    assert m["scored_on"] == "test" and m["items"] == 30 and m["train_items"] == 48
+    assert m["auroc"] > 0.9  # the bright squares are obvious
+    assert 0.5 < m["pixel_auroc"] <= 1.0
+    assert {"threshold", "flagged", "auprc", "f1", "fit_seconds", "auroc_max"} <= set(m)
+
+    index, maps = load_explanations(store.artifacts_dir(run_id) / "explain")
+    np.testing.assert_array_equal(index, np.arange(30))
+    assert maps.maps.shape == (30, 8, 8) and maps.maps.dtype == np.float16
+    assert (store.artifacts_dir(run_id) / "last.safetensors").exists()
+    assert f"run {run_id} done" in store.log_path(run_id).read_text()
+    assert store.dataset_summary("test")["count"] == 30
+
+
+def test_table_run_without_test_set_scores_the_training_set(store, registry):
+    run_id = store.create_run("tiny", {**FAST, "epochs": 2}, "table")
+    record = execute(store, run_id, registry=registry)
+    assert record.status == DONE, record.error
+    assert record.metrics["scored_on"] == "train" and "auroc" not in record.metrics
+    assert len(store.scores(run_id)) == 120
+    index, weights = load_explanations(store.artifacts_dir(run_id) / "explain")
+    assert len(weights.weights) == 120 and weights.feature_names == [f"f{j}" for j in range(5)]
+
+
+def test_failing_run_is_failed_with_a_one_line_reason_and_traceback_in_the_log(store, registry):
+    run_id = store.create_run("tiny", {**FAST, "epochs": 4, "fail_at_epoch": 2}, "train")
+    record = execute(store, run_id, registry=registry)
+    assert record.status == FAILED
+    assert record.error == "synthetic failure in epoch 2"
+    log_text = store.log_path(run_id).read_text()
+    assert "Traceback" in log_text and "second line" in log_text
+    assert record.finished is not None
+
+
+def test_bad_config_and_unknown_dataset_fail_cleanly(store, registry):
+    bad = store.create_run("tiny", {"epochs": 0}, "train")
+    assert "epochs must be" in execute(store, bad, registry=registry).error
+    missing = store.create_run("tiny", FAST, "nope")
+    assert execute(store, missing, registry=registry).error == "dataset nope is not in the registry"
+    unknown = store.create_run("no-such-method", {}, "train")
+    assert "unknown method" in execute(store, unknown, registry=registry).error
+
+
+def test_cancel_keeps_a_checkpoint_and_resume_finishes_the_run(store, registry, monkeypatch):
+    monkeypatch.setattr(workflow, "CANCEL_POLL_SECONDS", 0.0)
+    run_id = store.create_run("tiny", {**FAST, "epochs": 6}, "train", "test")
+
+    def cancel_after_epoch_2(report):
+        if report.epoch_end and report.epoch == 2:
+            store.request_cancel(run_id)
+
+    record = execute(store, run_id, registry=registry, progress=cancel_after_epoch_2)
+    assert record.status == CANCELLED and record.cancel_requested is None
+    assert record.epoch in (2, 3)
+    assert store.scores(run_id).score.size == 0
+    done_before = [h["epoch"] for h in store.history(run_id)]
+    assert done_before[:2] == [1, 2]
+
+    epochs_seen = []
+    record = execute(
+        store,
+        run_id,
+        resume=True,
+        registry=registry,
+        progress=lambda r: r.epoch_end and epochs_seen.append(r.epoch),
+    )
+    assert record.status == DONE, record.error
+    assert epochs_seen[0] >= 3  # continued, not restarted
+    assert [h["epoch"] for h in store.history(run_id)] == [1, 2, 3, 4, 5, 6]
+    assert "resuming run" in store.log_path(run_id).read_text()
+
+
+def test_resume_without_a_checkpoint_starts_over(store, registry):
+    run_id = store.create_run("tiny", {**FAST, "epochs": 2, "fail_at_epoch": 1}, "train")
+    assert execute(store, run_id, registry=registry).status == FAILED
+    # a failed run resumes with its recorded config; fix it as a user would in the database
+    store._connection().execute(
+        "UPDATE runs SET config = ? WHERE id = ?", (json.dumps({**FAST, "epochs": 2}), run_id)
+    )
+    assert execute(store, run_id, resume=True, registry=registry).status == DONE
+
+
+def test_finished_run_cannot_be_executed_again(store, registry):
+    run_id = store.create_run("tiny", {**FAST, "epochs": 1}, "train")
+    assert execute(store, run_id, registry=registry).status == DONE
+    with pytest.raises(RunStateError, match="done"):
+        execute(store, run_id, registry=registry)
+    with pytest.raises(RunStateError):
+        execute(store, run_id, resume=True, registry=registry)
