@@ -39,6 +39,10 @@ _ANOMALOUS_VALUES = {"1", "1.0", "anomalous", "anomaly", "abnormal", "outlier", 
 _UNKNOWN_VALUES = {"", "-1", "-1.0", "unknown", "?"}
 
 
+# Documents in a csv cell can be long; the csv module's default cap is 128 KiB per field.
+csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+
+
 class TextEncodingError(ValueError):
     """A file that is not UTF-8."""
 
@@ -72,7 +76,15 @@ def read_records(data: bytes, name: str, suffix: str) -> tuple[list[str], list[t
     if suffix in (".jsonl", ".ndjson"):
         return _read_jsonl(content, name)
     first_line = content.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=_delimiter(first_line, suffix))
+    delimiter = _delimiter(first_line, suffix)
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
+    try:
+        return _read_csv_rows(reader, name)
+    except csv.Error as exc:
+        raise ValueError(f"{name}: line {reader.line_num}: {exc}") from None
+
+
+def _read_csv_rows(reader, name: str) -> tuple[list[str], list[tuple[int, list]]]:
     try:
         columns = [c.strip() for c in next(reader)]
     except StopIteration:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,3 +63,28 @@ def test_demo_paths_must_stay_in_their_folder(tmp_path):
     (folder / "demo.json").write_text(json.dumps({"title": "t", "kind": "image", "train": "../x"}))
     with pytest.raises(ValueError, match="inside the demo folder"):
         load_demo("bad", tmp_path)
+
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_bundled_assets_stay_small():
+    assert folder_bytes(ASSETS / "demo" / "fashion") < 1_000_000
+    assert folder_bytes(ASSETS / "demo") < 8_000_000
+
+
+@pytest.mark.parametrize("info", list_demos(), ids=lambda d: d.name)
+def test_every_bundled_demo_loads_and_is_attributed(info):
+    if info.kind == DataKind.SEQUENCE:
+        pytest.importorskip("deepad.data.sequences")
+    assert info.attribution and info.description
+    assert info.name in (ASSETS / "ATTRIBUTION.md").read_text(encoding="utf-8")
+    demo = load_demo(info.name)
+    assert len(demo.train) > 0 and demo.train.kind == info.kind
+    for part in (demo.test, demo.labeled):
+        if part is not None:
+            assert len(part) > 0 and part.has_labels

@@ -122,3 +122,11 @@ def test_text_column_defaults():
     assert data.items == ["hello", "world"]
     data = load_texts(Upload("t.jsonl", b'{"id": 1, "text": "x"}\n'))
     assert data.items == ["x"]
+
+
+def test_long_csv_fields_and_malformed_quotes():
+    long_doc = "word " * 60_000  # 300 kB, over the csv module's default field cap
+    data = load_texts(Upload("long.csv", f'text\n"{long_doc}"\n'.encode()))
+    assert data.items == [long_doc.strip()]
+    with pytest.raises(ValueError, match=r"q\.csv: line \d"):
+        load_texts(Upload("q.csv", b'text\n"a"b"\n'), text_column="text")
