@@ -9,7 +9,7 @@ Colour modes become 8-bit gray ``(H, W)`` or RGB ``(H, W, 3)`` at the original s
 - ``LA`` and ``RGBA`` (and ``P`` with transparency) are composited on **black**
   (``value * alpha / 255``), so a transparent background reads as dark, like the
   backgrounds of most inspection images;
-- ``P`` becomes RGB, or gray when its palette is gray;
+- ``P`` becomes RGB, or gray when every pixel's colour is a gray;
 - 16-bit gray (``I;16``, ``I;16B``, ...) and 32-bit ``I`` in 0..65535 are divided by 257,
   which keeps absolute intensities comparable between images (no per-image stretching);
   ``I`` outside that range and float ``F`` are scaled by their own min and max

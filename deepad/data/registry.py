@@ -72,15 +72,20 @@ def content_hash(data: Dataset) -> str:
         put(f"{array.dtype.str}{array.shape}".encode())
         put(array.tobytes())
 
-    put(f"deepad-dataset-{FORMAT_VERSION}:{DataKind(data.kind).value}:{len(data)}".encode())
-    if data.kind == DataKind.TEXT:
+    kind = DataKind(data.kind)
+    put(f"deepad-dataset-{FORMAT_VERSION}:{kind.value}:{len(data)}".encode())
+    # Arrays are hashed in their stored dtypes, so a dataset read back hashes the same.
+    if kind == DataKind.TEXT:
         for doc in data.items:
             put(doc.encode("utf-8"))
-    elif isinstance(data.items, np.ndarray):
-        put_array(data.items)
+    elif kind == DataKind.TABLE:
+        put_array(np.asarray(data.items, np.float32))
+    elif kind == DataKind.IMAGE:
+        for item in data.items:
+            put_array(_uint8_image(item))
     else:
         for item in data.items:
-            put_array(np.asarray(item))
+            put_array(np.asarray(item, np.float32))
     put(json.dumps(data.names).encode())
     put(b"-" if data.labels is None else np.asarray(data.labels, np.int8).tobytes())
     put(json.dumps(data.classes).encode())
@@ -92,6 +97,13 @@ def content_hash(data: Dataset) -> str:
             else:
                 put_array(np.asarray(mask, np.uint8))
     return digest.hexdigest()[:16]
+
+
+def _uint8_image(image: object) -> np.ndarray:
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"images are stored as uint8, got {array.dtype}")
+    return array
 
 
 class DatasetRegistry:
@@ -251,7 +263,7 @@ def _label_counts(data: Dataset) -> dict[str, int]:
 
 
 def _write_images(data: Dataset, folder: Path) -> dict[str, Any]:
-    arrays = [np.asarray(im, np.uint8) for im in data.items]
+    arrays = [_uint8_image(im) for im in data.items]
     shapes = Counter(tuple(a.shape) for a in arrays)
     if len(shapes) == 1:
         _save_npy(folder / "images.npy", np.stack(arrays))

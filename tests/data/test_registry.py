@@ -137,3 +137,14 @@ def test_home_dir_from_environment(tmp_path, monkeypatch):
     assert DatasetRegistry().root == tmp_path / "h" / "datasets"
     monkeypatch.delenv("DEEPAD_HOME")
     assert home_dir().name == ".deepad"
+
+
+def test_stored_dtypes_hash_like_the_original(tmp_path):
+    registry = DatasetRegistry(tmp_path)
+    wide = table()
+    wide.items = wide.items.astype(np.float64)
+    record = registry.add(wide)
+    assert registry.add(registry.get(record.id)).id == record.id
+    floats = Dataset(DataKind.IMAGE, [np.zeros((2, 2), np.float32)], ["f"])
+    with pytest.raises(ValueError, match="uint8"):
+        registry.add(floats)
