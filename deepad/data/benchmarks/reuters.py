@@ -37,6 +37,7 @@ _TITLE = re.compile(r"<TITLE>(.*?)</TITLE>", re.S)
 _BODY = re.compile(r"<BODY>(.*?)</BODY>", re.S)
 _TEXT = re.compile(r"<TEXT[^>]*>(.*?)</TEXT>", re.S)
 _TAG = re.compile(r"<[^>]+>")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,13 @@ def _text_of(body: str) -> str:
     if main is None:
         # Some documents have no BODY; their TEXT element holds the story untagged.
         text = _TEXT.search(body)
-        main_text = _TAG.sub(" ", text.group(1)) if text else ""
+        main_text = _TAG.sub(" ", _TITLE.sub(" ", text.group(1))) if text else ""
     else:
         main_text = main.group(1)
-    parts = [title.group(1) if title else "", main_text]
-    return html.unescape("\n".join(p.strip() for p in parts if p.strip()))
+    parts = [html.unescape(p) for p in (title.group(1) if title else "", main_text)]
+    # &#2; / &#3; mark the start and end of a story; they are not text.
+    parts = [_CONTROL.sub(" ", p).strip() for p in parts]
+    return "\n".join(p for p in parts if p)
 
 
 def load_modapte(root: Path) -> list[ReutersDoc]:
