@@ -31,6 +31,21 @@ def pooling_sizes(image_size: int, stages: int) -> list[int]:
     return sizes
 
 
+class BatchNorm1d(nn.BatchNorm1d):
+    """Batch normalisation that uses its running statistics for a training batch of one.
+
+    The shared training loop keeps a last, partial batch; with a single item the batch
+    statistics are undefined, so that step normalises as in evaluation instead of failing.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(x)
+
+
 class ConvAutoencoder(nn.Module):
     """LeNet-type convolutional autoencoder; ``filters`` repeats its last entry for deeper nets."""
 
@@ -56,7 +71,7 @@ class ConvAutoencoder(nn.Module):
         flat = widths[-1] * self.sizes[-1] ** 2
         self.to_code = nn.Linear(flat, code_size, bias=False)
         self.from_code = nn.Linear(code_size, flat, bias=False)
-        self.code_norm = nn.BatchNorm1d(flat, eps=1e-4, affine=False)
+        self.code_norm = BatchNorm1d(flat, eps=1e-4, affine=False)
         self.deconvs = nn.ModuleList()
         self.norms = nn.ModuleList()
         outs = [*widths[:-1][::-1], channels]
@@ -104,7 +119,7 @@ class DenseAutoencoder(nn.Module):
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
             layers.append(nn.Linear(a, b))
             if i < len(widths) - 2:
-                layers += [nn.BatchNorm1d(b), nn.ReLU()]
+                layers += [BatchNorm1d(b), nn.ReLU()]
                 if dropout > 0:
                     layers.append(nn.Dropout(dropout))
         return nn.Sequential(*layers)
