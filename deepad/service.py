@@ -133,11 +133,9 @@ def threshold_presets(
     a target false-positive rate."""
     presets = {}
     if np.isfinite(results.default_threshold):
-        presets["run default"] = float(results.default_threshold)
+        presets["default (from training scores)"] = float(results.default_threshold)
     share = results.contamination if contamination is None else contamination
-    presets[f"contamination {share:.1%}"] = metrics.threshold_for_contamination(
-        results.scores, share
-    )
+    presets[f"top {share:.1%}"] = metrics.threshold_for_contamination(results.scores, share)
     if results.has_labels:
         presets["best F1 (uses labels)"] = metrics.best_f1_threshold(
             results.labels, results.scores

@@ -190,10 +190,22 @@ def score_histogram(
     *,
     bins: int = 60,
     title: str = "Score distribution",
+    log_scale: bool | None = None,
 ) -> go.Figure:
-    """Overlaid score histograms per label (normal / anomalous / unlabeled) and the threshold."""
+    """Overlaid score histograms per label (normal / anomalous / unlabeled) and the threshold.
+
+    ``log_scale`` bins log10 of the scores; left as None it is chosen by :func:`is_skewed`.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     fig = go.Figure()
+    x_title = "anomaly score"
+    if log_scale is None:
+        log_scale = is_skewed(scores)
+    if log_scale:
+        # scores spanning decades bunch into one bar on a linear axis; bin their logarithm
+        scores = np.log10(np.maximum(scores, np.finfo(np.float64).tiny))
+        threshold = None if threshold is None else float(np.log10(max(threshold, 1e-300)))
+        x_title = "anomaly score (log10)"
     finite = scores[np.isfinite(scores)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     size = (high - low) / bins if high > low else 1.0
@@ -214,13 +226,22 @@ def score_histogram(
     fig.update_layout(
         barmode="overlay",
         title=title,
-        xaxis_title="anomaly score",
+        xaxis_title=x_title,
         yaxis_title="items",
         margin={"l": 40, "r": 10, "t": 40, "b": 40},
         height=320,
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
+
+
+def is_skewed(scores: np.ndarray, decades: float = 2.0) -> bool:
+    """Whether positive scores span more than ``decades`` orders of magnitude above the median."""
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[np.isfinite(scores)]
+    if scores.size < 2 or scores.min() <= 0:
+        return False
+    return bool(np.log10(scores.max() / np.median(scores)) > decades)
 
 
 def roc_figure(

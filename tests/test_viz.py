@@ -125,3 +125,12 @@ def test_two_score_scatter_carries_item_indices():
 def test_confusion_matrix_layout():
     fig = viz.confusion_matrix_figure(tp=3, fp=1, fn=2, tn=10)
     assert [list(row) for row in fig.data[0].z] == [[10, 1], [2, 3]]
+
+
+def test_histogram_bins_log_scores_when_they_span_decades():
+    scores = np.concatenate([np.linspace(0.5, 1.0, 50), [1e4, 5e4]])
+    assert viz.is_skewed(scores) and not viz.is_skewed(np.linspace(-1, 1, 10))
+    fig = viz.score_histogram(scores, threshold=10.0)
+    assert fig.layout.xaxis.title.text == "anomaly score (log10)"
+    assert fig.layout.shapes[0].x0 == pytest.approx(1.0)
+    assert viz.score_histogram(scores, log_scale=False).layout.xaxis.title.text == "anomaly score"

@@ -24,23 +24,30 @@ def cached_presets(
         return threshold_presets(_results, contamination=contamination)
 
 
-def slider_bounds(scores: np.ndarray) -> tuple[float, float, float]:
-    finite = scores[np.isfinite(scores)]
-    low, high = float(finite.min()), float(finite.max())
-    span = high - low if high > low else max(abs(high), 1.0)
-    # a little room on both sides so "flag nothing" and "flag everything" are reachable
-    low, high = low - span * 0.01, high + span * 0.01
-    return low, high, span / 1000.0
+@st.cache_data(show_spinner=False, max_entries=16)
+def candidate_thresholds(home: str, run_id: int, _results: RunResults) -> list[float]:
+    """Slider stops: score quantiles, so each step moves about the same number of items.
+
+    Scores often span decades (a few items with huge reconstruction errors), where a linear
+    slider would jump over the whole normal range in one step; with up to 1,001 stops every
+    item of a small run is its own stop.
+    """
+    scores = _results.scores[np.isfinite(_results.scores)]
+    stops = np.unique(np.quantile(scores, np.linspace(0.0, 1.0, 1001)))
+    below = stops[0] - max(abs(stops[0]) * 1e-3, 1e-9)  # flags everything
+    return [float(below), *map(float, stops)]
+
+
+def with_stops(stops: list[float], extra: list[float]) -> list[float]:
+    return sorted(set(stops).union(float(v) for v in extra if np.isfinite(v)))
 
 
 def threshold_control(svc: Service, results: RunResults) -> float:
     """Slider + presets for the run's threshold; changes are saved with the run."""
     run_id = results.run_id
     key = f"threshold_{run_id}"
-    low, high, step = slider_bounds(results.scores)
     if key not in st.session_state:
-        saved = svc.threshold(run_id)
-        st.session_state[key] = float(np.clip(saved, low, high))
+        st.session_state[key] = float(svc.threshold(run_id))
 
     def save() -> None:
         try:
@@ -49,11 +56,11 @@ def threshold_control(svc: Service, results: RunResults) -> float:
             st.session_state[f"{key}_error"] = str(error)
 
     def apply(value: float) -> None:
-        st.session_state[key] = float(np.clip(value, low, high))
+        st.session_state[key] = float(value)
         save()
 
     with st.container(border=True):
-        cols = st.columns([2, 1, 1])
+        cols = st.columns([3, 1, 1])
         contamination = cols[1].number_input(
             "contamination",
             min_value=0.0,
@@ -81,21 +88,25 @@ def threshold_control(svc: Service, results: RunResults) -> float:
             buttons = st.columns(len(presets))
             for button, (name, value) in zip(buttons, presets.items(), strict=True):
                 button.button(
-                    name,
+                    name.split(" (")[0],
                     key=f"preset_{run_id}_{name}",
                     on_click=apply,
                     args=(value,),
-                    help=f"threshold {value:.5g}",
+                    help=f"{name}: threshold {value:.5g}",
                     width="stretch",
                 )
-        st.slider(
+        stops = with_stops(
+            candidate_thresholds(str(svc.home), run_id, results),
+            [*presets.values(), float(st.session_state[key])],
+        )
+        st.select_slider(
             "Threshold on the anomaly score (items above it are flagged)",
-            min_value=low,
-            max_value=high,
-            step=step,
-            format="%.5g",
+            options=stops,
+            format_func=lambda v: f"{v:.5g}",
             key=key,
             on_change=save,
+            help="Stops are score quantiles, so each step flags about the same number of "
+            "items more or fewer, however skewed the scores are.",
         )
         error = st.session_state.pop(f"{key}_error", None)
         if error:
@@ -109,10 +120,15 @@ def numbers(results: RunResults, threshold: float) -> metrics.OperatingPoint:
     point = metrics.operating_point(results.labels, results.scores, threshold)
     n = len(results)
     if not results.has_labels:
-        st.metric("flagged", f"{point.flagged:,} of {n:,}", f"{point.flagged / max(n, 1):.1%}")
+        st.metric(
+            f"flagged (of {n:,})",
+            f"{point.flagged:,}",
+            f"{point.flagged / max(n, 1):.1%}",
+            delta_color="off",
+        )
         return point
     cols = st.columns([1, 1, 1, 1, 2])
-    cols[0].metric("flagged", f"{point.flagged:,} of {n:,}")
+    cols[0].metric(f"flagged (of {n:,})", f"{point.flagged:,}")
     cols[1].metric("precision", f"{point.precision:.3f}")
     cols[2].metric("recall", f"{point.recall:.3f}")
     cols[3].metric("F1", f"{point.f1:.3f}")

@@ -1,0 +1,100 @@
+"""Helpers of the page tests: tiny datasets, finished runs and the app under AppTest.
+
+Finished runs are trained in the test process with ``workflow.execute`` (a couple of epochs
+of the autoencoder on 16×16 images), so most page tests need no worker process.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from deepad.data.types import DataKind, Dataset
+from deepad.service import Service
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = 16
+
+
+def blob(rng: np.random.Generator) -> np.ndarray:
+    yy, xx = np.mgrid[:SIZE, :SIZE].astype(np.float32)
+    cy, cx = SIZE / 2 + rng.normal(0, 1.0, 2)
+    image = 230.0 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 3.0**2))
+    return np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+
+
+def noise(rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, 256, (SIZE, SIZE), dtype=np.uint8)
+
+
+def png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_of(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def image_sets(seed: int = 0, n_train: int = 32, n_each: int = 10) -> tuple[Dataset, Dataset]:
+    rng = np.random.default_rng(seed)
+    train = Dataset(
+        DataKind.IMAGE,
+        [blob(rng) for _ in range(n_train)],
+        [f"train_{i:03d}.png" for i in range(n_train)],
+        name="blobs",
+    )
+    items = [blob(rng) for _ in range(n_each)] + [noise(rng) for _ in range(n_each)]
+    test = Dataset(
+        DataKind.IMAGE,
+        items,
+        [f"normal/{i:03d}.png" for i in range(n_each)]
+        + [f"anomalous/noise/{i:03d}.png" for i in range(n_each)],
+        labels=np.array([0] * n_each + [1] * n_each),
+        classes=["good"] * n_each + ["noise"] * n_each,
+        name="blobs test",
+    )
+    return train, test
+
+
+def finished_run(svc: Service, *, epochs: int = 2, seed: int = 0, test: bool = True) -> int:
+    """Register tiny image sets and train the autoencoder on them in this process."""
+    from deepad.runs import workflow
+
+    train, test_set = image_sets(seed)
+    train_id = svc.registry.add(train, name="blobs").id
+    test_id = svc.registry.add(test_set, name="blobs test").id if test else None
+    config = svc.build_config(
+        "ae", {"epochs": epochs, "image_size": SIZE, "batch_size": 16, "checkpoint_every": 0}
+    )
+    run_id = svc.store.create_run("ae", config, train_id, test_id)
+    record = workflow.execute(svc.store, run_id, registry=svc.registry)
+    assert record.status == "done", record.error
+    return run_id
+
+
+def app(page: str | None = None, **state) -> AppTest:
+    """The app at ``page`` with ``state`` put into the session first."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page is not None:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]

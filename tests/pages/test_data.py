@@ -1,0 +1,82 @@
+import numpy as np
+
+from deepad.data.types import DataKind
+from pages.components.state import LABELED, TEST, TRAIN
+from tests.pages.helpers import app, blob, no_errors, png, zip_of
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_demo_set_selects_train_test_and_labeled(svc):
+    at = app("pages/data.py")
+    no_errors(at)
+    at.button(key="demo_use").click()
+    at.run()
+    no_errors(at)
+    assert at.session_state[TRAIN] and at.session_state[TEST] and at.session_state[LABELED]
+    train = svc.dataset(at.session_state[TRAIN])
+    assert train.kind == DataKind.IMAGE
+    # the training tab previews the selection: its item count and sample images
+    assert metric(at, "items") == f"{len(train):,}"
+    assert len(at.image) > 0
+
+
+def test_zip_upload_ingests_good_images_and_names_the_broken_file(svc):
+    rng = np.random.default_rng(1)
+    entries = {f"img_{i}.png": png(blob(rng)) for i in range(6)}
+    entries["broken.png"] = png(blob(rng))[:40]
+    entries["notes.txt"] = b"not an image"
+    at = app("pages/data.py")
+    assert "200 MB" in " ".join(c.value for c in at.caption)  # the upload limit is stated
+    at.file_uploader(key="selected_train_files_image").set_value(
+        ("upload.zip", zip_of(entries), "application/zip")
+    )
+    at.run()
+    at.button(key="selected_train_ingest").click()
+    at.run()
+    no_errors(at)
+    dataset_id = at.session_state[TRAIN]
+    assert len(svc.dataset(dataset_id)) == 6
+    assert metric(at, "items") == "6"
+    assert any("skipped" in w.value for w in at.warning)
+    skipped = at.dataframe[-1].value
+    assert set(skipped["file"].str.split("/").str[-1]) >= {"broken.png", "notes.txt"}
+
+
+def test_upload_with_nothing_usable_is_an_error_not_a_traceback(home):
+    at = app("pages/data.py")
+    at.file_uploader(key="selected_train_files_image").set_value(
+        ("broken.png", b"\x89PNG\r\n\x1a\n garbage", "image/png")
+    )
+    at.run()
+    at.button(key="selected_train_ingest").click()
+    at.run()
+    assert not at.exception
+    assert at.error and "broken.png" in at.error[0].value
+    assert TRAIN not in at.session_state or not at.session_state[TRAIN]
+
+
+def test_text_csv_upload_offers_column_pickers(svc):
+    rows = ["text,label"] + [f"the cat sat on mat number {i},normal" for i in range(8)]
+    rows += ["stock prices fell sharply,anomalous"]
+    at = app("pages/data.py")
+    at.selectbox(key="selected_train_kind").set_value("text")
+    at.run()
+    at.file_uploader(key="selected_train_files_text").set_value(
+        ("docs.csv", "\n".join(rows).encode(), "text/csv")
+    )
+    at.run()
+    no_errors(at)
+    assert at.selectbox(key="selected_train_text_column").options == ["text", "label"]
+    at.selectbox(key="selected_train_label_column").set_value("label")
+    at.run()
+    at.text_input(key="selected_train_normal_label").set_value("normal")
+    at.button(key="selected_train_ingest").click()
+    at.run()
+    no_errors(at)
+    dataset = svc.dataset(at.session_state[TRAIN])
+    assert dataset.kind == DataKind.TEXT and len(dataset) == 9
+    assert dataset.labels.tolist() == [0] * 8 + [1]
+    assert metric(at, "anomalous") == "1"

@@ -1,0 +1,64 @@
+from deepad import metrics
+from tests.pages.helpers import app, finished_run, no_errors
+
+
+def metric(at, label_start: str) -> str:
+    return next(m.value for m in at.metric if m.label.startswith(label_start))
+
+
+def test_inspect_without_runs_says_so(home):
+    at = app("pages/inspect.py")
+    no_errors(at)
+    assert "No finished run" in at.info[0].value
+
+
+def test_inspect_shows_ranked_items_and_threshold_moves_numbers(svc):
+    run_id = finished_run(svc)
+    at = app("pages/inspect.py")
+    no_errors(at)
+    results = svc.results(run_id)
+    saved = svc.threshold(run_id)
+    expected = metrics.operating_point(results.labels, results.scores, saved)
+    assert metric(at, "flagged") == f"{expected.flagged:,}"
+    assert metric(at, "precision") == f"{expected.precision:.3f}"
+    assert metric(at, "F1") == f"{expected.f1:.3f}"
+    # the first page shows the top-ranked items with their overlays, most anomalous first
+    assert len(at.image) >= 20
+
+    # move the threshold down to the lowest stop: everything is flagged, recall is 1
+    slider = at.select_slider[0]
+    slider.set_value(float(min(map(float, slider.options))))
+    at.run()
+    no_errors(at)
+    assert metric(at, "flagged") == f"{len(results):,}"
+    assert metric(at, "recall") == "1.000"
+    assert svc.threshold(run_id) < results.scores.min()  # saved with the run
+
+    # the best-F1 preset sets the slider and the numbers together
+    next(b for b in at.button if b.label == "best F1").click()
+    at.run()
+    no_errors(at)
+    best, f1 = metrics.best_f1_threshold(results.labels, results.scores)
+    assert svc.threshold(run_id) == best
+    assert metric(at, "F1") == f"{f1:.3f}"
+
+
+def test_inspect_filter_and_dialog(svc):
+    finished_run(svc)
+    at = app("pages/inspect.py")
+    at.radio(key=f"filter_{svc.runs()[0].id}").set_value("labeled normal")
+    at.run()
+    no_errors(at)
+    assert "10 items" in " ".join(c.value for c in at.caption)
+    next(b for b in at.button if b.label == "open").click()
+    at.run()
+    no_errors(at)
+    assert any(i for i in at.image)
+
+
+def test_inspect_run_without_test_set_warns_it_scored_training_items(svc):
+    finished_run(svc, test=False)
+    at = app("pages/inspect.py")
+    no_errors(at)
+    assert any("no test set" in i.value for i in at.info)
+    assert metric(at, "flagged")
