@@ -1,0 +1,133 @@
+import math
+
+import numpy as np
+import pytest
+
+from deepad import metrics
+
+
+def _brute_force_best_f1(labels, scores):
+    cuts = np.r_[np.unique(scores), scores.min() - 1.0]
+    return max(metrics.operating_point(labels, scores, t).f1 for t in cuts)
+
+
+def test_auroc_by_hand_and_unknown_labels_left_out():
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    # pairs (anomaly > normal): 0.35>0.1, 0.8>0.1, 0.8>0.4 -> 3 of 4
+    assert metrics.auroc(labels, scores) == pytest.approx(0.75)
+    with_unknown = metrics.auroc(np.r_[labels, -1, -1], np.r_[scores, 100.0, -100.0])
+    assert with_unknown == pytest.approx(0.75)
+
+
+def test_auroc_ties_count_half():
+    assert metrics.auroc(np.array([0, 1]), np.array([0.5, 0.5])) == pytest.approx(0.5)
+
+
+def test_one_class_gives_nan():
+    scores = np.array([0.1, 0.2, 0.3])
+    assert math.isnan(metrics.auroc(np.zeros(3), scores))
+    assert math.isnan(metrics.auprc(np.ones(3), scores))
+    assert math.isnan(metrics.auroc(np.array([0, -1, -1]), scores))
+
+
+def test_auprc_by_hand():
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    # ranked: 0.8 (hit, P=1), 0.4 (miss), 0.35 (hit, P=2/3): AP = 0.5 * 1 + 0.5 * 2/3
+    assert metrics.auprc(labels, scores) == pytest.approx(0.5 + 1 / 3)
+
+
+def test_operating_point_counts_strictly_above_threshold():
+    labels = np.array([0, 0, 1, 1, -1])
+    scores = np.array([0.2, 0.5, 0.5, 0.9, 0.95])
+    point = metrics.operating_point(labels, scores, 0.5)
+    assert (point.flagged, point.tp, point.fp, point.fn, point.tn) == (2, 1, 0, 1, 2)
+    assert point.precision == 1.0 and point.recall == 0.5
+    assert point.f1 == pytest.approx(2 / 3)
+    assert point.false_positive_rate == 0.0
+    unlabeled = metrics.operating_point(None, scores, 0.5)
+    assert unlabeled.flagged == 2 and unlabeled.tp == unlabeled.fp == 0
+
+
+def test_empty_operating_point_rates_are_zero_not_errors():
+    point = metrics.operating_point(np.array([0, 0]), np.array([0.1, 0.2]), 1.0)
+    assert point.precision == point.recall == point.f1 == 0.0
+    assert metrics.precision_recall_f1(np.array([0, 1]), np.array([0.1, 0.9]), 0.5) == (1, 1, 1)
+
+
+def test_threshold_for_contamination_flags_that_share():
+    scores = np.arange(100, dtype=float)
+    threshold = metrics.threshold_for_contamination(scores, 0.1)
+    assert int((scores > threshold).sum()) == 10
+    assert int((scores > metrics.threshold_for_contamination(scores, 0.0)).sum()) == 0
+    with pytest.raises(ValueError):
+        metrics.threshold_for_contamination(scores, 1.5)
+
+
+@pytest.mark.parametrize("target", [0.0, 0.05, 0.2, 0.33, 1.0])
+def test_threshold_for_fpr_keeps_the_rate_and_is_the_lowest_such(target):
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(50), np.ones(10), -np.ones(5)].astype(int)
+    scores = rng.normal(size=65)
+    threshold = metrics.threshold_for_fpr(labels, scores, target)
+    point = metrics.operating_point(labels, scores, threshold)
+    assert point.false_positive_rate <= target + 1e-12
+    assert point.false_positive_rate == pytest.approx(np.floor(target * 50) / 50)
+    normals = np.sort(scores[labels == 0])
+    lower = normals[normals < threshold]
+    if lower.size:  # any lower cut that is a normal's score would flag one normal more
+        assert metrics.operating_point(labels, scores, lower.max()).fp > point.fp
+
+
+def test_threshold_for_fpr_needs_normals():
+    with pytest.raises(ValueError, match="normal"):
+        metrics.threshold_for_fpr(np.array([1, 1, -1]), np.array([0.1, 0.2, 0.3]), 0.1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_best_f1_threshold_matches_a_brute_force_search(seed):
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(40) < 0.3).astype(int)
+    labels[:2] = [0, 1]
+    scores = np.round(rng.normal(size=40) + labels, 1)  # rounding makes ties
+    threshold, f1 = metrics.best_f1_threshold(labels, scores)
+    assert f1 == pytest.approx(_brute_force_best_f1(labels, scores))
+    assert metrics.operating_point(labels, scores, threshold).f1 == pytest.approx(f1)
+
+
+def test_best_f1_threshold_needs_both_classes():
+    with pytest.raises(ValueError):
+        metrics.best_f1_threshold(np.zeros(4), np.arange(4.0))
+
+
+def test_curves_leave_out_unknown_labels():
+    labels = np.array([0, 1, -1, 0, 1])
+    scores = np.array([0.1, 0.9, 0.5, 0.3, 0.7])
+    fpr, tpr, _ = metrics.roc_points(labels, scores)
+    assert fpr[-1] == tpr[-1] == 1.0
+    precision, recall, _ = metrics.pr_points(labels, scores)
+    assert precision.max() == 1.0 and recall[0] == 1.0
+    # with the unknown item dropped the ranking is perfect
+    assert np.any((fpr == 0.0) & (tpr == 1.0))
+
+
+def test_pixel_auroc_uses_only_images_with_masks():
+    masks = [np.array([[0, 1], [0, 0]]), None, np.array([[0, 0], [1, 0]])]
+    maps = [
+        np.array([[0.1, 0.9], [0.2, 0.3]]),
+        np.full((2, 2), 5.0),  # would break the ranking if it were counted
+        np.array([[0.0, 0.2], [0.8, 0.1]]),
+    ]
+    assert metrics.pixel_auroc(masks, maps) == pytest.approx(1.0)
+    assert math.isnan(metrics.pixel_auroc([None, None], maps[:2]))
+    with pytest.raises(ValueError, match="shape"):
+        metrics.pixel_auroc([np.zeros((2, 2))], [np.zeros((3, 3))])
+
+
+def test_summary_has_ranking_metrics_only_with_both_classes():
+    scores = np.array([0.1, 0.2, 0.8, 0.9])
+    full = metrics.summary(np.array([0, 0, 1, 1]), scores, 0.5)
+    assert full["auroc"] == 1.0 and full["f1"] == 1.0 and full["flagged"] == 2.0
+    unlabeled = metrics.summary(None, scores, 0.5)
+    assert set(unlabeled) == {"threshold", "flagged"}
