@@ -1,0 +1,326 @@
+"""FCDD benchmarks: Fashion-MNIST one-vs-rest, generated defect localisation, and speed.
+
+``fcdd-fmnist``: for each normal class, train on its 6,000 training images against confetti
+noise or outlier exposure (the MNIST test digits, a different dataset) and score all 10,000
+test images; PyOD's IForest and AutoEncoder run on the same split.
+
+``fcdd-defects``: the procedural textures of :mod:`deepad.data.synthetic`; pixel AUROC of the
+upsampled heatmaps against the exact masks, unsupervised (confetti) and semi-supervised (one
+labeled anomaly with its mask per defect kind, pixel-level loss). The pixel threshold for the
+binary masks is set on the training images' maps (1 % of normal pixels), never on test labels.
+
+``fcdd-speed``: training and scoring images/s of the 28×28 network through the shared loop,
+and the cost of Gaussian upsampling one 28×28 map to 224×224; on CUDA also the 224×224 net
+with bf16 autocast, channels_last and optionally ``torch.compile``.
+
+Suite settings go in ``--set``: ``modes`` (fmnist: ``confetti,oe``; defects:
+``unsupervised,semi``), ``textures``, ``size`` (defects image side), ``threads`` (torch CPU
+threads), ``n_train``; every other key overrides :class:`FCDDConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepad import metrics
+from deepad.bench import BenchOptions, suite
+from deepad.bench.report import format_table, mean_row, pyod_peers, timed, write_results
+from deepad.config import to_json, with_overrides
+from deepad.data.benchmarks.idx import FASHION_CLASSES, load_idx_dataset, one_vs_rest
+from deepad.data.synthetic import TEXTURES, defect_benchmark
+from deepad.data.types import DataKind, Dataset
+from deepad.device import describe_device, select_device
+from deepad.models.config import Precision
+from deepad.models.fcdd import FCDD, AnomalySource, FCDDConfig, PixelLoss
+from deepad.models.fcdd.upsample import defect_mask, pixel_threshold, receptive_field_upsample
+
+log = logging.getLogger(__name__)
+
+RESULTS = Path("benchmarks") / "results"
+_SUITE_KEYS = ("modes", "textures", "size", "threads", "n_train", "repeats")
+
+
+def _split_extra(options: BenchOptions) -> tuple[dict[str, str], dict[str, str]]:
+    suite_keys = {k: v for k, v in options.extra.items() if k in _SUITE_KEYS}
+    overrides = {k: v for k, v in options.extra.items() if k not in _SUITE_KEYS}
+    if "threads" in suite_keys:
+        torch.set_num_threads(int(suite_keys["threads"]))
+    return suite_keys, overrides
+
+
+def _config(options: BenchOptions, overrides: dict[str, str], **defaults: Any) -> FCDDConfig:
+    config = dataclasses.replace(FCDDConfig(), device=options.device, seed=options.seed)
+    config = dataclasses.replace(config, **defaults)
+    return with_overrides(config, overrides)
+
+
+def _output(options: BenchOptions, name: str) -> Path:
+    return options.output or RESULTS / f"{name}.json"
+
+
+def _write(options: BenchOptions, name: str, payload: dict[str, Any], text: str) -> None:
+    path = _output(options, name)
+    write_results(path, payload)
+    path.with_suffix(".md").write_text(f"# {name}\n\n```\n{text}\n```\n")
+
+
+# --------------------------------------------------------------------- Fashion-MNIST
+def _fmnist_classes(options: BenchOptions) -> list[int]:
+    if not options.classes:
+        return [0, 1] if options.quick else list(range(10))
+    return [int(c) if str(c).isdigit() else FASHION_CLASSES.index(c) for c in options.classes]
+
+
+@suite("fcdd-fmnist", "FCDD one-vs-rest AUROC on Fashion-MNIST (confetti / MNIST OE), PyOD peers")
+def run_fmnist(options: BenchOptions) -> None:
+    keys, overrides = _split_extra(options)
+    modes = keys.get("modes", "confetti,oe").split(",")
+    root = options.root()
+    train_split = load_idx_dataset(root / "fashion_mnist", "train")
+    test_split = load_idx_dataset(root / "fashion_mnist", "test")
+    oe_images = None
+    if "oe" in modes:
+        oe_images = load_idx_dataset(root / "mnist", "test").images
+    config = _config(options, overrides, epochs=3 if options.quick else 20)
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for c in _fmnist_classes(options):
+        train = one_vs_rest(train_split, c, FASHION_CLASSES, normal_only=True, name="fmnist")
+        test = one_vs_rest(test_split, c, FASHION_CLASSES, normal_only=False, name="fmnist")
+        row: dict[str, Any] = {"class": f"{c} {FASHION_CLASSES[c]}"}
+        for mode in modes:
+            timing: dict[str, float] = {}
+            if mode == "oe":
+                mode_config = dataclasses.replace(config, anomalies=AnomalySource.OUTLIER_EXPOSURE)
+                outliers: Any = oe_images
+            else:
+                mode_config = dataclasses.replace(config, anomalies=AnomalySource.CONFETTI)
+                outliers = None
+            with timed(timing):
+                detector = FCDD(config=mode_config, outliers=outliers).fit(train)
+                scores = detector.decision_function(test)
+            row[f"FCDD {mode}"] = metrics.auroc(test.labels, scores)
+            row[f"{mode} s"] = timing["seconds"]
+            row[f"{mode} img/s"] = detector.history_[-1].items_per_second
+        if options.peers:
+            x_train = train_split.images[train_split.labels == c].reshape(-1, 784) / 255.0
+            x_test = test_split.images.reshape(-1, 784) / 255.0
+            for name, result in pyod_peers(x_train, x_test, test.labels, seed=options.seed).items():
+                row[f"PyOD {name}"] = result["auroc"]
+                row[f"{name} s"] = result["seconds"]
+        rows.append(row)
+        print(format_table([row], list(row)), flush=True)
+    columns = list(rows[0])
+    table = rows + [mean_row(rows, columns, "class")]
+    wall = time.perf_counter() - start
+    text = format_table(table, columns, title="Fashion-MNIST one-vs-rest AUROC (FCDD)")
+    text += f"\n\ndevice: {describe_device(select_device(options.device))}"
+    text += f"\nsettings: {to_json(config)}\nwall time: {wall:.0f} s"
+    print("\n" + text)
+    _write(
+        options,
+        "fcdd-fmnist",
+        {"suite": "fcdd-fmnist", "config": to_json(config), "rows": table, "seconds": wall},
+        text,
+    )
+
+
+# --------------------------------------------------------------------- defects
+def evaluate_localisation(detector: FCDD, test: Dataset, threshold: float) -> dict[str, float]:
+    """Image AUROC, pixel AUROC and pixel precision/recall/F1 at ``threshold``."""
+    explanation = detector.explain(test)
+    maps = explanation.maps
+    size = maps.shape[-1]
+    masks = [None if m is None else _resize_mask(np.asarray(m), size) for m in (test.masks or [])]
+    scores = explanation.low_res.reshape(len(test), -1).mean(axis=1)
+    predicted = defect_mask(maps, threshold)
+    truth = np.stack([m if m is not None else np.zeros((size, size), np.uint8) for m in masks])
+    tp = float(np.sum(predicted & truth))
+    precision = tp / max(1.0, float(predicted.sum()))
+    recall = tp / max(1.0, float(truth.sum()))
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "image AUROC": metrics.auroc(test.labels, scores),
+        "pixel AUROC": metrics.pixel_auroc(masks, list(maps)),
+        "pixel F1": f1,
+    }
+
+
+def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    if mask.shape == (size, size):
+        return (mask > 0).astype(np.uint8)
+    import cv2
+
+    return (cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST) > 0).astype(np.uint8)
+
+
+@suite("fcdd-defects", "FCDD pixel AUROC on generated textures with defects (unsup. / 1 per kind)")
+def run_defects(options: BenchOptions) -> None:
+    keys, overrides = _split_extra(options)
+    modes = keys.get("modes", "unsupervised,semi").split(",")
+    size = int(keys.get("size", 64 if options.quick else 224))
+    n_train = int(keys.get("n_train", 60 if options.quick else 200))
+    textures = options.classes or (["fabric", "round_part"] if options.quick else list(TEXTURES))
+    config = _config(
+        options, overrides, epochs=5 if options.quick else 40, batch_size=32, image_size=size
+    )
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for texture in textures:
+        bench = defect_benchmark(
+            texture,
+            size=size,
+            n_train=n_train,
+            n_test_normal=10 if options.quick else 40,
+            n_test_per_defect=4 if options.quick else 12,
+            seed=options.seed,
+        )
+        for mode in modes:
+            timing: dict[str, float] = {}
+            labeled = bench.labeled if mode == "semi" else None
+            mode_config = dataclasses.replace(
+                config, pixel_loss=PixelLoss.AUTO if mode == "semi" else PixelLoss.OFF
+            )
+            with timed(timing):
+                detector = FCDD(config=mode_config).fit(bench.train, labeled=labeled)
+                normal_maps = detector.explain(bench.train).maps
+                threshold = pixel_threshold(normal_maps, false_positive_rate=0.01)
+                result = evaluate_localisation(detector, bench.test, threshold)
+            row = {"texture": texture, "mode": mode, **result, "seconds": timing["seconds"]}
+            rows.append(row)
+            print(format_table([row], list(row)), flush=True)
+    columns = ["texture", "mode", "image AUROC", "pixel AUROC", "pixel F1", "seconds"]
+    table = list(rows)
+    for mode in modes:
+        mean = mean_row([r for r in rows if r["mode"] == mode], columns, "texture")
+        mean["mode"] = mode
+        table.append(mean)
+    wall = time.perf_counter() - start
+    text = format_table(table, columns, title=f"Generated defects, {size}×{size}, FCDD")
+    text += f"\n\ndevice: {describe_device(select_device(options.device))}"
+    text += f"\ntrain images per texture: {n_train}; settings: {to_json(config)}"
+    text += f"\nwall time: {wall:.0f} s"
+    print("\n" + text)
+    _write(
+        options,
+        "fcdd-defects",
+        {"suite": "fcdd-defects", "config": to_json(config), "rows": table, "seconds": wall},
+        text,
+    )
+
+
+# --------------------------------------------------------------------- speed
+def _train_speed(config: FCDDConfig, images: np.ndarray) -> float:
+    data = Dataset(DataKind.IMAGE, list(images), [str(i) for i in range(len(images))])
+    detector = FCDD(config=config).fit(data)
+    # the first epoch pays for warm-up (and compilation); report the best later one
+    later = detector.history_[1:] or detector.history_
+    return max(h.items_per_second for h in later)
+
+
+def _score_speed(detector: FCDD, images: np.ndarray, repeats: int = 2) -> float:
+    detector.decision_function(images[:256])
+    start = time.perf_counter()
+    for _ in range(repeats):
+        detector.decision_function(images)
+    return repeats * len(images) / (time.perf_counter() - start)
+
+
+def _upsample_ms(repeats: int, batch: int, use_torch: bool) -> float:
+    from deepad.models.fcdd.network import ReceptiveField
+
+    rf = ReceptiveField(size=62, jump=8, start=3.5)
+    low: Any = np.random.default_rng(0).random((batch, 28, 28), dtype=np.float32)
+    if batch == 1:
+        low = low[0]
+    if use_torch:
+        low = torch.from_numpy(low).to(select_device("auto"))
+    receptive_field_upsample(low, rf, 10.0, size=224)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = receptive_field_upsample(low, rf, 10.0, size=224)
+    if use_torch and out.is_cuda:
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats * 1e3
+
+
+@suite("fcdd-speed", "FCDD training/scoring images/s and Gaussian upsampling time")
+def run_speed(options: BenchOptions) -> None:
+    keys, overrides = _split_extra(options)
+    device = select_device(options.device)
+    rng = np.random.default_rng(options.seed)
+    n = 1024 if options.quick else 4096
+    images28 = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    rows: list[dict[str, Any]] = []
+    base = _config(options, overrides, epochs=3, batch_size=128, checkpoint_every=0)
+    variants: list[tuple[str, FCDDConfig]] = [("fmnist28 fp32", base)]
+    if device.type == "cuda":
+        variants = [
+            (
+                "fmnist28 fp32",
+                dataclasses.replace(base, precision=Precision.FP32, channels_last=False),
+            ),
+            ("fmnist28 bf16+cl", base),
+            ("fmnist28 bf16+cl+compile", dataclasses.replace(base, compile=True)),
+        ]
+    start = time.perf_counter()
+    for name, config in variants:
+        train_rate = _train_speed(config, images28)
+        detector = FCDD(config=dataclasses.replace(config, epochs=1)).fit(images28[:256])
+        rows.append(
+            {
+                "network": name,
+                "train img/s": train_rate,
+                "score img/s": _score_speed(detector, images28),
+            }
+        )
+        print(format_table(rows[-1:], list(rows[-1])), flush=True)
+    if device.type == "cuda":
+        images224 = rng.integers(0, 256, (512, 224, 224, 3), dtype=np.uint8)
+        config = dataclasses.replace(base, batch_size=64, image_size=224)
+        for name, cfg in (
+            (
+                "vgg224 fp32",
+                dataclasses.replace(config, precision=Precision.FP32, channels_last=False),
+            ),
+            ("vgg224 bf16+cl", config),
+            ("vgg224 bf16+cl+compile", dataclasses.replace(config, compile=True)),
+        ):
+            train_rate = _train_speed(cfg, images224)
+            detector = FCDD(config=dataclasses.replace(cfg, epochs=1)).fit(images224[:64])
+            rows.append(
+                {
+                    "network": name,
+                    "train img/s": train_rate,
+                    "score img/s": _score_speed(detector, images224, 1),
+                }
+            )
+            print(format_table(rows[-1:], list(rows[-1])), flush=True)
+    repeats = int(keys.get("repeats", 200))
+    upsampling = [
+        {"upsample 28→224": "one map, numpy", "ms": _upsample_ms(repeats, 1, False)},
+        {"upsample 28→224": "one map, torch", "ms": _upsample_ms(repeats, 1, True)},
+        {
+            "upsample 28→224": "batch of 128, torch, per map",
+            "ms": _upsample_ms(20, 128, True) / 128,
+        },
+    ]
+    wall = time.perf_counter() - start
+    text = format_table(rows, ["network", "train img/s", "score img/s"], title="FCDD speed")
+    text += "\n\n" + format_table(upsampling, ["upsample 28→224", "ms"])
+    text += f"\n\ndevice: {describe_device(device)}, torch threads {torch.get_num_threads()}"
+    text += f"\nbatch 128, {n} random 28×28 images, confetti anomalies; wall time {wall:.0f} s"
+    print("\n" + text)
+    _write(
+        options,
+        "fcdd-speed",
+        {"suite": "fcdd-speed", "rows": rows, "upsampling": upsampling, "seconds": wall},
+        text,
+    )
