@@ -8,7 +8,7 @@ import torch
 from deepad import metrics
 from deepad.models.base import Detector, TokenWeights
 from deepad.models.cvdd import CVDD
-from deepad.models.cvdd.detector import pad_batch, top_words_per_context
+from deepad.models.cvdd.detector import length_buckets, pad_batch, top_words_per_context
 from deepad.models.cvdd.loss import (
     LOG_ALPHAS,
     annealed_alpha,
@@ -77,6 +77,17 @@ def test_pad_batch_gathers_documents_and_masks_padding():
     torch.testing.assert_close(words[1, 0], flat[0].float())
     assert mask.tolist() == [[True, True, True], [True, False, False]]
     assert torch.all(words[1, 1:] == 0)
+
+
+def test_length_buckets_cover_every_document_once_with_similar_lengths():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 200, 1000)
+    batches = length_buckets(lengths, 32, torch.Generator().manual_seed(0), pool=10)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    assert all(len(b) <= 32 for b in batches)
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    assert spread < 40  # random batches of 32 would span nearly the whole range (~190)
 
 
 @pytest.fixture(scope="module")

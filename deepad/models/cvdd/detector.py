@@ -143,10 +143,9 @@ class CVDD(Detector):
         hook = _AlphaHook(cfg)
 
         def batches(epoch: int, generator: torch.Generator) -> list[tuple[torch.Tensor, ...]]:
-            order = torch.randperm(len(emb), generator=generator).numpy()
             return [
-                pad_batch(flat, emb.offsets, order[i : i + cfg.batch_size])
-                for i in range(0, len(order), cfg.batch_size)
+                pad_batch(flat, emb.offsets, index)
+                for index in length_buckets(emb.lengths, cfg.batch_size, generator)
             ]
 
         def loss_fn(module: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -277,6 +276,25 @@ def pad_batch(
     words = flat[torch.from_numpy(rows)].float()
     mask_t = torch.from_numpy(mask)
     return words * mask_t[..., None], mask_t
+
+
+def length_buckets(
+    lengths: np.ndarray, batch_size: int, generator: torch.Generator, pool: int = 20
+) -> list[np.ndarray]:
+    """Shuffled batches of documents of similar length, so little of a batch is padding.
+
+    Documents are shuffled, cut into pools of ``pool`` batches, sorted by length inside each
+    pool and batched; the batch order is shuffled again. Every document is in one batch.
+    """
+    order = torch.randperm(len(lengths), generator=generator).numpy()
+    batches = []
+    step = batch_size * pool
+    for start in range(0, len(order), step):
+        chunk = order[start : start + step]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffle = torch.randperm(len(batches), generator=generator).numpy()
+    return [batches[i] for i in shuffle]
 
 
 def init_contexts(emb: DocumentEmbeddings, n_contexts: int, seed: int) -> np.ndarray:
