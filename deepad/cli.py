@@ -1,0 +1,643 @@
+"""The ``deepad`` command line: ingest data, train and score, manage runs, run benchmarks.
+
+It goes through the same code as the dashboard (dataset registry, run store, jobs, run
+workflow), so a run started here shows up in the app and the other way round. User errors
+(a bad path, an unknown setting, a run in the wrong state) end with one line on stderr and
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from deepad.config import ConfigError
+
+log = logging.getLogger("deepad.cli")
+
+EXIT_USER_ERROR = 2
+_DATASET_ID = re.compile(r"[0-9a-f]{16}")
+_TEXTLIKE = {".csv", ".tsv", ".jsonl", ".json", ".txt"}
+
+
+class UserError(Exception):
+    """A mistake in the command line or its inputs; reported in one line, exit code 2."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _home(args: argparse.Namespace) -> Path:
+    if args.home is not None:
+        return Path(args.home).expanduser()
+    from deepad.data.registry import home_dir
+
+    return home_dir()
+
+
+def _store(args: argparse.Namespace):
+    from deepad.runs.store import RunStore
+
+    return RunStore(_home(args))
+
+
+def _registry(args: argparse.Namespace):
+    from deepad.data.registry import DatasetRegistry
+
+    return DatasetRegistry(_home(args))
+
+
+def _parse_sets(pairs: Sequence[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+def _loader_options(args: argparse.Namespace) -> dict[str, Any]:
+    options = {
+        "text_column": getattr(args, "text_column", None),
+        "label_column": getattr(args, "label_column", None),
+        "normal_label": getattr(args, "normal_label", None),
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _print_dataset(record: Any, dataset: Any = None) -> None:
+    counts = record.manifest.get("counts") or {}
+    parts = [f"{v} {k}" for k, v in counts.items() if v]
+    print(f"dataset {record.id}  {record.name}  ({record.kind.value}, {record.count} items)")
+    if parts:
+        print("  " + ", ".join(parts))
+    classes = record.manifest.get("classes")
+    if classes:
+        print("  classes: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items())))
+    skipped = record.manifest.get("skipped") or []
+    if skipped:
+        print(f"  skipped {len(skipped)} file(s):")
+        for entry in skipped:
+            print(f"    {entry['name']}: {entry['reason']}")
+
+
+def _ingest_path(
+    args: argparse.Namespace, path: str, kind: Any, *, name: str = "", **options: Any
+) -> Any:
+    """Read ``path`` as ``kind`` data and add it to the registry; returns the record."""
+    from deepad.data.ingest import load_any
+
+    if not Path(path).exists():
+        raise UserError(f"{path}: no such file or folder")
+    dataset = load_any(path, kind, **options)
+    if len(dataset) == 0:
+        reasons = "; ".join(f"{s.name}: {s.reason}" for s in dataset.skipped[:5])
+        raise UserError(f"{path}: nothing could be read" + (f" ({reasons})" if reasons else ""))
+    return _registry(args).add(dataset, name=name or dataset.name or Path(path).name, source=path)
+
+
+def _demo_ids(args: argparse.Namespace, name: str) -> dict[str, str | None]:
+    """Add a demo set's parts to the registry (once: ids are content hashes)."""
+    from deepad.data.demo import load_demo
+
+    try:
+        demo = load_demo(name)
+    except KeyError:
+        from deepad.data.demo import list_demos
+
+        known = ", ".join(d.name for d in list_demos()) or "none"
+        raise UserError(f"no demo set {name!r}; demo sets: {known}") from None
+    registry = _registry(args)
+    ids: dict[str, str | None] = {}
+    for role in ("train", "test", "labeled"):
+        part = getattr(demo, role)
+        ids[role] = (
+            None
+            if part is None
+            else registry.add(part, name=f"{demo.info.title} ({role})", source=f"demo:{name}").id
+        )
+    return ids
+
+
+def _guess_kind(path: str, kinds: frozenset) -> Any:
+    """The data kind of ``path`` for a method that accepts ``kinds``, or a clear error."""
+    from deepad.data.types import DataKind
+
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    p = Path(path)
+    records = p.suffix.lower() in _TEXTLIKE
+    candidates = [k for k in kinds if (k != DataKind.IMAGE) == records]
+    if len(candidates) == 1:
+        return candidates[0]
+    names = ", ".join(sorted(k.value for k in kinds))
+    raise UserError(f"cannot tell what kind of data {path} is; pass --kind ({names})")
+
+
+def _resolve_data(
+    args: argparse.Namespace, spec: str, role: str, kinds: frozenset
+) -> dict[str, str | None]:
+    """A dataset argument (registry id, ``demo:NAME`` or a path) as registry ids by role."""
+    if spec.startswith("demo:"):
+        return _demo_ids(args, spec[len("demo:") :])
+    if _DATASET_ID.fullmatch(spec) and not Path(spec).exists():
+        registry = _registry(args)
+        try:
+            registry.record(spec)
+        except KeyError:
+            raise UserError(f"no dataset {spec} in the registry") from None
+        return {role: spec}
+    kind = args.kind if args.kind is not None else _guess_kind(spec, kinds)
+    record = _ingest_path(args, spec, kind, **_loader_options(args))
+    print(f"ingested {spec} as dataset {record.id} ({record.count} items)")
+    return {role: record.id}
+
+
+def _format_time(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _format_seconds(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _format_metric(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
+    return "-" if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from deepad.data.types import DataKind
+
+    record = _ingest_path(
+        args, args.path, DataKind(args.kind), name=args.name or "", **_loader_options(args)
+    )
+    _print_dataset(record)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from deepad.runs import jobs
+    from deepad.runs.workflow import load_plugins
+
+    load_plugins()
+    store = _store(args)
+    if args.resume is not None:
+        if args.method or args.data:
+            raise UserError("--resume takes only a run id (its method and data are recorded)")
+        jobs.reconcile(store)
+        run_id = args.resume
+        record = store.get(run_id)
+        if not record.resumable:
+            raise UserError(
+                f"run {run_id} is {record.status}; only interrupted, cancelled or "
+                "failed runs can be resumed"
+            )
+        return _launch(args, store, run_id, resume=True)
+    if not args.method or not args.data:
+        raise UserError("train needs --method and --data (or --resume RUN_ID)")
+
+    from deepad.config import to_json, with_overrides
+    from deepad.models import get_method
+
+    cls = get_method(args.method)
+    config = with_overrides(cls.Config(), _parse_sets(args.set))
+    ids = _resolve_data(args, args.data, "train", cls.kinds)
+    train = ids["train"]
+    test = ids.get("test")
+    labeled = ids.get("labeled") if cls.uses_labeled else None
+    if args.test:
+        test = _pick(_resolve_data(args, args.test, "test", cls.kinds), "test")
+    if args.labeled:
+        labeled = _pick(_resolve_data(args, args.labeled, "labeled", cls.kinds), "labeled")
+    registry = _registry(args)
+    for role, dataset_id in (("training", train), ("test", test), ("labeled", labeled)):
+        if dataset_id is None:
+            continue
+        kind = registry.record(dataset_id).kind
+        if kind not in cls.kinds:
+            names = ", ".join(sorted(k.value for k in cls.kinds))
+            raise UserError(f"{cls.title} works on {names} data; the {role} set is {kind.value}")
+    run_id = store.create_run(args.method, to_json(config), train, test, labeled)
+    print(f"run {run_id}: {cls.title} on {registry.record(train).name}")
+    return _launch(args, store, run_id, resume=False)
+
+
+def _pick(ids: dict[str, str | None], role: str) -> str | None:
+    """The part of a resolved argument for ``role``: a demo's own test or labeled part,
+    else its training part (a plain path or id resolves to one part only)."""
+    return ids.get(role) or ids.get("train")
+
+
+def _launch(args: argparse.Namespace, store: Any, run_id: int, *, resume: bool) -> int:
+    from deepad.runs import jobs
+
+    if args.background:
+        pid = jobs.start_run(store, run_id, resume=resume)
+        print(f"run {run_id} started in the background (process {pid})")
+        print(f"  follow it with: deepad runs show {run_id}   log: {store.log_path(run_id)}")
+        return 0
+    return _train_foreground(store, run_id, resume=resume)
+
+
+def _train_foreground(store: Any, run_id: int, *, resume: bool) -> int:
+    from tqdm import tqdm
+
+    from deepad.runs.store import CANCELLED, DONE
+    from deepad.runs.workflow import execute
+    from deepad.train.loop import Cancelled
+
+    bar: tqdm | None = None
+
+    def on_progress(report: Any) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=report.epochs, unit="epoch", desc=f"run {run_id}", file=sys.stderr)
+            bar.n = report.epoch - 1
+        bar.n = report.epoch if report.epoch_end else report.epoch - 1
+        bar.set_postfix(loss=f"{report.loss:.4g}", items_s=f"{report.items_per_second:.0f}")
+
+    def on_phase(name: str) -> None:
+        if name != "training" and bar is not None:
+            bar.close()
+        if name not in ("training", "loading"):
+            print(f"  {name}…", file=sys.stderr)
+
+    def on_sigterm(signum: int, frame: object) -> None:  # the cancel fallback of jobs
+        raise Cancelled("stopped by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        record = execute(store, run_id, resume=resume, progress=on_progress, on_phase=on_phase)
+    except KeyboardInterrupt:
+        print(f"\nrun {run_id} cancelled; resume with: deepad train --resume {run_id}")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if bar is not None:
+            bar.close()
+    if record.status == DONE:
+        print(f"run {run_id} done")
+        _print_metrics(record.metrics)
+        return 0
+    if record.status == CANCELLED:
+        print(f"run {run_id} cancelled; resume with: deepad train --resume {run_id}")
+        return 1
+    print(f"run {run_id} {record.status}: {record.error}", file=sys.stderr)
+    print(f"  details in {store.log_path(run_id)}", file=sys.stderr)
+    return 1
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    order = ("auroc", "auprc", "pixel_auroc", "f1", "precision", "recall", "threshold", "flagged")
+    keys = [k for k in order if k in metrics] + sorted(
+        k for k in metrics if k not in order and not k.endswith("_seconds")
+    )
+    for key in keys:
+        print(f"  {key:<14} {_format_metric(metrics[key])}")
+    seconds = {k: v for k, v in metrics.items() if k.endswith("_seconds") and v is not None}
+    if seconds:
+        print("  time           " + ", ".join(f"{k[:-8]} {v:.1f}s" for k, v in seconds.items()))
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from deepad.models import Detector
+    from deepad.runs.store import DONE
+    from deepad.runs.workflow import load_plugins
+
+    load_plugins()
+    store = _store(args)
+    record = store.get(args.run_id)
+    if record.status != DONE:
+        raise UserError(f"run {args.run_id} is {record.status}; only finished runs can score")
+    detector = Detector.load(store.model_dir(args.run_id))
+    from deepad.data.ingest import load_any
+
+    if not Path(args.path).exists():
+        raise UserError(f"{args.path}: no such file or folder")
+    data = load_any(args.path, detector.kind_, **_loader_options(args))
+    for skipped in data.skipped:
+        print(f"skipped {skipped.name}: {skipped.reason}", file=sys.stderr)
+    if len(data) == 0:
+        raise UserError(f"{args.path}: nothing could be scored")
+    scores = detector.decision_function(data)
+    threshold = record.threshold if record.threshold is not None else detector.threshold_
+    flagged = scores > threshold
+    out: TextIO
+    if args.output:
+        out = open(args.output, "w", newline="", encoding="utf-8")  # noqa: SIM115
+    else:
+        out = sys.stdout
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["id", "name", "score", "flagged"])
+        for i, (name, score, flag) in enumerate(zip(data.names, scores, flagged, strict=True)):
+            writer.writerow([i, name, repr(float(score)), int(flag)])
+    finally:
+        if args.output:
+            out.close()
+    summary = f"scored {len(data)} items; {int(flagged.sum())} above the threshold {threshold:.6g}"
+    print(summary + (f"; written to {args.output}" if args.output else ""), file=sys.stderr)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from deepad.runs import jobs
+
+    store = _store(args)
+    jobs.reconcile(store)
+    if args.action == "list":
+        return _runs_list(store)
+    if args.run_id is None:
+        raise UserError(f"runs {args.action} needs a run id")
+    if args.action == "show":
+        return _runs_show(store, args.run_id)
+    if args.action == "cancel":
+        record = jobs.cancel_run(store, args.run_id, wait=True)
+        print(f"run {args.run_id} {record.status}")
+        return 0
+    if args.action == "delete":
+        record = store.get(args.run_id)
+        if record.active:
+            jobs.cancel_run(store, args.run_id, wait=True)
+        store.delete(args.run_id)
+        print(f"run {args.run_id} deleted")
+        return 0
+    raise UserError(f"unknown runs action {args.action!r}")
+
+
+def _runs_list(store: Any) -> int:
+    runs = store.list_runs()
+    if not runs:
+        print("no runs yet; start one with: deepad train --method ae --data demo:fashion")
+        return 0
+    from deepad.bench.report import format_table
+
+    rows = []
+    for r in runs:
+        data = store.dataset_summary(r.test_dataset or r.train_dataset)
+        rows.append(
+            {
+                "id": str(r.id),
+                "method": r.method,
+                "status": r.status + (f" ({r.phase})" if r.active and r.phase else ""),
+                "progress": f"{100 * r.progress:.0f}%",
+                "epoch": f"{r.epoch}/{r.epochs}" if r.epochs else "-",
+                "data": data["name"] if data else (r.test_dataset or r.train_dataset),
+                "auroc": _format_metric(r.metrics.get("auroc")),
+                "created": _format_time(r.created),
+                "elapsed": _format_seconds(r.elapsed),
+            }
+        )
+    columns = ["id", "method", "status", "progress", "epoch", "data", "auroc", "created", "elapsed"]
+    print(format_table(rows, columns))
+    return 0
+
+
+def _runs_show(store: Any, run_id: int) -> int:
+    r = store.get(run_id)
+    print(f"run {r.id}: {r.method}  {r.status}" + (f" ({r.phase})" if r.phase else ""))
+    if r.error:
+        print(f"  error: {r.error}")
+    for role, dataset_id in (
+        ("train", r.train_dataset),
+        ("test", r.test_dataset),
+        ("labeled", r.labeled_dataset),
+    ):
+        if dataset_id:
+            summary = store.dataset_summary(dataset_id)
+            label = f"{summary['name']} ({summary['count']} items)" if summary else ""
+            print(f"  {role:<8} {dataset_id} {label}")
+    print(f"  progress {100 * r.progress:.0f}%  epoch {r.epoch}/{r.epochs}", end="")
+    if r.loss is not None:
+        print(f"  loss {r.loss:.4g}", end="")
+    if r.items_per_second:
+        print(f"  {r.items_per_second:.0f} items/s", end="")
+    if r.active and r.eta is not None:
+        print(f"  eta {_format_seconds(r.eta)}", end="")
+    print()
+    print(
+        f"  created {_format_time(r.created)}  started {_format_time(r.started)}  "
+        f"finished {_format_time(r.finished)}  elapsed {_format_seconds(r.elapsed)}"
+    )
+    if r.pid:
+        print(f"  process {r.pid}")
+    if r.threshold is not None:
+        print(f"  threshold {r.threshold:.6g}")
+    print("  config " + json.dumps(r.config, sort_keys=True))
+    if r.metrics:
+        print("  metrics")
+        _print_metrics(r.metrics)
+    history = store.history(run_id)
+    if history:
+        last = history[-5:]
+        print("  last epochs: " + ", ".join(f"{h['epoch']}: {h['loss']:.4g}" for h in last))
+    print(f"  folder {store.artifacts_dir(run_id)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from deepad.data.demo import list_demos
+
+    demos = list_demos()
+    if not demos:
+        print("no demo sets found")
+        return 0
+    for demo in demos:
+        print(f"{demo.name:<12} {demo.kind.value:<9} {demo.title}")
+        if demo.description:
+            print(f"{'':<23}{demo.description}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from deepad.config import describe
+    from deepad.models import get_method, list_methods
+    from deepad.runs.workflow import load_plugins
+
+    load_plugins()
+    methods = [get_method(args.name)] if args.name else list_methods()
+    for cls in methods:
+        kinds = ", ".join(sorted(k.value for k in cls.kinds))
+        extras = [x for x, on in (("explains", cls.explains), ("labeled", cls.uses_labeled)) if on]
+        print(
+            f"{cls.name:<10} {cls.title}  [{kinds}]"
+            + (f"  ({', '.join(extras)})" if extras else "")
+        )
+        if not args.name and not args.all:
+            continue
+        for spec in describe(cls.Config):
+            default = getattr(spec.default, "value", spec.default)
+            bounds = ""
+            if spec.choices:
+                bounds = " {" + ", ".join(str(getattr(c, "value", c)) for c in spec.choices) + "}"
+            elif spec.low is not None or spec.high is not None:
+                low = "" if spec.low is None else f"{spec.low:g}"
+                high = "" if spec.high is None else f"{spec.high:g}"
+                bounds = f" [{low}, {high}]"
+            flag = " (advanced)" if spec.advanced else ""
+            print(f"    {spec.name}={default!s}{bounds}{flag}  {spec.help}")
+    if not args.name and not args.all:
+        print("\nsettings of a method: deepad methods NAME  (of all methods: deepad methods --all)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from deepad.bench import BenchOptions, list_suites, run_suite
+
+    if args.name == "list":
+        for name, description in list_suites().items():
+            print(f"{name:<18} {description}")
+        return 0
+    suites = list_suites()
+    if args.name not in suites:
+        raise UserError(f"unknown benchmark {args.name!r}; known: {', '.join(suites)}")
+    classes = None
+    if args.classes:
+        classes = [c for part in args.classes for c in part.split(",") if c.strip()]
+    options = BenchOptions(
+        data=Path(args.data) if args.data else None,
+        classes=classes,
+        quick=args.quick,
+        peers=not args.no_peers,
+        device=args.device,
+        seed=args.seed,
+        output=Path(args.output) if args.output else None,
+        extra=_parse_sets(args.set),
+    )
+    options.root()  # a missing data folder is a user error, reported before any work
+    start = time.perf_counter()
+    run_suite(args.name, options)
+    print(f"\n{args.name}: {time.perf_counter() - start:.1f} s wall", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepad", description="Deep anomaly detection: data, training runs and benchmarks."
+    )
+    parser.add_argument(
+        "--home", help="deepad home folder (default: $DEEPAD_HOME or ~/.deepad)", default=None
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def loader_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--text-column", help="csv/jsonl column with the documents")
+        p.add_argument("--label-column", help="column with normal/anomalous labels")
+        p.add_argument("--normal-label", help="value of the label column that means normal")
+
+    kinds = ("image", "text", "table", "sequence")
+    p = sub.add_parser("ingest", help="read files into the dataset registry")
+    p.add_argument("path", help="file, folder or zip archive")
+    p.add_argument("--kind", required=True, choices=kinds)
+    p.add_argument("--name", help="display name (default: the file or folder name)")
+    loader_options(p)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("train", help="train a detector (foreground with a progress bar)")
+    p.add_argument("--method", help="method name (see: deepad methods)")
+    p.add_argument("--data", help="training data: a path, a dataset id or demo:NAME")
+    p.add_argument("--test", help="test data to score (default: the training data)")
+    p.add_argument("--labeled", help="labeled anomalies, for methods that use them")
+    p.add_argument("--kind", choices=kinds, help="kind of data at a path (guessed if omitted)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a method setting")
+    p.add_argument("--background", action="store_true", help="train in a background process")
+    p.add_argument("--resume", type=int, metavar="RUN_ID", help="continue an interrupted run")
+    loader_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("score", help="score new data with a finished run's model")
+    p.add_argument("run_id", type=int)
+    p.add_argument("path", help="file, folder or zip archive of the run's kind of data")
+    p.add_argument("--output", help="write id,name,score,flagged to this CSV file")
+    loader_options(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("runs", help="list, show, cancel or delete runs")
+    p.add_argument("action", choices=("list", "show", "cancel", "delete"))
+    p.add_argument("run_id", type=int, nargs="?")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("demo", help="bundled demo sets")
+    p.add_argument("action", choices=("list",))
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("methods", help="detection methods and their settings")
+    p.add_argument("name", nargs="?", help="show the settings of this method")
+    p.add_argument("--all", action="store_true", help="show the settings of every method")
+    p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("bench", help="run a benchmark suite (deepad bench list)")
+    p.add_argument("name", help="suite name, or 'list'")
+    p.add_argument("--data", help="benchmark data folder (default: $DEEPAD_DATA)")
+    p.add_argument("--classes", nargs="+", help="only these classes (names or indices)")
+    p.add_argument("--quick", action="store_true", help="a short smoke run")
+    p.add_argument("--no-peers", action="store_true", help="skip the PyOD peer rows")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="suite setting")
+    p.add_argument("--output", help="write the results as JSON to this file")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # The level sits on the handler: a run raises deepad's logger to INFO for its log file,
+    # and the console should still show only warnings unless -v is given.
+    console = logging.StreamHandler()
+    console.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[console])
+    from deepad.runs.store import RunStateError
+
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, ConfigError, RunStateError) as error:
+        return _fail(str(error))
+    except KeyError as error:  # unknown method, run, dataset or demo
+        message = error.args[0] if len(error.args) == 1 else str(error)
+        return _fail(str(message))
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as error:
+        return _fail(str(error))
+    except ValueError as error:  # unreadable input files and similar
+        return _fail(str(error))
+    except BrokenPipeError:  # e.g. `deepad score ... | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _fail(message: str) -> int:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    print(f"deepad: error: {first}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
