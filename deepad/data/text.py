@@ -151,10 +151,14 @@ def labels_from_values(
     text = ["" if v is None else str(v).strip() for v in values]
     if normal_label is not None:
         wanted = str(normal_label).strip()
-        if wanted not in text:
+        normal = [_same_value(v, wanted) for v in text]
+        if not any(normal):
             seen = ", ".join(repr(v) for v in sorted(set(text))[:8])
             raise ValueError(f"{where}: normal_label {wanted!r} does not occur (values: {seen})")
-        labels = [NORMAL if v == wanted else UNKNOWN if v == "" else ANOMALOUS for v in text]
+        labels = [
+            NORMAL if is_normal else UNKNOWN if v == "" else ANOMALOUS
+            for v, is_normal in zip(text, normal, strict=True)
+        ]
         return np.asarray(labels, np.int8), [v or "unknown" for v in text]
     labels = []
     odd: set[str] = set()
@@ -175,6 +179,16 @@ def labels_from_values(
             "pass normal_label= to say which value is normal"
         )
     return np.asarray(labels, np.int8), None
+
+
+def _same_value(value: str, wanted: str) -> bool:
+    """Equal as text, or as numbers (so ``normal_label=0`` matches ``0.0`` in a file)."""
+    if value == wanted:
+        return True
+    try:
+        return float(value) == float(wanted)
+    except ValueError:
+        return False
 
 
 def _pick_text_column(columns: list[str], text_column: str | None, name: str) -> str:

@@ -26,6 +26,8 @@ def test_label_with_normal_label_and_no_label():
     csv = "x,kind\n1,ok\n2,ok\n3,bad\n"
     data = load_table(Upload("k.csv", csv.encode()), label_column="kind", normal_label="ok")
     assert data.labels.tolist() == [0, 0, 1] and data.classes == ["ok", "ok", "bad"]
+    numeric = load_table(Upload("n.csv", b"x,y\n1,0.0\n2,4\n"), label_column="y", normal_label=0)
+    assert numeric.labels.tolist() == [0, 1] and numeric.classes == ["0.0", "4"]
     unlabeled = load_table(Upload("k.csv", b"x,y\n1,2\n"))
     assert unlabeled.labels is None and unlabeled.columns == ["x", "y"]
 
