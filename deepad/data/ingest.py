@@ -48,7 +48,8 @@ class Upload:
     data: bytes = field(repr=False)
 
 
-Source = str | os.PathLike[str] | Upload | Sequence[Upload]
+#: What the loaders read: a path (file, folder or zip), an upload, or a list of them.
+Source = str | os.PathLike[str] | Upload | Sequence[Upload] | Sequence[str | os.PathLike[str]]
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,9 @@ def _as_items(source: Source) -> list[Upload | Path]:
         return [Path(source).expanduser()]
     if isinstance(source, Sequence) and not isinstance(source, bytes | bytearray):
         items = list(source)
-        if all(isinstance(s, Upload) for s in items):
-            return items
-    raise TypeError(
-        f"a source is a path, an Upload or a list of Uploads, not {type(source).__name__}"
-    )
+        if all(isinstance(s, Upload | str | os.PathLike) for s in items):
+            return [s if isinstance(s, Upload) else Path(s).expanduser() for s in items]
+    raise TypeError(f"a source is a path, an Upload or a list of them, not {type(source).__name__}")
 
 
 def _title(source: Source) -> str:
@@ -126,11 +125,11 @@ def _title(source: Source) -> str:
     if isinstance(source, str | os.PathLike):
         path = Path(source).expanduser()
         return path.stem if path.is_file() else path.name
-    uploads = list(source)
-    if not uploads:
+    items = list(source)
+    if not items:
         return ""
-    first = PurePosixPath(uploads[0].name.replace("\\", "/")).stem
-    return first if len(uploads) == 1 else f"{first} (+{len(uploads) - 1})"
+    first = _title(items[0])
+    return first if len(items) == 1 else f"{first} (+{len(items) - 1})"
 
 
 def _add_upload(

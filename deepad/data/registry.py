@@ -3,8 +3,10 @@
 Layout under ``<home>/datasets/<id>/`` (never pickle; every array is ``.npy`` read with
 ``allow_pickle=False``):
 
-- ``manifest.json``: id, name, kind, count, created, source, label counts, shapes, classes,
-  skipped files with reasons, columns, storage;
+- ``manifest.json``: id, name, kind, count, created, source, ``counts`` (normal, anomalous,
+  unknown), ``classes`` (name -> count), ``shapes`` (the most common item shapes with counts:
+  ``(H, W[, 3])`` images, ``(d,)`` table rows, ``(T, d)`` sequences; none for texts, which
+  get ``chars`` min/max), ``skipped`` files with reasons, ``columns``, ``storage``;
 - ``names.json``, ``labels.npy`` (int8), ``classes.json`` where present;
 - images: ``images.npy`` (one ``uint8`` stack) when all share one shape, else
   ``images/<index>.png``; masks as ``masks/<index>.png`` (0/1) for the images that have one;
@@ -228,13 +230,12 @@ def _write(data: Dataset, folder: Path) -> dict[str, Any]:
             for doc in data.items:
                 f.write(json.dumps({"text": doc}, ensure_ascii=False) + "\n")
         lengths = [len(d) for d in data.items] or [0]
-        manifest["storage"] = "jsonl"
-        manifest["shapes"] = {"chars_min": min(lengths), "chars_max": max(lengths)}
+        manifest.update(_shape_summary(Counter()), storage="jsonl")
+        manifest["chars"] = {"min": min(lengths), "max": max(lengths)}
     elif kind == DataKind.TABLE:
         table = np.asarray(data.items, np.float32)
         _save_npy(folder / "table.npy", table)
-        manifest["storage"] = "npy"
-        manifest["shapes"] = {"rows": int(table.shape[0]), "features": int(table.shape[1])}
+        manifest.update(_shape_summary(Counter({table.shape[1:]: len(table)})), storage="npy")
     else:
         sequences = [np.asarray(s, np.float32) for s in data.items]
         lengths = np.asarray([len(s) for s in sequences], np.int64)
@@ -244,11 +245,10 @@ def _write(data: Dataset, folder: Path) -> dict[str, Any]:
         stacked = np.concatenate(sequences) if sequences else np.zeros((0, 1), np.float32)
         _save_npy(folder / "sequences.npy", stacked)
         _save_npy(folder / "lengths.npy", lengths)
-        manifest["storage"] = "npy"
-        manifest["shapes"] = {
-            "length_min": int(lengths.min(initial=0)),
-            "length_max": int(lengths.max(initial=0)),
-            "features": int(stacked.shape[1]) if stacked.ndim == 2 else 1,
+        manifest.update(_shape_summary(Counter(s.shape for s in sequences)), storage="npy")
+        manifest["lengths"] = {
+            "min": int(lengths.min(initial=0)),
+            "max": int(lengths.max(initial=0)),
         }
     return manifest
 
@@ -280,12 +280,14 @@ def _write_images(data: Dataset, folder: Path) -> dict[str, Any]:
         for i, mask in enumerate(data.masks):
             if mask is not None:
                 _save_png(folder / "masks" / f"{i:06d}.png", np.asarray(mask, np.uint8))
+    return {"storage": storage, "masks_stored": data.masks is not None, **_shape_summary(shapes)}
+
+
+def _shape_summary(shapes: Counter) -> dict[str, Any]:
+    """The 20 most common item shapes with their counts, and how many shapes there are."""
+    common = shapes.most_common(20)
     return {
-        "storage": storage,
-        "masks_stored": data.masks is not None,
-        "shapes": [
-            {"shape": list(shape), "count": count} for shape, count in shapes.most_common(20)
-        ],
+        "shapes": [{"shape": [int(d) for d in shape], "count": n} for shape, n in common],
         "distinct_shapes": len(shapes),
     }
 

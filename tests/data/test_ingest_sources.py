@@ -91,6 +91,13 @@ def test_list_of_uploads_mixes_files_and_archives():
     assert data.name == "one (+4)"
 
 
+def test_list_of_paths(tmp_path):
+    (tmp_path / "a.png").write_bytes(png(1))
+    (tmp_path / "b.png").write_bytes(png(2))
+    data = load_images([tmp_path / "b.png", str(tmp_path / "a.png")])
+    assert data.names == ["b.png", "a.png"] and data.name == "b (+1)"
+
+
 def test_missing_path_and_wrong_source_type(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothere"):
         load_images(tmp_path / "nothere")

@@ -79,6 +79,7 @@ def test_round_trip_per_kind(tmp_path, make):
     data = make()
     record = registry.add(data, source="unit test")
     assert record.kind == data.kind and record.count == len(data)
+    assert sum(s["count"] for s in record.manifest["shapes"]) in (0, len(data))
     assert_same(data, registry.get(record.id))
     assert registry.record(record.id) == record
     manifest = json.loads((tmp_path / "datasets" / record.id / "manifest.json").read_text())
