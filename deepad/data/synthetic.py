@@ -325,23 +325,37 @@ def defect_benchmark(
     )
 
 
-def write_labeled_layout(data: Dataset, folder: str | os.PathLike[str]) -> Path:
-    """Write ``normal/``, ``anomalous/<defect>/`` and ``ground_truth/<defect>/<stem>_mask.png``."""
+def write_labeled_layout(
+    data: Dataset,
+    folder: str | os.PathLike[str],
+    *,
+    suffix: str = ".png",
+    jpeg_quality: int = 92,
+) -> Path:
+    """Write ``normal/``, ``anomalous/<defect>/`` and ``ground_truth/<defect>/<stem>_mask.png``.
+
+    ``suffix`` ``.jpg`` stores the images (never the masks) as JPEG, for small bundled sets.
+    """
     folder = Path(folder)
+    params = (
+        [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
+        if suffix in (".jpg", ".jpeg")
+        else [cv2.IMWRITE_PNG_COMPRESSION, 9]
+    )
     for i, image in enumerate(data.items):
         label = data.labels[i] if data.labels is not None else NORMAL
         stem = data.names[i]
         bgr = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR) if np.ndim(image) == 3 else image
         if label == ANOMALOUS:
             defect = data.classes[i] if data.classes else "defect"
-            target = folder / "anomalous" / defect / f"{stem}.png"
+            target = folder / "anomalous" / defect / f"{stem}{suffix}"
             mask = data.masks[i] if data.masks is not None else None
             if mask is not None:
                 mask_path = folder / "ground_truth" / defect / f"{stem}_mask.png"
                 mask_path.parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(mask_path), (np.asarray(mask) > 0).astype(np.uint8) * 255)
         else:
-            target = folder / "normal" / f"{stem}.png"
+            target = folder / "normal" / f"{stem}{suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        cv2.imwrite(str(target), bgr, params)
     return folder
