@@ -12,7 +12,9 @@ Rules shared by all loaders:
   caches ``Thumbs.db`` / ``desktop.ini`` are ignored without a note;
 - zip entries with an absolute path, a drive letter or a ``..`` component are refused
   (skipped with a reason), as are encrypted entries and entries larger than
-  :data:`MAX_ENTRY_BYTES` uncompressed;
+  :data:`MAX_ENTRY_BYTES` uncompressed; once :data:`MAX_TOTAL_BYTES` have been read from a
+  source's files, the remaining ones are skipped (image files) or the load fails (text,
+  tables), so a small archive cannot expand without bound;
 - a zip archive is opened when it is the source itself or one of the uploads; an archive
   found inside a folder or inside another archive is skipped with a reason, so one upload
   can never unpack into an unbounded tree;
@@ -35,6 +37,8 @@ from deepad.data.types import DataKind, Dataset, Skipped
 
 #: Largest uncompressed size accepted for one file read from an archive or folder.
 MAX_ENTRY_BYTES = 512 * 1024 * 1024
+#: Largest number of bytes read from one source's folders and archives together.
+MAX_TOTAL_BYTES = 8 * 1024 * 1024 * 1024
 
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 _ARCHIVE_SUFFIXES = {".zip"}
@@ -86,6 +90,13 @@ def _parts(path: str) -> list[str]:
     return [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
 
 
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale:
+            return f"{count / scale:g} {unit}"
+    return f"{count} bytes"
+
+
 def _unsafe_member(name: str) -> bool:
     normal = name.replace("\\", "/")
     drive = len(normal) >= 2 and normal[1] == ":" and normal[0].isalpha()
@@ -96,14 +107,13 @@ def _unsafe_member(name: str) -> bool:
 def collect(source: Source) -> Iterator[Collected]:
     """The files of ``source``, readable until the context exits (open archives stay open)."""
     with contextlib.ExitStack() as stack:
-        entries: list[Entry] = []
-        skipped: list[Skipped] = []
+        collector = _Collector(stack)
         for item in _as_items(source):
             if isinstance(item, Upload):
-                _add_upload(item, entries, skipped, stack)
+                collector.add_upload(item)
             else:
-                _add_path(Path(item), entries, skipped, stack)
-        yield Collected(entries, skipped, _title(source))
+                collector.add_path(item)
+        yield Collected(collector.entries, collector.skipped, _title(source))
 
 
 def _as_items(source: Source) -> list[Upload | Path]:
@@ -132,105 +142,106 @@ def _title(source: Source) -> str:
     return first if len(items) == 1 else f"{first} (+{len(items) - 1})"
 
 
-def _add_upload(
-    upload: Upload, entries: list[Entry], skipped: list[Skipped], stack: contextlib.ExitStack
-) -> None:
-    name = upload.name.replace("\\", "/")
-    if _unsafe_member(name):
-        skipped.append(Skipped(upload.name, "unsafe file name (absolute or '..'); refused"))
-        return
-    if is_ignored(name):
-        return
-    name = "/".join(_parts(name))
-    if PurePosixPath(name).suffix.lower() in _ARCHIVE_SUFFIXES:
-        _add_zip(io.BytesIO(upload.data), name, entries, skipped, stack)
-        return
-    data = upload.data
-    entries.append(Entry(name, lambda: data, direct=True))
+class _Collector:
+    """Gathers the entries of one source; every read counts against one byte budget."""
 
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self.stack = stack
+        self.entries: list[Entry] = []
+        self.skipped: list[Skipped] = []
+        self.budget = MAX_TOTAL_BYTES
 
-def _add_path(
-    path: Path, entries: list[Entry], skipped: list[Skipped], stack: contextlib.ExitStack
-) -> None:
-    if path.is_dir():
-        _add_folder(path, entries, skipped)
-    elif path.is_file():
-        if path.suffix.lower() in _ARCHIVE_SUFFIXES:
-            _add_zip(path, path.name, entries, skipped, stack)
-        else:
-            entries.append(Entry(path.name, path.read_bytes, direct=True))
-    else:
-        raise FileNotFoundError(f"{path}: no such file or folder")
-
-
-def _add_folder(root: Path, entries: list[Entry], skipped: list[Skipped]) -> None:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not is_ignored(d))
-        for file in sorted(files):
-            full = Path(folder) / file
-            rel = full.relative_to(root).as_posix()
-            if is_ignored(rel):
-                continue
-            if full.suffix.lower() in _ARCHIVE_SUFFIXES:
-                skipped.append(Skipped(rel, "archive inside a folder is not opened"))
-                continue
-            entries.append(Entry(rel, _bounded_file_reader(full)))
-
-
-def _bounded_file_reader(path: Path) -> Callable[[], bytes]:
-    def read() -> bytes:
-        with path.open("rb") as f:
-            data = f.read(MAX_ENTRY_BYTES + 1)
-        if len(data) > MAX_ENTRY_BYTES:
-            raise ValueError(f"larger than {MAX_ENTRY_BYTES // 2**20} MiB")
-        return data
-
-    return read
-
-
-def _add_zip(
-    file: Path | io.BytesIO,
-    label: str,
-    entries: list[Entry],
-    skipped: list[Skipped],
-    stack: contextlib.ExitStack,
-) -> None:
-    try:
-        archive = stack.enter_context(zipfile.ZipFile(file))
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        skipped.append(Skipped(label, f"not a readable zip archive ({exc})"))
-        return
-    for info in archive.infolist():
-        if info.is_dir():
-            continue
-        name = info.filename
+    def add_upload(self, upload: Upload) -> None:
+        name = upload.name.replace("\\", "/")
         if _unsafe_member(name):
-            skipped.append(Skipped(name, "unsafe path in archive (absolute or '..'); refused"))
-            continue
+            self.skipped.append(
+                Skipped(upload.name, "unsafe file name (absolute or '..'); refused")
+            )
+            return
         if is_ignored(name):
-            continue
-        clean = "/".join(_parts(name))
-        if info.flag_bits & 0x1:
-            skipped.append(Skipped(clean, "encrypted archive entry"))
-        elif info.file_size > MAX_ENTRY_BYTES:
-            limit = MAX_ENTRY_BYTES // 2**20
-            skipped.append(Skipped(clean, f"larger than {limit} MiB uncompressed"))
-        elif PurePosixPath(clean).suffix.lower() in _ARCHIVE_SUFFIXES:
-            skipped.append(Skipped(clean, "archive inside an archive is not opened"))
+            return
+        name = "/".join(_parts(name))
+        if PurePosixPath(name).suffix.lower() in _ARCHIVE_SUFFIXES:
+            self.add_zip(io.BytesIO(upload.data), name)
+            return
+        data = upload.data
+        self.entries.append(Entry(name, lambda: data, direct=True))
+
+    def add_path(self, path: Path) -> None:
+        if path.is_dir():
+            self.add_folder(path)
+        elif path.is_file():
+            if path.suffix.lower() in _ARCHIVE_SUFFIXES:
+                self.add_zip(path, path.name)
+            else:
+                self.entries.append(Entry(path.name, self._file_reader(path), direct=True))
         else:
-            entries.append(Entry(clean, _member_reader(archive, info)))
+            raise FileNotFoundError(f"{path}: no such file or folder")
 
+    def add_folder(self, root: Path) -> None:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not is_ignored(d))
+            for file in sorted(files):
+                full = Path(folder) / file
+                rel = full.relative_to(root).as_posix()
+                if is_ignored(rel):
+                    continue
+                if full.suffix.lower() in _ARCHIVE_SUFFIXES:
+                    self.skipped.append(Skipped(rel, "archive inside a folder is not opened"))
+                    continue
+                self.entries.append(Entry(rel, self._file_reader(full)))
 
-def _member_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
-    def read() -> bytes:
-        # The header's size can lie; never trust it for the amount read.
-        with archive.open(info) as f:
-            data = f.read(MAX_ENTRY_BYTES + 1)
+    def add_zip(self, file: Path | io.BytesIO, label: str) -> None:
+        try:
+            archive = self.stack.enter_context(zipfile.ZipFile(file))
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            self.skipped.append(Skipped(label, f"not a readable zip archive ({exc})"))
+            return
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            name = info.filename
+            if _unsafe_member(name):
+                reason = "unsafe path in archive (absolute or '..'); refused"
+                self.skipped.append(Skipped(name, reason))
+                continue
+            if is_ignored(name):
+                continue
+            clean = "/".join(_parts(name))
+            if info.flag_bits & 0x1:
+                self.skipped.append(Skipped(clean, "encrypted archive entry"))
+            elif info.file_size > MAX_ENTRY_BYTES:
+                limit = _size(MAX_ENTRY_BYTES)
+                self.skipped.append(Skipped(clean, f"larger than {limit} uncompressed"))
+            elif PurePosixPath(clean).suffix.lower() in _ARCHIVE_SUFFIXES:
+                self.skipped.append(Skipped(clean, "archive inside an archive is not opened"))
+            else:
+                self.entries.append(Entry(clean, self._member_reader(archive, info)))
+
+    def _take(self, data: bytes) -> bytes:
         if len(data) > MAX_ENTRY_BYTES:
-            raise ValueError(f"larger than {MAX_ENTRY_BYTES // 2**20} MiB uncompressed")
+            raise ValueError(f"larger than {_size(MAX_ENTRY_BYTES)}")
+        self.budget -= len(data)
+        if self.budget < 0:
+            raise ValueError(f"over the {_size(MAX_TOTAL_BYTES)} read from this source in total")
         return data
 
-    return read
+    def _file_reader(self, path: Path) -> Callable[[], bytes]:
+        def read() -> bytes:
+            with path.open("rb") as f:
+                return self._take(f.read(MAX_ENTRY_BYTES + 1))
+
+        return read
+
+    def _member_reader(
+        self, archive: zipfile.ZipFile, info: zipfile.ZipInfo
+    ) -> Callable[[], bytes]:
+        def read() -> bytes:
+            # The header's size can lie; never trust it for the amount read.
+            with archive.open(info) as f:
+                return self._take(f.read(MAX_ENTRY_BYTES + 1))
+
+        return read
 
 
 def load_images(source: Source, *, name: str = "") -> Dataset:

@@ -91,6 +91,26 @@ def test_list_of_uploads_mixes_files_and_archives():
     assert data.name == "one (+4)"
 
 
+def test_size_limits_per_entry_and_per_source(tmp_path, monkeypatch):
+    from deepad.data import ingest
+
+    members = {f"{i}.png": noisy_png(i) for i in range(3)}
+    size = len(members["0.png"])
+    monkeypatch.setattr(ingest, "MAX_TOTAL_BYTES", 2 * size + 10)
+    data = load_images(Upload("a.zip", make_zip(members)))
+    assert data.names == ["0.png", "1.png"]
+    assert data.skipped[0].name == "2.png" and "in total" in data.skipped[0].reason
+    for i, content in members.items():
+        (tmp_path / i).write_bytes(content)
+    assert len(load_images(tmp_path)) == 2  # the budget also covers folders
+
+    monkeypatch.setattr(ingest, "MAX_ENTRY_BYTES", size - 1)
+    data = load_images(Upload("a.zip", make_zip(members)))
+    assert len(data) == 0 and all("larger than" in s.reason for s in data.skipped)
+    data = load_images(tmp_path)
+    assert len(data) == 0 and all("larger than" in s.reason for s in data.skipped)
+
+
 def test_list_of_paths(tmp_path):
     (tmp_path / "a.png").write_bytes(png(1))
     (tmp_path / "b.png").write_bytes(png(2))
