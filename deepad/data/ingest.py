@@ -18,6 +18,7 @@ Rules shared by all loaders:
 - a zip archive is opened when it is the source itself or one of the uploads; an archive
   found inside a folder or inside another archive is skipped with a reason, so one upload
   can never unpack into an unbounded tree;
+- a file ending in ``.gz`` is decompressed (``table.csv.gz`` reads as a csv file);
 - item names are the files' paths inside their folder or archive (``normal/001.png``); a
   line or row of a text or table file is named ``<path>:<line>``.
 """
@@ -25,9 +26,11 @@ Rules shared by all loaders:
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -71,7 +74,11 @@ class Entry:
 
     @property
     def suffix(self) -> str:
-        return PurePosixPath(self.path).suffix.lower()
+        """The file type's suffix, looking through a ``.gz`` (``a.csv.gz`` gives ``.csv``)."""
+        path = PurePosixPath(self.path)
+        if path.suffix.lower() == ".gz":
+            path = PurePosixPath(path.stem)
+        return path.suffix.lower()
 
 
 @dataclass
@@ -165,7 +172,7 @@ class _Collector:
             self.add_zip(io.BytesIO(upload.data), name)
             return
         data = upload.data
-        self.entries.append(Entry(name, lambda: data, direct=True))
+        self._add(name, lambda: data, direct=True)
 
     def add_path(self, path: Path) -> None:
         if path.is_dir():
@@ -174,7 +181,7 @@ class _Collector:
             if path.suffix.lower() in _ARCHIVE_SUFFIXES:
                 self.add_zip(path, path.name)
             else:
-                self.entries.append(Entry(path.name, self._file_reader(path), direct=True))
+                self._add(path.name, self._file_reader(path), direct=True)
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
 
@@ -189,7 +196,7 @@ class _Collector:
                 if full.suffix.lower() in _ARCHIVE_SUFFIXES:
                     self.skipped.append(Skipped(rel, "archive inside a folder is not opened"))
                     continue
-                self.entries.append(Entry(rel, self._file_reader(full)))
+                self._add(rel, self._file_reader(full))
 
     def add_zip(self, file: Path | io.BytesIO, label: str) -> None:
         try:
@@ -216,7 +223,21 @@ class _Collector:
             elif PurePosixPath(clean).suffix.lower() in _ARCHIVE_SUFFIXES:
                 self.skipped.append(Skipped(clean, "archive inside an archive is not opened"))
             else:
-                self.entries.append(Entry(clean, self._member_reader(archive, info)))
+                self._add(clean, self._member_reader(archive, info))
+
+    def _add(self, path: str, read: Callable[[], bytes], *, direct: bool = False) -> None:
+        if path.lower().endswith(".gz"):
+            compressed = read
+
+            def read() -> bytes:
+                try:
+                    with gzip.GzipFile(fileobj=io.BytesIO(compressed())) as f:
+                        data = f.read(MAX_ENTRY_BYTES + 1)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise ValueError(f"{path}: not a valid gzip file ({exc})") from None
+                return self._take(data)
+
+        self.entries.append(Entry(path, read, direct=direct))
 
     def _take(self, data: bytes) -> bytes:
         if len(data) > MAX_ENTRY_BYTES:
@@ -302,7 +323,7 @@ def read_columns(source: Source) -> list[str]:
     with collect(source) as found:
         for entry in found.entries:
             if entry.suffix in text.RECORD_SUFFIXES:
-                return text.record_columns(entry.read(), entry.path)
+                return text.read_records(entry.read(), entry.path, entry.suffix)[0]
     raise ValueError("no .csv, .tsv or .jsonl file in this source")
 
 

@@ -131,12 +131,6 @@ def _read_jsonl(content: str, name: str) -> tuple[list[str], list[tuple[int, lis
     return names, [(n, [obj.get(c) for c in names]) for n, obj in objects]
 
 
-def record_columns(data: bytes, name: str) -> list[str]:
-    """The header of a csv/tsv file or the keys of a jsonl file."""
-    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ".csv"
-    return read_records(data, name, suffix)[0]
-
-
 def labels_from_values(
     values: Sequence[object], *, normal_label: object | None, where: str
 ) -> tuple[np.ndarray, list[str] | None]:

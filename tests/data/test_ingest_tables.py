@@ -61,6 +61,19 @@ def test_several_files_stack_when_columns_agree(tmp_path):
         load_table(tmp_path)
 
 
+def test_gzipped_files(tmp_path):
+    import gzip
+
+    (tmp_path / "t.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    data = load_table(tmp_path / "t.csv.gz")
+    np.testing.assert_array_equal(data.items, [[1, 2]])
+    assert data.name == "t.csv" and data.names == ["t.csv.gz:2"]
+    rows = load_table(Upload("r.jsonl.gz", gzip.compress(b'{"a": 1}\n{"a": 2}\n')))
+    np.testing.assert_array_equal(rows.items, [[1], [2]])
+    with pytest.raises(ValueError, match="bad.csv.gz: not a valid gzip file"):
+        load_table(Upload("bad.csv.gz", b"a,b\n1,2\n"))
+
+
 def test_table_errors():
     with pytest.raises(ValueError, match="no numeric column"):
         load_table(Upload("w.csv", b"name\nx\n"))
