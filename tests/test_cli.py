@@ -1,0 +1,159 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from deepad.cli import main
+from deepad.runs import workflow
+from deepad.runs.store import DONE, INTERRUPTED, RunStore
+from deepad.runs.workflow import execute
+from tests.runs.fakes import MemoryRegistry, blob_images
+
+
+@pytest.fixture(autouse=True)
+def _setup(monkeypatch):
+    monkeypatch.setenv("DEEPAD_PLUGINS", "tests.runs.fakes")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: one thread beats several contended ones
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    data = blob_images(24, anomalies=4)
+    for name, image in zip(data.names, data.items, strict=True):
+        Image.fromarray(image).save(folder / name)
+    (folder / "broken.png").write_bytes(b"not an image")
+    return folder
+
+
+def run(home, *argv):
+    return main(["--home", str(home), *argv])
+
+
+def test_ingest_prints_id_counts_and_skipped_files(home, image_folder, capsys):
+    assert run(home, "ingest", str(image_folder), "--kind", "image", "--name", "blobs") == 0
+    out = capsys.readouterr().out
+    assert "blobs" in out and "24 items" in out
+    assert "broken.png" in out and "skipped 1 file" in out
+    dataset_id = out.split()[1]
+    assert len(dataset_id) == 16
+
+
+def test_train_on_a_folder_then_score_gives_the_stored_scores(home, image_folder, tmp_path, capsys):
+    settings = ["--set", "epochs=2", "--set", "image_size=8", "--set", "device=cpu"]
+    assert run(home, "train", "--method", "ae", "--data", str(image_folder), *settings) == 0
+    out = capsys.readouterr().out
+    assert "run 1 done" in out and "threshold" in out
+    store = RunStore(home)
+    record = store.get(1)
+    assert record.status == DONE and record.metrics["scored_on"] == "train"
+    stored = store.scores(1)
+    store.set_threshold(1, float(np.median(stored.score)))
+
+    output = tmp_path / "scores.csv"
+    assert run(home, "score", "1", str(image_folder), "--output", str(output)) == 0
+    rows = list(csv.DictReader(output.open()))
+    assert [r["name"] for r in rows] == list(stored.name)
+    np.testing.assert_allclose([float(r["score"]) for r in rows], stored.score, rtol=1e-6)
+    flagged = [int(r["flagged"]) for r in rows]
+    assert flagged == list((stored.score > np.median(stored.score)).astype(int))
+    assert list(rows[0]) == ["id", "name", "score", "flagged"]
+
+
+def test_runs_list_show_delete(home, capsys):
+    store = RunStore(home)
+    registry = MemoryRegistry()
+    registry.add(blob_images(16), "train")
+    run_id = store.create_run("tiny", {"epochs": 1, "device": "cpu"}, "train")
+    execute(store, run_id, registry=registry)
+    assert run(home, "runs", "list") == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "done" in out and "blobs" in out
+    assert run(home, "runs", "show", str(run_id)) == 0
+    out = capsys.readouterr().out
+    assert "threshold" in out and '"epochs": 1' in out and "last epochs: 1:" in out
+    assert run(home, "runs", "delete", str(run_id)) == 0
+    assert store.list_runs() == []
+
+
+def test_resume_continues_an_interrupted_run_in_the_foreground(home, capsys, monkeypatch):
+    store = RunStore(home)
+    registry = MemoryRegistry()
+    registry.add(blob_images(16), "train")
+    run_id = store.create_run(
+        "tiny", {"epochs": 3, "device": "cpu", "checkpoint_every": 1, "fail_at_epoch": 2}, "train"
+    )
+    execute(store, run_id, registry=registry)
+    # as if the process had died after the first checkpoint
+    config = {"epochs": 3, "device": "cpu", "checkpoint_every": 1}
+    store._connection().execute(
+        "UPDATE runs SET status = ?, config = ? WHERE id = ?",
+        (INTERRUPTED, json.dumps(config), run_id),
+    )
+    monkeypatch.setattr(workflow, "default_registry", lambda store: registry)
+    assert run(home, "train", "--resume", str(run_id)) == 0
+    assert store.get(run_id).status == DONE
+    assert [h["epoch"] for h in store.history(run_id)] == [1, 2, 3]
+    assert "resuming run" in store.log_path(run_id).read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--method", "nope", "--data", "x"], "unknown method 'nope'"),
+        (["train", "--method", "ae", "--data", "/no/such/path"], "no such file"),
+        (["train", "--method", "ae", "--data", "demo:nope"], "no demo set 'nope'"),
+        (["train", "--method", "ae", "--data", "0123456789abcdef"], "no dataset"),
+        (["train", "--method", "ae", "--data", "x", "--set", "epochs=0"], "epochs must be"),
+        (["train", "--method", "ae", "--data", "x", "--set", "bogus=1"], "unknown setting"),
+        (["train", "--method", "ae", "--data", "x", "--set", "noequals"], "key=value"),
+        (["train", "--resume", "42"], "no run 42"),
+        (["runs", "show", "42"], "no run 42"),
+        (["runs", "cancel"], "needs a run id"),
+        (["score", "42", "."], "no run 42"),
+        (["bench", "nope"], "unknown benchmark"),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_code_2(home, argv, message, capsys):
+    assert run(home, *argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deepad: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_training_on_the_wrong_kind_of_data_is_refused(home, image_folder, capsys):
+    assert (
+        run(home, "train", "--method", "cvdd", "--data", str(image_folder), "--kind", "image") == 2
+    )
+    assert "works on text data" in capsys.readouterr().err
+    assert RunStore(home).list_runs() == []
+
+
+def test_failed_run_reports_its_reason(home, image_folder, capsys):
+    argv = ["--data", str(image_folder), "--set", "fail_at_epoch=1", "--set", "device=cpu"]
+    assert run(home, "train", "--method", "tiny", *argv) == 1
+    err = capsys.readouterr().err
+    assert "run 1 failed: synthetic failure in epoch 1" in err and "Traceback" not in err
+
+
+def test_methods_demo_and_bench_lists(home, capsys):
+    assert run(home, "methods") == 0
+    out = capsys.readouterr().out
+    assert "ae" in out and "tiny" in out
+    assert run(home, "methods", "tiny") == 0
+    out = capsys.readouterr().out
+    assert "epoch_sleep=0.0 [0, 60]" in out and "(advanced)" in out
+    assert run(home, "demo", "list") == 0
+    assert run(home, "bench", "list") == 0
