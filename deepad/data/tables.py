@@ -1,6 +1,7 @@
 """Numeric tables from ``.csv`` / ``.tsv`` / ``.jsonl`` files.
 
-- The first row of a csv file is its header; the delimiter is ``,``, ``;`` or tab, whichever
+- The first row of a csv file is its header, unless it is all numbers (then the columns are
+  named ``column_1``, ``column_2``, ...); the delimiter is ``,``, ``;`` or tab, whichever
   the header holds most of (always tab for ``.tsv``).
 - Every column other than ``label_column`` must be numeric. A column holding any value that
   is not a number is **dropped**, with a note in ``skipped`` naming the column and its first

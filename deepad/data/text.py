@@ -5,6 +5,8 @@
 - A ``.txt`` file found in a folder or zip archive is one document; such folders may use
   the labeled layout of :mod:`deepad.data.images` (``normal/`` + ``anomalous/<class>/``).
 - ``.csv`` / ``.tsv`` / ``.jsonl`` files give one document per row from ``text_column``
+  (a csv file whose first row is all numbers has no header; its columns are named
+  ``column_1``, ``column_2``, ...)
   (default: a column named ``text``, else the only column); an empty text is skipped with
   a note.
 - Files must be UTF-8, with or without a byte-order mark; anything else raises
@@ -86,11 +88,17 @@ def read_records(data: bytes, name: str, suffix: str) -> tuple[list[str], list[t
 
 def _read_csv_rows(reader, name: str) -> tuple[list[str], list[tuple[int, list]]]:
     try:
-        columns = [c.strip() for c in next(reader)]
+        first = next(reader)
     except StopIteration:
         raise ValueError(f"{name}: empty file, expected a header row") from None
-    _check_columns(columns, name)
     rows: list[tuple[int, list]] = []
+    if all(_is_number(c) for c in first):
+        # A header is never all numbers: this file has none, so name the columns.
+        columns = [f"column_{i + 1}" for i in range(len(first))]
+        rows.append((reader.line_num, first))
+    else:
+        columns = [c.strip() for c in first]
+        _check_columns(columns, name)
     line = reader.line_num + 1
     for values in reader:
         if not values or (len(values) == 1 and not values[0].strip()):
@@ -103,6 +111,14 @@ def _read_csv_rows(reader, name: str) -> tuple[list[str], list[tuple[int, list]]
         rows.append((line, values))
         line = reader.line_num + 1
     return columns, rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_columns(columns: list[str], name: str) -> None:

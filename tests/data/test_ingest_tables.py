@@ -74,6 +74,13 @@ def test_gzipped_files(tmp_path):
         load_table(Upload("bad.csv.gz", b"a,b\n1,2\n"))
 
 
+def test_headerless_numeric_csv():
+    data = load_table(Upload("h.csv", b"1,2,0\n3,4,1\n"), label_column="column_3")
+    assert data.columns == ["column_1", "column_2"] and data.names == ["h.csv:1", "h.csv:2"]
+    np.testing.assert_array_equal(data.items, [[1, 2], [3, 4]])
+    assert data.labels.tolist() == [0, 1]
+
+
 def test_table_errors():
     with pytest.raises(ValueError, match="no numeric column"):
         load_table(Upload("w.csv", b"name\nx\n"))
