@@ -29,7 +29,8 @@ Labeled layouts (detected from the folder names; see :func:`detect_layout`):
 - one MVTec split on its own: ``good/`` + ``<defect>/`` folders;
 - anything else is an unlabeled collection (``labels=None``).
 
-A single folder wrapping the whole layout (``bottle/train/good/...`` in a zip) is looked
+Folder names are matched without regard to case (``Normal/``, ``Train/Good/``). A single
+folder wrapping the whole layout (``bottle/train/good/...`` in a zip) is looked
 through. Masks match their image by defect folder and file stem (with or without a
 ``_mask`` suffix, any image suffix). Masks are binarised (``> 127``, or ``> 0`` for masks
 stored as 0/1) to ``uint8`` 0/1; a mask whose size differs from its image is resized to the
@@ -53,6 +54,11 @@ from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Ski
 if TYPE_CHECKING:
     from deepad.data.ingest import Entry
 
+#: Image types people upload that are not read here: skipped with a reason that says so.
+OTHER_IMAGE_SUFFIXES = frozenset(
+    {".gif", ".heic", ".heif", ".avif", ".jp2", ".j2k", ".ico", ".svg", ".psd", ".tga", ".ppm",
+     ".pgm", ".pbm", ".pnm", ".exr", ".hdr", ".dng", ".cr2", ".nef", ".raw"}
+)  # fmt: skip
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp"}
 )
@@ -194,7 +200,7 @@ def layout_root(paths: Sequence[str]) -> int:
     depth = 0
     while split and all(len(s) > depth + 1 for s in split):
         first = {s[depth] for s in split}
-        if len(first) != 1 or next(iter(first)) in _LAYOUT_WORDS:
+        if len(first) != 1 or next(iter(first)).lower() in _LAYOUT_WORDS:
             break
         depth += 1
     return depth
@@ -204,10 +210,12 @@ def detect_layout(paths: Sequence[str]) -> list[Placement]:
     """Labels, classes and mask roles for files at ``paths`` (POSIX, relative to the source)."""
     depth = layout_root(paths)
     parts = [p.split("/")[depth:] for p in paths]
-    tops = {p[0] for p in parts if len(p) > 1}
+    tops = {p[0].lower() for p in parts if len(p) > 1}
     if tops & (NORMAL_DIRS | ANOMALOUS_DIRS):
         return [_place_folder(p) for p in parts]
-    if any(len(p) > 2 and p[0] in ("train", "test") and p[1] == GOOD for p in parts):
+    if any(
+        len(p) > 2 and p[0].lower() in ("train", "test") and p[1].lower() == GOOD for p in parts
+    ):
         return [_place_mvtec(p) for p in parts]
     if GOOD in tops:
         return [_place_good(p) for p in parts]
@@ -225,30 +233,30 @@ def _mask_stem(file: str) -> str:
 
 
 def _place_folder(parts: list[str]) -> Placement:
-    if len(parts) > 1 and parts[0] in NORMAL_DIRS:
+    if len(parts) > 1 and parts[0].lower() in NORMAL_DIRS:
         return Placement(NORMAL, "normal")
-    if len(parts) > 1 and parts[0] in ANOMALOUS_DIRS:
+    if len(parts) > 1 and parts[0].lower() in ANOMALOUS_DIRS:
         return Placement(ANOMALOUS, parts[1] if len(parts) > 2 else "anomalous")
-    if len(parts) > 1 and parts[0] == MASK_DIR:
+    if len(parts) > 1 and parts[0].lower() == MASK_DIR:
         return _mask_placement(parts)
     return Placement(UNKNOWN, "unknown")
 
 
 def _place_mvtec(parts: list[str]) -> Placement:
-    if len(parts) > 2 and parts[0] in ("train", "test"):
-        if parts[1] == GOOD:
+    if len(parts) > 2 and parts[0].lower() in ("train", "test"):
+        if parts[1].lower() == GOOD:
             return Placement(NORMAL, GOOD)
-        if parts[0] == "test":
+        if parts[0].lower() == "test":
             return Placement(ANOMALOUS, parts[1])
-    if len(parts) > 1 and parts[0] == MASK_DIR:
+    if len(parts) > 1 and parts[0].lower() == MASK_DIR:
         return _mask_placement(parts)
     return Placement(UNKNOWN, "unknown")
 
 
 def _place_good(parts: list[str]) -> Placement:
-    if len(parts) > 1 and parts[0] == GOOD:
+    if len(parts) > 1 and parts[0].lower() == GOOD:
         return Placement(NORMAL, GOOD)
-    if len(parts) > 1 and parts[0] == MASK_DIR:
+    if len(parts) > 1 and parts[0].lower() == MASK_DIR:
         return _mask_placement(parts)
     if len(parts) > 1:
         return Placement(ANOMALOUS, parts[0])
@@ -262,6 +270,9 @@ def images_from_entries(entries: list[Entry], skipped: list[Skipped], *, name: s
     for entry in entries:
         if entry.suffix in IMAGE_SUFFIXES:
             candidates.append(entry)
+        elif entry.suffix in OTHER_IMAGE_SUFFIXES:
+            reason = f"unsupported image type {entry.suffix}: use PNG, JPEG, BMP, TIFF or WebP"
+            skipped.append(Skipped(entry.path, reason))
         else:
             skipped.append(Skipped(entry.path, "not an image"))
     places = detect_layout([e.path for e in candidates])

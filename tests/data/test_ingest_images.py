@@ -118,13 +118,15 @@ def test_broken_non_image_and_hidden_files(tmp_path):
     write(tmp_path, "cut.png", whole[: len(whole) // 2])
     write(tmp_path, "fake.jpg", b"this is not a jpeg")
     write(tmp_path, "notes.txt", b"hello")
+    write(tmp_path, "anim.gif", b"GIF89a")
     write(tmp_path, ".hidden.png", good)
     write(tmp_path, ".git/x.png", good)
     write(tmp_path, "__MACOSX/._a.png", b"resource fork")
     data = load_images(tmp_path)
     assert data.names == ["a.png"] and data.labels is None and data.classes is None
     reasons = {s.name: s.reason for s in data.skipped}
-    assert set(reasons) == {"cut.png", "fake.jpg", "notes.txt"}
+    assert set(reasons) == {"cut.png", "fake.jpg", "notes.txt", "anim.gif"}
+    assert reasons["anim.gif"].startswith("unsupported image type .gif")
     assert reasons["notes.txt"] == "not an image"
     assert "truncated" in reasons["cut.png"]
     assert "cannot identify" in reasons["fake.jpg"]
@@ -210,13 +212,13 @@ def test_mvtec_layout_in_a_wrapped_zip_and_train_test_split():
 
 
 def test_single_mvtec_split_with_good_folder(tmp_path):
-    write(tmp_path, "good/0.png", encode(gray(1)))
+    write(tmp_path, "Good/0.png", encode(gray(1)))
     write(tmp_path, "crack/0.png", encode(gray(2)))
     write(tmp_path, "loose.png", encode(gray(3)))
     data = load_images(tmp_path)
     assert dict(zip(data.names, data.labels.tolist(), strict=True)) == {
         "crack/0.png": 1,
-        "good/0.png": 0,
+        "Good/0.png": 0,
         "loose.png": -1,
     }
 
