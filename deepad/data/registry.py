@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -122,6 +123,7 @@ class DatasetRegistry:
         if (final / "manifest.json").exists():
             return self.record(dataset_id)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._sweep_leftovers()
         staging = Path(tempfile.mkdtemp(prefix=f".{dataset_id}-", dir=self.root))
         try:
             manifest = _write(dataset, staging)
@@ -142,6 +144,16 @@ class DatasetRegistry:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
         return self.record(dataset_id)
+
+    def _sweep_leftovers(self, older_than_s: float = 24 * 3600) -> None:
+        """Remove staging and deletion folders that a killed process left behind."""
+        now = time.time()
+        for folder in self.root.glob(".*"):
+            try:
+                if folder.is_dir() and now - folder.stat().st_mtime > older_than_s:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue  # another process removed it first
 
     def _folder(self, dataset_id: str) -> Path:
         if not _ID.fullmatch(str(dataset_id)):

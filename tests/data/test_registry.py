@@ -149,3 +149,18 @@ def test_stored_dtypes_hash_like_the_original(tmp_path):
     floats = Dataset(DataKind.IMAGE, [np.zeros((2, 2), np.float32)], ["f"])
     with pytest.raises(ValueError, match="uint8"):
         registry.add(floats)
+
+
+def test_leftover_staging_folders_are_swept(tmp_path):
+    import os
+
+    registry = DatasetRegistry(tmp_path)
+    registry.add(texts())
+    stale = tmp_path / "datasets" / ".0123456789abcdef-crashed"
+    fresh = tmp_path / "datasets" / ".fedcba9876543210-writing"
+    stale.mkdir()
+    fresh.mkdir()
+    os.utime(stale, (0, 0))
+    registry.add(table())
+    assert not stale.exists() and fresh.exists()
+    assert len(registry.list()) == 2
