@@ -39,7 +39,8 @@ from deepad.data.types import DataKind, Dataset
 from deepad.device import describe_device, select_device
 from deepad.models.config import Precision
 from deepad.models.fcdd import FCDD, AnomalySource, FCDDConfig, PixelLoss
-from deepad.models.fcdd.upsample import defect_mask, pixel_threshold, receptive_field_upsample
+from deepad.models.fcdd.evaluate import localisation_metrics, threshold_from_normals
+from deepad.models.fcdd.upsample import receptive_field_upsample
 
 log = logging.getLogger(__name__)
 
@@ -117,50 +118,30 @@ def run_fmnist(options: BenchOptions) -> None:
                 row[f"{name} s"] = result["seconds"]
         rows.append(row)
         print(format_table([row], list(row)), flush=True)
+        # written after every class so a long run that is stopped still leaves its rows
+        text = _fmnist_report(options, config, rows, time.perf_counter() - start)
+    print("\n" + text)
+
+
+def _fmnist_report(
+    options: BenchOptions, config: FCDDConfig, rows: list[dict[str, Any]], wall: float
+) -> str:
     columns = list(rows[0])
     table = rows + [mean_row(rows, columns, "class")]
-    wall = time.perf_counter() - start
     text = format_table(table, columns, title="Fashion-MNIST one-vs-rest AUROC (FCDD)")
     text += f"\n\ndevice: {describe_device(select_device(options.device))}"
+    text += f", torch threads {torch.get_num_threads()}"
     text += f"\nsettings: {to_json(config)}\nwall time: {wall:.0f} s"
-    print("\n" + text)
     _write(
         options,
         "fcdd-fmnist",
         {"suite": "fcdd-fmnist", "config": to_json(config), "rows": table, "seconds": wall},
         text,
     )
+    return text
 
 
 # --------------------------------------------------------------------- defects
-def evaluate_localisation(detector: FCDD, test: Dataset, threshold: float) -> dict[str, float]:
-    """Image AUROC, pixel AUROC and pixel precision/recall/F1 at ``threshold``."""
-    explanation = detector.explain(test)
-    maps = explanation.maps
-    size = maps.shape[-1]
-    masks = [None if m is None else _resize_mask(np.asarray(m), size) for m in (test.masks or [])]
-    scores = explanation.low_res.reshape(len(test), -1).mean(axis=1)
-    predicted = defect_mask(maps, threshold)
-    truth = np.stack([m if m is not None else np.zeros((size, size), np.uint8) for m in masks])
-    tp = float(np.sum(predicted & truth))
-    precision = tp / max(1.0, float(predicted.sum()))
-    recall = tp / max(1.0, float(truth.sum()))
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "image AUROC": metrics.auroc(test.labels, scores),
-        "pixel AUROC": metrics.pixel_auroc(masks, list(maps)),
-        "pixel F1": f1,
-    }
-
-
-def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    if mask.shape == (size, size):
-        return (mask > 0).astype(np.uint8)
-    import cv2
-
-    return (cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST) > 0).astype(np.uint8)
-
-
 @suite("fcdd-defects", "FCDD pixel AUROC on generated textures with defects (unsup. / 1 per kind)")
 def run_defects(options: BenchOptions) -> None:
     keys, overrides = _split_extra(options)
@@ -190,30 +171,46 @@ def run_defects(options: BenchOptions) -> None:
             )
             with timed(timing):
                 detector = FCDD(config=mode_config).fit(bench.train, labeled=labeled)
-                normal_maps = detector.explain(bench.train).maps
-                threshold = pixel_threshold(normal_maps, false_positive_rate=0.01)
-                result = evaluate_localisation(detector, bench.test, threshold)
+                threshold = threshold_from_normals(detector, bench.train)
+                result = localisation_metrics(detector, bench.test, threshold)
             row = {"texture": texture, "mode": mode, **result, "seconds": timing["seconds"]}
             rows.append(row)
             print(format_table([row], list(row)), flush=True)
+            text = _defects_report(
+                options, config, rows, modes, size, n_train, time.perf_counter() - start
+            )
+    print("\n" + text)
+
+
+def _defects_report(
+    options: BenchOptions,
+    config: FCDDConfig,
+    rows: list[dict[str, Any]],
+    modes: list[str],
+    size: int,
+    n_train: int,
+    wall: float,
+) -> str:
     columns = ["texture", "mode", "image AUROC", "pixel AUROC", "pixel F1", "seconds"]
     table = list(rows)
     for mode in modes:
-        mean = mean_row([r for r in rows if r["mode"] == mode], columns, "texture")
-        mean["mode"] = mode
-        table.append(mean)
-    wall = time.perf_counter() - start
+        done = [r for r in rows if r["mode"] == mode]
+        if done:
+            mean = mean_row(done, columns, "texture")
+            mean["mode"] = mode
+            table.append(mean)
     text = format_table(table, columns, title=f"Generated defects, {size}×{size}, FCDD")
     text += f"\n\ndevice: {describe_device(select_device(options.device))}"
+    text += f", torch threads {torch.get_num_threads()}"
     text += f"\ntrain images per texture: {n_train}; settings: {to_json(config)}"
     text += f"\nwall time: {wall:.0f} s"
-    print("\n" + text)
     _write(
         options,
         "fcdd-defects",
         {"suite": "fcdd-defects", "config": to_json(config), "rows": table, "seconds": wall},
         text,
     )
+    return text
 
 
 # --------------------------------------------------------------------- speed

@@ -128,6 +128,42 @@ def test_defect_mask_and_pixel_threshold():
     assert mask.tolist() == [[0, 1], [1, 0]]
 
 
+def test_localisation_metrics_by_hand():
+    from deepad.models.base import ImageMaps, Scores
+    from deepad.models.fcdd import localisation_metrics
+
+    maps = np.zeros((2, 4, 4), np.float32)
+    maps[1, :2, :2] = 1.0  # predicted defect: top-left 2×2 of the anomalous image
+    maps[1, 0, 2] = 0.8  # a false positive above the threshold
+    truth = np.zeros((4, 4), np.uint8)
+    truth[:2, :2] = 1
+    truth[3, 3] = 1  # one missed pixel
+
+    class Fixed:
+        def explain(self, data):
+            return ImageMaps(maps=maps, low_res=maps[:, ::2, ::2])
+
+        def score(self, data):
+            return Scores(score=np.array([0.0, 1.0]))
+
+    data = Dataset(
+        DataKind.IMAGE,
+        [np.zeros((8, 8), np.uint8)] * 2,
+        ["n", "a"],
+        labels=np.array([0, 1]),
+        masks=[None, np.kron(truth, np.ones((2, 2), np.uint8))],  # masks at 8×8 are resized
+    )
+    result = localisation_metrics(Fixed(), data, threshold=0.5)
+    assert result["image AUROC"] == 1.0
+    assert result["pixel precision"] == pytest.approx(4 / 5)
+    assert result["pixel recall"] == pytest.approx(4 / 5)
+    # 16 pixels of the anomalous image (the normal one has no mask): 5 defects, 11 normal
+    positives = np.array([1.0, 1, 1, 1, 0])
+    negatives = np.array([0.8] + [0.0] * 10)
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    assert result["pixel AUROC"] == pytest.approx(wins / (5 * 11))
+
+
 # --------------------------------------------------------------------- loss
 def test_loss_matches_hand_computation():
     phi = torch.tensor([[[0.0, 1.0], [2.0, -1.0]], [[3.0, 0.5], [-0.5, 1.0]]])

@@ -2,6 +2,7 @@
 
 from deepad.models.fcdd.anomalies import confetti_noise
 from deepad.models.fcdd.detector import FCDD, AnomalySource, FCDDConfig, PixelLoss
+from deepad.models.fcdd.evaluate import localisation_metrics, masks_at, threshold_from_normals
 from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
 from deepad.models.fcdd.network import Architecture, FCDDNet, ReceptiveField, receptive_field
 from deepad.models.fcdd.upsample import (
@@ -25,7 +26,10 @@ __all__ = [
     "defect_mask",
     "fcdd_loss",
     "fcdd_pixel_loss",
+    "localisation_metrics",
+    "masks_at",
     "pixel_threshold",
     "receptive_field",
     "receptive_field_upsample",
+    "threshold_from_normals",
 ]
