@@ -15,7 +15,7 @@ import logging
 import threading
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -489,6 +489,15 @@ class Service:
         manifest = read_manifest(folder) or {}
         return Explanations(explanation, row, partial=bool(manifest.get("partial")))
 
+    def model_meta(self, run_id: int) -> dict[str, Any]:
+        """The JSON metadata a run's detector saved (e.g. FCDD's receptive field, CVDD's top
+        words per context), read without loading the network."""
+        path = self.store.artifacts_dir(run_id) / "model" / "detector.json"
+        if not path.exists():
+            return {}
+        meta = json.loads(path.read_text()).get("meta", {})
+        return meta if isinstance(meta, dict) else {}
+
     def model(self, run_id: int) -> Any:
         """The run's fitted detector (for re-scoring and method views)."""
         from deepad.models.base import Detector
@@ -531,5 +540,12 @@ def _default_threshold(record: Any, scores: np.ndarray) -> float:
     return float(value) if value is not None else float(np.quantile(scores, 0.95))
 
 
-def first(items: Sequence[Any], predicate: Callable[[Any], bool]) -> Any:
-    return next((item for item in items if predicate(item)), None)
+def fcdd_upsample(low_res: np.ndarray, meta: dict[str, Any], sigma: float) -> np.ndarray:
+    """FCDD's Gaussian receptive-field upsampling of stored low-resolution maps with ``sigma``."""
+    from deepad.models.fcdd.network import ReceptiveField
+    from deepad.models.fcdd.upsample import receptive_field_upsample
+
+    rf = ReceptiveField.from_json(meta["receptive_field"])
+    return receptive_field_upsample(
+        np.asarray(low_res, dtype=np.float32), rf, sigma, size=int(meta["image_size"])
+    )

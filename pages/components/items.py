@@ -73,6 +73,9 @@ def _documents(ctx: Context, view: Any, chosen: np.ndarray, start: int) -> None:
                 f"{' · ⚑ flagged' if ctx.results.scores[item] > ctx.threshold else ''}"
                 f" · {default.label_of(ctx.results, item)} · `{ctx.results.names[item]}`"
             )
+            note = view.item_note(ctx, item)
+            if note:
+                head.caption(note)
             found = view.item_tokens(ctx, item)
             if found is not None:
                 tokens, weights, _ = found

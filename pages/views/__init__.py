@@ -7,7 +7,16 @@ from types import ModuleType
 
 from pages.views import default
 
-_HOOKS = ("panel", "orderings", "image_maps", "item_map", "item_tokens", "item_details")
+_HOOKS = (
+    "panel",
+    "orderings",
+    "image_maps",
+    "item_map",
+    "decorate",
+    "item_tokens",
+    "item_note",
+    "item_details",
+)
 
 
 def view_for(method: str) -> ModuleType:

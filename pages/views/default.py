@@ -71,6 +71,11 @@ def item_map(ctx: Context, item: int) -> np.ndarray | None:
     return np.asarray(maps[ctx.explanations.row[item]], dtype=np.float32)
 
 
+def decorate(ctx: Context, item: int, picture: np.ndarray) -> np.ndarray:
+    """Draw on an item's overlay (e.g. a predicted defect outline); unchanged by default."""
+    return picture
+
+
 def item_tokens(ctx: Context, item: int) -> tuple[list[str], np.ndarray, str] | None:
     """(tokens, one weight per token, caption) for a document, or None."""
     if ctx.explanations is None or ctx.explanations.kind != "tokens":
@@ -81,6 +86,11 @@ def item_tokens(ctx: Context, item: int) -> tuple[list[str], np.ndarray, str] | 
     row = ctx.explanations.row[item]
     weights = np.atleast_2d(found.weights[row])
     return list(found.tokens[row]), weights.mean(axis=0), "mean weight over heads"
+
+
+def item_note(ctx: Context, item: int) -> str:
+    """A short line shown with an item in the list (e.g. per-context scores); none by default."""
+    return ""
 
 
 def item_details(ctx: Context, item: int) -> None:
@@ -114,10 +124,10 @@ def heatmap_settings(ctx: Context) -> None:
     )
 
 
-def overlay_range(ctx: Context) -> tuple[float | None, float | None]:
+def overlay_range(ctx: Context, view: Any = None) -> tuple[float | None, float | None]:
     if ctx.settings.get("normalisation") != "whole set":
         return None, None
-    maps = image_maps(ctx)
+    maps = view.image_maps(ctx) if view is not None else image_maps(ctx)
     if maps is None:
         return None, None
     return _set_range(ctx.home, ctx.results.run_id, ctx.settings.get("variant", ""), maps)
@@ -133,8 +143,8 @@ def item_overlay(ctx: Context, item: int, view: Any) -> np.ndarray:
     amap = view.item_map(ctx, item)
     if amap is None:
         return image
-    low, high = overlay_range(ctx)
-    return viz.overlay(
+    low, high = overlay_range(ctx, view)
+    picture = viz.overlay(
         image,
         amap,
         alpha=ctx.settings.get("alpha", 0.5),
@@ -142,6 +152,7 @@ def item_overlay(ctx: Context, item: int, view: Any) -> np.ndarray:
         low=low,
         high=high,
     )
+    return view.decorate(ctx, item, picture)
 
 
 def caption(ctx: Context, item: int, rank: int) -> str:
