@@ -146,7 +146,9 @@ def _terminate(pid: int) -> None:
 def _terminate_if_still_cancelling(store: RunStore, run_id: int, pid: int) -> None:
     try:
         record = store.get(run_id)
-    except KeyError:
+    except KeyError:  # deleted while cancelling: its worker must still go
+        if pid_alive(pid) and _is_worker_process(pid):
+            _terminate(pid)
         return
     if record.active and record.pid == pid and record.cancel_requested and pid_alive(pid):
         log.warning("run %d did not stop within the grace period; sending SIGTERM", run_id)

@@ -123,9 +123,11 @@ class _StoreProgress:
         self.pending: list[dict[str, Any]] = []
         self.last_write = 0.0
         self.last: Progress | None = None
+        self.epoch_started = time.monotonic()
 
     def __call__(self, report: Progress) -> None:
         self.last = report
+        now = time.monotonic()
         if report.epoch_end:
             self.pending.append(
                 {
@@ -133,10 +135,11 @@ class _StoreProgress:
                     "loss": report.loss,
                     "lr": report.lr,
                     "items_per_second": report.items_per_second,
-                    "seconds": None,
+                    # wall time between epoch ends, hooks and checkpoints included
+                    "seconds": now - self.epoch_started,
                 }
             )
-        now = time.monotonic()
+            self.epoch_started = now
         final = report.epoch_end and report.epoch == report.epochs
         if now - self.last_write >= STORE_WRITE_SECONDS or final:
             self.flush()

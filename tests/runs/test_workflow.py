@@ -6,7 +6,7 @@ import pytest
 from deepad.models import Detector
 from deepad.runs import workflow
 from deepad.runs.artifacts import load_explanations
-from deepad.runs.store import CANCELLED, DONE, FAILED, RunStateError, RunStore
+from deepad.runs.store import CANCELLED, DONE, FAILED, RunNotFound, RunStateError, RunStore
 from deepad.runs.workflow import execute
 from tests.runs.fakes import MemoryRegistry, blob_images, gaussian_table
 
@@ -38,7 +38,9 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     assert record.progress == 1.0 and record.epoch == 4 and record.epochs == 4
     assert phases == ["training", "saving", "scoring", "explaining", "metrics"]
     assert [r.epoch for r in reports if r.epoch_end] == [1, 2, 3, 4]
-    assert [h["epoch"] for h in store.history(run_id)] == [1, 2, 3, 4]
+    history = store.history(run_id)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert all(h["seconds"] > 0 and h["items_per_second"] > 0 for h in history)
 
     model = Detector.load(store.model_dir(run_id))
     test = registry.get("test")
@@ -138,3 +140,20 @@ def test_finished_run_cannot_be_executed_again(store, registry):
         execute(store, run_id, registry=registry)
     with pytest.raises(RunStateError):
         execute(store, run_id, resume=True, registry=registry)
+
+
+def test_deleting_a_cancelling_run_stops_its_worker_and_leaves_no_folder(
+    store, registry, monkeypatch
+):
+    monkeypatch.setattr(workflow, "CANCEL_POLL_SECONDS", 0.0)
+    run_id = store.create_run("tiny", {**FAST, "epochs": 5}, "train")
+
+    def delete_after_epoch_1(report):
+        if report.epoch_end and report.epoch == 1:
+            store.request_cancel(run_id)
+            store.delete(run_id)
+
+    with pytest.raises(RunNotFound):
+        execute(store, run_id, registry=registry, progress=delete_after_epoch_1)
+    assert not store.artifacts_dir(run_id).exists()
+    assert store.list_runs() == []
