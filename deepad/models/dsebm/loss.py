@@ -51,7 +51,7 @@ def energy_and_gradient(
     ``create_graph=True`` keeps the graph for a loss on the gradient (training).
     """
     with _fp32(x.device), torch.enable_grad():
-        x = x.detach().float().requires_grad_(True)
+        x = _at_least_fp32(x.detach()).requires_grad_(True)
         step_energy = None
         if isinstance(_unwrap(module), RecurrentEnergy):
             energy_module = _unwrap(module)
@@ -67,6 +67,11 @@ def energy_and_gradient(
             # padded steps have zero energy already; this also zeroes their full gradient
             gradient = gradient * mask.unsqueeze(-1).to(gradient.dtype)
     return EnergyOutput(energy, gradient, step_energy)
+
+
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 inputs to fp32; fp64 stays (for exact tests of the mathematics)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -86,7 +91,7 @@ def reconstruct(
     out = energy_and_gradient(
         module, x, mask=mask, full_gradient=full_gradient, create_graph=create_graph
     )
-    return x.float() - out.gradient
+    return _at_least_fp32(x) - out.gradient
 
 
 def denoising_score_matching_loss(
@@ -103,7 +108,7 @@ def denoising_score_matching_loss(
     error is summed over the valid steps of each sequence.
     """
     with _fp32(x.device):
-        x = x.float()
+        x = _at_least_fp32(x)
         noisy = x + noise_std * torch.randn_like(x)
         if mask is not None:
             noisy = torch.where(mask.unsqueeze(-1), noisy, x)

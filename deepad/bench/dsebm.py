@@ -1,0 +1,349 @@
+"""DSEBM benchmarks: KDD Cup 99, ODDS thyroid tables, MNIST / Fashion-MNIST, and throughput.
+
+Protocols follow Zhai et al. (2016) and, for KDD, Zong et al. (DAGMM, 2018):
+
+- ``dsebm-kdd``: the 10% file, one-hot categories, *normal* traffic as the anomaly class;
+  a random 1:1 split, training on the non-anomalous rows of the training half, the threshold
+  flagging the test set's anomaly ratio (as both papers do).
+- ``dsebm-thyroid``: ODDS annthyroid and thyroid; a stratified 1:1 split, training on the
+  normal rows of the training half, the threshold at the test anomaly ratio.
+- ``dsebm-mnist``: one-vs-rest with the convolutional energy. MNIST has only its test split
+  here, so each class is split 2:1 into training and test images (the paper's ratio);
+  Fashion-MNIST trains on the class's training images and tests on the test split. AUROC is
+  over all other-class images; the paper's F1 protocol draws anomalies from the other classes
+  so that they are ρ = 0.3 of the test set and flags the top 30% (mean over draws).
+- ``dsebm-speed``: training and scoring throughput (items/s) on the chosen device.
+
+Settings are the detector's defaults plus ``--set key=value``; nothing is tuned on test labels.
+PyOD peers run on the same split and the same thresholding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from deepad import metrics
+from deepad.bench import BenchOptions, suite
+from deepad.bench.report import DEFAULT_PEERS, format_table, mean_row, timed, write_results
+from deepad.config import to_json, with_overrides
+from deepad.data.types import DataKind, Dataset
+from deepad.models.dsebm import DSEBM, DSEBMConfig
+
+log = logging.getLogger(__name__)
+
+RHO = 0.3
+RHO_DRAWS = 10
+PAPER = {
+    "kdd": {"DSEBM-e": (0.8619, 0.6446, 0.7399), "DSEBM-r": (0.8521, 0.6472, 0.7328)},
+    "kdd-dagmm": {"DAGMM": (0.9297, 0.9442, 0.9369)},
+    "mnist": {"DSEBM-e": (0.9788, 0.9616, 0.9689), "DSEBM-r": (0.9597, 0.9503, 0.9536)},
+}
+TABLE_COLUMNS = ("method", "precision", "recall", "f1", "auroc", "auprc", "seconds")
+
+
+def dsebm_config(options: BenchOptions, **defaults: Any) -> DSEBMConfig:
+    """Defaults, then the suite's own (e.g. fewer epochs with --quick), then ``--set``."""
+    config = dataclasses.replace(DSEBMConfig(), device=options.device, seed=options.seed)
+    config = dataclasses.replace(config, **defaults)
+    return with_overrides(config, dict(options.extra))
+
+
+def split_half(labels: np.ndarray, seed: int, *, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Random 1:1 split of item indices (per label when ``stratify``)."""
+    rng = np.random.default_rng(seed)
+    if not stratify:
+        order = rng.permutation(len(labels))
+        return np.sort(order[: len(labels) // 2]), np.sort(order[len(labels) // 2 :])
+    first, second = [], []
+    for value in np.unique(labels):
+        index = rng.permutation(np.flatnonzero(labels == value))
+        first.append(index[: len(index) // 2])
+        second.append(index[len(index) // 2 :])
+    return np.sort(np.concatenate(first)), np.sort(np.concatenate(second))
+
+
+def ratio_metrics(labels: np.ndarray, scores: np.ndarray, ratio: float) -> dict[str, float]:
+    """P/R/F1 when the top ``ratio`` of scores is flagged, plus AUROC and AUPRC."""
+    threshold = metrics.threshold_for_contamination(scores, ratio)
+    precision, recall, f1 = metrics.precision_recall_f1(labels, scores, threshold)
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "auroc": metrics.auroc(labels, scores),
+        "auprc": metrics.auprc(labels, scores),
+    }
+
+
+def peer_scores(
+    x_train: np.ndarray, x_test: np.ndarray, names: tuple[str, ...], seed: int
+) -> dict[str, tuple[np.ndarray, float]]:
+    """PyOD detectors with default settings: test scores and fit+score seconds."""
+    try:
+        from deepad.bench.report import _pyod_model
+    except ImportError:  # pragma: no cover - report always has it
+        return {}
+    try:
+        import pyod.models  # noqa: F401
+    except ImportError:
+        log.warning("PyOD is not installed; install deepad[bench] to print the peer rows")
+        return {}
+    out = {}
+    for name in names:
+        model = _pyod_model(name, 0.1, seed)
+        start = time.perf_counter()
+        model.fit(x_train)
+        scores = np.asarray(model.decision_function(x_test), dtype=np.float64)
+        out[name] = (scores, time.perf_counter() - start)
+    return out
+
+
+def _peer_names(options: BenchOptions) -> tuple[str, ...]:
+    names = options.extra.pop("peers", None)
+    return DEFAULT_PEERS if names is None else tuple(n for n in names.split("+") if n)
+
+
+def _table_benchmark(
+    title: str,
+    train: Dataset,
+    test: Dataset,
+    config: DSEBMConfig,
+    options: BenchOptions,
+    peers: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """Fit DSEBM (and peers) on ``train``; rows of P/R/F1 at the test anomaly ratio."""
+    ratio = float(np.mean(test.labels == 1))
+    timing: dict[str, float] = {}
+    with timed(timing):
+        detector = DSEBM(config=config).fit(train)
+        scores = detector.score(test)
+    rows = []
+    for criterion, short in (("energy", "e"), ("reconstruction", "r")):
+        row = {"method": f"DSEBM-{short}"}
+        row.update(ratio_metrics(test.labels, scores.components[criterion], ratio))
+        row["seconds"] = timing["seconds"]
+        rows.append(row)
+    if options.peers and peers:
+        x_train = detector.scaler_.transform(np.asarray(train.items))
+        x_test = detector.scaler_.transform(np.asarray(test.items))
+        for name, (peer, seconds) in peer_scores(x_train, x_test, peers, options.seed).items():
+            row = {"method": f"PyOD {name}"}
+            row.update(ratio_metrics(test.labels, peer, ratio))
+            row["seconds"] = seconds
+            rows.append(row)
+    print(format_table(rows, TABLE_COLUMNS, title=title), flush=True)
+    print(f"final training loss {detector.history_[-1].loss:.4g}", flush=True)
+    return rows
+
+
+@suite("dsebm-kdd", "DSEBM on KDD Cup 99 10% (normal traffic as anomalies), with PyOD peers")
+def run_kdd(options: BenchOptions) -> None:
+    from deepad.data.benchmarks.kdd import find_kdd_file, load_kdd
+
+    start = time.perf_counter()
+    peers = _peer_names(options)
+    limit = int(options.extra.pop("train_limit", 20_000 if options.quick else 0))
+    config = dsebm_config(options, epochs=5 if options.quick else 20, batch_size=1024)
+    data = load_kdd(find_kdd_file(options.root()))
+    train_idx, test_idx = split_half(data.labels, options.seed, stratify=False)
+    train_idx = train_idx[data.labels[train_idx] == 0]
+    if limit:
+        rng = np.random.default_rng(options.seed)
+        train_idx = np.sort(rng.choice(train_idx, size=min(limit, len(train_idx)), replace=False))
+    train, test = data.subset(train_idx), data.subset(test_idx)
+    log.info("KDD: %d training rows, %d test rows", len(train), len(test))
+    title = (
+        f"KDD Cup 99 10%: {len(train)} training rows, {len(test)} test rows, "
+        f"anomaly ratio {np.mean(test.labels == 1):.4f}"
+    )
+    rows = _table_benchmark(title, train, test, config, options, peers)
+    _print_paper("kdd")
+    wall = time.perf_counter() - start
+    print(f"\nsettings: {to_json(config)}\nwall time: {wall:.0f} s")
+    write_results(
+        options.output,
+        {"suite": "dsebm-kdd", "config": to_json(config), "rows": rows, "seconds": wall},
+    )
+
+
+@suite("dsebm-thyroid", "DSEBM on ODDS annthyroid and thyroid (stratified 1:1), with PyOD peers")
+def run_thyroid(options: BenchOptions) -> None:
+    from deepad.data.benchmarks.odds import find_odds_file, load_odds
+
+    start = time.perf_counter()
+    peers = _peer_names(options)
+    names = options.classes or ["annthyroid", "thyroid"]
+    config = dsebm_config(options, epochs=20 if options.quick else 100, batch_size=128)
+    results = {}
+    for name in names:
+        data = load_odds(find_odds_file(options.root(), name))
+        train_idx, test_idx = split_half(data.labels, options.seed, stratify=True)
+        train = data.subset(train_idx[data.labels[train_idx] == 0])
+        test = data.subset(test_idx)
+        title = f"ODDS {name}: {len(train)} training rows, {len(test)} test rows"
+        results[name] = _table_benchmark(title, train, test, config, options, peers)
+        print()
+    wall = time.perf_counter() - start
+    print(f"settings: {to_json(config)}\nwall time: {wall:.0f} s")
+    write_results(
+        options.output,
+        {"suite": "dsebm-thyroid", "config": to_json(config), "rows": results, "seconds": wall},
+    )
+
+
+def _rho_f1(
+    normal_scores: np.ndarray, anomaly_scores: np.ndarray, rng: np.random.Generator
+) -> tuple[float, float, float]:
+    """Mean P/R/F1 over draws of anomalies making up ρ of the test set, top ρ flagged."""
+    n_anomalies = round(RHO / (1 - RHO) * len(normal_scores))
+    out = []
+    for _ in range(RHO_DRAWS):
+        picked = rng.choice(anomaly_scores, size=n_anomalies, replace=False)
+        scores = np.concatenate([normal_scores, picked])
+        labels = np.r_[np.zeros(len(normal_scores)), np.ones(n_anomalies)]
+        m = ratio_metrics(labels, scores, RHO)
+        out.append((m["precision"], m["recall"], m["f1"]))
+    return tuple(float(v) for v in np.mean(out, axis=0))
+
+
+def _image_split(
+    dataset: str, options: BenchOptions, c: int, limit: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(training images of class c, test images, test labels 1 = other class)."""
+    from deepad.data.benchmarks.idx import load_idx_dataset
+
+    directory = options.root() / dataset
+    rng = np.random.default_rng(options.seed + c)
+    if dataset == "mnist":
+        split = load_idx_dataset(directory, "test")
+        own = rng.permutation(np.flatnonzero(split.labels == c))
+        cut = len(own) * 2 // 3
+        others = np.flatnonzero(split.labels != c)
+        test_idx = np.concatenate([own[cut:], others])
+        x_train = split.images[np.sort(own[:cut])]
+        return x_train, split.images[test_idx], (split.labels[test_idx] != c).astype(np.int8)
+    train_split = load_idx_dataset(directory, "train")
+    test_split = load_idx_dataset(directory, "test")
+    own = np.flatnonzero(train_split.labels == c)
+    if limit:
+        own = np.sort(rng.choice(own, size=min(limit, len(own)), replace=False))
+    labels = (test_split.labels != c).astype(np.int8)
+    return train_split.images[own], test_split.images, labels
+
+
+@suite("dsebm-mnist", "DSEBM (convolutional) one-vs-rest on MNIST and Fashion-MNIST")
+def run_mnist(options: BenchOptions) -> None:
+    from deepad.data.benchmarks.idx import FASHION_CLASSES, MNIST_CLASSES
+
+    start = time.perf_counter()
+    peers = _peer_names(options)
+    datasets = options.extra.pop("datasets", "mnist+fashion_mnist").split("+")
+    limit = int(options.extra.pop("train_limit", 1000 if options.quick else 0))
+    config = dsebm_config(options, epochs=5 if options.quick else 30, batch_size=64)
+    classes = [int(c) for c in options.classes] if options.classes else list(range(10))
+    if options.quick and not options.classes:
+        classes = [0, 1]
+    payload: dict[str, Any] = {"suite": "dsebm-mnist", "config": to_json(config)}
+    for dataset in datasets:
+        names = MNIST_CLASSES if dataset == "mnist" else FASHION_CLASSES
+        rows = []
+        for c in classes:
+            x_train, x_test, y_test = _image_split(dataset, options, c, limit)
+            row: dict[str, Any] = {"class": f"{c} {names[c]}"}
+            timing: dict[str, float] = {}
+            with timed(timing):
+                detector = DSEBM(config=config).fit(
+                    Dataset(DataKind.IMAGE, list(x_train), [str(i) for i in range(len(x_train))])
+                )
+                test = Dataset(DataKind.IMAGE, list(x_test), [str(i) for i in range(len(x_test))])
+                scores = detector.score(test)
+            rng = np.random.default_rng(options.seed)
+            for criterion, short in (("energy", "e"), ("reconstruction", "r")):
+                s = scores.components[criterion]
+                row[f"AUROC-{short}"] = metrics.auroc(y_test, s)
+                row[f"F1-{short}"] = _rho_f1(s[y_test == 0], s[y_test == 1], rng)[2]
+            row["DSEBM s"] = timing["seconds"]
+            if options.peers and peers:
+                flat_train = x_train.reshape(len(x_train), -1) / 255.0
+                flat_test = x_test.reshape(len(x_test), -1) / 255.0
+                for name, (s, seconds) in peer_scores(
+                    flat_train, flat_test, peers, options.seed
+                ).items():
+                    row[f"{name} AUROC"] = metrics.auroc(y_test, s)
+                    row[f"{name} F1"] = _rho_f1(s[y_test == 0], s[y_test == 1], rng)[2]
+                    row[f"{name} s"] = seconds
+            rows.append(row)
+            print(format_table([row], list(row)), flush=True)
+        columns = list(rows[0])
+        table = rows + [mean_row(rows, columns, "class")]
+        title = f"{dataset} one-vs-rest: AUROC and F1 at rho = {RHO} (mean of {RHO_DRAWS} draws)"
+        print()
+        print(format_table(table, columns, title=title), flush=True)
+        payload[dataset] = table
+    _print_paper("mnist")
+    wall = time.perf_counter() - start
+    print(f"\nsettings: {to_json(config)}\nwall time: {wall:.0f} s")
+    payload["seconds"] = wall
+    write_results(options.output, payload)
+
+
+@suite("dsebm-speed", "DSEBM training and scoring throughput (items/s) on the chosen device")
+def run_speed(options: BenchOptions) -> None:
+    """Synthetic inputs of the benchmark shapes; measures the loop's items/s and scoring rate."""
+    rng = np.random.default_rng(options.seed)
+    n = 4096 if options.quick else 32768
+    cases = {
+        "table 118-d (KDD shape)": Dataset(
+            DataKind.TABLE, rng.normal(size=(n, 118)).astype(np.float32), [""] * n
+        ),
+        "image 28x28": Dataset(
+            DataKind.IMAGE,
+            list(rng.integers(0, 256, size=(n // 4, 28, 28), dtype=np.uint8)),
+            [""] * (n // 4),
+        ),
+        "sequence 100x3": Dataset(
+            DataKind.SEQUENCE,
+            [rng.normal(size=(100, 3)).astype(np.float32) for _ in range(n // 32)],
+            [""] * (n // 32),
+        ),
+    }
+    rows = []
+    batch = int(options.extra.pop("batch", 1024))
+    config = dsebm_config(options, epochs=2, batch_size=batch, checkpoint_every=0)
+    for label, data in cases.items():
+        detector = DSEBM(config=config)
+        t0 = time.perf_counter()
+        detector.fit(data)
+        fit_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        detector.score(data)
+        score_s = time.perf_counter() - t1
+        rows.append(
+            {
+                "input": label,
+                "items": len(data),
+                "train items/s": detector.history_[-1].items_per_second,
+                "score items/s": len(data) / score_s,
+                "fit s": fit_s,
+            }
+        )
+    from deepad.device import describe_device, select_device
+
+    device = describe_device(select_device(options.device))
+    print(format_table(rows, list(rows[0]), title=f"DSEBM throughput on {device}, batch {batch}"))
+    write_results(options.output, {"suite": "dsebm-speed", "device": device, "rows": rows})
+
+
+def _print_paper(key: str) -> None:
+    rows = [
+        {"method": f"paper {m}", "precision": p, "recall": r, "f1": f}
+        for k in (key, f"{key}-dagmm")
+        for m, (p, r, f) in PAPER.get(k, {}).items()
+    ]
+    if rows:
+        print(format_table(rows, ("method", "precision", "recall", "f1"), title="published"))
