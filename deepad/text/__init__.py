@@ -7,12 +7,13 @@ from deepad.text.embeddings import (
     load_minilm,
     minilm_path,
 )
-from deepad.text.preprocess import TextPreprocessing, preprocess, word_spans
+from deepad.text.preprocess import TextPreprocessing, align_words, preprocess, word_spans
 
 __all__ = [
     "DocumentEmbeddings",
     "EmbeddingSource",
     "TextPreprocessing",
+    "align_words",
     "embed_documents",
     "load_minilm",
     "minilm_path",

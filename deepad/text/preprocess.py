@@ -62,3 +62,26 @@ def word_spans(
 def preprocess(text: str, prep: TextPreprocessing = TextPreprocessing()) -> list[str]:
     """The kept words of ``text`` in order."""
     return [w for w, _, _ in word_spans(text, prep)]
+
+
+def align_words(
+    text: str, tokens: list[str], prep: TextPreprocessing = TextPreprocessing()
+) -> list[tuple[int, int] | None]:
+    """Character span in ``text`` of each embedded token, for highlighting the original text.
+
+    ``tokens`` are the words a detector kept for ``text`` (e.g. ``TokenWeights.tokens[i]``):
+    the pre-processed words in order, possibly fewer (a truncated long document, words missing
+    from a word-vector file). ``None`` where a token has no span (the ``<empty>`` placeholder).
+    """
+    spans = word_spans(text, prep)
+    out: list[tuple[int, int] | None] = []
+    j = 0
+    for token in tokens:
+        while j < len(spans) and spans[j][0] != token:
+            j += 1
+        if j == len(spans):
+            out.append(None)
+            continue
+        out.append((spans[j][1], spans[j][2]))
+        j += 1
+    return out

@@ -1,4 +1,4 @@
-from deepad.text.preprocess import TextPreprocessing, preprocess, word_spans
+from deepad.text.preprocess import TextPreprocessing, align_words, preprocess, word_spans
 
 
 def test_default_cleaning_follows_the_cvdd_protocol():
@@ -35,3 +35,12 @@ def test_each_step_can_be_switched_off():
 def test_empty_and_stopword_only_documents_give_no_words():
     assert preprocess("") == []
     assert preprocess("the and of it is 12 34") == []
+
+
+def test_align_words_finds_the_spans_of_kept_tokens():
+    text = "Oil prices rose; OIL output fell."
+    spans = align_words(text, ["oil", "output", "fell", "<empty>"])
+    assert [text[s:e] for s, e in spans[:3]] == ["Oil", "output", "fell"]
+    assert spans[3] is None
+    # a token skipped by the detector (e.g. not in a word-vector file) shifts nothing
+    assert [text[s:e] for s, e in align_words(text, ["prices", "fell"])] == ["prices", "fell"]
