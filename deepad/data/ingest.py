@@ -234,7 +234,7 @@ class _Collector:
                     with gzip.GzipFile(fileobj=io.BytesIO(compressed())) as f:
                         data = f.read(MAX_ENTRY_BYTES + 1)
                 except (OSError, EOFError, zlib.error) as exc:
-                    raise ValueError(f"{path}: not a valid gzip file ({exc})") from None
+                    raise ValueError(f"not a valid gzip file ({exc})") from None
                 return self._take(data)
 
         self.entries.append(Entry(path, read, direct=direct))
@@ -323,7 +323,7 @@ def read_columns(source: Source) -> list[str]:
     with collect(source) as found:
         for entry in found.entries:
             if entry.suffix in text.RECORD_SUFFIXES:
-                return text.read_records(entry.read(), entry.path, entry.suffix)[0]
+                return text.read_records(text.read_entry(entry), entry.path, entry.suffix)[0]
     raise ValueError("no .csv, .tsv or .jsonl file in this source")
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deepad.data.text import RECORD_SUFFIXES, labels_from_values, read_records
+from deepad.data.text import RECORD_SUFFIXES, labels_from_values, read_entry, read_records
 from deepad.data.types import DataKind, Dataset, Skipped
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def table_from_entries(
         if entry.suffix not in RECORD_SUFFIXES:
             skipped.append(Skipped(entry.path, "not a table (.csv, .tsv or .jsonl)"))
             continue
-        columns, rows = read_records(entry.read(), entry.path, entry.suffix)
+        columns, rows = read_records(read_entry(entry), entry.path, entry.suffix)
         if label_column is not None and label_column not in columns:
             raise ValueError(
                 f"{entry.path}: no label column {label_column!r} (columns: {', '.join(columns)})"

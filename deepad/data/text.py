@@ -191,6 +191,14 @@ def labels_from_values(
     return np.asarray(labels, np.int8), None
 
 
+def read_entry(entry: Entry) -> bytes:
+    """The entry's bytes; a failed read names the file."""
+    try:
+        return entry.read()
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{entry.path}: {exc}") from exc
+
+
 def _same_value(value: str, wanted: str) -> bool:
     """Equal as text, or as numbers (so ``normal_label=0`` matches ``0.0`` in a file)."""
     if value == wanted:
@@ -239,7 +247,7 @@ def texts_from_entries(
         if entry.suffix not in TEXT_SUFFIXES:
             skipped.append(Skipped(entry.path, "not a text file (.txt, .csv, .tsv or .jsonl)"))
             continue
-        data = entry.read()
+        data = read_entry(entry)
         if entry.suffix == ".txt" and entry.direct:
             content = decode_utf8(data, entry.path)
             for number, line in enumerate(content.split("\n"), start=1):

@@ -88,3 +88,12 @@ def test_table_errors():
         load_table(Upload("w.csv", b"a\n1\n"), label_column="y")
     with pytest.raises(ValueError, match="appears twice"):
         load_table(Upload("w.csv", b"a,a\n1,2\n"))
+
+
+def test_oversized_file_is_an_error_naming_it(tmp_path, monkeypatch):
+    from deepad.data import ingest
+
+    (tmp_path / "big.csv").write_text("a\n" + "1\n" * 100)
+    monkeypatch.setattr(ingest, "MAX_ENTRY_BYTES", 50)
+    with pytest.raises(ValueError, match="big.csv: larger than 50 bytes"):
+        load_table(tmp_path)
