@@ -223,6 +223,11 @@ class FCDD(Detector):
                 return fcdd_pixel_loss(full, batch["masks"], batch["weight"])
             return fcdd_loss(maps, batch["anomalous"], batch["weight"])
 
+        if cfg.channels_last and device.type == "cpu":
+            # the shared loop does this on CUDA only; oneDNN convolutions on the CPU are also
+            # faster in channels_last (about 1.2× for the 28×28 net in fcdd-speed)
+            network.to(memory_format=torch.channels_last)
+            sampler.channels_last = True
         self.history_ = fit_network(
             network, loss_fn, sampler, cfg, progress=progress, context=context
         )
@@ -255,11 +260,16 @@ class FCDD(Detector):
         mean = torch.as_tensor(self.mean_, device=device).view(1, -1, 1, 1)
         std = torch.as_tensor(self.std_, device=device).view(1, -1, 1, 1)
         chunk = max(1, cfg.batch_size)
+        channels_last = cfg.channels_last and device.type in ("cpu", "cuda")
+        if channels_last:
+            network.to(memory_format=torch.channels_last)
         out = []
         for first in range(0, len(data), chunk):
             part = data.subset(np.arange(first, min(first + chunk, len(data))))
             images = stack_images(part, self.image_size_, self.channels_).to(device)
             x = (to_float(images) - mean) / std
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             with autocast(device, cfg.precision):
                 maps = anomaly_map(network(x))
             out.append(maps[:, 0].float().cpu().numpy())
@@ -355,6 +365,7 @@ class _BatchSampler:
         b = cfg.batch_size
         self.n_anomalous = min(b - 1, max(1, round(b * cfg.anomaly_fraction))) if b > 1 else 1
         self.n_normal = max(1, b - self.n_anomalous)
+        self.channels_last = False
 
     def __call__(self, epoch: int, generator: torch.Generator) -> _Epoch:
         device = self.normals.device
@@ -417,6 +428,8 @@ class _BatchSampler:
         if cfg.augment:
             images, mask = random_hflip(images, mask, gen)
         x = (to_float(images) - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         anomalous = torch.zeros(len(images), dtype=torch.bool, device=gen.device)
         anomalous[len(normal_index) :] = True
         batch = {"images": x, "anomalous": anomalous, "weight": torch.cat(weights)}
