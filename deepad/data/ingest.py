@@ -259,8 +259,12 @@ class _Collector:
     ) -> Callable[[], bytes]:
         def read() -> bytes:
             # The header's size can lie; never trust it for the amount read.
-            with archive.open(info) as f:
-                return self._take(f.read(MAX_ENTRY_BYTES + 1))
+            try:
+                with archive.open(info) as f:
+                    data = f.read(MAX_ENTRY_BYTES + 1)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                raise ValueError(f"damaged archive entry ({exc})") from None
+            return self._take(data)
 
         return read
 

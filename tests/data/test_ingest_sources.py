@@ -111,6 +111,16 @@ def test_size_limits_per_entry_and_per_source(tmp_path, monkeypatch):
     assert len(data) == 0 and all("larger than" in s.reason for s in data.skipped)
 
 
+def test_damaged_archive_entry_is_skipped():
+    good, bad = noisy_png(3), noisy_png(4)
+    archive = bytearray(make_zip({"good.png": good, "bad.png": bad}))
+    at = bytes(archive).index(bad) + len(bad) // 2  # stored uncompressed: flip a data byte
+    archive[at] ^= 0xFF
+    data = load_images(Upload("d.zip", bytes(archive)))
+    assert data.names == ["good.png"]
+    assert data.skipped[0].name == "bad.png" and "CRC" in data.skipped[0].reason
+
+
 def test_list_of_paths(tmp_path):
     (tmp_path / "a.png").write_bytes(png(1))
     (tmp_path / "b.png").write_bytes(png(2))
