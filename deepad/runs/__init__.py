@@ -6,7 +6,8 @@ process, cancels it and recovers after crashes; :func:`deepad.runs.workflow.exec
 one run (fit, save, score, explain, metrics) in the current process.
 """
 
-from deepad.runs.artifacts import load_explanations
+from typing import Any
+
 from deepad.runs.store import (
     ACTIVE,
     CANCELLED,
@@ -41,3 +42,13 @@ __all__ = [
     "ScoreTable",
     "load_explanations",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # artifacts needs the detector types (and so torch); the store alone should stay light
+    # for processes that only read runs
+    if name == "load_explanations":
+        from deepad.runs.artifacts import load_explanations
+
+        return load_explanations
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

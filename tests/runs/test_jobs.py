@@ -129,3 +129,14 @@ def test_cancel_stops_a_background_run_with_sigterm_as_fallback(store, worker_en
     record = jobs.cancel_run(store, run_id, grace=0.0, wait=True)
     assert record.status == CANCELLED
     assert "stopped by SIGTERM" in store.log_path(run_id).read_text()
+
+
+def test_worker_exit_codes(store, capsys):
+    from deepad.runs import worker
+
+    assert worker.main(["--home", str(store.home), "99"]) == 2
+    assert "no run 99" in capsys.readouterr().err
+    run_id = store.create_run("ae", {}, "t")
+    store.update(run_id, status=DONE)
+    assert worker.main(["--home", str(store.home), str(run_id)]) == 2
+    assert "cannot start" in capsys.readouterr().err

@@ -166,3 +166,31 @@ def test_status_helpers(store):
     store.update(run_id, status=CANCELLED, started=time.time() - 5, finished=time.time())
     record = store.get(run_id)
     assert record.resumable and not record.active and 4 < record.elapsed < 6
+
+
+_WRITER = """
+import sys, time
+from deepad.runs.store import RunStore
+store, run_id, k = RunStore(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+for e in range(60):
+    store.update(run_id, progress=e / 60, heartbeat=time.time())
+    store.add_history(run_id, [{"epoch": k * 1000 + e, "loss": 1.0}])
+"""
+
+
+def test_concurrent_writers_from_processes_do_not_fail(store):
+    import subprocess
+    import sys
+
+    run_id = store.create_run("ae", {}, "t")
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(store.home), str(run_id), str(k)])
+        for k in range(3)
+    ]
+    reads = 0
+    while any(w.poll() is None for w in writers):
+        store.get(run_id)
+        store.history(run_id)
+        reads += 1
+    assert [w.returncode for w in writers] == [0, 0, 0]
+    assert len(store.history(run_id)) == 180 and reads > 0
