@@ -24,6 +24,7 @@ Labeled layouts (detected from the folder names; see :func:`detect_layout`):
 
 - ``normal/`` + ``anomalous/<defect>/`` + optional ``ground_truth/<defect>/`` (the anomalib
   ``Folder`` convention); images directly in ``anomalous/`` get the class ``anomalous``;
+  ``good/`` is read like ``normal/``, and ``abnormal/`` or ``anomaly/`` like ``anomalous/``;
 - MVTec-AD: ``train/good/``, ``test/good/``, ``test/<defect>/`` and
   ``ground_truth/<defect>/<stem>_mask.png``;
 - one MVTec split on its own: ``good/`` + ``<defect>/`` folders;
@@ -65,7 +66,7 @@ IMAGE_SUFFIXES = frozenset(
 _FORMATS = ("PNG", "JPEG", "BMP", "DIB", "TIFF", "WEBP")
 
 NORMAL_DIRS = frozenset({"normal"})
-ANOMALOUS_DIRS = frozenset({"anomalous"})
+ANOMALOUS_DIRS = frozenset({"anomalous", "abnormal", "anomaly"})
 GOOD = "good"
 MASK_DIR = "ground_truth"
 logger = logging.getLogger(__name__)
@@ -233,8 +234,8 @@ def _mask_stem(file: str) -> str:
 
 
 def _place_folder(parts: list[str]) -> Placement:
-    if len(parts) > 1 and parts[0].lower() in NORMAL_DIRS:
-        return Placement(NORMAL, "normal")
+    if len(parts) > 1 and parts[0].lower() in NORMAL_DIRS | {GOOD}:
+        return Placement(NORMAL, parts[0].lower())
     if len(parts) > 1 and parts[0].lower() in ANOMALOUS_DIRS:
         return Placement(ANOMALOUS, parts[1] if len(parts) > 2 else "anomalous")
     if len(parts) > 1 and parts[0].lower() == MASK_DIR:

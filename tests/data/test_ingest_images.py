@@ -227,3 +227,13 @@ def test_layout_detection_does_not_strip_layout_folders():
     placed = detect_layout(["normal/a.png", "normal/b.png"])
     assert [p.label for p in placed] == [0, 0]
     assert [p.label for p in detect_layout(["wrap/x/a.png", "wrap/y/b.png"])] == [None, None]
+
+
+def test_folder_layout_aliases():
+    placed = detect_layout(["good/a.png", "Abnormal/cut/b.png", "anomaly/c.png", "x/d.png"])
+    assert [(p.label, p.cls) for p in placed] == [
+        (0, "good"),
+        (1, "cut"),
+        (1, "anomalous"),
+        (-1, "unknown"),
+    ]
