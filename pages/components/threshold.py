@@ -32,8 +32,14 @@ def candidate_thresholds(home: str, run_id: int, _results: RunResults) -> list[f
     slider would jump over the whole normal range in one step; with up to 1,001 stops every
     item of a small run is its own stop.
     """
-    scores = _results.scores[np.isfinite(_results.scores)]
-    stops = np.unique(np.quantile(scores, np.linspace(0.0, 1.0, 1001)))
+    return quantile_stops(_results.scores)
+
+
+def quantile_stops(values: np.ndarray, count: int = 1001) -> list[float]:
+    """``count`` quantiles of ``values`` (deduplicated), plus one stop below them all."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    stops = np.unique(np.quantile(values, np.linspace(0.0, 1.0, count)))
     below = stops[0] - max(abs(stops[0]) * 1e-3, 1e-9)  # flags everything
     return [float(below), *map(float, stops)]
 

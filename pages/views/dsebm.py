@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from deepad import viz
+from pages.components.threshold import quantile_stops
 from pages.views.default import Context
 
 ENERGY, RECONSTRUCTION = "energy", "reconstruction"
@@ -24,15 +25,9 @@ def orderings(ctx: Context) -> dict[str, np.ndarray]:
     }
 
 
-def _stops(values: np.ndarray) -> list[float]:
-    values = values[np.isfinite(values)]
-    stops = np.unique(np.quantile(values, np.linspace(0.0, 1.0, 501)))
-    return [float(stops[0] - max(abs(stops[0]) * 1e-3, 1e-9)), *map(float, stops)]
-
-
 def _criterion_slider(ctx: Context, name: str, label: str, share: float) -> float:
     values = ctx.results.components[name]
-    stops = _stops(values)
+    stops = quantile_stops(values, 501)
     key = f"{ctx.key}_{name}_threshold"
     if key not in st.session_state or st.session_state[key] not in stops:
         # start by flagging the same share of items as the main threshold does
@@ -98,5 +93,8 @@ def panel(ctx: Context) -> None:
             item = points[0].get("customdata")
             if isinstance(item, list):
                 item = item[0]
-            if item is not None:
+            # open once per new selection, not again on every later rerun
+            seen = f"{ctx.key}_scatter_opened"
+            if item is not None and st.session_state.get(seen) != item:
+                st.session_state[seen] = item
                 open_item(ctx, int(item), view_for("dsebm"))

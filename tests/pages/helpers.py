@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from deepad import metrics
 from deepad.data.types import DataKind, Dataset
 from deepad.service import Service
 
@@ -98,3 +99,32 @@ def app(page: str | None = None, **state) -> AppTest:
 def no_errors(at: AppTest) -> None:
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def large_run(svc: Service, n: int = 10_000, seed: int = 0) -> int:
+    """A finished run with ``n`` scored 8×8 images and their maps, written straight into the
+    store (no training), for checking the pages stay fast on big runs."""
+    from deepad.models.base import ImageMaps
+    from deepad.runs.artifacts import write_explanations
+
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 8, 8), dtype=np.uint8)
+    labels = (rng.random(n) < 0.1).astype(np.int8)
+    scores = rng.normal(size=n) + 2.0 * labels
+    maps = rng.random((n, 8, 8)).astype(np.float32)
+    data = Dataset(DataKind.IMAGE, list(images), [f"img_{i:05d}.png" for i in range(n)], labels)
+    dataset_id = svc.registry.add(data, name="big").id
+    config = svc.build_config("ae", {"epochs": 1})
+    run_id = svc.store.create_run("ae", config, dataset_id, dataset_id)
+    svc.store.write_scores(run_id, names=data.names, scores=scores, labels=labels)
+    write_explanations(
+        svc.store.artifacts_dir(run_id) / "explain",
+        lambda positions: ImageMaps(maps=maps[positions]),
+        np.arange(n),
+    )
+    threshold = float(np.quantile(scores, 0.9))
+    svc.store.update(
+        run_id, status="done", progress=1.0, threshold=threshold,
+        metrics=metrics.summary(labels, scores, threshold),
+    )  # fmt: skip
+    return run_id

@@ -1,0 +1,108 @@
+import csv
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from deepad import metrics
+from deepad.data.types import DataKind
+from deepad.service import (
+    RunResults,
+    Service,
+    ServiceError,
+    flagged_csv,
+    ranked,
+    safe_stem,
+    threshold_presets,
+    zip_pngs,
+)
+
+
+def results(n: int = 10, labels: bool = True, seed: int = 0) -> RunResults:
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=n)
+    return RunResults(
+        run_id=1,
+        method="ae",
+        dataset_id="x",
+        kind=DataKind.TABLE,
+        names=[f"item{i}.png" for i in range(n)],
+        scores=scores,
+        labels=(scores > 0.5).astype(np.int8) if labels else None,
+        classes=None,
+        default_threshold=0.0,
+        contamination=0.2,
+    )
+
+
+def test_ranked_orders_by_score_and_filters():
+    r = results(50)
+    order = ranked(r, 0.0, "all")
+    assert np.all(np.diff(r.scores[order]) <= 0)
+    flagged = ranked(r, 0.0, "flagged")
+    assert set(flagged) == set(np.flatnonzero(r.scores > 0.0))
+    assert np.all(np.diff(r.scores[flagged]) <= 0)
+    assert set(ranked(r, 0.0, "unflagged")) == set(np.flatnonzero(r.scores <= 0.0))
+    assert set(ranked(r, 0.0, "labeled anomalous")) == set(np.flatnonzero(r.labels == 1))
+    assert set(ranked(r, 0.0, "labeled normal")) == set(np.flatnonzero(r.labels == 0))
+    assert ranked(results(5, labels=False), 0.0, "labeled normal").size == 0
+    by = -r.scores
+    assert list(ranked(r, 0.0, "all", by=by)) == list(order[::-1])
+    with pytest.raises(ValueError):
+        ranked(r, 0.0, "weird")
+
+
+def test_ranking_10000_items_pages_consistently():
+    r = results(10_000)
+    order = ranked(r, 0.5, "flagged")
+    pages = [order[i : i + 24] for i in range(0, order.size, 24)]
+    assert sum(p.size for p in pages) == int((r.scores > 0.5).sum())
+    assert r.scores[pages[0][0]] == r.scores.max()
+
+
+def test_threshold_presets_use_labels_only_when_present():
+    r = results(200)
+    presets = threshold_presets(r, target_fpr=0.1)
+    assert presets["default (from training scores)"] == 0.0
+    assert presets["top 20.0%"] == metrics.threshold_for_contamination(r.scores, 0.2)
+    assert presets["best F1 (uses labels)"] == metrics.best_f1_threshold(r.labels, r.scores)[0]
+    fpr = metrics.operating_point(r.labels, r.scores, presets["FPR ≤ 10% (uses labels)"])
+    assert fpr.false_positive_rate <= 0.1
+    unlabeled = threshold_presets(results(200, labels=False))
+    assert not any("labels" in name for name in unlabeled)
+
+
+def test_flagged_csv_lists_exactly_the_flagged_items():
+    r = results(30)
+    rows = list(csv.DictReader(io.StringIO(flagged_csv(r, 0.3).decode())))
+    assert [int(row["id"]) for row in rows] == list(ranked(r, 0.3, "flagged"))
+    assert all(float(row["score"]) == r.scores[int(row["id"])] for row in rows)
+    assert all(row["name"] == r.names[int(row["id"])] for row in rows)
+    assert all(int(row["label"]) == r.labels[int(row["id"])] for row in rows)
+
+
+def test_zip_pngs_and_safe_names():
+    data = zip_pngs([("a.png", b"1"), ("b.png", b"22")])
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.namelist() == ["a.png", "b.png"]
+        assert archive.read("b.png") == b"22"
+    assert safe_stem("anomalous/crack/../x y.png") == "x_y"
+
+
+def test_build_config_validates_against_the_typed_config(tmp_path):
+    svc = Service(tmp_path)
+    config = svc.build_config("ae", {"epochs": "3", "lr_milestones": "1, 2"})
+    assert config["epochs"] == 3 and config["lr_milestones"] == [1, 2]
+    with pytest.raises(ServiceError, match="epochs"):
+        svc.build_config("ae", {"epochs": 0})
+    with pytest.raises(ServiceError, match="unknown setting"):
+        svc.build_config("ae", {"bogus": 1})
+
+
+def test_ingest_reports_unreadable_upload(tmp_path):
+    svc = Service(tmp_path)
+    with pytest.raises(ServiceError, match="broken.png"):
+        svc.ingest([("broken.png", b"not a png")], "image")
+    with pytest.raises(ServiceError, match="no files"):
+        svc.ingest([], "image")
