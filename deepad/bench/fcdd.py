@@ -257,7 +257,10 @@ def run_speed(options: BenchOptions) -> None:
     images28 = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
     rows: list[dict[str, Any]] = []
     base = _config(options, overrides, epochs=3, batch_size=128, checkpoint_every=0)
-    variants: list[tuple[str, FCDDConfig]] = [("fmnist28 fp32", base)]
+    variants: list[tuple[str, FCDDConfig]] = [
+        ("fmnist28 fp32", dataclasses.replace(base, channels_last=False)),
+        ("fmnist28 fp32 channels_last", base),
+    ]
     if device.type == "cuda":
         variants = [
             (
