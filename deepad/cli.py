@@ -342,7 +342,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"skipped {skipped.name}: {skipped.reason}", file=sys.stderr)
     if len(data) == 0:
         raise UserError(f"{args.path}: nothing could be scored")
-    scores = detector.decision_function(data)
+    scores = _score_in_chunks(detector, data)
     threshold = record.threshold if record.threshold is not None else detector.threshold_
     flagged = scores > threshold
     out: TextIO
@@ -361,6 +361,25 @@ def cmd_score(args: argparse.Namespace) -> int:
     summary = f"scored {len(data)} items; {int(flagged.sum())} above the threshold {threshold:.6g}"
     print(summary + (f"; written to {args.output}" if args.output else ""), file=sys.stderr)
     return 0
+
+
+SCORE_CHUNK = 2048
+
+
+def _score_in_chunks(detector: Any, data: Any) -> Any:
+    """Scores of ``data``; large sets go in chunks behind a progress bar."""
+    import numpy as np
+    from tqdm import tqdm
+
+    if len(data) <= SCORE_CHUNK:
+        return detector.decision_function(data)
+    parts = []
+    with tqdm(total=len(data), unit="item", desc="scoring", file=sys.stderr) as bar:
+        for start in range(0, len(data), SCORE_CHUNK):
+            chunk = data.subset(np.arange(start, min(start + SCORE_CHUNK, len(data))))
+            parts.append(detector.decision_function(chunk))
+            bar.update(len(chunk))
+    return np.concatenate(parts)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -479,29 +498,40 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
     load_plugins()
     methods = [get_method(args.name)] if args.name else list_methods()
+    # one method: every setting; the overview: the main settings unless --all
+    show_advanced = bool(args.name) or args.all
+    hidden = 0
     for cls in methods:
         kinds = ", ".join(sorted(k.value for k in cls.kinds))
         extras = [x for x, on in (("explains", cls.explains), ("labeled", cls.uses_labeled)) if on]
         print(
-            f"{cls.name:<10} {cls.title}  [{kinds}]"
-            + (f"  ({', '.join(extras)})" if extras else "")
+            f"{cls.name}: {cls.title}  [{kinds}]" + (f"  ({', '.join(extras)})" if extras else "")
         )
-        if not args.name and not args.all:
-            continue
         for spec in describe(cls.Config):
-            default = getattr(spec.default, "value", spec.default)
-            bounds = ""
-            if spec.choices:
-                bounds = " {" + ", ".join(str(getattr(c, "value", c)) for c in spec.choices) + "}"
-            elif spec.low is not None or spec.high is not None:
-                low = "" if spec.low is None else f"{spec.low:g}"
-                high = "" if spec.high is None else f"{spec.high:g}"
-                bounds = f" [{low}, {high}]"
-            flag = " (advanced)" if spec.advanced else ""
-            print(f"    {spec.name}={default!s}{bounds}{flag}  {spec.help}")
-    if not args.name and not args.all:
-        print("\nsettings of a method: deepad methods NAME  (of all methods: deepad methods --all)")
+            if spec.advanced and not show_advanced:
+                hidden += 1
+                continue
+            print(f"    {_describe_setting(spec)}")
+        print()
+    if hidden:
+        print("advanced settings: deepad methods NAME, or deepad methods --all")
     return 0
+
+
+def _describe_setting(spec: Any) -> str:
+    default = spec.default
+    if isinstance(default, tuple):
+        default = ",".join(str(v) for v in default)
+    default = getattr(default, "value", default)
+    bounds = ""
+    if spec.choices:
+        bounds = " {" + ", ".join(str(getattr(c, "value", c)) for c in spec.choices) + "}"
+    elif spec.low is not None or spec.high is not None:
+        low = "" if spec.low is None else f"{spec.low:g}"
+        high = "" if spec.high is None else f"{spec.high:g}"
+        bounds = f" [{low}, {high}]"
+    flag = " (advanced)" if spec.advanced else ""
+    return f"{spec.name}={default!s}{bounds}{flag}  {spec.help}"
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -151,9 +151,12 @@ def test_failed_run_reports_its_reason(home, image_folder, capsys):
 def test_methods_demo_and_bench_lists(home, capsys):
     assert run(home, "methods") == 0
     out = capsys.readouterr().out
-    assert "ae" in out and "tiny" in out
+    assert "ae: Autoencoder" in out and "tiny: Tiny AE (tests)" in out
+    assert "epoch_sleep=0.0 [0, 60]" in out and "epochs=30 [1, 10000]" in out
+    assert "(advanced)" not in out and "advanced settings:" in out
     assert run(home, "methods", "tiny") == 0
     out = capsys.readouterr().out
-    assert "epoch_sleep=0.0 [0, 60]" in out and "(advanced)" in out
+    assert "optimizer=adam {adam, adamw, sgd} (advanced)" in out and "lr_milestones= [1, ]" in out
+    assert "ae:" not in out
     assert run(home, "demo", "list") == 0
     assert run(home, "bench", "list") == 0

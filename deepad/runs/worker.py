@@ -28,13 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # execute() logs into run.log itself; stderr (also run.log) gets only what escapes it,
     # so no console handler here, or every line would be written twice
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     store = RunStore(args.home)
     try:
         record = execute(store, args.run_id, resume=args.resume)
     except (RunStateError, KeyError) as error:
         print(f"deepad worker: {one_line(error)}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0 if record.status == DONE else 1
 
 
