@@ -25,6 +25,12 @@ if not done:
 done.sort(key=lambda r: r.id, reverse=True)
 ids = [r.id for r in done]
 wanted = st.session_state.get(INSPECT_RUN)
+if "run" in st.query_params and "inspect_run_choice" not in st.session_state:
+    # a link to one run (/inspect?run=3) opens it; afterwards the picker decides
+    try:
+        wanted = int(st.query_params["run"])
+    except ValueError:
+        pass
 labels = {
     r.id: f"Run {r.id} · {runinfo.method_title(svc, r.method)} · "
     f"{runinfo.dataset_name(svc, r.test_dataset or r.train_dataset)}"
@@ -38,6 +44,7 @@ run_id = st.selectbox(
     key="inspect_run_choice",
 )
 st.session_state[INSPECT_RUN] = run_id
+st.query_params["run"] = str(run_id)
 record = next(r for r in done if r.id == run_id)
 
 try:

@@ -155,14 +155,22 @@ def item_overlay(ctx: Context, item: int, view: Any) -> np.ndarray:
     return view.decorate(ctx, item, picture)
 
 
+def short_name(name: str, width: int = 24) -> str:
+    """The file name without folders, shortened in the middle so grid captions align."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if len(base) <= width:
+        return base
+    half = (width - 1) // 2
+    return base[:half] + "…" + base[-half:]
+
+
 def caption(ctx: Context, item: int, rank: int) -> str:
     results = ctx.results
-    parts = [f"#{rank} · {results.scores[item]:.4g}"]
-    if results.scores[item] > ctx.threshold:
-        parts.append("⚑")
-    if results.labels is not None:
-        parts.append(viz.LABEL_NAMES.get(int(results.labels[item]), ""))
-    return " ".join(parts) + f"\n{results.names[item]}"
+    flag = " ⚑" if results.scores[item] > ctx.threshold else ""
+    return (
+        f"#{rank} · {results.scores[item]:.4g}{flag} · {label_of(results, item)} · "
+        f"{short_name(results.names[item])}"
+    )
 
 
 def label_of(results: RunResults, item: int) -> str:
