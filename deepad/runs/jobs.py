@@ -87,6 +87,14 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     record = store.get(run_id)
     if record.status in ACTIVE and pid_alive(record.pid):
         raise RunStateError(f"run {run_id} is already {record.status} (process {record.pid})")
+    if (
+        record.status == INTERRUPTED
+        and record.pid != os.getpid()
+        and pid_alive(record.pid)
+        and _is_worker_process(record.pid)
+    ):
+        # marked interrupted for a stale heartbeat (e.g. a suspended machine) but still there
+        raise RunStateError(f"run {run_id} is still running in process {record.pid}")
     allowed = (QUEUED, *RESUMABLE) if resume else (QUEUED,)
     if record.status not in allowed:
         action = "resumed" if resume else "started"
@@ -236,6 +244,18 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
         ):
             log.info("run %d marked interrupted", record.id)
             interrupted.append(record.id)
+    for record in store.list_runs(status=INTERRUPTED):
+        # a worker that only looked dead (stale heartbeat) and has stamped it again since
+        fresh = record.heartbeat is not None and now - record.heartbeat <= stale_after
+        if (
+            fresh
+            and record.finished is not None
+            and record.heartbeat > record.finished
+            and pid_alive(record.pid)
+            and _is_worker_process(int(record.pid))
+        ):
+            store.transition(record.id, (INTERRUPTED,), status=RUNNING, finished=None, error=None)
+            log.info("run %d is alive again", record.id)
     return interrupted
 
 

@@ -62,6 +62,11 @@ def test_reconcile_marks_only_runs_whose_process_is_gone(store):
     assert store.get(alive).status == RUNNING
     assert store.get(never_started).status == QUEUED
     assert jobs.reconcile(store) == []
+    # the stale one stamps its heartbeat again: it was only slow, so it is running again
+    store.update(stale, heartbeat=time.time() + 1)
+    jobs.reconcile(store)
+    assert store.get(stale).status == RUNNING and store.get(stale).error is None
+    assert store.get(gone).status == INTERRUPTED
 
 
 def test_cancel_of_a_run_without_process_and_refusals(store):
