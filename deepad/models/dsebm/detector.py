@@ -214,7 +214,7 @@ class DSEBM(Detector):
         self.module_.eval()
 
     def _resolve_architecture(self, kind: DataKind) -> Architecture:
-        arch = self.config.architecture
+        arch = Architecture(self.config.architecture)
         default = {
             DataKind.TABLE: Architecture.FULLY_CONNECTED,
             DataKind.IMAGE: Architecture.CONVOLUTIONAL,
@@ -247,13 +247,13 @@ class DSEBM(Detector):
             table = np.asarray(train.items, dtype=np.float32)
             if table.ndim != 2:
                 raise ValueError(f"a table must be 2-D, got shape {table.shape}")
-            self.scaler_ = _fit_scaler(table, cfg.scaling)
+            self.scaler_ = _fit_scaler(table, Scaling(cfg.scaling))
             self.input_shape_ = (table.shape[1],)
         else:
             steps = np.concatenate([np.asarray(s, dtype=np.float32) for s in train.items])
             if steps.ndim != 2:
                 raise ValueError("each sequence must be a (steps, features) array")
-            self.scaler_ = _fit_scaler(steps, cfg.scaling)
+            self.scaler_ = _fit_scaler(steps, Scaling(cfg.scaling))
             self.input_shape_ = (steps.shape[1],)
 
     def _build_module(self) -> nn.Module:
@@ -358,7 +358,7 @@ class DSEBM(Detector):
             errors.append(out.gradient.detach().double().pow(2).flatten(1).sum(1).cpu().numpy())
         energy = np.concatenate(energies) if energies else np.zeros(0)
         error = np.concatenate(errors) if errors else np.zeros(0)
-        primary = energy if self.config.criterion == Criterion.ENERGY else error
+        primary = energy if Criterion(self.config.criterion) == Criterion.ENERGY else error
         return Scores(score=primary, components={"energy": energy, "reconstruction": error})
 
     def step_scores(self, items: Any) -> SequenceSteps:
