@@ -1,0 +1,27 @@
+import pytest
+
+from deepad.bench import BenchOptions, list_suites
+from deepad.bench.ae_fmnist import QUICK_EPOCHS, _class_indices, ae_config
+from deepad.config import ConfigError
+from deepad.models.ae import Architecture
+
+
+def test_suite_is_registered():
+    assert "ae-fmnist" in list_suites()
+
+
+def test_settings_come_from_set_overrides_and_quick_mode():
+    config = ae_config(BenchOptions(quick=True, seed=3, device="cpu", extra={"code_size": "16"}))
+    assert (config.epochs, config.seed, config.device, config.code_size) == (
+        QUICK_EPOCHS, 3, "cpu", 16,
+    )  # fmt: skip
+    conv = ae_config(BenchOptions(extra={"architecture": "conv", "epochs": "7"}))
+    assert conv.architecture == Architecture.CONV and conv.epochs == 7
+    with pytest.raises(ConfigError, match="unknown setting"):
+        ae_config(BenchOptions(extra={"no_such_setting": "1"}))
+
+
+def test_classes_by_index_or_name():
+    assert _class_indices(BenchOptions()) == list(range(10))
+    assert _class_indices(BenchOptions(quick=True)) == [0, 1]
+    assert _class_indices(BenchOptions(classes=["3", "Bag"])) == [3, 8]
