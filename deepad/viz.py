@@ -151,20 +151,25 @@ def token_html(
     tokens: Sequence[str],
     weights: Sequence[float] | np.ndarray,
     *,
-    colormap: str = "hot",
+    colormap: str | None = None,
     max_alpha: float = 0.85,
+    color: tuple[int, int, int] = (255, 127, 14),
 ) -> str:
     """Tokens as HTML spans whose background shows each token's weight (escaped, safe to render).
 
     Weights are scaled by the document's largest weight, so the most attended word is the
-    strongest colour; a hover title shows the raw weight.
+    strongest colour; a hover title shows the raw weight. Without ``colormap`` every token has
+    the one ``color`` and only its opacity follows the weight, which reads best on text.
     """
     weights = np.asarray(weights, dtype=np.float32)
     if len(tokens) != len(weights):
         raise ValueError(f"{len(tokens)} tokens but {len(weights)} weights")
     top = float(weights.max()) if weights.size and weights.max() > 0 else 1.0
     unit = np.clip(weights / top, 0.0, 1.0)
-    colors = colorize(unit[None, :], colormap)[0] if unit.size else np.zeros((0, 3), np.uint8)
+    if colormap is None:
+        colors = np.tile(np.asarray(color, dtype=np.uint8), (unit.size, 1))
+    else:
+        colors = colorize(unit[None, :], colormap)[0] if unit.size else np.zeros((0, 3), np.uint8)
     spans = []
     for token, w, u, (r, g, b) in zip(tokens, weights, unit, colors, strict=True):
         spans.append(
