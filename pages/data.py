@@ -32,6 +32,7 @@ with st.container(border=True):
                     st.session_state[TEST] = picked.test
                     st.session_state[LABELED] = picked.labeled
                     st.success("Demo set selected; continue on the Train page.")
+                    st.page_link("pages/train.py", label="Go to Train", icon="⚙️")
 
 train_id = st.session_state.get(TRAIN)
 train_kind = None
@@ -75,16 +76,22 @@ for tab, role in zip(tabs, (TRAIN, TEST, LABELED), strict=True):
                         st.session_state[TEST] = st.session_state[LABELED] = None
                     st.rerun()
                 datasets.preview(dataset, record, key=role)
-        source = st.radio(
-            "Source",
-            ["Upload files", "Saved dataset"],
-            horizontal=True,
-            key=f"{role}_source",
+        chooser = (
+            st.expander(f"Choose another {ROLES[role]}")
+            if st.session_state.get(role)
+            else st.container()
         )
-        if source == "Upload files":
-            new_id = datasets.upload_form(role, kind=kind)
-        else:
-            new_id = datasets.saved_picker(role, kind=kind)
+        with chooser:
+            source = st.radio(
+                "Source",
+                ["Upload files", "Saved dataset"],
+                horizontal=True,
+                key=f"{role}_source",
+            )
+            if source == "Upload files":
+                new_id = datasets.upload_form(role, kind=kind)
+            else:
+                new_id = datasets.saved_picker(role, kind=kind)
         if new_id:
             st.session_state[role] = new_id
             if role == TRAIN and train_kind is not None:

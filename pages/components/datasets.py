@@ -185,6 +185,7 @@ def upload_form(role: str, *, kind: DataKind | None) -> str | None:
             )
             if label != NONE:
                 options["label_column"] = label
+            if label != NONE and kind != DataKind.SEQUENCE:
                 options["normal_label"] = (
                     st.text_input(
                         "Value that means normal (empty: 0/1 or normal/anomalous)",
