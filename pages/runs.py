@@ -95,10 +95,13 @@ def run_list() -> None:
             if history:
                 left, right = st.columns([3, 1])
                 left.plotly_chart(viz.loss_curve(history), key=f"loss_{record.id}", width="stretch")
-                speed = runinfo.throughput(history)
+                live = record.status == "running"
+                speed = (record.items_per_second if live else None) or runinfo.throughput(history)
                 if speed:
                     right.metric("throughput", f"{speed:,.0f} items/s")
-                right.metric("last loss", f"{history[-1].get('loss', float('nan')):.4g}")
+                loss = record.loss if live and record.loss is not None else history[-1].get("loss")
+                if loss is not None:
+                    right.metric("loss", f"{loss:.4g}")
 
 
 run_list()

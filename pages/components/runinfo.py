@@ -62,12 +62,19 @@ def elapsed(record: Any) -> float | None:
 def progress_text(record: Any) -> str:
     progress = float(getattr(record, "progress", 0.0) or 0.0)
     parts = [f"{progress:.0%}"]
+    phase = getattr(record, "phase", "")
+    if phase and record.status == "running":
+        parts.append(phase)
     if getattr(record, "epochs", None):
         parts.append(f"epoch {record.epoch or 0}/{record.epochs}")
     spent = elapsed(record)
     parts.append(f"elapsed {duration(spent)}")
-    if record.status == "running" and spent and 0.01 < progress < 1.0:
-        parts.append(f"ETA {duration(spent * (1.0 - progress) / progress)}")
+    if record.status == "running":
+        eta = getattr(record, "eta", None)
+        if eta is None and spent and 0.01 < progress < 1.0:
+            eta = spent * (1.0 - progress) / progress
+        if eta is not None:
+            parts.append(f"ETA {duration(eta)}")
     return " · ".join(parts)
 
 
