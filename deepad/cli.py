@@ -179,8 +179,11 @@ def _format_seconds(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _format_metric(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+_COUNTS = frozenset({"flagged", "items", "train_items"})
+
+
+def _format_metric(value: Any, key: str = "") -> str:
+    if key in _COUNTS and isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
@@ -315,11 +318,13 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
     keys = [k for k in order if k in metrics] + sorted(
         k for k in metrics if k not in order and not k.endswith("_seconds")
     )
+    width = max([len(k) for k in keys] + [4])
     for key in keys:
-        print(f"  {key:<14} {_format_metric(metrics[key])}")
+        print(f"  {key:<{width}}  {_format_metric(metrics[key], key)}")
     seconds = {k: v for k, v in metrics.items() if k.endswith("_seconds") and v is not None}
     if seconds:
-        print("  time           " + ", ".join(f"{k[:-8]} {v:.1f}s" for k, v in seconds.items()))
+        times = ", ".join(f"{k[:-8]} {v:.1f}s" for k, v in seconds.items())
+        print(f"  {'time':<{width}}  {times}")
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -118,20 +118,45 @@ def test_kill_9_leaves_the_run_interrupted_and_resume_continues(store, worker_en
 
 
 @pytest.mark.slow
-def test_cancel_stops_a_background_run_with_sigterm_as_fallback(store, worker_env):
+def test_cancel_stops_a_background_run_cooperatively(store, worker_env):
     run_id = store.create_run("tiny", {**SLOW, "epochs": 400, "epoch_sleep": 0.05}, worker_env)
     pid = jobs.start_run(store, run_id)
-    _wait_for(lambda: store.get(run_id).epoch >= 1)
-    record = jobs.cancel_run(store, run_id, grace=20.0, wait=True)
-    assert record.status == CANCELLED
+    _wait_for(lambda: store.get(run_id).epoch >= 2)
+    record = jobs.cancel_run(store, run_id, grace=60.0, wait=True)
+    assert record.status == CANCELLED and record.epoch >= 2
     _wait_for(lambda: not jobs.pid_alive(pid), timeout=10)
     assert "SIGTERM" not in store.log_path(run_id).read_text()
+    assert (store.artifacts_dir(run_id) / "last.safetensors").exists()
 
-    # a worker that ignores the flag (here: sleeping in one long epoch) gets SIGTERM
-    jobs.start_run(store, run_id, resume=True)
-    store.update(run_id, epoch=0)
-    _wait_for(lambda: store.get(run_id).epoch >= 1)
-    record = jobs.cancel_run(store, run_id, grace=0.0, wait=True)
+
+def test_cancel_falls_back_to_sigterm_for_the_process_group(store):
+    # stands in for a worker stuck where it does not poll the cancel flag
+    stuck = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    run_id = store.create_run("ae", {}, "t")
+    store.update(run_id, status=RUNNING, pid=stuck.pid, heartbeat=time.time())
+    record = jobs.cancel_run(store, run_id, grace=0.3, wait=True)
+    assert stuck.wait(timeout=10) == -signal.SIGTERM
+    assert record.status == CANCELLED
+
+
+def test_sigterm_in_a_worker_marks_the_run_cancelled(store, monkeypatch):
+    from deepad.runs import worker
+    from deepad.runs.workflow import execute
+    from tests.runs.fakes import MemoryRegistry
+
+    registry = MemoryRegistry()
+    registry.add(blob_images(16), "train")
+    run_id = store.create_run("tiny", {**SLOW, "epochs": 5}, "train")
+
+    def terminate_in_epoch_2(report):
+        if report.epoch_end and report.epoch == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, worker._on_sigterm)
+    try:
+        record = execute(store, run_id, registry=registry, progress=terminate_in_epoch_2)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     assert record.status == CANCELLED
     assert "stopped by SIGTERM" in store.log_path(run_id).read_text()
 
