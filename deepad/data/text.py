@@ -23,7 +23,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -221,6 +221,14 @@ def _pick_text_column(columns: list[str], text_column: str | None, name: str) ->
     raise ValueError(f"{name}: choose a text column from {', '.join(columns)}")
 
 
+class _Doc(NamedTuple):
+    text: str
+    name: str
+    column_label: object = None  # the raw value of the label column, if any
+    layout_label: int | None = None  # from normal/ + anomalous/ folders, if any
+    layout_class: str | None = None
+
+
 def texts_from_entries(
     entries: list[Entry],
     skipped: list[Skipped],
@@ -232,12 +240,7 @@ def texts_from_entries(
 ) -> Dataset:
     """Documents from the text entries of a source (see the module notes)."""
     skipped = list(skipped)
-    docs: list[str] = []
-    names: list[str] = []
-    raw_labels: list[object] = []  # per document: a label value, or None
-    layout_labels: list[int | None] = []
-    layout_classes: list[str | None] = []
-
+    docs: list[_Doc] = []
     loose = [e for e in entries if e.suffix == ".txt" and not e.direct]
     placements = dict(
         zip((e.path for e in loose), detect_layout([e.path for e in loose]), strict=True)
@@ -251,28 +254,18 @@ def texts_from_entries(
         if entry.suffix == ".txt" and entry.direct:
             content = decode_utf8(data, entry.path)
             for number, line in enumerate(content.split("\n"), start=1):
-                line = line.strip()
-                if line:
-                    docs.append(line)
-                    names.append(f"{entry.path}:{number}")
-                    raw_labels.append(None)
-                    layout_labels.append(None)
-                    layout_classes.append(None)
+                if line.strip():
+                    docs.append(_Doc(line.strip(), f"{entry.path}:{number}"))
         elif entry.suffix == ".txt":
             content = decode_utf8(data, entry.path).strip()
             if not content:
                 skipped.append(Skipped(entry.path, "empty text"))
                 continue
             place = placements[entry.path]
-            docs.append(content)
-            names.append(entry.path)
-            raw_labels.append(None)
-            layout_labels.append(place.label)
-            layout_classes.append(place.cls)
+            docs.append(_Doc(content, entry.path, None, place.label, place.cls))
         else:
             columns, rows = read_records(data, entry.path, entry.suffix)
-            column = _pick_text_column(columns, text_column, entry.path)
-            text_at = columns.index(column)
+            text_at = columns.index(_pick_text_column(columns, text_column, entry.path))
             label_at = None
             if label_column is not None:
                 if label_column not in columns:
@@ -288,19 +281,15 @@ def texts_from_entries(
                 if not doc:
                     skipped.append(Skipped(f"{entry.path}:{number}", "empty text"))
                     continue
-                docs.append(doc)
-                names.append(f"{entry.path}:{number}")
-                raw_labels.append(None if label_at is None else values[label_at])
-                layout_labels.append(None)
-                layout_classes.append(None)
+                label = None if label_at is None else values[label_at]
+                docs.append(_Doc(doc, f"{entry.path}:{number}", label))
 
-    labels, classes = _combine_labels(
-        raw_labels, layout_labels, layout_classes, has_label_column, normal_label, name
-    )
+    where = f"{name}: column {label_column!r}"
+    labels, classes = _combine_labels(docs, has_label_column, normal_label, where)
     return Dataset(
         kind=DataKind.TEXT,
-        items=docs,
-        names=names,
+        items=[d.text for d in docs],
+        names=[d.name for d in docs],
         labels=labels,
         classes=classes,
         skipped=skipped,
@@ -309,33 +298,27 @@ def texts_from_entries(
 
 
 def _combine_labels(
-    raw_labels: list[object],
-    layout_labels: list[int | None],
-    layout_classes: list[str | None],
-    has_label_column: bool,
-    normal_label: object | None,
-    name: str,
+    docs: list[_Doc], has_label_column: bool, normal_label: object | None, where: str
 ) -> tuple[np.ndarray | None, list[str] | None]:
-    from_layout = any(v is not None for v in layout_labels)
+    from_layout = any(d.layout_label is not None for d in docs)
     if not has_label_column and not from_layout:
         return None, None
-    labels = np.full(len(raw_labels), UNKNOWN, np.int8)
-    classes: list[str] = ["unknown"] * len(raw_labels)
+    labels = np.full(len(docs), UNKNOWN, np.int8)
+    classes: list[str] = ["unknown"] * len(docs)
     if has_label_column:
-        rows = [i for i, v in enumerate(raw_labels) if v is not None]
+        rows = [i for i, d in enumerate(docs) if d.column_label is not None]
         column_labels, column_classes = labels_from_values(
-            [raw_labels[i] for i in rows], normal_label=normal_label, where=name
+            [docs[i].column_label for i in rows], normal_label=normal_label, where=where
         )
         labels[rows] = column_labels
+        words = {NORMAL: "normal", ANOMALOUS: "anomalous"}
         for k, i in enumerate(rows):
             if column_classes is not None:
                 classes[i] = column_classes[k]
             else:
-                classes[i] = {NORMAL: "normal", ANOMALOUS: "anomalous"}.get(
-                    int(column_labels[k]), "unknown"
-                )
-    for i, (label, cls) in enumerate(zip(layout_labels, layout_classes, strict=True)):
-        if label is not None:
-            labels[i] = label
-            classes[i] = cls or "unknown"
+                classes[i] = words.get(int(column_labels[k]), "unknown")
+    for i, doc in enumerate(docs):
+        if doc.layout_label is not None:
+            labels[i] = doc.layout_label
+            classes[i] = doc.layout_class or "unknown"
     return labels, classes
