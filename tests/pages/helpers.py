@@ -128,3 +128,42 @@ def large_run(svc: Service, n: int = 10_000, seed: int = 0) -> int:
         metrics=metrics.summary(labels, scores, threshold),
     )  # fmt: skip
     return run_id
+
+
+def fake_run(
+    svc: Service,
+    method: str,
+    data: Dataset,
+    scores: np.ndarray,
+    *,
+    components: dict | None = None,
+    explanation=None,
+    meta: dict | None = None,
+) -> int:
+    """A finished ``method`` run over ``data`` with the given scores, score components,
+    explanation and saved model metadata, written straight into the store (no training)."""
+    import json
+
+    from deepad.runs.artifacts import write_explanations
+
+    dataset_id = svc.registry.add(data, name=data.name or method).id
+    config = svc.build_config(method, {})
+    run_id = svc.store.create_run(method, config, dataset_id, dataset_id)
+    svc.store.write_scores(
+        run_id, names=data.names, scores=scores, labels=data.labels, components=components
+    )
+    if explanation is not None:
+        write_explanations(
+            svc.store.artifacts_dir(run_id) / "explain",
+            lambda positions: explanation(np.asarray(positions)),
+            np.arange(len(data)),
+        )
+    model = svc.store.artifacts_dir(run_id) / "model"
+    model.mkdir(parents=True, exist_ok=True)
+    (model / "detector.json").write_text(json.dumps({"method": method, "meta": meta or {}}))
+    threshold = float(np.quantile(scores, 0.8))
+    svc.store.update(
+        run_id, status="done", progress=1.0, threshold=threshold,
+        metrics=metrics.summary(data.labels, scores, threshold),
+    )  # fmt: skip
+    return run_id

@@ -1,0 +1,100 @@
+"""The per-method Inspect views, on runs written straight into the store (no training)."""
+
+import numpy as np
+
+from deepad import metrics
+from deepad.data.types import DataKind, Dataset
+from pages.components.state import INSPECT_RUN
+from tests.pages.helpers import app, blob, fake_run, no_errors, noise
+
+
+def metric(at, label_start: str) -> str:
+    return next(m.value for m in at.metric if m.label.startswith(label_start))
+
+
+def test_fcdd_view_resamples_with_sigma_and_reports_pixel_auroc(svc):
+    from deepad.models.base import ImageMaps
+
+    rng = np.random.default_rng(0)
+    n = 12
+    images = [blob(rng) for _ in range(n // 2)] + [noise(rng) for _ in range(n // 2)]
+    masks = [None] * (n // 2) + [np.pad(np.ones((8, 8), np.uint8), 4)] * (n // 2)
+    labels = np.array([0] * (n // 2) + [1] * (n // 2))
+    data = Dataset(DataKind.IMAGE, images, [f"i{i}.png" for i in range(n)], labels, masks=masks)
+    # low-res 4x4 maps, hot in the middle exactly for the anomalies (whose masks are central)
+    low = np.zeros((n, 4, 4), np.float32)
+    low[n // 2 :, 1:3, 1:3] = 1.0
+    rf = {"size": 10, "jump": 4, "start": 1.5}
+    run_id = fake_run(
+        svc, "fcdd", data, low.mean(axis=(1, 2)) + rng.normal(0, 0.01, n),
+        explanation=lambda p: ImageMaps(maps=np.repeat(np.repeat(low[p], 4, 1), 4, 2),
+                                        low_res=low[p]),
+        meta={"receptive_field": rf, "image_size": 16, "sigma": 2.0},
+    )  # fmt: skip
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    sigma = at.slider(key=f"run{run_id}_sigma")
+    assert sigma.value == 2.0
+    assert float(metric(at, "pixel AUROC at σ = 2")) > 0.9
+    sigma.set_value(4.0)
+    at.run()
+    no_errors(at)
+    assert any(m.label.startswith("pixel AUROC at σ = 4") for m in at.metric)
+    at.slider(key=f"run{run_id}_pixel_threshold").set_value(0.01)
+    at.run()
+    no_errors(at)
+
+
+def test_cvdd_view_picks_context_and_shows_per_context_scores(svc):
+    from deepad.models.base import TokenWeights
+
+    docs = ["cats sleep on sofas", "dogs chase balls", "oil prices fell", "cats purr"]
+    data = Dataset(DataKind.TEXT, docs, [f"d{i}" for i in range(4)], np.array([0, 0, 1, 0]))
+    distances = np.array([[0.1, 0.4], [0.5, 0.2], [0.6, 0.7], [0.15, 0.3]])
+    tokens = [d.split() for d in docs]
+    weights = [np.stack([np.linspace(1, 0, len(t)), np.linspace(0, 1, len(t))]) for t in tokens]
+    run_id = fake_run(
+        svc, "cvdd", data, distances.mean(axis=1),
+        components={"context_1": distances[:, 0], "context_2": distances[:, 1],
+                    "closest_context": distances.argmin(axis=1).astype(float)},
+        explanation=lambda p: TokenWeights(
+            tokens=[tokens[i] for i in p], weights=[weights[i] for i in p],
+            head_names=["c1: cats, sofas", "c2: dogs, balls"],
+        ),
+        meta={"top_words": [[["cats", 3], ["sofas", 1]], [["dogs", 2]]]},
+    )  # fmt: skip
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    notes = [c.value for c in at.caption if c.value.startswith("per-context scores")]
+    assert len(notes) == 4
+    assert "▸c2 0.700" not in " ".join(notes) and "▸c1 0.600" in " ".join(notes)
+    assert at.selectbox(key=f"run{run_id}_context").value.startswith("closest")
+    at.selectbox(key=f"run{run_id}_context").set_value("c2: dogs, balls")
+    at.run()
+    no_errors(at)
+    order = at.selectbox(key=f"order_{run_id}")
+    assert "score in c2: dogs, balls" in order.options
+
+
+def test_dsebm_view_counts_items_by_criterion(svc):
+    rng = np.random.default_rng(1)
+    n = 40
+    table = rng.normal(size=(n, 3)).astype(np.float32)
+    labels = (np.arange(n) >= 30).astype(np.int8)
+    energy = rng.normal(size=n) + 3 * labels
+    error = rng.normal(size=n) + 3 * labels
+    data = Dataset(DataKind.TABLE, table, [f"r{i}" for i in range(n)], labels)
+    run_id = fake_run(
+        svc, "dsebm", data, energy, components={"energy": energy, "reconstruction": error}
+    )
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    energy_t = at.select_slider(key=f"run{run_id}_energy_threshold").value
+    error_t = at.select_slider(key=f"run{run_id}_reconstruction_threshold").value
+    both = int(np.sum((energy > energy_t) & (error > error_t)))
+    assert metric(at, "flagged by both") == f"{both:,}"
+    neither = int(np.sum((energy <= energy_t) & (error <= error_t)))
+    assert metric(at, "flagged by neither") == f"{neither:,}"
+    assert "reconstruction error (DSEBM-r)" in at.selectbox(key=f"order_{run_id}").options
+    point = metrics.operating_point(labels, energy, svc.threshold(run_id))
+    assert metric(at, "recall") == f"{point.recall:.3f}"
