@@ -515,15 +515,24 @@ class Service:
         rows = []
         for record, config in zip(records, configs, strict=True):
             found = record.metrics if isinstance(record.metrics, dict) else {}
+            # metrics first: with several methods the differing settings are many
             row = {"run": record.id, "method": record.method, "status": record.status}
-            row.update({f"set {k}": config.get(k) for k in differing})
             row.update({k: found.get(k) for k in METRIC_ORDER if k in found})
             row.update({k: v for k, v in found.items() if k not in METRIC_ORDER})
+            row.update({f"set {k}": _setting_text(config.get(k)) for k in differing})
             rows.append(row)
         return rows
 
 
 METRIC_ORDER = ("auroc", "auprc", "pixel_auroc", "f1", "precision", "recall", "flagged")
+
+
+def _setting_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def _column(table: Any, name: str) -> Any:
