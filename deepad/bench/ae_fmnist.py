@@ -10,19 +10,32 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from pathlib import Path
 from typing import Any
+
+import torch
 
 from deepad import metrics
 from deepad.bench import BenchOptions, suite
 from deepad.bench.report import format_table, mean_row, pyod_peers, timed, write_results
 from deepad.config import to_json, with_overrides
 from deepad.data.benchmarks.idx import FASHION_CLASSES, load_idx_dataset, one_vs_rest
+from deepad.device import describe_device, select_device
 from deepad.models.ae import AEConfig, Autoencoder
 
 log = logging.getLogger(__name__)
 
 QUICK_CLASSES = (0, 1)
 QUICK_EPOCHS = 3
+RESULTS = Path("benchmarks") / "results"
+
+
+def _output(options: BenchOptions) -> Path:
+    """``--output``, else ``benchmarks/results/ae-fmnist[-quick].json`` (a smoke run keeps
+    the full run's file)."""
+    return options.output or RESULTS / (
+        "ae-fmnist-quick.json" if options.quick else "ae-fmnist.json"
+    )
 
 
 def _class_indices(options: BenchOptions) -> list[int]:
@@ -73,11 +86,19 @@ def run(options: BenchOptions) -> None:
     columns = list(rows[0])
     table = rows + [mean_row(rows, columns, "class")]
     wall = time.perf_counter() - start
-    print()
-    print(format_table(table, columns, title="Fashion-MNIST one-vs-rest AUROC"))
-    print(f"\nsettings: {to_json(config)}")
-    print(f"wall time: {wall:.0f} s for {len(classes)} classes")
-    write_results(
-        options.output,
-        {"suite": "ae-fmnist", "config": to_json(config), "rows": table, "seconds": wall},
+    device = describe_device(select_device(options.device))
+    report = "\n".join(
+        [
+            format_table(table, columns, title="Fashion-MNIST one-vs-rest AUROC"),
+            "",
+            f"device: {device}, torch threads {torch.get_num_threads()}",
+            f"settings: {to_json(config)}",
+            f"wall time: {wall:.0f} s for {len(classes)} classes",
+        ]
     )
+    print()
+    print(report)
+    path = _output(options)
+    payload = {"suite": "ae-fmnist", "config": to_json(config), "rows": table, "seconds": wall}
+    write_results(path, {**payload, "device": device})
+    path.with_suffix(".md").write_text(f"# ae-fmnist\n\n```\n{report}\n```\n")
