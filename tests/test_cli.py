@@ -160,3 +160,15 @@ def test_methods_demo_and_bench_lists(home, capsys):
     assert "ae:" not in out
     assert run(home, "demo", "list") == 0
     assert run(home, "bench", "list") == 0
+
+
+def test_train_on_a_demo_set_uses_its_test_part(home, capsys):
+    from deepad.data.demo import list_demos
+
+    if "fashion" not in {d.name for d in list_demos()}:
+        pytest.skip("the fashion demo set is not there")
+    assert run(home, "train", "--method", "pca", "--data", "demo:fashion") == 0
+    record = RunStore(home).get(1)
+    assert record.status == DONE and record.metrics["scored_on"] == "test"
+    assert record.labeled_dataset is None  # PCA does not use labeled anomalies
+    assert record.metrics["auroc"] > 0.9

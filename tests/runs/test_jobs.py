@@ -106,9 +106,11 @@ def test_kill_9_leaves_the_run_interrupted_and_resume_continues(store, worker_en
     killed_at = store.get(run_id).epoch
     assert store.get(run_id).status == INTERRUPTED
 
-    new_pid = jobs.start_run(store, run_id, resume=True)
-    assert new_pid != pid
-    record = _wait_for(lambda: (r := store.get(run_id)).status in (DONE, "failed") and r)
+    # the command line resumes it in the foreground, from the last checkpoint
+    from deepad.cli import main
+
+    assert main(["--home", str(store.home), "train", "--resume", str(run_id)]) == 0
+    record = store.get(run_id)
     assert record.status == DONE, record.error
     assert [h["epoch"] for h in store.history(run_id)] == list(range(1, 13))
     log_text = store.log_path(run_id).read_text()
