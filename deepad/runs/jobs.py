@@ -240,7 +240,11 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
             status=INTERRUPTED,
             phase="",
             finished=now,
-            error="the training process stopped unexpectedly; resume to continue",
+            error=(
+                "the training process stopped unexpectedly; resume to continue"
+                if record.status == RUNNING
+                else "the worker process ended before the run started; see run.log"
+            ),
         ):
             log.info("run %d marked interrupted", record.id)
             interrupted.append(record.id)

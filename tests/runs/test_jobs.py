@@ -56,8 +56,12 @@ def test_reconcile_marks_only_runs_whose_process_is_gone(store):
     alive = store.create_run("ae", {}, "t")
     store.update(alive, status=RUNNING, pid=os.getpid(), heartbeat=time.time())
     never_started = store.create_run("ae", {}, "t")
-    assert sorted(jobs.reconcile(store)) == [gone, stale]
+    crashed_on_start = store.create_run("ae", {}, "t")
+    store.update(crashed_on_start, pid=_dead_pid(), heartbeat=time.time())
+    assert sorted(jobs.reconcile(store)) == [gone, stale, crashed_on_start]
     assert store.get(gone).status == INTERRUPTED and store.get(gone).resumable
+    assert "stopped unexpectedly" in store.get(gone).error
+    assert "before the run started" in store.get(crashed_on_start).error
     assert store.get(stale).status == INTERRUPTED
     assert store.get(alive).status == RUNNING
     assert store.get(never_started).status == QUEUED
