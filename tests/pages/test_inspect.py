@@ -87,3 +87,33 @@ def test_inspect_stays_responsive_with_10000_items(svc):
     assert len(at.image) == 24
     print(f"10,000 items: first render {first:.2f} s, later reruns {later:.2f} s each")
     assert later < 10.0  # generous: the machine is shared; typical figures are in the report
+
+
+def test_heatmap_zip_holds_one_png_per_flagged_item(svc):
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from pages.components import export
+    from pages.views import view_for
+    from pages.views.default import Context
+
+    run_id = finished_run(svc)
+    results = svc.results(run_id)
+    threshold = svc.threshold(run_id)
+    ctx = Context(
+        svc=svc,
+        results=results,
+        threshold=threshold,
+        dataset=svc.dataset(results.dataset_id),
+        explanations=svc.explanations(run_id),
+        settings={"alpha": 0.5, "colormap": "jet", "normalisation": "whole set"},
+    )
+    with zipfile.ZipFile(io.BytesIO(export.heatmaps_zip(ctx, view_for("ae")))) as archive:
+        names = archive.namelist()
+        assert len(names) == int((results.scores > threshold).sum())
+        first = Image.open(io.BytesIO(archive.read(names[0])))
+        assert first.size == (16, 16) and first.mode == "RGB"
+    top = results.names[int(results.order[0])]
+    assert names[0].startswith("00001_") and names[0].endswith(top.split("/")[-1])
