@@ -58,12 +58,10 @@ class RunResults:
 
     @property
     def has_labels(self) -> bool:
-        return (
-            self.labels is not None
-            and bool(np.any(self.labels != UNKNOWN))
-            and bool(np.any(self.labels == ANOMALOUS))
-            and bool(np.any(self.labels == NORMAL))
-        )
+        """Both normal and anomalous labels are present (needed for curves and best F1)."""
+        if self.labels is None:
+            return False
+        return bool(np.any(self.labels == NORMAL)) and bool(np.any(self.labels == ANOMALOUS))
 
     @property
     def order(self) -> np.ndarray:
@@ -409,13 +407,11 @@ class Service:
             self._results.pop(run_id, None)
 
     def log_tail(self, run_id: int, lines: int = 40) -> str:
-        """The end of a run's log file (for a failed run's details)."""
-        folder = self.store.artifacts_dir(run_id)
-        logs = sorted(folder.glob("*.log"))
-        if not logs:
+        """The end of a run's log file (the full story behind a one-line failure reason)."""
+        path = self.store.log_path(run_id)
+        if not path.exists():
             return ""
-        text = logs[0].read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     # ------------------------------------------------------------------ results
     def results(self, run_id: int) -> RunResults:

@@ -7,7 +7,7 @@ from deepad.service import FILTERS, ServiceError
 from pages.components import export, items, runinfo
 from pages.components.state import INSPECT_RUN, service
 from pages.components.threshold import numbers, plots, threshold_control
-from pages.views import view_for
+from pages.views import default, view_for
 from pages.views.default import Context
 
 st.title("Inspect")
@@ -86,7 +86,7 @@ st.subheader("Items by anomaly score")
 if explanations is not None and explanations.partial:
     st.caption("Maps were kept for the top-scored items only (the rest show no heatmap).")
 if dataset.kind == DataKind.IMAGE:
-    items.heatmap_settings(ctx, view)
+    default.heatmap_settings(ctx)
 cols = st.columns([2, 2, 1, 1])
 which = cols[0].radio(
     "show",
@@ -98,7 +98,7 @@ which = cols[0].radio(
 orders = {"anomaly score": None, **view.orderings(ctx)}
 order_name = cols[1].selectbox("order by", list(orders), key=f"order_{run_id}")
 page_size = cols[2].selectbox("per page", items.PAGE_SIZES, index=1, key=f"size_{run_id}")
-ranked = items.ranked_items(ctx, which, orders[order_name], order_name)
+ranked = items.ranked_items(ctx, which, orders[order_name])
 pages = max(1, -(-len(ranked) // page_size))
 page = cols[3].number_input("page", 1, pages, 1, key=f"page_{run_id}")
 st.caption(f"{len(ranked):,} items · page {page} of {pages}")

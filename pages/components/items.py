@@ -17,11 +17,8 @@ PAGE_SIZES = default.PAGE_SIZES
 COLUMNS = 6
 
 
-def heatmap_settings(ctx: Context, view: Any) -> None:
-    default.heatmap_settings(ctx)
-
-
-def ranked_items(ctx: Context, which: str, by: np.ndarray | None, order_name: str) -> np.ndarray:
+def ranked_items(ctx: Context, which: str, by: np.ndarray | None) -> np.ndarray:
+    """Items passing the filter, ordered by score or by ``by`` (most anomalous first)."""
     return ranked(ctx.results, ctx.threshold, which, by=by)
 
 
