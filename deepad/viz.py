@@ -330,6 +330,8 @@ def loss_curve(history: Sequence[dict], *, title: str = "Training loss") -> go.F
             )
         )
         fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "lr"})
+    if len(epochs) <= 12:
+        fig.update_xaxes(dtick=1)  # whole epochs only, not 1.5
     fig.update_layout(
         title=title,
         xaxis_title="epoch",
