@@ -83,8 +83,9 @@ def test_not_fitted_error_before_fit(pair):
     cls, kind = pair
     _, test = tiny_split(kind)
     detector = cls(**small_overrides(cls))
-    with pytest.raises(NotFittedError):
-        detector.decision_function(test)
+    for call in (detector.decision_function, detector.predict, detector.score, detector.explain):
+        with pytest.raises(NotFittedError):
+            call(test)
     with pytest.raises(NotFittedError):
         detector.save("unused-directory-never-created")
 
