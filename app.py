@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from pages.components.state import reconcile_once
+from pages.components.state import reconcile_once, restore_selection
 
 st.set_page_config(page_title="deepad", page_icon="🔎", layout="wide")
 reconcile_once()
+restore_selection()
 
 navigation = st.navigation(
     [

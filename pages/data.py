@@ -34,6 +34,9 @@ with st.container(border=True):
                     st.success("Demo set selected; continue on the Train page.")
                     st.page_link("pages/train.py", label="Go to Train", icon="⚙️")
 
+restored = st.session_state.pop("selection_restored", None)
+if restored is not None:
+    st.caption(f"Data selection restored from run {restored} (the latest run).")
 train_id = st.session_state.get(TRAIN)
 train_kind = None
 if train_id:

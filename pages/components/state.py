@@ -48,3 +48,25 @@ def _reconciled(home: str) -> bool:
 
 def reconcile_once() -> None:
     _reconciled(current_home())
+
+
+def restore_selection() -> None:
+    """After a browser reload the session is new: pick up the data of the latest run, so a
+    reload in the middle of work does not drop the chosen datasets."""
+    if "selection_checked" in st.session_state:
+        return
+    st.session_state["selection_checked"] = True
+    if st.session_state.get(TRAIN):
+        return
+    try:
+        runs = service().runs()
+    except Exception:
+        log.exception("reading runs to restore the data selection failed")
+        return
+    if not runs:
+        return
+    latest = max(runs, key=lambda r: r.id)
+    st.session_state[TRAIN] = latest.train_dataset
+    st.session_state[TEST] = latest.test_dataset
+    st.session_state[LABELED] = latest.labeled_dataset
+    st.session_state["selection_restored"] = latest.id

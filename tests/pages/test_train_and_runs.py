@@ -81,3 +81,12 @@ def test_compare_page_puts_runs_side_by_side(svc):
     table = at.dataframe[0].value
     assert sorted(table["run"].tolist()) == [first, second]
     assert "set epochs" in table.columns and "auroc" in table.columns
+
+
+def test_a_new_session_picks_up_the_data_of_the_latest_run(svc):
+    run_id = finished_run(svc, epochs=1)
+    at = app("pages/train.py")  # as after a browser reload: an empty session
+    no_errors(at)
+    assert at.session_state[TRAIN] == svc.run(run_id).train_dataset
+    assert at.session_state[TEST] == svc.run(run_id).test_dataset
+    assert at.selectbox(key="train_method").options
