@@ -1,0 +1,44 @@
+import time
+
+from pages.components.state import INSPECT_RUN, TEST, TRAIN
+from tests.pages.helpers import app, finished_run, no_errors
+
+
+def test_start_run_in_background_and_follow_it_on_runs_page(svc):
+    demo = svc.use_demo("fashion")
+    at = app("pages/train.py", **{TRAIN: demo.train, TEST: demo.test})
+    at.number_input(key="cfg_ae_epochs").set_value(1)
+    next(b for b in at.button if b.label == "Start training").click()
+    at.run()
+    no_errors(at)
+    assert "started in the background" in at.success[0].value
+    run_id = at.session_state[INSPECT_RUN]
+    assert svc.run(run_id).config["epochs"] == 1
+
+    at.switch_page("pages/runs.py")
+    deadline = time.time() + 120
+    while svc.run(run_id).status in ("queued", "running") and time.time() < deadline:
+        time.sleep(1)
+        at.run()  # the fragment's timer does not fire under AppTest: poll by re-running
+        no_errors(at)
+    assert svc.run(run_id).status == "done", svc.run(run_id).error
+    at.run()
+    no_errors(at)
+    assert any("AUROC" in c.value for c in at.caption)
+    assert at.button(key=f"inspect_{run_id}")
+
+
+def test_runs_page_shows_failure_reason_and_offers_resume(svc):
+    done = finished_run(svc)
+    failed = svc.store.create_run("ae", svc.run(done).config, svc.run(done).train_dataset)
+    svc.store.update(failed, status="failed", error="CUDA out of memory")
+    interrupted = svc.store.create_run("ae", svc.run(done).config, svc.run(done).train_dataset)
+    svc.store.update(interrupted, status="interrupted")
+    at = app("pages/runs.py")
+    assert not at.exception
+    assert any("CUDA out of memory" in e.value for e in at.error)
+    assert any("Interrupted" in w.value for w in at.warning)
+    assert at.button(key=f"resume_{interrupted}")
+    at.button(key=f"delete_{failed}").click()
+    at.run()
+    assert failed not in [r.id for r in svc.runs()]

@@ -1,0 +1,40 @@
+from pages.components.state import LABELED, TEST, TRAIN
+from tests.pages.helpers import app, finished_run, no_errors
+
+
+def test_train_page_asks_for_data_first(home):
+    at = app("pages/train.py")
+    no_errors(at)
+    assert "Data page" in at.info[0].value
+
+
+def test_train_page_lists_methods_for_the_kind_and_renders_the_config(svc):
+    demo = svc.use_demo("fashion")
+    at = app("pages/train.py", **{TRAIN: demo.train, TEST: demo.test, LABELED: demo.labeled})
+    no_errors(at)
+    methods = at.selectbox(key="train_method").options
+    assert any("(ae)" in m for m in methods)
+    assert not any("(cvdd)" in m for m in methods)  # a text method is not offered for images
+    assert at.number_input(key="cfg_ae_epochs").value == svc.method("ae").Config().epochs
+    assert any("Device:" in c.value for c in at.caption)
+    assert any(e.label.startswith("Advanced settings") for e in at.expander)
+
+
+def test_bad_setting_is_reported_without_traceback(svc):
+    demo = svc.use_demo("fashion")
+    at = app("pages/train.py", **{TRAIN: demo.train})
+    at.text_input(key="cfg_ae_lr_milestones").set_value("three")
+    next(b for b in at.button if b.label == "Start training").click()
+    at.run()
+    assert not at.exception
+    assert "lr_milestones" in at.error[0].value
+    assert svc.runs() == []
+
+
+def test_a_new_session_picks_up_the_data_of_the_latest_run(svc):
+    run_id = finished_run(svc, epochs=1)
+    at = app("pages/train.py")  # as after a browser reload: an empty session
+    no_errors(at)
+    assert at.session_state[TRAIN] == svc.run(run_id).train_dataset
+    assert at.session_state[TEST] == svc.run(run_id).test_dataset
+    assert at.selectbox(key="train_method").options
