@@ -42,3 +42,19 @@ def test_runs_page_shows_failure_reason_and_offers_resume(svc):
     at.button(key=f"delete_{failed}").click()
     at.run()
     assert failed not in [r.id for r in svc.runs()]
+
+
+def test_cancel_button_stops_a_running_run(svc):
+    demo = svc.use_demo("fashion")
+    run_id = svc.start("ae", {"epochs": 500, "checkpoint_every": 0}, demo.train)
+    at = app("pages/runs.py")
+    no_errors(at)
+    at.button(key=f"cancel_{run_id}").click()
+    at.run()
+    deadline = time.time() + 90
+    while svc.run(run_id).status in ("queued", "running") and time.time() < deadline:
+        time.sleep(1)
+    assert svc.run(run_id).status == "cancelled"
+    at.run()
+    no_errors(at)
+    assert at.button(key=f"resume_{run_id}")
