@@ -153,11 +153,17 @@ def upload_form(role: str, *, kind: DataKind | None) -> str | None:
             )
         )
     st.caption(HINTS[kind] + f" Upload limit: {limit} MB per file.")
+    folder = kind in (DataKind.IMAGE, DataKind.SEQUENCE) and st.toggle(
+        "Upload a whole folder",
+        key=f"{role}_folder",
+        help="Pick a folder instead of files; its sub-folders (normal/, anomalous/<defect>/, "
+        "ground_truth/<defect>/) give labels and masks as in a zip.",
+    )
     files = st.file_uploader(
-        f"Files for the {role.replace('selected_', '')} set",
-        type=ACCEPT[kind],
-        accept_multiple_files=True,
-        key=f"{role}_files_{kind.value}",
+        f"{'Folder' if folder else 'Files'} for the {role.replace('selected_', '')} set",
+        type=[t for t in ACCEPT[kind] if t != "zip"] if folder else ACCEPT[kind],
+        accept_multiple_files="directory" if folder else True,
+        key=f"{role}_{'folder' if folder else 'files'}_{kind.value}",
     )
     uploads = [(f.name, f.getvalue()) for f in files or []]
     options: dict[str, object] = {}

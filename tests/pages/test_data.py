@@ -80,3 +80,24 @@ def test_text_csv_upload_offers_column_pickers(svc):
     assert dataset.kind == DataKind.TEXT and len(dataset) == 9
     assert dataset.labels.tolist() == [0] * 8 + [1]
     assert metric(at, "anomalous") == "1"
+
+
+def test_labeled_folder_upload_reads_labels_and_masks(svc):
+    rng = np.random.default_rng(2)
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:8, 4:8] = 255
+    files = [(f"set/normal/n{i}.png", png(blob(rng)), "image/png") for i in range(4)]
+    files += [(f"set/anomalous/crack/a{i}.png", png(blob(rng)), "image/png") for i in range(2)]
+    files += [("set/ground_truth/crack/a0.png", png(mask), "image/png")]
+    at = app("pages/data.py", **{TRAIN: svc.use_demo("fashion").train})
+    at.toggle(key="selected_test_folder").set_value(True)
+    at.run()
+    at.file_uploader(key="selected_test_folder_image").set_value(files)
+    at.run()
+    at.button(key="selected_test_ingest").click()
+    at.run()
+    no_errors(at)
+    test = svc.dataset(at.session_state[TEST])
+    assert sorted(test.labels.tolist()) == [0, 0, 0, 0, 1, 1]
+    assert sum(m is not None for m in test.masks) == 1
+    assert any("ground-truth mask" in c.value for c in at.caption)
