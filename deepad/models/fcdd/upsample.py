@@ -47,6 +47,13 @@ def _axis_matrix(n_low: int, n_high: int, size: int, jump: int, start: float, si
     return matrix
 
 
+@lru_cache(maxsize=64)
+def _axis_matrix32(n_low: int, n_high: int, size: int, jump: int, start: float, sigma: float):
+    matrix = _axis_matrix(n_low, n_high, size, jump, start, sigma).astype(np.float32)
+    matrix.setflags(write=False)
+    return matrix
+
+
 def gaussian_kernel(rf: ReceptiveField, sigma: float) -> np.ndarray:
     """The ``r × r`` kernel of Algorithm 1 as a transposed convolution uses it (for checks)."""
     k = np.arange(rf.size, dtype=np.float64)
@@ -75,8 +82,8 @@ def receptive_field_upsample(
     if isinstance(low_res, np.ndarray):
         maps = np.asarray(low_res, dtype=np.float32)
         h, w = _out_size(maps.shape[-2:], rf, size)
-        my = _axis_matrix(maps.shape[-2], h, rf.size, rf.jump, rf.start, sigma).astype(np.float32)
-        mx = _axis_matrix(maps.shape[-1], w, rf.size, rf.jump, rf.start, sigma).astype(np.float32)
+        my = _axis_matrix32(maps.shape[-2], h, rf.size, rf.jump, rf.start, sigma)
+        mx = _axis_matrix32(maps.shape[-1], w, rf.size, rf.jump, rf.start, sigma)
         return my @ maps @ mx.T
     maps = low_res if low_res.is_floating_point() else low_res.float()
     h, w = _out_size(maps.shape[-2:], rf, size)
