@@ -11,7 +11,9 @@ from deepad.data.benchmarks.newsgroups import (
     PAPER_COUNTS,
     load_posts,
     newsgroups_one_vs_rest,
+    strip_footer,
     strip_header,
+    strip_quotes,
     top_level,
 )
 
@@ -90,3 +92,22 @@ def test_real_bydate_counts():
         # The thesis dropped posts its cleaning left empty; we keep every post.
         assert n_train <= counts[("train", name)] <= 1.06 * n_train
         assert n_test <= counts[("test", name)] <= 1.06 * n_test
+
+
+def test_quotes_attributions_and_signatures_can_be_stripped(tmp_path):
+    post = (
+        "In article <1993Apr5@cs.cmu.edu> smith@cs.cmu.edu (John) writes:\n"
+        "> quoted text\n"
+        "| more quoted text\n"
+        "I think the card is fine.\n"
+        "--\n"
+        "John Smith, smith@cmu.edu"
+    )
+    assert strip_footer(strip_quotes(post)) == "I think the card is fine."
+    assert strip_footer("no signature here") == "no signature here"
+    path = tmp_path / "20news-bydate-train" / "comp.graphics" / "1"
+    path.parent.mkdir(parents=True)
+    path.write_text("Subject: x\n\n" + post)
+    (tmp_path / "20news-bydate-test").mkdir()
+    assert load_posts(tmp_path)[0].text == post
+    assert load_posts(tmp_path, quotes_and_footers=False)[0].text == "I think the card is fine."

@@ -8,6 +8,7 @@ the newsgroup name cannot give the topic away.
 
 from __future__ import annotations
 
+import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,25 @@ def strip_header(text: str) -> str:
     return body if blank else text
 
 
+# Quote attributions ("In article <...> x@y.edu writes:") and quoted lines, as scikit-learn's
+# fetch_20newsgroups(remove=("quotes",)) finds them.
+_QUOTE = re.compile(r"(writes in|writes:|wrote:|says:|said:|^In article|^Quoted from|^\||^>)")
+
+
+def strip_quotes(text: str) -> str:
+    """The post without quoted lines and quote attributions."""
+    return "\n".join(line for line in text.split("\n") if not _QUOTE.search(line))
+
+
+def strip_footer(text: str) -> str:
+    """The post without its signature: everything after the last line made only of dashes."""
+    lines = text.strip().split("\n")
+    for number in range(len(lines) - 1, -1, -1):
+        if lines[number].strip().strip("-") == "":
+            return "\n".join(lines[:number]) if number > 0 else text
+    return text
+
+
 @dataclass(frozen=True)
 class Post:
     split: str  # "train" or "test"
@@ -74,8 +94,12 @@ def newsgroups_source(root: Path) -> Path:
     raise FileNotFoundError(f"no 20news-bydate archive or folder under {root}")
 
 
-def load_posts(root: Path) -> list[Post]:
-    """Every post of both splits, header-stripped, sorted by split, group and file name."""
+def load_posts(root: Path, *, quotes_and_footers: bool = True) -> list[Post]:
+    """Every post of both splits, header-stripped, sorted by split, group and file name.
+
+    ``quotes_and_footers=False`` also removes quoted lines, quote attributions and signatures,
+    as the thesis' code did (scikit-learn's ``remove=("headers", "footers", "quotes")``).
+    """
     source = newsgroups_source(root)
     posts = []
     if source.is_dir():
@@ -92,6 +116,8 @@ def load_posts(root: Path) -> list[Post]:
                 if handle is not None:
                     posts.append(_post(parts[-3], parts[-2], parts[-1], handle.read()))
     posts.sort(key=lambda p: (p.split, p.group, p.name))
+    if not quotes_and_footers:
+        posts = [Post(p.split, p.group, p.name, strip_footer(strip_quotes(p.text))) for p in posts]
     return posts
 
 
@@ -115,9 +141,9 @@ def _dataset(posts: list[Post], normal: str | None, name: str) -> Dataset:
     )
 
 
-def newsgroups_splits(root: Path) -> tuple[Dataset, Dataset]:
+def newsgroups_splits(root: Path, *, quotes_and_footers: bool = True) -> tuple[Dataset, Dataset]:
     """(train, test) of all posts, unlabeled, with each post's subject in ``classes``."""
-    posts = load_posts(root)
+    posts = load_posts(root, quotes_and_footers=quotes_and_footers)
     return (
         _dataset([p for p in posts if p.split == "train"], None, "20ng-train"),
         _dataset([p for p in posts if p.split == "test"], None, "20ng-test"),
