@@ -58,7 +58,7 @@ def server(tmp_path):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
@@ -103,12 +103,13 @@ def test_demo_train_inspect_in_browser(server, tmp_path):
             page.get_by_text("Items by anomaly score").wait_for()
             images = page.locator('[data-testid="stImage"] img')
             # the page may still be rerunning (images are swapped in place), so poll
-            deadline = time.time() + 60
+            deadline = time.time() + 120
             while images.count() < 12 and time.time() < deadline:
                 page.wait_for_timeout(500)
-            assert images.count() >= 12
+            shown = images.count()
+            assert shown >= 12, f"{shown} images; see {tmp_path / 'last.png'}"
             assert page.get_by_text("flagged (of 200)").count() >= 1
             assert page.locator('[data-testid="stException"]').count() == 0
-            page.screenshot(path=str(tmp_path / "inspect.png"), full_page=True)
         finally:
+            page.screenshot(path=str(tmp_path / "last.png"), full_page=True)
             browser.close()
