@@ -205,3 +205,14 @@ def test_detector_reports_divergence_clearly():
 def test_wrong_architecture_for_the_data_is_an_error():
     with pytest.raises(ValueError, match="recurrent"):
         DSEBM(architecture="recurrent", epochs=1, **FAST).fit(np.zeros((4, 2), np.float32))
+
+
+def test_fully_connected_energy_on_flattened_images_still_gives_pixel_maps():
+    images = np.random.default_rng(0).integers(0, 255, (16, 8, 8), dtype=np.uint8)
+    detector = DSEBM(architecture="fully_connected", epochs=1, hidden=(8,), **FAST).fit(images)
+    assert isinstance(detector.module_, FullyConnectedEnergy)
+    maps = detector.explain(images[:3]).maps
+    assert maps.shape == (3, 8, 8)
+    reconstruction = detector.score(images[:3]).components["reconstruction"]
+    # the map is ‖∇E‖ per pixel, in the detector's scaled units
+    np.testing.assert_allclose((maps**2).sum((1, 2)), reconstruction, rtol=1e-4)
