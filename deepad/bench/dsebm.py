@@ -29,7 +29,14 @@ import numpy as np
 
 from deepad import metrics
 from deepad.bench import BenchOptions, suite
-from deepad.bench.report import DEFAULT_PEERS, format_table, mean_row, timed, write_results
+from deepad.bench.report import (
+    DEFAULT_PEERS,
+    format_table,
+    mean_row,
+    peer_scores,
+    timed,
+    write_results,
+)
 from deepad.config import to_json, with_overrides
 from deepad.data.types import DataKind, Dataset
 from deepad.models.dsebm import DSEBM, DSEBMConfig
@@ -80,29 +87,6 @@ def ratio_metrics(labels: np.ndarray, scores: np.ndarray, ratio: float) -> dict[
     }
 
 
-def peer_scores(
-    x_train: np.ndarray, x_test: np.ndarray, names: tuple[str, ...], seed: int
-) -> dict[str, tuple[np.ndarray, float]]:
-    """PyOD detectors with default settings: test scores and fit+score seconds."""
-    try:
-        from deepad.bench.report import _pyod_model
-    except ImportError:  # pragma: no cover - report always has it
-        return {}
-    try:
-        import pyod.models  # noqa: F401
-    except ImportError:
-        log.warning("PyOD is not installed; install deepad[bench] to print the peer rows")
-        return {}
-    out = {}
-    for name in names:
-        model = _pyod_model(name, 0.1, seed)
-        start = time.perf_counter()
-        model.fit(x_train)
-        scores = np.asarray(model.decision_function(x_test), dtype=np.float64)
-        out[name] = (scores, time.perf_counter() - start)
-    return out
-
-
 def _peer_names(options: BenchOptions) -> tuple[str, ...]:
     names = options.extra.pop("peers", None)
     return DEFAULT_PEERS if names is None else tuple(n for n in names.split("+") if n)
@@ -131,7 +115,7 @@ def _table_benchmark(
     if options.peers and peers:
         x_train = detector.scaler_.transform(np.asarray(train.items))
         x_test = detector.scaler_.transform(np.asarray(test.items))
-        for name, (peer, seconds) in peer_scores(x_train, x_test, peers, options.seed).items():
+        for name, (peer, seconds) in peer_scores(x_train, x_test, peers, seed=options.seed).items():
             row = {"method": f"PyOD {name}"}
             row.update(ratio_metrics(test.labels, peer, ratio))
             row["seconds"] = seconds
@@ -272,7 +256,7 @@ def run_mnist(options: BenchOptions) -> None:
                 flat_train = x_train.reshape(len(x_train), -1) / 255.0
                 flat_test = x_test.reshape(len(x_test), -1) / 255.0
                 for name, (s, seconds) in peer_scores(
-                    flat_train, flat_test, peers, options.seed
+                    flat_train, flat_test, peers, seed=options.seed
                 ).items():
                     row[f"{name} AUROC"] = metrics.auroc(y_test, s)
                     row[f"{name} F1"] = _rho_f1(s[y_test == 0], s[y_test == 1], rng)[2]

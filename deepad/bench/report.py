@@ -55,6 +55,33 @@ def mean_row(rows: Sequence[dict[str, Any]], columns: Sequence[str], label_col: 
     return out
 
 
+def peer_scores(
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    names: Sequence[str] = DEFAULT_PEERS,
+    *,
+    contamination: float = 0.1,
+    seed: int = 0,
+) -> dict[str, tuple[np.ndarray, float]]:
+    """Fit PyOD detectors with their default settings: test scores and fit+score seconds.
+
+    Returns an empty dict (and logs why) when PyOD is not installed (``pip install deepad[bench]``).
+    """
+    try:
+        import pyod.models  # noqa: F401
+    except ImportError:
+        log.warning("PyOD is not installed; install deepad[bench] to print the peer rows")
+        return {}
+    out: dict[str, tuple[np.ndarray, float]] = {}
+    for name in names:
+        model = _pyod_model(name, contamination, seed)
+        start = time.perf_counter()
+        model.fit(x_train)
+        scores = np.asarray(model.decision_function(x_test), dtype=np.float64)
+        out[name] = (scores, time.perf_counter() - start)
+    return out
+
+
 def pyod_peers(
     x_train: np.ndarray,
     x_test: np.ndarray,
@@ -64,28 +91,16 @@ def pyod_peers(
     contamination: float = 0.1,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
-    """Fit PyOD detectors with their default settings; AUROC, F1 at its threshold, seconds.
-
-    Returns an empty dict (and logs why) when PyOD is not installed (``pip install deepad[bench]``).
-    """
-    try:
-        import pyod.models  # noqa: F401
-    except ImportError:
-        log.warning("PyOD is not installed; install deepad[bench] to print the peer rows")
-        return {}
-    out: dict[str, dict[str, float]] = {}
-    for name in names:
-        model = _pyod_model(name, contamination, seed)
-        start = time.perf_counter()
-        model.fit(x_train)
-        scores = model.decision_function(x_test)
-        seconds = time.perf_counter() - start
-        out[name] = {
+    """AUROC, AUPRC and seconds of the PyOD peers (see :func:`peer_scores`)."""
+    peers = peer_scores(x_train, x_test, names, contamination=contamination, seed=seed)
+    return {
+        name: {
             "auroc": metrics.auroc(y_test, scores),
             "auprc": metrics.auprc(y_test, scores),
             "seconds": seconds,
         }
-    return out
+        for name, (scores, seconds) in peers.items()
+    }
 
 
 def _pyod_model(name: str, contamination: float, seed: int):
