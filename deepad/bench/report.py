@@ -28,16 +28,21 @@ def timed(results: dict[str, Any], key: str = "seconds"):
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> str:
-    """A plain-text table; floats in [0, 1] as 4 decimals, other floats with 1 decimal."""
+    """A plain-text table; rates and timings (columns named ``seconds``, ``… s``, ``…/s``) with
+    1 decimal, other floats in [0, 1] (AUROC, F1, ...) with 4."""
 
-    def cell(value: Any) -> str:
+    def is_timing(column: str) -> bool:
+        return column == "seconds" or column.endswith((" s", "/s"))
+
+    def cell(value: Any, column: str) -> str:
         if isinstance(value, float):
             if math.isnan(value):
                 return "-"
-            return f"{value:.4f}" if abs(value) <= 1.0 else f"{value:.1f}"
+            short = is_timing(column) or abs(value) > 1.0
+            return f"{value:.1f}" if short else f"{value:.4f}"
         return str(value)
 
-    table = [[cell(r.get(c, "")) for c in columns] for r in rows]
+    table = [[cell(r.get(c, ""), c) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
     lines = [title] if title else []
     lines.append("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))

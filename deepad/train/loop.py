@@ -188,7 +188,8 @@ def _iterate(
         pin_memory=device.type == "cuda",
         num_workers=cfg.num_workers,
         persistent_workers=False,
-        drop_last=False,
+        # a one-item last batch breaks BatchNorm in training mode; it is reshuffled next epoch
+        drop_last=len(source) > 1 and len(source) % cfg.batch_size == 1,
     )
     return loader, len(loader)
 

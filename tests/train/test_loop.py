@@ -93,3 +93,10 @@ def test_state_roundtrip_without_pickle(tmp_path):
     back = load_state(tmp_path / "s")
     assert torch.equal(back["a"], state["a"]) and back["b"]["d"] == (1, "x")
     assert isinstance(back["b"]["c"], np.ndarray) and back["e"] == [1.5, None]
+
+
+def test_one_item_last_batch_is_dropped_so_batchnorm_trains():
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))
+    cfg = dataclasses.replace(CFG, epochs=2, batch_size=32)
+    history = fit_network(model, _mse, _regression(n=33), cfg)
+    assert len(history) == 2
