@@ -1,0 +1,28 @@
+"""Suite-wide settings: nothing a test does lands in the user's deepad home, and torch uses one
+thread (the networks in tests are tiny, where thread hand-offs cost more than they save)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_deepad_home(tmp_path_factory):
+    previous = os.environ.get("DEEPAD_HOME")
+    os.environ["DEEPAD_HOME"] = str(tmp_path_factory.mktemp("deepad-home"))
+    yield
+    if previous is None:
+        os.environ.pop("DEEPAD_HOME", None)
+    else:
+        os.environ["DEEPAD_HOME"] = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
