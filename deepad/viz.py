@@ -258,29 +258,11 @@ def roc_figure(
 ) -> go.Figure:
     """ROC curve with the current operating point (false-positive rate, recall) marked."""
     name = "ROC" if auc is None else f"ROC (AUROC {auc:.3f})"
-    fig = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name=name))
+    fig = _curve_figure(fpr, tpr, name, point, "false-positive rate", "true-positive rate (recall)")
     fig.add_trace(
         go.Scatter(
             x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "gray"}, name="chance"
         )
-    )
-    if point is not None:
-        fig.add_trace(
-            go.Scatter(
-                x=[point[0]],
-                y=[point[1]],
-                mode="markers",
-                marker={"size": 12, "color": "black", "symbol": "x"},
-                name="threshold",
-            )
-        )
-    fig.update_layout(
-        title=name,
-        xaxis_title="false-positive rate",
-        yaxis_title="true-positive rate (recall)",
-        height=320,
-        margin={"l": 40, "r": 10, "t": 40, "b": 40},
-        showlegend=False,
     )
     return fig
 
@@ -294,7 +276,20 @@ def pr_figure(
 ) -> go.Figure:
     """Precision-recall curve with the current operating point (recall, precision) marked."""
     name = "Precision-recall" if ap is None else f"Precision-recall (AUPRC {ap:.3f})"
-    fig = go.Figure(go.Scatter(x=recall, y=precision, mode="lines", name=name))
+    fig = _curve_figure(recall, precision, name, point, "recall", "precision")
+    fig.update_layout(yaxis_range=[0, 1.05])
+    return fig
+
+
+def _curve_figure(
+    x: np.ndarray,
+    y: np.ndarray,
+    name: str,
+    point: tuple[float, float] | None,
+    x_title: str,
+    y_title: str,
+) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines", name=name))
     if point is not None:
         fig.add_trace(
             go.Scatter(
@@ -307,9 +302,8 @@ def pr_figure(
         )
     fig.update_layout(
         title=name,
-        xaxis_title="recall",
-        yaxis_title="precision",
-        yaxis_range=[0, 1.05],
+        xaxis_title=x_title,
+        yaxis_title=y_title,
         height=320,
         margin={"l": 40, "r": 10, "t": 40, "b": 40},
         showlegend=False,
