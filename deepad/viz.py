@@ -258,13 +258,12 @@ def roc_figure(
 ) -> go.Figure:
     """ROC curve with the current operating point (false-positive rate, recall) marked."""
     name = "ROC" if auc is None else f"ROC (AUROC {auc:.3f})"
-    fig = _curve_figure(fpr, tpr, name, point, "false-positive rate", "true-positive rate (recall)")
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "gray"}, name="chance"
-        )
+    chance = go.Scatter(
+        x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "gray"}, name="chance"
     )
-    return fig
+    return _curve_figure(
+        fpr, tpr, name, point, "false-positive rate", "true-positive rate (recall)", chance
+    )
 
 
 def pr_figure(
@@ -288,8 +287,12 @@ def _curve_figure(
     point: tuple[float, float] | None,
     x_title: str,
     y_title: str,
+    reference: go.Scatter | None = None,
 ) -> go.Figure:
+    """A curve, an optional reference line, and the operating point marked last."""
     fig = go.Figure(go.Scatter(x=x, y=y, mode="lines", name=name))
+    if reference is not None:
+        fig.add_trace(reference)
     if point is not None:
         fig.add_trace(
             go.Scatter(
