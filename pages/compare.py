@@ -3,19 +3,12 @@
 import streamlit as st
 
 from pages.components import runinfo
-from pages.components.state import service
+from pages.components.state import finished_runs, service
 
 st.title("Compare")
 svc = service()
 
-try:
-    done = [r for r in svc.runs() if r.status == "done"]
-except Exception as error:
-    st.error(f"The run store could not be read: {error}")
-    st.stop()
-if not done:
-    st.info("No finished runs to compare yet.")
-    st.stop()
+done = finished_runs(svc, "No finished runs to compare yet.")
 
 groups: dict[tuple, list] = {}
 for record in sorted(done, key=lambda r: r.id):

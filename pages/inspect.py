@@ -5,7 +5,7 @@ import streamlit as st
 from deepad.data.types import DataKind
 from deepad.service import FILTERS, ServiceError
 from pages.components import export, items, runinfo
-from pages.components.state import INSPECT_RUN, service
+from pages.components.state import INSPECT_RUN, finished_runs, service
 from pages.components.threshold import numbers, plots, threshold_control
 from pages.views import default, view_for
 from pages.views.default import Context
@@ -13,14 +13,9 @@ from pages.views.default import Context
 st.title("Inspect")
 svc = service()
 
-try:
-    done = [r for r in svc.runs() if r.status == "done"]
-except Exception as error:
-    st.error(f"The run store could not be read: {error}")
-    st.stop()
-if not done:
-    st.info("No finished run yet. Start one on the Train page and follow it on the Runs page.")
-    st.stop()
+done = finished_runs(
+    svc, "No finished run yet. Start one on the Train page and follow it on the Runs page."
+)
 
 done.sort(key=lambda r: r.id, reverse=True)
 ids = [r.id for r in done]

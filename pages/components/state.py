@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 import streamlit as st
 
+from deepad.data.registry import home_dir
 from deepad.service import Service
 
 log = logging.getLogger(__name__)
@@ -23,7 +22,7 @@ ROLES = {TRAIN: "training set", TEST: "labeled test set", LABELED: "labeled anom
 
 def current_home() -> str:
     """The deepad home this process serves (``$DEEPAD_HOME``, default ``~/.deepad``)."""
-    return str(Path(os.environ.get("DEEPAD_HOME") or Path.home() / ".deepad").expanduser())
+    return str(home_dir())
 
 
 @st.cache_resource(show_spinner=False)
@@ -44,6 +43,20 @@ def _reconciled(home: str) -> bool:
     except Exception:
         log.exception("reconciling runs failed")
     return True
+
+
+def finished_runs(svc: Service, empty_message: str) -> list:
+    """The finished runs, or stop the page with a message when there are none or the store
+    cannot be read."""
+    try:
+        done = [r for r in svc.runs() if r.status == "done"]
+    except Exception as error:
+        st.error(f"The run store could not be read: {error}")
+        st.stop()
+    if not done:
+        st.info(empty_message)
+        st.stop()
+    return done
 
 
 def reconcile_once() -> None:
