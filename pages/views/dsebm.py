@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from deepad import viz
+from deepad import metrics, viz
 from pages.components.threshold import quantile_stops
 from pages.views.default import Context
 
@@ -31,7 +31,7 @@ def _criterion_slider(ctx: Context, name: str, label: str, share: float) -> floa
     key = f"{ctx.key}_{name}_threshold"
     if key not in st.session_state or st.session_state[key] not in stops:
         # start by flagging the same share of items as the main threshold does
-        wanted = float(np.quantile(values, 1.0 - share))
+        wanted = metrics.threshold_for_contamination(values, share)
         st.session_state[key] = min(stops, key=lambda s: abs(s - wanted))
     return float(st.select_slider(label, options=stops, format_func=lambda v: f"{v:.5g}", key=key))
 
