@@ -155,6 +155,7 @@ class _StoreProgress:
         self.pending = []
         self.store.update(
             self.run_id,
+            phase="training",  # after any preparation stage that came first
             progress=TRAIN_SHARE * report.fraction,
             epoch=report.epoch,
             epochs=report.epochs,
@@ -179,6 +180,21 @@ class _CancelCheck:
             self.last_poll = now
             self.stop = self.store.cancel_requested(self.run_id)
         return self.stop
+
+
+class _StageReport:
+    """``RunContext.on_stage``: preparation progress as the run's phase, e.g.
+    "embedding documents 320/2000", written at most once a second."""
+
+    def __init__(self, store: RunStore, run_id: int):
+        self.store, self.run_id = store, run_id
+        self.last_write = 0.0
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last_write >= STORE_WRITE_SECONDS or done >= total:
+            self.last_write = now
+            self.store.update(self.run_id, phase=f"{what} {done}/{total}", heartbeat=time.time())
 
 
 def _checkpoint_epoch(run_dir: Path) -> int | None:
@@ -329,6 +345,7 @@ def _execute(
         checkpoint_dir=run_dir,
         resume=resume_from is not None,
         should_stop=_CancelCheck(store, run_id),
+        on_stage=_StageReport(store, run_id),
     )
     start = time.perf_counter()
     try:

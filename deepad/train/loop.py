@@ -76,6 +76,15 @@ class RunContext:
     checkpoint_dir: Path | None = None
     resume: bool = False
     should_stop: Callable[[], bool] = lambda: False
+    # Long work before the first epoch (e.g. embedding the documents) reports
+    # ``(what, done, total)`` here, so the run shows it and can be cancelled during it.
+    on_stage: Callable[[str, int, int], None] = lambda what, done, total: None
+
+    def stage(self, what: str, done: int, total: int) -> None:
+        """Report preparation progress; raises ``Cancelled`` when the run should stop."""
+        self.on_stage(what, done, total)
+        if self.should_stop():
+            raise Cancelled(f"cancelled while {what}")
 
 
 @dataclass

@@ -31,6 +31,7 @@ class TinyConfig(NetworkConfig):
     hidden: int = param(4, low=1, high=64, help="Bottleneck width.")
     epoch_sleep: float = param(0.0, low=0.0, high=60.0, help="Seconds to wait per epoch.")
     fail_at_epoch: int = param(0, low=0, help="Raise at the start of this epoch (0: never).")
+    prepare_steps: int = param(0, low=0, help="Preparation steps reported before training.")
 
 
 class _SlowOrFailing:
@@ -65,6 +66,8 @@ class TinyAutoencoder(Detector):
         )
 
     def _fit(self, train, *, labeled, validation, progress, context) -> None:
+        for step in range(1, self.config.prepare_steps + 1):
+            context.stage("preparing", step, self.config.prepare_steps)
         x = self._features(train)
         self.width_ = x.shape[1]
         self.net_ = self._network(self.width_)

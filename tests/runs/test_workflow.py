@@ -123,6 +123,47 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes_the_run(store, registry, 
     assert "resuming run" in store.log_path(run_id).read_text()
 
 
+class _RecordedStages(workflow._StageReport):
+    seen: list[str] = []
+
+    def __call__(self, what, done, total):
+        super().__call__(what, done, total)
+        self.seen.append(self.store.get(self.run_id).phase)
+
+
+def test_preparation_stages_show_as_the_phase_and_training_takes_over(store, registry, monkeypatch):
+    monkeypatch.setattr(workflow, "STORE_WRITE_SECONDS", 0.0)
+    monkeypatch.setattr(_RecordedStages, "seen", [])
+    monkeypatch.setattr(workflow, "_StageReport", _RecordedStages)
+    run_id = store.create_run("tiny", {**FAST, "epochs": 2, "prepare_steps": 3}, "train")
+    phases_in_training = []
+    record = execute(
+        store,
+        run_id,
+        registry=registry,
+        progress=lambda r: r.epoch_end and phases_in_training.append(store.get(run_id).phase),
+    )
+    assert record.status == DONE, record.error
+    assert _RecordedStages.seen == ["preparing 1/3", "preparing 2/3", "preparing 3/3"]
+    assert phases_in_training[-1] == "training"
+
+
+def test_cancel_during_preparation_stops_before_training(store, registry, monkeypatch):
+    monkeypatch.setattr(workflow, "CANCEL_POLL_SECONDS", 0.0)
+    run_id = store.create_run("tiny", {**FAST, "epochs": 2, "prepare_steps": 5}, "train")
+
+    class CancelAtStep2(workflow._StageReport):
+        def __call__(self, what, done, total):
+            super().__call__(what, done, total)
+            if done == 2:
+                store.request_cancel(run_id)
+
+    monkeypatch.setattr(workflow, "_StageReport", CancelAtStep2)
+    record = execute(store, run_id, registry=registry)
+    assert record.status == CANCELLED
+    assert not store.history(run_id)
+
+
 def test_resume_without_a_checkpoint_starts_over(store, registry):
     run_id = store.create_run("tiny", {**FAST, "epochs": 2, "fail_at_epoch": 1}, "train")
     assert execute(store, run_id, registry=registry).status == FAILED

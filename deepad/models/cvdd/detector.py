@@ -37,7 +37,7 @@ from deepad.models.cvdd.loss import annealed_alpha, cvdd_loss
 from deepad.models.cvdd.network import CVDDNet
 from deepad.models.registry import register
 from deepad.text.config import TextEmbeddingConfig, embed_with
-from deepad.text.embeddings import DocumentEmbeddings
+from deepad.text.embeddings import DocumentEmbeddings, EmbedProgress
 from deepad.train.loop import LoopState, ProgressCallback, RunContext, fit_network
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,9 @@ class CVDD(Detector):
         progress: ProgressCallback | None,
         context: RunContext,
     ) -> None:
-        self._fit_embeddings(self._embed(train), progress, context or RunContext())
+        context = context or RunContext()
+        emb = self._embed(train, lambda done, total: context.stage("embedding", done, total))
+        self._fit_embeddings(emb, progress, context)
 
     def _fit_embeddings(
         self, emb: DocumentEmbeddings, progress: ProgressCallback | None, context: RunContext
@@ -179,8 +181,9 @@ class CVDD(Detector):
                 attention += [a[:n].numpy() for a, n in zip(out.attention, lengths, strict=True)]
         return np.concatenate(distances).astype(np.float64), attention
 
-    def _embed(self, data: Dataset) -> DocumentEmbeddings:
-        return embed_with(self.config, data.items, device=str(select_device(self.config.device)))
+    def _embed(self, data: Dataset, progress: EmbedProgress | None = None) -> DocumentEmbeddings:
+        device = str(select_device(self.config.device))
+        return embed_with(self.config, data.items, device=device, progress=progress)
 
     def _score(self, data: Dataset) -> Scores:
         distances, _ = self._forward(self._embed(data))
