@@ -93,10 +93,19 @@ def _print_dataset(record: Any, dataset: Any = None) -> None:
 
 
 def _ingest_path(
-    args: argparse.Namespace, path: str, kind: Any, *, name: str = "", **options: Any
-) -> Any:
-    """Read ``path`` as ``kind`` data and add it to the registry; returns the record."""
+    args: argparse.Namespace,
+    path: str,
+    kind: Any,
+    *,
+    name: str = "",
+    split_test: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """Read ``path`` as ``kind`` data and add it to the registry; returns the records by role:
+    ``train``, and ``test`` too when ``split_test`` finds an MVTec-AD category's two parts."""
+    from deepad.data.images import split_train_test
     from deepad.data.ingest import load_any
+    from deepad.data.types import DataKind
 
     if not Path(path).exists():
         raise UserError(f"{path}: no such file or folder")
@@ -104,7 +113,16 @@ def _ingest_path(
     if len(dataset) == 0:
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in dataset.skipped[:5])
         raise UserError(f"{path}: nothing could be read" + (f" ({reasons})" if reasons else ""))
-    return _registry(args).add(dataset, name=name or dataset.name or Path(path).name, source=path)
+    label = name or dataset.name or Path(path).name
+    registry = _registry(args)
+    parts = split_train_test(dataset) if split_test and dataset.kind == DataKind.IMAGE else None
+    if parts is None:
+        return {"train": registry.add(dataset, name=label, source=path)}
+    train, test = parts
+    return {
+        "train": registry.add(train, name=f"{label} (train)", source=path),
+        "test": registry.add(test, name=f"{label} (test)", source=path),
+    }
 
 
 def _demo_ids(args: argparse.Namespace, name: str) -> dict[str, str | None]:
@@ -159,9 +177,13 @@ def _resolve_data(
             raise UserError(f"no dataset {spec} in the registry") from None
         return {role: spec}
     kind = args.kind if args.kind is not None else _guess_kind(spec, kinds)
-    record = _ingest_path(args, spec, kind, **_loader_options(args))
-    print(f"ingested {spec} as dataset {record.id} ({record.count} items)")
-    return {role: record.id}
+    records = _ingest_path(args, spec, kind, split_test=role == "train", **_loader_options(args))
+    for part, record in records.items():
+        where = f" ({part}/ part)" if len(records) > 1 else ""
+        print(f"ingested {spec}{where} as dataset {record.id} ({record.count} items)")
+    if len(records) == 1:
+        return {role: records["train"].id}
+    return {part: record.id for part, record in records.items()}
 
 
 def _format_time(stamp: float | None) -> str:
@@ -194,10 +216,16 @@ def _format_metric(value: Any, key: str = "") -> str:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from deepad.data.types import DataKind
 
-    record = _ingest_path(
-        args, args.path, DataKind(args.kind), name=args.name or "", **_loader_options(args)
+    records = _ingest_path(
+        args,
+        args.path,
+        DataKind(args.kind),
+        name=args.name or "",
+        split_test=True,
+        **_loader_options(args),
     )
-    _print_dataset(record)
+    for record in records.values():
+        _print_dataset(record)
     return 0
 
 

@@ -36,6 +36,17 @@ class ServiceError(RuntimeError):
     """A user-facing failure with a one-line message (bad upload, bad setting, missing run)."""
 
 
+@dataclass
+class Ingested:
+    """A registered upload. An MVTec-AD category uploaded whole as the training set comes
+    back as two datasets: its ``train/`` images (``record``) and its ``test/`` images."""
+
+    record: Any
+    dataset: Dataset
+    test_record: Any | None = None
+    test_dataset: Dataset | None = None
+
+
 # --------------------------------------------------------------------------- results
 @dataclass
 class RunResults:
@@ -270,13 +281,17 @@ class Service:
         kind: DataKind | str,
         *,
         name: str = "",
+        split_test: bool = False,
         **options: Any,
-    ) -> tuple[Any, Dataset]:
-        """Read uploaded files as one dataset and register it; returns (record, dataset).
+    ) -> Ingested:
+        """Read uploaded files as one dataset and register it.
 
         Files that cannot be read are listed in ``dataset.skipped``; if nothing could be read
-        the upload fails with the reasons.
+        the upload fails with the reasons. With ``split_test``, an MVTec-AD category (its
+        ``train/`` and ``test/`` folders together) is registered as two datasets, so the test
+        anomalies never end up in the training set.
         """
+        from deepad.data.images import split_train_test
         from deepad.data.ingest import Upload, load_any
 
         if not uploads:
@@ -291,10 +306,23 @@ class Service:
         if len(dataset) == 0:
             reasons = "; ".join(f"{s.name}: {s.reason}" for s in dataset.skipped[:5])
             raise ServiceError(f"no usable items in the upload{': ' + reasons if reasons else ''}")
-        record = self.registry.add(dataset, name=label, source="upload")
+        parts = split_train_test(dataset) if split_test and dataset.kind == DataKind.IMAGE else None
+        if parts is None:
+            return Ingested(self._register(dataset, label), dataset)
+        train, test = parts
+        train.skipped = dataset.skipped  # reported once, with the training part
+        return Ingested(
+            self._register(train, f"{label} (train)"),
+            train,
+            self._register(test, f"{label} (test)"),
+            test,
+        )
+
+    def _register(self, dataset: Dataset, name: str) -> Any:
+        record = self.registry.add(dataset, name=name, source="upload")
         with self._lock:
             self._datasets[record.id] = dataset
-        return record, dataset
+        return record
 
     def datasets(self, kind: DataKind | str | None = None) -> list[Any]:
         records = self.registry.list()

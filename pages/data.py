@@ -34,6 +34,9 @@ with st.container(border=True):
                     st.success("Demo set selected; continue on the Train page.")
                     st.page_link("pages/train.py", label="Go to Train", icon="⚙️")
 
+note = st.session_state.pop("ingest_note", None)
+if note is not None:
+    st.info(note)
 restored = st.session_state.pop("selection_restored", None)
 if restored is not None:
     st.caption(f"Data selection restored from run {restored} (the latest run).")
@@ -91,8 +94,16 @@ for tab, role in zip(tabs, (TRAIN, TEST, LABELED), strict=True):
                 horizontal=True,
                 key=f"{role}_source",
             )
+            split_test = None
             if source == "Upload files":
-                new_id = datasets.upload_form(role, kind=kind)
+                done = datasets.upload_form(role, kind=kind)
+                new_id = done.record.id if done else None
+                if done and done.test_record is not None:
+                    split_test = done.test_record.id
+                    st.session_state["ingest_note"] = (
+                        f"MVTec-AD layout: its {len(done.dataset):,} train/ images are the "
+                        f"training set, its {len(done.test_dataset):,} test/ images the test set."
+                    )
             else:
                 new_id = datasets.saved_picker(role, kind=kind)
         if new_id:
@@ -101,4 +112,6 @@ for tab, role in zip(tabs, (TRAIN, TEST, LABELED), strict=True):
                 new_kind = DataKind(svc.record(new_id).kind)
                 if new_kind != train_kind:
                     st.session_state[TEST] = st.session_state[LABELED] = None
+            if split_test is not None:
+                st.session_state[TEST] = split_test
             st.rerun()

@@ -172,3 +172,18 @@ def test_train_on_a_demo_set_uses_its_test_part(home, capsys):
     assert record.status == DONE and record.metrics["scored_on"] == "test"
     assert record.labeled_dataset is None  # PCA does not use labeled anomalies
     assert record.metrics["auroc"] > 0.9
+
+
+def test_an_mvtec_category_trains_on_train_and_tests_on_test(home, tmp_path, capsys):
+    category = tmp_path / "bottle"
+    data = blob_images(14, anomalies=4)
+    for i, (image, label) in enumerate(zip(data.items, data.labels, strict=True)):
+        folder = category / ("test/broken" if label else ("train/good" if i < 6 else "test/good"))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    settings = ["--set", "image_size=8", "--set", "components=2"]
+    assert run(home, "train", "--method", "pca", "--data", str(category), *settings) == 0
+    assert "(train/ part)" in capsys.readouterr().out
+    record = RunStore(home).get(1)
+    assert record.metrics["scored_on"] == "test"
+    assert record.metrics["train_items"] == 6 and record.metrics["items"] == 8

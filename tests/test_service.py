@@ -4,6 +4,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from deepad import metrics
 from deepad.data.types import DataKind
@@ -106,3 +107,22 @@ def test_ingest_reports_unreadable_upload(tmp_path):
         svc.ingest([("broken.png", b"not a png")], "image")
     with pytest.raises(ServiceError, match="no files"):
         svc.ingest([], "image")
+
+
+def _png(value: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((8, 8), value, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_an_uploaded_mvtec_category_becomes_a_training_and_a_test_set(tmp_path):
+    files = [(f"bottle/train/good/{i}.png", _png(i)) for i in range(5)]
+    files += [("bottle/test/good/0.png", _png(100)), ("bottle/test/crack/0.png", _png(250))]
+    svc = Service(tmp_path)
+    done = svc.ingest(files, "image", split_test=True)
+    assert len(done.dataset) == 5 and (done.dataset.labels == 0).all()
+    assert done.test_dataset.labels.tolist() == [0, 1]
+    assert done.test_record.name.endswith("(test)")
+    assert svc.dataset(done.test_record.id).labels.tolist() == [0, 1]
+    whole = svc.ingest(files, "image")  # as a test set it stays one dataset
+    assert whole.test_record is None and len(whole.dataset) == 7

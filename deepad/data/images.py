@@ -358,13 +358,18 @@ def _attach_masks(
     return masks
 
 
-def split_train_test(data: Dataset) -> tuple[Dataset, Dataset]:
-    """Split an MVTec-AD layout loaded whole into its ``train/`` and ``test/`` parts.
-
-    Items are assigned by the ``train`` / ``test`` folder in their names; items in neither
-    go to the test part.
-    """
-    train = [i for i, n in enumerate(data.names) if "train" in n.split("/")[:-1]]
-    chosen = set(train)
-    test = [i for i in range(len(data)) if i not in chosen]
+def split_train_test(data: Dataset) -> tuple[Dataset, Dataset] | None:
+    """The ``train/`` and ``test/`` parts of an MVTec-AD category loaded whole, or ``None``
+    when ``data`` does not hold both (folder names matched without regard to case)."""
+    depth = layout_root(data.names)
+    tops = [_top_folder(name, depth) for name in data.names]
+    if "train" not in tops or "test" not in tops:
+        return None
+    train = [i for i, top in enumerate(tops) if top == "train"]
+    test = [i for i, top in enumerate(tops) if top != "train"]
     return data.subset(train), data.subset(test)
+
+
+def _top_folder(name: str, depth: int) -> str:
+    parts = name.split("/")
+    return parts[depth].lower() if len(parts) > depth + 1 else ""

@@ -7,8 +7,8 @@ import streamlit as st
 
 from deepad import viz
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
-from deepad.service import ServiceError
-from pages.components.state import service
+from deepad.service import Ingested, ServiceError
+from pages.components.state import TRAIN, service
 
 ACCEPT = {
     DataKind.IMAGE: ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "zip"],
@@ -137,8 +137,8 @@ def preview(dataset: Dataset, record: object | None = None, *, key: str) -> None
         st.dataframe(skipped, hide_index=True, width="stretch", key=f"{key}_skipped")
 
 
-def upload_form(role: str, *, kind: DataKind | None) -> str | None:
-    """File uploader with kind and column options; returns the new dataset id once ingested.
+def upload_form(role: str, *, kind: DataKind | None) -> Ingested | None:
+    """File uploader with kind and column options; returns the registered upload.
 
     ``kind`` fixes the data type (test and labeled sets must match the training set).
     """
@@ -203,15 +203,16 @@ def upload_form(role: str, *, kind: DataKind | None) -> str | None:
     if st.button("Ingest upload", key=f"{role}_ingest", disabled=not uploads, type="primary"):
         with st.spinner("Reading files…"):
             try:
-                record, dataset = service().ingest(uploads, kind, name=name, **options)
+                done = service().ingest(
+                    uploads, kind, name=name, split_test=role == TRAIN, **options
+                )
             except ServiceError as error:
                 st.error(str(error))
                 return None
             except Exception as error:  # never a traceback in the page
                 st.error(f"The upload could not be read: {error}")
                 return None
-        st.success(f"Ingested {len(dataset):,} items as “{record.name}”.")
-        return record.id
+        return done
     return None
 
 

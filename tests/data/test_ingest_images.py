@@ -207,6 +207,7 @@ def test_mvtec_layout_in_a_wrapped_zip_and_train_test_split():
     assert not masks["bottle/test/contamination/000.png"].any()
     assert [s.reason for s in data.skipped] == ["not an image"]
     train, test = split_train_test(data)
+    assert split_train_test(train) is None and split_train_test(test) is None
     assert len(train) == 2 and (train.labels == 0).all()
     assert len(test) == 3 and test.labels.tolist() == [0, 1, 1]
 
