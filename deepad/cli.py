@@ -591,6 +591,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         extra=_parse_sets(args.set),
     )
     options.root()  # a missing data folder is a user error, reported before any work
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     run_suite(args.name, options)
     print(f"\n{args.name}: {time.perf_counter() - start:.1f} s wall", file=sys.stderr)
@@ -662,6 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-peers", action="store_true", help="skip the PyOD peer rows")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="suite setting")
     p.add_argument("--output", help="write the results as JSON to this file")
     p.set_defaults(func=cmd_bench)
