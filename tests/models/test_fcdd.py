@@ -289,3 +289,14 @@ def test_pixel_level_training_with_masks_localises_defects():
     inside = np.mean([m[mask > 0].mean() for m, mask in zip(maps, test.masks, strict=True)])
     outside = np.mean([m[mask == 0].mean() for m, mask in zip(maps, test.masks, strict=True)])
     assert inside > 2 * outside
+
+
+def test_width_is_a_quarter_on_the_cpu_unless_set():
+    from deepad.models.fcdd.detector import CPU_WIDTH, resolve_width
+
+    data = _squares(16, 0, bright=False)
+    automatic = FCDD(epochs=1, device="cpu", checkpoint_every=0).fit(data)
+    assert automatic.config.width is None
+    assert automatic.network_.width == CPU_WIDTH < 1.0
+    assert _small(epochs=1, width=0.5).fit(data).network_.width == 0.5
+    assert resolve_width(None, torch.device("cuda")) == 1.0  # the published widths on a GPU

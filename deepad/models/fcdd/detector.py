@@ -31,6 +31,11 @@ from deepad.train.loop import ProgressCallback, RunContext, autocast, fit_networ
 log = logging.getLogger(__name__)
 
 
+# Default channel multiplier on a CPU: at 128×128 the quarter-width VGG net trains about 8×
+# faster than the published one and localised the generated defects as well (fcdd-defects).
+CPU_WIDTH = 0.25
+
+
 class AnomalySource(enum.StrEnum):
     CONFETTI = "confetti"  # coloured blobs pasted into normal images
     OUTLIER_EXPOSURE = "outlier_exposure"  # images from another collection (oe_path)
@@ -47,6 +52,11 @@ class PixelLoss(enum.StrEnum):
 @dataclass(frozen=True)
 class FCDDConfig(NetworkConfig):
     epochs: int = param(30, low=1, high=10_000, help="Passes over the normal training images.")
+    # Half of each batch is normal, so one epoch takes n / 16 steps: a set of a few dozen
+    # images still gets over a hundred updates in 30 epochs (with 128 it would get 30).
+    batch_size: int = param(
+        32, low=2, high=65_536, help="Images per optimisation step, about half of them anomalous."
+    )
     image_size: int | None = param(
         None,
         low=8,
@@ -57,11 +67,14 @@ class FCDDConfig(NetworkConfig):
         Architecture.AUTO,
         help="Network: fmnist28 (RF 16), cifar32 (RF 22), vgg224 (RF 62); auto picks by size.",
     )
-    width: float = param(
-        1.0,
+    width: float | None = param(
+        None,
         low=0.05,
         high=4.0,
-        help="Channel multiplier of the network (1 = the published widths).",
+        help=(
+            "Channel multiplier of the network (1 = the published widths; empty: 1 on a GPU, "
+            f"{CPU_WIDTH} on a CPU, where the full network trains about ten times slower)."
+        ),
         advanced=True,
     )
     anomalies: AnomalySource = param(
@@ -185,15 +198,18 @@ class FCDD(Detector):
         self.mean_, self.std_ = mean.numpy(), std.numpy()
         self.image_size_, self.channels_ = size, channels
 
-        network = FCDDNet(cfg.architecture, channels, image_size=size, width=cfg.width)
+        network = FCDDNet(
+            cfg.architecture, channels, image_size=size, width=resolve_width(cfg.width, device)
+        )
         self.network_ = network
         self.receptive_field_ = network.receptive_field
         self.sigma_ = (
             cfg.sigma if cfg.sigma is not None else default_sigma(network.receptive_field.size)
         )
         log.info(
-            "FCDD %s on %d normal images of %d×%d, receptive field %d, %s",
+            "FCDD %s (width %g) on %d normal images of %d×%d, receptive field %d, %s",
             network.architecture.value,
+            network.width,
             len(normals),
             size,
             size,
@@ -455,6 +471,13 @@ class _Epoch:
 
 
 # --------------------------------------------------------------------- helpers
+def resolve_width(width: float | None, device: torch.device) -> float:
+    """The channel multiplier to build: ``width`` if set, else by device (see ``CPU_WIDTH``)."""
+    if width is not None:
+        return float(width)
+    return CPU_WIDTH if device.type == "cpu" else 1.0
+
+
 def _common_side(data: Dataset) -> int:
     sides = Counter(max(np.shape(im)[:2]) for im in data.items)
     return int(sides.most_common(1)[0][0])
