@@ -63,21 +63,28 @@ TABLE_COLUMNS = ("method", "precision", "recall", "f1", "auroc", "auprc", "secon
 CRITERIA = (("energy", "e"), ("reconstruction", "r"))
 
 # Candidate settings for the validation-split selection (the product of the lists is tried).
-# KDD: the two input scalings of the DSEBM/DAGMM literature, the noise levels of the detector
-# default and of the public DSEBM code, the paper's two-layer energy and a three-layer one of
-# DAGMM's widths. Selection fits on a subsample of the training normals to keep CPU cost sane.
+# KDD: the two input scalings of the DSEBM/DAGMM literature, noise levels from below the
+# detector default up to that of the public DSEBM code, the paper's two-layer energy and a
+# three-layer one of DAGMM's widths. Selection fits on a subsample of the training normals to
+# keep CPU cost sane. (Exploratory validation runs found log1p of the count columns, a
+# Yeo-Johnson transform and a cosine schedule no better on KDD, so they are not in the grid.)
 KDD_GRID: dict[str, list[Any]] = {
     "scaling": ["standard", "minmax"],
     "noise_std": [0.3, 0.5, 1.0],
     "hidden": [(64, 32), (120, 60, 30)],
 }
 KDD_SELECTION = {"val_normals": 20_000, "fit_limit": 40_000}
+# Thyroid tables are small, so selection fits on all remaining normal rows. With a constant
+# learning rate the reconstruction criterion of the last iterate varied widely between seeds
+# on the validation split; a cosine schedule was stable there, so both are candidates.
 THYROID_GRID: dict[str, list[Any]] = {
+    "schedule": ["constant", "cosine"],
     "scaling": ["standard", "minmax"],
-    "noise_std": [0.1, 0.2, 0.3, 0.5],
+    "noise_std": [0.1, 0.3],
     "hidden": [(64, 32), (128, 64)],
-    "epochs": [100, 300],
 }
+# 300 epochs: on the validation split 300 beat 100 under the cosine schedule.
+THYROID_EPOCHS = 300
 THYROID_SELECTION = {"val_normals": 0.3, "fit_limit": 0}
 
 
@@ -347,9 +354,9 @@ def run_thyroid(options: BenchOptions) -> None:
     names = options.classes or ["annthyroid", "thyroid"]
     select = _flag(options.extra.pop("select", "1"))
     fixed = set(options.extra)
-    base = dsebm_config(options, epochs=20 if options.quick else 100, batch_size=128)
-    if options.quick:
-        fixed.add("epochs")
+    base = dsebm_config(
+        options, epochs=20 if options.quick else THYROID_EPOCHS if select else 100, batch_size=128
+    )
     results, configs, selections = {}, {}, {}
     for name in names:
         data = load_odds(find_odds_file(options.root(), name))
