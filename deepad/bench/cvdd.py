@@ -34,13 +34,13 @@ from deepad.bench.report import format_table, mean_row, pyod_peers, write_result
 from deepad.config import to_json, with_overrides
 from deepad.data.types import Dataset
 from deepad.models.cvdd.baselines import EmbeddingOCSVM, Pooling
-from deepad.models.cvdd.detector import CVDD, CVDDConfig
+from deepad.models.cvdd.detector import CVDD, CVDDConfig, init_contexts
 from deepad.text.embeddings import DocumentEmbeddings, default_cache_dir, embed_documents
 
 log = logging.getLogger(__name__)
 
 PEERS = ("OCSVM", "KNN", "LUNAR")
-SUITE_SETTINGS = ("cache", "train_per_class", "test_size", "strip_quotes")
+SUITE_SETTINGS = ("cache", "train_per_class", "test_size", "strip_quotes", "data")
 CONTEXTS = (3, 5, 10)
 # Thesis Table 3.4 (GloVe): OC-SVM mean / tf-idf / max, CVDD r = 3 / 5 / 10, c*.
 PAPER = {
@@ -199,6 +199,50 @@ def _run(options: BenchOptions, dataset: str) -> None:
     )
 
 
+def _heldout(options: BenchOptions, dataset: str) -> None:
+    """Model selection without test labels: each class's training documents split 80/20, the
+    80 % trains, the 20 % plus (up to) 2000 training documents of the other classes validate."""
+    root = options.root()
+    if dataset == "reuters":
+        from deepad.data.benchmarks.reuters import CLASSES, reuters_splits
+
+        train, _ = reuters_splits(root)
+    else:
+        from deepad.data.benchmarks.newsgroups import CLASSES, newsgroups_splits
+
+        keep = options.extra.get("strip_quotes", "false").lower() not in ("1", "true", "yes")
+        train, _ = newsgroups_splits(root, quotes_and_footers=keep)
+    base = cvdd_config(options)
+    emb = embed_split(train, base, Path(options.extra.get("cache") or default_cache_dir()))
+    train_classes = np.array(train.classes)
+    rng = np.random.default_rng(options.seed)
+    rows: list[dict[str, Any]] = []
+    for name in _pick(options.classes, CLASSES):
+        own = rng.permutation(np.flatnonzero(train_classes == name))
+        cut = int(0.8 * len(own))
+        others = np.flatnonzero(train_classes != name)
+        others = rng.choice(others, min(2000, len(others)), replace=False)
+        val = emb.subset(np.concatenate([own[cut:], others]))
+        labels = np.r_[np.zeros(len(own) - cut), np.ones(len(others))].astype(np.int8)
+        fit = emb.subset(own[:cut])
+        model = CVDD(config=base).fit_embeddings(fit)
+        scores = model.score_embeddings(val)
+        centres = init_contexts(fit, base.n_contexts, base.seed)
+        means = _unit(val.mean())
+        nearest = 0.5 * (1.0 - means @ _unit(centres).T).min(axis=1)
+        rows.append(
+            {
+                "class": name,
+                "CVDD mean": _auroc(labels, scores.score),
+                "CVDD min": _auroc(labels, scores.components["min"]),
+                "k-means init, nearest": _auroc(labels, nearest),
+            }
+        )
+    columns = ["CVDD mean", "CVDD min", "k-means init, nearest"]
+    title = f"cvdd-{dataset}-heldout: validation AUROC on the training split, r={base.n_contexts}"
+    print(format_table([*rows, mean_row(rows, columns, "class")], ["class", *columns], title))
+
+
 def _print_paper(classes: tuple[str, ...]) -> None:
     cols = ("class", "OC-SVM mean", "OC-SVM tfidf", "OC-SVM max", "r=3", "r=5", "r=10", "c*")
     rows = [
@@ -253,6 +297,14 @@ def _unit(x: np.ndarray) -> np.ndarray:
 @suite("cvdd-reuters", "CVDD and OC-SVM baselines, Reuters-21578 ModApte one-vs-rest (7 classes)")
 def cvdd_reuters(options: BenchOptions) -> None:
     _run(options, "reuters")
+
+
+@suite(
+    "cvdd-heldout",
+    "CVDD settings on a held-out split of the training documents (--set data=20ng|reuters)",
+)
+def cvdd_heldout(options: BenchOptions) -> None:
+    _heldout(options, options.extra.get("data", "20ng"))
 
 
 @suite("cvdd-20ng", "CVDD and OC-SVM baselines, 20 Newsgroups one-vs-rest (6 top-level groups)")
