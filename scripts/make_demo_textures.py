@@ -18,7 +18,7 @@ from deepad.data.synthetic import DEFECTS, make_defect_dataset, write_labeled_la
 TEXTURE = "fabric"
 SIZE = 128
 SEED = 0
-N_TRAIN = 60
+N_TRAIN = 100
 N_TEST_NORMAL = 15
 N_TEST_PER_DEFECT = 5
 
