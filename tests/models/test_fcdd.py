@@ -213,6 +213,31 @@ def test_confetti_shapes_ranges_and_masks():
     assert torch.equal(again, out) and torch.equal(mask_again, mask)
 
 
+def test_random_shift_translates_images_and_masks_together_with_zero_fill():
+    from deepad.models.fcdd.anomalies import random_shift
+
+    images = torch.zeros((64, 2, 12, 12), dtype=torch.uint8)
+    images[:, :, 5, 6] = 200  # one bright pixel per image, at (5, 6)
+    masks = (images[:, :1] > 0).to(torch.uint8)
+    gen = torch.Generator().manual_seed(0)
+    out, out_masks = random_shift(images, masks, gen, max_shift=2)
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    assert torch.equal((out[:, :1] > 0).to(torch.uint8), out_masks)
+    offsets = set()
+    for image in out:
+        ((y, x),) = torch.nonzero(image[0]).tolist()
+        assert abs(y - 5) <= 2 and abs(x - 6) <= 2
+        assert torch.equal(image[1], image[0])  # channels move together
+        offsets.add((y - 5, x - 6))
+    assert len(offsets) > 10  # many of the 25 offsets occur
+    # shifted out of the frame leaves zeros, never wrapped-around content
+    edge = torch.zeros((8, 1, 6, 6), dtype=torch.uint8)
+    edge[:, :, 0, 0] = 255
+    shifted, _ = random_shift(edge, None, gen, max_shift=3)
+    assert int(shifted.sum()) <= 255 * 8 and int((shifted > 0).sum()) < 8
+    assert random_shift(images, masks, gen, max_shift=0)[0] is images
+
+
 # --------------------------------------------------------------------- detector
 def _squares(n: int, seed: int, *, bright: bool) -> np.ndarray:
     rng = np.random.default_rng(seed)

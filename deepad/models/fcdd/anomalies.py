@@ -94,6 +94,35 @@ def random_hflip(
     return images, masks
 
 
+def random_shift(
+    images: torch.Tensor,
+    masks: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    *,
+    max_shift: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Translate each image by up to ``max_shift`` pixels in each direction, filling with
+    zeros: a random crop of the zero-padded image, as the FCDD reference does for
+    Fashion-MNIST (masks follow their images)."""
+    if max_shift <= 0:
+        return images, masks
+    n, _, h, w = images.shape
+    dev = images.device
+    s = int(max_shift)
+    dy = torch.randint(0, 2 * s + 1, (n, 1), generator=generator, device=dev)
+    dx = torch.randint(0, 2 * s + 1, (n, 1), generator=generator, device=dev)
+    rows = (torch.arange(h, device=dev)[None, :] + dy)[:, None, :, None]  # (n, 1, h, 1)
+    cols = (torch.arange(w, device=dev)[None, :] + dx)[:, None, None, :]  # (n, 1, 1, w)
+    batch = torch.arange(n, device=dev)[:, None, None, None]
+
+    def crop(x: torch.Tensor) -> torch.Tensor:
+        padded = torch.nn.functional.pad(x, (s, s, s, s))
+        channel = torch.arange(x.shape[1], device=dev)[None, :, None, None]
+        return padded[batch, channel, rows, cols]
+
+    return crop(images), None if masks is None else crop(masks)
+
+
 def sample_rows(
     pool: torch.Tensor, count: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:

@@ -21,7 +21,12 @@ from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
 from deepad.models.base import Detector, ImageMaps, Scores
 from deepad.models.config import NetworkConfig
-from deepad.models.fcdd.anomalies import confetti_noise, random_hflip, sample_rows
+from deepad.models.fcdd.anomalies import (
+    confetti_noise,
+    random_hflip,
+    random_shift,
+    sample_rows,
+)
 from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
 from deepad.models.fcdd.network import Architecture, FCDDNet, ReceptiveField
 from deepad.models.fcdd.upsample import default_sigma, receptive_field_upsample
@@ -117,6 +122,13 @@ class FCDDConfig(NetworkConfig):
         advanced=True,
     )
     augment: bool = param(True, help="Random left-right flips during training.", advanced=True)
+    shift: int = param(
+        0,
+        low=0,
+        high=64,
+        help="Random translations of up to this many pixels during training (zero fill).",
+        advanced=True,
+    )
 
 
 @register
@@ -443,6 +455,8 @@ class _BatchSampler:
         mask = torch.cat(masks)
         if cfg.augment:
             images, mask = random_hflip(images, mask, gen)
+        if cfg.shift:
+            images, mask = random_shift(images, mask, gen, max_shift=cfg.shift)
         x = (to_float(images) - self.mean) / self.std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
