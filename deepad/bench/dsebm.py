@@ -15,13 +15,13 @@ Protocols follow Zhai et al. (2016) and, for KDD, Zong et al. (DAGMM, 2018):
 - ``dsebm-speed``: training and scoring throughput (items/s) on the chosen device.
 
 Model selection (``dsebm-kdd`` and ``dsebm-thyroid``): the settings in :data:`KDD_GRID` /
-:data:`THYROID_GRID` (scaling, noise σ, network widths; for the thyroid tables also the
-schedule) and the criterion (-e or -r) are chosen on a *validation split of the training half*:
-a held-out share of its normal rows plus the training half's anomalous rows, which the protocol
-otherwise discards. The chosen setting is then refitted on every normal training row and
-scored on the test half once. ``--set select=0`` skips the selection and runs the detector
-defaults; a ``--set key=value`` for a key of the grid fixes that key. Nothing is chosen with test labels. PyOD peers run on the same split, the same
-input scaling and the same thresholding.
+:data:`THYROID_GRID` (scaling, noise σ, network widths; for the thyroid tables also the schedule)
+and the criterion (-e or -r) are chosen on a *validation split of the training half*: a held-out
+share of its normal rows plus the training half's anomalous rows, which the protocol otherwise
+discards. The chosen setting is then refitted on every normal training row and scored on the test
+half once. ``--set select=0`` skips the selection and runs the detector defaults; a ``--set
+key=value`` for a key of the grid fixes that key. Nothing is chosen with test labels. PyOD peers
+run on the same split, the same input scaling and the same thresholding.
 """
 
 from __future__ import annotations
