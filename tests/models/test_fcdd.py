@@ -325,3 +325,13 @@ def test_width_is_a_quarter_on_the_cpu_unless_set():
     assert automatic.network_.width == CPU_WIDTH < 1.0
     assert _small(epochs=1, width=0.5).fit(data).network_.width == 0.5
     assert resolve_width(None, torch.device("cuda")) == 1.0  # the published widths on a GPU
+
+
+def test_same_seed_gives_the_same_model():
+    data, probe = _squares(32, 0, bright=False), _squares(8, 2, bright=True)
+    first = _small(epochs=1, seed=3).fit(data).decision_function(probe)
+    torch.manual_seed(12345)  # the global state must not matter
+    again = _small(epochs=1, seed=3).fit(data).decision_function(probe)
+    other = _small(epochs=1, seed=4).fit(data).decision_function(probe)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)

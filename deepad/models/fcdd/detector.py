@@ -210,6 +210,7 @@ class FCDD(Detector):
         self.mean_, self.std_ = mean.numpy(), std.numpy()
         self.image_size_, self.channels_ = size, channels
 
+        torch.manual_seed(cfg.seed)  # weight initialisation is part of the seeded run
         network = FCDDNet(
             cfg.architecture, channels, image_size=size, width=resolve_width(cfg.width, device)
         )
