@@ -81,7 +81,7 @@ st.subheader("Items by anomaly score")
 if explanations is not None and explanations.partial:
     st.caption("Maps were kept for the top-scored items only (the rest show no heatmap).")
 if dataset.kind == DataKind.IMAGE:
-    default.heatmap_settings(ctx)
+    default.heatmap_settings(ctx, initial=view.initial_normalisation(ctx))
 cols = st.columns([2, 2, 1, 1])
 which = cols[0].radio(
     "show",

@@ -16,6 +16,7 @@ _HOOKS = (
     "item_tokens",
     "item_note",
     "item_details",
+    "initial_normalisation",
 )
 
 

@@ -97,6 +97,11 @@ def item_details(ctx: Context, item: int) -> None:
     """Extra content in the item dialog (none by default)."""
 
 
+def initial_normalisation(ctx: Context) -> str:
+    """How heatmaps are scaled until the user picks otherwise (a key of ``NORMALISATION``)."""
+    return "per image"
+
+
 # --------------------------------------------------------------------------- shared parts
 @st.cache_data(show_spinner=False, max_entries=16)
 def _set_range(home: str, run_id: int, variant: str, _maps: np.ndarray) -> tuple[float, float]:
@@ -106,8 +111,9 @@ def _set_range(home: str, run_id: int, variant: str, _maps: np.ndarray) -> tuple
     return viz.map_range([np.asarray(_maps[i], dtype=np.float32) for i in picks])
 
 
-def heatmap_settings(ctx: Context) -> None:
-    """Opacity, colour map and normalisation controls for image overlays."""
+def heatmap_settings(ctx: Context, *, initial: str = "per image") -> None:
+    """Opacity, colour map and normalisation controls for image overlays; ``initial`` is the
+    normalisation selected until the user changes it."""
     cols = st.columns([2, 1, 2])
     ctx.settings["alpha"] = cols[0].slider(
         "heatmap opacity", 0.0, 1.0, 0.5, 0.05, key=f"{ctx.key}_alpha"
@@ -116,7 +122,11 @@ def heatmap_settings(ctx: Context) -> None:
         "colour map", list(viz.COLORMAPS), key=f"{ctx.key}_cmap"
     )
     ctx.settings["normalisation"] = cols[2].radio(
-        "normalisation", list(NORMALISATION), horizontal=True, key=f"{ctx.key}_norm"
+        "normalisation",
+        list(NORMALISATION),
+        index=list(NORMALISATION).index(initial),
+        horizontal=True,
+        key=f"{ctx.key}_norm",
     )
     st.caption(
         f"Normalisation **{ctx.settings['normalisation']}**: "

@@ -101,15 +101,16 @@ def _pixel_auroc(home: str, run_id: int, sigma: float, _ctx: Context) -> tuple[f
     return metrics.pixel_auroc(masks, scored), len(masks)
 
 
+def initial_normalisation(ctx: Context) -> str:
+    # FCDD's maps A′ share one scale; scaled per image, every defect-free image would show a
+    # hot spot of its own, which reads as a false detection
+    return "whole set"
+
+
 def panel(ctx: Context) -> None:
     if not _ready(ctx):
         st.caption("This run kept no low-resolution maps, so σ cannot be changed.")
         return
-    norm_key = f"{ctx.key}_norm"  # the normalisation radio of default.heatmap_settings
-    if norm_key not in st.session_state:
-        # FCDD's maps are all on one scale (A′); scaled per image, every defect-free image
-        # would show a hot spot of its own, which reads as a false detection
-        st.session_state[norm_key] = "whole set"
     meta = _meta(ctx)
     rf = meta["receptive_field"]
     trained_sigma = float(meta.get("sigma", 1.0))

@@ -33,6 +33,7 @@ def test_fcdd_view_resamples_with_sigma_and_reports_pixel_auroc(svc):
     )  # fmt: skip
     at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
     no_errors(at)
+    assert at.radio(key=f"run{run_id}_norm").value == "whole set"  # FCDD maps share one scale
     sigma = at.slider(key=f"run{run_id}_sigma")
     assert sigma.value == 2.0
     assert float(metric(at, "pixel AUROC at σ = 2")) > 0.9

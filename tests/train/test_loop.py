@@ -43,8 +43,13 @@ def test_resume_continues_from_last_checkpoint(tmp_path):
     fit_network(model, _mse, _regression(), cfg, context=RunContext(checkpoint_dir=tmp_path))
     longer = dataclasses.replace(cfg, epochs=15)
     resumed = nn.Linear(4, 1)
-    history = fit_network(resumed, _mse, _regression(), longer,
-                          context=RunContext(checkpoint_dir=tmp_path, resume=True))
+    history = fit_network(
+        resumed,
+        _mse,
+        _regression(),
+        longer,
+        context=RunContext(checkpoint_dir=tmp_path, resume=True),
+    )
     assert [h.epoch for h in history] == list(range(1, 16))
     assert history[-1].loss <= history[9].loss + 1e-6
 
@@ -57,8 +62,13 @@ def test_cancel_raises_and_keeps_a_checkpoint(tmp_path):
         return calls["n"] > 20
 
     with pytest.raises(Cancelled):
-        fit_network(nn.Linear(4, 1), _mse, _regression(), CFG,
-                    context=RunContext(checkpoint_dir=tmp_path, should_stop=stop))
+        fit_network(
+            nn.Linear(4, 1),
+            _mse,
+            _regression(),
+            CFG,
+            context=RunContext(checkpoint_dir=tmp_path, should_stop=stop),
+        )
     assert (tmp_path / "last.safetensors").exists()
 
 
