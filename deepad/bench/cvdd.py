@@ -103,18 +103,24 @@ def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     return metrics.auroc(labels, scores)
 
 
-def _run(options: BenchOptions, dataset: str) -> None:
+def _splits(options: BenchOptions, dataset: str) -> tuple[Dataset, Dataset, tuple[Any, Any]]:
+    """Training and test split of ``reuters`` or ``20ng``, with the class names and the
+    paper's per-class counts."""
     root = options.root()
     if dataset == "reuters":
-        from deepad.data.benchmarks.reuters import CLASSES, PAPER_COUNTS, reuters_splits
+        from deepad.data.benchmarks import reuters
 
-        train, test = reuters_splits(root)
-    else:
-        from deepad.data.benchmarks.newsgroups import CLASSES, PAPER_COUNTS, newsgroups_splits
+        return (*reuters.reuters_splits(root), (reuters.CLASSES, reuters.PAPER_COUNTS))
+    from deepad.data.benchmarks import newsgroups
 
-        keep = options.extra.get("strip_quotes", "false").lower() not in ("1", "true", "yes")
-        train, test = newsgroups_splits(root, quotes_and_footers=keep)
-    classes = _pick(options.classes, CLASSES)
+    keep = options.extra.get("strip_quotes", "false").lower() not in ("1", "true", "yes")
+    train, test = newsgroups.newsgroups_splits(root, quotes_and_footers=keep)
+    return train, test, (newsgroups.CLASSES, newsgroups.PAPER_COUNTS)
+
+
+def _run(options: BenchOptions, dataset: str) -> None:
+    train, test, (names, paper_counts) = _splits(options, dataset)
+    classes = _pick(options.classes, names)
     contexts = (3,) if options.quick else CONTEXTS
     base = cvdd_config(options, **({"epochs": 10, "lr_milestones": (4,)} if options.quick else {}))
     cache = Path(options.extra.get("cache") or default_cache_dir())
@@ -138,7 +144,7 @@ def _run(options: BenchOptions, dataset: str) -> None:
         part = emb_train.subset(index)
         row["train"] = len(index)
         row["test"] = int((labels == 0).sum())
-        row["paper train/test"] = "{}/{}".format(*PAPER_COUNTS[name])
+        row["paper train/test"] = "{}/{}".format(*paper_counts[name])
         class_start = time.perf_counter()
         for r in contexts:
             config = dataclasses.replace(base, n_contexts=r)
@@ -202,22 +208,13 @@ def _run(options: BenchOptions, dataset: str) -> None:
 def _heldout(options: BenchOptions, dataset: str) -> None:
     """Model selection without test labels: each class's training documents split 80/20, the
     80 % trains, the 20 % plus (up to) 2000 training documents of the other classes validate."""
-    root = options.root()
-    if dataset == "reuters":
-        from deepad.data.benchmarks.reuters import CLASSES, reuters_splits
-
-        train, _ = reuters_splits(root)
-    else:
-        from deepad.data.benchmarks.newsgroups import CLASSES, newsgroups_splits
-
-        keep = options.extra.get("strip_quotes", "false").lower() not in ("1", "true", "yes")
-        train, _ = newsgroups_splits(root, quotes_and_footers=keep)
+    train, _, (names, _) = _splits(options, dataset)
     base = cvdd_config(options)
     emb = embed_split(train, base, Path(options.extra.get("cache") or default_cache_dir()))
     train_classes = np.array(train.classes)
     rng = np.random.default_rng(options.seed)
     rows: list[dict[str, Any]] = []
-    for name in _pick(options.classes, CLASSES):
+    for name in _pick(options.classes, names):
         own = rng.permutation(np.flatnonzero(train_classes == name))
         cut = int(0.8 * len(own))
         others = np.flatnonzero(train_classes != name)
