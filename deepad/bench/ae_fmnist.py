@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,17 +145,34 @@ def heldout_split(split, normal_class: int, seed: int = 123) -> tuple[Dataset, D
 def run_heldout(options: BenchOptions) -> None:
     train_split = load_idx_dataset(options.root() / "fashion_mnist", "train")
     config = ae_config(options)
+    heldout_table(
+        train_split,
+        _class_indices(options),
+        lambda train, val: Autoencoder(config=config).fit(train).decision_function(val),
+        config,
+    )
+
+
+def heldout_table(
+    train_split: Any,
+    classes: Sequence[int],
+    fit_and_score: Callable[[Dataset, Dataset], np.ndarray],
+    config: Any,
+    column: str = "held-out AUROC",
+) -> None:
+    """For each class, :func:`heldout_split`, then ``fit_and_score(train, val)``; prints a row
+    per class as it finishes and the table with its mean at the end."""
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    for c in _class_indices(options):
+    for c in classes:
         train, val = heldout_split(train_split, c)
         timing: dict[str, float] = {}
         with timed(timing):
-            scores = Autoencoder(config=config).fit(train).decision_function(val)
+            scores = fit_and_score(train, val)
         rows.append(
             {
                 "class": f"{c} {FASHION_CLASSES[c]}",
-                "held-out AUROC": metrics.auroc(val.labels, scores),
+                column: metrics.auroc(val.labels, scores),
                 "s": timing["seconds"],
             }
         )

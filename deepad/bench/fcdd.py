@@ -151,7 +151,7 @@ def _fmnist_report(
 def run_fmnist_heldout(options: BenchOptions) -> None:
     """Same settings as ``fcdd-fmnist`` (one mode: ``oe``, ``confetti`` or ``confetti+oe``),
     scored on :func:`deepad.bench.ae_fmnist.heldout_split`: the test images are never read."""
-    from deepad.bench.ae_fmnist import heldout_split
+    from deepad.bench.ae_fmnist import heldout_table
 
     keys, overrides = _split_extra(options)
     mode = keys.get("modes", "oe")
@@ -169,27 +169,13 @@ def run_fmnist_heldout(options: BenchOptions) -> None:
     outliers: Any = None
     if "oe" in mode:
         outliers = load_idx_dataset(root / "mnist", "test").images
-    start = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    for c in _fmnist_classes(options):
-        train, val = heldout_split(train_split, c)
-        timing: dict[str, float] = {}
-        with timed(timing):
-            detector = FCDD(config=config, outliers=outliers).fit(train)
-            scores = detector.decision_function(val)
-        rows.append(
-            {
-                "class": f"{c} {FASHION_CLASSES[c]}",
-                f"held-out AUROC ({mode})": metrics.auroc(val.labels, scores),
-                "s": timing["seconds"],
-            }
-        )
-        print(format_table(rows[-1:], list(rows[-1])), flush=True)
-    columns = list(rows[0])
-    print()
-    print(format_table([*rows, mean_row(rows, columns, "class")], columns))
-    print(f"settings: {to_json(config)}")
-    print(f"wall time: {time.perf_counter() - start:.0f} s")
+    heldout_table(
+        train_split,
+        _fmnist_classes(options),
+        lambda train, val: FCDD(config=config, outliers=outliers).fit(train).decision_function(val),
+        config,
+        column=f"held-out AUROC ({mode})",
+    )
 
 
 # --------------------------------------------------------------------- defects
