@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from deepad.data.synthetic import DEFECTS, make_defect_dataset, write_labeled_layout
+from deepad.data.synthetic import DEFECTS, defect_benchmark, write_labeled_layout
 
 TEXTURE = "fabric"
 SIZE = 128
@@ -35,18 +35,16 @@ def build(
 ) -> None:
     if folder.exists():
         shutil.rmtree(folder)
-    train = make_defect_dataset(TEXTURE, n_normal=n_train, size=size, seed=seed, split="train")
-    test = make_defect_dataset(
+    bench = defect_benchmark(
         TEXTURE,
-        n_normal=n_test_normal,
-        n_per_defect=n_test_per_defect,
         size=size,
+        n_train=n_train,
+        n_test_normal=n_test_normal,
+        n_test_per_defect=n_test_per_defect,
+        n_labeled_per_defect=1,
         seed=seed,
-        split="test",
     )
-    labeled = make_defect_dataset(
-        TEXTURE, n_normal=0, n_per_defect=1, size=size, seed=seed, split="labeled"
-    )
+    train, test, labeled = bench.train, bench.test, bench.labeled
     # a flat folder of training images: the loader reads it as unlabeled
     write_labeled_layout(train, folder / "train", suffix=".jpg", jpeg_quality=jpeg_quality)
     (folder / "train" / "normal").rename(folder / "train_flat")
