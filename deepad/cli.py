@@ -105,7 +105,6 @@ def _ingest_path(
     ``train``, and ``test`` too when ``split_test`` finds an MVTec-AD category's two parts."""
     from deepad.data.images import split_train_test
     from deepad.data.ingest import load_any
-    from deepad.data.types import DataKind
 
     if not Path(path).exists():
         raise UserError(f"{path}: no such file or folder")
@@ -115,7 +114,7 @@ def _ingest_path(
         raise UserError(f"{path}: nothing could be read" + (f" ({reasons})" if reasons else ""))
     label = name or dataset.name or Path(path).name
     registry = _registry(args)
-    parts = split_train_test(dataset) if split_test and dataset.kind == DataKind.IMAGE else None
+    parts = split_train_test(dataset) if split_test else None
     if parts is None:
         return {"train": registry.add(dataset, name=label, source=path)}
     train, test = parts

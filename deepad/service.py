@@ -306,7 +306,7 @@ class Service:
         if len(dataset) == 0:
             reasons = "; ".join(f"{s.name}: {s.reason}" for s in dataset.skipped[:5])
             raise ServiceError(f"no usable items in the upload{': ' + reasons if reasons else ''}")
-        parts = split_train_test(dataset) if split_test and dataset.kind == DataKind.IMAGE else None
+        parts = split_train_test(dataset) if split_test else None
         if parts is None:
             return Ingested(self._register(dataset, label), dataset)
         train, test = parts

@@ -361,6 +361,8 @@ def _attach_masks(
 def split_train_test(data: Dataset) -> tuple[Dataset, Dataset] | None:
     """The ``train/`` and ``test/`` parts of an MVTec-AD category loaded whole, or ``None``
     when ``data`` does not hold both (folder names matched without regard to case)."""
+    if data.kind != DataKind.IMAGE:
+        return None
     depth = layout_root(data.names)
     tops = [_top_folder(name, depth) for name in data.names]
     if "train" not in tops or "test" not in tops:
