@@ -18,6 +18,17 @@ def metric(at, label_start: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(label_start))
 
 
+def ingest_zip(at, role: str, data: bytes) -> None:
+    """Upload ``data`` as ``<role>.zip`` in the Data page's ``role`` tab and ingest it."""
+    at.file_uploader(key=f"selected_{role}_files_image").set_value(
+        (f"{role}.zip", data, "application/zip")
+    )
+    at.run()
+    at.button(key=f"selected_{role}_ingest").click()
+    at.run()
+    no_errors(at)
+
+
 @pytest.mark.slow
 def test_upload_train_and_threshold(svc):
     rng = np.random.default_rng(3)
@@ -27,22 +38,10 @@ def test_upload_train_and_threshold(svc):
         | {f"anomalous/noise/a_{i:02d}.png": png(noise(rng)) for i in range(10)}
     )
     at = app("pages/data.py")
-    at.file_uploader(key="selected_train_files_image").set_value(
-        ("train.zip", train_zip, "application/zip")
-    )
-    at.run()
-    at.button(key="selected_train_ingest").click()
-    at.run()
-    no_errors(at)
+    ingest_zip(at, "train", train_zip)
     assert len(svc.dataset(at.session_state[TRAIN])) == 50
 
-    at.file_uploader(key="selected_test_files_image").set_value(
-        ("test.zip", test_zip, "application/zip")
-    )
-    at.run()
-    at.button(key="selected_test_ingest").click()
-    at.run()
-    no_errors(at)
+    ingest_zip(at, "test", test_zip)
     test = svc.dataset(at.session_state[TEST])
     assert sorted(test.labels.tolist()) == [0] * 10 + [1] * 10
 
