@@ -6,6 +6,8 @@ Every detector:
 - ``fit(train, *, labeled=None, validation=None, progress=None, context=None)`` returns ``self``;
 - ``decision_function(items)`` gives one score per item, higher = more anomalous;
 - ``score(items)`` gives the same score plus named components (e.g. both DSEBM criteria);
+- ``prepare(items, context=...)`` optionally does ahead of scoring the slow per-item work
+  (CVDD: embedding documents), reporting it as a stage; scoring does it itself otherwise;
 - ``explain(items)`` gives per-item maps where the method has them (``explains`` is True);
 - after ``fit``: ``decision_scores_`` (training scores) and ``threshold_`` (from
   ``contamination``); ``predict`` compares with ``threshold_``;
@@ -129,6 +131,13 @@ class Detector(ABC):
         self._check_fitted()
         return self._score(self._check_kind(as_dataset(items, self.kind_)))
 
+    def prepare(self, items: Any, *, context: RunContext | None = None) -> None:
+        """Do the slow per-item work that scoring ``items`` needs, reporting it through
+        ``context.stage`` (so a run shows it and can be cancelled during it). Scoring works
+        without this call; methods with nothing slow to prepare do nothing."""
+        self._check_fitted()
+        self._prepare(self._check_kind(as_dataset(items, self.kind_)), context or RunContext())
+
     def decision_function(self, items: Any) -> np.ndarray:
         """One anomaly score per item; higher means more anomalous."""
         return self.score(items).score
@@ -201,6 +210,9 @@ class Detector(ABC):
 
     def _explain(self, data: Dataset) -> Explanation:
         raise NotImplementedError
+
+    def _prepare(self, data: Dataset, context: RunContext) -> None:
+        del data, context  # nothing to prepare by default
 
     @abstractmethod
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:

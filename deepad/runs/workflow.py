@@ -368,6 +368,7 @@ def _execute(
 
     phase("scoring", TRAIN_SHARE)
     data, scored_on = (test, "test") if test is not None else (train, "train")
+    detector.prepare(data, context=context)
     start = time.perf_counter()
     scores = detector.score(data)
     timings["score_seconds"] = time.perf_counter() - start

@@ -17,6 +17,7 @@ from deepad.models.cvdd.loss import (
 )
 from deepad.models.cvdd.network import CVDDNet, cosine_distance
 from deepad.text.embeddings import embed_documents
+from deepad.train.loop import Cancelled, RunContext
 from tests.text.vectors import FINANCE, finance_docs, sports_docs, write_vectors
 
 
@@ -201,3 +202,18 @@ def test_contexts_start_at_kmeans_centroids(vectors, monkeypatch):
     torch.testing.assert_close(captured["start"], torch.from_numpy(expected))
     start = torch.nn.functional.normalize(captured["start"], dim=1)
     assert abs(float(start[0] @ start[1])) < 0.5  # the two topics give two distinct centroids
+
+
+def test_prepare_embeds_documents_as_a_cancellable_stage_once(vectors):
+    det = CVDD(**_settings(vectors, n_contexts=2)).fit(finance_docs(30))
+    test = sports_docs(7)
+    seen = []
+    context = RunContext(on_stage=lambda what, done, total: seen.append((what, done, total)))
+    det.prepare(test, context=context)
+    assert seen[-1] == ("embedding", 7, 7)
+    seen.clear()
+    det.score(test)
+    det.prepare(test, context=context)
+    assert not seen  # memoised: scoring after prepare does not embed again
+    with pytest.raises(Cancelled):
+        det.prepare(sports_docs(3, seed=9), context=RunContext(should_stop=lambda: True))

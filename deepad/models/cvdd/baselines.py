@@ -18,11 +18,11 @@ import numpy as np
 
 from deepad.config import param, validate
 from deepad.data.types import DataKind, Dataset
-from deepad.device import select_device
-from deepad.models.base import Detector, Scores
+from deepad.models.base import Scores
 from deepad.models.config import DetectorConfig
+from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
-from deepad.text.config import TextEmbeddingConfig, embed_with
+from deepad.text.config import TextEmbeddingConfig
 from deepad.text.embeddings import DocumentEmbeddings
 from deepad.train.loop import ProgressCallback, RunContext
 
@@ -80,11 +80,10 @@ def pool(
 
 
 @register
-class EmbeddingOCSVM(Detector):
+class EmbeddingOCSVM(EmbeddingDetector):
     name = "embedding_ocsvm"
     title = "OC-SVM on pooled word embeddings"
     Config = EmbeddingOCSVMConfig
-    kinds = frozenset({DataKind.TEXT})
 
     def _fit(
         self,
@@ -95,7 +94,7 @@ class EmbeddingOCSVM(Detector):
         progress: ProgressCallback | None,
         context: RunContext,
     ) -> None:
-        self._fit_embeddings(self._embed(train))
+        self._fit_embeddings(self._embed(train, context))
 
     def _fit_embeddings(self, emb: DocumentEmbeddings) -> None:
         from sklearn.svm import OneClassSVM
@@ -121,9 +120,6 @@ class EmbeddingOCSVM(Detector):
         """``score`` on word embeddings computed beforehand."""
         x = pool(emb, self.config.pooling, self.idf_)
         return Scores(score=-(x @ self.weights_ + self.intercept_))
-
-    def _embed(self, data: Dataset) -> DocumentEmbeddings:
-        return embed_with(self.config, data.items, device=str(select_device("auto")))
 
     def _score(self, data: Dataset) -> Scores:
         return self.score_embeddings(self._embed(data))

@@ -30,14 +30,14 @@ import torch
 
 from deepad.config import param, validate
 from deepad.data.types import DataKind, Dataset
-from deepad.device import select_device
-from deepad.models.base import Detector, Scores, TokenWeights
+from deepad.models.base import Scores, TokenWeights
 from deepad.models.config import NetworkConfig, Schedule
+from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.cvdd.loss import annealed_alpha, cvdd_loss
 from deepad.models.cvdd.network import CVDDNet
 from deepad.models.registry import register
-from deepad.text.config import TextEmbeddingConfig, embed_with
-from deepad.text.embeddings import DocumentEmbeddings, EmbedProgress
+from deepad.text.config import TextEmbeddingConfig
+from deepad.text.embeddings import DocumentEmbeddings
 from deepad.train.loop import LoopState, ProgressCallback, RunContext, fit_network
 
 log = logging.getLogger(__name__)
@@ -112,11 +112,10 @@ class _AlphaHook:
 
 
 @register
-class CVDD(Detector):
+class CVDD(EmbeddingDetector):
     name = "cvdd"
     title = "CVDD (context vector data description)"
     Config = CVDDConfig
-    kinds = frozenset({DataKind.TEXT})
     explains = True
 
     # ----------------------------------------------------------------- training
@@ -129,9 +128,7 @@ class CVDD(Detector):
         progress: ProgressCallback | None,
         context: RunContext,
     ) -> None:
-        context = context or RunContext()
-        emb = self._embed(train, lambda done, total: context.stage("embedding", done, total))
-        self._fit_embeddings(emb, progress, context)
+        self._fit_embeddings(self._embed(train, context), progress, context)
 
     def _fit_embeddings(
         self, emb: DocumentEmbeddings, progress: ProgressCallback | None, context: RunContext
@@ -180,10 +177,6 @@ class CVDD(Detector):
                 lengths = emb.lengths[index]
                 attention += [a[:n].numpy() for a, n in zip(out.attention, lengths, strict=True)]
         return np.concatenate(distances).astype(np.float64), attention
-
-    def _embed(self, data: Dataset, progress: EmbedProgress | None = None) -> DocumentEmbeddings:
-        device = str(select_device(self.config.device))
-        return embed_with(self.config, data.items, device=device, progress=progress)
 
     def _score(self, data: Dataset) -> Scores:
         distances, _ = self._forward(self._embed(data))
