@@ -57,7 +57,7 @@ def panel(ctx: Context) -> None:
         top = ctx.svc.model_meta(ctx.results.run_id).get("top_words") or []
         if top:
             width = max(len(t) for t in top)
-            table = {
+            table = {"rank": list(range(1, width + 1))} | {
                 labels[k] if k < len(labels) else f"c{k + 1}": [f"{w} ({c})" for w, c in words]
                 + [""] * (width - len(words))
                 for k, words in enumerate(top)
@@ -67,7 +67,7 @@ def panel(ctx: Context) -> None:
                 "closest to each context, with how many of those documents have them in their "
                 "top ten."
             )
-            st.dataframe(table, hide_index=False, width="stretch", key=f"{ctx.key}_top_words")
+            st.dataframe(table, hide_index=True, width="stretch", key=f"{ctx.key}_top_words")
 
 
 def item_tokens(ctx: Context, item: int) -> tuple[list[str], np.ndarray, str] | None:
