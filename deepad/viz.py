@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -188,6 +189,60 @@ def _label_groups(labels: np.ndarray | None, n: int) -> list[tuple[int, np.ndarr
     return [(value, labels == value) for value in (0, 1, -1) if np.any(labels == value)]
 
 
+@dataclass(frozen=True)
+class LogAxis:
+    """An axis on ``log10(value - origin)``, ticks labelled with the original values.
+
+    For scores whose tail lies decades above their bulk, which a linear axis squeezes into
+    one bar. ``origin`` is 0 for positive scores; signed ones (energies) get an origin just
+    below their smallest value, so they have a log view too.
+    """
+
+    origin: float
+
+    def __call__(self, values: np.ndarray | float) -> np.ndarray:
+        shifted = np.asarray(values, dtype=np.float64) - self.origin
+        return np.log10(np.maximum(shifted, np.finfo(np.float64).tiny))
+
+    def ticks(self, values: np.ndarray, count: int = 6) -> dict:
+        """Plotly axis settings for ``values``: whole decades where the range holds two or
+        more, else ``count`` even steps; each labelled with the value it stands for."""
+        t = self(values)
+        t = t[np.isfinite(t)]
+        low, high = (float(t.min()), float(t.max())) if t.size else (0.0, 1.0)
+        decades = np.arange(np.ceil(low), np.floor(high) + 1)
+        positions = decades if decades.size >= 2 else np.linspace(low, high, count)
+        labels = [_tick_label(10.0**p + self.origin) for p in positions]
+        return {"tickvals": positions.tolist(), "ticktext": labels}
+
+
+def _tick_label(value: float) -> str:
+    """Three significant digits, written out below a million: 0.31, -42.5, 957, 1,000."""
+    text = f"{value:.3g}"
+    return f"{round(value):,}" if "e+" in text and abs(value) < 1e6 else text
+
+
+def log_axis(values: np.ndarray, *, decades: float = 2.0, force: bool = False) -> LogAxis | None:
+    """A :class:`LogAxis` for ``values`` when their largest lies more than ``decades`` orders
+    of magnitude above their median, measured from the axis origin (always with ``force``)."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 2:
+        return LogAxis(0.0) if force else None
+    low, high = float(finite.min()), float(finite.max())
+    if low > 0:
+        origin = 0.0
+    else:
+        q25, q75 = np.quantile(finite, [0.25, 0.75])
+        spread = float(q75 - q25) or (high - low) * 1e-3 or 1.0
+        origin = low - spread
+    axis = LogAxis(origin)
+    if force:
+        return axis
+    median = float(np.median(finite))
+    return axis if np.log10((high - origin) / (median - origin)) > decades else None
+
+
 def score_histogram(
     scores: np.ndarray,
     labels: np.ndarray | None = None,
@@ -199,18 +254,18 @@ def score_histogram(
 ) -> go.Figure:
     """Overlaid score histograms per label (normal / anomalous / unlabeled) and the threshold.
 
-    ``log_scale`` bins log10 of the scores; left as None it is chosen by :func:`is_skewed`.
+    ``log_scale`` bins the scores on a :class:`LogAxis`; left as None it is used when
+    :func:`log_axis` finds the scores span decades.
     """
     scores = np.asarray(scores, dtype=np.float64)
     fig = go.Figure()
     x_title = "anomaly score"
-    if log_scale is None:
-        log_scale = is_skewed(scores)
-    if log_scale:
-        # scores spanning decades bunch into one bar on a linear axis; bin their logarithm
-        scores = np.log10(np.maximum(scores, np.finfo(np.float64).tiny))
-        threshold = None if threshold is None else float(np.log10(max(threshold, 1e-300)))
-        x_title = "anomaly score (log10)"
+    axis = None if log_scale is False else log_axis(scores, force=bool(log_scale))
+    if axis is not None:
+        fig.update_xaxes(**axis.ticks(scores))
+        scores = axis(scores)
+        threshold = None if threshold is None else float(axis(threshold))
+        x_title = "anomaly score (log scale)"
     finite = scores[np.isfinite(scores)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     size = (high - low) / bins if high > low else 1.0
@@ -238,15 +293,6 @@ def score_histogram(
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
-
-
-def is_skewed(scores: np.ndarray, decades: float = 2.0) -> bool:
-    """Whether positive scores span more than ``decades`` orders of magnitude above the median."""
-    scores = np.asarray(scores, dtype=np.float64)
-    scores = scores[np.isfinite(scores)]
-    if scores.size < 2 or scores.min() <= 0:
-        return False
-    return bool(np.log10(scores.max() / np.median(scores)) > decades)
 
 
 def roc_figure(
@@ -350,46 +396,55 @@ def two_score_scatter(
     x_title: str = "energy",
     y_title: str = "reconstruction error",
     names: Sequence[str] | None = None,
-    log: bool = False,
+    log: bool | None = None,
 ) -> go.Figure:
     """Items as points on two scores, coloured by label, with a threshold line on each axis.
 
-    Each point carries its item index as ``customdata`` so a selection can open that item.
+    ``log`` None puts each axis whose scores span decades on a :class:`LogAxis`; False keeps
+    both linear. Each point carries its item index as ``customdata`` so a selection can open
+    that item; hovering shows the item's name and both scores.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    x_axis = None if log is False else log_axis(x)
+    y_axis = None if log is False else log_axis(y)
     fig = go.Figure()
     index = np.arange(x.size)
     for value, keep in _label_groups(labels, x.size):
-        text = None if names is None else [names[i] for i in index[keep]]
+        hover = [
+            ("" if names is None else f"{names[i]}<br>")
+            + f"{x_title} {x[i]:.4g}<br>{y_title} {y[i]:.4g}"
+            for i in index[keep]
+        ]
         fig.add_trace(
             go.Scattergl(
-                x=x[keep],
-                y=y[keep],
+                x=x[keep] if x_axis is None else x_axis(x[keep]),
+                y=y[keep] if y_axis is None else y_axis(y[keep]),
                 mode="markers",
                 name=LABEL_NAMES[value],
                 marker={"color": LABEL_COLORS[value], "size": 6, "opacity": 0.7},
                 customdata=index[keep],
-                text=text,
-                hovertemplate="%{text}<br>x=%{x:.4g}<br>y=%{y:.4g}<extra></extra>"
-                if text is not None
-                else None,
+                text=hover,
+                hovertemplate="%{text}<extra></extra>",
             )
         )
     if x_threshold is not None:
-        fig.add_vline(x=x_threshold, line_dash="dash", line_color="black")
+        x_line = x_threshold if x_axis is None else float(x_axis(x_threshold))
+        fig.add_vline(x=x_line, line_dash="dash", line_color="black")
     if y_threshold is not None:
-        fig.add_hline(y=y_threshold, line_dash="dash", line_color="black")
+        y_line = y_threshold if y_axis is None else float(y_axis(y_threshold))
+        fig.add_hline(y=y_line, line_dash="dash", line_color="black")
     fig.update_layout(
-        xaxis_title=x_title,
-        yaxis_title=y_title,
+        xaxis_title=x_title + ("" if x_axis is None else " (log scale)"),
+        yaxis_title=y_title + ("" if y_axis is None else " (log scale)"),
         height=420,
         margin={"l": 40, "r": 10, "t": 20, "b": 40},
         legend={"orientation": "h", "y": -0.2},
     )
-    if log:
-        fig.update_xaxes(type="log")
-        fig.update_yaxes(type="log")
+    if x_axis is not None:
+        fig.update_xaxes(**x_axis.ticks(x))
+    if y_axis is not None:
+        fig.update_yaxes(**y_axis.ticks(y))
     return fig
 
 

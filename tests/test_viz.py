@@ -120,6 +120,20 @@ def test_two_score_scatter_carries_item_indices():
     by_name = {t.name: list(t.customdata) for t in fig.data}
     assert by_name == {"normal": [0, 2], "anomalous": [1]}
     assert len(fig.layout.shapes) == 2
+    assert fig.layout.xaxis.title.text == "energy"  # nothing skewed: linear axes
+
+
+def test_two_score_scatter_puts_a_skewed_score_on_a_log_axis_and_hovers_real_values():
+    energy = np.array([-43.0, -42.9, -42.8, -42.7, 1500.0])
+    error = np.array([0.1, 0.2, 0.3, 0.2, 0.4])
+    fig = viz.two_score_scatter(energy, error, x_threshold=-42.85, names=list("abcde"))
+    axis = viz.log_axis(energy)
+    assert fig.layout.xaxis.title.text == "energy (log scale)"
+    assert fig.layout.yaxis.title.text == "reconstruction error"
+    np.testing.assert_allclose(fig.data[0].x, axis(energy))
+    assert fig.layout.shapes[0].x0 == pytest.approx(float(axis(-42.85)))
+    assert fig.data[0].text[-1] == "e<br>energy 1500<br>reconstruction error 0.4"
+    assert viz.two_score_scatter(energy, error, log=False).layout.xaxis.title.text == "energy"
 
 
 def test_confusion_matrix_layout():
@@ -129,8 +143,27 @@ def test_confusion_matrix_layout():
 
 def test_histogram_bins_log_scores_when_they_span_decades():
     scores = np.concatenate([np.linspace(0.5, 1.0, 50), [1e4, 5e4]])
-    assert viz.is_skewed(scores) and not viz.is_skewed(np.linspace(-1, 1, 10))
+    assert viz.log_axis(scores) == viz.LogAxis(0.0)
+    assert viz.log_axis(np.linspace(-1, 1, 10)) is None
     fig = viz.score_histogram(scores, threshold=10.0)
-    assert fig.layout.xaxis.title.text == "anomaly score (log10)"
+    assert fig.layout.xaxis.title.text == "anomaly score (log scale)"
     assert fig.layout.shapes[0].x0 == pytest.approx(1.0)
+    # ticks sit on whole decades and name the scores they stand for
+    assert list(fig.layout.xaxis.tickvals) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert list(fig.layout.xaxis.ticktext) == ["1", "10", "100", "1,000", "10,000"]
     assert viz.score_histogram(scores, log_scale=False).layout.xaxis.title.text == "anomaly score"
+
+
+def test_signed_scores_with_a_far_tail_get_a_shifted_log_axis():
+    rng = np.random.default_rng(0)
+    energy = np.concatenate([-43.0 + 0.3 * rng.random(200), [250.0, 1500.0]])
+    axis = viz.log_axis(energy)
+    q25, q75 = np.quantile(energy, [0.25, 0.75])
+    assert axis.origin == pytest.approx(energy.min() - (q75 - q25))
+    t = axis(energy)
+    assert np.all(np.isfinite(t)) and np.all(np.diff(t[np.argsort(energy)]) >= 0)  # monotone
+    fig = viz.score_histogram(energy, threshold=-42.8)
+    assert fig.layout.shapes[0].x0 == pytest.approx(float(axis(-42.8)))
+    ticks = fig.layout.xaxis
+    for position, text in zip(ticks.tickvals, ticks.ticktext, strict=True):
+        assert float(text.replace(",", "")) == pytest.approx(10**position + axis.origin, rel=1e-2)

@@ -65,7 +65,6 @@ def panel(ctx: Context) -> None:
             column.metric(
                 f"flagged by {name}" if name != "neither" else "flagged by neither", f"{value:,}"
             )
-        log = viz.is_skewed(energy) and viz.is_skewed(error)
         figure = viz.two_score_scatter(
             energy,
             error,
@@ -73,7 +72,6 @@ def panel(ctx: Context) -> None:
             x_threshold=t_energy,
             y_threshold=t_error,
             names=results.names,
-            log=log,
         )
         event = st.plotly_chart(
             figure,
@@ -84,7 +82,6 @@ def panel(ctx: Context) -> None:
         )
         st.caption(
             "Each point is an item"
-            + (" (log axes)" if log else "")
             + "; click one to open it. The main threshold above applies to the run's primary "
             "criterion; these two sliders compare the criteria."
         )
