@@ -116,7 +116,10 @@ def load_minilm(device: str = "cpu"):
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    # Its "Loading weights" bar would break into the run's own progress display.
+    transformers_logging.disable_progress_bar()
     model = SentenceTransformer(str(minilm_path()), device=device, local_files_only=True)
     model.eval()
     return model
