@@ -214,6 +214,7 @@ def _heldout(options: BenchOptions, dataset: str) -> None:
     train_classes = np.array(train.classes)
     rng = np.random.default_rng(options.seed)
     rows: list[dict[str, Any]] = []
+    reach: list[dict[str, Any]] = []
     for name in _pick(options.classes, names):
         own = rng.permutation(np.flatnonzero(train_classes == name))
         cut = int(0.8 * len(own))
@@ -235,9 +236,37 @@ def _heldout(options: BenchOptions, dataset: str) -> None:
                 "k-means init, nearest": _auroc(labels, nearest),
             }
         )
+        reach.append({"class": name, **_untrained_reach(fit, val, labels, base.seed)})
     columns = ["CVDD mean", "CVDD min", "k-means init, nearest"]
     title = f"cvdd-{dataset}-heldout: validation AUROC on the training split, r={base.n_contexts}"
     print(format_table([*rows, mean_row(rows, columns, "class")], ["class", *columns], title))
+    columns = list(reach[0])[1:]
+    title = (
+        f"cvdd-{dataset}-heldout: the same validation split scored without training, by the "
+        "cosine distance of the mean word vector to the nearest of r k-means centres "
+        "(CVDD's start) or to the k nearest training documents"
+    )
+    print(format_table([*reach, mean_row(reach, columns, "class")], ["class", *columns], title))
+
+
+REACH_CONTEXTS = (3, 10, 30, 100)
+
+
+def _untrained_reach(
+    fit: DocumentEmbeddings, val: DocumentEmbeddings, labels: np.ndarray, seed: int
+) -> dict[str, float]:
+    """How far CVDD's scoring form (distance to the nearest of several directions) gets on
+    its own: nearest k-means centre for growing r, and its limit, the nearest documents."""
+    train_means, val_means = _unit(fit.mean()), _unit(val.mean())
+    row = {}
+    for r in REACH_CONTEXTS:
+        centres = _unit(init_contexts(fit, r, seed))
+        row[f"r={r}"] = _auroc(labels, -(val_means @ centres.T).max(axis=1))
+    similarity = val_means @ train_means.T
+    for k in (1, 5):
+        nearest_k = -np.sort(similarity, axis=1)[:, -k:].mean(axis=1)
+        row[f"{k}-NN"] = _auroc(labels, nearest_k)
+    return row
 
 
 def _print_paper(classes: tuple[str, ...]) -> None:
