@@ -60,7 +60,7 @@ method_name = st.selectbox(
     help="Only methods that work on this data type are listed.",
 )
 cls = svc.method(method_name)
-summary = (cls.__doc__ or "").strip().split("\n\n")[0]
+summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
 if summary:
     st.caption(summary)
 notes = []

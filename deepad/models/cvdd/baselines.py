@@ -81,6 +81,10 @@ def pool(
 
 @register
 class EmbeddingOCSVM(EmbeddingDetector):
+    """One-class SVM with a cosine kernel on one pooled vector per document (mean, tf-idf
+    weighted mean or maximum of its word vectors, or the model's document embedding): the
+    CVDD paper's baseline, fast, and sound on small training sets."""
+
     name = "embedding_ocsvm"
     title = "OC-SVM on pooled word embeddings"
     Config = EmbeddingOCSVMConfig

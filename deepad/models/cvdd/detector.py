@@ -113,6 +113,15 @@ class _AlphaHook:
 
 @register
 class CVDD(EmbeddingDetector):
+    """Text detector with r contexts of normality: r attention heads pool each document's
+    words, each towards its own context vector; score = mean cosine distance to the contexts.
+    Wants several hundred normal documents; with fewer, its contexts fit the training
+    documents themselves and the pooled-embedding OC-SVM is the safer choice.
+
+    Fit on precomputed embeddings with :meth:`fit_embeddings`; the views use
+    :meth:`context_scores`, :meth:`closest_context`, :meth:`attention` and ``top_words_``.
+    """
+
     name = "cvdd"
     title = "CVDD (context vector data description)"
     Config = CVDDConfig
