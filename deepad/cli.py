@@ -9,7 +9,6 @@ exit code 2.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
@@ -366,6 +365,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise UserError(f"run {args.run_id} is {record.status}; only finished runs can score")
     detector = Detector.load(store.model_dir(args.run_id))
     from deepad.data.ingest import load_any
+    from deepad.service import write_scores_csv
 
     if not Path(args.path).exists():
         raise UserError(f"{args.path}: no such file or folder")
@@ -376,21 +376,26 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise UserError(f"{args.path}: nothing could be scored")
     scores = _score_in_chunks(detector, data)
     threshold = record.threshold if record.threshold is not None else detector.threshold_
-    flagged = scores > threshold
     out: TextIO
     if args.output:
         out = open(args.output, "w", newline="", encoding="utf-8")  # noqa: SIM115
     else:
         out = sys.stdout
     try:
-        writer = csv.writer(out)
-        writer.writerow(["id", "name", "score", "flagged"])
-        for i, (name, score, flag) in enumerate(zip(data.names, scores, flagged, strict=True)):
-            writer.writerow([i, name, repr(float(score)), int(flag)])
+        write_scores_csv(
+            out,
+            range(len(data)),
+            data.names,
+            scores.score,
+            threshold,
+            labels=data.labels,
+            components=scores.components,
+        )
     finally:
         if args.output:
             out.close()
-    summary = f"scored {len(data)} items; {int(flagged.sum())} above the threshold {threshold:.6g}"
+    flagged = int((scores.score > threshold).sum())
+    summary = f"scored {len(data)} items; {flagged} above the threshold {threshold:.6g}"
     print(summary + (f"; written to {args.output}" if args.output else ""), file=sys.stderr)
     return 0
 
@@ -399,19 +404,26 @@ SCORE_CHUNK = 2048
 
 
 def _score_in_chunks(detector: Any, data: Any) -> Any:
-    """Scores of ``data``; large sets go in chunks behind a progress bar."""
+    """``detector.score(data)``; large sets go in chunks behind a progress bar."""
     import numpy as np
     from tqdm import tqdm
 
+    from deepad.models import Scores
+
     if len(data) <= SCORE_CHUNK:
-        return detector.decision_function(data)
+        return detector.score(data)
     parts = []
     with tqdm(total=len(data), unit="item", desc="scoring", file=sys.stderr) as bar:
         for start in range(0, len(data), SCORE_CHUNK):
             chunk = data.subset(np.arange(start, min(start + SCORE_CHUNK, len(data))))
-            parts.append(detector.decision_function(chunk))
+            parts.append(detector.score(chunk))
             bar.update(len(chunk))
-    return np.concatenate(parts)
+    return Scores(
+        score=np.concatenate([p.score for p in parts]),
+        components={
+            k: np.concatenate([p.components[k] for p in parts]) for k in parts[0].components
+        },
+    )
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -639,7 +651,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score new data with a finished run's model")
     p.add_argument("run_id", type=int)
     p.add_argument("path", help="file, folder or zip archive of the run's kind of data")
-    p.add_argument("--output", help="write id,name,score,flagged to this CSV file")
+    p.add_argument(
+        "--output",
+        help="write the scores as CSV (id, name, score, flagged, label, one column per score "
+        "component) to this file",
+    )
     loader_options(p)
     p.set_defaults(func=cmd_score)
 

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -181,14 +181,42 @@ def curves(results: RunResults) -> Curves | None:
     )
 
 
+def write_scores_csv(
+    out: TextIO,
+    order: Sequence[int] | np.ndarray,
+    names: Sequence[str],
+    scores: np.ndarray,
+    threshold: float,
+    *,
+    labels: np.ndarray | None = None,
+    components: dict[str, np.ndarray] | None = None,
+) -> None:
+    """Items ``order`` as CSV: id (position in the scored set), name, score, flagged (1 above
+    ``threshold``), label (1 anomalous, 0 normal, empty if unknown) and one column per score
+    component (e.g. DSEBM's energy and reconstruction, CVDD's per-context scores)."""
+    components = components or {}
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", "name", "score", "flagged", "label", *components])
+    for i in np.asarray(order, dtype=np.int64):
+        label = "" if labels is None or labels[i] == UNKNOWN else int(labels[i])
+        writer.writerow(
+            [int(i), names[i], repr(float(scores[i])), int(scores[i] > threshold), label]
+            + [repr(float(values[i])) for values in components.values()]
+        )
+
+
 def flagged_csv(results: RunResults, threshold: float) -> bytes:
-    """CSV of the flagged items, most anomalous first: id, file name, score, label."""
+    """CSV of the flagged items, most anomalous first (columns: :func:`write_scores_csv`)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "name", "score", "label"])
-    for i in ranked(results, threshold, "flagged"):
-        label = "" if results.labels is None else int(results.labels[i])
-        writer.writerow([int(i), results.names[i], repr(float(results.scores[i])), label])
+    write_scores_csv(
+        buffer,
+        ranked(results, threshold, "flagged"),
+        results.names,
+        results.scores,
+        threshold,
+        labels=results.labels,
+        components=results.components,
+    )
     return buffer.getvalue().encode()
 
 

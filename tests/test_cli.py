@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from deepad.cli import main
+from deepad.data.types import as_dataset
 from deepad.runs import workflow
 from deepad.runs.store import DONE, INTERRUPTED, RunStore
 from deepad.runs.workflow import execute
@@ -69,7 +70,25 @@ def test_train_on_a_folder_then_score_gives_the_stored_scores(home, image_folder
     np.testing.assert_allclose([float(r["score"]) for r in rows], stored.score, rtol=1e-6)
     flagged = [int(r["flagged"]) for r in rows]
     assert flagged == list((stored.score > np.median(stored.score)).astype(int))
-    assert list(rows[0]) == ["id", "name", "score", "flagged"]
+    assert list(rows[0]) == ["id", "name", "score", "flagged", "label", *stored.components]
+    for name, values in stored.components.items():
+        np.testing.assert_allclose([float(r[name]) for r in rows], values, rtol=1e-6)
+
+
+def test_score_in_chunks_keeps_every_component(monkeypatch):
+    from deepad import cli
+    from deepad.models import Scores
+
+    class Halves:
+        def score(self, data):
+            x = np.asarray(data.items, dtype=np.float64)[:, 0]
+            return Scores(score=x, components={"half": x / 2})
+
+    monkeypatch.setattr(cli, "SCORE_CHUNK", 3)
+    data = as_dataset(np.arange(8, dtype=np.float64)[:, None])
+    scores = cli._score_in_chunks(Halves(), data)
+    np.testing.assert_array_equal(scores.score, np.arange(8))
+    np.testing.assert_array_equal(scores.components["half"], np.arange(8) / 2)
 
 
 def test_runs_list_show_delete(home, capsys):

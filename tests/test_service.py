@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from deepad import metrics
-from deepad.data.types import DataKind
+from deepad.data.types import UNKNOWN, DataKind
 from deepad.service import (
     RunResults,
     Service,
@@ -16,6 +16,7 @@ from deepad.service import (
     ranked,
     safe_stem,
     threshold_presets,
+    write_scores_csv,
     zip_pngs,
 )
 
@@ -81,6 +82,25 @@ def test_flagged_csv_lists_exactly_the_flagged_items():
     assert all(float(row["score"]) == r.scores[int(row["id"])] for row in rows)
     assert all(row["name"] == r.names[int(row["id"])] for row in rows)
     assert all(int(row["label"]) == r.labels[int(row["id"])] for row in rows)
+    assert all(row["flagged"] == "1" for row in rows)
+
+
+def test_scores_csv_has_a_column_per_component_and_leaves_unknown_labels_empty():
+    buffer = io.StringIO()
+    write_scores_csv(
+        buffer,
+        [2, 0],
+        ["a", "b", "c"],
+        np.array([0.1, 0.5, 0.9]),
+        0.3,
+        labels=np.array([0, UNKNOWN, 1]),
+        components={"energy": np.array([1.0, 2.0, 3.0])},
+    )
+    assert buffer.getvalue().splitlines() == [
+        "id,name,score,flagged,label,energy",
+        "2,c,0.9,1,1,3.0",
+        "0,a,0.1,0,0,1.0",
+    ]
 
 
 def test_zip_pngs_and_safe_names():

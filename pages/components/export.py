@@ -46,7 +46,8 @@ def export_section(ctx: Context, view: Any) -> None:
             key=f"zip_{ctx.key}",
         )
     st.caption(
-        "The CSV lists id (position in the scored set), file name, score and label (1 anomalous,"
-        " 0 normal, empty if unknown), most anomalous first. Heatmaps use the current opacity, "
-        "colour map and normalisation."
+        "The CSV lists id (position in the scored set), file name, score, flagged, label "
+        "(1 anomalous, 0 normal, empty if unknown) and the method's score components (e.g. "
+        "both DSEBM criteria, each CVDD context), most anomalous first. Heatmaps use the "
+        "current opacity, colour map and normalisation."
     )
