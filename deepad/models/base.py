@@ -110,10 +110,9 @@ class Detector(ABC):
         train = self._check_kind(as_dataset(train))
         if len(train) == 0:
             raise ValueError("the training set is empty")
-        labeled = None if labeled is None else self._check_kind(as_dataset(labeled, train.kind))
-        validation = (
-            None if validation is None else self._check_kind(as_dataset(validation, train.kind))
-        )
+        self.columns_ = list(train.columns) if train.columns else None
+        labeled = self._like_train(labeled, train)
+        validation = self._like_train(validation, train)
         self._fit(
             train,
             labeled=labeled,
@@ -128,15 +127,13 @@ class Detector(ABC):
 
     def score(self, items: Any) -> Scores:
         """The primary score and its named components for each item."""
-        self._check_fitted()
-        return self._score(self._check_kind(as_dataset(items, self.kind_)))
+        return self._score(self._checked(items))
 
     def prepare(self, items: Any, *, context: RunContext | None = None) -> None:
         """Do the slow per-item work that scoring ``items`` needs, reporting it through
         ``context.stage`` (so a run shows it and can be cancelled during it). Scoring works
         without this call; methods with nothing slow to prepare do nothing."""
-        self._check_fitted()
-        self._prepare(self._check_kind(as_dataset(items, self.kind_)), context or RunContext())
+        self._prepare(self._checked(items), context or RunContext())
 
     def decision_function(self, items: Any) -> np.ndarray:
         """One anomaly score per item; higher means more anomalous."""
@@ -148,10 +145,10 @@ class Detector(ABC):
 
     def explain(self, items: Any) -> Explanation:
         """Per-item explanation maps (pixels, tokens or features)."""
-        self._check_fitted()
+        data = self._checked(items)
         if not self.explains:
             raise NotImplementedError(f"{self.title} has no explanation maps")
-        return self._explain(self._check_kind(as_dataset(items, self.kind_)))
+        return self._explain(data)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``detector.json`` and ``detector.safetensors`` into ``directory``."""
@@ -166,6 +163,7 @@ class Detector(ABC):
                 "method": self.name,
                 "config": to_json(self.config),
                 "kind": self.kind_.value,
+                "columns": self.columns_,
                 "threshold": self.threshold_,
                 "decision_scores": self.decision_scores_,
                 "meta": meta,
@@ -188,6 +186,7 @@ class Detector(ABC):
             config = dataclasses.replace(config, device=device)
         detector = cls(config=config)
         detector.kind_ = DataKind(saved["kind"])
+        detector.columns_ = saved.get("columns")
         detector.threshold_ = float(saved["threshold"])
         detector.decision_scores_ = np.asarray(saved["decision_scores"], dtype=np.float64)
         detector._restore(saved["tensors"], saved["meta"])
@@ -223,6 +222,37 @@ class Detector(ABC):
         """Inverse of :meth:`_state`."""
 
     # ----------------------------------------------------------------- helpers
+    def _checked(self, items: Any) -> Dataset:
+        """``items`` as a dataset of the fitted kind, its columns matched to the training ones."""
+        self._check_fitted()
+        return self._align_columns(self._check_kind(as_dataset(items, self.kind_)))
+
+    def _like_train(self, items: Any, train: Dataset) -> Dataset | None:
+        """Labeled or validation data in the training set's kind and columns."""
+        if items is None:
+            return None
+        return self._align_columns(self._check_kind(as_dataset(items, train.kind)))
+
+    def _align_columns(self, data: Dataset) -> Dataset:
+        """Tables and sequences are matched to the training columns by name: columns in
+        another order are put back in order and extra ones are left out (e.g. an id or a
+        numeric label column); a missing training column is an error."""
+        wanted = getattr(self, "columns_", None)
+        if not wanted or not data.columns or list(data.columns) == wanted:
+            return data
+        missing = [c for c in wanted if c not in data.columns]
+        if missing:
+            raise ValueError(
+                f"the data lacks the training column(s) {', '.join(missing)} "
+                f"(it has {', '.join(data.columns)})"
+            )
+        position = [data.columns.index(c) for c in wanted]
+        if data.kind == DataKind.TABLE:
+            items: Any = np.asarray(data.items)[:, position]
+        else:
+            items = [np.asarray(steps)[:, position] for steps in data.items]
+        return dataclasses.replace(data, items=items, columns=list(wanted))
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "threshold_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() first")

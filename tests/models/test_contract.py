@@ -163,3 +163,23 @@ def test_wrong_kind_is_a_clear_value_error(cls):
     detector, _, _ = fitted(cls, right)
     with pytest.raises(ValueError, match=wrong.value):
         detector.decision_function(tiny_split(wrong)[1])
+
+
+@pytest.mark.parametrize("pair", [p for p in PAIRS if p[1] == DataKind.TABLE], ids=_pair_id)
+def test_table_columns_are_matched_by_name(pair, tmp_path):
+    cls, kind = pair
+    _, test = tiny_split(kind)
+    detector, _, scores = fitted(cls, kind)
+    table = np.asarray(test.items)
+    shuffled = dataclasses.replace(
+        test,
+        items=np.column_stack([np.arange(len(test)), table[:, ::-1]]).astype(np.float32),
+        columns=["id", *test.columns[::-1]],
+    )
+    np.testing.assert_allclose(detector.decision_function(shuffled), scores, rtol=1e-6)
+    detector.save(tmp_path / "model")
+    loaded = Detector.load(tmp_path / "model")
+    np.testing.assert_allclose(loaded.decision_function(shuffled), scores, rtol=1e-6)
+    short = dataclasses.replace(test, items=table[:, 1:], columns=test.columns[1:])
+    with pytest.raises(ValueError, match=f"lacks the training column.*{test.columns[0]}"):
+        detector.decision_function(short)
