@@ -20,10 +20,13 @@ def group_label(key: tuple) -> str:
     text = f"train: {runinfo.dataset_name(svc, train)}"
     if test:
         text += f" · test: {runinfo.dataset_name(svc, test)}"
-    return f"{text} ({len(groups[key])} runs)"
+    ids = [str(r.id) for r in groups[key]]
+    shown = ", ".join(ids[-6:])
+    return f"{text} · run{'s' if len(ids) > 1 else ''} {'…, ' if len(ids) > 6 else ''}{shown}"
 
 
-keys = sorted(groups, key=lambda k: -len(groups[k]))
+# most runs first, then the data of the latest run
+keys = sorted(groups, key=lambda k: (-len(groups[k]), -groups[k][-1].id))
 chosen = st.selectbox("Data", keys, format_func=group_label, key="compare_group")
 runs = groups[chosen]
 labels = {r.id: f"Run {r.id} · {runinfo.method_title(svc, r.method)}" for r in runs}
