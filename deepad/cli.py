@@ -314,19 +314,39 @@ def _train_foreground(store: Any, run_id: int, *, resume: bool) -> int:
         if name not in ("training", "loading"):
             print(f"  {name}…", file=sys.stderr)
 
+    stage_bar: tqdm | None = None
+
+    def on_stage(what: str, done: int, total: int) -> None:
+        nonlocal stage_bar
+        if stage_bar is None:
+            stage_bar = tqdm(total=total, desc=f"  {what}", unit="item", file=sys.stderr)
+        stage_bar.n = done
+        stage_bar.refresh()
+        if done >= total:
+            stage_bar.close()
+            stage_bar = None
+
     def on_sigterm(signum: int, frame: object) -> None:  # the cancel fallback of jobs
         raise Cancelled("stopped by SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        record = execute(store, run_id, resume=resume, progress=on_progress, on_phase=on_phase)
+        record = execute(
+            store,
+            run_id,
+            resume=resume,
+            progress=on_progress,
+            on_phase=on_phase,
+            on_stage=on_stage,
+        )
     except KeyboardInterrupt:
         print(f"\nrun {run_id} cancelled; resume with: deepad train --resume {run_id}")
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if bar is not None:
-            bar.close()
+        for open_bar in (bar, stage_bar):
+            if open_bar is not None:
+                open_bar.close()
     if record.status == DONE:
         print(f"run {run_id} done")
         _print_metrics(record.metrics)

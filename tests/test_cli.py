@@ -167,6 +167,13 @@ def test_failed_run_reports_its_reason(home, image_folder, capsys):
     assert "run 1 failed: synthetic failure in epoch 1" in err and "Traceback" not in err
 
 
+def test_foreground_training_shows_preparation_stages(home, image_folder, capsys):
+    argv = ["--data", str(image_folder), "--set", "prepare_steps=3", "--set", "epochs=1"]
+    assert run(home, "train", "--method", "tiny", *argv, "--set", "device=cpu") == 0
+    err = capsys.readouterr().err
+    assert "preparing: 100%" in err and "3/3" in err
+
+
 def test_methods_demo_and_bench_lists(home, capsys):
     assert run(home, "methods") == 0
     out = capsys.readouterr().out

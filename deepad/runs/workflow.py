@@ -58,6 +58,7 @@ PIXEL_AUROC_MAX_PIXELS = 50_000_000  # above this, masks are shrunk to the map s
 TRAIN_SHARE = 0.9
 
 PhaseCallback = Callable[[str], None]
+StageCallback = Callable[[str, int, int], None]  # (what, done, total), as RunContext.stage
 
 
 class DatasetSource(Protocol):
@@ -184,13 +185,16 @@ class _CancelCheck:
 
 class _StageReport:
     """``RunContext.on_stage``: preparation progress as the run's phase, e.g.
-    "embedding documents 320/2000", written at most once a second."""
+    "embedding 320/2000", written at most once a second; every report also goes to
+    ``forward`` (the CLI's progress bar)."""
 
-    def __init__(self, store: RunStore, run_id: int):
-        self.store, self.run_id = store, run_id
+    def __init__(self, store: RunStore, run_id: int, forward: StageCallback | None = None):
+        self.store, self.run_id, self.forward = store, run_id, forward
         self.last_write = 0.0
 
     def __call__(self, what: str, done: int, total: int) -> None:
+        if self.forward is not None:
+            self.forward(what, done, total)
         now = time.monotonic()
         if now - self.last_write >= STORE_WRITE_SECONDS or done >= total:
             self.last_write = now
@@ -218,6 +222,7 @@ def execute(
     resume: bool = False,
     progress: Callable[[Progress], None] | None = None,
     on_phase: PhaseCallback | None = None,
+    on_stage: StageCallback | None = None,
     registry: DatasetSource | None = None,
 ) -> RunRecord:
     """Run ``run_id`` in this process and return its final record.
@@ -225,6 +230,8 @@ def execute(
     Failures and cancellation are recorded in the store (status ``failed`` with a one-line
     reason, or ``cancelled``), not raised; the traceback goes to the run's ``run.log``.
     ``resume`` continues training from the run's last checkpoint when there is one.
+    ``progress``, ``on_phase`` and ``on_stage`` also receive the epochs, phases and
+    preparation stages (e.g. embedding documents) as they are recorded.
     A ``KeyboardInterrupt`` marks the run cancelled and is re-raised.
     """
     record = store.get(run_id)
@@ -258,7 +265,7 @@ def execute(
     log.info("run %d (%s) started in process %d", run_id, record.method, os.getpid())
     try:
         with _Heartbeat(store, run_id):
-            _execute(store, record, resume, progress, on_phase, registry)
+            _execute(store, record, resume, progress, on_phase, on_stage, registry)
     except (Cancelled, KeyboardInterrupt) as stop:
         log.info("run %d cancelled: %s", run_id, stop)
         store.transition(
@@ -300,6 +307,7 @@ def _execute(
     resume: bool,
     progress: Callable[[Progress], None] | None,
     on_phase: PhaseCallback | None,
+    on_stage: StageCallback | None,
     registry: DatasetSource | None,
 ) -> None:
     run_id = record.id
@@ -345,7 +353,7 @@ def _execute(
         checkpoint_dir=run_dir,
         resume=resume_from is not None,
         should_stop=_CancelCheck(store, run_id),
-        on_stage=_StageReport(store, run_id),
+        on_stage=_StageReport(store, run_id, on_stage),
     )
     start = time.perf_counter()
     try:
