@@ -9,6 +9,7 @@ Every detector:
 - ``prepare(items, context=...)`` optionally does ahead of scoring the slow per-item work
   (CVDD: embedding documents), reporting it as a stage; scoring does it itself otherwise;
 - ``explain(items)`` gives per-item maps where the method has them (``explains`` is True);
+- tables and sequences are matched to the training columns by name wherever items come in;
 - after ``fit``: ``decision_scores_`` (training scores) and ``threshold_`` (from
   ``contamination``); ``predict`` compares with ``threshold_``;
 - ``save(directory)`` / ``Detector.load(directory)``: safetensors plus JSON, never pickle.
