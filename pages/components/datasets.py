@@ -177,7 +177,10 @@ def upload_form(role: str, *, kind: DataKind | None) -> Ingested | None:
         if columns:
             if kind == DataKind.TEXT:
                 options["text_column"] = st.selectbox(
-                    "Text column", columns, key=f"{role}_text_column"
+                    "Text column",
+                    columns,
+                    index=columns.index("text") if "text" in columns else 0,
+                    key=f"{role}_text_column",
                 )
             if kind == DataKind.SEQUENCE:
                 chosen = st.selectbox(

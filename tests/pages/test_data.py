@@ -59,8 +59,8 @@ def test_upload_with_nothing_usable_is_an_error_not_a_traceback(home):
 
 
 def test_text_csv_upload_offers_column_pickers(svc):
-    rows = ["text,label"] + [f"the cat sat on mat number {i},normal" for i in range(8)]
-    rows += ["stock prices fell sharply,anomalous"]
+    rows = ["id,text,label"] + [f"{i},the cat sat on mat number {i},normal" for i in range(8)]
+    rows += ["8,stock prices fell sharply,anomalous"]
     at = app("pages/data.py")
     at.selectbox(key="selected_train_kind").set_value("text")
     at.run()
@@ -69,7 +69,8 @@ def test_text_csv_upload_offers_column_pickers(svc):
     )
     at.run()
     no_errors(at)
-    assert at.selectbox(key="selected_train_text_column").options == ["text", "label"]
+    picker = at.selectbox(key="selected_train_text_column")
+    assert picker.options == ["id", "text", "label"] and picker.value == "text"
     at.selectbox(key="selected_train_label_column").set_value("label")
     at.run()
     at.text_input(key="selected_train_normal_label").set_value("normal")
