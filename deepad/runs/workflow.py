@@ -376,8 +376,8 @@ def _execute(
 
     phase("scoring", TRAIN_SHARE)
     data, scored_on = (test, "test") if test is not None else (train, "train")
-    detector.prepare(data, context=context)
     start = time.perf_counter()
+    detector.prepare(data, context=context)  # e.g. embedding documents, shown as a stage
     scores = detector.score(data)
     timings["score_seconds"] = time.perf_counter() - start
     store.write_scores(
