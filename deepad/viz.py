@@ -400,14 +400,14 @@ def two_score_scatter(
 ) -> go.Figure:
     """Items as points on two scores, coloured by label, with a threshold line on each axis.
 
-    ``log`` None puts each axis whose scores span decades on a :class:`LogAxis`; False keeps
-    both linear. Each point carries its item index as ``customdata`` so a selection can open
+    ``log`` None puts each axis whose scores span decades on a :class:`LogAxis`, True puts
+    both there, False keeps both linear (as ``log_scale`` of :func:`score_histogram`). Each point carries its item index as ``customdata`` so a selection can open
     that item; hovering shows the item's name and both scores.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    x_axis = None if log is False else log_axis(x)
-    y_axis = None if log is False else log_axis(y)
+    x_axis = None if log is False else log_axis(x, force=bool(log))
+    y_axis = None if log is False else log_axis(y, force=bool(log))
     fig = go.Figure()
     index = np.arange(x.size)
     for value, keep in _label_groups(labels, x.size):
