@@ -1,0 +1,209 @@
+"""PatchCore: a memory bank of pretrained patch features, scored by nearest-neighbour distance.
+
+Roth et al., "Towards Total Recall in Industrial Anomaly Detection" (CVPR 2022). There is no
+training loop: the backbone is frozen, fitting extracts the normal images' patch embeddings
+and keeps a greedy k-centre coreset of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepad.config import param
+from deepad.data.types import ANOMALOUS, DataKind, Dataset
+from deepad.device import select_device
+from deepad.features import (
+    STAGE_CHANNELS,
+    StageGeometry,
+    extract_features,
+    input_side,
+    pretrained_backbone,
+)
+from deepad.models.base import Detector, ImageMaps, Scores
+from deepad.models.config import DetectorConfig
+from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
+from deepad.models.patchcore.coreset import KCenterGreedy
+from deepad.models.patchcore.torch_model import MemoryBankModel, PatchCoreResult, patch_embeddings
+from deepad.models.registry import register
+from deepad.train.loop import ProgressCallback, RunContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PatchCoreConfig(DetectorConfig):
+    image_size: int | None = param(
+        None,
+        low=32,
+        high=1024,
+        help="Side images are resized to (empty: the most common side, kept within 112–224).",
+    )
+    stages: tuple[str, ...] = param(
+        ("s8", "s16"),
+        help="Backbone stages whose features make a patch embedding (s2 … s32).",
+        advanced=True,
+    )
+    coreset_share: float = param(
+        0.1, low=0.001, high=1.0, help="Share of the training patches kept in the memory bank."
+    )
+    projection_dim: int = param(
+        128,
+        low=0,
+        high=4096,
+        help="Random-projection dimensions for the coreset distances (0: none).",
+        advanced=True,
+    )
+    coreset_block: int = param(
+        4096,
+        low=0,
+        high=10_000_000,
+        help="Patches per block of the coreset search (0: all at once, slow on a CPU).",
+        advanced=True,
+    )
+    pool: int = param(
+        3, low=1, high=9, help="Side of the local average over neighbouring patches.", advanced=True
+    )
+    reweight: bool = param(
+        False, help="Scale the image score by the paper's neighbourhood re-weighting."
+    )
+    num_neighbors: int = param(
+        9, low=1, high=100, help="Bank neighbours used by the re-weighting.", advanced=True
+    )
+    sigma: float = param(
+        4.0, low=0.0, high=64.0, help="σ in pixels of the Gaussian smoothing of the maps."
+    )
+    batch_size: int = param(32, low=1, high=4096, help="Images per backbone batch.", advanced=True)
+    device: str = param(
+        "auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N.", advanced=True
+    )
+    seed: int = param(0, low=0, help="Seed of the coreset's projection and start.", advanced=True)
+
+
+@register
+class PatchCore(Detector):
+    """Nearest-neighbour distance of each patch to a coreset of normal patches."""
+
+    name = "patchcore"
+    title = "PatchCore (pretrained memory bank)"
+    Config = PatchCoreConfig
+    kinds = frozenset({DataKind.IMAGE})
+    explains = True
+
+    def _fit(
+        self,
+        train: Dataset,
+        *,
+        labeled: Dataset | None,
+        validation: Dataset | None,
+        progress: ProgressCallback | None,
+        context: RunContext,
+    ) -> None:
+        del labeled, validation, progress  # no training loop
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        unknown = [s for s in cfg.stages if s not in STAGE_CHANNELS or s == "head"]
+        if not cfg.stages or unknown:
+            raise ValueError(f"stages must be backbone stages s2 … s32, not {unknown}")
+        if train.labels is not None and np.any(train.labels == ANOMALOUS):
+            train = train.subset(np.flatnonzero(train.labels != ANOMALOUS))
+        if len(train) == 0:
+            raise ValueError("PatchCore needs normal (or unlabeled) training images")
+        self.image_size_ = cfg.image_size or input_side(train)
+        embeddings, grid = self._embeddings(train, context)
+        patches = embeddings.permute(0, 2, 3, 1).reshape(-1, embeddings.shape[1])
+        sampler = KCenterGreedy(
+            share=cfg.coreset_share,
+            projection_dim=cfg.projection_dim,
+            block_size=cfg.coreset_block,
+            seed=cfg.seed,
+        )
+        context.stage("selecting the coreset", 0, 1)
+        chosen = sampler.select(patches)
+        context.stage("selecting the coreset", 1, 1)
+        model = MemoryBankModel(
+            patches.shape[1],
+            size=len(chosen),
+            reweight=cfg.reweight,
+            num_neighbors=cfg.num_neighbors,
+        )
+        model.load_state_dict({"memory_bank": patches[chosen]})
+        self.model_ = model.eval()
+        self.grid_ = grid
+        log.info(
+            "PatchCore bank: %d of %d patches (%d dims) from %d images at %d px",
+            len(chosen),
+            len(patches),
+            patches.shape[1],
+            len(train),
+            self.image_size_,
+        )
+
+    def _embeddings(
+        self, data: Dataset, context: RunContext | None = None
+    ) -> tuple[torch.Tensor, StageGeometry]:
+        """Patch embeddings ``(n, d, h, w)`` of ``data`` and the geometry of their grid."""
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        features = extract_features(
+            data,
+            stages=tuple(cfg.stages),
+            image_size=self.image_size_,
+            device=cfg.device,
+            batch_size=cfg.batch_size,
+            report=context.stage if context is not None else None,
+        )
+        geometry = pretrained_backbone().geometry(self.image_size_)
+        return patch_embeddings(features, geometry, tuple(cfg.stages), cfg.pool)
+
+    def infer(self, data: Dataset) -> PatchCoreResult:
+        """Image scores and patch-score grids of already checked items."""
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        device = select_device(cfg.device)
+        model = self.model_.to(device)
+        embeddings, _ = self._embeddings(data)
+        parts = []
+        with torch.inference_mode():
+            for first in range(0, len(data), cfg.batch_size):
+                part = model(embeddings[first : first + cfg.batch_size].to(device))
+                parts.append(PatchCoreResult(*(t.float().cpu() for t in part)))
+        if not parts:
+            side = self.grid_.cells(self.image_size_)
+            empty = torch.zeros(0)
+            return PatchCoreResult(empty, torch.zeros(0, side, side), empty)
+        return PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
+
+    def _score(self, data: Dataset) -> Scores:
+        result = self.infer(data)
+        return Scores(
+            score=result.pred_score.numpy().astype(np.float64),
+            components={"max_patch": result.max_patch.numpy().astype(np.float64)},
+        )
+
+    def _explain(self, data: Dataset) -> ImageMaps:
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        low = self.infer(data).anomaly_map
+        full = AnomalyMapGenerator(sigma=cfg.sigma)(low, self.grid_, self.image_size_)
+        return ImageMaps(maps=full.numpy().astype(np.float32), low_res=low.numpy())
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
+        return tensors, {"image_size": self.image_size_}
+
+    def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        bank = torch.as_tensor(np.asarray(tensors["model.memory_bank"]), dtype=torch.float32)
+        model = MemoryBankModel(
+            bank.shape[1],
+            size=len(bank),
+            reweight=cfg.reweight,
+            num_neighbors=cfg.num_neighbors,
+        )
+        model.load_state_dict({"memory_bank": bank})
+        self.model_ = model.eval()
+        self.image_size_ = int(meta["image_size"])
+        geometry = pretrained_backbone().geometry(self.image_size_)
+        finest = min(cfg.stages, key=lambda s: geometry[s].stride)
+        self.grid_ = geometry[finest].then(cfg.pool, 1)
