@@ -15,22 +15,16 @@ import numpy as np
 import torch
 
 from deepad.config import param
-from deepad.data.types import ANOMALOUS, DataKind, Dataset
-from deepad.features import STAGE_CHANNELS, extract_features, input_side, nearest_distances
+from deepad.data.types import DataKind, Dataset
+from deepad.features import extract_features, nearest_distances
+from deepad.features.detectors import PretrainedConfig, training_images
 from deepad.models.base import Detector, Scores
-from deepad.models.config import DetectorConfig
 from deepad.models.registry import register
 from deepad.train.loop import ProgressCallback, RunContext
 
 
 @dataclass(frozen=True)
-class EmbeddingKNNConfig(DetectorConfig):
-    image_size: int | None = param(
-        None,
-        low=32,
-        high=1024,
-        help="Side images are resized to (empty: the most common side, kept within 112–224).",
-    )
+class EmbeddingKNNConfig(PretrainedConfig):
     k: int = param(2, low=1, high=1000, help="Neighbours whose mean distance is the score.")
     stages: tuple[str, ...] = param(
         ("head",),
@@ -39,10 +33,6 @@ class EmbeddingKNNConfig(DetectorConfig):
     )
     normalise: bool = param(
         True, help="Scale each embedding to unit length (cosine-like distances).", advanced=True
-    )
-    batch_size: int = param(64, low=1, high=4096, help="Images per backbone batch.", advanced=True)
-    device: str = param(
-        "auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N.", advanced=True
     )
 
 
@@ -78,14 +68,9 @@ class EmbeddingKNN(Detector):
     ) -> None:
         del labeled, validation, progress  # nothing is trained
         cfg: EmbeddingKNNConfig = self.config  # type: ignore[assignment]
-        unknown = [s for s in cfg.stages if s not in STAGE_CHANNELS]
-        if not cfg.stages or unknown:
-            raise ValueError(f"unknown backbone stages {unknown}")
-        if train.labels is not None and np.any(train.labels == ANOMALOUS):
-            train = train.subset(np.flatnonzero(train.labels != ANOMALOUS))
-        if len(train) == 0:
-            raise ValueError("embedding kNN needs normal (or unlabeled) training images")
-        self.image_size_ = cfg.image_size or input_side(train)
+        train, self.image_size_ = training_images(
+            train, cfg, tuple(cfg.stages), title=self.title, maps=False
+        )
         self.embeddings_ = self._embed(train, context)
 
     def _embed(self, data: Dataset, context: RunContext | None = None) -> torch.Tensor:

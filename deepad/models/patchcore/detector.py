@@ -15,17 +15,16 @@ import numpy as np
 import torch
 
 from deepad.config import param
-from deepad.data.types import ANOMALOUS, DataKind, Dataset
+from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
 from deepad.features import (
-    STAGE_CHANNELS,
     StageGeometry,
+    content_hash,
     extract_features,
-    input_side,
     pretrained_backbone,
 )
+from deepad.features.detectors import PretrainedConfig, training_images
 from deepad.models.base import Detector, ImageMaps, Scores
-from deepad.models.config import DetectorConfig
 from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
 from deepad.models.patchcore.coreset import KCenterGreedy
 from deepad.models.patchcore.torch_model import MemoryBankModel, PatchCoreResult, patch_embeddings
@@ -36,13 +35,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class PatchCoreConfig(DetectorConfig):
-    image_size: int | None = param(
-        None,
-        low=32,
-        high=1024,
-        help="Side images are resized to (empty: the most common side, kept within 112–224).",
-    )
+class PatchCoreConfig(PretrainedConfig):
     stages: tuple[str, ...] = param(
         ("s8", "s16"),
         help="Backbone stages whose features make a patch embedding (s2 … s32).",
@@ -77,10 +70,6 @@ class PatchCoreConfig(DetectorConfig):
     sigma: float = param(
         4.0, low=0.0, high=64.0, help="σ in pixels of the Gaussian smoothing of the maps."
     )
-    batch_size: int = param(32, low=1, high=4096, help="Images per backbone batch.", advanced=True)
-    device: str = param(
-        "auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N.", advanced=True
-    )
     seed: int = param(0, low=0, help="Seed of the coreset's projection and start.", advanced=True)
 
 
@@ -93,6 +82,7 @@ class PatchCore(Detector):
     Config = PatchCoreConfig
     kinds = frozenset({DataKind.IMAGE})
     explains = True
+    _last_inference: tuple[str, PatchCoreResult] | None = None
 
     def _fit(
         self,
@@ -105,14 +95,9 @@ class PatchCore(Detector):
     ) -> None:
         del labeled, validation, progress  # no training loop
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
-        unknown = [s for s in cfg.stages if s not in STAGE_CHANNELS or s == "head"]
-        if not cfg.stages or unknown:
-            raise ValueError(f"stages must be backbone stages s2 … s32, not {unknown}")
-        if train.labels is not None and np.any(train.labels == ANOMALOUS):
-            train = train.subset(np.flatnonzero(train.labels != ANOMALOUS))
-        if len(train) == 0:
-            raise ValueError("PatchCore needs normal (or unlabeled) training images")
-        self.image_size_ = cfg.image_size or input_side(train)
+        train, self.image_size_ = training_images(
+            train, cfg, tuple(cfg.stages), title=self.title, maps=True
+        )
         embeddings, grid = self._embeddings(train, context)
         patches = embeddings.permute(0, 2, 3, 1).reshape(-1, embeddings.shape[1])
         sampler = KCenterGreedy(
@@ -159,7 +144,18 @@ class PatchCore(Detector):
         return patch_embeddings(features, geometry, tuple(cfg.stages), cfg.pool)
 
     def infer(self, data: Dataset) -> PatchCoreResult:
-        """Image scores and patch-score grids of already checked items."""
+        """Image scores and patch-score grids of already checked items.
+
+        The last result is kept by the items' content hash: scoring and then explaining the
+        same items (what a run does) searches the bank once."""
+        key = content_hash(data, self.image_size_, id(self.model_))
+        if self._last_inference is not None and self._last_inference[0] == key:
+            return self._last_inference[1]
+        result = self._infer(data)
+        self._last_inference = (key, result)
+        return result
+
+    def _infer(self, data: Dataset) -> PatchCoreResult:
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         device = select_device(cfg.device)
         model = self.model_.to(device)
