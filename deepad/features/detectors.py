@@ -27,6 +27,11 @@ class PretrainedConfig(DetectorConfig):
     )
 
 
+def stage_list(stages: str) -> tuple[str, ...]:
+    """``"s8,s16"`` as ``("s8", "s16")``."""
+    return tuple(s.strip() for s in stages.split(",") if s.strip())
+
+
 def training_images(
     train: Dataset, config: PretrainedConfig, stages: tuple[str, ...], *, title: str, maps: bool
 ) -> tuple[Dataset, int]:

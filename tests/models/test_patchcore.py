@@ -96,3 +96,14 @@ def test_embedding_knn_flags_another_kind_of_image_and_leaves_itself_out():
     scores = detector.decision_function(test)
     assert scores[3:].min() > scores[:3].max()
     assert detector.decision_scores_.min() > 0  # no training image is its own neighbour
+
+
+def test_settings_parse_from_text_as_the_form_and_command_line_give_them():
+    from deepad.config import with_overrides
+    from deepad.models.patchcore import PatchCoreConfig
+
+    config = with_overrides(PatchCoreConfig(), {"stages": "s4, s8", "coreset_share": "0.05"})
+    assert config.stages == "s4, s8" and config.coreset_share == 0.05
+    train, _ = _defects()
+    with np.testing.assert_raises(ValueError):
+        PatchCore(stages="s8,head", image_size=SIDE, device="cpu").fit(train)

@@ -17,7 +17,7 @@ import torch
 from deepad.config import param
 from deepad.data.types import DataKind, Dataset
 from deepad.features import extract_features, nearest_distances
-from deepad.features.detectors import PretrainedConfig, training_images
+from deepad.features.detectors import PretrainedConfig, stage_list, training_images
 from deepad.models.base import Detector, Scores
 from deepad.models.registry import register
 from deepad.train.loop import ProgressCallback, RunContext
@@ -26,9 +26,9 @@ from deepad.train.loop import ProgressCallback, RunContext
 @dataclass(frozen=True)
 class EmbeddingKNNConfig(PretrainedConfig):
     k: int = param(2, low=1, high=1000, help="Neighbours whose mean distance is the score.")
-    stages: tuple[str, ...] = param(
-        ("head",),
-        help="Backbone stages whose spatially averaged features are concatenated.",
+    stages: str = param(
+        "head",
+        help="Backbone stages (comma-separated, s2 … s32, head) averaged and concatenated.",
         advanced=True,
     )
     normalise: bool = param(
@@ -69,7 +69,7 @@ class EmbeddingKNN(Detector):
         del labeled, validation, progress  # nothing is trained
         cfg: EmbeddingKNNConfig = self.config  # type: ignore[assignment]
         train, self.image_size_ = training_images(
-            train, cfg, tuple(cfg.stages), title=self.title, maps=False
+            train, cfg, stage_list(cfg.stages), title=self.title, maps=False
         )
         self.embeddings_ = self._embed(train, context)
 
@@ -77,14 +77,14 @@ class EmbeddingKNN(Detector):
         cfg: EmbeddingKNNConfig = self.config  # type: ignore[assignment]
         features = extract_features(
             data,
-            stages=tuple(cfg.stages),
+            stages=stage_list(cfg.stages),
             image_size=self.image_size_,
             pooled=True,
             device=cfg.device,
             batch_size=cfg.batch_size,
             report=context.stage if context is not None else None,
         )
-        embeddings = torch.cat([features[s] for s in cfg.stages], dim=1)
+        embeddings = torch.cat([features[s] for s in stage_list(cfg.stages)], dim=1)
         if cfg.normalise:
             embeddings = torch.nn.functional.normalize(embeddings, dim=1)
         return embeddings

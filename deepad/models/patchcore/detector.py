@@ -23,7 +23,7 @@ from deepad.features import (
     extract_features,
     pretrained_backbone,
 )
-from deepad.features.detectors import PretrainedConfig, training_images
+from deepad.features.detectors import PretrainedConfig, stage_list, training_images
 from deepad.models.base import Detector, ImageMaps, Scores
 from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
 from deepad.models.patchcore.coreset import KCenterGreedy
@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PatchCoreConfig(PretrainedConfig):
-    stages: tuple[str, ...] = param(
-        ("s8", "s16"),
-        help="Backbone stages whose features make a patch embedding (s2 … s32).",
+    stages: str = param(
+        "s8,s16",
+        help="Backbone stages (comma-separated, s2 … s32) that make a patch embedding.",
         advanced=True,
     )
     coreset_share: float = param(
@@ -96,7 +96,7 @@ class PatchCore(Detector):
         del labeled, validation, progress  # no training loop
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         train, self.image_size_ = training_images(
-            train, cfg, tuple(cfg.stages), title=self.title, maps=True
+            train, cfg, stage_list(cfg.stages), title=self.title, maps=True
         )
         embeddings, grid = self._embeddings(train, context)
         patches = embeddings.permute(0, 2, 3, 1).reshape(-1, embeddings.shape[1])
@@ -134,14 +134,14 @@ class PatchCore(Detector):
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         features = extract_features(
             data,
-            stages=tuple(cfg.stages),
+            stages=stage_list(cfg.stages),
             image_size=self.image_size_,
             device=cfg.device,
             batch_size=cfg.batch_size,
             report=context.stage if context is not None else None,
         )
         geometry = pretrained_backbone().geometry(self.image_size_)
-        return patch_embeddings(features, geometry, tuple(cfg.stages), cfg.pool)
+        return patch_embeddings(features, geometry, stage_list(cfg.stages), cfg.pool)
 
     def infer(self, data: Dataset) -> PatchCoreResult:
         """Image scores and patch-score grids of already checked items.
@@ -201,5 +201,5 @@ class PatchCore(Detector):
         self.model_ = model.eval()
         self.image_size_ = int(meta["image_size"])
         geometry = pretrained_backbone().geometry(self.image_size_)
-        finest = min(cfg.stages, key=lambda s: geometry[s].stride)
+        finest = min(stage_list(cfg.stages), key=lambda s: geometry[s].stride)
         self.grid_ = geometry[finest].then(cfg.pool, 1)
