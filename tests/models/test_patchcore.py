@@ -107,3 +107,19 @@ def test_settings_parse_from_text_as_the_form_and_command_line_give_them():
     train, _ = _defects()
     with np.testing.assert_raises(ValueError):
         PatchCore(stages="s8,head", image_size=SIDE, device="cpu").fit(train)
+
+
+def test_scoring_in_chunks_gives_the_same_result_and_reports_progress(monkeypatch):
+    import deepad.models.patchcore.detector as module
+    from deepad.train.loop import RunContext
+
+    _, test = _defects()
+    detector = _fitted()
+    whole = detector._infer(test, None)
+    monkeypatch.setattr(module, "IMAGES_PER_CHUNK", 4)
+    seen: list[tuple[int, int]] = []
+    context = RunContext(on_stage=lambda what, done, total: seen.append((done, total)))
+    chunked = detector._infer(test, context)
+    torch.testing.assert_close(chunked.pred_score, whole.pred_score)
+    torch.testing.assert_close(chunked.anomaly_map, whole.anomaly_map)
+    assert seen[-1] == (len(test), len(test)) and len(seen) >= 2

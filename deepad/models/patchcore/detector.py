@@ -8,6 +8,7 @@ and keeps a greedy k-centre coreset of them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,9 @@ from deepad.models.registry import register
 from deepad.train.loop import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
+
+# Images whose features and patch embeddings are held at once (about 180 MB at 224 px).
+IMAGES_PER_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,10 @@ class PatchCore(Detector):
         train, self.image_size_ = training_images(
             train, cfg, stage_list(cfg.stages), title=self.title, maps=True
         )
-        embeddings, grid = self._embeddings(train, context)
-        patches = embeddings.permute(0, 2, 3, 1).reshape(-1, embeddings.shape[1])
+        chunks = list(self._embeddings(train, context))
+        grid = chunks[0][1]
+        patches = torch.cat([e.permute(0, 2, 3, 1).reshape(-1, e.shape[1]) for e, _ in chunks])
+        del chunks
         sampler = KCenterGreedy(
             share=cfg.coreset_share,
             projection_dim=cfg.projection_dim,
@@ -129,21 +135,32 @@ class PatchCore(Detector):
 
     def _embeddings(
         self, data: Dataset, context: RunContext | None = None
-    ) -> tuple[torch.Tensor, StageGeometry]:
-        """Patch embeddings ``(n, d, h, w)`` of ``data`` and the geometry of their grid."""
+    ) -> Iterator[tuple[torch.Tensor, StageGeometry]]:
+        """Patch embeddings ``(n, d, h, w)`` of ``data``, ``IMAGES_PER_CHUNK`` images at a
+        time (memory stays bounded however many images are scored), with the geometry of
+        their grid; progress goes to ``context.stage`` over the whole set."""
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
-        features = extract_features(
-            data,
-            stages=stage_list(cfg.stages),
-            image_size=self.image_size_,
-            device=cfg.device,
-            batch_size=cfg.batch_size,
-            report=context.stage if context is not None else None,
-        )
+        stages = stage_list(cfg.stages)
         geometry = pretrained_backbone().geometry(self.image_size_)
-        return patch_embeddings(features, geometry, stage_list(cfg.stages), cfg.pool)
+        for first in range(0, len(data), IMAGES_PER_CHUNK):
+            part = data.subset(np.arange(first, min(first + IMAGES_PER_CHUNK, len(data))))
+            report = None
+            if context is not None:
 
-    def infer(self, data: Dataset) -> PatchCoreResult:
+                def report(what: str, done: int, total: int, first: int = first) -> None:
+                    context.stage(what, first + done, len(data))
+
+            features = extract_features(
+                part,
+                stages=stages,
+                image_size=self.image_size_,
+                device=cfg.device,
+                batch_size=cfg.batch_size,
+                report=report,
+            )
+            yield patch_embeddings(features, geometry, stages, cfg.pool)
+
+    def infer(self, data: Dataset, context: RunContext | None = None) -> PatchCoreResult:
         """Image scores and patch-score grids of already checked items.
 
         The last result is kept by the items' content hash: scoring and then explaining the
@@ -151,25 +168,28 @@ class PatchCore(Detector):
         key = content_hash(data, self.image_size_, id(self.model_))
         if self._last_inference is not None and self._last_inference[0] == key:
             return self._last_inference[1]
-        result = self._infer(data)
+        result = self._infer(data, context)
         self._last_inference = (key, result)
         return result
 
-    def _infer(self, data: Dataset) -> PatchCoreResult:
+    def _infer(self, data: Dataset, context: RunContext | None) -> PatchCoreResult:
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         device = select_device(cfg.device)
         model = self.model_.to(device)
-        embeddings, _ = self._embeddings(data)
         parts = []
         with torch.inference_mode():
-            for first in range(0, len(data), cfg.batch_size):
-                part = model(embeddings[first : first + cfg.batch_size].to(device))
-                parts.append(PatchCoreResult(*(t.float().cpu() for t in part)))
+            for embeddings, _ in self._embeddings(data, context):
+                for first in range(0, len(embeddings), cfg.batch_size):
+                    part = model(embeddings[first : first + cfg.batch_size].to(device))
+                    parts.append(PatchCoreResult(*(t.float().cpu() for t in part)))
         if not parts:
             side = self.grid_.cells(self.image_size_)
             empty = torch.zeros(0)
             return PatchCoreResult(empty, torch.zeros(0, side, side), empty)
         return PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
+
+    def _prepare(self, data: Dataset, context: RunContext) -> None:
+        self.infer(data, context)  # kept for the scoring and explaining that follow
 
     def _score(self, data: Dataset) -> Scores:
         result = self.infer(data)
