@@ -8,8 +8,8 @@ their maps are near zero and would give a threshold far too low.
 
 ``pretrained-fmnist``: Fashion-MNIST one-vs-rest, images upsampled to 112 px for the
 backbone; embedding kNN on ``n_train`` training images of the normal class (all of them with
-``n_train=0``), scored on all 10,000 test images; PyOD's IForest on the raw pixels of the same
-training images as the peer.
+``n_train=0``), scored on all 10,000 test images (or ``n_test``, the same number from every
+class); PyOD's IForest on the raw pixels of the same training images as the peer.
 
 ``patchcore-speed``: seconds to fit on 100 normal 256-px images and score 100 test images
 (PatchCore on the CPU, no feature cache).
@@ -49,7 +49,7 @@ from deepad.models.fcdd.evaluate import localisation_metrics, masks_at, threshol
 from deepad.models.patchcore import PatchCore, PatchCoreConfig
 
 RESULTS = Path("benchmarks") / "results"
-_SUITE_KEYS = ("textures", "size", "n_train", "methods", "threads", "n_threshold")
+_SUITE_KEYS = ("textures", "size", "n_train", "n_test", "methods", "threads", "n_threshold")
 
 
 def _split_extra(options: BenchOptions) -> tuple[dict[str, str], dict[str, str]]:
@@ -146,8 +146,19 @@ def run_fmnist(options: BenchOptions) -> None:
     root = options.root() / "fashion_mnist"
     train_split = load_idx_dataset(root, "train")
     test_split = load_idx_dataset(root, "test")
-    if options.quick:
-        keep = np.random.default_rng(options.seed).choice(len(test_split.labels), 1000, False)
+    n_test = int(keys.get("n_test", 1000 if options.quick else 0))
+    if n_test and n_test < len(test_split.labels):
+        # the same number of test images of every class, drawn once for all normal classes
+        rng_test = np.random.default_rng(options.seed)
+        per_class = n_test // len(FASHION_CLASSES)
+        keep = np.sort(
+            np.concatenate(
+                [
+                    rng_test.choice(np.flatnonzero(test_split.labels == c), per_class, False)
+                    for c in range(len(FASHION_CLASSES))
+                ]
+            )
+        )
         test_split = dataclasses.replace(
             test_split, images=test_split.images[keep], labels=test_split.labels[keep]
         )
@@ -207,6 +218,7 @@ def run_fmnist(options: BenchOptions) -> None:
         text += (
             f"\n\ntraining images per class: {n_train or 'all'} (a random subset of the class's"
             f" 6,000), test images: {len(test_split.labels)}"
+            f"{' (the same number from every class)' if n_test else ''}"
             f"\nsettings: embedding kNN {to_json(knn)}"
             f"\nwall time: {time.perf_counter() - start:.0f} s"
         )
