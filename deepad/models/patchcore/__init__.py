@@ -3,7 +3,12 @@
 from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
 from deepad.models.patchcore.coreset import KCenterGreedy, greedy_k_centre
 from deepad.models.patchcore.detector import PatchCore, PatchCoreConfig
-from deepad.models.patchcore.torch_model import MemoryBankModel, PatchCoreResult, patch_embeddings
+from deepad.models.patchcore.torch_model import (
+    MemoryBankModel,
+    PatchCoreResult,
+    patch_embeddings,
+    patch_grid,
+)
 
 __all__ = [
     "AnomalyMapGenerator",
@@ -14,4 +19,5 @@ __all__ = [
     "PatchCoreResult",
     "greedy_k_centre",
     "patch_embeddings",
+    "patch_grid",
 ]

@@ -28,7 +28,12 @@ from deepad.features.detectors import PretrainedConfig, stage_list, training_ima
 from deepad.models.base import Detector, ImageMaps, Scores
 from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
 from deepad.models.patchcore.coreset import KCenterGreedy
-from deepad.models.patchcore.torch_model import MemoryBankModel, PatchCoreResult, patch_embeddings
+from deepad.models.patchcore.torch_model import (
+    MemoryBankModel,
+    PatchCoreResult,
+    patch_embeddings,
+    patch_grid,
+)
 from deepad.models.registry import register
 from deepad.train.loop import ProgressCallback, RunContext
 
@@ -124,6 +129,7 @@ class PatchCore(Detector):
         model.load_state_dict({"memory_bank": patches[chosen]})
         self.model_ = model.eval()
         self.grid_ = grid
+        self._last_inference = None
         log.info(
             "PatchCore bank: %d of %d patches (%d dims) from %d images at %d px",
             len(chosen),
@@ -165,7 +171,7 @@ class PatchCore(Detector):
 
         The last result is kept by the items' content hash: scoring and then explaining the
         same items (what a run does) searches the bank once."""
-        key = content_hash(data, self.image_size_, id(self.model_))
+        key = content_hash(data, self.image_size_)
         if self._last_inference is not None and self._last_inference[0] == key:
             return self._last_inference[1]
         result = self._infer(data, context)
@@ -221,5 +227,5 @@ class PatchCore(Detector):
         self.model_ = model.eval()
         self.image_size_ = int(meta["image_size"])
         geometry = pretrained_backbone().geometry(self.image_size_)
-        finest = min(stage_list(cfg.stages), key=lambda s: geometry[s].stride)
-        self.grid_ = geometry[finest].then(cfg.pool, 1)
+        self.grid_ = patch_grid(geometry, stage_list(cfg.stages), cfg.pool)
+        self._last_inference = None

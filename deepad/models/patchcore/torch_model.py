@@ -38,7 +38,14 @@ def patch_embeddings(
     x = torch.cat(maps, dim=1)
     if pool > 1:
         x = F.avg_pool2d(x, pool, stride=1, padding=pool // 2, count_include_pad=False)
-    return x, base.then(pool, 1)
+    return x, patch_grid(geometry, stages, pool)
+
+
+def patch_grid(
+    geometry: dict[str, StageGeometry], stages: tuple[str, ...], pool: int
+) -> StageGeometry:
+    """Geometry of the embedding grid: the finest stage's, widened by the local average."""
+    return geometry[min(stages, key=lambda s: geometry[s].stride)].then(pool, 1)
 
 
 class MemoryBankModel(nn.Module):
