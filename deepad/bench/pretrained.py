@@ -21,6 +21,7 @@ class); PyOD's IForest on the raw pixels of the same training images as the peer
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,10 @@ from deepad.bench.report import (
 from deepad.config import to_json, with_overrides
 from deepad.data.benchmarks.idx import FASHION_CLASSES, load_idx_dataset, one_vs_rest
 from deepad.data.synthetic import DEFECTS, TEXTURES, defect_benchmark, make_defect_dataset
-from deepad.data.types import Dataset
+from deepad.data.types import DataKind, Dataset
 from deepad.device import describe_device, select_device
-from deepad.features import FEATURE_CACHE
+from deepad.features import FEATURE_CACHE, STAGES, extract_features, nearest_distances
+from deepad.features.detectors import stage_list
 from deepad.models.embedding_knn import EmbeddingKNN, EmbeddingKNNConfig
 from deepad.models.fcdd.evaluate import localisation_metrics, masks_at, threshold_from_normals
 from deepad.models.patchcore import PatchCore, PatchCoreConfig
@@ -264,3 +266,59 @@ def run_speed(options: BenchOptions) -> None:
     )
     text += f"\nsettings: {to_json(config)}"
     print(_report(options, "patchcore-speed", {"config": to_json(config), "rows": [row]}, text))
+
+
+# --------------------------------------------------------------------- settings on training data
+HELDOUT_GRID_STAGES = ("head", "s32", "s32,head", "s16,s32,head", "s16,s32")
+
+
+@suite(
+    "pretrained-fmnist-heldout",
+    "Embedding-kNN settings compared on held-out Fashion-MNIST training images (no test set)",
+)
+def run_fmnist_heldout(options: BenchOptions) -> None:
+    """For each class (default 0 and 6, the hardest for IForest): fit on ``n_fit`` of its
+    training images, validate on ``n_fit`` others of it against ``2 · n_fit`` training images
+    of the other classes; every stage set × normalisation × k of the grid is scored on one
+    pass of pooled features. The test images are never read."""
+    keys, _ = _split_extra(options)
+    n_fit = int(keys.get("n_train", 150))
+    size = int(keys.get("size", 112))
+    split = load_idx_dataset(options.root() / "fashion_mnist", "train")
+    classes = [int(c) for c in options.classes] if options.classes else [0, 6]
+    rng = np.random.default_rng(123)
+    aurocs: dict[tuple[str, bool, int], list[float]] = {}
+    for c in classes:
+        own = rng.permutation(np.flatnonzero(split.labels == c))
+        others = rng.choice(np.flatnonzero(split.labels != c), 2 * n_fit, replace=False)
+        index = np.concatenate([own[: 2 * n_fit], others])
+        labels = np.r_[np.zeros(n_fit), np.ones(2 * n_fit)]
+        data = Dataset(DataKind.IMAGE, list(split.images[index]), [str(i) for i in index])
+        pooled = extract_features(
+            data, stages=STAGES[2:], image_size=size, pooled=True, device=options.device
+        )
+        for stages, normalise, k in itertools.product(
+            HELDOUT_GRID_STAGES, (True, False), (1, 2, 5)
+        ):
+            parts = [pooled[s] for s in stage_list(stages)]
+            embeddings = torch.cat(parts, dim=1)
+            if normalise:
+                embeddings = torch.nn.functional.normalize(embeddings, dim=1)
+            distance, _ = nearest_distances(embeddings[n_fit:], embeddings[:n_fit], k)
+            score = distance.mean(dim=1).numpy()
+            aurocs.setdefault((stages, normalise, k), []).append(metrics.auroc(labels, score))
+    rows = [
+        {
+            "stages": stages,
+            "normalise": normalise,
+            "k": k,
+            **{f"class {c}": v for c, v in zip(classes, values, strict=True)},
+            "mean": float(np.mean(values)),
+        }
+        for (stages, normalise, k), values in sorted(aurocs.items(), key=lambda kv: -np.mean(kv[1]))
+    ]
+    text = format_table(rows, list(rows[0]), title="Embedding kNN, held-out training images")
+    text += (
+        f"\n\n{n_fit} fit / {n_fit} own / {2 * n_fit} other training images per class, {size} px"
+    )
+    print(_report(options, "pretrained-fmnist-heldout", {"rows": rows}, text))

@@ -10,7 +10,12 @@ from deepad.bench.report import split_settings
 
 def test_suites_are_registered():
     suites = list_suites()
-    for name in ("patchcore-defects", "pretrained-fmnist", "patchcore-speed"):
+    for name in (
+        "patchcore-defects",
+        "pretrained-fmnist",
+        "pretrained-fmnist-heldout",
+        "patchcore-speed",
+    ):
         assert name in suites
 
 
