@@ -89,6 +89,9 @@ class EmbeddingKNN(Detector):
             embeddings = torch.nn.functional.normalize(embeddings, dim=1)
         return embeddings
 
+    def _prepare(self, data: Dataset, context: RunContext) -> None:
+        self._embed(data, context)  # the pooled features stay in the feature cache
+
     def _score(self, data: Dataset) -> Scores:
         k = min(self.config.k, len(self.embeddings_))
         distance, _ = nearest_distances(self._embed(data), self.embeddings_, k)
