@@ -1,4 +1,4 @@
-"""PatchCore and embedding kNN beyond the shared contract: coreset, localisation, persistence."""
+"""PatchCore beyond the shared contract: coreset, localisation, persistence, chunking."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import torch
 from deepad.data.synthetic import make_defect_dataset
 from deepad.data.types import DataKind, Dataset
 from deepad.models import Detector
-from deepad.models.embedding_knn import EmbeddingKNN
 from deepad.models.patchcore import KCenterGreedy, PatchCore
 
 SIDE = 64
@@ -83,19 +82,6 @@ def test_reweighting_keeps_the_ranking_of_an_obvious_defect():
     scores = detector.fit(train).score(test)
     assert scores.score[3:].min() > scores.score[:3].max()
     assert np.all(scores.score <= scores.components["max_patch"])
-
-
-def test_embedding_knn_flags_another_kind_of_image_and_leaves_itself_out():
-    train, _ = _defects()
-    others = make_defect_dataset("grid", n_normal=3, size=SIDE, seed=0, split="test")
-    normal = make_defect_dataset("fabric", n_normal=3, size=SIDE, seed=0, split="test")
-    test = Dataset(
-        DataKind.IMAGE, list(normal.items) + list(others.items), [str(i) for i in range(6)]
-    )
-    detector = EmbeddingKNN(image_size=SIDE, device="cpu", k=2).fit(train)
-    scores = detector.decision_function(test)
-    assert scores[3:].min() > scores[:3].max()
-    assert detector.decision_scores_.min() > 0  # no training image is its own neighbour
 
 
 def test_settings_parse_from_text_as_the_form_and_command_line_give_them():
