@@ -113,3 +113,17 @@ def test_interpolation_matrix_places_cells_by_position():
     np.testing.assert_allclose(m.sum(axis=1), 1.0)
     np.testing.assert_allclose(m[6], [0.0, 1.0, 0.0])  # pixel 6 is the centre of cell 1
     np.testing.assert_allclose(m[4], [0.5, 0.5, 0.0])
+
+
+def test_features_equal_the_reference_implementation_of_the_weights():
+    reference = pytest.importorskip("efficientnet_lite_pytorch")
+    from deepad.features.backbone import weights_path
+
+    original = reference.EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=str(weights_path())
+    ).eval()
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = original.extract_features(x)
+        ours = pretrained_backbone()(x, ("head",))["head"]
+    torch.testing.assert_close(ours, expected, atol=1e-4, rtol=1e-4)
