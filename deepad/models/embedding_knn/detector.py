@@ -45,10 +45,10 @@ class EmbeddingKNN(Detector):
     Config = EmbeddingKNNConfig
     kinds = frozenset({DataKind.IMAGE})
 
-    def fit(self, train: Any, **kwargs: Any) -> Self:
+    def fit(self, train: Any, *args: Any, **kwargs: Any) -> Self:
         """As :meth:`Detector.fit`, but a training image's own embedding is left out of its
         neighbours, so the training scores (and the threshold) are those of unseen images."""
-        super().fit(train, **kwargs)
+        super().fit(train, *args, **kwargs)
         if len(self.embeddings_) > self.config.k:
             distance, _ = nearest_distances(self.embeddings_, self.embeddings_, self.config.k + 1)
             self.decision_scores_ = distance[:, 1:].mean(dim=1).double().numpy()
