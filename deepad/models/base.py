@@ -19,6 +19,7 @@ Every detector:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -115,21 +116,39 @@ class Detector(ABC):
 
     # ----------------------------------------------------------------- scikit-learn protocol
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The configuration fields by name; ``deep`` changes nothing (no nested estimators)."""
+        """The configuration fields by name, plus any other constructor argument (e.g.
+        FCDD's in-memory ``outliers``); ``deep`` changes nothing (no nested estimators)."""
         del deep
-        return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+        params = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+        params.update({name: getattr(self, name) for name in self._constructor_arguments()})
+        return params
 
     def set_params(self, **params: Any) -> Self:
-        """Replace configuration fields by name; they take effect at the next ``fit``."""
-        unknown = sorted(set(params) - set(self.get_params()))
+        """Replace parameters by name; they take effect at the next ``fit``."""
+        valid = self.get_params()
+        unknown = sorted(set(params) - set(valid))
         if unknown:
             raise ValueError(
                 f"invalid parameter(s) {', '.join(unknown)} for {type(self).__name__}; "
-                f"valid ones are {', '.join(self.get_params())}"
+                f"valid ones are {', '.join(valid)}"
             )
+        arguments = self._constructor_arguments()
+        for name in arguments & set(params):
+            setattr(self, name, params.pop(name))
         if params:
             self.config = dataclasses.replace(self.config, **params)
         return self
+
+    @classmethod
+    def _constructor_arguments(cls) -> set[str]:
+        """Keyword arguments of the constructor besides ``config`` and the configuration
+        fields; the constructor stores each under its own name, as scikit-learn expects."""
+        signature = inspect.signature(cls.__init__)
+        return {
+            p.name
+            for p in signature.parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name != "config"
+        }
 
     def __sklearn_tags__(self) -> Any:
         """What scikit-learn's meta-estimators and scorers ask: an outlier detector whose
