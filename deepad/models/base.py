@@ -92,10 +92,9 @@ class Detector(ABC):
 
     Detectors also follow scikit-learn's estimator protocol: ``get_params``/``set_params``
     work on the fields of ``Config`` (and any other constructor argument), and ``fit(X, y)``
-    accepts (and ignores) ``y``, so
-    ``sklearn.base.clone``, ``Pipeline`` and ``GridSearchCV`` work on tables (numpy arrays).
-    ``score`` is deepad's (per-item scores with components), not scikit-learn's
-    ``score(X, y)``; give a search a scorer, e.g.
+    accepts (and ignores) ``y``, so ``sklearn.base.clone``, ``Pipeline`` and ``GridSearchCV``
+    work on tables (numpy arrays). ``score`` is deepad's (per-item scores with components),
+    not scikit-learn's ``score(X, y)``; give a search a scorer, e.g.
     ``make_scorer(roc_auc_score, response_method="decision_function")`` with labeled
     validation folds.
     """
