@@ -3,7 +3,8 @@
 Every detector:
 
 - takes keyword-only parameters (the fields of its ``Config`` dataclass) and only stores them;
-- ``fit(train, *, labeled=None, validation=None, progress=None, context=None)`` returns ``self``;
+- ``fit(train, y=None, *, labeled=None, validation=None, progress=None, context=None)``
+  returns ``self`` (``y`` is ignored, for scikit-learn);
 - ``decision_function(items)`` gives one score per item, higher = more anomalous;
 - ``score(items)`` gives the same score plus named components (e.g. both DSEBM criteria);
 - ``prepare(items, context=...)`` optionally does ahead of scoring the slow per-item work
@@ -18,6 +19,7 @@ Every detector:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -80,7 +82,22 @@ Explanation = ImageMaps | TokenWeights | FeatureWeights
 
 
 class Detector(ABC):
-    """Base class of every anomaly detector in deepad."""
+    """Base class of every anomaly detector in deepad.
+
+    ``decision_function`` is higher for more anomalous items (PyOD's convention). That is the
+    opposite sign of ``decision_function`` and ``score_samples`` of scikit-learn's own outlier
+    detectors (``IsolationForest``, ``OneClassSVM``), which are higher for more normal items;
+    so ``roc_auc_score(y, detector.decision_function(X))`` with ``y`` = 1 for anomalies
+    measures a detector directly.
+
+    Detectors also follow scikit-learn's estimator protocol: ``get_params``/``set_params``
+    work on the fields of ``Config`` (and any other constructor argument), and ``fit(X, y)``
+    accepts (and ignores) ``y``, so ``sklearn.base.clone``, ``Pipeline`` and ``GridSearchCV``
+    work on tables (numpy arrays). ``score`` is deepad's (per-item scores with components),
+    not scikit-learn's ``score(X, y)``; give a search a scorer, e.g.
+    ``make_scorer(roc_auc_score, response_method="decision_function")`` with labeled
+    validation folds.
+    """
 
     name: ClassVar[str]
     title: ClassVar[str]
@@ -88,6 +105,7 @@ class Detector(ABC):
     kinds: ClassVar[frozenset[DataKind]]
     explains: ClassVar[bool] = False
     uses_labeled: ClassVar[bool] = False  # makes use of labeled anomalies in fit
+    _estimator_type: ClassVar[str] = "outlier_detector"  # scikit-learn < 1.6 reads this
 
     def __init__(self, *, config: DetectorConfig | None = None, **params: Any) -> None:
         base = config if config is not None else self.Config()
@@ -96,17 +114,67 @@ class Detector(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
 
+    # ----------------------------------------------------------------- scikit-learn protocol
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The configuration fields by name, plus any other constructor argument (e.g.
+        FCDD's in-memory ``outliers``); ``deep`` changes nothing (no nested estimators)."""
+        del deep
+        params = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+        params.update({name: getattr(self, name) for name in self._constructor_arguments()})
+        return params
+
+    def set_params(self, **params: Any) -> Self:
+        """Replace parameters by name; they take effect at the next ``fit``."""
+        valid = self.get_params()
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"invalid parameter(s) {', '.join(unknown)} for {type(self).__name__}; "
+                f"valid ones are {', '.join(valid)}"
+            )
+        arguments = self._constructor_arguments()
+        for name in arguments & set(params):
+            setattr(self, name, params.pop(name))
+        if params:
+            self.config = dataclasses.replace(self.config, **params)
+        return self
+
+    @classmethod
+    def _constructor_arguments(cls) -> set[str]:
+        """Keyword arguments of the constructor besides ``config`` and the configuration
+        fields; the constructor stores each under its own name, as scikit-learn expects."""
+        signature = inspect.signature(cls.__init__)
+        return {
+            p.name
+            for p in signature.parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name != "config"
+        }
+
+    def __sklearn_tags__(self) -> Any:
+        """What scikit-learn's meta-estimators and scorers ask: an outlier detector whose
+        ``fit`` needs no ``y``."""
+        from sklearn.utils import Tags, TargetTags  # only scikit-learn calls this
+
+        return Tags(estimator_type="outlier_detector", target_tags=TargetTags(required=False))
+
     # ----------------------------------------------------------------- public API
     def fit(
         self,
         train: Any,
+        y: Any = None,
         *,
         labeled: Any = None,
         validation: Any = None,
         progress: ProgressCallback | None = None,
         context: RunContext | None = None,
     ) -> Self:
-        """Learn normality from ``train``; ``labeled`` adds known anomalies where supported."""
+        """Learn normality from ``train``; ``labeled`` adds known anomalies where supported.
+
+        ``y`` is ignored by every method and only there for scikit-learn, which passes the
+        labels of a split as the second argument (e.g. in ``GridSearchCV``); labeled anomalies
+        for a semi-supervised method go to ``labeled``.
+        """
+        del y
         validate(self.config)
         train = self._check_kind(as_dataset(train))
         if len(train) == 0:
