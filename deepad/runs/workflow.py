@@ -7,7 +7,6 @@ foreground, so both record exactly the same things in the run store.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ from deepad import metrics
 from deepad.config import from_json, validate
 from deepad.data.types import NORMAL, Dataset
 from deepad.models import Detector, ImageMaps, get_method
+from deepad.plugins import load_plugins
 from deepad.runs.artifacts import load_explanations, write_explanations
 from deepad.runs.store import (
     CANCELLED,
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 trace_log = logging.getLogger("deepad.runs.trace")
 trace_log.propagate = False
 
-PLUGINS_ENV = "DEEPAD_PLUGINS"
 HEARTBEAT_SECONDS = 5.0
 STORE_WRITE_SECONDS = 1.0  # at most one progress write per second per run
 CANCEL_POLL_SECONDS = 0.5
@@ -63,13 +62,6 @@ StageCallback = Callable[[str, int, int], None]  # (what, done, total), as RunCo
 
 class DatasetSource(Protocol):
     def get(self, dataset_id: str) -> Dataset: ...
-
-
-def load_plugins() -> None:
-    """Import the modules named in ``$DEEPAD_PLUGINS`` (comma-separated) so the detectors
-    they register are available, in the app, the CLI and every worker alike."""
-    for name in filter(None, (n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(","))):
-        importlib.import_module(name)
 
 
 def default_registry(store: RunStore) -> DatasetSource:
