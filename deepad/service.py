@@ -386,6 +386,13 @@ class Service:
 
         return get_method(name)
 
+    @staticmethod
+    def method_title(name: str) -> str:
+        """The method's title, without loading the method (and torch) for built-in ones."""
+        from deepad.models.registry import method_title
+
+        return method_title(name)
+
     def config_fields(self, method: str) -> list[ParamSpec]:
         return describe(self.method(method).Config)
 
