@@ -28,20 +28,11 @@ import numpy as np
 from deepad.config import from_json, to_json, validate
 from deepad.data.types import DataKind, Dataset, as_dataset
 from deepad.models.config import DetectorConfig
-from deepad.results import Explanation, FeatureWeights, ImageMaps, Scores, TokenWeights
+from deepad.results import Explanation, Scores  # defined there (no torch); importable from here
+from deepad.results import FeatureWeights as FeatureWeights
+from deepad.results import ImageMaps as ImageMaps
+from deepad.results import TokenWeights as TokenWeights
 from deepad.train.progress import ProgressCallback, RunContext
-
-# The result types are defined in deepad.results (no torch); they are imported from here too.
-__all__ = [
-    "FORMAT_VERSION",
-    "Detector",
-    "Explanation",
-    "FeatureWeights",
-    "ImageMaps",
-    "NotFittedError",
-    "Scores",
-    "TokenWeights",
-]
 
 FORMAT_VERSION = 1
 
