@@ -96,6 +96,8 @@ def _runs_of_every_kind(svc: Service) -> list[int]:
 
 
 def test_app_pages_render_runs_without_importing_torch(tmp_path):
+    # The Train page is not among them: it renders the methods' typed configs, which are
+    # defined in the method packages beside their networks, and names the torch device.
     home = tmp_path / "home"
     runs = _runs_of_every_kind(Service(home))
     pages = [["pages/data.py", {}], ["pages/runs.py", {}], ["pages/compare.py", {}]]
