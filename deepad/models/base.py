@@ -22,7 +22,6 @@ import dataclasses
 import inspect
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -31,54 +30,17 @@ import numpy as np
 from deepad.config import from_json, to_json, validate
 from deepad.data.types import DataKind, Dataset, as_dataset
 from deepad.models.config import DetectorConfig
-from deepad.train.checkpoint import load_state, save_state
-from deepad.train.loop import ProgressCallback, RunContext
+from deepad.results import Explanation, Scores  # defined there (no torch); importable from here
+from deepad.results import FeatureWeights as FeatureWeights
+from deepad.results import ImageMaps as ImageMaps
+from deepad.results import TokenWeights as TokenWeights
+from deepad.train.progress import ProgressCallback, RunContext
 
 FORMAT_VERSION = 1
 
 
 class NotFittedError(RuntimeError):
     """A detector was used before ``fit`` (or ``load``)."""
-
-
-@dataclass
-class Scores:
-    """Per-item scores: ``score`` is the primary one (higher = more anomalous)."""
-
-    score: np.ndarray
-    components: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class ImageMaps:
-    """Per-pixel anomaly maps, ``(n, h, w)`` float32 at the network's resolution.
-
-    ``low_res`` keeps a method's raw low-resolution maps where it has them (FCDD), so a view
-    can re-upsample them with other settings.
-    """
-
-    maps: np.ndarray
-    low_res: np.ndarray | None = None
-
-
-@dataclass
-class TokenWeights:
-    """Per-document tokens with one weight row per head: ``weights[i]`` is ``(heads, len)``."""
-
-    tokens: list[list[str]]
-    weights: list[np.ndarray]
-    head_names: list[str] = field(default_factory=list)
-
-
-@dataclass
-class FeatureWeights:
-    """Per-item relevance of each input feature (tables, sequences): ``(n, d)`` or ragged."""
-
-    weights: list[np.ndarray]
-    feature_names: list[str] | None = None
-
-
-Explanation = ImageMaps | TokenWeights | FeatureWeights
 
 
 class Detector(ABC):
@@ -221,6 +183,8 @@ class Detector(ABC):
 
     def save(self, directory: str | Path) -> Path:
         """Write ``detector.json`` and ``detector.safetensors`` into ``directory``."""
+        from deepad.train.checkpoint import save_state  # torch: only to save or load a model
+
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -245,6 +209,7 @@ class Detector(ABC):
     def load(directory: str | Path, *, device: str = "cpu") -> Detector:
         """Rebuild a fitted detector saved by :meth:`save` (any registered method)."""
         from deepad.models.registry import get_method
+        from deepad.train.checkpoint import load_state
 
         directory = Path(directory)
         header = json.loads((directory / "detector.json").read_text())

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from deepad.models.base import Explanation, FeatureWeights, ImageMaps, TokenWeights
+from deepad.results import Explanation, FeatureWeights, ImageMaps, TokenWeights
 
 MANIFEST = "manifest.json"
 DEFAULT_BUDGET_BYTES = 512 * 2**20

@@ -12,7 +12,7 @@ from deepad import metrics, viz
 from deepad.data.types import NORMAL
 from deepad.service import fcdd_upsample
 from pages.views import default
-from pages.views.default import Context
+from pages.views.default import Context, View
 
 MAX_PIXEL_AUROC_IMAGES = 400
 PREDICTED = (255, 40, 40)
@@ -181,3 +181,14 @@ def item_details(ctx: Context, item: int) -> None:
             caption="ground truth (green) and prediction (red)",
             width="stretch",
         )
+
+
+class FCDDView(View):
+    """FCDD's hooks: the functions above."""
+
+    panel = staticmethod(panel)
+    image_maps = staticmethod(image_maps)
+    item_map = staticmethod(item_map)
+    decorate = staticmethod(decorate)
+    item_details = staticmethod(item_details)
+    initial_normalisation = staticmethod(initial_normalisation)

@@ -1,5 +1,5 @@
 from pages.components.state import LABELED, TEST, TRAIN
-from tests.pages.helpers import app, finished_run, no_errors
+from tests.pages.helpers import app, no_errors, scored_run
 
 
 def test_train_page_asks_for_data_first(home):
@@ -32,7 +32,7 @@ def test_bad_setting_is_reported_without_traceback(svc):
 
 
 def test_a_new_session_picks_up_the_data_of_the_latest_run(svc):
-    run_id = finished_run(svc, epochs=1)
+    run_id = scored_run(svc, epochs=1)
     at = app("pages/train.py")  # as after a browser reload: an empty session
     no_errors(at)
     assert at.session_state[TRAIN] == svc.run(run_id).train_dataset

@@ -1,6 +1,10 @@
 """The per-method Inspect views, on runs written straight into the store (no training)."""
 
+import importlib
+import sys
+
 import numpy as np
+import pytest
 
 from deepad import metrics
 from deepad.data.types import DataKind, Dataset
@@ -99,3 +103,31 @@ def test_dsebm_view_counts_items_by_criterion(svc):
     assert "reconstruction error (DSEBM-r)" in at.selectbox(key=f"order_{run_id}").options
     point = metrics.operating_point(labels, energy, svc.threshold(run_id))
     assert metric(at, "recall") == f"{point.recall:.3f}"
+
+
+def test_a_method_without_a_view_gets_the_default_and_registered_views_override_hooks():
+    from deepad.models.registry import TITLES
+    from pages.views import DEFAULT, VIEWS, view_for
+    from pages.views import fcdd as fcdd_view
+    from pages.views.default import View
+    from pages.views.default import panel as default_panel
+
+    assert view_for("ae") is DEFAULT and view_for("no such method") is DEFAULT
+    assert set(VIEWS) <= set(TITLES)  # a misspelt key would silently show the default view
+    fcdd = view_for("fcdd")
+    assert isinstance(fcdd, View)
+    assert fcdd.panel is fcdd_view.panel and fcdd.image_maps is fcdd_view.image_maps
+    assert fcdd.initial_normalisation(None) == "whole set"
+    assert DEFAULT.initial_normalisation(None) == "per image"
+    assert fcdd.item_tokens is DEFAULT.item_tokens  # not overridden: the default hook
+    assert view_for("cvdd").panel is not default_panel
+
+
+def test_an_import_error_inside_a_view_is_an_error(monkeypatch):
+    import pages.views
+
+    monkeypatch.setitem(sys.modules, "pages.views.cvdd", None)  # importing it now fails
+    with pytest.raises(ImportError):
+        importlib.reload(pages.views)
+    monkeypatch.undo()
+    importlib.reload(pages.views)
