@@ -9,6 +9,7 @@ Every detector:
 - ``prepare(items, context=...)`` optionally does ahead of scoring the slow per-item work
   (CVDD: embedding documents), reporting it as a stage; scoring does it itself otherwise;
 - ``explain(items)`` gives per-item maps where the method has them (``explains`` is True);
+  ``score_and_explain(items)`` gives both, from one forward pass where the method can;
 - tables and sequences are matched to the training columns by name wherever items come in;
 - after ``fit``: ``decision_scores_`` (training scores) and ``threshold_`` (from
   ``contamination``); ``predict`` compares with ``threshold_``;
@@ -151,6 +152,14 @@ class Detector(ABC):
             raise NotImplementedError(f"{self.title} has no explanation maps")
         return self._explain(data)
 
+    def score_and_explain(self, items: Any) -> tuple[Scores, Explanation]:
+        """:meth:`score` and :meth:`explain` of the same items, in one pass over the network
+        where the method's maps come from the same forward pass as its scores (FCDD)."""
+        data = self._checked(items)
+        if not self.explains:
+            raise NotImplementedError(f"{self.title} has no explanation maps")
+        return self._score_and_explain(data)
+
     def save(self, directory: str | Path) -> Path:
         """Write ``detector.json`` and ``detector.safetensors`` into ``directory``."""
         self._check_fitted()
@@ -210,6 +219,9 @@ class Detector(ABC):
 
     def _explain(self, data: Dataset) -> Explanation:
         raise NotImplementedError
+
+    def _score_and_explain(self, data: Dataset) -> tuple[Scores, Explanation]:
+        return self._score(data), self._explain(data)
 
     def _prepare(self, data: Dataset, context: RunContext) -> None:
         del data, context  # nothing to prepare by default

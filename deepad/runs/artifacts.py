@@ -45,7 +45,7 @@ def write_explanations(
     explain: Callable[[np.ndarray], Explanation],
     index: np.ndarray,
     *,
-    scores: np.ndarray | None = None,
+    scores: np.ndarray | Callable[[], np.ndarray] | None = None,
     chunk: int = 256,
     budget_bytes: int = DEFAULT_BUDGET_BYTES,
     on_chunk: Callable[[int, int], None] | None = None,
@@ -55,7 +55,8 @@ def write_explanations(
     ``explain(positions)`` returns the explanation of those items. Image maps go straight
     into memory-mapped float16 files, so memory stays at one chunk. When all maps would
     exceed ``budget_bytes`` only the top-scored items that fit are explained (``scores``
-    decides; without it, the first ones). Returns the manifest.
+    decides, or the function it names, called only then; without it, the first ones).
+    Returns the manifest.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -71,6 +72,8 @@ def write_explanations(
         limit = max(1, budget_bytes // max(per_item, 1))
         if len(index) > limit:
             partial = True
+            if callable(scores):
+                scores = scores()
             order = (
                 np.argsort(-np.asarray(scores)[index], kind="stable")
                 if scores is not None

@@ -278,11 +278,11 @@ class FCDD(Detector):
     @torch.no_grad()
     def low_res_maps(self, items: Any) -> np.ndarray:
         """A(x) for each image, ``(n, u, v)`` float32, in the network's output resolution."""
-        self._check_fitted()
-        return self._low_res(self._check_kind(as_dataset(items, self.kind_)))
+        return self._forward(self._checked(items))[1]
 
     @torch.no_grad()
-    def _low_res(self, data: Dataset) -> np.ndarray:
+    def _forward(self, data: Dataset) -> tuple[Scores, np.ndarray]:
+        """One pass of the network: the scores and the low-resolution maps they come from."""
         cfg: FCDDConfig = self.config  # type: ignore[assignment]
         device = select_device(cfg.device)
         network = self.network_.to(device).eval()
@@ -302,23 +302,30 @@ class FCDD(Detector):
             with autocast(device, cfg.precision):
                 maps = anomaly_map(network(x))
             out.append(maps[:, 0].float().cpu().numpy())
-        if not out:
+        if out:
+            low = np.concatenate(out).astype(np.float32)
+        else:
             side = network.output_size(self.image_size_)
-            return np.zeros((0, side, side), dtype=np.float32)
-        return np.concatenate(out).astype(np.float32)
-
-    def _score(self, data: Dataset) -> Scores:
-        maps = self._low_res(data)
-        flat = maps.reshape(len(maps), -1)
-        return Scores(
+            low = np.zeros((0, side, side), dtype=np.float32)
+        flat = low.reshape(len(low), -1)
+        scores = Scores(
             score=flat.mean(axis=1).astype(np.float64),
             components={"max_pixel": flat.max(axis=1, initial=0.0).astype(np.float64)},
         )
+        return scores, low
+
+    def _score(self, data: Dataset) -> Scores:
+        return self._forward(data)[0]
 
     def _explain(self, data: Dataset) -> ImageMaps:
-        low = self._low_res(data)
-        full = self.upsample(low)
-        return ImageMaps(maps=full.astype(np.float32), low_res=low)
+        return self._maps(self._forward(data)[1])
+
+    def _score_and_explain(self, data: Dataset) -> tuple[Scores, ImageMaps]:
+        scores, low = self._forward(data)
+        return scores, self._maps(low)
+
+    def _maps(self, low: np.ndarray) -> ImageMaps:
+        return ImageMaps(maps=self.upsample(low).astype(np.float32, copy=False), low_res=low)
 
     def upsample(self, low_res: np.ndarray, sigma: float | None = None) -> np.ndarray:
         """Full-resolution heatmaps (``image_size_`` square) from :meth:`low_res_maps` output."""
