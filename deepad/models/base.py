@@ -31,7 +31,7 @@ from deepad.config import from_json, to_json, validate
 from deepad.data.types import DataKind, Dataset, as_dataset
 from deepad.models.config import DetectorConfig
 from deepad.train.checkpoint import load_state, save_state
-from deepad.train.loop import ProgressCallback, RunContext
+from deepad.train.loop import ProgressCallback, RunContext, forked_rng
 
 FORMAT_VERSION = 1
 
@@ -115,14 +115,15 @@ class Detector(ABC):
         self.columns_ = list(train.columns) if train.columns else None
         labeled = self._like_train(labeled, train)
         validation = self._like_train(validation, train)
-        self._fit(
-            train,
-            labeled=labeled,
-            validation=validation,
-            progress=progress,
-            context=context or RunContext(),
-        )
-        self.decision_scores_ = self._score(train).score.astype(np.float64)
+        with forked_rng():  # seeding inside must not change the caller's random draws
+            self._fit(
+                train,
+                labeled=labeled,
+                validation=validation,
+                progress=progress,
+                context=context or RunContext(),
+            )
+            self.decision_scores_ = self._score(train).score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
         self.kind_ = train.kind
         return self
