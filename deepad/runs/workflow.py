@@ -353,6 +353,7 @@ def _execute(
         resume=resume_from is not None,
         should_stop=_CancelCheck(store, run_id),
         on_stage=_StageReport(store, run_id, on_stage),
+        datasets=registry,  # ids in the configuration (FCDD's oe_dataset) resolve here too
     )
     start = time.perf_counter()
     try:
