@@ -161,6 +161,12 @@ class Detector(ABC):
             raise NotImplementedError(f"{self.title} has no explanation maps")
         return self._score_and_explain(data)
 
+    def map_upsampling(self) -> dict[str, Any] | None:
+        """How this method's full-resolution maps follow from its ``low_res`` maps
+        (receptive field, σ, image size), so a run stores only ``low_res``; None where the
+        maps are stored as they are."""
+        return None
+
     def save(self, directory: str | Path) -> Path:
         """Write ``detector.json`` and ``detector.safetensors`` into ``directory``."""
         self._check_fitted()

@@ -445,7 +445,13 @@ def _score_and_explain(detector: Detector, data: Dataset, explain_dir: Path) -> 
         scored_first.append(detector.score(data))
         return scored_first[0].score
 
-    manifest = write_explanations(explain_dir, explain, np.arange(len(data)), scores=all_scores)
+    manifest = write_explanations(
+        explain_dir,
+        explain,
+        np.arange(len(data)),
+        scores=all_scores,
+        upsampling=detector.map_upsampling(),
+    )
     if manifest["partial"]:
         return scored_first[0]
     return Scores(
@@ -463,8 +469,10 @@ def _pixel_auroc(data: Dataset, explain_dir: Path) -> float:
     if loaded is None or not isinstance(loaded[1], ImageMaps):
         return float("nan")
     index, explanation = loaded
+    masks = metrics.pixel_masks(data, index)
+    rows = [row for row, mask in enumerate(masks) if mask is not None]
     return metrics.pixel_auroc(
-        metrics.pixel_masks(data, index),
-        explanation.maps,
+        [masks[row] for row in rows],
+        [explanation.maps[row] for row in rows],  # FCDD's are upsampled as they are read
         max_pixels=PIXEL_AUROC_MAX_PIXELS,
     )

@@ -336,6 +336,23 @@ def test_width_default_is_one_everywhere_and_a_cpu_form_suggests_less():
     assert width.default == CPU_WIDTH < 1.0 and width.suggested
 
 
+def test_score_and_explain_is_one_forward_pass_with_the_same_results():
+    detector = _small(epochs=1).fit(_squares(32, 0, bright=False))
+    probe = _squares(6, 3, bright=True)
+    calls = []
+    hook = detector.network_.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        scores, explanation = detector.score_and_explain(probe)
+    finally:
+        hook.remove()
+    assert len(calls) == 1  # one batch of 6 images, one pass of the network
+    np.testing.assert_array_equal(scores.score, detector.score(probe).score)
+    explained = detector.explain(probe)
+    np.testing.assert_array_equal(explanation.low_res, explained.low_res)
+    assert explanation.maps.shape == explained.maps.shape
+    np.testing.assert_allclose(explanation.maps[4], explained.maps[4], rtol=1e-6)
+
+
 def test_same_seed_gives_the_same_model():
     data, probe = _squares(32, 0, bright=False), _squares(8, 2, bright=True)
     first = _small(epochs=1, seed=3).fit(data).decision_function(probe)

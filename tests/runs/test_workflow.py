@@ -65,6 +65,25 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     assert store.dataset_summary("test")["count"] == 30
 
 
+def test_fcdd_run_scores_and_explains_in_one_pass_and_stores_low_res_maps_only(store, registry):
+    settings = {"epochs": 1, "batch_size": 16, "width": 0.25, "image_size": 28, "device": "cpu"}
+    run_id = store.create_run("fcdd", {**settings, "checkpoint_every": 0}, "train", "test")
+    record = execute(store, run_id, registry=registry)
+    assert record.status == DONE, record.error
+    model = Detector.load(store.model_dir(run_id))
+    test = registry.get("test")
+    np.testing.assert_allclose(store.scores(run_id).score, model.decision_function(test))
+    explain_dir = store.artifacts_dir(run_id) / "explain"
+    assert (explain_dir / "low_res.npy").exists() and not (explain_dir / "maps.npy").exists()
+    _, loaded = load_explanations(explain_dir)
+    assert loaded.maps.shape == (30, 28, 28)
+    # the stored maps are the model's own, upsampled from float16 low-resolution maps
+    np.testing.assert_allclose(
+        loaded.maps[29], model.explain(test.subset([29])).maps[0], rtol=1e-2, atol=1e-3
+    )
+    assert 0.0 <= record.metrics["pixel_auroc"] <= 1.0
+
+
 def test_table_run_without_test_set_scores_the_training_set(store, registry):
     run_id = store.create_run("tiny", {**FAST, "epochs": 2}, "table")
     record = execute(store, run_id, registry=registry)

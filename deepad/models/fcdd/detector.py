@@ -27,7 +27,11 @@ from deepad.models.fcdd.anomalies import (
 )
 from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
 from deepad.models.fcdd.network import Architecture, FCDDNet, ReceptiveField
-from deepad.models.fcdd.upsample import default_sigma, receptive_field_upsample
+from deepad.models.fcdd.upsample import (
+    UpsampledMaps,
+    default_sigma,
+    receptive_field_upsample,
+)
 from deepad.models.registry import register
 from deepad.train.loop import ProgressCallback, RunContext, autocast, fit_network
 
@@ -312,14 +316,13 @@ class FCDD(Detector):
         return self._forward(data)[0]
 
     def _explain(self, data: Dataset) -> ImageMaps:
-        return self._maps(self._forward(data)[1])
+        low = self._forward(data)[1]
+        return ImageMaps(maps=self.upsample(low).astype(np.float32, copy=False), low_res=low)
 
     def _score_and_explain(self, data: Dataset) -> tuple[Scores, ImageMaps]:
+        # the full maps are upsampled as they are read: a run stores only low_res
         scores, low = self._forward(data)
-        return scores, self._maps(low)
-
-    def _maps(self, low: np.ndarray) -> ImageMaps:
-        return ImageMaps(maps=self.upsample(low).astype(np.float32, copy=False), low_res=low)
+        return scores, ImageMaps(maps=UpsampledMaps(low, self.map_upsampling()), low_res=low)
 
     def upsample(self, low_res: np.ndarray, sigma: float | None = None) -> np.ndarray:
         """Full-resolution heatmaps (``image_size_`` square) from :meth:`low_res_maps` output."""
@@ -330,6 +333,14 @@ class FCDD(Detector):
             self.sigma_ if sigma is None else sigma,
             size=self.image_size_,
         )
+
+    def map_upsampling(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {
+            "receptive_field": self.receptive_field_.to_json(),
+            "sigma": self.sigma_,
+            "image_size": self.image_size_,
+        }
 
     # ----------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:

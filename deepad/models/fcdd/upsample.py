@@ -11,7 +11,9 @@ transposed convolution over a padded canvas.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,6 +100,32 @@ def receptive_field_upsample(
         device=maps.device,
     )
     return my @ maps @ mx.T
+
+
+class UpsampledMaps:
+    """Full-resolution maps upsampled from low-resolution ones as each is read, so a store
+    keeps only ``low_res`` and the upsampling settings: ``len``, ``shape``, ``maps[i]`` and
+    iteration, as for the array they stand for."""
+
+    def __init__(self, low_res: np.ndarray, upsampling: dict[str, Any]) -> None:
+        self.low_res = low_res
+        self.rf = ReceptiveField.from_json(upsampling["receptive_field"])
+        self.sigma = float(upsampling["sigma"])
+        self.size = int(upsampling["image_size"])
+
+    def __len__(self) -> int:
+        return len(self.low_res)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self.low_res), self.size, self.size
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        low = np.asarray(self.low_res[int(row)], dtype=np.float32)
+        return receptive_field_upsample(low, self.rf, self.sigma, size=self.size)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[row] for row in range(len(self)))
 
 
 def _out_size(
