@@ -380,11 +380,10 @@ def _execute(
     shutil.rmtree(explain_dir, ignore_errors=True)
     start = time.perf_counter()
     detector.prepare(data, context=context)  # e.g. embedding documents, shown as a stage
-    if cls.explains:
+    if cls.explains:  # one pass does both: FCDD's maps come from its scoring forward pass
         scores = _score_and_explain(detector, data, explain_dir)
     else:
         scores = detector.score(data)
-    # with explanations, one pass does both (FCDD's maps come from the scoring forward pass)
     timings["score_seconds"] = time.perf_counter() - start
     store.write_scores(
         run_id,
