@@ -15,8 +15,10 @@ another σ without importing torch; :mod:`deepad.models.fcdd.network` and
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -120,3 +122,29 @@ def upsample_numpy(
     my = _axis_matrix32(maps.shape[-2], h, rf.size, rf.jump, rf.start, sigma)
     mx = _axis_matrix32(maps.shape[-1], w, rf.size, rf.jump, rf.start, sigma)
     return my @ maps @ mx.T
+
+
+class UpsampledMaps:
+    """Full-resolution maps upsampled from low-resolution ones as each is read, so a store
+    keeps only ``low_res`` and the upsampling settings: ``len``, ``shape``, ``maps[i]`` and
+    iteration, as for the array they stand for."""
+
+    def __init__(self, low_res: np.ndarray, upsampling: dict[str, Any]) -> None:
+        self.low_res = low_res
+        self.rf = ReceptiveField.from_json(upsampling["receptive_field"])
+        self.sigma = float(upsampling["sigma"])
+        self.size = int(upsampling["image_size"])
+
+    def __len__(self) -> int:
+        return len(self.low_res)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self.low_res), self.size, self.size
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        low = np.asarray(self.low_res[int(row)], dtype=np.float32)
+        return upsample_numpy(low, self.rf, self.sigma, size=self.size)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[row] for row in range(len(self)))

@@ -477,7 +477,10 @@ class Service:
         return method_title(name)
 
     def config_fields(self, method: str) -> list[ParamSpec]:
-        return describe(self.method(method).Config)
+        from deepad.device import select_device
+
+        config = self.method(method).Config
+        return describe(config, suggested=config.suggested_defaults(select_device().type))
 
     @staticmethod
     def device_name() -> str:

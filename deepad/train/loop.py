@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -104,11 +104,28 @@ def has_convolutions(module: nn.Module) -> bool:
 
 
 def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch's global RNG (weight initialisation, dropout) and return a generator for
+    shuffling; :func:`forked_rng` around a fit keeps the caller's global state as it was.
+    numpy's global RNG is left alone: deepad draws from local ``np.random.default_rng``."""
     torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+@contextlib.contextmanager
+def forked_rng() -> Iterator[None]:
+    """Seed and draw freely inside: torch's global RNG state (the CPU's and every CUDA
+    device's, where CUDA is available) and numpy's are put back on exit, so fitting a
+    detector does not change what the caller draws next. numpy's is there for libraries
+    that draw from it unasked (scikit-learn's OneClassSVM takes one number per fit)."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    numpy_state = np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        np.random.set_state(numpy_state)
 
 
 def _make_optimizer(params: Iterable[nn.Parameter], cfg: NetworkConfig) -> torch.optim.Optimizer:

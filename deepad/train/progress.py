@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class Cancelled(Exception):
@@ -52,6 +53,9 @@ class RunContext:
     # Long work before the first epoch (e.g. embedding the documents) reports
     # ``(what, done, total)`` here, so the run shows it and can be cancelled during it.
     on_stage: Callable[[str, int, int], None] = lambda what, done, total: None
+    # Where dataset ids named in a configuration are looked up (``get(id) -> Dataset``, e.g.
+    # the dataset registry; FCDD's oe_dataset); None: the registry in the deepad home.
+    datasets: Any = None
 
     def stage(self, what: str, done: int, total: int) -> None:
         """Report preparation progress; raises ``Cancelled`` when the run should stop."""

@@ -16,7 +16,7 @@ def metric(at, label_start: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(label_start))
 
 
-def test_fcdd_view_resamples_with_sigma_and_reports_pixel_auroc(svc):
+def _fcdd_run(svc):
     from deepad.models.base import ImageMaps
 
     rng = np.random.default_rng(0)
@@ -35,6 +35,11 @@ def test_fcdd_view_resamples_with_sigma_and_reports_pixel_auroc(svc):
                                         low_res=low[p]),
         meta={"receptive_field": rf, "image_size": 16, "sigma": 2.0},
     )  # fmt: skip
+    return run_id, n
+
+
+def test_fcdd_view_resamples_with_sigma_and_reports_pixel_auroc(svc):
+    run_id, _ = _fcdd_run(svc)
     at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
     no_errors(at)
     assert at.radio(key=f"run{run_id}_norm").value == "whole set"  # FCDD maps share one scale
@@ -48,6 +53,32 @@ def test_fcdd_view_resamples_with_sigma_and_reports_pixel_auroc(svc):
     at.slider(key=f"run{run_id}_pixel_threshold").set_value(0.01)
     at.run()
     no_errors(at)
+
+
+def test_fcdd_view_upsamples_each_map_once_per_sigma(svc, monkeypatch):
+    import streamlit as st
+
+    from pages.views import fcdd
+
+    run_id, n = _fcdd_run(svc)
+    st.cache_data.clear()
+    calls = []
+    upsample = fcdd.fcdd_upsample
+    monkeypatch.setattr(
+        fcdd,
+        "fcdd_upsample",
+        lambda low, meta, sigma: calls.append(sigma) or upsample(low, meta, sigma),
+    )
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    # overlays, outlines, the colour range and the pixel AUROC all read the same maps
+    assert 0 < len(calls) <= n and set(calls) == {2.0}
+    at.run()
+    assert len(calls) <= n  # a rerun at the same σ upsamples nothing again
+    at.slider(key=f"run{run_id}_sigma").set_value(4.0)
+    at.run()
+    no_errors(at)
+    assert calls.count(4.0) <= n
 
 
 def test_cvdd_view_picks_context_and_shows_per_context_scores(svc):

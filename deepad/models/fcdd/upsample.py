@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from deepad.receptive_field import (
     ReceptiveField,
+    UpsampledMaps,
     axis_matrix,
     checked_sigma,
     crop_offset,
@@ -23,6 +24,7 @@ from deepad.receptive_field import (
 )
 
 __all__ = [
+    "UpsampledMaps",
     "default_sigma",
     "defect_mask",
     "gaussian_kernel",
