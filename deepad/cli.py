@@ -1,9 +1,10 @@
 """The ``deepad`` command line: ingest data, train and score, manage runs, run benchmarks.
 
-It goes through the same code as the dashboard (dataset registry, run store, jobs, run
-workflow), so a run started here shows up in the app and the other way round. User errors
-(a bad path, an unknown setting, a run in the wrong state) end with one line on stderr and
-exit code 2.
+It parses arguments and prints; every operation is a call to the dashboard's front end,
+:class:`deepad.service.Service`, so a run started here shows up in the app and the other way
+round, and both read data the same way. User errors (a bad path, an unknown setting, a run in
+the wrong state) come back as a :class:`~deepad.service.ServiceError` and end with one line
+on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -23,37 +24,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from deepad.config import ConfigError
+from deepad.service import Ingested, Service, ServiceError
 
 log = logging.getLogger("deepad.cli")
 
 EXIT_USER_ERROR = 2
 _DATASET_ID = re.compile(r"[0-9a-f]{16}")
-_TEXTLIKE = {".csv", ".tsv", ".jsonl", ".json", ".txt"}
-
-
-class UserError(Exception):
-    """A mistake in the command line or its inputs; reported in one line, exit code 2."""
 
 
 # --------------------------------------------------------------------------- helpers
-def _home(args: argparse.Namespace) -> Path:
-    if args.home is not None:
-        return Path(args.home).expanduser()
-    from deepad.data.registry import home_dir
-
-    return home_dir()
-
-
-def _store(args: argparse.Namespace):
-    from deepad.runs.store import RunStore
-
-    return RunStore(_home(args))
-
-
-def _registry(args: argparse.Namespace):
-    from deepad.data.registry import DatasetRegistry
-
-    return DatasetRegistry(_home(args))
+def _service(args: argparse.Namespace) -> Service:
+    return Service(Path(args.home).expanduser() if args.home is not None else None)
 
 
 def _parse_sets(pairs: Sequence[str] | None) -> dict[str, str]:
@@ -61,7 +42,7 @@ def _parse_sets(pairs: Sequence[str] | None) -> dict[str, str]:
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise UserError(f"--set expects key=value, got {pair!r}")
+            raise ServiceError(f"--set expects key=value, got {pair!r}")
         out[key.strip()] = value
     return out
 
@@ -75,7 +56,19 @@ def _loader_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
-def _print_dataset(record: Any, dataset: Any = None) -> None:
+def _records(done: Ingested) -> dict[str, Any]:
+    """The registered parts of an ingest by role: ``train``, and ``test`` for a split
+    MVTec-AD category."""
+    return {"train": done.record, **({"test": done.test_record} if done.test_record else {})}
+
+
+def _print_kind_reason(done: Ingested) -> None:
+    if done.kind_reason:
+        kind = done.dataset.kind.value
+        print(f"read as {kind} data ({done.kind_reason}); pass --kind to choose")
+
+
+def _print_dataset(record: Any) -> None:
     counts = record.manifest.get("counts") or {}
     parts = [f"{v} {k}" for k, v in counts.items() if v]
     print(f"dataset {record.id}  {record.name}  ({record.kind.value}, {record.count} items)")
@@ -91,96 +84,26 @@ def _print_dataset(record: Any, dataset: Any = None) -> None:
             print(f"    {entry['name']}: {entry['reason']}")
 
 
-def _ingest_path(
-    args: argparse.Namespace,
-    path: str,
-    kind: Any,
-    *,
-    name: str = "",
-    split_test: bool = False,
-    **options: Any,
-) -> dict[str, Any]:
-    """Read ``path`` as ``kind`` data and add it to the registry; returns the records by role:
-    ``train``, and ``test`` too when ``split_test`` finds an MVTec-AD category's two parts."""
-    from deepad.data.images import split_train_test
-    from deepad.data.ingest import load_any
-
-    if not Path(path).exists():
-        raise UserError(f"{path}: no such file or folder")
-    dataset = load_any(path, kind, **options)
-    if len(dataset) == 0:
-        reasons = "; ".join(f"{s.name}: {s.reason}" for s in dataset.skipped[:5])
-        raise UserError(f"{path}: nothing could be read" + (f" ({reasons})" if reasons else ""))
-    label = name or dataset.name or Path(path).name
-    registry = _registry(args)
-    parts = split_train_test(dataset) if split_test else None
-    if parts is None:
-        return {"train": registry.add(dataset, name=label, source=path)}
-    train, test = parts
-    return {
-        "train": registry.add(train, name=f"{label} (train)", source=path),
-        "test": registry.add(test, name=f"{label} (test)", source=path),
-    }
-
-
-def _demo_ids(args: argparse.Namespace, name: str) -> dict[str, str | None]:
-    """Add a demo set's parts to the registry (once: ids are content hashes)."""
-    from deepad.data.demo import load_demo
-
-    try:
-        demo = load_demo(name)
-    except KeyError:
-        from deepad.data.demo import list_demos
-
-        known = ", ".join(d.name for d in list_demos()) or "none"
-        raise UserError(f"no demo set {name!r}; demo sets: {known}") from None
-    registry = _registry(args)
-    ids: dict[str, str | None] = {}
-    for role in ("train", "test", "labeled"):
-        part = getattr(demo, role)
-        ids[role] = (
-            None
-            if part is None
-            else registry.add(part, name=f"{demo.info.title} ({role})", source=f"demo:{name}").id
-        )
-    return ids
-
-
-def _guess_kind(path: str, kinds: frozenset) -> Any:
-    """The data kind of ``path`` for a method that accepts ``kinds``, or a clear error."""
-    from deepad.data.types import DataKind
-
-    if len(kinds) == 1:
-        return next(iter(kinds))
-    p = Path(path)
-    records = p.suffix.lower() in _TEXTLIKE
-    candidates = [k for k in kinds if (k != DataKind.IMAGE) == records]
-    if len(candidates) == 1:
-        return candidates[0]
-    names = ", ".join(sorted(k.value for k in kinds))
-    raise UserError(f"cannot tell what kind of data {path} is; pass --kind ({names})")
-
-
 def _resolve_data(
-    args: argparse.Namespace, spec: str, role: str, kinds: frozenset
+    args: argparse.Namespace, svc: Service, spec: str, role: str, kinds: frozenset
 ) -> dict[str, str | None]:
     """A dataset argument (registry id, ``demo:NAME`` or a path) as registry ids by role."""
     if spec.startswith("demo:"):
-        return _demo_ids(args, spec[len("demo:") :])
+        demo = svc.use_demo(spec[len("demo:") :])
+        return {"train": demo.train, "test": demo.test, "labeled": demo.labeled}
     if _DATASET_ID.fullmatch(spec) and not Path(spec).exists():
-        registry = _registry(args)
-        try:
-            registry.record(spec)
-        except KeyError:
-            raise UserError(f"no dataset {spec} in the registry") from None
+        svc.record(spec)  # a clear error when there is no such dataset
         return {role: spec}
-    kind = args.kind if args.kind is not None else _guess_kind(spec, kinds)
-    records = _ingest_path(args, spec, kind, split_test=role == "train", **_loader_options(args))
+    done = svc.ingest_path(
+        spec, args.kind, split_test=role == "train", kinds=kinds, **_loader_options(args)
+    )
+    _print_kind_reason(done)
+    records = _records(done)
     for part, record in records.items():
         where = f" ({part}/ part)" if len(records) > 1 else ""
         print(f"ingested {spec}{where} as dataset {record.id} ({record.count} items)")
     if len(records) == 1:
-        return {role: records["train"].id}
+        return {role: done.record.id}
     return {part: record.id for part, record in records.items()}
 
 
@@ -212,66 +135,38 @@ def _format_metric(value: Any, key: str = "") -> str:
 
 # --------------------------------------------------------------------------- commands
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from deepad.data.types import DataKind
-
-    records = _ingest_path(
-        args,
-        args.path,
-        DataKind(args.kind),
-        name=args.name or "",
-        split_test=True,
-        **_loader_options(args),
+    done = _service(args).ingest_path(
+        args.path, args.kind, name=args.name or "", split_test=True, **_loader_options(args)
     )
-    for record in records.values():
+    _print_kind_reason(done)
+    for record in _records(done).values():
         _print_dataset(record)
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from deepad.runs import jobs
-    from deepad.runs.workflow import load_plugins
-
-    load_plugins()
-    store = _store(args)
+    svc = _service(args)
     if args.resume is not None:
         if args.method or args.data:
-            raise UserError("--resume takes only a run id (its method and data are recorded)")
-        jobs.reconcile(store)
-        run_id = args.resume
-        record = store.get(run_id)
-        if not record.resumable:
-            raise UserError(
-                f"run {run_id} is {record.status}; only interrupted, cancelled or "
-                "failed runs can be resumed"
-            )
-        return _launch(args, store, run_id, resume=True)
+            raise ServiceError("--resume takes only a run id (its method and data are recorded)")
+        svc.reconcile()
+        return _launch(args, svc, args.resume, resume=True)
     if not args.method or not args.data:
-        raise UserError("train needs --method and --data (or --resume RUN_ID)")
+        raise ServiceError("train needs --method and --data (or --resume RUN_ID)")
 
-    from deepad.config import to_json, with_overrides
-    from deepad.models import get_method
-
-    cls = get_method(args.method)
-    config = with_overrides(cls.Config(), _parse_sets(args.set))
-    ids = _resolve_data(args, args.data, "train", cls.kinds)
+    cls = svc.method(args.method)
+    config = svc.build_config(args.method, _parse_sets(args.set))
+    ids = _resolve_data(args, svc, args.data, "train", cls.kinds)
     train = ids["train"]
     test = ids.get("test")
     labeled = ids.get("labeled") if cls.uses_labeled else None
     if args.test:
-        test = _pick(_resolve_data(args, args.test, "test", cls.kinds), "test")
+        test = _pick(_resolve_data(args, svc, args.test, "test", cls.kinds), "test")
     if args.labeled:
-        labeled = _pick(_resolve_data(args, args.labeled, "labeled", cls.kinds), "labeled")
-    registry = _registry(args)
-    for role, dataset_id in (("training", train), ("test", test), ("labeled", labeled)):
-        if dataset_id is None:
-            continue
-        kind = registry.record(dataset_id).kind
-        if kind not in cls.kinds:
-            names = ", ".join(sorted(k.value for k in cls.kinds))
-            raise UserError(f"{cls.title} works on {names} data; the {role} set is {kind.value}")
-    run_id = store.create_run(args.method, to_json(config), train, test, labeled)
-    print(f"run {run_id}: {cls.title} on {registry.record(train).name}")
-    return _launch(args, store, run_id, resume=False)
+        labeled = _pick(_resolve_data(args, svc, args.labeled, "labeled", cls.kinds), "labeled")
+    run_id = svc.create_run(args.method, config, train, test, labeled)
+    print(f"run {run_id}: {cls.title} on {svc.record(train).name}")
+    return _launch(args, svc, run_id, resume=False)
 
 
 def _pick(ids: dict[str, str | None], role: str) -> str | None:
@@ -280,22 +175,19 @@ def _pick(ids: dict[str, str | None], role: str) -> str | None:
     return ids.get(role) or ids.get("train")
 
 
-def _launch(args: argparse.Namespace, store: Any, run_id: int, *, resume: bool) -> int:
-    from deepad.runs import jobs
-
+def _launch(args: argparse.Namespace, svc: Service, run_id: int, *, resume: bool) -> int:
     if args.background:
-        pid = jobs.start_run(store, run_id, resume=resume)
+        pid = svc.launch(run_id, resume=resume)
         print(f"run {run_id} started in the background (process {pid})")
-        print(f"  follow it with: deepad runs show {run_id}   log: {store.log_path(run_id)}")
+        print(f"  follow it with: deepad runs show {run_id}   log: {svc.store.log_path(run_id)}")
         return 0
-    return _train_foreground(store, run_id, resume=resume)
+    return _train_foreground(svc, run_id, resume=resume)
 
 
-def _train_foreground(store: Any, run_id: int, *, resume: bool) -> int:
+def _train_foreground(svc: Service, run_id: int, *, resume: bool) -> int:
     from tqdm import tqdm
 
     from deepad.runs.store import CANCELLED, DONE
-    from deepad.runs.workflow import execute
     from deepad.train.loop import Cancelled
 
     bar: tqdm | None = None
@@ -331,13 +223,8 @@ def _train_foreground(store: Any, run_id: int, *, resume: bool) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        record = execute(
-            store,
-            run_id,
-            resume=resume,
-            progress=on_progress,
-            on_phase=on_phase,
-            on_stage=on_stage,
+        record = svc.execute(
+            run_id, resume=resume, progress=on_progress, on_phase=on_phase, on_stage=on_stage
         )
     except KeyboardInterrupt:
         print(f"\nrun {run_id} cancelled; resume with: deepad train --resume {run_id}")
@@ -355,7 +242,7 @@ def _train_foreground(store: Any, run_id: int, *, resume: bool) -> int:
         print(f"run {run_id} cancelled; resume with: deepad train --resume {run_id}")
         return 1
     print(f"run {run_id} {record.status}: {record.error}", file=sys.stderr)
-    print(f"  details in {store.log_path(run_id)}", file=sys.stderr)
+    print(f"  details in {svc.store.log_path(run_id)}", file=sys.stderr)
     return 1
 
 
@@ -374,105 +261,76 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from deepad.models import Detector
-    from deepad.runs.store import DONE
-    from deepad.runs.workflow import load_plugins
+    from tqdm import tqdm
 
-    load_plugins()
-    store = _store(args)
-    record = store.get(args.run_id)
-    if record.status != DONE:
-        raise UserError(f"run {args.run_id} is {record.status}; only finished runs can score")
-    detector = Detector.load(store.model_dir(args.run_id))
-    from deepad.data.ingest import load_any
     from deepad.service import write_scores_csv
 
-    if not Path(args.path).exists():
-        raise UserError(f"{args.path}: no such file or folder")
-    data = load_any(args.path, detector.kind_, **_loader_options(args))
+    bar: tqdm | None = None
+
+    def on_chunk(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="item", desc="scoring", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    try:
+        scored = _service(args).score_path(
+            args.run_id, args.path, progress=on_chunk, **_loader_options(args)
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    data = scored.dataset
     for skipped in data.skipped:
         print(f"skipped {skipped.name}: {skipped.reason}", file=sys.stderr)
-    if len(data) == 0:
-        raise UserError(f"{args.path}: nothing could be scored")
-    scores = _score_in_chunks(detector, data)
-    threshold = record.threshold if record.threshold is not None else detector.threshold_
-    out: TextIO
+    out: TextIO = sys.stdout
     if args.output:
-        out = open(args.output, "w", newline="", encoding="utf-8")  # noqa: SIM115
-    else:
-        out = sys.stdout
+        try:
+            out = open(args.output, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        except OSError as error:
+            raise ServiceError(f"{args.output}: {error.strerror}") from error
     try:
         write_scores_csv(
             out,
             range(len(data)),
             data.names,
-            scores.score,
-            threshold,
+            scored.scores.score,
+            scored.threshold,
             labels=data.labels,
-            components=scores.components,
+            components=scored.scores.components,
         )
     finally:
         if args.output:
             out.close()
-    flagged = int((scores.score > threshold).sum())
-    summary = f"scored {len(data)} items; {flagged} above the threshold {threshold:.6g}"
+    summary = (
+        f"scored {len(data)} items; {scored.flagged} above the threshold {scored.threshold:.6g}"
+    )
     print(summary + (f"; written to {args.output}" if args.output else ""), file=sys.stderr)
     return 0
 
 
-SCORE_CHUNK = 2048
-
-
-def _score_in_chunks(detector: Any, data: Any) -> Any:
-    """``detector.score(data)``; large sets go in chunks behind a progress bar."""
-    import numpy as np
-    from tqdm import tqdm
-
-    from deepad.models import Scores
-
-    if len(data) <= SCORE_CHUNK:
-        return detector.score(data)
-    parts = []
-    with tqdm(total=len(data), unit="item", desc="scoring", file=sys.stderr) as bar:
-        for start in range(0, len(data), SCORE_CHUNK):
-            chunk = data.subset(np.arange(start, min(start + SCORE_CHUNK, len(data))))
-            parts.append(detector.score(chunk))
-            bar.update(len(chunk))
-    return Scores(
-        score=np.concatenate([p.score for p in parts]),
-        components={
-            k: np.concatenate([p.components[k] for p in parts]) for k in parts[0].components
-        },
-    )
-
-
 def cmd_runs(args: argparse.Namespace) -> int:
-    from deepad.runs import jobs
-
-    store = _store(args)
-    jobs.reconcile(store)
+    svc = _service(args)
+    svc.reconcile()
     if args.action == "list":
-        return _runs_list(store)
+        return _runs_list(svc)
     if args.run_id is None:
-        raise UserError(f"runs {args.action} needs a run id")
+        raise ServiceError(f"runs {args.action} needs a run id")
     if args.action == "show":
-        return _runs_show(store, args.run_id)
+        return _runs_show(svc, args.run_id)
     if args.action == "cancel":
-        record = jobs.cancel_run(store, args.run_id, wait=True)
+        record = svc.cancel(args.run_id, wait=True)
         print(f"run {args.run_id} {record.status}")
         return 0
     if args.action == "delete":
-        record = store.get(args.run_id)
-        if record.active:
-            jobs.cancel_run(store, args.run_id, wait=True)
-        store.delete(args.run_id)
+        svc.delete(args.run_id, wait=True)
         print(f"run {args.run_id} deleted")
         return 0
-    raise UserError(f"unknown runs action {args.action!r}")
+    raise ServiceError(f"unknown runs action {args.action!r}")
 
 
-def _runs_list(store: Any) -> int:
-    runs = store.list_runs()
+def _runs_list(svc: Service) -> int:
+    runs = svc.runs()
     if not runs:
         print("no runs yet; start one with: deepad train --method ae --data demo:fashion")
         return 0
@@ -480,7 +338,7 @@ def _runs_list(store: Any) -> int:
 
     rows = []
     for r in runs:
-        data = store.dataset_summary(r.test_dataset or r.train_dataset)
+        data = svc.store.dataset_summary(r.test_dataset or r.train_dataset)
         rows.append(
             {
                 "id": str(r.id),
@@ -499,8 +357,8 @@ def _runs_list(store: Any) -> int:
     return 0
 
 
-def _runs_show(store: Any, run_id: int) -> int:
-    r = store.get(run_id)
+def _runs_show(svc: Service, run_id: int) -> int:
+    r = svc.run(run_id)
     print(f"run {r.id}: {r.method}  {r.status}" + (f" ({r.phase})" if r.phase else ""))
     if r.error:
         print(f"  error: {r.error}")
@@ -510,7 +368,7 @@ def _runs_show(store: Any, run_id: int) -> int:
         ("labeled", r.labeled_dataset),
     ):
         if dataset_id:
-            summary = store.dataset_summary(dataset_id)
+            summary = svc.store.dataset_summary(dataset_id)
             label = f"{summary['name']} ({summary['count']} items)" if summary else ""
             print(f"  {role:<8} {dataset_id} {label}")
     print(f"  progress {100 * r.progress:.0f}%  epoch {r.epoch}/{r.epochs}", end="")
@@ -533,18 +391,16 @@ def _runs_show(store: Any, run_id: int) -> int:
     if r.metrics:
         print("  metrics")
         _print_metrics(r.metrics)
-    history = store.history(run_id)
+    history = svc.history(run_id)
     if history:
         last = history[-5:]
         print("  last epochs: " + ", ".join(f"{h['epoch']}: {h['loss']:.4g}" for h in last))
-    print(f"  folder {store.artifacts_dir(run_id)}")
+    print(f"  folder {svc.store.artifacts_dir(run_id)}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from deepad.data.demo import list_demos
-
-    demos = list_demos()
+    demos = _service(args).demos()
     if not demos:
         print("no demo sets found")
         return 0
@@ -557,11 +413,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_methods(args: argparse.Namespace) -> int:
     from deepad.config import describe
-    from deepad.models import get_method, list_methods
-    from deepad.runs.workflow import load_plugins
 
-    load_plugins()
-    methods = [get_method(args.name)] if args.name else list_methods()
+    svc = _service(args)
+    methods = [svc.method(args.name)] if args.name else svc.methods()
     # one method: every setting; the overview: the main settings unless --all
     show_advanced = bool(args.name) or args.all
     hidden = 0
@@ -607,7 +461,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     suites = list_suites()
     if args.name not in suites:
-        raise UserError(f"unknown benchmark {args.name!r}; known: {', '.join(suites)}")
+        raise ServiceError(f"unknown benchmark {args.name!r}; known: {', '.join(suites)}")
     classes = None
     if args.classes:
         classes = [c for part in args.classes for c in part.split(",") if c.strip()]
@@ -621,13 +475,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         output=Path(args.output) if args.output else None,
         extra=_parse_sets(args.set),
     )
-    options.root()  # a missing data folder is a user error, reported before any work
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    run_suite(args.name, options)
+    try:
+        options.root()  # a missing data folder is a user error, reported before any work
+        run_suite(args.name, options)
+    except (ConfigError, FileNotFoundError, NotADirectoryError, ValueError) as error:
+        raise ServiceError(str(error)) from error
     print(f"\n{args.name}: {time.perf_counter() - start:.1f} s wall", file=sys.stderr)
     return 0
 
@@ -651,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = ("image", "text", "table", "sequence")
     p = sub.add_parser("ingest", help="read files into the dataset registry")
     p.add_argument("path", help="file, folder or zip archive")
-    p.add_argument("--kind", required=True, choices=kinds)
+    p.add_argument("--kind", choices=kinds, help="kind of data (inferred if omitted)")
     p.add_argument("--name", help="display name (default: the file or folder name)")
     loader_options(p)
     p.set_defaults(func=cmd_ingest)
@@ -661,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="training data: a path, a dataset id or demo:NAME")
     p.add_argument("--test", help="test data to score (default: the training data)")
     p.add_argument("--labeled", help="labeled anomalies, for methods that use them")
-    p.add_argument("--kind", choices=kinds, help="kind of data at a path (guessed if omitted)")
+    p.add_argument("--kind", choices=kinds, help="kind of data at a path (inferred if omitted)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a method setting")
     p.add_argument("--background", action="store_true", help="train in a background process")
     p.add_argument("--resume", type=int, metavar="RUN_ID", help="continue an interrupted run")
@@ -717,18 +574,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.setLevel(logging.INFO if args.verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[console])
-    from deepad.runs.store import RunStateError
-
     try:
         return int(args.func(args) or 0)
-    except (UserError, ConfigError, RunStateError) as error:
-        return _fail(str(error))
-    except KeyError as error:  # unknown method, run, dataset or demo
-        message = error.args[0] if len(error.args) == 1 else str(error)
-        return _fail(str(message))
-    except (FileNotFoundError, NotADirectoryError, PermissionError) as error:
-        return _fail(str(error))
-    except ValueError as error:  # unreadable input files and similar
+    except ServiceError as error:
         return _fail(str(error))
     except BrokenPipeError:  # e.g. `deepad score ... | head`
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -1,13 +1,16 @@
-"""The operations the dashboard offers, on top of deepad.data, deepad.runs and deepad.metrics.
+"""The operations the dashboard and the CLI offer, on top of deepad.data, deepad.runs and
+deepad.metrics.
 
-Pages call a :class:`Service` (one per deepad home) and render what it returns; nothing here
-draws or imports streamlit, so the same calls work from a notebook or a test. Results that
+Pages and ``deepad`` commands call a :class:`Service` (one per deepad home) and render what it
+returns; user errors come back as one :class:`ServiceError` with a one-line message. Nothing
+here draws or imports streamlit, so the same calls work from a notebook or a test. Results that
 never change (a registered dataset, the scores of a finished run) are kept in small in-memory
 caches; anything that can change (run status, threshold) is read from the store every time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -15,7 +18,7 @@ import logging
 import threading
 import zipfile
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,6 +28,8 @@ import numpy as np
 from deepad import metrics
 from deepad.config import ConfigError, ParamSpec, describe, to_json, with_overrides
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
+from deepad.receptive_field import ReceptiveField, upsample_numpy
+from deepad.results import Explanation, explanation_kind
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +43,28 @@ class ServiceError(RuntimeError):
 
 @dataclass
 class Ingested:
-    """A registered upload. An MVTec-AD category uploaded whole as the training set comes
-    back as two datasets: its ``train/`` images (``record``) and its ``test/`` images."""
+    """A registered upload or path. An MVTec-AD category read whole as the training set comes
+    back as two datasets: its ``train/`` images (``record``) and its ``test/`` images.
+    ``kind_reason`` says why the data was read as its kind when the kind was inferred."""
 
     record: Any
     dataset: Dataset
     test_record: Any | None = None
     test_dataset: Dataset | None = None
+    kind_reason: str = ""
+
+
+@dataclass(frozen=True)
+class ScoredData:
+    """New data scored by a finished run's detector, with the run's current threshold."""
+
+    dataset: Dataset
+    scores: Any  # deepad.models.Scores: score and components per item
+    threshold: float
+
+    @property
+    def flagged(self) -> int:
+        return int((self.scores.score > self.threshold).sum())
 
 
 # --------------------------------------------------------------------------- results
@@ -93,7 +113,7 @@ class Explanations:
     explained (large runs keep maps of the top-scored items only).
     """
 
-    explanation: Any
+    explanation: Explanation
     row: np.ndarray
     partial: bool = False
 
@@ -102,11 +122,8 @@ class Explanations:
 
     @property
     def kind(self) -> str:
-        """ "image", "tokens" or "features" (so callers need not import the torch-side types)."""
-        return _EXPLANATION_KINDS.get(type(self.explanation).__name__, "other")
-
-
-_EXPLANATION_KINDS = {"ImageMaps": "image", "TokenWeights": "tokens", "FeatureWeights": "features"}
+        """ "image", "tokens" or "features" (see :func:`deepad.results.explanation_kind`)."""
+        return explanation_kind(self.explanation)
 
 
 def ranked(
@@ -246,12 +263,18 @@ class DemoSelection:
 
 
 class Service:
-    """Everything the dashboard does, for one deepad home folder."""
+    """Everything the dashboard and the CLI do, for one deepad home folder (plugin methods
+    named in ``$DEEPAD_PLUGINS`` included)."""
 
     def __init__(self, home: str | Path | None = None) -> None:
         from deepad.data.registry import DatasetRegistry, home_dir
+        from deepad.plugins import load_plugins
         from deepad.runs import RunStore
 
+        try:
+            load_plugins()  # so plugin methods are listed and trained like the built-in ones
+        except ImportError as error:
+            raise ServiceError(f"a plugin in $DEEPAD_PLUGINS did not load: {error}") from error
         self.home = Path(home) if home is not None else home_dir()
         self.registry = DatasetRegistry(self.home)
         self.store = RunStore(self.home)
@@ -271,9 +294,15 @@ class Service:
         with self._lock:
             if name in self._demos:
                 return self._demos[name]
-        from deepad.data.demo import load_demo
+        from deepad.data.demo import list_demos, load_demo
 
-        demo = load_demo(name)
+        try:
+            demo = load_demo(name)
+        except KeyError:
+            known = ", ".join(d.name for d in list_demos()) or "none"
+            raise ServiceError(f"no demo set {name!r}; demo sets: {known}") from None
+        except ValueError as error:  # a damaged demo folder
+            raise ServiceError(f"demo set {name!r}: {error}") from error
         title = getattr(demo.info, "title", name)
 
         def add(part: Dataset | None, role: str) -> str | None:
@@ -306,7 +335,7 @@ class Service:
     def ingest(
         self,
         uploads: Sequence[tuple[str, bytes]],
-        kind: DataKind | str,
+        kind: DataKind | str | None,
         *,
         name: str = "",
         split_test: bool = False,
@@ -317,37 +346,84 @@ class Service:
         Files that cannot be read are listed in ``dataset.skipped``; if nothing could be read
         the upload fails with the reasons. With ``split_test``, an MVTec-AD category (its
         ``train/`` and ``test/`` folders together) is registered as two datasets, so the test
-        anomalies never end up in the training set.
+        anomalies never end up in the training set. Without ``kind`` it is inferred from the
+        files (:func:`deepad.data.ingest.infer_kind`).
         """
-        from deepad.data.images import split_train_test
-        from deepad.data.ingest import Upload, load_any
+        from deepad.data.ingest import Upload
 
         if not uploads:
             raise ServiceError("no files were uploaded")
         files = [Upload(name=n, data=d) for n, d in uploads]
-        options = {k: v for k, v in options.items() if v not in (None, "")}
-        label = name or (files[0].name if len(files) == 1 else f"{len(files)} files")
-        try:
-            dataset = load_any(files if len(files) > 1 else files[0], DataKind(kind), **options)
-        except Exception as error:
-            raise ServiceError(f"could not read the upload: {error}") from error
-        if len(dataset) == 0:
-            reasons = "; ".join(f"{s.name}: {s.reason}" for s in dataset.skipped[:5])
-            raise ServiceError(f"no usable items in the upload{': ' + reasons if reasons else ''}")
+        return self._ingest(
+            files if len(files) > 1 else files[0],
+            kind,
+            label=name or (files[0].name if len(files) == 1 else f"{len(files)} files"),
+            origin="upload",
+            where="the upload",
+            split_test=split_test,
+            options=options,
+        )
+
+    def ingest_path(
+        self,
+        path: str | Path,
+        kind: DataKind | str | None = None,
+        *,
+        name: str = "",
+        split_test: bool = False,
+        kinds: frozenset[DataKind] | None = None,
+        **options: Any,
+    ) -> Ingested:
+        """Read a file, folder or zip archive on disk as one dataset and register it, as
+        :meth:`ingest` does with uploads (the name defaults to the file or folder's).
+
+        ``kinds`` are the kinds the caller can use: with one, the data is read as that kind;
+        with several, an inferred kind must be one of them.
+        """
+        return self._ingest(
+            _existing(path),
+            kind,
+            label=name,
+            origin=str(path),
+            where=str(path),
+            split_test=split_test,
+            kinds=kinds,
+            options=options,
+        )
+
+    def _ingest(
+        self,
+        source: Any,
+        kind: DataKind | str | None,
+        *,
+        label: str,
+        origin: str,
+        where: str,
+        split_test: bool,
+        options: dict[str, Any],
+        kinds: frozenset[DataKind] | None = None,
+    ) -> Ingested:
+        from deepad.data.images import split_train_test
+
+        options = _given(options)
+        kind, reason = _kind_of(source, kind, kinds, where, options)
+        dataset = _load(source, kind, where, options)
+        label = label or dataset.name or Path(origin).name
         parts = split_train_test(dataset) if split_test else None
         if parts is None:
-            return Ingested(self._register(dataset, label), dataset)
+            return Ingested(self._register(dataset, label, origin), dataset, kind_reason=reason)
         train, test = parts
         train.skipped = dataset.skipped  # reported once, with the training part
         return Ingested(
-            self._register(train, f"{label} (train)"),
+            self._register(train, f"{label} (train)", origin),
             train,
-            self._register(test, f"{label} (test)"),
+            self._register(test, f"{label} (test)", origin),
             test,
+            kind_reason=reason,
         )
 
-    def _register(self, dataset: Dataset, name: str) -> Any:
-        record = self.registry.add(dataset, name=name, source="upload")
+    def _register(self, dataset: Dataset, name: str, source: str) -> Any:
+        record = self.registry.add(dataset, name=name, source=source)
         with self._lock:
             self._datasets[record.id] = dataset
         return record
@@ -359,7 +435,10 @@ class Service:
         return records
 
     def record(self, dataset_id: str) -> Any:
-        return self.registry.record(dataset_id)
+        try:
+            return self.registry.record(dataset_id)
+        except KeyError as error:
+            raise ServiceError(error.args[0]) from None
 
     def dataset(self, dataset_id: str) -> Dataset:
         """A registered dataset; kept in memory (content-addressed, so it never goes stale)."""
@@ -385,10 +464,23 @@ class Service:
     def method(name: str) -> type:
         from deepad.models.registry import get_method
 
-        return get_method(name)
+        try:
+            return get_method(name)
+        except KeyError as error:
+            raise ServiceError(error.args[0]) from None
+
+    @staticmethod
+    def method_title(name: str) -> str:
+        """The method's title, without loading the method (and torch) for built-in ones."""
+        from deepad.models.registry import method_title
+
+        return method_title(name)
 
     def config_fields(self, method: str) -> list[ParamSpec]:
-        return describe(self.method(method).Config)
+        from deepad.device import select_device
+
+        config = self.method(method).Config
+        return describe(config, suggested=config.suggested_defaults(select_device().type))
 
     @staticmethod
     def device_name() -> str:
@@ -423,42 +515,85 @@ class Service:
         labeled: str | None = None,
     ) -> int:
         """Create a run and start it as a background process; returns the run id."""
+        run_id = self.create_run(method, self.build_config(method, values), train, test, labeled)
+        self.launch(run_id)
+        return run_id
+
+    def create_run(
+        self,
+        method: str,
+        config: dict[str, Any],
+        train: str,
+        test: str | None = None,
+        labeled: str | None = None,
+    ) -> int:
+        """Record a queued run of ``method`` with ``config`` (from :meth:`build_config`) once
+        every dataset is of a kind the method works on; returns the run id."""
+        cls = self.method(method)
+        for role, dataset_id in (("training", train), ("test", test), ("labeled", labeled)):
+            if dataset_id is None:
+                continue
+            kind = DataKind(self.record(dataset_id).kind)
+            if kind not in cls.kinds:
+                names = ", ".join(sorted(k.value for k in cls.kinds))
+                raise ServiceError(f"{cls.title} works on {names} data; the {role} set is {kind}")
+        return self.store.create_run(method, config, train, test, labeled)
+
+    def launch(self, run_id: int, *, resume: bool = False) -> int:
+        """Start a queued run (or continue a resumable one) in a background process; returns
+        the process id."""
         from deepad.runs import jobs
 
-        config = self.build_config(method, values)
-        kind = self.record(train).kind
-        cls = self.method(method)
-        if DataKind(kind) not in cls.kinds:
-            raise ServiceError(f"{cls.title} does not work on {kind} data")
-        run_id = self.store.create_run(method, config, train, test, labeled)
-        jobs.start_run(self.store, run_id)
-        return run_id
+        if resume:
+            self._check_resumable(run_id)
+        with _run_errors():
+            return jobs.start_run(self.store, run_id, resume=resume)
+
+    def execute(self, run_id: int, *, resume: bool = False, **callbacks: Any) -> Any:
+        """Run ``run_id`` to its end in this process (the foreground ``deepad train``);
+        ``callbacks`` are :func:`deepad.runs.workflow.execute`'s. Returns the final record."""
+        from deepad.runs.workflow import execute
+
+        if resume:
+            self._check_resumable(run_id)
+        with _run_errors():
+            return execute(self.store, run_id, resume=resume, **callbacks)
 
     def runs(self) -> list[Any]:
         return self.store.list_runs()
 
     def run(self, run_id: int) -> Any:
-        return self.store.get(run_id)
+        with _run_errors():
+            return self.store.get(run_id)
+
+    def _check_resumable(self, run_id: int) -> None:
+        record = self.run(run_id)
+        if not record.resumable:
+            raise ServiceError(
+                f"run {run_id} is {record.status}; only interrupted, cancelled or failed runs "
+                "can be resumed"
+            )
 
     def history(self, run_id: int) -> list[dict]:
         return self.store.history(run_id)
 
-    def cancel(self, run_id: int) -> None:
+    def cancel(self, run_id: int, *, wait: bool = False) -> Any:
+        """Ask a run to stop; with ``wait``, return once it has. Returns its record."""
         from deepad.runs import jobs
 
-        jobs.cancel_run(self.store, run_id)
+        with _run_errors():
+            return jobs.cancel_run(self.store, run_id, wait=wait)
 
-    def resume(self, run_id: int) -> None:
-        from deepad.runs import jobs
+    def resume(self, run_id: int) -> int:
+        return self.launch(run_id, resume=True)
 
-        jobs.start_run(self.store, run_id, resume=True)
-
-    def delete(self, run_id: int) -> None:
-        from deepad.runs import jobs
-
+    def delete(self, run_id: int, *, wait: bool = False) -> None:
+        """Delete a run and its files, cancelling it first if it is active (with ``wait``,
+        until it has stopped)."""
         if self.run(run_id).status in ACTIVE:
-            jobs.cancel_run(self.store, run_id)
-        self.store.delete(run_id)
+            self.cancel(run_id, wait=wait)
+        with _run_errors():
+            self.store.delete(run_id)
         with self._lock:
             self._results.pop(run_id, None)
 
@@ -556,6 +691,32 @@ class Service:
 
         return Detector.load(self.store.artifacts_dir(run_id) / "model")
 
+    def score_path(
+        self,
+        run_id: int,
+        path: str | Path,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        **options: Any,
+    ) -> ScoredData:
+        """Score the data at ``path`` with a finished run's detector, against the run's
+        threshold (:meth:`threshold`). ``options`` go to the loader of the run's data kind;
+        ``progress(done, total)`` follows a large set scored in chunks."""
+        record = self.run(run_id)
+        if record.status != "done":
+            raise ServiceError(f"run {run_id} is {record.status}; only finished runs can score")
+        source = _existing(path)
+        try:
+            detector = self.model(run_id)
+        except (OSError, ValueError, KeyError) as error:
+            raise ServiceError(f"the model of run {run_id} could not be loaded: {error}") from error
+        data = _load(source, detector.kind_, str(path), _given(options))
+        try:
+            scores = score_in_chunks(detector, data, progress=progress)
+        except ValueError as error:  # e.g. a table with other columns than the training set
+            raise ServiceError(f"could not score {path}: {error}") from error
+        return ScoredData(data, scores, self.threshold(run_id))
+
     def compare(self, run_ids: Sequence[int]) -> list[dict[str, Any]]:
         """One row per run: method, data, settings that differ, metrics."""
         records = [self.run(i) for i in run_ids]
@@ -574,6 +735,99 @@ class Service:
             row.update({f"set {k}": _setting_text(config.get(k)) for k in differing})
             rows.append(row)
         return rows
+
+
+SCORE_CHUNK = 2048
+
+
+def score_in_chunks(
+    detector: Any, data: Dataset, *, progress: Callable[[int, int], None] | None = None
+) -> Any:
+    """``detector.score(data)``; a set larger than :data:`SCORE_CHUNK` is scored in chunks,
+    with ``progress(done, total)`` after each, so memory stays bounded."""
+    from deepad.models import Scores
+
+    if len(data) <= SCORE_CHUNK:
+        return detector.score(data)
+    parts = []
+    for start in range(0, len(data), SCORE_CHUNK):
+        chunk = data.subset(np.arange(start, min(start + SCORE_CHUNK, len(data))))
+        parts.append(detector.score(chunk))
+        if progress is not None:
+            progress(start + len(chunk), len(data))
+    return Scores(
+        score=np.concatenate([p.score for p in parts]),
+        components={
+            k: np.concatenate([p.components[k] for p in parts]) for k in parts[0].components
+        },
+    )
+
+
+def _existing(path: str | Path) -> Path:
+    found = Path(path).expanduser()
+    if not found.exists():
+        raise ServiceError(f"{path}: no such file or folder")
+    return found
+
+
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    """The loader options that were set (forms send empty strings for unset ones)."""
+    return {k: v for k, v in options.items() if v not in (None, "")}
+
+
+def _kind_of(
+    source: Any,
+    kind: DataKind | str | None,
+    kinds: frozenset[DataKind] | None,
+    where: str,
+    options: dict[str, Any],
+) -> tuple[DataKind, str]:
+    """The kind to read ``source`` as, and the reason when it was inferred."""
+    from deepad.data.ingest import infer_kind
+
+    if kind is not None:
+        return DataKind(kind), ""
+    if kinds is not None and len(kinds) == 1:
+        return next(iter(kinds)), ""
+    try:
+        inferred = infer_kind(
+            source, text_column=options.get("text_column"), id_column=options.get("id_column")
+        )
+    except (ValueError, OSError) as error:
+        raise ServiceError(f"cannot tell what kind of data {where} holds: {error}") from error
+    if kinds is not None and inferred.kind not in kinds:
+        names = " or ".join(sorted(k.value for k in kinds))
+        raise ServiceError(
+            f"{where} reads as {inferred.kind} data ({inferred.reason}); only {names} data "
+            "fits here, so give the kind"
+        )
+    return inferred.kind, inferred.reason
+
+
+def _load(source: Any, kind: DataKind, where: str, options: dict[str, Any]) -> Dataset:
+    """``source`` read as ``kind`` data; a failed read, or nothing readable, is a
+    :class:`ServiceError` with the reasons."""
+    from deepad.data.ingest import load_any
+
+    try:
+        dataset = load_any(source, kind, **options)
+    except Exception as error:
+        raise ServiceError(f"could not read {where}: {error}") from error
+    if len(dataset) == 0:
+        reasons = "; ".join(f"{s.name}: {s.reason}" for s in dataset.skipped[:5])
+        raise ServiceError(f"no usable items in {where}{': ' + reasons if reasons else ''}")
+    return dataset
+
+
+@contextlib.contextmanager
+def _run_errors() -> Iterator[None]:
+    """A missing run or a run in the wrong state, as a :class:`ServiceError`."""
+    from deepad.runs.store import RunNotFound, RunStateError
+
+    try:
+        yield
+    except (RunNotFound, RunStateError) as error:
+        raise ServiceError(str(error)) from error
 
 
 METRIC_ORDER = ("auroc", "auprc", "pixel_auroc", "f1", "precision", "recall", "flagged")
@@ -602,11 +856,7 @@ def _default_threshold(record: Any, scores: np.ndarray) -> float:
 
 
 def fcdd_upsample(low_res: np.ndarray, meta: dict[str, Any], sigma: float) -> np.ndarray:
-    """FCDD's Gaussian receptive-field upsampling of stored low-resolution maps with ``sigma``."""
-    from deepad.models.fcdd.network import ReceptiveField
-    from deepad.models.fcdd.upsample import receptive_field_upsample
-
+    """FCDD's Gaussian receptive-field upsampling of stored low-resolution maps with ``sigma``
+    (numpy only, so the dashboard re-upsamples without torch)."""
     rf = ReceptiveField.from_json(meta["receptive_field"])
-    return receptive_field_upsample(
-        np.asarray(low_res, dtype=np.float32), rf, sigma, size=int(meta["image_size"])
-    )
+    return upsample_numpy(low_res, rf, sigma, size=int(meta["image_size"]))

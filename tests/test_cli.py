@@ -7,7 +7,6 @@ import torch
 from PIL import Image
 
 from deepad.cli import main
-from deepad.data.types import as_dataset
 from deepad.runs import workflow
 from deepad.runs.store import DONE, INTERRUPTED, RunStore
 from deepad.runs.workflow import execute
@@ -73,22 +72,6 @@ def test_train_on_a_folder_then_score_gives_the_stored_scores(home, image_folder
     assert list(rows[0]) == ["id", "name", "score", "flagged", "label", *stored.components]
     for name, values in stored.components.items():
         np.testing.assert_allclose([float(r[name]) for r in rows], values, rtol=1e-6)
-
-
-def test_score_in_chunks_keeps_every_component(monkeypatch):
-    from deepad import cli
-    from deepad.models import Scores
-
-    class Halves:
-        def score(self, data):
-            x = np.asarray(data.items, dtype=np.float64)[:, 0]
-            return Scores(score=x, components={"half": x / 2})
-
-    monkeypatch.setattr(cli, "SCORE_CHUNK", 3)
-    data = as_dataset(np.arange(8, dtype=np.float64)[:, None])
-    scores = cli._score_in_chunks(Halves(), data)
-    np.testing.assert_array_equal(scores.score, np.arange(8))
-    np.testing.assert_array_equal(scores.components["half"], np.arange(8) / 2)
 
 
 def test_runs_list_show_delete(home, capsys):
@@ -201,15 +184,46 @@ def test_train_on_a_demo_set_uses_its_test_part(home, capsys):
 
 
 def test_an_mvtec_category_trains_on_train_and_tests_on_test(home, tmp_path, capsys):
-    category = tmp_path / "bottle"
-    data = blob_images(14, anomalies=4)
-    for i, (image, label) in enumerate(zip(data.items, data.labels, strict=True)):
-        folder = category / ("test/broken" if label else ("train/good" if i < 6 else "test/good"))
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    category = _mvtec_category(tmp_path / "bottle")
     settings = ["--set", "image_size=8", "--set", "components=2"]
     assert run(home, "train", "--method", "pca", "--data", str(category), *settings) == 0
     assert "(train/ part)" in capsys.readouterr().out
     record = RunStore(home).get(1)
     assert record.metrics["scored_on"] == "test"
     assert record.metrics["train_items"] == 6 and record.metrics["items"] == 8
+
+
+def _mvtec_category(folder, *, broken: bool = False):
+    data = blob_images(14, anomalies=4)
+    for i, (image, label) in enumerate(zip(data.items, data.labels, strict=True)):
+        part = folder / ("test/broken" if label else ("train/good" if i < 6 else "test/good"))
+        part.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(part / f"{i:03d}.png")
+    if broken:
+        (folder / "train" / "good" / "broken.png").write_bytes(b"not an image")
+    return folder
+
+
+def test_ingesting_an_mvtec_category_keeps_the_skip_notes(home, tmp_path, capsys):
+    category = _mvtec_category(tmp_path / "bottle", broken=True)
+    assert run(home, "ingest", str(category)) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("read as image data (15 image files); pass --kind to choose\n")
+    assert "bottle (train)" in out and "bottle (test)" in out
+    assert "skipped 1 file(s):" in out and "train/good/broken.png" in out
+
+
+def test_ingest_and_train_infer_the_kind_of_a_table(home, tmp_path, capsys):
+    table = tmp_path / "sensors.csv"
+    rows = np.random.default_rng(0).normal(size=(12, 3))
+    table.write_text("a,b,c\n" + "".join(",".join(f"{v:.3f}" for v in r) + "\n" for r in rows))
+    assert run(home, "ingest", str(table)) == 0
+    out = capsys.readouterr().out
+    assert "read as table data (numeric columns a, b, c); pass --kind to choose" in out
+    assert "(table, 12 items)" in out
+    assert run(home, "train", "--method", "pca", "--data", str(table), "--set", "components=2") == 0
+    assert "read as table data" in capsys.readouterr().out
+    assert RunStore(home).get(1).status == DONE
+    # a method of one kind reads the data as that kind, with no guess in between
+    assert run(home, "train", "--method", "cvdd", "--data", str(table)) == 2
+    assert "choose a text column from a, b, c" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from deepad import metrics
-from deepad.data.types import UNKNOWN, DataKind
+from deepad.data.types import UNKNOWN, DataKind, as_dataset
 from deepad.service import (
     RunResults,
     Service,
@@ -146,3 +146,63 @@ def test_an_uploaded_mvtec_category_becomes_a_training_and_a_test_set(tmp_path):
     assert svc.dataset(done.test_record.id).labels.tolist() == [0, 1]
     whole = svc.ingest(files, "image")  # as a test set it stays one dataset
     assert whole.test_record is None and len(whole.dataset) == 7
+
+
+def test_score_in_chunks_keeps_every_component_and_reports_progress(monkeypatch):
+    from deepad import service
+    from deepad.models import Scores
+
+    class Halves:
+        def score(self, data):
+            x = np.asarray(data.items, dtype=np.float64)[:, 0]
+            return Scores(score=x, components={"half": x / 2})
+
+    monkeypatch.setattr(service, "SCORE_CHUNK", 3)
+    data = as_dataset(np.arange(8, dtype=np.float64)[:, None])
+    seen = []
+    scores = service.score_in_chunks(Halves(), data, progress=lambda *p: seen.append(p))
+    np.testing.assert_array_equal(scores.score, np.arange(8))
+    np.testing.assert_array_equal(scores.components["half"], np.arange(8) / 2)
+    assert seen == [(3, 8), (6, 8), (8, 8)]
+
+
+PLUGIN = '''
+from deepad.data.types import DataKind
+from deepad.models import register
+from deepad.models.base import Detector
+from deepad.models.config import DetectorConfig
+
+
+@register
+class Median(Detector):
+    name = "plugin_median"
+    title = "Median distance (plugin)"
+    Config = DetectorConfig
+    kinds = frozenset({DataKind.TABLE})
+'''
+
+
+def test_a_plugin_method_is_offered_by_the_service(tmp_path, monkeypatch):
+    (tmp_path / "deepad_test_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DEEPAD_PLUGINS", "deepad_test_plugin")
+    svc = Service(tmp_path / "home")
+    assert "plugin_median" in [m.name for m in svc.methods("table")]
+    assert svc.method("plugin_median").title == "Median distance (plugin)"
+    monkeypatch.setenv("DEEPAD_PLUGINS", "no_such_plugin_module")
+    with pytest.raises(ServiceError, match="no_such_plugin_module"):
+        Service(tmp_path / "home")
+
+
+def test_a_path_is_ingested_like_an_upload_and_its_kind_inferred(tmp_path):
+    table = tmp_path / "sensors.csv"
+    table.write_text("a,b\n1,2\n3,4\n5,6\n")
+    svc = Service(tmp_path / "home")
+    done = svc.ingest_path(table)
+    assert done.dataset.kind == DataKind.TABLE and done.kind_reason == "numeric columns a, b"
+    assert done.record.name == "sensors" and done.record.manifest["source"] == str(table)
+    assert svc.ingest_path(table, "table").kind_reason == ""
+    with pytest.raises(ServiceError, match=r"reads as table data .*; only sequence or text data fits"):
+        svc.ingest_path(table, kinds=frozenset({DataKind.TEXT, DataKind.SEQUENCE}))
+    with pytest.raises(ServiceError, match="no such file or folder"):
+        svc.ingest_path(tmp_path / "missing.csv")

@@ -6,8 +6,10 @@ Nothing here imports torch; tensors are made in :mod:`deepad.data.transforms`.
 from deepad.data.demo import DemoInfo, DemoSet, list_demos, load_demo
 from deepad.data.images import split_train_test
 from deepad.data.ingest import (
+    InferredKind,
     Source,
     Upload,
+    infer_kind,
     load_any,
     load_images,
     load_table,
@@ -28,12 +30,14 @@ __all__ = [
     "DatasetRegistry",
     "DemoInfo",
     "DemoSet",
+    "InferredKind",
     "Skipped",
     "Source",
     "TextEncodingError",
     "Upload",
     "as_dataset",
     "home_dir",
+    "infer_kind",
     "list_demos",
     "load_any",
     "load_demo",

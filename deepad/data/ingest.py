@@ -34,6 +34,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from deepad.data import images, tables, text
 from deepad.data.types import DataKind, Dataset, Skipped
@@ -344,3 +345,102 @@ def load_any(source: Source, kind: DataKind | str, **options: object) -> Dataset
     from deepad.data.sequences import load_sequences
 
     return load_sequences(source, **options)
+
+
+class InferredKind(NamedTuple):
+    """The kind of data a source holds, as :func:`infer_kind` read it, and why (in words)."""
+
+    kind: DataKind
+    reason: str
+
+
+#: How much of a csv/jsonl file :func:`infer_kind` parses to look at its columns.
+INFER_SAMPLE_BYTES = 1024 * 1024
+#: A column is text when most of its values have at least this many words.
+_TEXT_MIN_WORDS = 3
+_SHOWN_COLUMNS = 8
+
+
+def infer_kind(
+    source: Source, *, text_column: str | None = None, id_column: str | None = None
+) -> InferredKind:
+    """What kind of data ``source`` holds, from its files and, for csv/jsonl, their columns.
+
+    - a ``text_column`` given means text, an ``id_column`` given means sequences;
+    - mostly image files: images; mostly ``.txt`` files: text;
+    - csv/tsv/jsonl files, by the first one's columns: a ``sequence_id`` column means
+      sequences; a column named ``text``, or one whose values are mostly phrases of words,
+      means text; otherwise several ``.csv`` files are sequences (one per file) and one
+      file is a table of its numeric columns.
+
+    Raises ``ValueError`` when nothing in the source says what it is.
+    """
+    if text_column is not None:
+        return InferredKind(DataKind.TEXT, f"text column {text_column!r}")
+    if id_column is not None:
+        return InferredKind(DataKind.SEQUENCE, f"sequence-id column {id_column!r}")
+    with collect(source) as found:
+        image_files = [e for e in found.entries if e.suffix in images.IMAGE_SUFFIXES]
+        text_files = [e for e in found.entries if e.suffix == ".txt"]
+        record_files = [e for e in found.entries if e.suffix in text.RECORD_SUFFIXES]
+        most = max(len(image_files), len(text_files), len(record_files))
+        if most == 0:
+            raise ValueError("no image, .txt, .csv, .tsv or .jsonl file in this source")
+        if len(image_files) == most:
+            return InferredKind(DataKind.IMAGE, _count(len(image_files), "image file"))
+        if len(text_files) == most:
+            if len(text_files) == 1 and text_files[0].direct:
+                return InferredKind(DataKind.TEXT, "a .txt file, one document per line")
+            files = _count(len(text_files), ".txt file")
+            return InferredKind(DataKind.TEXT, f"{files}, one document each")
+        return _kind_of_records(record_files)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _kind_of_records(entries: list[Entry]) -> InferredKind:
+    from deepad.data.sequences import DEFAULT_ID_COLUMN
+
+    first = entries[0]
+    columns, rows = _sample_records(first)
+    if DEFAULT_ID_COLUMN in columns:
+        return InferredKind(DataKind.SEQUENCE, f"sequence-id column {DEFAULT_ID_COLUMN!r}")
+    wordy = _text_column(columns, rows)
+    if wordy is not None:
+        return InferredKind(DataKind.TEXT, f"text column {wordy!r}")
+    csv_files = sum(e.suffix == ".csv" for e in entries)
+    if csv_files > 1:
+        return InferredKind(DataKind.SEQUENCE, f"{csv_files} csv files, one sequence each")
+    numeric = tables.numeric_columns(columns, rows)
+    if not numeric:
+        raise ValueError(f"{first.path}: neither a text column nor a numeric column")
+    shown = ", ".join(numeric[:_SHOWN_COLUMNS])
+    if len(numeric) > _SHOWN_COLUMNS:
+        shown += f", … ({len(numeric)} in all)"
+    return InferredKind(DataKind.TABLE, f"numeric columns {shown}")
+
+
+def _sample_records(entry: Entry) -> tuple[list[str], list[tuple[int, list]]]:
+    """The columns and the first rows of a csv/tsv/jsonl file (all of it when short)."""
+    data = text.read_entry(entry)
+    if len(data) > INFER_SAMPLE_BYTES:
+        # Cut at a line end (never inside a UTF-8 character); a quoted field that spans
+        # the cut fails to parse, and then the whole file is read.
+        sample = data[: data.rfind(b"\n", 0, INFER_SAMPLE_BYTES) + 1]
+        with contextlib.suppress(ValueError):
+            return text.read_records(sample, entry.path, entry.suffix)
+    return text.read_records(data, entry.path, entry.suffix)
+
+
+def _text_column(columns: list[str], rows: list[tuple[int, list]]) -> str | None:
+    """A column named ``text``, else the first whose values are mostly phrases of words."""
+    if "text" in columns:
+        return "text"
+    for at, column in enumerate(columns):
+        values = [row[at] for _, row in rows]
+        phrases = sum(isinstance(v, str) and len(v.split()) >= _TEXT_MIN_WORDS for v in values)
+        if values and 2 * phrases > len(values):
+            return column
+    return None

@@ -76,6 +76,15 @@ def _column(values: list[object]) -> tuple[np.ndarray | None, object, int | None
     return out, None, missing
 
 
+def numeric_columns(columns: list[str], rows: list[tuple[int, list]]) -> list[str]:
+    """The columns a table keeps: those whose every value is a number or missing."""
+    return [
+        column
+        for at, column in enumerate(columns)
+        if _column([row[at] for _, row in rows])[0] is not None
+    ]
+
+
 def table_from_entries(
     entries: list[Entry],
     skipped: list[Skipped],

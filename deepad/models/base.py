@@ -3,12 +3,14 @@
 Every detector:
 
 - takes keyword-only parameters (the fields of its ``Config`` dataclass) and only stores them;
-- ``fit(train, *, labeled=None, validation=None, progress=None, context=None)`` returns ``self``;
+- ``fit(train, y=None, *, labeled=None, validation=None, progress=None, context=None)``
+  returns ``self`` (``y`` is ignored, for scikit-learn);
 - ``decision_function(items)`` gives one score per item, higher = more anomalous;
 - ``score(items)`` gives the same score plus named components (e.g. both DSEBM criteria);
 - ``prepare(items, context=...)`` optionally does ahead of scoring the slow per-item work
   (CVDD: embedding documents), reporting it as a stage; scoring does it itself otherwise;
 - ``explain(items)`` gives per-item maps where the method has them (``explains`` is True);
+  ``score_and_explain(items)`` gives both, from one forward pass where the method can;
 - tables and sequences are matched to the training columns by name wherever items come in;
 - after ``fit``: ``decision_scores_`` (training scores) and ``threshold_`` (from
   ``contamination``); ``predict`` compares with ``threshold_``;
@@ -20,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -29,8 +30,11 @@ import numpy as np
 from deepad.config import from_json, to_json, validate
 from deepad.data.types import DataKind, Dataset, as_dataset
 from deepad.models.config import DetectorConfig
-from deepad.train.checkpoint import load_state, save_state
-from deepad.train.loop import ProgressCallback, RunContext
+from deepad.results import Explanation, Scores  # defined there (no torch); importable from here
+from deepad.results import FeatureWeights as FeatureWeights
+from deepad.results import ImageMaps as ImageMaps
+from deepad.results import TokenWeights as TokenWeights
+from deepad.train.progress import ProgressCallback, RunContext
 
 FORMAT_VERSION = 1
 
@@ -39,48 +43,23 @@ class NotFittedError(RuntimeError):
     """A detector was used before ``fit`` (or ``load``)."""
 
 
-@dataclass
-class Scores:
-    """Per-item scores: ``score`` is the primary one (higher = more anomalous)."""
-
-    score: np.ndarray
-    components: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class ImageMaps:
-    """Per-pixel anomaly maps, ``(n, h, w)`` float32 at the network's resolution.
-
-    ``low_res`` keeps a method's raw low-resolution maps where it has them (FCDD), so a view
-    can re-upsample them with other settings.
-    """
-
-    maps: np.ndarray
-    low_res: np.ndarray | None = None
-
-
-@dataclass
-class TokenWeights:
-    """Per-document tokens with one weight row per head: ``weights[i]`` is ``(heads, len)``."""
-
-    tokens: list[list[str]]
-    weights: list[np.ndarray]
-    head_names: list[str] = field(default_factory=list)
-
-
-@dataclass
-class FeatureWeights:
-    """Per-item relevance of each input feature (tables, sequences): ``(n, d)`` or ragged."""
-
-    weights: list[np.ndarray]
-    feature_names: list[str] | None = None
-
-
-Explanation = ImageMaps | TokenWeights | FeatureWeights
-
-
 class Detector(ABC):
-    """Base class of every anomaly detector in deepad."""
+    """Base class of every anomaly detector in deepad.
+
+    ``decision_function`` is higher for more anomalous items (PyOD's convention). That is the
+    opposite sign of ``decision_function`` and ``score_samples`` of scikit-learn's own outlier
+    detectors (``IsolationForest``, ``OneClassSVM``), which are higher for more normal items;
+    so ``roc_auc_score(y, detector.decision_function(X))`` with ``y`` = 1 for anomalies
+    measures a detector directly.
+
+    Detectors also follow scikit-learn's estimator protocol: ``get_params``/``set_params``
+    work on the fields of ``Config`` (and any other constructor argument), and ``fit(X, y)``
+    accepts (and ignores) ``y``, so ``sklearn.base.clone``, ``Pipeline`` and ``GridSearchCV``
+    work on tables (numpy arrays). ``score`` is deepad's (per-item scores with components),
+    not scikit-learn's ``score(X, y)``; give a search a scorer, e.g.
+    ``make_scorer(roc_auc_score, response_method="decision_function")`` with labeled
+    validation folds.
+    """
 
     name: ClassVar[str]
     title: ClassVar[str]
@@ -88,6 +67,7 @@ class Detector(ABC):
     kinds: ClassVar[frozenset[DataKind]]
     explains: ClassVar[bool] = False
     uses_labeled: ClassVar[bool] = False  # makes use of labeled anomalies in fit
+    _estimator_type: ClassVar[str] = "outlier_detector"  # scikit-learn < 1.6 reads this
 
     def __init__(self, *, config: DetectorConfig | None = None, **params: Any) -> None:
         base = config if config is not None else self.Config()
@@ -96,17 +76,51 @@ class Detector(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
 
+    # ----------------------------------------------------------------- scikit-learn protocol
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The configuration fields by name; ``deep`` changes nothing (no nested estimators)."""
+        del deep
+        return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+
+    def set_params(self, **params: Any) -> Self:
+        """Replace parameters by name; they take effect at the next ``fit``."""
+        valid = self.get_params()
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"invalid parameter(s) {', '.join(unknown)} for {type(self).__name__}; "
+                f"valid ones are {', '.join(valid)}"
+            )
+        self.config = dataclasses.replace(self.config, **params)
+        return self
+
+    def __sklearn_tags__(self) -> Any:
+        """What scikit-learn's meta-estimators and scorers ask: an outlier detector whose
+        ``fit`` needs no ``y``."""
+        from sklearn.utils import Tags, TargetTags  # only scikit-learn calls this
+
+        return Tags(estimator_type="outlier_detector", target_tags=TargetTags(required=False))
+
     # ----------------------------------------------------------------- public API
     def fit(
         self,
         train: Any,
+        y: Any = None,
         *,
         labeled: Any = None,
         validation: Any = None,
         progress: ProgressCallback | None = None,
         context: RunContext | None = None,
     ) -> Self:
-        """Learn normality from ``train``; ``labeled`` adds known anomalies where supported."""
+        """Learn normality from ``train``; ``labeled`` adds known anomalies where supported.
+
+        ``y`` is ignored by every method and only there for scikit-learn, which passes the
+        labels of a split as the second argument (e.g. in ``GridSearchCV``); labeled anomalies
+        for a semi-supervised method go to ``labeled``.
+        """
+        from deepad.train.loop import forked_rng  # torch: only once something is trained
+
+        del y
         validate(self.config)
         train = self._check_kind(as_dataset(train))
         if len(train) == 0:
@@ -114,14 +128,15 @@ class Detector(ABC):
         self.columns_ = list(train.columns) if train.columns else None
         labeled = self._like_train(labeled, train)
         validation = self._like_train(validation, train)
-        self._fit(
-            train,
-            labeled=labeled,
-            validation=validation,
-            progress=progress,
-            context=context or RunContext(),
-        )
-        self.decision_scores_ = self._score(train).score.astype(np.float64)
+        with forked_rng():  # seeding inside must not change the caller's random draws
+            self._fit(
+                train,
+                labeled=labeled,
+                validation=validation,
+                progress=progress,
+                context=context or RunContext(),
+            )
+            self.decision_scores_ = self._score(train).score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
         self.kind_ = train.kind
         return self
@@ -151,8 +166,24 @@ class Detector(ABC):
             raise NotImplementedError(f"{self.title} has no explanation maps")
         return self._explain(data)
 
+    def score_and_explain(self, items: Any) -> tuple[Scores, Explanation]:
+        """:meth:`score` and :meth:`explain` of the same items, in one pass over the network
+        where the method's maps come from the same forward pass as its scores (FCDD)."""
+        data = self._checked(items)
+        if not self.explains:
+            raise NotImplementedError(f"{self.title} has no explanation maps")
+        return self._score_and_explain(data)
+
+    def map_upsampling(self) -> dict[str, Any] | None:
+        """How this method's full-resolution maps follow from its ``low_res`` maps
+        (receptive field, σ, image size), so a run stores only ``low_res``; None where the
+        maps are stored as they are."""
+        return None
+
     def save(self, directory: str | Path) -> Path:
         """Write ``detector.json`` and ``detector.safetensors`` into ``directory``."""
+        from deepad.train.checkpoint import save_state  # torch: only to save or load a model
+
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -177,6 +208,7 @@ class Detector(ABC):
     def load(directory: str | Path, *, device: str = "cpu") -> Detector:
         """Rebuild a fitted detector saved by :meth:`save` (any registered method)."""
         from deepad.models.registry import get_method
+        from deepad.train.checkpoint import load_state
 
         directory = Path(directory)
         header = json.loads((directory / "detector.json").read_text())
@@ -210,6 +242,9 @@ class Detector(ABC):
 
     def _explain(self, data: Dataset) -> Explanation:
         raise NotImplementedError
+
+    def _score_and_explain(self, data: Dataset) -> tuple[Scores, Explanation]:
+        return self._score(data), self._explain(data)
 
     def _prepare(self, data: Dataset, context: RunContext) -> None:
         del data, context  # nothing to prepare by default

@@ -4,6 +4,10 @@ Several processes use the store at once (the app, background workers, the CLI), 
 process and thread opens its own connection, writes happen in short ``BEGIN IMMEDIATE``
 transactions, and a busy timeout makes a writer wait for another instead of failing.
 
+The database records its schema version (``PRAGMA user_version``). Opening one made by an
+older deepad applies the missing steps of ``MIGRATIONS`` in order; one made by a newer deepad
+is refused with :class:`SchemaVersionError` rather than misread.
+
 Layout under ``home``::
 
     runs.db                  runs, per-epoch history, per-item scores, dataset summaries
@@ -22,7 +26,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,10 +44,11 @@ STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED)
 ACTIVE = (QUEUED, RUNNING)
 RESUMABLE = (INTERRUPTED, CANCELLED, FAILED)
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 
-_SCHEMA = """
+# Version 1 as it was first released. Never edit it: a later change to the tables is a new
+# step in MIGRATIONS, so that databases made by earlier versions are brought up to date.
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     method TEXT NOT NULL,
@@ -99,6 +104,26 @@ CREATE TABLE IF NOT EXISTS datasets (
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
 """
 
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _execute_script(con: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated statements one by one (``executescript`` would commit first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
+def _create_v1(con: sqlite3.Connection) -> None:
+    _execute_script(con, _SCHEMA_V1)
+
+
+# MIGRATIONS[i] takes a database from schema version i to i + 1 (``PRAGMA user_version``);
+# version 0 is an empty database. Each step runs in its own transaction together with the
+# version bump, so a step either applies completely or not at all.
+MIGRATIONS: tuple[Migration, ...] = (_create_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)  # the version this code creates and understands
+
 # Columns a worker may update while it runs; guards update() against typos and injection.
 _UPDATABLE = frozenset(
     {
@@ -134,12 +159,14 @@ class RunStateError(ValueError):
     """The run is in a state that does not allow this action (e.g. deleting a running run)."""
 
 
+class SchemaVersionError(ValueError):
+    """``runs.db`` has a schema newer than this code knows, or could not be migrated."""
+
+
 def default_home() -> Path:
     """The deepad home folder shared with the dataset registry."""
-    try:
-        from deepad.data.registry import home_dir
-    except ImportError:  # the registry module is optional for the store itself
-        return Path(os.environ.get("DEEPAD_HOME") or Path.home() / ".deepad").expanduser()
+    from deepad.data.registry import home_dir
+
     return Path(home_dir())
 
 
@@ -253,7 +280,7 @@ class RunStore:
         (self.home / "runs").mkdir(exist_ok=True)
         self.path = self.home / "runs.db"
         self._local = threading.local()
-        self._create_schema()
+        self._migrate()
         self._columns = _run_columns(self._connection())
 
     # ------------------------------------------------------------------ connections
@@ -291,16 +318,37 @@ class RunStore:
             raise
         con.execute("COMMIT")
 
-    def _create_schema(self) -> None:
-        con = self._connection()
-        version = con.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return
-        with self._write() as con:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    con.execute(statement)
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    def _migrate(self) -> None:
+        """Bring the database to the newest schema, one step per transaction.
+
+        Several processes may open an old database at once: each step re-reads the version
+        under the write lock, so a step another process has just applied is not run twice.
+        """
+        target = len(MIGRATIONS)
+        version = self._schema_version(self._connection(), target)
+        while version < target:
+            with self._write() as con:
+                version = self._schema_version(con, target)
+                if version == target:
+                    break
+                try:
+                    MIGRATIONS[version](con)
+                except sqlite3.Error as exc:
+                    raise SchemaVersionError(
+                        f"could not migrate {self.path} from schema version {version} to "
+                        f"{version + 1}: {exc}"
+                    ) from exc
+                con.execute(f"PRAGMA user_version = {version + 1}")
+            version += 1
+
+    def _schema_version(self, con: sqlite3.Connection, target: int) -> int:
+        version = int(con.execute("PRAGMA user_version").fetchone()[0])
+        if version > target:
+            raise SchemaVersionError(
+                f"{self.path} has schema version {version}, but this version of deepad only "
+                f"knows versions up to {target}; upgrade deepad to open it"
+            )
+        return version
 
     # ------------------------------------------------------------------ runs
     def create_run(
