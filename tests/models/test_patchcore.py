@@ -97,7 +97,7 @@ def test_settings_parse_from_text_as_the_form_and_command_line_give_them():
 
 def test_scoring_in_chunks_gives_the_same_result_and_reports_progress(monkeypatch):
     import deepad.models.patchcore.detector as module
-    from deepad.train.loop import RunContext
+    from deepad.train.progress import RunContext
 
     _, test = _defects()
     detector = _fitted()

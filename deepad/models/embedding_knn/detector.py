@@ -20,7 +20,7 @@ from deepad.features import extract_features, nearest_distances
 from deepad.features.detectors import PretrainedConfig, stage_list, training_images
 from deepad.models.base import Detector, Scores
 from deepad.models.registry import register
-from deepad.train.loop import ProgressCallback, RunContext
+from deepad.train.progress import ProgressCallback, RunContext
 
 
 @dataclass(frozen=True)

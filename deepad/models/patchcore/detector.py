@@ -35,7 +35,7 @@ from deepad.models.patchcore.torch_model import (
     patch_grid,
 )
 from deepad.models.registry import register
-from deepad.train.loop import ProgressCallback, RunContext
+from deepad.train.progress import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 
