@@ -194,13 +194,7 @@ class TokenBank(MemoryBankDetector):
         return self._document_scores(self.word_distances(emb), emb.offsets)
 
     def _document_scores(self, distances: np.ndarray, offsets: np.ndarray) -> Scores:
-        k = self.config.top_words
-        top, largest, mean = (np.empty(len(offsets) - 1) for _ in range(3))
-        for i, (start, end) in enumerate(zip(offsets[:-1], offsets[1:], strict=True)):
-            doc = distances[start:end]
-            top[i] = np.partition(doc, -k)[-k:].mean() if len(doc) > k else doc.mean()
-            largest[i], mean[i] = doc.max(), doc.mean()
-        return Scores(score=top, components={"max_word": largest, "mean_word": mean})
+        return top_word_scores(distances, offsets, self.config.top_words)
 
     def _explain(self, data: Dataset) -> TokenWeights:
         emb = self._embed(data)
@@ -213,3 +207,18 @@ class TokenBank(MemoryBankDetector):
             ],
             head_names=["distance to the nearest normal word"],
         )
+
+
+def top_word_scores(distances: np.ndarray, offsets: np.ndarray, top_words: int) -> Scores:
+    """Document scores from flat word scores: the mean of each document's ``top_words``
+    highest (all of them in a shorter document), with its highest and mean word score."""
+    top, largest, mean = (np.empty(len(offsets) - 1) for _ in range(3))
+    for i, (start, end) in enumerate(zip(offsets[:-1], offsets[1:], strict=True)):
+        doc = distances[start:end]
+        top[i] = (
+            np.partition(doc, -top_words)[-top_words:].mean()
+            if len(doc) > top_words
+            else doc.mean()
+        )
+        largest[i], mean[i] = doc.max(), doc.mean()
+    return Scores(score=top, components={"max_word": largest, "mean_word": mean})
