@@ -57,7 +57,7 @@ from deepad.text.embeddings import DocumentEmbeddings, default_cache_dir
 log = logging.getLogger(__name__)
 
 HELDOUT_K = (1, 3, 5, 10, 20)
-HELDOUT_BANK = (1024, 4096, 16384)
+HELDOUT_BANK = (1024, 4096, 16384)  # and every word, where a class has fewer
 HELDOUT_TOP = (1, 3, 5, 10, 20)
 
 
@@ -206,18 +206,24 @@ def _bank_grid(
     labels: np.ndarray,
     config: TokenBankConfig,
 ) -> dict[str, float]:
-    """Validation AUROC of the word bank for each bank size and top-word count. Greedy
-    k-centre picks in a fixed order, so the coreset of each size is a prefix of the largest."""
+    """Validation AUROC of the word bank for each bank size (``all``: every word, where the
+    normal documents have fewer words than a size) and top-word count. Greedy k-centre picks
+    in a fixed order, so the coreset of each size is a prefix of the largest one."""
     words, queries = unit_rows(fit.vectors), unit_rows(val.vectors)
-    largest = min(max(HELDOUT_BANK), len(words))
-    order = KCenterGreedy(
-        largest, projection_dim=config.coreset_projection or None, seed=config.seed
-    ).select(words)
+    sizes = [s for s in HELDOUT_BANK if s < len(words)]
+    order = (
+        KCenterGreedy(
+            max(sizes), projection_dim=config.coreset_projection or None, seed=config.seed
+        ).select(words)
+        if sizes
+        else np.zeros(0, dtype=np.int64)
+    )
+    banks = {str(s): words[order[:s]] for s in sizes}
+    if len(sizes) < len(HELDOUT_BANK):
+        banks["all"] = words
     row = {}
-    for size in HELDOUT_BANK:
-        if size > len(words):
-            continue
-        distances = nearest_distances(queries, words[order[:size]])[:, 0]
+    for size, bank in banks.items():
+        distances = nearest_distances(queries, bank)[:, 0]
         for top in HELDOUT_TOP:
             scores = top_word_scores(distances, val.offsets, top)
             row[f"bank={size} top={top}"] = _auroc(labels, scores.score)

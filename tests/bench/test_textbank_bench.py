@@ -26,5 +26,8 @@ def test_bank_grid_ranks_off_topic_documents_for_every_setting(tmp_path):
     labels = np.r_[np.zeros(20), np.ones(20)].astype(np.int8)
     config = settings(BenchOptions()).bank
     row = _bank_grid(fit, val, labels, config)
-    assert list(row) == [f"bank=1024 top={t}" for t in HELDOUT_TOP] + ["bank=1024 mean"]
+    expected = [
+        [f"bank={b} top={t}" for t in HELDOUT_TOP] + [f"bank={b} mean"] for b in (1024, "all")
+    ]
+    assert list(row) == expected[0] + expected[1]
     assert all(auroc > 0.95 for auroc in row.values())

@@ -92,7 +92,7 @@ class KCenterGreedy:
         with torch.inference_mode():
             for i in range(1, self.size + 1):
                 c = int(chosen[i - 1])
-                distance = squared - 2.0 * (x @ x[c]) + squared[c]
+                distance = torch.mv(x, x[c]).mul_(-2.0).add_(squared).add_(squared[c])
                 torch.minimum(nearest, distance, out=nearest)
                 if progress is not None and (i % report_every == 0 or i == self.size):
                     progress(i, self.size)
