@@ -39,8 +39,10 @@ from deepad.bench.cvdd import (
     _splits,
     _unit,
     embed_split,
+    heldout_split,
+    peer_aurocs,
 )
-from deepad.bench.report import format_table, mean_row, pyod_peers, write_results
+from deepad.bench.report import format_table, mean_row, write_results
 from deepad.config import to_json, with_overrides
 from deepad.models.cvdd.detector import CVDDConfig
 from deepad.models.textbank.bank import KCenterGreedy, nearest_distances, unit_rows
@@ -131,11 +133,7 @@ def _run(options: BenchOptions, dataset: str) -> None:
         row["token_bank mean word"] = _auroc(labels, scores.components["mean_word"])
         row["bank size"] = int(bank.bank_.shape[0])
         if options.peers:
-            peers = pyod_peers(
-                _unit(emb_train.pooled[index]), peers_test, labels, PEERS, seed=options.seed
-            )
-            for peer, result in peers.items():
-                row[f"PyOD {peer}"] = result["auroc"]
+            row |= peer_aurocs(emb_train.pooled[index], peers_test, labels, options.seed)
         row["seconds"] = time.perf_counter() - class_start
         rows.append(row)
         log.info("%s done in %.0f s", name, row["seconds"])
@@ -175,13 +173,7 @@ def _heldout(options: BenchOptions, dataset: str) -> None:
     rng = np.random.default_rng(options.seed)
     rows: list[dict[str, Any]] = []
     for name in classes:
-        own = rng.permutation(np.flatnonzero(train_classes == name))
-        cut = int(0.8 * len(own))
-        others = np.flatnonzero(train_classes != name)
-        others = rng.choice(others, min(2000, len(others)), replace=False)
-        val = emb.subset(np.concatenate([own[cut:], others]))
-        labels = np.r_[np.zeros(len(own) - cut), np.ones(len(others))].astype(np.int8)
-        fit = emb.subset(own[:cut])
+        fit, val, labels = heldout_split(emb, train_classes, name, rng)
         row: dict[str, Any] = {"class": name}
         similarity = _unit(val.pooled) @ _unit(fit.pooled).T
         nearest = -np.sort(similarity, axis=1)[:, ::-1]
