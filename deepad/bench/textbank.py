@@ -99,7 +99,8 @@ def _run(options: BenchOptions, dataset: str) -> None:
     train, test, (names, paper_counts) = _splits(options, dataset)
     classes = _pick(options.classes, names)
     chosen = settings(options)
-    train, test = _sample(train, test, classes, options)
+    # Every class's documents, whatever --classes says, so the embeddings come from one cache.
+    train, test = _sample(train, test, names, options)
 
     start = time.perf_counter()
     emb_train = embed_split(train, chosen.text, _cache(options))
@@ -167,7 +168,7 @@ def _heldout(options: BenchOptions, dataset: str) -> None:
     train, test, (names, _) = _splits(options, dataset)
     classes = _pick(options.classes, names)
     chosen = settings(options)
-    train, _ = _sample(train, test, classes, options)  # the training documents of the runs
+    train, _ = _sample(train, test, names, options)  # the training documents of the runs
     emb = embed_split(train, chosen.text, _cache(options))
     train_classes = np.array(train.classes)
     rng = np.random.default_rng(options.seed)

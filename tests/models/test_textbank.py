@@ -66,6 +66,12 @@ def test_off_topic_documents_score_higher_and_round_trip(cls, vectors, tmp_path)
     np.testing.assert_array_equal(loaded.decision_function(test), scores)
 
 
+def test_k_larger_than_the_training_set_leaves_finite_training_scores(vectors):
+    det = TextKNN(**_file(vectors, k=10)).fit(finance_docs(4))
+    assert np.isfinite(det.decision_scores_).all()
+    assert np.isfinite(det.decision_function(sports_docs(2))).all()
+
+
 def test_the_injected_off_topic_word_is_the_top_word(vectors):
     det = TokenBank(**_file(vectors, top_words=2)).fit(finance_docs(40))
     doc = "Quarterly profit and dividend rose, the bank said; hockey shares gained."

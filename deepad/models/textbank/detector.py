@@ -114,9 +114,8 @@ class TextKNN(MemoryBankDetector):
         if len(self.bank_) < 2:
             return np.zeros(len(self.bank_))
         own = np.arange(len(self.bank_))
-        distances = nearest_distances(
-            self.bank_, self.bank_, self.config.k, query_groups=own, bank_groups=own
-        )
+        k = min(self.config.k, len(self.bank_) - 1)  # the others of a small training set
+        distances = nearest_distances(self.bank_, self.bank_, k, query_groups=own, bank_groups=own)
         return distances.mean(axis=1)
 
     def score_embeddings(self, emb: DocumentEmbeddings) -> Scores:
