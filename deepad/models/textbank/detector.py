@@ -95,7 +95,7 @@ class MemoryBankDetector(EmbeddingDetector):
 @dataclass(frozen=True)
 class TextKNNConfig(TextEmbeddingConfig, DetectorConfig):
     k: int = param(
-        1, low=1, high=1000, help="Nearest normal documents whose mean distance is the score."
+        5, low=1, high=1000, help="Nearest normal documents whose mean distance is the score."
     )
 
 
