@@ -29,6 +29,8 @@ TITLES = {
     "ocsvm": "One-class SVM",
     "patchcore": "PatchCore (pretrained memory bank)",
     "pca": "PCA reconstruction",
+    "text_knn": "k-NN on document embeddings",
+    "token_bank": "Word-state memory bank (anomalous words)",
 }
 
 
