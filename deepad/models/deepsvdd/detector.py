@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
 
 from deepad.config import param
 from deepad.data.transforms import image_channels, stack_images, to_float
@@ -239,7 +238,7 @@ class HypersphereDetector(Detector):
         self.history_ = fit_network(
             self.module_,
             lambda module, batch: loss(module(batch[0]).sum(1), batch[1]),
-            TensorDataset(inputs, semi),
+            _InMemoryBatches((inputs, semi), cfg.batch_size),
             cfg,
             hooks=self._hooks(normal),
             progress=progress,
@@ -327,7 +326,7 @@ class HypersphereDetector(Detector):
         history = fit_network(
             Reconstruction(autoencoder, mean, std),
             lambda module, batch: module(batch[0]).mean(),
-            TensorDataset(normal),
+            _InMemoryBatches((normal,), cfg.batch_size),
             pre_cfg,
             progress=report,
             context=dataclasses.replace(context, checkpoint_dir=None, resume=False),
@@ -575,6 +574,25 @@ class HSC(SemiSupervisedDetector):
 
 
 # --------------------------------------------------------------------- helpers
+class _InMemoryBatches:
+    """``(epoch, generator) -> batches`` of tensors already in memory: a seeded shuffle and
+    slices, without a DataLoader's per-item indexing, which dominates a step of these small
+    networks. A last batch of one item is left out (BatchNorm needs two); the shuffle moves
+    a different item there next epoch."""
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int) -> None:
+        self.tensors, self.batch_size = tensors, batch_size
+
+    def __call__(self, epoch: int, generator: torch.Generator) -> list[tuple[torch.Tensor, ...]]:
+        n = len(self.tensors[0])
+        order = torch.randperm(n, generator=generator)
+        starts = range(0, n, self.batch_size)
+        batches = [order[s : s + self.batch_size] for s in starts]
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches.pop()
+        return [tuple(t[index] for t in self.tensors) for index in batches]
+
+
 def _statistics(normal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std per colour channel of [0, 1] images, or per column of a table."""
     if normal.ndim == 4:
