@@ -462,15 +462,17 @@ class DeepSVDD(HypersphereDetector):
 
     @torch.no_grad()
     def solve_radius(self, inputs: torch.Tensor) -> float:
-        """Set R² to the (1 − ν)-quantile of the squared distances of ``inputs`` (the optimal
-        radius for fixed weights, Proposition 4) and return it."""
+        """Set R² to the (1 − ν)-quantile of the squared distances of ``inputs`` and return it:
+        the optimal radius for fixed weights (Proposition 4). The quantile is a distance that
+        occurs (not one interpolated between two), so at most a share ν lies outside."""
+        nu = self.config.nu
         dist = torch.cat(
             [
                 ((z - self.module_.distance.center.cpu()) ** 2).sum(1)
                 for z in self._embed_chunks(inputs)
             ]
         )
-        radius_sq = float(np.quantile(dist.double().numpy(), 1.0 - self.config.nu))
+        radius_sq = float(np.quantile(dist.double().numpy(), 1.0 - nu, method="higher"))
         self.module_.radius_sq.fill_(radius_sq)
         return radius_sq
 
