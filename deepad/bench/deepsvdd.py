@@ -15,7 +15,7 @@
   anomalies per anomaly class.
 
 ``--set key=value`` overrides a detector setting; ``--set methods=deepsvdd+hsc`` picks the
-rows. Settings are the thesis' (Adam, two-phase learning rate, weight decay 1e-6, autoencoder
+rows and ``--set peers=IForest+DeepSVDD`` the PyOD peers of the image suites. Settings are the thesis' (Adam, two-phase learning rate, weight decay 1e-6, autoencoder
 pre-training for Deep SVDD and Deep SAD) with fewer epochs where a CPU run needs it.
 """
 
@@ -231,7 +231,6 @@ def _class_list(options: BenchOptions) -> list[int]:
 
 
 def _image_rows(
-    name: str,
     options: BenchOptions,
     class_names: tuple[str, ...],
     split: Any,
@@ -239,6 +238,7 @@ def _image_rows(
     oe: Dataset | None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     base = {**IMAGE_SETTINGS, **({"epochs": 2, "pretrain_epochs": 2} if options.quick else {})}
+    peers = options.extra.pop("peers", "IForest+DeepSVDD").split("+")
     configs = {m: _config(DETECTORS[m], options, base) for m in methods}
     rows = []
     for c in _class_list(options):
@@ -258,7 +258,7 @@ def _image_rows(
             flat_train = x_train.reshape(len(x_train), -1) / 255.0
             flat_test = x_test.reshape(len(x_test), -1) / 255.0
             for peer, (s, seconds) in peer_scores(
-                flat_train, flat_test, ("IForest", "DeepSVDD"), seed=options.seed
+                flat_train, flat_test, peers, seed=options.seed
             ).items():
                 row[f"PyOD {peer}"] = metrics.auroc(y_test, s)
                 row[f"{peer} s"] = seconds
@@ -280,28 +280,44 @@ def _image_report(title: str, rows: list[dict[str, Any]], configs: dict, notes: 
     )
 
 
+def _image_suite(
+    name: str,
+    options: BenchOptions,
+    *,
+    default_methods: str,
+    class_names: tuple[str, ...],
+    split: Any,
+    notes: list[str],
+) -> None:
+    """One-vs-rest rows per class (see :func:`_image_rows`), the mean, notes, files."""
+    command = _command(name, options)
+    methods = _methods(options, default_methods)
+    uses_oe = any(DETECTORS[m].uses_labeled for m in methods)
+    oe = _oe_labeled(options.root()) if uses_oe else None
+    start = time.perf_counter()
+    rows, configs = _image_rows(options, class_names, split, methods, oe)
+    notes = [*notes, f"wall time: {time.perf_counter() - start:.0f} s"]
+    dataset = "MNIST" if class_names is MNIST_CLASSES else "Fashion-MNIST"
+    report = _image_report(f"{dataset} one-vs-rest AUROC", rows, configs, notes)
+    print("\n" + report)
+    _write(name, options, command, report, {"rows": rows, "config": configs})
+
+
 @suite("deepsvdd-mnist", "Deep SVDD one-vs-rest on MNIST (2/3 of each class's test images train)")
 def run_mnist(options: BenchOptions) -> None:
-    command = _command("deepsvdd-mnist", options)
-    methods = _methods(options, "deepsvdd")
-    start = time.perf_counter()
-    rows, configs = _image_rows(
-        "mnist",
+    _image_suite(
+        "deepsvdd-mnist",
         options,
-        MNIST_CLASSES,
-        lambda c: _image_split("mnist", options, c, 0),
-        methods,
-        None,
+        default_methods="deepsvdd",
+        class_names=MNIST_CLASSES,
+        split=lambda c: _image_split("mnist", options, c, 0),
+        notes=[
+            "Only the MNIST test images exist here: each class trains on 2/3 of its test "
+            "images (about 650) and is tested on its other 1/3 against all other classes' "
+            "test images.",
+            "thesis Table 2.1 (One-Class Deep SVDD, trained on the ~6,000 training images): 94.8",
+        ],
     )
-    notes = [
-        "Only the MNIST test images exist here: each class trains on 2/3 of its test images "
-        "(about 650) and is tested on its other 1/3 against all other classes' test images.",
-        "thesis Table 2.1 (One-Class Deep SVDD, trained on the ~6,000 training images): 94.8",
-        f"wall time: {time.perf_counter() - start:.0f} s",
-    ]
-    report = _image_report("MNIST one-vs-rest AUROC", rows, configs, notes)
-    print("\n" + report)
-    _write("deepsvdd-mnist", options, command, report, {"rows": rows, "config": configs})
 
 
 def _fmnist_split(options: BenchOptions):
@@ -320,22 +336,18 @@ def _fmnist_split(options: BenchOptions):
     "deepsvdd-fmnist", "Deep SVDD and HSC (MNIST as outlier exposure) one-vs-rest on Fashion-MNIST"
 )
 def run_fmnist(options: BenchOptions) -> None:
-    command = _command("deepsvdd-fmnist", options)
-    methods = _methods(options, "deepsvdd+hsc")
-    oe = _oe_labeled(options.root()) if any(DETECTORS[m].uses_labeled for m in methods) else None
-    start = time.perf_counter()
-    rows, configs = _image_rows(
-        "fmnist", options, FASHION_CLASSES, _fmnist_split(options), methods, oe
+    _image_suite(
+        "deepsvdd-fmnist",
+        options,
+        default_methods="deepsvdd+hsc",
+        class_names=FASHION_CLASSES,
+        split=_fmnist_split(options),
+        notes=[
+            "Trained on the class's 6,000 training images, tested on all 10,000 test images; "
+            "HSC (OE) trains against the 10,000 MNIST test digits as anomalies.",
+            "thesis: AE 0.82, Deep SVDD 0.93; deepad AE 0.921, PyOD IForest 0.917",
+        ],
     )
-    notes = [
-        "Trained on the class's 6,000 training images, tested on all 10,000 test images; HSC "
-        "(OE) trains against the 10,000 MNIST test digits as anomalies.",
-        "thesis: AE 0.82, Deep SVDD 0.93; deepad AE 0.921, PyOD IForest 0.917",
-        f"wall time: {time.perf_counter() - start:.0f} s",
-    ]
-    report = _image_report("Fashion-MNIST one-vs-rest AUROC", rows, configs, notes)
-    print("\n" + report)
-    _write("deepsvdd-fmnist", options, command, report, {"rows": rows, "config": configs})
 
 
 @suite(
