@@ -27,7 +27,7 @@ from deepad.models.deepsvdd.loss import (
 from deepad.models.deepsvdd.network import push_from_zero
 from tests.models.conftest import tiny_split
 
-FAST = {"epochs": 3, "pretrain_epochs": 2, "batch_size": 16, "device": "cpu", "lr": 1e-3}
+FAST = {"epochs": 2, "pretrain_epochs": 1, "batch_size": 16, "device": "cpu", "lr": 1e-3}
 
 
 def _table(rows: np.ndarray, labels: np.ndarray | None = None) -> Dataset:
@@ -162,7 +162,7 @@ def test_radius_stays_zero_during_warmup():
             seen.append(float(self.module_.radius_sq))
             return super().solve_radius(inputs)
 
-    Watch(**FAST, objective=Objective.SOFT_BOUNDARY, warmup_epochs=2).fit(train)
+    Watch(**{**FAST, "epochs": 3}, objective=Objective.SOFT_BOUNDARY, warmup_epochs=2).fit(train)
     # solved before epoch 3 (after two warm-up epochs) and once more at the end
     assert len(seen) == 2 and seen[0] == 0.0
 
@@ -181,7 +181,7 @@ def _subtle_split():
 @pytest.mark.parametrize("cls", [DeepSAD, HSC], ids=lambda c: c.name)
 def test_labeled_anomalies_are_scored_higher(cls):
     train, labeled, test = _subtle_split()
-    settings = {**FAST, "epochs": 15, "pretrain_epochs": 0, "lr": 3e-3}
+    settings = {**FAST, "epochs": 10, "batch_size": 32, "pretrain_epochs": 0, "lr": 3e-3}
     without = cls(**settings).fit(train).decision_function(test)
     with_labels = cls(**settings).fit(train, labeled=labeled).decision_function(test)
     assert metrics.auroc(test.labels, with_labels) > metrics.auroc(test.labels, without)
@@ -200,7 +200,7 @@ def test_outlier_exposure_by_dataset_id(tmp_path, monkeypatch):
     train, labeled, test = _subtle_split()
     unlabeled = _table(np.asarray(labeled.items))
     record = DatasetRegistry().add(unlabeled, name="exposure")
-    settings = {**FAST, "epochs": 15, "pretrain_epochs": 0, "lr": 3e-3}
+    settings = {**FAST, "epochs": 10, "batch_size": 32, "pretrain_epochs": 0, "lr": 3e-3}
     exposed = HSC(**settings, outlier_exposure=record.id).fit(train)
     direct = HSC(**settings).fit(train, labeled=labeled)
     np.testing.assert_allclose(
