@@ -105,6 +105,8 @@ def _command(name: str, options: BenchOptions) -> str:
         parts.append("--classes " + " ".join(options.classes))
     if options.quick:
         parts.append("--quick")
+    if not options.peers:
+        parts.append("--no-peers")
     parts += [f"--set {k}={v}" for k, v in options.extra.items()]
     return " ".join(parts)
 
