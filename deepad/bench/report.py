@@ -79,7 +79,7 @@ def peer_scores(
         return {}
     out: dict[str, tuple[np.ndarray, float]] = {}
     for name in names:
-        model = _pyod_model(name, contamination, seed)
+        model = _pyod_model(name, contamination, seed, features=x_train.shape[1])
         start = time.perf_counter()
         model.fit(x_train)
         scores = np.asarray(model.decision_function(x_test), dtype=np.float64)
@@ -108,7 +108,7 @@ def pyod_peers(
     }
 
 
-def _pyod_model(name: str, contamination: float, seed: int):
+def _pyod_model(name: str, contamination: float, seed: int, features: int = 0):
     if name == "IForest":
         from pyod.models.iforest import IForest
 
@@ -117,6 +117,12 @@ def _pyod_model(name: str, contamination: float, seed: int):
         from pyod.models.auto_encoder import AutoEncoder
 
         return AutoEncoder(contamination=contamination, random_state=seed, verbose=0)
+    if name == "DeepSVDD":
+        from pyod.models.deep_svdd import DeepSVDD
+
+        return DeepSVDD(
+            n_features=features, contamination=contamination, random_state=seed, verbose=0
+        )
     if name == "OCSVM":
         from pyod.models.ocsvm import OCSVM
 
