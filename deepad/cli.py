@@ -453,7 +453,7 @@ def _describe_setting(spec: Any) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from deepad.bench import BenchOptions, list_suites, run_suite
+    from deepad.bench import BenchOptions, list_suites, needs_data, run_suite
 
     if args.name == "list":
         for name, description in list_suites().items():
@@ -481,7 +481,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     try:
-        options.root()  # a missing data folder is a user error, reported before any work
+        if needs_data(args.name):
+            options.root()  # a missing data folder is a user error, reported before any work
         run_suite(args.name, options)
     except (ConfigError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         raise ServiceError(str(error)) from error
