@@ -309,6 +309,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    done = _service(args).export(args.run_id, format=args.format, output=args.output)
+    shape = "x".join(str(s) for s in done.input_shape)
+    print(f"run {args.run_id} ({done.method}) exported to {done.path}")
+    print(f"  input: images uint8 (batch, {shape}); outputs: score (batch), anomaly_map")
+    if done.max_score_error is not None:
+        print(
+            f"  ONNX Runtime vs PyTorch: largest relative score difference {done.max_score_error:.2g}"
+        )
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     svc = _service(args)
     svc.reconcile()
@@ -536,6 +548,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     loader_options(p)
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("export", help="export a finished run's image network (ONNX)")
+    p.add_argument("run_id", type=int)
+    p.add_argument("--format", default="onnx", choices=("onnx",))
+    p.add_argument("--output", help="file to write (default: model.onnx in the run's folder)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("runs", help="list, show, cancel or delete runs")
     p.add_argument("action", choices=("list", "show", "cancel", "delete"))

@@ -693,20 +693,49 @@ class Service:
         """Score the data at ``path`` with a finished run's detector, against the run's
         threshold (:meth:`threshold`). ``options`` go to the loader of the run's data kind;
         ``progress(done, total)`` follows a large set scored in chunks."""
-        record = self.run(run_id)
-        if record.status != "done":
-            raise ServiceError(f"run {run_id} is {record.status}; only finished runs can score")
         source = _existing(path)
-        try:
-            detector = self.model(run_id)
-        except (OSError, ValueError, KeyError) as error:
-            raise ServiceError(f"the model of run {run_id} could not be loaded: {error}") from error
+        detector = self._finished_model(run_id, "score")
         data = _load(source, detector.kind_, str(path), _given(options))
         try:
             scores = score_in_chunks(detector, data, progress=progress)
         except ValueError as error:  # e.g. a table with other columns than the training set
             raise ServiceError(f"could not score {path}: {error}") from error
         return ScoredData(data, scores, self.threshold(run_id))
+
+    def _finished_model(self, run_id: int, action: str) -> Any:
+        record = self.run(run_id)
+        if record.status != "done":
+            raise ServiceError(f"run {run_id} is {record.status}; only finished runs can {action}")
+        try:
+            return self.model(run_id)
+        except (OSError, ValueError, KeyError) as error:
+            raise ServiceError(f"the model of run {run_id} could not be loaded: {error}") from error
+
+    def export(self, run_id: int, *, format: str = "onnx", output: str | Path | None = None) -> Any:
+        """Write a finished run's image network with its score head as an ONNX file (default:
+        ``model.onnx`` beside the run's model) and check ONNX Runtime's scores against the
+        detector's on sample images; returns :class:`deepad.export.Exported`."""
+        from deepad import export
+
+        if format != "onnx":
+            raise ServiceError(f"unknown export format {format!r}; known: onnx")
+        detector = self._finished_model(run_id, "be exported")
+        path = Path(output) if output else self.store.artifacts_dir(run_id) / "model.onnx"
+        try:
+            done = export.export_onnx(detector, path)
+        except export.ExportError as error:
+            raise ServiceError(str(error)) from error
+        except ModuleNotFoundError as error:
+            raise ServiceError(
+                f"ONNX export needs {error.name}: pip install deepad[scale]"
+            ) from error
+        try:
+            done.max_score_error = export.check_parity(
+                detector, path, export.sample_images(detector)
+            )
+        except ModuleNotFoundError:
+            log.warning("onnxruntime is not installed: the exported scores were not checked")
+        return done
 
     def compare(self, run_ids: Sequence[int]) -> list[dict[str, Any]]:
         """One row per run: method, data, settings that differ, metrics."""
