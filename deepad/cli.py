@@ -178,7 +178,8 @@ def _pick(ids: dict[str, str | None], role: str) -> str | None:
 def _launch(args: argparse.Namespace, svc: Service, run_id: int, *, resume: bool) -> int:
     if args.background:
         pid = svc.launch(run_id, resume=resume)
-        print(f"run {run_id} started in the background (process {pid})")
+        where = f"process {pid}" if pid else "a task on the Ray cluster"
+        print(f"run {run_id} started in the background ({where})")
         print(f"  follow it with: deepad runs show {run_id}   log: {svc.store.log_path(run_id)}")
         return 0
     return _train_foreground(svc, run_id, resume=resume)
