@@ -145,12 +145,52 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        return _train_under_torchrun(args)
     svc = _service(args)
     if args.resume is not None:
         if args.method or args.data:
             raise ServiceError("--resume takes only a run id (its method and data are recorded)")
         svc.reconcile()
         return _launch(args, svc, args.resume, resume=True)
+    return _launch(args, svc, _new_run(args, svc), resume=False)
+
+
+def _train_under_torchrun(args: argparse.Namespace) -> int:
+    """``torchrun --nproc_per_node N -m deepad train ...``: rank 0 records the run and trains
+    with progress and checkpoints; the other ranks train their share and write nothing."""
+    from deepad.device import select_device
+    from deepad.train import distributed
+
+    if args.background:
+        raise ServiceError("--background cannot be combined with torchrun")
+    svc = _service(args)
+    world = distributed.ensure_process_group(
+        select_device(_parse_sets(args.set).get("device", "auto"))
+    )
+    try:
+        plan: tuple[int, bool] | None = None
+        if world.primary:
+            try:
+                if args.resume is not None:
+                    svc.reconcile()
+                    plan = (args.resume, True)
+                else:
+                    plan = (_new_run(args, svc), False)
+            finally:  # the other ranks wait for this, also when it failed
+                distributed.broadcast(plan, world)
+            return _train_foreground(svc, plan[0], resume=plan[1])
+        plan = distributed.broadcast(None, world)
+        if plan is None:
+            return EXIT_USER_ERROR  # rank 0 reported why
+        svc.execute_replica(plan[0], resume=plan[1])
+        return 0
+    finally:
+        distributed.shutdown()
+
+
+def _new_run(args: argparse.Namespace, svc: Service) -> int:
+    """Record the run that ``deepad train --method ... --data ...`` asks for; its id."""
     if not args.method or not args.data:
         raise ServiceError("train needs --method and --data (or --resume RUN_ID)")
 
@@ -166,7 +206,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         labeled = _pick(_resolve_data(args, svc, args.labeled, "labeled", cls.kinds), "labeled")
     run_id = svc.create_run(args.method, config, train, test, labeled)
     print(f"run {run_id}: {cls.title} on {svc.record(train).name}")
-    return _launch(args, svc, run_id, resume=False)
+    return run_id
 
 
 def _pick(ids: dict[str, str | None], role: str) -> str | None:

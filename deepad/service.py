@@ -550,6 +550,14 @@ class Service:
         with _run_errors():
             return execute(self.store, run_id, resume=resume, **callbacks)
 
+    def execute_replica(self, run_id: int, *, resume: bool = False) -> None:
+        """Another process's share of ``run_id``'s training under ``torchrun`` (rank 0 runs
+        :meth:`execute`); it reads the run and its data and writes nothing."""
+        from deepad.runs.workflow import execute_replica
+
+        with _run_errors():
+            execute_replica(self.store, run_id, resume=resume)
+
     def runs(self) -> list[Any]:
         return self.store.list_runs()
 

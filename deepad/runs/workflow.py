@@ -316,10 +316,7 @@ def _execute(
         if name not in ("loading", "training") and store.cancel_requested(run_id):
             raise Cancelled(f"cancelled before {name}")
 
-    load_plugins()
-    cls = get_method(record.method)
-    config = from_json(cls.Config, record.config)
-    validate(config)
+    cls, config = _method_and_config(record)
 
     start = time.perf_counter()
     registry = registry if registry is not None else default_registry(store)
@@ -416,6 +413,38 @@ def _execute(
         cancel_requested=None,
     )
     log.info("run %d done: %s", run_id, {k: run_metrics[k] for k in sorted(run_metrics)})
+
+
+def _method_and_config(record: RunRecord) -> tuple[type[Detector], Any]:
+    load_plugins()
+    cls = get_method(record.method)
+    config = from_json(cls.Config, record.config)
+    validate(config)
+    return cls, config
+
+
+def execute_replica(
+    store: RunStore,
+    run_id: int,
+    *,
+    resume: bool = False,
+    registry: DatasetSource | None = None,
+) -> None:
+    """Train another process's share of ``run_id`` under ``torchrun``, next to rank 0's
+    :func:`execute`: the same method, settings, data and checkpoint, and nothing written (the
+    shared loop lets only rank 0 save and report)."""
+    record = store.get(run_id)
+    cls, config = _method_and_config(record)
+    registry = registry if registry is not None else default_registry(store)
+    train = registry.get(record.train_dataset)
+    labeled = None
+    if cls.uses_labeled and record.labeled_dataset:
+        labeled = registry.get(record.labeled_dataset)
+    run_dir = store.artifacts_dir(run_id)
+    context = RunContext(
+        checkpoint_dir=run_dir, resume=resume and _checkpoint_epoch(run_dir) is not None
+    )
+    cls(config=config).fit(train, labeled=labeled, context=context)
 
 
 def _load(store: RunStore, registry: DatasetSource, dataset_id: str) -> Dataset:
