@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from deepad import metrics
+from deepad import metrics, scoring
 from deepad.config import ConfigError, ParamSpec, describe, to_json, with_overrides
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
 
@@ -765,30 +765,14 @@ class Service:
         return rows
 
 
-SCORE_CHUNK = 2048
+SCORE_CHUNK = scoring.SCORE_CHUNK
 
 
 def score_in_chunks(
     detector: Any, data: Dataset, *, progress: Callable[[int, int], None] | None = None
 ) -> Any:
-    """``detector.score(data)``; a set larger than :data:`SCORE_CHUNK` is scored in chunks,
-    with ``progress(done, total)`` after each, so memory stays bounded."""
-    from deepad.models import Scores
-
-    if len(data) <= SCORE_CHUNK:
-        return detector.score(data)
-    parts = []
-    for start in range(0, len(data), SCORE_CHUNK):
-        chunk = data.subset(np.arange(start, min(start + SCORE_CHUNK, len(data))))
-        parts.append(detector.score(chunk))
-        if progress is not None:
-            progress(start + len(chunk), len(data))
-    return Scores(
-        score=np.concatenate([p.score for p in parts]),
-        components={
-            k: np.concatenate([p.components[k] for p in parts]) for k in parts[0].components
-        },
-    )
+    """:func:`deepad.scoring.score_in_chunks` in chunks of :data:`SCORE_CHUNK` items."""
+    return scoring.score_in_chunks(detector, data, chunk=SCORE_CHUNK, progress=progress)
 
 
 def _existing(path: str | Path) -> Path:

@@ -40,6 +40,7 @@ from deepad.runs.store import (
     RunStateError,
     RunStore,
 )
+from deepad.scoring import score_in_chunks
 from deepad.train.checkpoint import state_exists
 from deepad.train.loop import Cancelled, Progress, RunContext, checkpoint_stem
 
@@ -367,7 +368,7 @@ def _execute(
     data, scored_on = (test, "test") if test is not None else (train, "train")
     start = time.perf_counter()
     detector.prepare(data, context=context)  # e.g. embedding documents, shown as a stage
-    scores = detector.score(data)
+    scores = score_in_chunks(detector, data)  # bounded memory for any size of set
     timings["score_seconds"] = time.perf_counter() - start
     store.write_scores(
         run_id,
