@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 RESULTS = Path("benchmarks") / "results"
 WORKLOADS = ("fcdd", "dsebm-fc", "dsebm-conv", "cvdd", "minilm", "patchcore")
 CUDA_TESTS_TIMEOUT = 240.0
+CUDA_TESTS = ("tests/test_cuda.py",)  # only these: other test modules import the app's packages
 
 
 @dataclass(frozen=True)
@@ -220,10 +221,14 @@ def bench_fcdd(device: torch.device, sizes: Sizes, seed: int) -> dict[str, Any]:
     train = _best_later_epoch(detector.history_)
     score = _rate(len(score_images), lambda: detector.explain(score_images), device)
     peak = _peak_mib(device)
-    compiled = float("nan")
+    compiled: float | str = float("nan")
     if device.type == "cuda":
-        fitted = FCDD(config=dataclasses.replace(config, compile=True)).fit(images)
-        compiled = _best_later_epoch(fitted.history_)
+        try:
+            fitted = FCDD(config=dataclasses.replace(config, compile=True)).fit(images)
+            compiled = _best_later_epoch(fitted.history_)
+        except Exception as error:  # e.g. no compiler toolchain on the machine
+            log.warning("torch.compile failed: %s", error)
+            compiled = f"failed: {type(error).__name__}"
 
     net = detector.network_
     plain = FCDDNet(net.architecture, 3, image_size=side, width=net.width)
@@ -487,6 +492,7 @@ def describe_machine(device: torch.device) -> dict[str, Any]:
 def run_cuda_tests(timeout: float = CUDA_TESTS_TIMEOUT) -> dict[str, Any]:
     """``pytest -m cuda`` in a child process; its summary line and exit status."""
     command = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider"]
+    command += [t for t in CUDA_TESTS if Path(t).exists()]
     start = time.perf_counter()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
@@ -543,17 +549,28 @@ def run_check(options: BenchOptions) -> dict[str, Any]:
     start = time.perf_counter()
     for name in _chosen(options):
         log.info("gpu check: %s", name)
-        row = _RUNNERS[name](device, sizes, options.seed)
+        try:
+            row = _RUNNERS[name](device, sizes, options.seed)
+        except Exception as error:  # one workload's failure must not lose the others
+            log.exception("gpu check: %s failed", name)
+            skipped.append(f"{name} (failed: {type(error).__name__}: {error})")
+            continue
+        finally:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
         if row is None:
             skipped.append(f"{name} (not registered)")
             continue
         rows.append(row)
-        print(format_table([row], [c for c in COLUMNS if c in row]), flush=True)
+        print(format_table([_display(row)], [c for c in COLUMNS if c in row]), flush=True)
     tests = None
     if device.type == "cuda" and options.extra.get("tests", "1") != "0":
         tests = run_cuda_tests()
+    command = f"deepad bench gpu --device {options.device}" + (" --quick" if options.quick else "")
+    command += "".join(f" --set {k}={v}" for k, v in sorted(options.extra.items()))
     payload = {
         "suite": "gpu",
+        "command": command,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "quick": options.quick,
         "machine": describe_machine(device),
@@ -569,6 +586,13 @@ def run_check(options: BenchOptions) -> dict[str, Any]:
     return payload
 
 
+def _display(row: dict[str, Any]) -> dict[str, Any]:
+    """Ratios with two decimals, whatever their size."""
+    return {
+        k: f"{v:.2f}" if k.endswith(" x") and isinstance(v, float) else v for k, v in row.items()
+    }
+
+
 def format_report(payload: dict[str, Any]) -> str:
     machine = payload["machine"]
     on_gpu = "cuda" in machine
@@ -576,6 +600,8 @@ def format_report(payload: dict[str, Any]) -> str:
         f"# deepad bench gpu{' --quick' if payload['quick'] else ''}: {machine['device']}",
         "",
         ", ".join(f"{k} {v}" for k, v in machine.items() if k != "device"),
+        "",
+        f"Command: `{payload.get('command', 'deepad bench gpu')}`",
         "",
         "Each row: the library's path beside a plain fp32 loop of the same network in the "
         "same process (NCHW, every batch copied from host memory, no autocast); `x` is the "
@@ -586,7 +612,8 @@ def format_report(payload: dict[str, Any]) -> str:
             "On the CPU only the ratios are comparable; absolute rates mean something on a GPU."
         )
     columns = COLUMNS if on_gpu else RATIO_COLUMNS
-    lines += ["", "```", format_table(payload["rows"], columns), "```", ""]
+    rows = [_display(row) for row in payload["rows"]]
+    lines += ["", "```", format_table(rows, columns), "```", ""]
     if payload["skipped"]:
         lines.append("Skipped: " + ", ".join(payload["skipped"]))
     if payload["cuda_tests"] is not None:
