@@ -165,6 +165,27 @@ def plain_score_rate(
     return _rate(sum(len(b) for b in batches), work, device)
 
 
+def _loop_settings(epochs: int, batch: int, device: torch.device, seed: int) -> dict[str, Any]:
+    return {
+        "epochs": epochs,
+        "batch_size": batch,
+        "device": str(device),
+        "checkpoint_every": 0,
+        "seed": seed,
+    }
+
+
+def _library_path(
+    fit: Callable[[], Any], score: Callable[[Any], Any], items: int, device: torch.device
+) -> tuple[Any, float, float, float]:
+    """The fitted detector, its training and scoring rates and the peak GPU memory."""
+    _reset_peak(device)
+    detector = fit()
+    train = _best_later_epoch(detector.history_)
+    rate = _rate(items, lambda: score(detector), device)
+    return detector, train, rate, _peak_mib(device)
+
+
 def _host_batches(x: torch.Tensor, batch: int) -> list[torch.Tensor]:
     return list(x.split(batch))
 
@@ -173,14 +194,13 @@ def _row(
     workload: str,
     unit: str,
     items: int,
-    *,
-    base_train: float,
-    train: float,
-    base_score: float,
-    score: float,
+    trains: tuple[float, float],
+    scores: tuple[float, float],
     peak: float,
     **extra: Any,
 ) -> dict[str, Any]:
+    """One table row; ``trains`` and ``scores`` are (plain loop, library) rates."""
+    (base_train, train), (base_score, score) = trains, scores
     return {
         "workload": workload,
         "unit": unit,
@@ -208,19 +228,13 @@ def bench_fcdd(device: torch.device, sizes: Sizes, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (sizes.fcdd_train, side, side, 3), dtype=np.uint8)
     score_images = images[: sizes.fcdd_score]
-    config = FCDDConfig(
-        epochs=sizes.epochs,
-        batch_size=batch,
-        image_size=side,
-        device=str(device),
-        checkpoint_every=0,
-        seed=seed,
+    config = FCDDConfig(image_size=side, **_loop_settings(sizes.epochs, batch, device, seed))
+    detector, train, score, peak = _library_path(
+        lambda: FCDD(config=config).fit(images),
+        lambda d: d.explain(score_images),
+        len(score_images),
+        device,
     )
-    _reset_peak(device)
-    detector = FCDD(config=config).fit(images)
-    train = _best_later_epoch(detector.history_)
-    score = _rate(len(score_images), lambda: detector.explain(score_images), device)
-    peak = _peak_mib(device)
     compiled: float | str = float("nan")
     if device.type == "cuda":
         try:
@@ -256,11 +270,9 @@ def bench_fcdd(device: torch.device, sizes: Sizes, seed: int) -> dict[str, Any]:
         f"FCDD {side}x{side} ({net.architecture.value}, width {net.width:g})",
         "images",
         len(images),
-        base_train=base_train,
-        train=train,
-        base_score=base_score,
-        score=score,
-        peak=peak,
+        (base_train, train),
+        (base_score, score),
+        peak,
         **{"compiled train/s": compiled},
     )
 
@@ -277,19 +289,13 @@ def _bench_dsebm(
     from deepad.models.dsebm import DSEBM, DSEBMConfig
     from deepad.models.dsebm.loss import denoising_score_matching_loss, energy_and_gradient
 
-    cfg = DSEBMConfig(
-        epochs=epochs,
-        batch_size=batch,
-        device=str(device),
-        checkpoint_every=0,
-        seed=seed,
-        **config,
+    cfg = DSEBMConfig(**_loop_settings(epochs, batch, device, seed), **config)
+    detector, train, score, peak = _library_path(
+        lambda: DSEBM(config=cfg).fit(items),
+        lambda d: d.decision_function(items),
+        len(items),
+        device,
     )
-    _reset_peak(device)
-    detector = DSEBM(config=cfg).fit(items)
-    train = _best_later_epoch(detector.history_)
-    score = _rate(len(items), lambda: detector.decision_function(items), device)
-    peak = _peak_mib(device)
 
     plain = detector._build_module()  # the same energy network, freshly initialised
     host = torch.from_numpy(np.asarray(items, dtype=np.float32))
@@ -310,11 +316,9 @@ def _bench_dsebm(
         name,
         "items",
         len(items),
-        base_train=base_train,
-        train=train,
-        base_score=base_score,
-        score=score,
-        peak=peak,
+        (base_train, train),
+        (base_score, score),
+        peak,
     )
 
 
@@ -354,14 +358,13 @@ def bench_cvdd(device: torch.device, sizes: Sizes, seed: int) -> dict[str, Any]:
 
     emb = _random_embeddings(sizes.documents, sizes.words, 384, seed)
     batch = sizes.doc_batch
-    cfg = CVDDConfig(
-        epochs=sizes.epochs, batch_size=batch, device=str(device), checkpoint_every=0, seed=seed
+    cfg = CVDDConfig(**_loop_settings(sizes.epochs, batch, device, seed))
+    _, train, score, peak = _library_path(
+        lambda: CVDD(config=cfg).fit_embeddings(emb),
+        lambda d: d.score_embeddings(emb),
+        len(emb),
+        device,
     )
-    _reset_peak(device)
-    detector = CVDD(config=cfg).fit_embeddings(emb)
-    train = _best_later_epoch(detector.history_)
-    score = _rate(len(emb), lambda: detector.score_embeddings(emb), device)
-    peak = _peak_mib(device)
 
     plain = CVDDNet(emb.dim, cfg.attention_size, cfg.n_contexts)
     flat = torch.from_numpy(emb.vectors)
@@ -385,11 +388,9 @@ def bench_cvdd(device: torch.device, sizes: Sizes, seed: int) -> dict[str, Any]:
         f"CVDD ({sizes.words} words, 384-d)",
         "documents",
         len(emb),
-        base_train=base_train,
-        train=train,
-        base_score=base_score,
-        score=score,
-        peak=peak,
+        (base_train, train),
+        (base_score, score),
+        peak,
     )
 
 
