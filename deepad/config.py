@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,9 @@ class ParamSpec:
     log: bool = False
     advanced: bool = False
     optional: bool = False
+    # the default shown is a suggestion for this machine, not the configuration's own
+    # default, so a form must send it even when it is left as it is
+    suggested: bool = False
 
 
 def _resolve_type(annotation: Any) -> tuple[type, bool]:
@@ -68,8 +72,12 @@ def _resolve_type(annotation: Any) -> tuple[type, bool]:
     return annotation, False
 
 
-def describe(config_cls: type) -> list[ParamSpec]:
-    """List the fields of a configuration dataclass with their declared metadata."""
+def describe(config_cls: type, *, suggested: Mapping[str, Any] | None = None) -> list[ParamSpec]:
+    """List the fields of a configuration dataclass with their declared metadata.
+
+    ``suggested`` replaces some defaults with values suggested for this machine (e.g. a
+    lighter network on a CPU); those specs are marked ``suggested`` and say so in the help.
+    """
     hints = typing.get_type_hints(config_cls)
     specs = []
     for f in dataclasses.fields(config_cls):
@@ -91,6 +99,13 @@ def describe(config_cls: type) -> list[ParamSpec]:
                 advanced=meta.get("advanced", False),
                 optional=optional,
             )
+        )
+    for name, value in (suggested or {}).items():
+        i = next(i for i, s in enumerate(specs) if s.name == name)
+        spec = specs[i]
+        note = f"Suggested on this machine; the setting's own default is {spec.default}."
+        specs[i] = dataclasses.replace(
+            spec, default=value, suggested=True, help=f"{spec.help} {note}".strip()
         )
     return specs
 

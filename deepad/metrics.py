@@ -6,8 +6,10 @@ Items with an unknown label (-1) are left out of every labeled metric.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from sklearn.metrics import (
     average_precision_score,
@@ -15,6 +17,8 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
+
+from deepad.data.types import NORMAL, Dataset
 
 
 def _known(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,22 +149,52 @@ def pr_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     return precision_recall_curve(labels, scores)
 
 
-def pixel_auroc(masks: list[np.ndarray | None], maps: list[np.ndarray] | np.ndarray) -> float:
+def pixel_masks(data: Dataset, items: Sequence[int] | np.ndarray) -> list[np.ndarray | None]:
+    """The ground truth pixel AUROC scores ``items`` of ``data`` against: each item's mask,
+    an all-zero mask for a labeled normal image without one (defect-free, as in the MVTec
+    protocol), and None (left out) for any other image without a mask."""
+    out: list[np.ndarray | None] = []
+    for item in items:
+        mask = None if data.masks is None else data.masks[int(item)]
+        if mask is None and data.labels is not None and data.labels[int(item)] == NORMAL:
+            mask = np.zeros(np.shape(data.items[int(item)])[:2], dtype=np.uint8)
+        out.append(None if mask is None else np.asarray(mask))
+    return out
+
+
+def pixel_auroc(
+    masks: Sequence[np.ndarray | None],
+    maps: Sequence[np.ndarray] | np.ndarray,
+    *,
+    max_pixels: int | None = None,
+) -> float:
     """AUROC over all pixels of the images that have a ground-truth mask.
 
-    ``maps[i]`` must have the shape of ``masks[i]``; images without a mask are left out.
+    The resizing rule: each map is resized bilinearly to its own mask's ``(height, width)``
+    (maps come at the network's resolution, masks at the image's), and masks are binarised
+    (any value above 0 is anomalous). Images whose mask is None are left out. When the
+    masks together hold more than ``max_pixels`` pixels, each mask is instead shrunk
+    (nearest neighbour) to its map's size, so memory stays bounded. NaN without both
+    anomalous and normal pixels.
     """
-    labels, scores = [], []
-    for mask, amap in zip(masks, maps, strict=True):
-        if mask is None:
-            continue
-        amap = np.asarray(amap)
-        if amap.shape != np.shape(mask):
-            raise ValueError(f"map shape {amap.shape} differs from mask shape {np.shape(mask)}")
-        labels.append((np.asarray(mask) > 0).ravel())
-        scores.append(amap.ravel().astype(np.float32))
-    if not labels:
+    pairs = [
+        (np.asarray(m), np.asarray(a, np.float32))
+        for m, a in zip(masks, maps, strict=True)
+        if m is not None
+    ]
+    if not pairs:
         return float("nan")
+    shrink = max_pixels is not None and sum(m.size for m, _ in pairs) > max_pixels
+    labels, scores = [], []
+    for mask, amap in pairs:
+        truth = (mask > 0).astype(np.uint8)
+        if truth.shape != amap.shape:
+            if shrink:
+                truth = cv2.resize(truth, amap.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            else:
+                amap = cv2.resize(amap, truth.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        labels.append(truth.ravel())
+        scores.append(amap.ravel())
     y = np.concatenate(labels).astype(np.int8)
     return float(roc_auc_score(y, np.concatenate(scores))) if _both_classes(y) else float("nan")
 

@@ -23,8 +23,6 @@ def score_in_chunks(
 ) -> Any:
     """``detector.score(data)``; a set larger than ``chunk`` is scored in chunks, with
     ``progress(done, total)`` after each."""
-    from deepad.models import Scores
-
     if len(data) <= chunk:
         return detector.score(data)
     parts = []
@@ -33,6 +31,13 @@ def score_in_chunks(
         parts.append(detector.score(part))
         if progress is not None:
             progress(start + len(part), len(data))
+    return concatenate_scores(parts)
+
+
+def concatenate_scores(parts: list[Any]) -> Any:
+    """The scores of consecutive chunks as one ``Scores``."""
+    from deepad.models import Scores
+
     return Scores(
         score=np.concatenate([p.score for p in parts]),
         components={

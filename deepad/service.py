@@ -28,6 +28,8 @@ import numpy as np
 from deepad import metrics, scoring
 from deepad.config import ConfigError, ParamSpec, describe, to_json, with_overrides
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
+from deepad.receptive_field import ReceptiveField, upsample_numpy
+from deepad.results import Explanation, explanation_kind
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ class Explanations:
     explained (large runs keep maps of the top-scored items only).
     """
 
-    explanation: Any
+    explanation: Explanation
     row: np.ndarray
     partial: bool = False
 
@@ -120,11 +122,8 @@ class Explanations:
 
     @property
     def kind(self) -> str:
-        """ "image", "tokens" or "features" (so callers need not import the torch-side types)."""
-        return _EXPLANATION_KINDS.get(type(self.explanation).__name__, "other")
-
-
-_EXPLANATION_KINDS = {"ImageMaps": "image", "TokenWeights": "tokens", "FeatureWeights": "features"}
+        """ "image", "tokens" or "features" (see :func:`deepad.results.explanation_kind`)."""
+        return explanation_kind(self.explanation)
 
 
 def ranked(
@@ -470,8 +469,18 @@ class Service:
         except KeyError as error:
             raise ServiceError(error.args[0]) from None
 
+    @staticmethod
+    def method_title(name: str) -> str:
+        """The method's title, without loading the method (and torch) for built-in ones."""
+        from deepad.models.registry import method_title
+
+        return method_title(name)
+
     def config_fields(self, method: str) -> list[ParamSpec]:
-        return describe(self.method(method).Config)
+        from deepad.device import select_device
+
+        config = self.method(method).Config
+        return describe(config, suggested=config.suggested_defaults(select_device().type))
 
     @staticmethod
     def device_name() -> str:
@@ -868,11 +877,7 @@ def _default_threshold(record: Any, scores: np.ndarray) -> float:
 
 
 def fcdd_upsample(low_res: np.ndarray, meta: dict[str, Any], sigma: float) -> np.ndarray:
-    """FCDD's Gaussian receptive-field upsampling of stored low-resolution maps with ``sigma``."""
-    from deepad.models.fcdd.network import ReceptiveField
-    from deepad.models.fcdd.upsample import receptive_field_upsample
-
+    """FCDD's Gaussian receptive-field upsampling of stored low-resolution maps with ``sigma``
+    (numpy only, so the dashboard re-upsamples without torch)."""
     rf = ReceptiveField.from_json(meta["receptive_field"])
-    return receptive_field_upsample(
-        np.asarray(low_res, dtype=np.float32), rf, sigma, size=int(meta["image_size"])
-    )
+    return upsample_numpy(low_res, rf, sigma, size=int(meta["image_size"]))

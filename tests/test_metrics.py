@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deepad import metrics
+from deepad.data.types import DataKind, Dataset
 
 
 def _brute_force_best_f1(labels, scores):
@@ -121,8 +122,45 @@ def test_pixel_auroc_uses_only_images_with_masks():
     ]
     assert metrics.pixel_auroc(masks, maps) == pytest.approx(1.0)
     assert math.isnan(metrics.pixel_auroc([None, None], maps[:2]))
-    with pytest.raises(ValueError, match="shape"):
-        metrics.pixel_auroc([np.zeros((2, 2))], [np.zeros((3, 3))])
+
+
+def test_pixel_auroc_resizes_each_map_to_its_mask_and_binarises_masks():
+    # a 1×2 map stretched bilinearly over a 1×4 mask: cv2 samples at x = (i + 0.5) / 2 - 0.5,
+    # so the four pixels get 0, 0.25, 0.75, 1 (edges clamped)
+    mask = np.array([[0, 0, 255, 0]], dtype=np.uint8)  # 255 counts as anomalous, like 1
+    amap = np.array([[0.0, 1.0]], dtype=np.float32)
+    # scores 0, .25, .75 (anomalous), 1: the anomaly outranks 2 of the 3 normal pixels
+    assert metrics.pixel_auroc([mask], [amap]) == pytest.approx(2 / 3)
+    # a second image, already at its mask's size: anomalous .5 over normals .1, .9
+    second = np.array([[0, 1, 0]]), np.array([[0.1, 0.5, 0.9]])
+    # positives .75, .5; negatives 0, .25, 1, .1, .9: pairs won 3 + 3 of 10
+    assert metrics.pixel_auroc([mask, second[0]], [amap, second[1]]) == pytest.approx(0.6)
+
+
+def test_pixel_auroc_shrinks_masks_to_the_maps_above_max_pixels():
+    mask = np.zeros((4, 4), dtype=np.uint8)
+    mask[:2, :2] = 1
+    amap = np.array([[1.0, 0.8], [0.0, 0.0]])
+    assert metrics.pixel_auroc([mask], [amap], max_pixels=8) == pytest.approx(1.0)
+    # under the limit the map is stretched instead: its warm right half spreads over normal
+    # pixels that then outrank part of the anomalous quarter
+    assert metrics.pixel_auroc([mask], [amap], max_pixels=None) < 1.0
+
+
+def test_pixel_masks_count_labeled_normals_without_a_mask_as_defect_free():
+    items = [np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3))]
+    truth = np.array([[0, 1, 0], [0, 0, 0]])
+    data = Dataset(
+        DataKind.IMAGE,
+        items,
+        ["a", "b", "c"],
+        labels=np.array([0, 1, 1]),
+        masks=[None, truth, None],
+    )
+    masks = metrics.pixel_masks(data, [0, 1, 2])
+    np.testing.assert_array_equal(masks[0], np.zeros((2, 3)))
+    np.testing.assert_array_equal(masks[1], truth)
+    assert masks[2] is None  # an anomaly without its mask tells nothing about pixels
 
 
 def test_summary_has_ranking_metrics_only_with_both_classes():

@@ -228,7 +228,11 @@ def bench_fcdd(device: torch.device, sizes: Sizes, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (sizes.fcdd_train, side, side, 3), dtype=np.uint8)
     score_images = images[: sizes.fcdd_score]
-    config = FCDDConfig(image_size=side, **_loop_settings(sizes.epochs, batch, device, seed))
+    config = FCDDConfig(
+        image_size=side,
+        **_loop_settings(sizes.epochs, batch, device, seed),
+        **FCDDConfig.suggested_defaults(device.type),  # the quarter width on a CPU
+    )
     detector, train, score, peak = _library_path(
         lambda: FCDD(config=config).fit(images),
         lambda d: d.explain(score_images),
@@ -442,9 +446,10 @@ def bench_patchcore(device: torch.device, sizes: Sizes, seed: int) -> dict[str, 
         return None
     rng = np.random.default_rng(seed)
     side = sizes.fcdd_side
-    images = rng.integers(0, 256, (sizes.fcdd_score, side, side, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, (max(8, sizes.fcdd_score // 4), side, side, 3), dtype=np.uint8)
     fields = {f.name for f in dataclasses.fields(cls.Config)}
-    settings = {k: v for k, v in {"device": str(device), "seed": seed}.items() if k in fields}
+    wanted = {"device": str(device), "seed": seed, "image_size": side}
+    settings = {k: v for k, v in wanted.items() if k in fields}
     _reset_peak(device)
     start = time.perf_counter()
     detector = cls(config=cls.Config(**settings)).fit(images)

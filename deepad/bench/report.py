@@ -138,3 +138,17 @@ def write_results(path: Path | None, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=float))
     log.info("wrote %s", path)
+
+
+def split_settings(
+    extra: dict[str, str], suite_keys: Sequence[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``--set`` pairs as (the suite's own settings, overrides of a detector configuration);
+    a ``threads`` setting is applied to torch here."""
+    own = {k: v for k, v in extra.items() if k in suite_keys}
+    overrides = {k: v for k, v in extra.items() if k not in suite_keys}
+    if "threads" in own:
+        import torch
+
+        torch.set_num_threads(int(own["threads"]))
+    return own, overrides

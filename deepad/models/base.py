@@ -10,6 +10,7 @@ Every detector:
 - ``prepare(items, context=...)`` optionally does ahead of scoring the slow per-item work
   (CVDD: embedding documents), reporting it as a stage; scoring does it itself otherwise;
 - ``explain(items)`` gives per-item maps where the method has them (``explains`` is True);
+  ``score_and_explain(items)`` gives both, from one forward pass where the method can;
 - tables and sequences are matched to the training columns by name wherever items come in;
 - after ``fit``: ``decision_scores_`` (training scores) and ``threshold_`` (from
   ``contamination``); ``predict`` compares with ``threshold_``;
@@ -19,10 +20,8 @@ Every detector:
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -31,54 +30,17 @@ import numpy as np
 from deepad.config import from_json, to_json, validate
 from deepad.data.types import DataKind, Dataset, as_dataset
 from deepad.models.config import DetectorConfig
-from deepad.train.checkpoint import load_state, save_state
-from deepad.train.loop import ProgressCallback, RunContext
+from deepad.results import Explanation, Scores  # defined there (no torch); importable from here
+from deepad.results import FeatureWeights as FeatureWeights
+from deepad.results import ImageMaps as ImageMaps
+from deepad.results import TokenWeights as TokenWeights
+from deepad.train.progress import ProgressCallback, RunContext
 
 FORMAT_VERSION = 1
 
 
 class NotFittedError(RuntimeError):
     """A detector was used before ``fit`` (or ``load``)."""
-
-
-@dataclass
-class Scores:
-    """Per-item scores: ``score`` is the primary one (higher = more anomalous)."""
-
-    score: np.ndarray
-    components: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class ImageMaps:
-    """Per-pixel anomaly maps, ``(n, h, w)`` float32 at the network's resolution.
-
-    ``low_res`` keeps a method's raw low-resolution maps where it has them (FCDD), so a view
-    can re-upsample them with other settings.
-    """
-
-    maps: np.ndarray
-    low_res: np.ndarray | None = None
-
-
-@dataclass
-class TokenWeights:
-    """Per-document tokens with one weight row per head: ``weights[i]`` is ``(heads, len)``."""
-
-    tokens: list[list[str]]
-    weights: list[np.ndarray]
-    head_names: list[str] = field(default_factory=list)
-
-
-@dataclass
-class FeatureWeights:
-    """Per-item relevance of each input feature (tables, sequences): ``(n, d)`` or ragged."""
-
-    weights: list[np.ndarray]
-    feature_names: list[str] | None = None
-
-
-Explanation = ImageMaps | TokenWeights | FeatureWeights
 
 
 class Detector(ABC):
@@ -116,12 +78,9 @@ class Detector(ABC):
 
     # ----------------------------------------------------------------- scikit-learn protocol
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The configuration fields by name, plus any other constructor argument (e.g.
-        FCDD's in-memory ``outliers``); ``deep`` changes nothing (no nested estimators)."""
+        """The configuration fields by name; ``deep`` changes nothing (no nested estimators)."""
         del deep
-        params = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
-        params.update({name: getattr(self, name) for name in self._constructor_arguments()})
-        return params
+        return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
 
     def set_params(self, **params: Any) -> Self:
         """Replace parameters by name; they take effect at the next ``fit``."""
@@ -132,23 +91,8 @@ class Detector(ABC):
                 f"invalid parameter(s) {', '.join(unknown)} for {type(self).__name__}; "
                 f"valid ones are {', '.join(valid)}"
             )
-        arguments = self._constructor_arguments()
-        for name in arguments & set(params):
-            setattr(self, name, params.pop(name))
-        if params:
-            self.config = dataclasses.replace(self.config, **params)
+        self.config = dataclasses.replace(self.config, **params)
         return self
-
-    @classmethod
-    def _constructor_arguments(cls) -> set[str]:
-        """Keyword arguments of the constructor besides ``config`` and the configuration
-        fields; the constructor stores each under its own name, as scikit-learn expects."""
-        signature = inspect.signature(cls.__init__)
-        return {
-            p.name
-            for p in signature.parameters.values()
-            if p.kind is p.KEYWORD_ONLY and p.name != "config"
-        }
 
     def __sklearn_tags__(self) -> Any:
         """What scikit-learn's meta-estimators and scorers ask: an outlier detector whose
@@ -174,6 +118,8 @@ class Detector(ABC):
         labels of a split as the second argument (e.g. in ``GridSearchCV``); labeled anomalies
         for a semi-supervised method go to ``labeled``.
         """
+        from deepad.train.loop import forked_rng  # torch: only once something is trained
+
         del y
         validate(self.config)
         train = self._check_kind(as_dataset(train))
@@ -182,14 +128,15 @@ class Detector(ABC):
         self.columns_ = list(train.columns) if train.columns else None
         labeled = self._like_train(labeled, train)
         validation = self._like_train(validation, train)
-        self._fit(
-            train,
-            labeled=labeled,
-            validation=validation,
-            progress=progress,
-            context=context or RunContext(),
-        )
-        self.decision_scores_ = self._score(train).score.astype(np.float64)
+        with forked_rng():  # seeding inside must not change the caller's random draws
+            self._fit(
+                train,
+                labeled=labeled,
+                validation=validation,
+                progress=progress,
+                context=context or RunContext(),
+            )
+            self.decision_scores_ = self._score(train).score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
         self.kind_ = train.kind
         return self
@@ -219,8 +166,24 @@ class Detector(ABC):
             raise NotImplementedError(f"{self.title} has no explanation maps")
         return self._explain(data)
 
+    def score_and_explain(self, items: Any) -> tuple[Scores, Explanation]:
+        """:meth:`score` and :meth:`explain` of the same items, in one pass over the network
+        where the method's maps come from the same forward pass as its scores (FCDD)."""
+        data = self._checked(items)
+        if not self.explains:
+            raise NotImplementedError(f"{self.title} has no explanation maps")
+        return self._score_and_explain(data)
+
+    def map_upsampling(self) -> dict[str, Any] | None:
+        """How this method's full-resolution maps follow from its ``low_res`` maps
+        (receptive field, σ, image size), so a run stores only ``low_res``; None where the
+        maps are stored as they are."""
+        return None
+
     def save(self, directory: str | Path) -> Path:
         """Write ``detector.json`` and ``detector.safetensors`` into ``directory``."""
+        from deepad.train.checkpoint import save_state  # torch: only to save or load a model
+
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -245,6 +208,7 @@ class Detector(ABC):
     def load(directory: str | Path, *, device: str = "cpu") -> Detector:
         """Rebuild a fitted detector saved by :meth:`save` (any registered method)."""
         from deepad.models.registry import get_method
+        from deepad.train.checkpoint import load_state
 
         directory = Path(directory)
         header = json.loads((directory / "detector.json").read_text())
@@ -278,6 +242,9 @@ class Detector(ABC):
 
     def _explain(self, data: Dataset) -> Explanation:
         raise NotImplementedError
+
+    def _score_and_explain(self, data: Dataset) -> tuple[Scores, Explanation]:
+        return self._score(data), self._explain(data)
 
     def _prepare(self, data: Dataset, context: RunContext) -> None:
         del data, context  # nothing to prepare by default

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from deepad.config import param
 
@@ -35,6 +36,13 @@ class DetectorConfig:
         help="Expected share of anomalies; sets the default threshold at this quantile of the "
         "training scores.",
     )
+
+    @classmethod
+    def suggested_defaults(cls, device_type: str) -> dict[str, Any]:
+        """Settings a form should start from on this kind of device (``cpu``, ``cuda``, …)
+        instead of the defaults; the defaults themselves never depend on the device."""
+        del device_type
+        return {}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@
 - ``index.npy``: int64 positions (into the run's score table) of the explained items; all
   items unless the maps would exceed the byte budget, then the top-scored ones.
 - image: ``maps.npy`` float16 ``(m, h, w)`` at the network's resolution, and
-  ``low_res.npy`` float16 where the method has raw low-resolution maps (FCDD).
+  ``low_res.npy`` float16 where the method has raw low-resolution maps (FCDD). Where the
+  full maps follow from those (the manifest's ``upsample``: receptive field, σ, image size),
+  only ``low_res.npy`` is written and the maps are upsampled as they are read.
 - tokens: ``tokens.json`` with ``head_names`` and per item ``tokens`` and ``weights``
   (``heads × len``, rounded to 5 significant digits).
 - features: ``weights.npy`` float16 ``(m, d)`` (or ``weights.json`` when rows are ragged)
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from deepad.models.base import Explanation, FeatureWeights, ImageMaps, TokenWeights
+from deepad.results import Explanation, FeatureWeights, ImageMaps, TokenWeights
 
 MANIFEST = "manifest.json"
 DEFAULT_BUDGET_BYTES = 512 * 2**20
@@ -45,17 +47,20 @@ def write_explanations(
     explain: Callable[[np.ndarray], Explanation],
     index: np.ndarray,
     *,
-    scores: np.ndarray | None = None,
+    scores: np.ndarray | Callable[[], np.ndarray] | None = None,
     chunk: int = 256,
     budget_bytes: int = DEFAULT_BUDGET_BYTES,
     on_chunk: Callable[[int, int], None] | None = None,
+    upsampling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Explain the items at ``index`` in chunks and write them under ``directory``.
 
     ``explain(positions)`` returns the explanation of those items. Image maps go straight
     into memory-mapped float16 files, so memory stays at one chunk. When all maps would
     exceed ``budget_bytes`` only the top-scored items that fit are explained (``scores``
-    decides; without it, the first ones). Returns the manifest.
+    decides, or the function it names, called only then; without it, the first ones).
+    ``upsampling`` (see ``Detector.map_upsampling``) says the full maps follow from the
+    low-resolution ones, so only those are stored. Returns the manifest.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -65,12 +70,16 @@ def write_explanations(
     first = explain(index[:chunk])
     partial = False
     if isinstance(first, ImageMaps):
-        per_item = first.maps[0].size * 2 + (
+        if first.low_res is None:
+            upsampling = None
+        per_item = (0 if upsampling else first.maps[0].size * 2) + (
             first.low_res[0].size * 2 if first.low_res is not None else 0
         )
         limit = max(1, budget_bytes // max(per_item, 1))
         if len(index) > limit:
             partial = True
+            if callable(scores):
+                scores = scores()
             order = (
                 np.argsort(-np.asarray(scores)[index], kind="stable")
                 if scores is not None
@@ -78,7 +87,7 @@ def write_explanations(
             )
             index = np.sort(index[order[:limit]])
             first = explain(index[:chunk])
-        manifest = _write_image_maps(directory, explain, index, first, chunk, on_chunk)
+        manifest = _write_image_maps(directory, explain, index, first, chunk, on_chunk, upsampling)
     else:
         parts = [first]
         for start in range(chunk, len(index), chunk):
@@ -106,11 +115,14 @@ def _write_image_maps(
     first: ImageMaps,
     chunk: int,
     on_chunk: Callable[[int, int], None] | None,
+    upsampling: dict[str, Any] | None,
 ) -> dict[str, Any]:
     n = len(index)
-    maps = np.lib.format.open_memmap(
-        directory / "maps.npy", mode="w+", dtype=np.float16, shape=(n, *first.maps.shape[1:])
-    )
+    maps = None
+    if upsampling is None:
+        maps = np.lib.format.open_memmap(
+            directory / "maps.npy", mode="w+", dtype=np.float16, shape=(n, *first.maps.shape[1:])
+        )
     low = None
     if first.low_res is not None:
         low = np.lib.format.open_memmap(
@@ -126,19 +138,22 @@ def _write_image_maps(
                 on_chunk(start, n)
             part = explain(index[start : start + chunk])
         stop = start + len(part.maps)
-        maps[start:stop] = _to_half(part.maps)
+        if maps is not None:
+            maps[start:stop] = _to_half(part.maps)
         if low is not None and part.low_res is not None:
             low[start:stop] = _to_half(part.low_res)
-    maps.flush()
-    del maps
-    if low is not None:
-        low.flush()
-        del low
-    return {
+    for written in (maps, low):
+        if written is not None:
+            written.flush()
+    del maps, low
+    manifest = {
         "type": "image",
         "shape": list(first.maps.shape[1:]),
         "low_res": first.low_res is not None,
     }
+    if upsampling is not None:
+        manifest["upsample"] = upsampling
+    return manifest
 
 
 def _to_half(values: np.ndarray) -> np.ndarray:
@@ -182,7 +197,8 @@ def load_explanations(
     """(item positions, explanation) written by :func:`write_explanations`, or None.
 
     Image maps come back memory-mapped as float16, so opening a run with 10,000 maps reads
-    only the rows that are looked at.
+    only the rows that are looked at; maps stored as ``low_res`` only are upsampled as each
+    row is read.
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -191,8 +207,13 @@ def load_explanations(
     index = np.load(directory / "index.npy")
     kind = manifest["type"]
     if kind == "image":
-        maps = np.load(directory / "maps.npy", mmap_mode="r")
         low = np.load(directory / "low_res.npy", mmap_mode="r") if manifest.get("low_res") else None
+        if manifest.get("upsample"):
+            from deepad.receptive_field import UpsampledMaps
+
+            maps: Any = UpsampledMaps(low, manifest["upsample"])
+        else:
+            maps = np.load(directory / "maps.npy", mmap_mode="r")
         return index, ImageMaps(maps=maps, low_res=low)
     if kind == "tokens":
         data = json.loads((directory / "tokens.json").read_text())

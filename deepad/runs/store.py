@@ -165,10 +165,8 @@ class SchemaVersionError(ValueError):
 
 def default_home() -> Path:
     """The deepad home folder shared with the dataset registry."""
-    try:
-        from deepad.data.registry import home_dir
-    except ImportError:  # the registry module is optional for the store itself
-        return Path(os.environ.get("DEEPAD_HOME") or Path.home() / ".deepad").expanduser()
+    from deepad.data.registry import home_dir
+
     return Path(home_dir())
 
 

@@ -18,13 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
 from deepad import metrics
 from deepad.config import from_json, validate
-from deepad.data.types import NORMAL, Dataset
-from deepad.models import Detector, ImageMaps, get_method
+from deepad.data.types import Dataset
+from deepad.models import Detector, Explanation, ImageMaps, Scores, get_method
 from deepad.plugins import load_plugins
 from deepad.runs.artifacts import load_explanations, write_explanations
 from deepad.runs.store import (
@@ -40,7 +39,7 @@ from deepad.runs.store import (
     RunStateError,
     RunStore,
 )
-from deepad.scoring import score_in_chunks
+from deepad.scoring import concatenate_scores, score_in_chunks
 from deepad.train.checkpoint import state_exists
 from deepad.train.loop import Cancelled, Progress, RunContext, checkpoint_stem
 
@@ -344,6 +343,7 @@ def _execute(
         resume=resume_from is not None,
         should_stop=_CancelCheck(store, run_id),
         on_stage=_StageReport(store, run_id, on_stage),
+        datasets=registry,  # ids in the configuration (FCDD's oe_dataset) resolve here too
     )
     start = time.perf_counter()
     try:
@@ -366,9 +366,14 @@ def _execute(
 
     phase("scoring", TRAIN_SHARE)
     data, scored_on = (test, "test") if test is not None else (train, "train")
+    explain_dir = run_dir / "explain"
+    shutil.rmtree(explain_dir, ignore_errors=True)
     start = time.perf_counter()
     detector.prepare(data, context=context)  # e.g. embedding documents, shown as a stage
-    scores = score_in_chunks(detector, data)  # bounded memory for any size of set
+    if cls.explains:  # one pass does both: FCDD's maps come from its scoring forward pass
+        scores = _score_and_explain(detector, data, explain_dir)
+    else:
+        scores = score_in_chunks(detector, data)  # bounded memory for any size of set
     timings["score_seconds"] = time.perf_counter() - start
     store.write_scores(
         run_id,
@@ -378,20 +383,7 @@ def _execute(
         classes=data.classes,
         components=scores.components,
     )
-
-    explain_dir = run_dir / "explain"
-    shutil.rmtree(explain_dir, ignore_errors=True)
     run_metrics: dict[str, Any] = {}
-    if cls.explains:
-        phase("explaining", TRAIN_SHARE + 0.05)
-        start = time.perf_counter()
-        write_explanations(
-            explain_dir,
-            lambda positions: detector.explain(data.subset(positions)),
-            np.arange(len(data)),
-            scores=scores.score,
-        )
-        timings["explain_seconds"] = time.perf_counter() - start
 
     phase("metrics", 0.99)
     threshold = float(detector.threshold_)
@@ -443,7 +435,9 @@ def execute_replica(
         labeled = registry.get(record.labeled_dataset)
     run_dir = store.artifacts_dir(run_id)
     context = RunContext(
-        checkpoint_dir=run_dir, resume=resume and _checkpoint_epoch(run_dir) is not None
+        checkpoint_dir=run_dir,
+        resume=resume and _checkpoint_epoch(run_dir) is not None,
+        datasets=registry,
     )
     cls(config=config).fit(train, labeled=labeled, context=context)
 
@@ -459,37 +453,43 @@ def _load(store: RunStore, registry: DatasetSource, dataset_id: str) -> Dataset:
     return data
 
 
+def _score_and_explain(detector: Detector, data: Dataset, explain_dir: Path) -> Scores:
+    """Score ``data`` and store its explanations, chunk by chunk in one pass; only when the
+    maps would exceed the byte budget are all items scored first, to explain the top ones."""
+    parts: list[Scores] = []
+    scored_first: list[Scores] = []
+
+    def explain(positions: np.ndarray) -> Explanation:
+        scores, explanation = detector.score_and_explain(data.subset(positions))
+        parts.append(scores)
+        return explanation
+
+    def all_scores() -> np.ndarray:
+        scored_first.append(score_in_chunks(detector, data))
+        return scored_first[0].score
+
+    manifest = write_explanations(
+        explain_dir,
+        explain,
+        np.arange(len(data)),
+        scores=all_scores,
+        upsampling=detector.map_upsampling(),
+    )
+    if manifest["partial"]:
+        return scored_first[0]
+    return concatenate_scores(parts)
+
+
 def _pixel_auroc(data: Dataset, explain_dir: Path) -> float:
-    """Pixel AUROC over the explained images with a mask; labeled normal images without
-    one count as defect-free (as in the MVTec protocol)."""
+    """Pixel AUROC over the explained images (see :func:`deepad.metrics.pixel_auroc`)."""
     loaded = load_explanations(explain_dir)
     if loaded is None or not isinstance(loaded[1], ImageMaps):
         return float("nan")
     index, explanation = loaded
-    masks, maps = [], []
-    pixels = 0
-    for row, item in enumerate(index):
-        mask = data.masks[item] if data.masks is not None else None
-        if mask is None:
-            if data.labels is None or data.labels[item] != NORMAL:
-                continue
-            mask = np.zeros(np.shape(data.items[item])[:2], dtype=np.uint8)
-        masks.append(np.asarray(mask))
-        maps.append(row)
-        pixels += masks[-1].size
-    if not masks:
-        return float("nan")
-    map_h, map_w = explanation.maps.shape[1:]
-    shrink = pixels > PIXEL_AUROC_MAX_PIXELS
-    out_masks, out_maps = [], []
-    for mask, row in zip(masks, maps, strict=True):
-        amap = np.asarray(explanation.maps[row], dtype=np.float32)
-        if shrink:
-            mask = cv2.resize(
-                mask.astype(np.uint8), (map_w, map_h), interpolation=cv2.INTER_NEAREST
-            )
-        elif amap.shape != mask.shape:
-            amap = cv2.resize(amap, (mask.shape[1], mask.shape[0]), interpolation=cv2.INTER_LINEAR)
-        out_masks.append(mask)
-        out_maps.append(amap)
-    return metrics.pixel_auroc(out_masks, out_maps)
+    masks = metrics.pixel_masks(data, index)
+    rows = [row for row, mask in enumerate(masks) if mask is not None]
+    return metrics.pixel_auroc(
+        [masks[row] for row in rows],
+        [explanation.maps[row] for row in rows],  # FCDD's are upsampled as they are read
+        max_pixels=PIXEL_AUROC_MAX_PIXELS,
+    )

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +36,7 @@ from deepad.models.config import NetworkConfig, Optimizer, Precision, Schedule
 from deepad.train import distributed
 from deepad.train.checkpoint import load_state, save_state, state_exists
 from deepad.train.distributed import World
+from deepad.train.progress import Cancelled, Progress, ProgressCallback, RunContext  # re-exported
 
 log = logging.getLogger(__name__)
 
@@ -47,56 +48,8 @@ BatchSource = TorchDataset | Callable[[int, torch.Generator], Iterable[Batch]]
 DEVICE_RESIDENT_FRACTION = 0.25
 
 
-class Cancelled(Exception):
-    """Training stopped because it was asked to; the last checkpoint can resume it."""
-
-
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-@dataclass
-class Progress:
-    """What a progress callback receives: at each epoch end and about once a second."""
-
-    epoch: int  # 1-based epoch being trained
-    epochs: int
-    batch: int
-    batches: int | None
-    loss: float  # running mean over the epoch so far
-    lr: float
-    items_per_second: float
-    elapsed: float  # seconds since (re)start
-    eta: float | None
-    epoch_end: bool = False
-
-    @property
-    def fraction(self) -> float:
-        done = self.epoch - 1 + (self.batch / self.batches if self.batches else 0.0)
-        if self.epoch_end:
-            done = self.epoch
-        return min(1.0, done / max(1, self.epochs))
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-@dataclass
-class RunContext:
-    """Runtime options of one training run, as opposed to the method's configuration."""
-
-    checkpoint_dir: Path | None = None
-    resume: bool = False
-    should_stop: Callable[[], bool] = lambda: False
-    # Long work before the first epoch (e.g. embedding the documents) reports
-    # ``(what, done, total)`` here, so the run shows it and can be cancelled during it.
-    on_stage: Callable[[str, int, int], None] = lambda what, done, total: None
-
-    def stage(self, what: str, done: int, total: int) -> None:
-        """Report preparation progress; raises ``Cancelled`` when the run should stop."""
-        self.on_stage(what, done, total)
-        if self.should_stop():
-            raise Cancelled(f"cancelled while {what}")
 
 
 @dataclass
@@ -163,11 +116,28 @@ def has_convolutions(module: nn.Module) -> bool:
 
 
 def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch's global RNG (weight initialisation, dropout) and return a generator for
+    shuffling; :func:`forked_rng` around a fit keeps the caller's global state as it was.
+    numpy's global RNG is left alone: deepad draws from local ``np.random.default_rng``."""
     torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+@contextlib.contextmanager
+def forked_rng() -> Iterator[None]:
+    """Seed and draw freely inside: torch's global RNG state (the CPU's and every CUDA
+    device's, where CUDA is available) and numpy's are put back on exit, so fitting a
+    detector does not change what the caller draws next. numpy's is there for libraries
+    that draw from it unasked (scikit-learn's OneClassSVM takes one number per fit)."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    numpy_state = np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        np.random.set_state(numpy_state)
 
 
 def _make_optimizer(params: Iterable[nn.Parameter], cfg: NetworkConfig) -> torch.optim.Optimizer:

@@ -98,7 +98,8 @@ def field(spec: ParamSpec, *, key: str) -> Any:
 
 
 def config_form(specs: list[ParamSpec], *, key: str, columns: int = 3) -> dict[str, Any]:
-    """All fields of a config, advanced ones in an expander; returns only changed values."""
+    """All fields of a config, advanced ones in an expander; returns the changed values and
+    every suggested one (its default is not the config's, so it must be sent)."""
     values: dict[str, Any] = {}
     basic = [s for s in specs if not s.advanced]
     advanced = [s for s in specs if s.advanced]
@@ -115,5 +116,6 @@ def config_form(specs: list[ParamSpec], *, key: str, columns: int = 3) -> dict[s
     return {
         name: value
         for name, value in values.items()
-        if _display(value) != _display(next(s for s in specs if s.name == name).default)
+        if (spec := next(s for s in specs if s.name == name)).suggested
+        or _display(value) != _display(spec.default)
     }

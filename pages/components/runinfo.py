@@ -100,7 +100,7 @@ def metrics_line(found: dict) -> str:
 
 def method_title(service: Any, name: str) -> str:
     try:
-        return service.method(name).title
+        return service.method_title(name)
     except Exception:
         return name
 

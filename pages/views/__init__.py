@@ -1,32 +1,21 @@
-"""Per-method Inspect views; a method without its own module uses the default view."""
+"""Per-method Inspect views: ``VIEWS`` maps a method's name to its view; a method without one
+uses the default view. The view modules are imported here, so an error in one is an error of
+the page, never a silent fall-back to the default view."""
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
 from pages.views import default
+from pages.views.cvdd import CVDDView
+from pages.views.default import View
+from pages.views.dsebm import DSEBMView
+from pages.views.fcdd import FCDDView
 
-_HOOKS = (
-    "panel",
-    "orderings",
-    "image_maps",
-    "item_map",
-    "decorate",
-    "item_tokens",
-    "item_note",
-    "item_details",
-    "initial_normalisation",
-)
+DEFAULT = View()
+VIEWS: dict[str, View] = {"cvdd": CVDDView(), "dsebm": DSEBMView(), "fcdd": FCDDView()}
+
+__all__ = ["DEFAULT", "VIEWS", "View", "default", "view_for"]
 
 
-def view_for(method: str) -> ModuleType:
-    """The view module of ``method`` (pages/views/<method>.py), defaults filled in."""
-    try:
-        module = importlib.import_module(f"pages.views.{method}")
-    except ModuleNotFoundError:
-        return default
-    for hook in _HOOKS:
-        if not hasattr(module, hook):
-            setattr(module, hook, getattr(default, hook))
-    return module
+def view_for(method: str) -> View:
+    """The registered view of ``method``, or the default view."""
+    return VIEWS.get(method, DEFAULT)

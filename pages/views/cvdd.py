@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.views.default import Context
+from pages.views.default import Context, View
 
 CLOSEST = "closest context (per document)"
 
@@ -96,3 +96,12 @@ def item_note(ctx: Context, item: int) -> str:
         mark = "▸" if k == closest else ""
         parts.append(f"{mark}{label} {ctx.results.components[name][item]:.3f}")
     return "per-context scores: " + " · ".join(parts) if parts else ""
+
+
+class CVDDView(View):
+    """CVDD's hooks: the functions above."""
+
+    panel = staticmethod(panel)
+    orderings = staticmethod(orderings)
+    item_tokens = staticmethod(item_tokens)
+    item_note = staticmethod(item_note)

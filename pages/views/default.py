@@ -1,9 +1,11 @@
 """The generic Inspect view: ranked items with heatmaps, highlighted words or feature weights.
 
-Method views (pages/views/<method>.py) reuse these functions and override the hooks they
-need: ``panel`` (controls and plots above the list), ``orderings`` (extra ranking criteria),
-``item_map`` (the map drawn over an image), ``item_tokens`` (the words and weights of a
-document) and ``item_details`` (extra content in the item dialog).
+A view is a :class:`View`, whose methods are the hooks the Inspect page calls. Method views
+(pages/views/<method>.py, registered in ``pages.views.VIEWS``) subclass it, reuse the
+functions here and override the hooks they need: ``panel`` (controls and plots above the
+list), ``orderings`` (extra ranking criteria), ``item_map`` (the map drawn over an image),
+``item_tokens`` (the words and weights of a document) and ``item_details`` (extra content in
+the item dialog).
 """
 
 from __future__ import annotations
@@ -100,6 +102,21 @@ def item_details(ctx: Context, item: int) -> None:
 def initial_normalisation(ctx: Context) -> str:
     """How heatmaps are scaled until the user picks otherwise (a key of ``NORMALISATION``)."""
     return "per image"
+
+
+class View:
+    """The hooks of an Inspect view, each the default function above; a method's view is a
+    subclass that sets the ones it changes (``panel = staticmethod(panel)``)."""
+
+    panel = staticmethod(panel)
+    orderings = staticmethod(orderings)
+    image_maps = staticmethod(image_maps)
+    item_map = staticmethod(item_map)
+    decorate = staticmethod(decorate)
+    item_tokens = staticmethod(item_tokens)
+    item_note = staticmethod(item_note)
+    item_details = staticmethod(item_details)
+    initial_normalisation = staticmethod(initial_normalisation)
 
 
 # --------------------------------------------------------------------------- shared parts

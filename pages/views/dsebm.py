@@ -7,7 +7,7 @@ import streamlit as st
 
 from deepad import metrics, viz
 from pages.components.threshold import quantile_stops
-from pages.views.default import Context
+from pages.views.default import Context, View
 
 ENERGY, RECONSTRUCTION = "energy", "reconstruction"
 
@@ -95,3 +95,10 @@ def panel(ctx: Context) -> None:
             if item is not None and st.session_state.get(seen) != item:
                 st.session_state[seen] = item
                 open_item(ctx, int(item), view_for("dsebm"))
+
+
+class DSEBMView(View):
+    """DSEBM's hooks: the functions above."""
+
+    panel = staticmethod(panel)
+    orderings = staticmethod(orderings)

@@ -9,10 +9,9 @@ import numpy as np
 import streamlit as st
 
 from deepad import metrics, viz
-from deepad.data.types import NORMAL
 from deepad.service import fcdd_upsample
 from pages.views import default
-from pages.views.default import Context
+from pages.views.default import Context, View
 
 MAX_PIXEL_AUROC_IMAGES = 400
 PREDICTED = (255, 40, 40)
@@ -20,16 +19,28 @@ TRUTH = (40, 255, 40)
 
 
 class Upsampled:
-    """Full-resolution maps computed on access, so a σ change costs nothing until drawn."""
+    """Full-resolution maps computed on access, so a σ change costs nothing until drawn; each
+    (run, row, σ) is upsampled once and cached, as the overlay, the outline, the dialog and
+    the pixel AUROC all read the same map."""
 
-    def __init__(self, low_res: np.ndarray, meta: dict[str, Any], sigma: float) -> None:
+    def __init__(
+        self, ctx: Context, low_res: np.ndarray, meta: dict[str, Any], sigma: float
+    ) -> None:
+        self.home, self.run_id = ctx.home, ctx.results.run_id
         self.low_res, self.meta, self.sigma = low_res, meta, sigma
 
     def __len__(self) -> int:
         return len(self.low_res)
 
     def __getitem__(self, row: int) -> np.ndarray:
-        return fcdd_upsample(self.low_res[row], self.meta, self.sigma)
+        return _upsampled(self.home, self.run_id, int(row), self.sigma, self.low_res, self.meta)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _upsampled(
+    home: str, run_id: int, row: int, sigma: float, _low_res: np.ndarray, _meta: dict[str, Any]
+) -> np.ndarray:
+    return fcdd_upsample(_low_res[row], _meta, sigma)
 
 
 def _low_res(ctx: Context) -> np.ndarray | None:
@@ -51,9 +62,13 @@ def _ready(ctx: Context) -> bool:
 
 
 def image_maps(ctx: Context) -> Any:
-    if not _ready(ctx) or "sigma" not in ctx.settings:
+    if not _ready(ctx):
         return default.image_maps(ctx)
-    return Upsampled(_low_res(ctx), _meta(ctx), ctx.settings["sigma"])
+    # before the panel sets σ (or without it), the σ the model was trained with
+    sigma = ctx.settings.get("sigma", _meta(ctx).get("sigma"))
+    if sigma is None:
+        return default.image_maps(ctx)
+    return Upsampled(ctx, _low_res(ctx), _meta(ctx), float(sigma))
 
 
 def item_map(ctx: Context, item: int) -> np.ndarray | None:
@@ -83,22 +98,15 @@ def decorate(ctx: Context, item: int, picture: np.ndarray) -> np.ndarray:
 
 @st.cache_data(show_spinner="Computing pixel AUROC…", max_entries=32)
 def _pixel_auroc(home: str, run_id: int, sigma: float, _ctx: Context) -> tuple[float, int]:
-    """Pixel AUROC at this σ over explained images with a mask; labeled normal images without
-    one count as defect-free (as the run's own metric does)."""
-    data, maps = _ctx.dataset, image_maps(_ctx)
-    masks, scored = [], []
-    for item in np.flatnonzero(_ctx.explanations.row >= 0)[:MAX_PIXEL_AUROC_IMAGES]:
-        mask = None if data.masks is None else data.masks[item]
-        if mask is None:
-            if data.labels is None or data.labels[item] != NORMAL:
-                continue
-            mask = np.zeros(np.shape(data.items[item])[:2], dtype=np.uint8)
-        amap = np.asarray(maps[int(_ctx.explanations.row[item])], dtype=np.float32)
-        masks.append(np.asarray(mask))
-        scored.append(viz.resize_map(amap, np.shape(mask)))
-    if not masks:
+    """Pixel AUROC at this σ over the explained images, by the same rule as the run's own
+    metric (:func:`deepad.metrics.pixel_auroc`)."""
+    maps, row = image_maps(_ctx), _ctx.explanations.row
+    items = np.flatnonzero(row >= 0)[:MAX_PIXEL_AUROC_IMAGES]
+    masks = metrics.pixel_masks(_ctx.dataset, items)
+    counted = [(m, maps[int(row[i])]) for m, i in zip(masks, items, strict=True) if m is not None]
+    if not counted:
         return float("nan"), 0
-    return metrics.pixel_auroc(masks, scored), len(masks)
+    return metrics.pixel_auroc(*zip(*counted, strict=True)), len(counted)
 
 
 def initial_normalisation(ctx: Context) -> str:
@@ -181,3 +189,14 @@ def item_details(ctx: Context, item: int) -> None:
             caption="ground truth (green) and prediction (red)",
             width="stretch",
         )
+
+
+class FCDDView(View):
+    """FCDD's hooks: the functions above."""
+
+    panel = staticmethod(panel)
+    image_maps = staticmethod(image_maps)
+    item_map = staticmethod(item_map)
+    decorate = staticmethod(decorate)
+    item_details = staticmethod(item_details)
+    initial_normalisation = staticmethod(initial_normalisation)

@@ -79,8 +79,6 @@ def test_bundled_assets_stay_small():
 
 @pytest.mark.parametrize("info", list_demos(), ids=lambda d: d.name)
 def test_every_bundled_demo_loads_and_is_attributed(info):
-    if info.kind == DataKind.SEQUENCE:
-        pytest.importorskip("deepad.data.sequences")
     assert info.attribution and info.description
     assert info.name in (ASSETS / "ATTRIBUTION.md").read_text(encoding="utf-8")
     demo = load_demo(info.name)

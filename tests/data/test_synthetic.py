@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from deepad.data.ingest import load_images
 from deepad.data.synthetic import (
     DEFECTS,
     TEXTURES,
@@ -68,10 +69,9 @@ def test_unknown_names_are_refused():
 
 
 def test_labeled_layout_round_trips_through_the_image_loader(tmp_path):
-    ingest = pytest.importorskip("deepad.data.ingest")
     data = make_defect_dataset("fabric", n_normal=2, n_per_defect=1, size=32, seed=0)
     write_labeled_layout(data, tmp_path / "set")
-    loaded = ingest.load_images(tmp_path / "set")
+    loaded = load_images(tmp_path / "set")
     assert len(loaded) == len(data)
     assert int((loaded.labels == ANOMALOUS).sum()) == len(DEFECTS)
     by_name = {n.rsplit("/", 1)[-1].rsplit(".", 1)[0]: i for i, n in enumerate(loaded.names)}

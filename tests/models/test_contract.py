@@ -13,6 +13,7 @@ from functools import cache
 
 import numpy as np
 import pytest
+import torch
 
 from deepad import metrics
 from deepad.config import describe
@@ -57,6 +58,17 @@ def fitted(cls: type[Detector], kind: DataKind):
     detector = cls(**small_overrides(cls))
     returned = detector.fit(train)
     return detector, returned, detector.decision_function(test)
+
+
+@pytest.mark.parametrize("cls", METHODS, ids=lambda c: c.name)
+def test_fit_leaves_the_global_random_state_alone(cls):
+    train, _ = tiny_split(min(cls.kinds, key=lambda k: k.value))
+    torch_state, numpy_state = torch.random.get_rng_state(), np.random.get_state()
+    cls(**small_overrides(cls)).fit(train)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    after = np.random.get_state()
+    assert after[0] == numpy_state[0] and after[2:] == numpy_state[2:]
+    np.testing.assert_array_equal(after[1], numpy_state[1])
 
 
 def test_every_method_is_checked():

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepad.data.types import DataKind, Dataset
+from deepad.data.registry import DatasetRegistry
+from deepad.data.types import DataKind, Dataset, as_dataset
 from deepad.models.base import Detector
 from deepad.models.fcdd import (
     FCDD,
@@ -23,6 +24,7 @@ from deepad.models.fcdd import (
 )
 from deepad.models.fcdd.loss import anomaly_term
 from deepad.models.fcdd.upsample import pixel_threshold, receptive_field_upsample_conv
+from deepad.train.loop import RunContext
 
 
 @pytest.fixture(autouse=True)
@@ -278,13 +280,19 @@ def test_detector_separates_an_obvious_anomaly_and_round_trips(tmp_path):
     assert loaded.sigma_ == detector.sigma_
 
 
-def test_outlier_exposure_from_memory_and_missing_source():
-    outliers = _squares(32, 5, bright=True)
-    detector = _small(anomalies="outlier_exposure", outliers=outliers)
-    detector.fit(_squares(32, 0, bright=False))
+def test_outlier_exposure_names_a_dataset_resolved_at_fit_time(tmp_path):
+    registry = DatasetRegistry(tmp_path)
+    oe_id = registry.add(as_dataset(_squares(32, 5, bright=True), DataKind.IMAGE)).id
+    detector = _small(anomalies="outlier_exposure", oe_dataset=oe_id)
+    detector.fit(_squares(32, 0, bright=False), context=RunContext(datasets=registry))
     assert np.isfinite(detector.decision_scores_).all()
+    assert detector.config.oe_dataset == oe_id  # saved and recorded with the settings
     with pytest.raises(ValueError, match="outlier exposure"):
         _small(anomalies="outlier_exposure").fit(_squares(8, 0, bright=False))
+    with pytest.raises(KeyError, match="missing"):
+        _small(anomalies="outlier_exposure", oe_dataset="missing").fit(
+            _squares(8, 0, bright=False), context=RunContext(datasets={})
+        )
 
 
 def test_pixel_level_training_with_masks_localises_defects():
@@ -316,15 +324,33 @@ def test_pixel_level_training_with_masks_localises_defects():
     assert inside > 2 * outside
 
 
-def test_width_is_a_quarter_on_the_cpu_unless_set():
-    from deepad.models.fcdd.detector import CPU_WIDTH, resolve_width
+def test_width_default_is_one_everywhere_and_a_cpu_form_suggests_less():
+    from deepad.config import describe
+    from deepad.models.fcdd.detector import CPU_WIDTH, FCDDConfig
 
-    data = _squares(16, 0, bright=False)
-    automatic = FCDD(epochs=1, device="cpu", checkpoint_every=0).fit(data)
-    assert automatic.config.width is None
-    assert automatic.network_.width == CPU_WIDTH < 1.0
-    assert _small(epochs=1, width=0.5).fit(data).network_.width == 0.5
-    assert resolve_width(None, torch.device("cuda")) == 1.0  # the published widths on a GPU
+    assert FCDDConfig().width == 1.0  # the published widths, whatever the device
+    assert _small(epochs=1, width=0.5).fit(_squares(16, 0, bright=False)).network_.width == 0.5
+    assert FCDDConfig.suggested_defaults("cuda") == {}
+    specs = describe(FCDDConfig, suggested=FCDDConfig.suggested_defaults("cpu"))
+    width = next(s for s in specs if s.name == "width")
+    assert width.default == CPU_WIDTH < 1.0 and width.suggested
+
+
+def test_score_and_explain_is_one_forward_pass_with_the_same_results():
+    detector = _small(epochs=1).fit(_squares(32, 0, bright=False))
+    probe = _squares(6, 3, bright=True)
+    calls = []
+    hook = detector.network_.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        scores, explanation = detector.score_and_explain(probe)
+    finally:
+        hook.remove()
+    assert len(calls) == 1  # one batch of 6 images, one pass of the network
+    np.testing.assert_array_equal(scores.score, detector.score(probe).score)
+    explained = detector.explain(probe)
+    np.testing.assert_array_equal(explanation.low_res, explained.low_res)
+    assert explanation.maps.shape == explained.maps.shape
+    np.testing.assert_allclose(explanation.maps[4], explained.maps[4], rtol=1e-6)
 
 
 def test_same_seed_gives_the_same_model():

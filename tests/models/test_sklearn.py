@@ -99,13 +99,3 @@ def test_pipeline_scales_then_detects(method):
     pipe.set_params(**{f"det__{name}": values[0]})
     assert getattr(pipe.named_steps["det"].config, name) == values[0]
 
-
-def test_clone_keeps_constructor_arguments_beyond_the_config():
-    outliers = np.zeros((2, 8, 8), dtype=np.uint8)
-    detector = get_method("fcdd")(outliers=outliers, epochs=1)
-    assert detector.get_params()["outliers"] is outliers
-    copy = clone(detector)
-    np.testing.assert_array_equal(copy.outliers, outliers)
-    assert copy.config.epochs == 1
-    assert copy.set_params(outliers=None, epochs=2) is copy
-    assert copy.outliers is None and copy.config.epochs == 2

@@ -1,7 +1,8 @@
 """Helpers of the page tests: tiny datasets, finished runs and the app under AppTest.
 
-Finished runs are trained in the test process with ``workflow.execute`` (a couple of epochs
-of the autoencoder on 16×16 images), so most page tests need no worker process.
+Pages are tested on runs written straight into the store (:func:`scored_run`,
+:func:`fake_run`, :func:`large_run`), so they need no training; :func:`finished_run` trains
+one in the test process with ``workflow.execute`` where a test needs a real trained run.
 """
 
 from __future__ import annotations
@@ -84,6 +85,44 @@ def finished_run(svc: Service, *, epochs: int = 2, seed: int = 0, test: bool = T
     return run_id
 
 
+def scored_run(svc: Service, *, epochs: int = 2, seed: int = 0, test: bool = True) -> int:
+    """What :func:`finished_run` makes, without training: an autoencoder run over the same
+    sets whose maps (and scores, their means) are each pixel's distance from the mean
+    training image, written straight into the store. The noise images score highest."""
+    from deepad.results import ImageMaps
+
+    train, test_set = image_sets(seed)
+    scored = test_set if test else train
+    mean = np.mean(np.stack(train.items), axis=0, dtype=np.float32)
+    maps = np.abs(np.stack(scored.items).astype(np.float32) - mean) / 255.0
+    return fake_run(
+        svc, "ae", scored, maps.mean(axis=(1, 2)).astype(np.float64),
+        explanation=lambda positions: ImageMaps(maps=maps[positions]), train=train,
+        values={"epochs": epochs, "image_size": SIZE, "batch_size": 16, "checkpoint_every": 0},
+    )  # fmt: skip
+
+
+class NoWorkers(Service):
+    """The service with its background jobs replaced: ``cancel`` and ``resume`` are recorded
+    in ``calls`` and move the run's status in the store as its worker would, and nothing is
+    reconciled, so a test can set a run to any status without a process behind it."""
+
+    def __init__(self, home: str | Path | None = None) -> None:
+        super().__init__(home)
+        self.calls: list[tuple[str, int]] = []
+
+    def reconcile(self) -> None:
+        self.calls.append(("reconcile", 0))
+
+    def cancel(self, run_id: int) -> None:
+        self.calls.append(("cancel", run_id))
+        self.store.update(run_id, status="cancelled")
+
+    def resume(self, run_id: int) -> None:
+        self.calls.append(("resume", run_id))
+        self.store.update(run_id, status="queued")
+
+
 def app(page: str | None = None, **state) -> AppTest:
     """The app at ``page`` with ``state`` put into the session first."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
@@ -104,7 +143,7 @@ def no_errors(at: AppTest) -> None:
 def large_run(svc: Service, n: int = 10_000, seed: int = 0) -> int:
     """A finished run with ``n`` scored 8×8 images and their maps, written straight into the
     store (no training), for checking the pages stay fast on big runs."""
-    from deepad.models.base import ImageMaps
+    from deepad.results import ImageMaps
     from deepad.runs.artifacts import write_explanations
 
     rng = np.random.default_rng(seed)
@@ -139,16 +178,22 @@ def fake_run(
     components: dict | None = None,
     explanation=None,
     meta: dict | None = None,
+    train: Dataset | None = None,
+    values: dict | None = None,
 ) -> int:
-    """A finished ``method`` run over ``data`` with the given scores, score components,
-    explanation and saved model metadata, written straight into the store (no training)."""
+    """A finished ``method`` run (settings ``values``) over ``data`` with the given scores,
+    score components, explanation and saved model metadata, written straight into the store
+    (no training). ``data`` is the test set, trained on as well unless ``train`` is given;
+    with ``train=data`` the run has no test set and scored its training items."""
     import json
 
     from deepad.runs.artifacts import write_explanations
 
     dataset_id = svc.registry.add(data, name=data.name or method).id
-    config = svc.build_config(method, {})
-    run_id = svc.store.create_run(method, config, dataset_id, dataset_id)
+    train_id = dataset_id if train is None else svc.registry.add(train, name=train.name).id
+    test_id = None if train is data else dataset_id
+    config = svc.build_config(method, values or {})
+    run_id = svc.store.create_run(method, config, train_id, test_id)
     svc.store.write_scores(
         run_id, names=data.names, scores=scores, labels=data.labels, components=components
     )

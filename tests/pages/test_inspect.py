@@ -2,7 +2,7 @@ import time
 
 from deepad import metrics
 from pages.components.threshold import quantile_stops
-from tests.pages.helpers import app, finished_run, large_run, no_errors
+from tests.pages.helpers import app, large_run, no_errors, scored_run
 
 
 def metric(at, label_start: str) -> str:
@@ -16,7 +16,7 @@ def test_inspect_without_runs_says_so(home):
 
 
 def test_inspect_shows_ranked_items_and_threshold_moves_numbers(svc):
-    run_id = finished_run(svc)
+    run_id = scored_run(svc)
     at = app("pages/inspect.py")
     no_errors(at)
     results = svc.results(run_id)
@@ -46,7 +46,7 @@ def test_inspect_shows_ranked_items_and_threshold_moves_numbers(svc):
 
 
 def test_inspect_filter_and_dialog(svc):
-    finished_run(svc)
+    scored_run(svc)
     at = app("pages/inspect.py")
     at.radio(key=f"filter_{svc.runs()[0].id}").set_value("labeled normal")
     at.run()
@@ -59,7 +59,7 @@ def test_inspect_filter_and_dialog(svc):
 
 
 def test_inspect_run_without_test_set_warns_it_scored_training_items(svc):
-    finished_run(svc, test=False)
+    scored_run(svc, test=False)
     at = app("pages/inspect.py")
     no_errors(at)
     assert any("no test set" in i.value for i in at.info)
@@ -99,7 +99,7 @@ def test_heatmap_zip_holds_one_png_per_flagged_item(svc):
     from pages.views import view_for
     from pages.views.default import Context
 
-    run_id = finished_run(svc)
+    run_id = scored_run(svc)
     results = svc.results(run_id)
     threshold = svc.threshold(run_id)
     ctx = Context(

@@ -1,5 +1,7 @@
+from streamlit.testing.v1 import AppTest
+
 from pages.components.state import LABELED, TEST, TRAIN
-from tests.pages.helpers import app, finished_run, no_errors
+from tests.pages.helpers import app, no_errors, scored_run
 
 
 def test_train_page_asks_for_data_first(home):
@@ -32,9 +34,39 @@ def test_bad_setting_is_reported_without_traceback(svc):
 
 
 def test_a_new_session_picks_up_the_data_of_the_latest_run(svc):
-    run_id = finished_run(svc, epochs=1)
+    run_id = scored_run(svc, epochs=1)
     at = app("pages/train.py")  # as after a browser reload: an empty session
     no_errors(at)
     assert at.session_state[TRAIN] == svc.run(run_id).train_dataset
     assert at.session_state[TEST] == svc.run(run_id).test_dataset
     assert at.selectbox(key="train_method").options
+
+
+def test_fcdd_form_starts_from_the_width_suggested_for_this_device(svc):
+    from deepad.device import select_device
+    from deepad.models.fcdd import FCDDConfig
+
+    demo = svc.use_demo("fashion")
+    at = app("pages/train.py", **{TRAIN: demo.train})
+    at.selectbox(key="train_method").set_value("fcdd").run()
+    no_errors(at)
+    suggested = FCDDConfig.suggested_defaults(select_device().type)
+    assert at.number_input(key="cfg_fcdd_width").value == suggested.get("width", 1.0)
+
+
+def test_config_form_sends_a_suggested_value_even_when_left_as_it_is():
+    def form():
+        import streamlit as st
+
+        from deepad.config import describe
+        from deepad.models.fcdd import FCDDConfig
+        from pages.components.config_form import config_form
+
+        specs = describe(FCDDConfig, suggested={"width": 0.25})
+        st.session_state["sent"] = config_form(specs, key="f")
+
+    at = AppTest.from_function(form).run()
+    assert not at.exception
+    sent = at.session_state["sent"]
+    assert sent["width"] == 0.25  # the config's own default is 1
+    assert "epochs" not in sent and "eta" not in sent  # unchanged defaults are left out

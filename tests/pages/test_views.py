@@ -1,6 +1,10 @@
 """The per-method Inspect views, on runs written straight into the store (no training)."""
 
+import importlib
+import sys
+
 import numpy as np
+import pytest
 
 from deepad import metrics
 from deepad.data.types import DataKind, Dataset
@@ -12,7 +16,7 @@ def metric(at, label_start: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(label_start))
 
 
-def test_fcdd_view_resamples_with_sigma_and_reports_pixel_auroc(svc):
+def _fcdd_run(svc):
     from deepad.models.base import ImageMaps
 
     rng = np.random.default_rng(0)
@@ -31,6 +35,11 @@ def test_fcdd_view_resamples_with_sigma_and_reports_pixel_auroc(svc):
                                         low_res=low[p]),
         meta={"receptive_field": rf, "image_size": 16, "sigma": 2.0},
     )  # fmt: skip
+    return run_id, n
+
+
+def test_fcdd_view_resamples_with_sigma_and_reports_pixel_auroc(svc):
+    run_id, _ = _fcdd_run(svc)
     at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
     no_errors(at)
     assert at.radio(key=f"run{run_id}_norm").value == "whole set"  # FCDD maps share one scale
@@ -44,6 +53,32 @@ def test_fcdd_view_resamples_with_sigma_and_reports_pixel_auroc(svc):
     at.slider(key=f"run{run_id}_pixel_threshold").set_value(0.01)
     at.run()
     no_errors(at)
+
+
+def test_fcdd_view_upsamples_each_map_once_per_sigma(svc, monkeypatch):
+    import streamlit as st
+
+    from pages.views import fcdd
+
+    run_id, n = _fcdd_run(svc)
+    st.cache_data.clear()
+    calls = []
+    upsample = fcdd.fcdd_upsample
+    monkeypatch.setattr(
+        fcdd,
+        "fcdd_upsample",
+        lambda low, meta, sigma: calls.append(sigma) or upsample(low, meta, sigma),
+    )
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    # overlays, outlines, the colour range and the pixel AUROC all read the same maps
+    assert 0 < len(calls) <= n and set(calls) == {2.0}
+    at.run()
+    assert len(calls) <= n  # a rerun at the same σ upsamples nothing again
+    at.slider(key=f"run{run_id}_sigma").set_value(4.0)
+    at.run()
+    no_errors(at)
+    assert calls.count(4.0) <= n
 
 
 def test_cvdd_view_picks_context_and_shows_per_context_scores(svc):
@@ -99,3 +134,31 @@ def test_dsebm_view_counts_items_by_criterion(svc):
     assert "reconstruction error (DSEBM-r)" in at.selectbox(key=f"order_{run_id}").options
     point = metrics.operating_point(labels, energy, svc.threshold(run_id))
     assert metric(at, "recall") == f"{point.recall:.3f}"
+
+
+def test_a_method_without_a_view_gets_the_default_and_registered_views_override_hooks():
+    from deepad.models.registry import TITLES
+    from pages.views import DEFAULT, VIEWS, view_for
+    from pages.views import fcdd as fcdd_view
+    from pages.views.default import View
+    from pages.views.default import panel as default_panel
+
+    assert view_for("ae") is DEFAULT and view_for("no such method") is DEFAULT
+    assert set(VIEWS) <= set(TITLES)  # a misspelt key would silently show the default view
+    fcdd = view_for("fcdd")
+    assert isinstance(fcdd, View)
+    assert fcdd.panel is fcdd_view.panel and fcdd.image_maps is fcdd_view.image_maps
+    assert fcdd.initial_normalisation(None) == "whole set"
+    assert DEFAULT.initial_normalisation(None) == "per image"
+    assert fcdd.item_tokens is DEFAULT.item_tokens  # not overridden: the default hook
+    assert view_for("cvdd").panel is not default_panel
+
+
+def test_an_import_error_inside_a_view_is_an_error(monkeypatch):
+    import pages.views
+
+    monkeypatch.setitem(sys.modules, "pages.views.cvdd", None)  # importing it now fails
+    with pytest.raises(ImportError):
+        importlib.reload(pages.views)
+    monkeypatch.undo()
+    importlib.reload(pages.views)

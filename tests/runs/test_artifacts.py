@@ -84,3 +84,27 @@ def test_nothing_written_means_none(tmp_path):
     assert load_explanations(tmp_path) is None
     with pytest.raises(ValueError):
         write_explanations(tmp_path, _maps, np.arange(0))
+
+
+def test_maps_that_follow_from_low_res_are_stored_as_low_res_only(tmp_path):
+    from deepad.models.fcdd.network import ReceptiveField
+    from deepad.models.fcdd.upsample import receptive_field_upsample
+
+    rf = ReceptiveField(size=6, jump=2, start=0.5)
+    upsampling = {"receptive_field": rf.to_json(), "sigma": 1.5, "image_size": 8}
+    low = np.random.default_rng(0).random((5, 4, 4)).astype(np.float32)
+
+    def explain(positions):
+        part = low[positions]
+        return ImageMaps(maps=receptive_field_upsample(part, rf, 1.5, size=8), low_res=part)
+
+    manifest = write_explanations(tmp_path, explain, np.arange(5), upsampling=upsampling)
+    assert manifest["upsample"] == upsampling and manifest["shape"] == [8, 8]
+    assert not (tmp_path / "maps.npy").exists()
+    _, loaded = load_explanations(tmp_path)
+    assert len(loaded.maps) == 5 and loaded.maps.shape == (5, 8, 8)
+    stored = loaded.low_res.astype(np.float32)  # float16 on disk
+    np.testing.assert_allclose(
+        loaded.maps[3], receptive_field_upsample(stored[3], rf, 1.5, size=8), rtol=1e-6
+    )
+    assert len(list(loaded.maps)) == 5

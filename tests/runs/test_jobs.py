@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from deepad.data.registry import DatasetRegistry
 from deepad.runs import jobs
 from deepad.runs.store import (
     CANCELLED,
@@ -17,8 +18,6 @@ from deepad.runs.store import (
     RunStore,
 )
 from tests.runs.fakes import blob_images
-
-registry_module = pytest.importorskip("deepad.data.registry")
 
 
 @pytest.fixture
@@ -90,7 +89,7 @@ def worker_env(monkeypatch, tmp_path):
     monkeypatch.setenv("DEEPAD_PLUGINS", "tests.runs.fakes")
     monkeypatch.setenv("DEEPAD_HOME", str(tmp_path))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny nets: one thread is fastest
-    registry = registry_module.DatasetRegistry(tmp_path)
+    registry = DatasetRegistry(tmp_path)
     return registry.add(blob_images(48), name="blobs").id
 
 

@@ -36,7 +36,7 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     )
     assert record.status == DONE, record.error
     assert record.progress == 1.0 and record.epoch == 4 and record.epochs == 4
-    assert phases == ["training", "saving", "scoring", "explaining", "metrics"]
+    assert phases == ["training", "saving", "scoring", "metrics"]
     assert [r.epoch for r in reports if r.epoch_end] == [1, 2, 3, 4]
     history = store.history(run_id)
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
@@ -63,6 +63,25 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     assert (store.artifacts_dir(run_id) / "last.safetensors").exists()
     assert f"run {run_id} done" in store.log_path(run_id).read_text()
     assert store.dataset_summary("test")["count"] == 30
+
+
+def test_fcdd_run_scores_and_explains_in_one_pass_and_stores_low_res_maps_only(store, registry):
+    settings = {"epochs": 1, "batch_size": 16, "width": 0.25, "image_size": 28, "device": "cpu"}
+    run_id = store.create_run("fcdd", {**settings, "checkpoint_every": 0}, "train", "test")
+    record = execute(store, run_id, registry=registry)
+    assert record.status == DONE, record.error
+    model = Detector.load(store.model_dir(run_id))
+    test = registry.get("test")
+    np.testing.assert_allclose(store.scores(run_id).score, model.decision_function(test))
+    explain_dir = store.artifacts_dir(run_id) / "explain"
+    assert (explain_dir / "low_res.npy").exists() and not (explain_dir / "maps.npy").exists()
+    _, loaded = load_explanations(explain_dir)
+    assert loaded.maps.shape == (30, 28, 28)
+    # the stored maps are the model's own, upsampled from float16 low-resolution maps
+    np.testing.assert_allclose(
+        loaded.maps[29], model.explain(test.subset([29])).maps[0], rtol=1e-2, atol=1e-3
+    )
+    assert 0.0 <= record.metrics["pixel_auroc"] <= 1.0
 
 
 def test_table_run_without_test_set_scores_the_training_set(store, registry):

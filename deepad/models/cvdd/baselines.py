@@ -24,7 +24,7 @@ from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
 from deepad.text.config import TextEmbeddingConfig
 from deepad.text.embeddings import DocumentEmbeddings
-from deepad.train.loop import ProgressCallback, RunContext
+from deepad.train.loop import ProgressCallback, RunContext, forked_rng
 
 
 class Pooling(enum.StrEnum):
@@ -114,7 +114,8 @@ class EmbeddingOCSVM(EmbeddingDetector):
     def fit_embeddings(self, emb: DocumentEmbeddings) -> EmbeddingOCSVM:
         """``fit`` on word embeddings computed beforehand (e.g. a benchmark's cached split)."""
         validate(self.config)
-        self._fit_embeddings(emb)
+        with forked_rng():  # as Detector.fit: OneClassSVM draws from numpy's global RNG
+            self._fit_embeddings(emb)
         self.decision_scores_ = self.score_embeddings(emb).score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
         self.kind_ = DataKind.TEXT

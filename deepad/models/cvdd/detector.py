@@ -38,7 +38,13 @@ from deepad.models.cvdd.network import CVDDNet
 from deepad.models.registry import register
 from deepad.text.config import TextEmbeddingConfig
 from deepad.text.embeddings import DocumentEmbeddings
-from deepad.train.loop import LoopState, ProgressCallback, RunContext, fit_network
+from deepad.train.loop import (
+    LoopState,
+    ProgressCallback,
+    RunContext,
+    fit_network,
+    forked_rng,
+)
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +216,8 @@ class CVDD(EmbeddingDetector):
     ) -> CVDD:
         """``fit`` on word embeddings computed beforehand (e.g. a benchmark's cached split)."""
         validate(self.config)
-        self._fit_embeddings(emb, progress, context or RunContext())
+        with forked_rng():  # as Detector.fit: the caller's random draws stay as they were
+            self._fit_embeddings(emb, progress, context or RunContext())
         self.decision_scores_ = self.score_embeddings(emb).score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
         self.kind_ = DataKind.TEXT

@@ -8,10 +8,8 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
@@ -29,21 +27,26 @@ from deepad.models.fcdd.anomalies import (
 )
 from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
 from deepad.models.fcdd.network import Architecture, FCDDNet, ReceptiveField
-from deepad.models.fcdd.upsample import default_sigma, receptive_field_upsample
+from deepad.models.fcdd.upsample import (
+    UpsampledMaps,
+    default_sigma,
+    receptive_field_upsample,
+)
 from deepad.models.registry import register
 from deepad.train.loop import ProgressCallback, RunContext, autocast, fit_network
 
 log = logging.getLogger(__name__)
 
 
-# Default channel multiplier on a CPU: at 128×128 the quarter-width VGG net trains about 8×
-# faster than the published one and localised the generated defects as well (fcdd-defects).
+# The width the Train form suggests on a CPU: at 128×128 the quarter-width VGG net trains
+# about 8× faster than the published one and localised the generated defects as well
+# (fcdd-defects). The configuration's own default stays 1, so settings mean one model.
 CPU_WIDTH = 0.25
 
 
 class AnomalySource(enum.StrEnum):
     CONFETTI = "confetti"  # coloured blobs pasted into normal images
-    OUTLIER_EXPOSURE = "outlier_exposure"  # images from another collection (oe_path)
+    OUTLIER_EXPOSURE = "outlier_exposure"  # images of another registered dataset (oe_dataset)
     CONFETTI_AND_OE = "confetti+outlier_exposure"
     NONE = "none"  # only the labeled anomalies given to fit
 
@@ -72,13 +75,13 @@ class FCDDConfig(NetworkConfig):
         Architecture.AUTO,
         help="Network: fmnist28 (RF 16), cifar32 (RF 22), vgg224 (RF 62); auto picks by size.",
     )
-    width: float | None = param(
-        None,
+    width: float = param(
+        1.0,
         low=0.05,
         high=4.0,
         help=(
-            "Channel multiplier of the network (1 = the published widths; empty: 1 on a GPU, "
-            f"{CPU_WIDTH} on a CPU, where the full network trains about ten times slower)."
+            "Channel multiplier of the network (1 = the published widths; on a CPU, where the "
+            f"full network trains about ten times slower, the form suggests {CPU_WIDTH})."
         ),
         advanced=True,
     )
@@ -86,9 +89,9 @@ class FCDDConfig(NetworkConfig):
         AnomalySource.CONFETTI,
         help="Artificial anomalies to train against; labeled anomalies are always added.",
     )
-    oe_path: str = param(
+    oe_dataset: str = param(
         "",
-        help="Outlier-exposure images: a folder, archive or IDX file of other images.",
+        help="Outlier-exposure images: the id of a registered image dataset (deepad ingest).",
     )
     anomaly_fraction: float = param(
         0.5, low=0.05, high=0.95, help="Share of each batch that is anomalous.", advanced=True
@@ -130,6 +133,10 @@ class FCDDConfig(NetworkConfig):
         advanced=True,
     )
 
+    @classmethod
+    def suggested_defaults(cls, device_type: str) -> dict[str, Any]:
+        return {"width": CPU_WIDTH} if device_type == "cpu" else {}
+
 
 @register
 class FCDD(Detector):
@@ -141,18 +148,6 @@ class FCDD(Detector):
     kinds = frozenset({DataKind.IMAGE})
     explains = True
     uses_labeled = True
-
-    def __init__(
-        self,
-        *,
-        config: FCDDConfig | None = None,
-        outliers: Dataset | np.ndarray | None = None,
-        **params: Any,
-    ) -> None:
-        super().__init__(config=config, **params)
-        # Outlier-exposure images given in memory (e.g. a benchmark's second dataset); the
-        # configuration can only name a path, which would not describe an in-memory set.
-        self.outliers = outliers
 
     # ----------------------------------------------------------------- fitting
     def _fit(
@@ -181,12 +176,12 @@ class FCDD(Detector):
             [torch.full((len(d),), w, dtype=torch.float32) for d, w in normal_sets]
         )
         known = _concat([d for d in anomalous_sets])
-        outliers = self._outlier_pool(size, channels)
+        outliers = self._outlier_pool(context, size, channels)
 
         uses_confetti = cfg.anomalies in (AnomalySource.CONFETTI, AnomalySource.CONFETTI_AND_OE)
         uses_oe = cfg.anomalies in (AnomalySource.OUTLIER_EXPOSURE, AnomalySource.CONFETTI_AND_OE)
         if uses_oe and outliers is None:
-            raise ValueError("outlier exposure needs oe_path (or outliers=) with images")
+            raise ValueError("outlier exposure needs oe_dataset, the id of a dataset of images")
         if not uses_confetti and not uses_oe and known is None:
             raise ValueError("anomalies=none needs labeled anomalies to train against")
 
@@ -211,9 +206,7 @@ class FCDD(Detector):
         self.image_size_, self.channels_ = size, channels
 
         torch.manual_seed(cfg.seed)  # weight initialisation is part of the seeded run
-        network = FCDDNet(
-            cfg.architecture, channels, image_size=size, width=resolve_width(cfg.width, device)
-        )
+        network = FCDDNet(cfg.architecture, channels, image_size=size, width=cfg.width)
         self.network_ = network
         self.receptive_field_ = network.receptive_field
         self.sigma_ = (
@@ -262,14 +255,19 @@ class FCDD(Detector):
         )
         network.to(memory_format=torch.contiguous_format)
 
-    def _outlier_pool(self, size: int, channels: int) -> torch.Tensor | None:
+    def _outlier_pool(self, context: RunContext, size: int, channels: int) -> torch.Tensor | None:
         cfg: FCDDConfig = self.config  # type: ignore[assignment]
-        source: Any = self.outliers
-        if source is None and cfg.oe_path:
-            source = load_outlier_images(cfg.oe_path)
-        if source is None:
+        if not cfg.oe_dataset:
             return None
-        data = as_dataset(source, DataKind.IMAGE)
+        datasets = context.datasets
+        if datasets is None:
+            from deepad.data.registry import DatasetRegistry
+
+            datasets = DatasetRegistry()
+        data = datasets.get(cfg.oe_dataset)
+        if data is None:  # a plain mapping of ids to datasets answers None
+            raise KeyError(f"outlier-exposure dataset {cfg.oe_dataset} is not known")
+        data = as_dataset(data, DataKind.IMAGE)
         if len(data) == 0:
             raise ValueError("the outlier-exposure set is empty")
         return stack_images(data, size, channels)
@@ -278,11 +276,11 @@ class FCDD(Detector):
     @torch.no_grad()
     def low_res_maps(self, items: Any) -> np.ndarray:
         """A(x) for each image, ``(n, u, v)`` float32, in the network's output resolution."""
-        self._check_fitted()
-        return self._low_res(self._check_kind(as_dataset(items, self.kind_)))
+        return self._forward(self._checked(items))[1]
 
     @torch.no_grad()
-    def _low_res(self, data: Dataset) -> np.ndarray:
+    def _forward(self, data: Dataset) -> tuple[Scores, np.ndarray]:
+        """One pass of the network: the scores and the low-resolution maps they come from."""
         cfg: FCDDConfig = self.config  # type: ignore[assignment]
         device = select_device(cfg.device)
         network = self.network_.to(device).eval()
@@ -302,23 +300,29 @@ class FCDD(Detector):
             with autocast(device, cfg.precision):
                 maps = anomaly_map(network(x))
             out.append(maps[:, 0].float().cpu().numpy())
-        if not out:
+        if out:
+            low = np.concatenate(out).astype(np.float32)
+        else:
             side = network.output_size(self.image_size_)
-            return np.zeros((0, side, side), dtype=np.float32)
-        return np.concatenate(out).astype(np.float32)
-
-    def _score(self, data: Dataset) -> Scores:
-        maps = self._low_res(data)
-        flat = maps.reshape(len(maps), -1)
-        return Scores(
+            low = np.zeros((0, side, side), dtype=np.float32)
+        flat = low.reshape(len(low), -1)
+        scores = Scores(
             score=flat.mean(axis=1).astype(np.float64),
             components={"max_pixel": flat.max(axis=1, initial=0.0).astype(np.float64)},
         )
+        return scores, low
+
+    def _score(self, data: Dataset) -> Scores:
+        return self._forward(data)[0]
 
     def _explain(self, data: Dataset) -> ImageMaps:
-        low = self._low_res(data)
-        full = self.upsample(low)
-        return ImageMaps(maps=full.astype(np.float32), low_res=low)
+        low = self._forward(data)[1]
+        return ImageMaps(maps=self.upsample(low).astype(np.float32, copy=False), low_res=low)
+
+    def _score_and_explain(self, data: Dataset) -> tuple[Scores, ImageMaps]:
+        # the full maps are upsampled as they are read: a run stores only low_res
+        scores, low = self._forward(data)
+        return scores, ImageMaps(maps=UpsampledMaps(low, self.map_upsampling()), low_res=low)
 
     def upsample(self, low_res: np.ndarray, sigma: float | None = None) -> np.ndarray:
         """Full-resolution heatmaps (``image_size_`` square) from :meth:`low_res_maps` output."""
@@ -329,6 +333,14 @@ class FCDD(Detector):
             self.sigma_ if sigma is None else sigma,
             size=self.image_size_,
         )
+
+    def map_upsampling(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {
+            "receptive_field": self.receptive_field_.to_json(),
+            "sigma": self.sigma_,
+            "image_size": self.image_size_,
+        }
 
     # ----------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -486,13 +498,6 @@ class _Epoch:
 
 
 # --------------------------------------------------------------------- helpers
-def resolve_width(width: float | None, device: torch.device) -> float:
-    """The channel multiplier to build: ``width`` if set, else by device (see ``CPU_WIDTH``)."""
-    if width is not None:
-        return float(width)
-    return CPU_WIDTH if device.type == "cpu" else 1.0
-
-
 def _common_side(data: Dataset) -> int:
     sides = Counter(max(np.shape(im)[:2]) for im in data.items)
     return int(sides.most_common(1)[0][0])
@@ -537,36 +542,3 @@ def _concat(sets: list[Dataset]) -> Dataset | None:
         labels=np.full(len(items), ANOMALOUS),
         masks=masks if any(m is not None for m in masks) else None,
     )
-
-
-def load_outlier_images(path: str | Path) -> Dataset:
-    """Images for outlier exposure: an IDX file (MNIST format), or anything the image loader
-    reads (folders, archives, single files)."""
-    path = Path(path).expanduser()
-    if path.is_file() and "ubyte" in path.name:
-        from deepad.data.benchmarks.idx import read_idx
-
-        images = read_idx(path)
-        return as_dataset(np.ascontiguousarray(images), DataKind.IMAGE)
-    try:
-        from deepad.data.ingest import load_images
-    except ImportError:
-        return _read_image_folder(path)
-    return load_images(path)
-
-
-def _read_image_folder(path: Path) -> Dataset:
-    suffixes = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    items, names = [], []
-    for file in files:
-        if file.suffix.lower() not in suffixes:
-            continue
-        image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            continue
-        if image.ndim == 3:
-            image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
-        items.append(image)
-        names.append(file.name)
-    return Dataset(DataKind.IMAGE, items, names)

@@ -10,10 +10,11 @@ upsampling in :mod:`deepad.models.fcdd.upsample` relies on it.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from deepad.receptive_field import ReceptiveField  # defined torch-free; imported from here too
 
 
 class Architecture(enum.StrEnum):
@@ -21,29 +22,6 @@ class Architecture(enum.StrEnum):
     FMNIST28 = "fmnist28"  # 28×28 → 7×7, receptive field 16
     CIFAR32 = "cifar32"  # 32×32 → 8×8, receptive field 22
     VGG224 = "vgg224"  # 224×224 → 28×28, receptive field 62
-
-
-@dataclass(frozen=True)
-class ReceptiveField:
-    """Where output pixel ``(u, v)`` looks in the input.
-
-    Its field is ``size`` pixels wide and centred on input coordinate ``start + u * jump``
-    (pixel ``i`` has its centre at coordinate ``i``, so a centre may fall between pixels).
-    """
-
-    size: int
-    jump: int
-    start: float
-
-    def centre(self, index: int) -> float:
-        return self.start + index * self.jump
-
-    def to_json(self) -> dict[str, float]:
-        return {"size": self.size, "jump": self.jump, "start": self.start}
-
-    @classmethod
-    def from_json(cls, data: dict[str, float]) -> ReceptiveField:
-        return cls(size=int(data["size"]), jump=int(data["jump"]), start=float(data["start"]))
 
 
 def _pair_first(value: int | tuple[int, ...]) -> int:

@@ -1,65 +1,37 @@
 """Gaussian receptive-field upsampling (thesis Algorithm 1) and pixel-level decisions.
 
-Each low-resolution pixel ``a`` adds ``a · G2(c, σ)`` to the full-resolution map, where ``c`` is
-the centre of its receptive field and the Gaussian is cut to the receptive field's ``r × r``
-square. That is a transposed convolution with stride ``jump``; because the truncated Gaussian
-is separable it equals ``M_y · A · M_xᵀ`` with two small ``(h × u)`` matrices, which is what we
-compute: one 28×28 map to 224×224 is two tiny matrix products instead of a strided
-transposed convolution over a padded canvas.
+The numpy implementation, the receptive-field arithmetic and σ's default live in
+:mod:`deepad.receptive_field` (torch-free, so the dashboard can use them); this module adds the
+differentiable torch path and the literal transposed-convolution check.
 """
 
 from __future__ import annotations
-
-import math
-from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepad.models.fcdd.network import ReceptiveField
+from deepad.receptive_field import (
+    ReceptiveField,
+    UpsampledMaps,
+    axis_matrix,
+    checked_sigma,
+    crop_offset,
+    default_sigma,
+    gaussian_kernel,
+    output_size,
+    upsample_numpy,
+)
 
-
-def default_sigma(rf_size: int) -> float:
-    """The reference implementation's choice of σ for a receptive field of ``rf_size`` pixels."""
-    return float(np.log10(0.45 * rf_size + 1) + 0.25) if rf_size < 32 else 10.0
-
-
-def _crop_offset(rf: ReceptiveField) -> int:
-    # Cropping P pixels from the full transposed-convolution output places the kernel's
-    # Gaussian centre at kernel index start + P; round so that centre lies mid-kernel.
-    return int(round((rf.size - 1) / 2 - rf.start))
-
-
-@lru_cache(maxsize=64)
-def _axis_matrix(n_low: int, n_high: int, size: int, jump: int, start: float, sigma: float):
-    """``(n_high, n_low)`` float64 matrix: column ``a`` is the 1-D truncated Gaussian of pixel a."""
-    rf = ReceptiveField(size=size, jump=jump, start=start)
-    offset = _crop_offset(rf)
-    y = np.arange(n_high, dtype=np.float64)[:, None]
-    a = np.arange(n_low, dtype=np.float64)[None, :]
-    kernel_index = y - a * jump + offset
-    inside = (kernel_index >= 0) & (kernel_index <= size - 1)
-    centre = start + a * jump
-    g = np.exp(-((y - centre) ** 2) / (2.0 * sigma**2)) / math.sqrt(2.0 * math.pi * sigma**2)
-    matrix = np.where(inside, g, 0.0)
-    matrix.setflags(write=False)
-    return matrix
-
-
-@lru_cache(maxsize=64)
-def _axis_matrix32(n_low: int, n_high: int, size: int, jump: int, start: float, sigma: float):
-    matrix = _axis_matrix(n_low, n_high, size, jump, start, sigma).astype(np.float32)
-    matrix.setflags(write=False)
-    return matrix
-
-
-def gaussian_kernel(rf: ReceptiveField, sigma: float) -> np.ndarray:
-    """The ``r × r`` kernel of Algorithm 1 as a transposed convolution uses it (for checks)."""
-    k = np.arange(rf.size, dtype=np.float64)
-    centre = rf.start + _crop_offset(rf)
-    g = np.exp(-((k - centre) ** 2) / (2.0 * sigma**2)) / math.sqrt(2.0 * math.pi * sigma**2)
-    return np.outer(g, g)
+__all__ = [
+    "UpsampledMaps",
+    "default_sigma",
+    "defect_mask",
+    "gaussian_kernel",
+    "pixel_threshold",
+    "receptive_field_upsample",
+    "receptive_field_upsample_conv",
+]
 
 
 def receptive_field_upsample(
@@ -76,38 +48,22 @@ def receptive_field_upsample(
     ``u · jump``, which holds for the published networks); ``sigma`` defaults to
     :func:`default_sigma`. Differentiable when given a tensor.
     """
-    sigma = default_sigma(rf.size) if sigma is None else float(sigma)
-    if sigma <= 0:
-        raise ValueError("sigma must be positive")
     if isinstance(low_res, np.ndarray):
-        maps = np.asarray(low_res, dtype=np.float32)
-        h, w = _out_size(maps.shape[-2:], rf, size)
-        my = _axis_matrix32(maps.shape[-2], h, rf.size, rf.jump, rf.start, sigma)
-        mx = _axis_matrix32(maps.shape[-1], w, rf.size, rf.jump, rf.start, sigma)
-        return my @ maps @ mx.T
+        return upsample_numpy(low_res, rf, sigma, size=size)
+    sigma = checked_sigma(rf, sigma)
     maps = low_res if low_res.is_floating_point() else low_res.float()
-    h, w = _out_size(maps.shape[-2:], rf, size)
+    h, w = output_size(maps.shape[-2:], rf, size)
     my = torch.tensor(
-        _axis_matrix(maps.shape[-2], h, rf.size, rf.jump, rf.start, sigma),
+        axis_matrix(maps.shape[-2], h, rf.size, rf.jump, rf.start, sigma),
         dtype=maps.dtype,
         device=maps.device,
     )
     mx = torch.tensor(
-        _axis_matrix(maps.shape[-1], w, rf.size, rf.jump, rf.start, sigma),
+        axis_matrix(maps.shape[-1], w, rf.size, rf.jump, rf.start, sigma),
         dtype=maps.dtype,
         device=maps.device,
     )
     return my @ maps @ mx.T
-
-
-def _out_size(
-    low_shape: tuple[int, ...], rf: ReceptiveField, size: int | tuple[int, int] | None
-) -> tuple[int, int]:
-    if size is None:
-        return low_shape[0] * rf.jump, low_shape[1] * rf.jump
-    if isinstance(size, int):
-        return size, size
-    return int(size[0]), int(size[1])
 
 
 def receptive_field_upsample_conv(
@@ -120,7 +76,7 @@ def receptive_field_upsample_conv(
     sigma = default_sigma(rf.size) if sigma is None else float(sigma)
     kernel = torch.as_tensor(gaussian_kernel(rf, sigma), dtype=low_res.dtype)[None, None]
     full = F.conv_transpose2d(low_res, kernel.to(low_res.device), stride=rf.jump)
-    offset = _crop_offset(rf)
+    offset = crop_offset(rf)
     pad_after = size + offset - full.shape[-1]
     if offset < 0 or pad_after > 0:
         before = max(0, -offset)
