@@ -28,3 +28,11 @@ def test_quick_cpu_check_writes_json_and_markdown(tmp_path):
     assert format_report(payload) == text
     assert not needs_data("gpu")
     assert set(WORKLOADS) >= {"fcdd", "cvdd", "minilm", "patchcore"}
+
+
+def test_score_memory_measures_both_ways():
+    from deepad.bench.memory import measure
+
+    for mode in ("whole", "chunks"):
+        row = measure(40, mode)
+        assert row["images"] == 40 and row["peak RSS growth MiB"] >= 0
