@@ -39,7 +39,7 @@ def test_runs_on_ray_record_progress_and_cancel(tmp_path, monkeypatch):
         assert jobs.start_run(store, done) == 0
         slow = store.create_run("tiny", {**TINY, "epochs": 400, "epoch_sleep": 0.05}, dataset)
         jobs.start_run(store, slow)
-        assert ray_runner.wait(store, done, timeout=180) == DONE
+        assert ray_runner.wait(store, done, timeout=300) == DONE, store.get(done)
         record = store.get(done)
         assert record.status == DONE and record.epoch == 3 and len(store.history(done)) == 3
         assert ray_runner.on_ray(store, done)
