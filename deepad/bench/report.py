@@ -121,6 +121,10 @@ def _pyod_model(name: str, contamination: float, seed: int):
         from pyod.models.ocsvm import OCSVM
 
         return OCSVM(contamination=contamination)
+    if name == "ECOD":
+        from pyod.models.ecod import ECOD
+
+        return ECOD(contamination=contamination)
     if name == "KNN":
         from pyod.models.knn import KNN
 
