@@ -134,8 +134,15 @@ def _names(options: BenchOptions, key: str, default: str) -> list[str]:
     return [n for n in _suite_value(options, key, default).split("+") if n]
 
 
-def _rounds(detector: Any) -> list[dict[str, Any]]:
-    return list(getattr(detector, "rounds_", []))
+def _print_ranking(
+    rows: list[dict[str, Any]], title: str, detectors: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Print the AUROC / AUPRC table and the iterative AE's selection rounds; return those."""
+    print(format_table(rows, ("method", "auroc", "auprc", "seconds"), title=title), flush=True)
+    rounds = list(getattr(detectors.get("iterative_ae"), "rounds_", []))
+    if rounds:
+        print("iterative_ae selection rounds:", rounds, flush=True)
+    return rounds
 
 
 @suite("iterative-kdd", "Iterative clustering AE on KDD Cup 99 with 5/10/20% contamination")
@@ -179,10 +186,7 @@ def run_iterative_kdd(options: BenchOptions) -> None:
             f"KDD Cup 99 10%: {len(train)} training rows ({share:.0%} anomalies), "
             f"{len(test)} test rows ({np.mean(test.labels == 1):.1%} anomalies)"
         )
-        print(format_table(rows, ("method", "auroc", "auprc", "seconds"), title=title), flush=True)
-        rounds = _rounds(detectors.get("iterative_ae"))
-        if rounds:
-            print("iterative_ae selection rounds:", rounds, flush=True)
+        rounds = _print_ranking(rows, title, detectors)
         payload["results"][str(share)] = {
             "train_rows": len(train),
             "test_rows": len(test),
@@ -260,10 +264,7 @@ def run_iterative_mnist(options: BenchOptions) -> None:
         f"MNIST test split: digit {normal_class} ({len(own)}) + {n_other} others "
         f"({np.mean(labels):.1%}), scored on the same set"
     )
-    print(format_table(rows, ("method", "auroc", "auprc", "seconds"), title=title), flush=True)
-    rounds = _rounds(detectors.get("iterative_ae"))
-    if rounds:
-        print("iterative_ae selection rounds:", rounds, flush=True)
+    rounds = _print_ranking(rows, title, detectors)
     wall = time.perf_counter() - start
     print(f"wall time: {wall:.0f} s")
     write_results(

@@ -7,14 +7,16 @@
    codes (stage 2, ``decoder_epochs``).
 3. Each item's composite feature is u = [z, e, c]: the code, the normalised squared error
    e = |x - x'|^2 / |x|^2 and the cosine dissimilarity c = 1 - cos(x, x').
-4. An estimation network learns -log p(u) by NCE against Gaussian noise N(mu, S Sigma S)
+4. An estimation network learns the log-odds G(u) of data against Gaussian noise p_n =
+   N(mu, S Sigma S) by NCE
    (mu, Sigma: the training features' moments; S = diag(s), s = 1 + softplus(a) >= 1), while
    s maximises the NCE loss in its stop-gradient form (stage 3, ``nce_epochs``). Both updates
    happen in the same optimiser step (simultaneous, not alternating, gradient descent-ascent).
    Each data batch is doubled by copies whose e and c are redrawn from normals with the
    features' mean and standard deviation truncated to [0, mode], the mode of a log-normal with
    the features' mean and variance: artificially low reconstruction errors count as normal.
-5. The score is the estimated negative log-density f(u).
+5. The score is the estimated negative log-density -log p(u) = -G(u) - log p_n(u) - log nu
+   (at the NCE optimum G = log p - log(nu p_n)), with the final noise scale.
 
 With ``encoder = pca`` the code and reconstruction come from a principal subspace of the
 standardised inputs instead (the paper's variant on PCA of pretrained features; here of the

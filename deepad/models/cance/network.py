@@ -28,7 +28,9 @@ class EstimationNetwork(nn.Module):
     """Maps a composite feature to the log-odds that it is data rather than noise.
 
     Inputs are standardised with the training features' mean and standard deviation (buffers),
-    which only reparametrises the network; the output is on the raw feature scale.
+    which only reparametrises the network. Modelling the log-odds G rather than -log p
+    directly keeps the density estimate -G - log p_n - log nu growing with the noise's
+    Gaussian tails far from the data, where a saturating network would flatten out.
     """
 
     def __init__(self, *, features: int, hidden: Sequence[int]) -> None:

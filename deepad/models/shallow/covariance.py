@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.covariance import EmpiricalCovariance, MinCovDet
 
 from deepad.config import param
+from deepad.data.types import DataKind
 from deepad.models.registry import register
 from deepad.models.shallow.detectors import ShallowConfig, ShallowDetector
 
@@ -34,8 +35,10 @@ class GaussianConfig(ShallowConfig):
 class Gaussian(ShallowDetector):
     """Mahalanobis distance to a Gaussian fitted on the standardised features. With the robust
     (MCD) estimate it stays usable when your normal data may contain anomalies: the estimate
-    ignores the most outlying rows. Wants more rows than features.
+    ignores the most outlying rows. For tables with (well) more rows than columns.
     """
+
+    kinds = frozenset({DataKind.TABLE})
 
     name = "gaussian"
     title = "Gaussian / robust covariance (MCD)"
@@ -45,6 +48,10 @@ class Gaussian(ShallowDetector):
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config
         x = x.astype(np.float64)
+        if len(x) <= x.shape[1]:
+            raise ValueError(
+                f"a Gaussian needs more rows than features ({len(x)} rows, {x.shape[1]} features)"
+            )
         if cfg.robust:
             model = MinCovDet(support_fraction=cfg.support_fraction, random_state=cfg.seed).fit(x)
         else:
