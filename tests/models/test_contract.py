@@ -24,7 +24,10 @@ from tests.models.conftest import tiny_split
 SMALL_EPOCHS = 3
 MIN_AUROC = 0.8
 # (method, kind) pairs expected to miss MIN_AUROC on the tiny set, each with its reason
-XFAIL_AUROC: dict[tuple[str, str], str] = {}
+XFAIL_AUROC: dict[tuple[str, str], str] = {
+    ("iterative_ae", "image"): "its cosine score ignores magnitude, and after 3 epochs the "
+    "reconstruction of pixel noise is as close in angle as that of a blob",
+}
 
 METHODS = list_methods()
 PAIRS = [(m, k) for m in METHODS for k in sorted(m.kinds, key=lambda k: k.value)]

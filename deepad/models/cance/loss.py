@@ -1,13 +1,13 @@
 """CANCE's losses: the latent covariance penalty and noise-contrastive estimation.
 
-NCE (Gutmann and Hyvärinen): the estimation network f gives the negative log-density of the
-data, so the log-odds that u is data rather than noise is G(u) = -f(u) - log p_n(u) - log nu
-for nu noise samples per data sample, and the loss is
+NCE (Gutmann and Hyvärinen): for a density estimate f = -log p and nu noise samples per data
+sample, the log-odds that u is data rather than noise is G(u) = -f(u) - log p_n(u) - log nu,
+and the loss is
 
     L = mean_x softplus(-G(x)) + nu * mean_y softplus(G(y)),
 
 i.e. -log sigma(G) on data and -log(1 - sigma(G)) on noise. The noise scale s maximises the
-same loss with the network's outputs under a stop-gradient (the adversarial, stop-gradient
+same loss with the density estimate under a stop-gradient (the adversarial, stop-gradient
 form): its gradient reaches s only through log p_n and the reparametrised noise samples.
 """
 
