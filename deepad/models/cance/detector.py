@@ -5,8 +5,8 @@
    covariance, so the code neither collapses nor correlates (stage 1, ``epochs``).
 2. Decoupled training: the encoder is frozen and the decoder trains on alone, on the frozen
    codes (stage 2, ``decoder_epochs``).
-3. Each item's composite feature is u = [z, e, c]: the code, the normalised squared error
-   e = |x - x'|^2 / |x|^2 and the cosine dissimilarity c = 1 - cos(x, x').
+3. Each item's composite feature is u = [z, e, c]: the code, the squared error normalised by
+   the dimension e = |x - x'|^2 / d and the cosine dissimilarity c = 1 - cos(x, x').
 4. An estimation network learns the log-odds G(u) of data against Gaussian noise p_n =
    N(mu, S Sigma S) by NCE
    (mu, Sigma: the training features' moments; S = diag(s), s = 1 + softplus(a) >= 1), while
@@ -108,9 +108,11 @@ class CANCEConfig(NetworkConfig):
 
 
 def reconstruction_features(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
-    """``(n, 2)``: normalised squared error |x - x'|^2 / |x|^2 and 1 - cos(x, x')."""
+    """``(n, 2)``: the squared error normalised by the dimension, |x - x'|^2 / d, and
+    1 - cos(x, x'). (Dividing by |x|^2 instead would hide the anomalies of standardised
+    tables, which lie far from the mean and so have a large |x|.)"""
     x, reconstruction = x.flatten(1), reconstruction.flatten(1)
-    error = ((x - reconstruction) ** 2).sum(1) / ((x**2).sum(1) + EPS)
+    error = ((x - reconstruction) ** 2).mean(1)
     cosine = 1.0 - F.cosine_similarity(x, reconstruction, dim=1, eps=EPS)
     return torch.stack([error, cosine], 1)
 
@@ -382,7 +384,9 @@ class CANCE(Detector):
             self.pca_ = part("pca")
         estimator = part("estimator")
         self.estimator_ = _Estimator(
-            int(estimator["network.mean"].shape[0]), self.config.estimator_hidden
+            int(estimator["network.mean"].shape[0]),
+            self.config.estimator_hidden,
+            self.config.noise_ratio,
         )
         self.estimator_.load_state_dict(estimator)
         self.estimator_.eval()

@@ -78,7 +78,8 @@ class KernelPCA(ShallowDetector):
             ratio = np.cumsum(eigenvalues) / max(float(eigenvalues.sum()), 1e-300)
             k = min(int(np.searchsorted(ratio, cfg.variance - 1e-9) + 1), len(eigenvalues))
         # unit-norm principal axes in feature space: alpha_j = v_j / sqrt(lambda_j)
-        alphas = eigenvectors[:, :k] / np.sqrt(eigenvalues[:k])
+        # C order, as after loading, so saved and fitted detectors multiply alike
+        alphas = np.ascontiguousarray(eigenvectors[:, :k] / np.sqrt(eigenvalues[:k]))
         self.n_components_ = k
         return {
             "points": points,
