@@ -166,6 +166,16 @@ class KDE(ShallowDetector):
 
 
 # --------------------------------------------------------------------------- OC-SVM
+def rbf_gamma_param() -> Any:
+    """The RBF width setting of the kernel methods; empty picks it without labels."""
+    return param(
+        None,
+        low=1e-9,
+        log=True,
+        help="RBF kernel width (empty: 'scale' = 1 / (features x variance)).",
+    )
+
+
 @dataclass(frozen=True)
 class OCSVMConfig(ShallowConfig):
     nu: float | None = param(
@@ -175,12 +185,7 @@ class OCSVMConfig(ShallowConfig):
         help="Upper bound on the share of training points outside the boundary (empty: the "
         "contamination setting, a rule that needs no labels).",
     )
-    gamma: float | None = param(
-        None,
-        low=1e-9,
-        log=True,
-        help="RBF kernel width (empty: 'scale' = 1 / (features x variance)).",
-    )
+    gamma: float | None = rbf_gamma_param()
 
 
 @register

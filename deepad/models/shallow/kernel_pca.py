@@ -14,6 +14,7 @@ from deepad.models.shallow.detectors import (
     ShallowConfig,
     ShallowDetector,
     _squared_distances,
+    rbf_gamma_param,
 )
 
 
@@ -29,12 +30,7 @@ class KernelPCAConfig(ShallowConfig):
         help="Keep the fewest components explaining this share of the feature-space variance "
         "(when components is empty).",
     )
-    gamma: float | None = param(
-        None,
-        low=1e-9,
-        log=True,
-        help="RBF kernel width (empty: 'scale' = 1 / (features x variance)).",
-    )
+    gamma: float | None = rbf_gamma_param()
     max_rows: int = param(
         2000,
         low=10,
