@@ -1,7 +1,7 @@
 """Iterative clustering + autoencoder (paper 001, Algorithm 1) for contaminated training data.
 
 No labels are used. An initial training subset is the members of the lowest-variance clusters
-of the (standardised) inputs: a GMM on tables, k-means on flattened image pixels (``auto``),
+of the inputs (standardised table columns, [0, 1] pixels): a GMM on tables, k-means on flattened image pixels (``auto``),
 accepting clusters below the (100 - p0)-th percentile of cluster variance. A tanh autoencoder
 trains on that subset in deepad's one training loop; every ``reselect_every`` epochs a hook
 computes z = [bottleneck code; cosine reconstruction error] for *all* training items, fits a
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from deepad.config import param
+from deepad.data.transforms import Standardizer
 from deepad.data.types import ANOMALOUS, DataKind, Dataset
 from deepad.device import select_device
 from deepad.models.base import Detector, Scores
@@ -185,6 +186,14 @@ class IterativeAE(Detector):
         cfg = self.config
         self.features_ = FeatureMap()
         x = self.features_.fit(train, image_size=cfg.image_size)
+        if train.kind == DataKind.IMAGE:
+            # images stay [0, 1] pixels, as in the paper: standardising a pixel that is almost
+            # always dark blows up the few images where it is lit, and the cosine score then
+            # follows those pixels alone
+            dim = x.shape[1]
+            identity = {"mean": np.zeros(dim, np.float32), "std": np.ones(dim, np.float32)}
+            self.features_.standardizer_ = Standardizer.from_state(identity)
+            x = self.features_.transform(train)
         on_images = train.kind == DataKind.IMAGE
         kmeans = cfg.initial_clustering == InitialClustering.KMEANS or (
             cfg.initial_clustering == InitialClustering.AUTO and on_images
