@@ -115,7 +115,11 @@ class _Reselection:
     """Loop hook: every r epochs re-select the training subset from z; stop once it settles."""
 
     def __init__(
-        self, inputs: torch.Tensor, selected: np.ndarray, cfg: IterativeAEConfig, anomalous
+        self,
+        inputs: torch.Tensor,
+        selected: np.ndarray,
+        cfg: IterativeAEConfig,
+        anomalous: np.ndarray | None,
     ) -> None:
         self.inputs = inputs
         self.selected = selected
