@@ -127,6 +127,10 @@ def _pyod_model(name: str, contamination: float, seed: int, features: int = 0):
         from pyod.models.ocsvm import OCSVM
 
         return OCSVM(contamination=contamination)
+    if name == "ECOD":
+        from pyod.models.ecod import ECOD
+
+        return ECOD(contamination=contamination)
     if name == "KNN":
         from pyod.models.knn import KNN
 

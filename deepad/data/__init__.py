@@ -3,6 +3,7 @@
 Nothing here imports torch; tensors are made in :mod:`deepad.data.transforms`.
 """
 
+from deepad.data.contamination import contaminate
 from deepad.data.demo import DemoInfo, DemoSet, list_demos, load_demo
 from deepad.data.images import split_train_test
 from deepad.data.ingest import (
@@ -36,6 +37,7 @@ __all__ = [
     "TextEncodingError",
     "Upload",
     "as_dataset",
+    "contaminate",
     "home_dir",
     "infer_kind",
     "list_demos",

@@ -19,6 +19,7 @@ _loaded = False
 # against the registered classes.
 TITLES = {
     "ae": "Autoencoder",
+    "cance": "CANCE (composite features + NCE)",
     "deepsad": "Deep SAD",
     "deepsvdd": "Deep SVDD",
     "cvdd": "CVDD (context vector data description)",
@@ -26,9 +27,12 @@ TITLES = {
     "embedding_knn": "Pretrained embedding kNN",
     "embedding_ocsvm": "OC-SVM on pooled word embeddings",
     "fcdd": "FCDD",
+    "gaussian": "Gaussian / robust covariance (MCD)",
     "hsc": "HSC",
     "iforest": "Isolation forest",
+    "iterative_ae": "Iterative clustering autoencoder",
     "kde": "Kernel density (KDE)",
+    "kernel_pca": "Kernel PCA reconstruction",
     "ocsvm": "One-class SVM",
     "patchcore": "PatchCore (pretrained memory bank)",
     "pca": "PCA reconstruction",

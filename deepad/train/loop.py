@@ -71,6 +71,8 @@ class LoopState:
     epoch: int = 0
     epochs: int = 0
     history: list[EpochStats] = field(default_factory=list)
+    # a hook sets this to end training before the next epoch (e.g. once a selection settles)
+    stop: bool = False
 
 
 class Hook(Protocol):
@@ -326,6 +328,9 @@ def fit_network(
         state.epoch = epoch
         for hook in hooks:
             hook.on_epoch_start(state)
+        if state.stop:
+            log.info("a hook ended training before epoch %d", epoch)
+            break
         module.train()
         batches, n_batches = _iterate(source, cfg, device, generator, epoch, world)
         epoch_start = last_report = time.perf_counter()

@@ -25,7 +25,11 @@ from tests.models.conftest import tiny_split
 SMALL_EPOCHS = 3
 MIN_AUROC = 0.8
 # (method, kind) pairs expected to miss MIN_AUROC on the tiny set, each with its reason
-XFAIL_AUROC: dict[tuple[str, str], str] = {}
+XFAIL_AUROC: dict[tuple[str, str], str] = {
+    ("iterative_ae", "table"): "three epochs of a few steps leave its tanh autoencoder "
+    "untrained, and a cosine score ignores magnitude; trained, it separates planted "
+    "anomalies (tests/models/test_contaminated.py)",
+}
 
 METHODS = list_methods()
 PAIRS = [(m, k) for m in METHODS for k in sorted(m.kinds, key=lambda k: k.value)]

@@ -30,6 +30,7 @@ from deepad.models.shallow.iforest_arrays import forest_arrays, forest_scores
 from deepad.train.loop import ProgressCallback, RunContext
 
 SCORE_CHUNK = 2048  # rows per block of pairwise distances, to bound memory
+NU_FLOOR = 1e-3  # OC-SVM nu from a contamination of 0 would leave no support vectors
 
 
 @dataclass(frozen=True)
@@ -165,20 +166,26 @@ class KDE(ShallowDetector):
 
 
 # --------------------------------------------------------------------------- OC-SVM
-@dataclass(frozen=True)
-class OCSVMConfig(ShallowConfig):
-    nu: float = param(
-        0.1,
-        low=1e-4,
-        high=1.0,
-        help="Upper bound on the share of training points outside the boundary.",
-    )
-    gamma: float | None = param(
+def rbf_gamma_param() -> Any:
+    """The RBF width setting of the kernel methods; empty picks it without labels."""
+    return param(
         None,
         low=1e-9,
         log=True,
         help="RBF kernel width (empty: 'scale' = 1 / (features x variance)).",
     )
+
+
+@dataclass(frozen=True)
+class OCSVMConfig(ShallowConfig):
+    nu: float | None = param(
+        0.1,
+        low=1e-4,
+        high=1.0,
+        help="Upper bound on the share of training points outside the boundary (empty: the "
+        "contamination setting, a rule that needs no labels).",
+    )
+    gamma: float | None = rbf_gamma_param()
 
 
 @register
@@ -191,8 +198,10 @@ class OCSVM(ShallowDetector):
     config: OCSVMConfig
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        gamma = "scale" if self.config.gamma is None else self.config.gamma
-        svm = OneClassSVM(kernel="rbf", nu=self.config.nu, gamma=gamma).fit(x)
+        cfg = self.config
+        gamma = "scale" if cfg.gamma is None else cfg.gamma
+        nu = cfg.nu if cfg.nu is not None else max(cfg.contamination, NU_FLOOR)
+        svm = OneClassSVM(kernel="rbf", nu=nu, gamma=gamma).fit(x)
         return {
             "support_vectors": svm.support_vectors_.astype(np.float32),
             "dual_coef": svm.dual_coef_.ravel().astype(np.float64),

@@ -1,0 +1,271 @@
+"""Iterative clustering + autoencoder (paper 001, Algorithm 1) for contaminated training data.
+
+No labels are used. An initial training subset is the members of the lowest-variance clusters
+of the inputs (standardised table columns, [0, 1] pixels): a GMM on tables, k-means on flattened image pixels (``auto``),
+accepting clusters below the (100 - p0)-th percentile of cluster variance. A tanh autoencoder
+trains on that subset in deepad's one training loop; every ``reselect_every`` epochs a hook
+computes z = [bottleneck code; cosine reconstruction error] for *all* training items, fits a
+GMM on z and keeps the members of clusters below the (100 - p)-th percentile. Training ends
+when the selected set no longer changes (or after ``epochs``). The score is the cosine
+dissimilarity 1 - cos(x, x') between a standardised input and its reconstruction (eq. 9).
+
+Each selection round is kept in ``rounds_`` (and the saved meta): the epoch, the size of the
+selected set and, when the training data carry labels, how many labeled anomalies it holds.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepad.config import param
+from deepad.data.transforms import Standardizer
+from deepad.data.types import ANOMALOUS, DataKind, Dataset
+from deepad.device import select_device
+from deepad.models.base import Detector, Scores
+from deepad.models.config import NetworkConfig
+from deepad.models.iterative.network import TanhAutoencoder, cosine_dissimilarity
+from deepad.models.iterative.selection import Clustering, select
+from deepad.models.registry import register
+from deepad.models.shallow.features import FeatureMap
+from deepad.train.loop import LoopState, ProgressCallback, RunContext, fit_network
+
+log = logging.getLogger(__name__)
+
+
+class InitialClustering(enum.StrEnum):
+    AUTO = "auto"  # GMM on tables, k-means on images
+    GMM = "gmm"
+    KMEANS = "kmeans"
+
+
+@dataclass(frozen=True)
+class IterativeAEConfig(NetworkConfig):
+    epochs: int = param(
+        200, low=1, high=10_000, help="Most passes over the selected set (it may stop earlier)."
+    )
+    batch_size: int = param(1024, low=1, high=65_536, help="Items per optimisation step.")
+    hidden: tuple[int, ...] = param(
+        (60, 30), low=1, help="Widths of the tanh encoder's hidden layers (decoder mirrors)."
+    )
+    code_size: int = param(10, low=1, high=4096, help="Width of the bottleneck code.")
+    initial_share: float = param(
+        35.0,
+        low=0.0,
+        high=99.0,
+        help="p0 (%): the initial subset keeps the clusters of the inputs whose variance is "
+        "below the (100 - p0)-th percentile; larger than share, so the start is clean.",
+    )
+    share: float = param(
+        30.0,
+        low=0.0,
+        high=99.0,
+        help="p (%): each re-selection keeps the clusters of z = [code, cosine error] below "
+        "the (100 - p)-th variance percentile; about the share of anomalies you expect, or more.",
+    )
+    reselect_every: int = param(
+        10, low=1, high=10_000, help="r: re-select the training subset every r epochs."
+    )
+    clusters: int = param(20, low=1, high=1000, help="Clusters (GMM components) per selection.")
+    initial_clustering: InitialClustering = param(
+        InitialClustering.AUTO,
+        help="Clustering of the inputs for the initial subset: auto = GMM on tables, k-means "
+        "on image pixels.",
+    )
+    cluster_rows: int = param(
+        50_000,
+        low=10,
+        high=10_000_000,
+        help="Rows (a seeded sample) each clustering is fitted on; all rows are assigned.",
+        advanced=True,
+    )
+    image_size: int = param(
+        28, low=4, high=256, help="Images are resized to this side and flattened.", advanced=True
+    )
+
+
+def _reconstruction_loss(module: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    _, reconstruction = module(batch[0])
+    return ((reconstruction - batch[0]) ** 2).mean()
+
+
+@torch.no_grad()
+def _code_and_error(module: nn.Module, inputs: torch.Tensor, chunk: int) -> np.ndarray:
+    """z = [code; cosine error] for every row, as float64 on the CPU."""
+    device = next(module.parameters()).device
+    was_training = module.training
+    module.eval()
+    out = []
+    for part in inputs.split(chunk):
+        x = part.to(device)
+        code, reconstruction = module(x)
+        error = cosine_dissimilarity(x, reconstruction)
+        out.append(torch.cat([code, error[:, None]], 1).float().cpu())
+    module.train(was_training)
+    return torch.cat(out).double().numpy()
+
+
+class _Reselection:
+    """Loop hook: every r epochs re-select the training subset from z; stop once it settles."""
+
+    def __init__(
+        self,
+        inputs: torch.Tensor,
+        selected: np.ndarray,
+        cfg: IterativeAEConfig,
+        anomalous: np.ndarray | None,
+    ) -> None:
+        self.inputs = inputs
+        self.selected = selected
+        self.cfg = cfg
+        self.anomalous = anomalous
+        self.rounds: list[dict[str, Any]] = []
+        self.converged = False
+        self.record(0)
+
+    def record(self, epoch: int) -> None:
+        entry: dict[str, Any] = {"epoch": epoch, "selected": int(self.selected.sum())}
+        if self.anomalous is not None:
+            entry["anomalies"] = int(self.anomalous[self.selected].sum())
+        self.rounds.append(entry)
+        log.info("selection after epoch %d: %s", epoch, entry)
+
+    def on_epoch_start(self, state: LoopState) -> None:
+        done = state.epoch - 1
+        if done == 0 or done % self.cfg.reselect_every:
+            return
+        z = _code_and_error(state.module, self.inputs, 4 * self.cfg.batch_size)
+        chosen = select(
+            z,
+            Clustering.GMM,
+            self.cfg.clusters,
+            self.cfg.share,
+            seed=self.cfg.seed + done,
+            max_rows=self.cfg.cluster_rows,
+        )
+        unchanged = bool(np.array_equal(chosen, self.selected))
+        self.selected = chosen
+        self.record(done)
+        if unchanged:
+            self.converged = True
+            state.stop = True
+
+    def batches(self, epoch: int, generator: torch.Generator) -> list[tuple[torch.Tensor]]:
+        del epoch
+        index = torch.from_numpy(np.flatnonzero(self.selected))
+        index = index[torch.randperm(len(index), generator=generator)]
+        size = self.cfg.batch_size
+        return [(self.inputs[index[s : s + size]],) for s in range(0, len(index), size)]
+
+
+@register
+class IterativeAE(Detector):
+    """Autoencoder for unlabeled training data that may contain anomalies: it trains only on
+    the members of low-variance clusters and re-selects them from [code, cosine error] as it
+    learns. The right choice when your normal data may contain anomalies and nobody labeled
+    them; on clean data a plain autoencoder is simpler.
+    """
+
+    name = "iterative_ae"
+    title = "Iterative clustering autoencoder"
+    Config = IterativeAEConfig
+    kinds = frozenset({DataKind.IMAGE, DataKind.TABLE})
+    config: IterativeAEConfig
+
+    def _fit(
+        self,
+        train: Dataset,
+        *,
+        labeled: Dataset | None,
+        validation: Dataset | None,
+        progress: ProgressCallback | None,
+        context: RunContext,
+    ) -> None:
+        cfg = self.config
+        self.features_ = FeatureMap()
+        x = self.features_.fit(train, image_size=cfg.image_size)
+        if train.kind == DataKind.IMAGE:
+            # images stay [0, 1] pixels, as in the paper: standardising a pixel that is almost
+            # always dark blows up the few images where it is lit, and the cosine score then
+            # follows those pixels alone
+            dim = x.shape[1]
+            identity = {"mean": np.zeros(dim, np.float32), "std": np.ones(dim, np.float32)}
+            self.features_.standardizer_ = Standardizer.from_state(identity)
+            x = self.features_.transform(train)
+        on_images = train.kind == DataKind.IMAGE
+        kmeans = cfg.initial_clustering == InitialClustering.KMEANS or (
+            cfg.initial_clustering == InitialClustering.AUTO and on_images
+        )
+        selected = select(
+            x,
+            Clustering.KMEANS if kmeans else Clustering.GMM,
+            cfg.clusters,
+            cfg.initial_share,
+            seed=cfg.seed,
+            max_rows=cfg.cluster_rows,
+        )
+        anomalous = None
+        if train.labels is not None and train.has_labels:
+            anomalous = np.asarray(train.labels) == ANOMALOUS
+        inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        torch.manual_seed(cfg.seed)
+        self.module_ = self._module(x.shape[1])
+        hook = _Reselection(inputs, selected, cfg, anomalous)
+        self.history_ = fit_network(
+            self.module_,
+            _reconstruction_loss,
+            hook.batches,
+            cfg,
+            hooks=(hook,),
+            progress=progress,
+            context=context,
+        )
+        self.rounds_ = hook.rounds
+        self.converged_ = hook.converged
+        self.selected_ = hook.selected
+
+    def _module(self, features: int) -> TanhAutoencoder:
+        cfg = self.config
+        return TanhAutoencoder(features=features, hidden=cfg.hidden, code_size=cfg.code_size)
+
+    @torch.no_grad()
+    def _score(self, data: Dataset) -> Scores:
+        x = torch.from_numpy(np.ascontiguousarray(self.features_.transform(data)))
+        device = select_device(self.config.device)
+        module = self.module_.to(device).eval()
+        scores = []
+        for part in x.split(4 * self.config.batch_size):
+            xs = part.to(device)
+            scores.append(cosine_dissimilarity(xs, module(xs)[1]).float().cpu())
+        score = torch.cat(scores).numpy() if scores else np.zeros(0)
+        return Scores(score=score.astype(np.float64))
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        tensors, meta = self.features_.state()
+        tensors.update(
+            {f"module.{k}": v.detach().cpu() for k, v in self.module_.state_dict().items()}
+        )
+        tensors["selected"] = np.asarray(self.selected_, dtype=np.int8)
+        meta = {**meta, "rounds": self.rounds_, "converged": self.converged_}
+        return tensors, meta
+
+    def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        arrays = {k: v for k, v in tensors.items() if not k.startswith("module.")}
+        self.features_ = FeatureMap.from_state({k: np.asarray(v) for k, v in arrays.items()}, meta)
+        state = {
+            k[len("module.") :]: torch.as_tensor(v)
+            for k, v in tensors.items()
+            if k.startswith("module.")
+        }
+        self.module_ = self._module(int(self.features_.standardizer_.mean_.shape[0]))
+        self.module_.load_state_dict(state)
+        self.module_.eval()
+        self.selected_ = np.asarray(tensors["selected"]).astype(bool)
+        self.rounds_ = list(meta.get("rounds", []))
+        self.converged_ = bool(meta.get("converged", False))
