@@ -27,6 +27,7 @@ import numpy as np
 
 from deepad import metrics
 from deepad.config import ConfigError, ParamSpec, describe, to_json, with_overrides
+from deepad.data.summary import DataSummary
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
 from deepad.receptive_field import ReceptiveField, upsample_numpy
 from deepad.results import Explanation, explanation_kind
@@ -476,11 +477,24 @@ class Service:
 
         return method_title(name)
 
-    def config_fields(self, method: str) -> list[ParamSpec]:
+    def config_fields(self, method: str, dataset_id: str | None = None) -> list[ParamSpec]:
+        """The method's settings for a form; defaults suggested for this machine and, given the
+        training set ``dataset_id``, for its data (image size, network type) replace the
+        config's own."""
         from deepad.device import select_device
 
         config = self.method(method).Config
-        return describe(config, suggested=config.suggested_defaults(select_device().type))
+        device = select_device().type
+        machine = config.suggested_defaults(device)
+        suggested = dict(machine)
+        if dataset_id is not None:
+            suggested = config.suggested_defaults(device, self.data_summary(dataset_id))
+        from_data = [k for k, v in suggested.items() if k not in machine or machine[k] != v]
+        return describe(config, suggested=suggested, from_data=from_data)
+
+    def data_summary(self, dataset_id: str) -> DataSummary:
+        """Kind, size, image side and channels of a registered dataset, from its manifest."""
+        return DataSummary.from_manifest(self.record(dataset_id).manifest)
 
     @staticmethod
     def device_name() -> str:
@@ -502,9 +516,12 @@ class Service:
 
     # ------------------------------------------------------------------ runs
     def reconcile(self) -> None:
+        """Mark runs whose worker is gone as interrupted, then start waiting runs while
+        slots are free."""
         from deepad.runs import jobs
 
         jobs.reconcile(self.store)
+        jobs.start_queued(self.store)
 
     def start(
         self,
@@ -514,10 +531,30 @@ class Service:
         test: str | None = None,
         labeled: str | None = None,
     ) -> int:
-        """Create a run and start it as a background process; returns the run id."""
+        """Create a run and start it as a background process, or leave it waiting in the
+        queue while :func:`deepad.runs.jobs.max_runs` runs are active; returns the run id."""
         run_id = self.create_run(method, self.build_config(method, values), train, test, labeled)
-        self.launch(run_id)
+        self.submit(run_id)
         return run_id
+
+    def submit(self, run_id: int) -> None:
+        """Start queued runs, oldest first (``run_id`` among them), while slots are free."""
+        from deepad.runs import jobs
+
+        with _run_errors():
+            jobs.start_queued(self.store)
+
+    def queue(self) -> dict[int, int]:
+        """Waiting run id -> its place in the queue (1 starts next)."""
+        from deepad.runs import jobs
+
+        return jobs.queue_positions(self.store)
+
+    @staticmethod
+    def max_runs() -> int:
+        from deepad.runs import jobs
+
+        return jobs.max_runs()
 
     def create_run(
         self,

@@ -38,6 +38,16 @@ for role, dataset_id in (("test set", test_id), ("labeled anomalies", labeled_id
         except Exception:
             pass
 st.markdown("  \n".join(parts))
+summary = svc.data_summary(train_id)
+st.caption(f"Your training set: {summary.describe()}.")
+if summary.anomalous:
+    st.warning(
+        f"This training set holds {summary.anomalous:,} items labeled anomalous: it looks like a "
+        "test set. Methods learn what normal looks like from the training set, so training on "
+        "anomalies hides them. Choose the set uploaded as the training set on the Data page, "
+        "or confirm below."
+    )
+    st.page_link("pages/data.py", label="Choose another training set", icon="📂")
 st.caption(f"Device: {device_name()} (settings → device “auto” picks it)")
 
 try:
@@ -73,9 +83,23 @@ if cls.uses_labeled:
 if notes:
     st.caption("This method " + "; ".join(notes) + ".")
 
-with st.form(f"config_{method_name}"):
-    values = config_form(svc.config_fields(method_name), key=f"cfg_{method_name}")
-    submitted = st.form_submit_button("Start training", type="primary")
+# no st.form: Enter in a number field would submit it and start a run; here only the button does
+specs = svc.config_fields(method_name, train_id)
+with st.container(border=True):
+    values = config_form(specs, key=f"cfg_{method_name}")
+    if any(s.from_data for s in specs):
+        st.caption(
+            "Fields marked “from your data” start from the training set's image size and "
+            "colour channels."
+        )
+    st.caption(
+        "Threshold: after training, items scoring above the top `contamination` share of the "
+        "training scores are flagged; change it on the Inspect page."
+    )
+confirmed = not summary.anomalous or st.checkbox(
+    "Train on this set although it holds labeled anomalies", key="train_confirm_anomalies"
+)
+submitted = st.button("Start training", type="primary", key="train_start", disabled=not confirmed)
 
 if submitted:
     try:

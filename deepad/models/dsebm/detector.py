@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from deepad.config import param
+from deepad.data.summary import DataSummary, nearest_image_size
 from deepad.data.transforms import Standardizer, image_channels, stack_images, to_float
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
@@ -119,6 +120,16 @@ class DSEBMConfig(NetworkConfig):
     score_batch_size: int = param(
         1024, low=1, high=1_000_000, help="Items per batch when scoring.", advanced=True
     )
+
+    @classmethod
+    def suggested_defaults(
+        cls, device_type: str, data: DataSummary | None = None
+    ) -> dict[str, Any]:
+        if data is None or data.kind != DataKind.IMAGE or not data.side:
+            return {}
+        return {
+            "image_size": nearest_image_size(data.side, cap=64 if device_type == "cpu" else 128)
+        }
 
 
 @dataclass
