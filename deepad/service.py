@@ -30,11 +30,12 @@ from deepad.config import ConfigError, ParamSpec, describe, to_json, with_overri
 from deepad.data.summary import DataSummary
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
 from deepad.receptive_field import ReceptiveField, upsample_numpy
-from deepad.results import Explanation, explanation_kind
+from deepad.results import DEFECTS_FILE, Explanation, explanation_kind
 
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
+THRESHOLD_SOURCE_FILE = "threshold.json"  # in the run's folder: where its threshold came from
 FILTERS = ("all", "flagged", "unflagged", "labeled normal", "labeled anomalous")
 
 
@@ -481,10 +482,10 @@ class Service:
         """The method's settings for a form; defaults suggested for this machine and, given the
         training set ``dataset_id``, for its data (image size, network type) replace the
         config's own."""
-        from deepad.device import select_device
+        from deepad.hardware import device_type
 
         config = self.method(method).Config
-        device = select_device().type
+        device = device_type()
         machine = config.suggested_defaults(device)
         suggested = dict(machine)
         if dataset_id is not None:
@@ -498,7 +499,7 @@ class Service:
 
     @staticmethod
     def device_name() -> str:
-        from deepad.device import describe_device
+        from deepad.hardware import describe_device
 
         try:
             return describe_device()
@@ -690,8 +691,27 @@ class Service:
             return self.results(run_id).default_threshold
         return float(value)
 
-    def set_threshold(self, run_id: int, value: float) -> None:
+    def set_threshold(self, run_id: int, value: float, source: str = "manual") -> None:
+        """Save the threshold ``deepad score`` and the dashboard use, with where it came from
+        (``contamination``, ``best F1``, ``target FPR``, ``manual``)."""
         self.store.set_threshold(run_id, float(value))
+        path = self.store.artifacts_dir(run_id) / THRESHOLD_SOURCE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"value": float(value), "source": str(source)}))
+
+    def threshold_source(self, run_id: int) -> str:
+        """Where the run's saved threshold came from, in words."""
+        path = self.store.artifacts_dir(run_id) / THRESHOLD_SOURCE_FILE
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            saved = None
+        if saved and np.isclose(float(saved.get("value", np.nan)), self.threshold(run_id)):
+            return str(saved.get("source", "manual"))
+        record = self.run(run_id)
+        config = record.config if isinstance(record.config, dict) else json.loads(record.config)
+        share = float(config.get("contamination", 0.05))
+        return f"contamination (top {share:.1%} of the training scores)"
 
     def explanations(self, run_id: int) -> Explanations | None:
         """The run's saved maps / token weights / feature weights, or None if it has none."""
@@ -712,6 +732,23 @@ class Service:
         row[index[keep]] = np.flatnonzero(keep)
         manifest = read_manifest(folder) or {}
         return Explanations(explanation, row, partial=bool(manifest.get("partial")))
+
+    def defect_table(self, run_id: int, threshold: float) -> list[dict[str, Any]]:
+        """Per defect type of a labeled test set: count, image AUROC (that type against the
+        normals), pixel AUROC (computed when the run ended) and recall at ``threshold``;
+        empty without labeled anomalies that have a type."""
+        results = self.results(run_id)
+        if not results.has_labels or results.classes is None:
+            return []
+        rows = metrics.by_defect(results.labels, results.scores, results.classes, threshold)
+        path = self.store.artifacts_dir(run_id) / DEFECTS_FILE
+        try:
+            pixel = json.loads(path.read_text())
+        except (OSError, ValueError):
+            pixel = {}
+        for row in rows:
+            row["pixel AUROC"] = pixel.get(row["defect"])
+        return rows
 
     def model_meta(self, run_id: int) -> dict[str, Any]:
         """The JSON metadata a run's detector saved (e.g. FCDD's receptive field, CVDD's top

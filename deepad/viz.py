@@ -31,6 +31,16 @@ ANOMALY_COLOR = "#d62728"
 UNKNOWN_COLOR = "#7f7f7f"
 LABEL_NAMES = {0: "normal", 1: "anomalous", -1: "unlabeled"}
 LABEL_COLORS = {0: NORMAL_COLOR, 1: ANOMALY_COLOR, -1: UNKNOWN_COLOR}
+# defect-type names that only repeat the label (MVTec-AD calls its normal images "good")
+_PLAIN_CLASSES = {"normal", "anomalous", "anomaly", "good", "ok", "unlabeled", ""}
+
+
+def label_text(label: int | None, defect: str | None = None) -> str:
+    """An item's label said once: "anomalous · crack", "normal", never "normal · normal"."""
+    text = "unlabeled" if label is None else LABEL_NAMES.get(int(label), "?")
+    if defect and str(defect).strip().lower() not in _PLAIN_CLASSES | {text}:
+        text += f" · {defect}"
+    return text
 
 
 # --------------------------------------------------------------------------- maps and images
@@ -114,6 +124,24 @@ def overlay(
     heat = colorize(unit, colormap).astype(np.float32)
     blended = (1.0 - alpha) * rgb.astype(np.float32) + alpha * heat
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+def colour_scale_figure(
+    low: float | None, high: float | None, colormap: str = "jet", *, ticks: int = 5
+) -> go.Figure:
+    """The heatmap colour scale as a bar with its values: map values from ``low`` to
+    ``high``, or (both None, maps scaled per image) each map's own minimum to maximum."""
+    strip = colorize(np.tile(np.linspace(0.0, 1.0, 256, dtype=np.float32), (12, 1)), colormap)
+    where = np.linspace(0, 255, ticks)
+    if low is None or high is None:
+        text = ["own min", *[f"{q:.0%}" for q in np.linspace(0, 1, ticks)[1:-1]], "own max"]
+    else:
+        text = [f"{v:.3g}" for v in np.linspace(low, high, ticks)]
+    fig = go.Figure(go.Image(z=strip, hoverinfo="skip"))
+    fig.update_xaxes(tickvals=where, ticktext=text, showgrid=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=70, margin={"l": 10, "r": 10, "t": 4, "b": 24})
+    return fig
 
 
 def draw_mask_outline(

@@ -60,6 +60,7 @@ scored_on = record.metrics.get("scored_on", "test" if record.test_dataset else "
 st.caption(
     f"{runinfo.data_line(svc, record)} · {len(results):,} items scored ({scored_on} set)"
     + (f" · {runinfo.metrics_line(record.metrics)}" if record.metrics else "")
+    + " · flagged, precision and recall below follow the threshold"
 )
 if scored_on == "train":
     st.info(
@@ -75,6 +76,27 @@ ctx = Context(
 point = numbers(results, threshold)
 plots(svc, results, threshold, point)
 
+defects = svc.defect_table(run_id, threshold)
+if defects:
+    st.subheader("Results per defect type")
+    st.dataframe(
+        defects,
+        hide_index=True,
+        width="stretch",
+        key=f"defects_{run_id}",
+        column_config={
+            "image AUROC": st.column_config.NumberColumn(
+                format="%.3f", help="This defect type against the labeled normals."
+            ),
+            "pixel AUROC": st.column_config.NumberColumn(
+                format="%.3f", help="Maps against the ground-truth masks of this type."
+            ),
+            "recall": st.column_config.NumberColumn(
+                format="%.2f", help="Share of this type above the current threshold."
+            ),
+        },
+    )
+
 view.panel(ctx)
 
 st.subheader("Items by anomaly score")
@@ -82,6 +104,7 @@ if explanations is not None and explanations.partial:
     st.caption("Maps were kept for the top-scored items only (the rest show no heatmap).")
 if dataset.kind == DataKind.IMAGE:
     default.heatmap_settings(ctx, initial=view.initial_normalisation(ctx))
+    default.colour_scale(ctx, view)
 cols = st.columns([2, 2, 1, 1])
 which = cols[0].radio(
     "show",

@@ -38,11 +38,11 @@ for role, dataset_id in (("test set", test_id), ("labeled anomalies", labeled_id
         except Exception:
             pass
 st.markdown("  \n".join(parts))
-summary = svc.data_summary(train_id)
-st.caption(f"Your training set: {summary.describe()}.")
-if summary.anomalous:
+data = svc.data_summary(train_id)
+st.caption(f"Your training set: {data.describe()}.")
+if data.anomalous:
     st.warning(
-        f"This training set holds {summary.anomalous:,} items labeled anomalous: it looks like a "
+        f"This training set holds {data.anomalous:,} items labeled anomalous: it looks like a "
         "test set. Methods learn what normal looks like from the training set, so training on "
         "anomalies hides them. Choose the set uploaded as the training set on the Data page, "
         "or confirm below."
@@ -59,7 +59,11 @@ if not methods:
     st.warning(f"No method works on {record.kind} data yet.")
     st.stop()
 
-titles = {m.name: f"{m.title} ({m.name})" for m in methods}
+# the short name only where the title does not already say it ("CVDD (context vector …)")
+titles = {
+    m.name: m.title if m.name.lower() in m.title.lower() else f"{m.title} ({m.name})"
+    for m in methods
+}
 default = "ae" if "ae" in titles else next(iter(titles))
 method_name = st.selectbox(
     "Method",
@@ -96,7 +100,7 @@ with st.container(border=True):
         "Threshold: after training, items scoring above the top `contamination` share of the "
         "training scores are flagged; change it on the Inspect page."
     )
-confirmed = not summary.anomalous or st.checkbox(
+confirmed = not data.anomalous or st.checkbox(
     "Train on this set although it holds labeled anomalies", key="train_confirm_anomalies"
 )
 submitted = st.button("Start training", type="primary", key="train_start", disabled=not confirmed)

@@ -282,14 +282,9 @@ def max_runs() -> int:
 
 
 def gpu_count() -> int:
-    """NVIDIA GPUs the driver lists (``/proc/driver/nvidia/gpus``); 0 without the driver."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
-    try:
-        return len(list(Path("/proc/driver/nvidia/gpus").iterdir()))
-    except OSError:
-        return 0
+    from deepad.hardware import gpu_names
+
+    return len(gpu_names())
 
 
 def _holds_slot(record: RunRecord) -> bool:

@@ -27,8 +27,10 @@ def _start_next(store: RunStore) -> None:
     try:
         start_queued(store)
     except Exception as error:  # the queue must never turn a finished run into a failure
-        print(f"deepad worker: starting the next queued run failed: {one_line(error)}",
-              file=sys.stderr)
+        print(
+            f"deepad worker: starting the next queued run failed: {one_line(error)}",
+            file=sys.stderr,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

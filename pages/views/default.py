@@ -25,7 +25,8 @@ NORMALISATION = {
     "per image": "each map is scaled by its own minimum and maximum: every item shows its "
     "hottest spot in full colour, even a normal one, so compare locations, not colours",
     "whole set": "all maps share one scale (minimum to the 99.5th percentile over the run): "
-    "colours are comparable across items, normal items stay mostly cold",
+    "colours compare across items and normals stay cold, but a weak defect may look faint; "
+    "switch to per image to see where each map peaks",
 }
 
 
@@ -151,6 +152,17 @@ def heatmap_settings(ctx: Context, *, initial: str = "per image") -> None:
     )
 
 
+def colour_scale(ctx: Context, view: Any) -> None:
+    """The colour bar of the overlays below, with its values in map units."""
+    low, high = overlay_range(ctx, view)
+    st.plotly_chart(
+        viz.colour_scale_figure(low, high, ctx.settings.get("colormap", "jet")),
+        key=f"{ctx.key}_colour_scale",
+        width="stretch",
+        config={"displayModeBar": False},
+    )
+
+
 def overlay_range(ctx: Context, view: Any = None) -> tuple[float | None, float | None]:
     if ctx.settings.get("normalisation") != "whole set":
         return None, None
@@ -201,12 +213,8 @@ def caption(ctx: Context, item: int, rank: int) -> str:
 
 
 def label_of(results: RunResults, item: int) -> str:
-    if results.labels is None:
-        return "unlabeled"
-    text = viz.LABEL_NAMES.get(int(results.labels[item]), "?")
-    if results.classes is not None and results.classes[item]:
-        text += f" ({results.classes[item]})"
-    return text
+    label = None if results.labels is None else int(results.labels[item])
+    return viz.label_text(label, results.classes[item] if results.classes is not None else None)
 
 
 def item_dialog(ctx: Context, item: int, view: Any) -> None:

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from deepad import hardware
 from deepad.runs import jobs
 from deepad.runs.store import CANCELLED, DONE, QUEUED, RUNNING, RunStore
 
@@ -58,10 +59,10 @@ def test_the_limit_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("DEEPAD_MAX_RUNS", "3")
     assert jobs.max_runs() == 3
     monkeypatch.setenv("DEEPAD_MAX_RUNS", "")
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(hardware, "gpu_names", lambda: [])
     assert jobs.max_runs() == 1  # no GPU: one run on the CPU
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    assert jobs.max_runs() == 2
+    monkeypatch.setattr(hardware, "gpu_names", lambda: ["NVIDIA H200", "NVIDIA H200"])
+    assert jobs.max_runs() == 2  # one per GPU
 
 
 def test_the_service_queues_a_second_run_and_reconcile_starts_it(tmp_path, started, monkeypatch):
@@ -76,3 +77,12 @@ def test_the_service_queues_a_second_run_and_reconcile_starts_it(tmp_path, start
     svc.store.update(first, status=DONE)
     svc.reconcile()
     assert started == [first, second]
+
+
+def test_the_device_is_named_without_torch(monkeypatch):
+    from deepad import hardware
+
+    monkeypatch.setattr(hardware, "gpu_names", lambda: [])
+    assert hardware.describe_device().startswith(("CPU, ", "Apple"))
+    monkeypatch.setattr(hardware, "gpu_names", lambda: ["NVIDIA H200"])
+    assert hardware.describe_device() == "NVIDIA H200" and hardware.device_type() == "cuda"
