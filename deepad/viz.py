@@ -140,7 +140,7 @@ def colour_scale_figure(
     fig = go.Figure(go.Image(z=strip, hoverinfo="skip"))
     fig.update_xaxes(tickvals=where, ticktext=text, showgrid=False)
     fig.update_yaxes(visible=False)
-    fig.update_layout(height=70, margin={"l": 10, "r": 10, "t": 4, "b": 24})
+    fig.update_layout(height=84, margin={"l": 30, "r": 30, "t": 4, "b": 34})
     return fig
 
 
@@ -232,16 +232,37 @@ class LogAxis:
         shifted = np.asarray(values, dtype=np.float64) - self.origin
         return np.log10(np.maximum(shifted, np.finfo(np.float64).tiny))
 
-    def ticks(self, values: np.ndarray, count: int = 6) -> dict:
-        """Plotly axis settings for ``values``: whole decades where the range holds two or
-        more, else ``count`` even steps; each labelled with the value it stands for."""
+    def ticks(self, values: np.ndarray, count: int = 6, least: int = 4) -> dict:
+        """Plotly axis settings for ``values``: whole decades where the range holds ``least``
+        or more, else the 1-2-5 steps within it, else ``count`` even steps; each labelled
+        with the value it stands for (in real units, origin added back)."""
         t = self(values)
         t = t[np.isfinite(t)]
         low, high = (float(t.min()), float(t.max())) if t.size else (0.0, 1.0)
-        decades = np.arange(np.ceil(low), np.floor(high) + 1)
-        positions = decades if decades.size >= 2 else np.linspace(low, high, count)
-        labels = [_tick_label(10.0**p + self.origin) for p in positions]
-        return {"tickvals": positions.tolist(), "ticktext": labels}
+        positions = np.arange(np.ceil(low), np.floor(high) + 1)
+        if positions.size < least:
+            steps = np.log10([1.0, 2.0, 5.0])
+            grid = (np.arange(np.floor(low), np.ceil(high) + 1)[:, None] + steps).ravel()
+            positions = grid[(grid >= low) & (grid <= high)]
+        if positions.size < least:
+            positions = np.linspace(low, high, count)
+        real = np.unique([_round_to(10.0**p + self.origin, 2) for p in positions])
+        real = real[real > self.origin]
+        labels = [_tick_label(v) for v in real]
+        return {"tickvals": self(real).tolist(), "ticktext": labels}
+
+    def title(self) -> str:
+        """What the axis shows, for its title."""
+        if self.origin == 0.0:
+            return "log scale"
+        return f"log scale of value − ({_tick_label(self.origin)}); ticks in real units"
+
+
+def _round_to(value: float, digits: int) -> float:
+    """``value`` to ``digits`` significant digits (ticks at round numbers in real units)."""
+    if value == 0 or not np.isfinite(value):
+        return float(value)
+    return float(round(value, digits - 1 - int(np.floor(np.log10(abs(value))))))
 
 
 def _tick_label(value: float) -> str:
@@ -293,7 +314,7 @@ def score_histogram(
         fig.update_xaxes(**axis.ticks(scores))
         scores = axis(scores)
         threshold = None if threshold is None else float(axis(threshold))
-        x_title = "anomaly score (log scale)"
+        x_title = f"anomaly score ({axis.title()})"
     finite = scores[np.isfinite(scores)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     size = (high - low) / bins if high > low else 1.0
@@ -463,8 +484,8 @@ def two_score_scatter(
         y_line = y_threshold if y_axis is None else float(y_axis(y_threshold))
         fig.add_hline(y=y_line, line_dash="dash", line_color="black")
     fig.update_layout(
-        xaxis_title=x_title + ("" if x_axis is None else " (log scale)"),
-        yaxis_title=y_title + ("" if y_axis is None else " (log scale)"),
+        xaxis_title=x_title + ("" if x_axis is None else f" ({x_axis.title()})"),
+        yaxis_title=y_title + ("" if y_axis is None else f" ({y_axis.title()})"),
         height=420,
         margin={"l": 40, "r": 10, "t": 20, "b": 40},
         legend={"orientation": "h", "y": -0.2},

@@ -11,6 +11,12 @@ from pages.views import default, view_for
 from pages.views.default import Context
 
 st.title("Inspect")
+
+
+def _number(value, fmt: str = "{:.3f}") -> str:
+    return "–" if value is None or value != value else fmt.format(value)
+
+
 svc = service()
 
 done = finished_runs(
@@ -79,22 +85,22 @@ plots(svc, results, threshold, point)
 defects = svc.defect_table(run_id, threshold)
 if defects:
     st.subheader("Results per defect type")
-    st.dataframe(
-        defects,
-        hide_index=True,
-        width="stretch",
-        key=f"defects_{run_id}",
-        column_config={
-            "image AUROC": st.column_config.NumberColumn(
-                format="%.3f", help="This defect type against the labeled normals."
-            ),
-            "pixel AUROC": st.column_config.NumberColumn(
-                format="%.3f", help="Maps against the ground-truth masks of this type."
-            ),
-            "recall": st.column_config.NumberColumn(
-                format="%.2f", help="Share of this type above the current threshold."
-            ),
-        },
+    st.table(
+        [
+            {
+                "defect": row["defect"],
+                "count": f"{row['count']:,}",
+                "image AUROC": _number(row["image AUROC"]),
+                "pixel AUROC": _number(row["pixel AUROC"]),
+                "recall at the threshold": _number(row["recall"], "{:.0%}"),
+            }
+            for row in defects
+        ]
+    )
+    st.caption(
+        "Image AUROC: each defect type against the labeled normals (1 = always ranked above "
+        "them). Pixel AUROC: its maps against its ground-truth masks. Recall: the share of "
+        "that type above the current threshold."
     )
 
 view.panel(ctx)

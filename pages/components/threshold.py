@@ -134,7 +134,7 @@ def threshold_control(svc: Service, results: RunResults) -> float:
         )
         current = float(st.session_state[key])
         source = st.session_state[source_key]
-        line, button = st.columns([4, 1])
+        line, button = st.columns([3, 1])
         if np.isclose(current, saved, rtol=1e-12, atol=0.0):
             line.markdown(
                 f"**Threshold {current:.5g}** · from {source} · used for scoring "
