@@ -209,6 +209,44 @@ def token_html(
     return '<div style="line-height: 1.9">' + " ".join(spans) + "</div>"
 
 
+def text_html(
+    text: str,
+    spans: Sequence[tuple[int, int] | None],
+    weights: Sequence[float] | np.ndarray,
+    *,
+    limit: int | None = None,
+    max_alpha: float = 0.85,
+    color: tuple[int, int, int] = (255, 127, 14),
+) -> str:
+    """The original ``text`` as HTML with each weighted word's span (``spans[i]`` holds
+    ``weights[i]``, character offsets into ``text``) highlighted as :func:`token_html` does;
+    words that pre-processing dropped stay plain. ``limit`` cuts the text after that many
+    characters. Everything is escaped, so the result is safe to render."""
+    weights = np.asarray(weights, dtype=np.float32)
+    if len(spans) != len(weights):
+        raise ValueError(f"{len(spans)} spans but {len(weights)} weights")
+    end_at = len(text) if limit is None else min(len(text), limit)
+    top = float(weights.max()) if weights.size and weights.max() > 0 else 1.0
+    r, g, b = color
+    parts, at = [], 0
+    for span, w in sorted(
+        ((s, float(w)) for s, w in zip(spans, weights, strict=True) if s is not None),
+        key=lambda pair: pair[0][0],
+    ):
+        start, end = span
+        if start < at or end > end_at:
+            continue
+        parts.append(html.escape(text[at:start]))
+        alpha = max_alpha * min(max(w / top, 0.0), 1.0)
+        parts.append(
+            f'<span title="{w:.4f}" style="background: rgba({r},{g},{b},{alpha:.2f}); '
+            f'border-radius: 3px">{html.escape(text[start:end])}</span>'
+        )
+        at = end
+    parts.append(html.escape(text[at:end_at]) + ("…" if end_at < len(text) else ""))
+    return '<div style="line-height: 1.9; white-space: pre-wrap">' + "".join(parts) + "</div>"
+
+
 # --------------------------------------------------------------------------- figures
 def _label_groups(labels: np.ndarray | None, n: int) -> list[tuple[int, np.ndarray]]:
     if labels is None:

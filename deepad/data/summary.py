@@ -57,6 +57,16 @@ class DataSummary:
         return f"{self.count:,} {self.kind.value} items"
 
 
+def suggested_image_size(
+    data: DataSummary | None, device_type: str, *, cpu_cap: int, cap: int, high: int = 512
+) -> int | None:
+    """The image size a form should start from for ``data`` (None for data that is not
+    images): :func:`nearest_image_size` with a smaller ``cpu_cap`` on a CPU."""
+    if data is None or data.kind != DataKind.IMAGE or not data.side:
+        return None
+    return nearest_image_size(data.side, cap=cpu_cap if device_type == "cpu" else cap, high=high)
+
+
 def nearest_image_size(side: int, *, low: int = 8, high: int = 512, cap: int = 256) -> int:
     """An image size near ``side`` that networks train on in reasonable time: the data's own
     side up to ``cap`` (larger images are halved until they fit), within ``low`` … ``high``."""

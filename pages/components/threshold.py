@@ -152,6 +152,14 @@ def threshold_control(svc: Service, results: RunResults) -> float:
             disabled=bool(np.isclose(current, saved, rtol=1e-12, atol=0.0)),
             type="primary",
         )
+        share = float(np.mean(results.scores > current))
+        if share > max(0.5, 4 * results.contamination):
+            st.warning(
+                f"This threshold flags {share:.0%} of the scored items. A threshold from the "
+                "training scores flags nearly everything when new items score higher than the "
+                "training items (a model that fits its training set too closely, or settings "
+                "that do not suit the data): try the *top* preset, or *best F1* with labels."
+            )
         error = st.session_state.pop(f"{key}_error", None)
         if error:
             st.error(f"The threshold could not be saved: {error}")

@@ -245,12 +245,34 @@ def item_dialog(ctx: Context, item: int, view: Any) -> None:
         found = view.item_tokens(ctx, item)
         if found is not None:
             tokens, weights, note = found
-            st.caption(f"Word weights: {note}")
-            st.html(viz.token_html(tokens, weights))
-        st.text_area("document", str(ctx.dataset.items[item]), height=200, disabled=True)
+            st.caption(f"Word weights: {note}. Words that pre-processing dropped are plain.")
+            st.html(original_text_html(ctx, item, tokens, weights))
+            with st.expander("The words the method read (after pre-processing)"):
+                st.html(viz.token_html(tokens, weights))
+        else:
+            st.text_area("document", str(ctx.dataset.items[item]), height=200, disabled=True)
     else:
         feature_weights(ctx, item)
     view.item_details(ctx, item)
+
+
+def original_text_html(
+    ctx: Context, item: int, tokens: list[str], weights: np.ndarray, limit: int | None = None
+) -> str:
+    """The document as written, its kept words highlighted by ``weights`` (mapped back
+    with the run's own pre-processing settings)."""
+    from deepad.text.preprocess import TextPreprocessing, align_words
+
+    if "text_prep" not in ctx.settings:
+        config = ctx.svc.run(ctx.results.run_id).config or {}
+        fields = {"lowercase", "strip_punctuation", "strip_numbers", "remove_stopwords"}
+        ctx.settings["text_prep"] = TextPreprocessing(
+            **{k: bool(config[k]) for k in fields if k in config},
+            min_length=int(config.get("min_word_length", 3)),
+        )
+    text = str(ctx.dataset.items[item])
+    spans = align_words(text, list(tokens), ctx.settings["text_prep"])
+    return viz.text_html(text, spans, weights, limit=limit)
 
 
 def feature_weights(ctx: Context, item: int) -> None:

@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from deepad.config import param
-from deepad.data.summary import DataSummary, nearest_image_size
+from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.transforms import image_channels, stack_images, to_float
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
@@ -78,10 +78,8 @@ class AEConfig(NetworkConfig):
     ) -> dict[str, Any]:
         # a dense net on flattened 28×28 pixels fits digits, not photographs: images get the
         # convolutional net at a size near their own
-        if data is None or data.kind != DataKind.IMAGE or not data.side:
-            return {}
-        size = nearest_image_size(data.side, cap=128 if device_type == "cpu" else 256)
-        return {"architecture": Architecture.CONV, "image_size": size}
+        size = suggested_image_size(data, device_type, cpu_cap=128, cap=256)
+        return {} if size is None else {"architecture": Architecture.CONV, "image_size": size}
 
 
 class _Reconstructor(nn.Module):

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from deepad.config import param
-from deepad.data.summary import DataSummary, nearest_image_size
+from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.transforms import Standardizer, image_channels, stack_images, to_float
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
@@ -125,11 +125,8 @@ class DSEBMConfig(NetworkConfig):
     def suggested_defaults(
         cls, device_type: str, data: DataSummary | None = None
     ) -> dict[str, Any]:
-        if data is None or data.kind != DataKind.IMAGE or not data.side:
-            return {}
-        return {
-            "image_size": nearest_image_size(data.side, cap=64 if device_type == "cpu" else 128)
-        }
+        size = suggested_image_size(data, device_type, cpu_cap=64, cap=128)
+        return {} if size is None else {"image_size": size}
 
 
 @dataclass
