@@ -740,14 +740,24 @@ class Service:
         results = self.results(run_id)
         if not results.has_labels or results.classes is None:
             return []
-        rows = metrics.by_defect(results.labels, results.scores, results.classes, threshold)
-        path = self.store.artifacts_dir(run_id) / DEFECTS_FILE
-        try:
-            pixel = json.loads(path.read_text())
-        except (OSError, ValueError):
-            pixel = {}
-        for row in rows:
-            row["pixel AUROC"] = pixel.get(row["defect"])
+        fixed = getattr(results, "_defects", None)  # counts and AUROCs never change
+        if fixed is None:
+            fixed = metrics.by_defect(results.labels, results.scores, results.classes, np.inf)
+            path = self.store.artifacts_dir(run_id) / DEFECTS_FILE
+            try:
+                pixel = json.loads(path.read_text())
+            except (OSError, ValueError):
+                pixel = {}
+            for row in fixed:
+                row["pixel AUROC"] = pixel.get(row["defect"])
+            results._defects = fixed
+        classes = np.asarray(results.classes)
+        above = results.scores > threshold
+        rows = []
+        for row in fixed:
+            defect = "" if row["defect"] == "(no type)" else row["defect"]
+            mine = (results.labels == ANOMALOUS) & (classes == defect)
+            rows.append({**row, "recall": float(above[mine].mean()) if mine.any() else np.nan})
         return rows
 
     def model_meta(self, run_id: int) -> dict[str, Any]:

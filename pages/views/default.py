@@ -21,6 +21,8 @@ from deepad.data.types import DataKind, Dataset
 from deepad.service import Explanations, RunResults, Service
 
 PAGE_SIZES = (12, 24, 48, 96)
+# maps sampled (evenly over the ranking) to fix the whole-set colour scale
+SET_RANGE_SAMPLE = 64
 NORMALISATION = {
     "per image": "each map is scaled by its own minimum and maximum: every item shows its "
     "hottest spot in full colour, even a normal one, so compare locations, not colours",
@@ -125,8 +127,12 @@ class View:
 def _set_range(home: str, run_id: int, variant: str, _maps: np.ndarray) -> tuple[float, float]:
     # a sample of maps is enough to fix the colour scale, and keeps 10,000 large maps cheap
     n = len(_maps)
-    picks = np.linspace(0, n - 1, num=min(n, 256)).astype(int) if n else []
-    return viz.map_range([np.asarray(_maps[i], dtype=np.float32) for i in picks])
+    picks = np.linspace(0, n - 1, num=min(n, SET_RANGE_SAMPLE)).astype(int) if n else []
+    try:  # one read (or one upsampling) for the whole sample
+        sample = np.asarray(_maps[np.asarray(picks, dtype=np.int64)], dtype=np.float32)
+    except (TypeError, IndexError):  # a plain sequence of maps
+        sample = [np.asarray(_maps[int(i)], dtype=np.float32) for i in picks]
+    return viz.map_range(sample)
 
 
 def heatmap_settings(ctx: Context, *, initial: str = "per image") -> None:
