@@ -62,7 +62,9 @@ def fcdd_run(svc, n: int, side: int = 64, seed: int = 0) -> int:
     mask = np.zeros((side, side), np.uint8)
     mask[side // 4 : side // 2, side // 4 : side // 2] = 1
     masks = [mask if y else None for y in labels]
-    defects = ["good" if not y else ("crack", "dent", "spot")[i % 3] for i, y in enumerate(labels)]
+    defects = [
+        "good" if not y else ("crack", "dent", "spot")[i // 3 % 3] for i, y in enumerate(labels)
+    ]
     names = [f"{d}/{i:05d}.png" for i, d in enumerate(defects)]
     data = Dataset(DataKind.IMAGE, images, names, labels, classes=defects, masks=masks)
     dataset_id = svc.registry.add(data, name=f"textures {n}").id

@@ -128,11 +128,10 @@ def _set_range(home: str, run_id: int, variant: str, _maps: np.ndarray) -> tuple
     # a sample of maps is enough to fix the colour scale, and keeps 10,000 large maps cheap
     n = len(_maps)
     picks = np.linspace(0, n - 1, num=min(n, SET_RANGE_SAMPLE)).astype(int) if n else []
-    try:  # one read (or one upsampling) for the whole sample
-        sample = np.asarray(_maps[np.asarray(picks, dtype=np.int64)], dtype=np.float32)
-    except (TypeError, IndexError):  # a plain sequence of maps
-        sample = [np.asarray(_maps[int(i)], dtype=np.float32) for i in picks]
-    return viz.map_range(sample)
+    if isinstance(_maps, np.ndarray):  # one read of the whole sample from the memory map
+        return viz.map_range(np.asarray(_maps[np.asarray(picks, dtype=np.int64)], np.float32))
+    # maps made on demand (FCDD's upsampling, cached per map), one by one
+    return viz.map_range([np.asarray(_maps[int(i)], dtype=np.float32) for i in picks])
 
 
 def heatmap_settings(ctx: Context, *, initial: str = "per image") -> None:

@@ -37,9 +37,7 @@ class Upsampled:
     def __len__(self) -> int:
         return len(self.low_res)
 
-    def __getitem__(self, row: int | np.ndarray) -> np.ndarray:
-        if np.ndim(row):  # several rows: one matrix product for all of them
-            return fcdd_upsample(np.asarray(self.low_res[np.asarray(row)]), self.meta, self.sigma)
+    def __getitem__(self, row: int) -> np.ndarray:
         return _upsampled(self.home, self.run_id, int(row), self.sigma, self.low_res, self.meta)
 
 

@@ -86,3 +86,13 @@ def test_the_device_is_named_without_torch(monkeypatch):
     assert hardware.describe_device().startswith(("CPU, ", "Apple"))
     monkeypatch.setattr(hardware, "gpu_names", lambda: ["NVIDIA H200"])
     assert hardware.describe_device() == "NVIDIA H200" and hardware.device_type() == "cuda"
+
+
+def test_a_worker_that_ends_starts_the_next_waiting_run(store, started, monkeypatch):
+    from deepad.runs import worker
+
+    monkeypatch.setenv("DEEPAD_MAX_RUNS", "1")
+    finished, waiting = new_run(store), new_run(store)
+    store.update(finished, status=DONE)
+    worker._start_next(store)
+    assert started == [waiting]
