@@ -114,8 +114,15 @@ if submitted:
         st.error(f"The run could not be started: {error}")
     else:
         st.session_state[INSPECT_RUN] = run_id
-        st.success(
-            f"Run {run_id} started in the background. Follow it on the Runs page; closing or "
-            "reloading this page does not stop it."
-        )
+        place = svc.queue().get(run_id)
+        if place is None:
+            st.success(
+                f"Run {run_id} started in the background. Follow it on the Runs page; closing "
+                "or reloading this page does not stop it."
+            )
+        else:
+            st.info(
+                f"Run {run_id} waits in the queue (place {place}): {svc.max_runs()} run(s) train "
+                "at once here. It starts by itself when a slot frees; the Runs page shows it."
+            )
         st.page_link("pages/runs.py", label="Go to Runs", icon="⏱️")

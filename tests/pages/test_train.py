@@ -1,3 +1,5 @@
+import time
+
 from streamlit.testing.v1 import AppTest
 
 from pages.components.state import LABELED, TEST, TRAIN
@@ -105,3 +107,18 @@ def test_changing_a_number_field_starts_no_run(svc):
     no_errors(at)
     assert svc.runs() == []
     assert not at.get("form")
+
+
+def test_a_run_beyond_the_limit_waits_in_the_queue(svc, monkeypatch):
+    import os
+
+    monkeypatch.setenv("DEEPAD_MAX_RUNS", "1")
+    demo = svc.use_demo("fashion")
+    busy = svc.store.create_run("ae", {"epochs": 1}, demo.train)
+    svc.store.update(busy, status="running", pid=os.getpid(), heartbeat=time.time())
+    at = app("pages/train.py", **{TRAIN: demo.train})
+    at.button(key="train_start").click().run()
+    no_errors(at)
+    waiting = max(r.id for r in svc.runs())
+    assert svc.run(waiting).status == "queued" and svc.queue() == {waiting: 1}
+    assert any("waits in the queue" in i.value for i in at.info)
