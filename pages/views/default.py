@@ -130,7 +130,10 @@ def _set_range(home: str, run_id: int, variant: str, _maps: np.ndarray) -> tuple
     picks = np.linspace(0, n - 1, num=min(n, SET_RANGE_SAMPLE)).astype(int) if n else []
     if isinstance(_maps, np.ndarray):  # one read of the whole sample from the memory map
         return viz.map_range(np.asarray(_maps[np.asarray(picks, dtype=np.int64)], np.float32))
-    # maps made on demand (FCDD's upsampling, cached per map), one by one
+    if n > SET_RANGE_SAMPLE and hasattr(_maps, "take"):
+        # maps made on demand from a large set: the sample at once (few of them are ever shown)
+        return viz.map_range(np.asarray(_maps.take(np.asarray(picks)), dtype=np.float32))
+    # a small set: one by one through the per-map cache, which the overlays then reuse
     return viz.map_range([np.asarray(_maps[int(i)], dtype=np.float32) for i in picks])
 
 

@@ -37,6 +37,10 @@ class Upsampled:
     def __len__(self) -> int:
         return len(self.low_res)
 
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Several maps in one matrix product, not cached (a sample for the colour scale)."""
+        return fcdd_upsample(np.asarray(self.low_res[np.asarray(rows)]), self.meta, self.sigma)
+
     def __getitem__(self, row: int) -> np.ndarray:
         return _upsampled(self.home, self.run_id, int(row), self.sigma, self.low_res, self.meta)
 
