@@ -439,11 +439,29 @@ def _runs_show(svc: Service, run_id: int) -> int:
     if r.pid:
         print(f"  process {r.pid}")
     if r.threshold is not None:
-        print(f"  threshold {r.threshold:.6g}")
+        source = svc.threshold_source(run_id) if r.status == "done" else "the training scores"
+        print(f"  threshold {r.threshold:.6g} (from {source}; `deepad score` uses it)")
     print("  config " + json.dumps(r.config, sort_keys=True))
     if r.metrics:
+        found = dict(r.metrics)
+        if r.status == "done" and r.threshold is not None:
+            # flagged / P / R / F1 at the threshold printed above, not the one training set
+            import numpy as np
+
+            from deepad import metrics
+
+            table = svc.store.scores(run_id)
+            labels = getattr(table, "label", None)
+            found.update(
+                metrics.summary(
+                    None if labels is None else np.asarray(labels),
+                    np.asarray(table.score, dtype=np.float64),
+                    r.threshold,
+                )
+            )
+        found.pop("threshold", None)
         print("  metrics")
-        _print_metrics(r.metrics)
+        _print_metrics(found)
     history = svc.history(run_id)
     if history:
         last = history[-5:]

@@ -12,7 +12,7 @@ import dataclasses
 import enum
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,7 @@ class ParamSpec:
     # the default shown is a suggestion for this machine, not the configuration's own
     # default, so a form must send it even when it is left as it is
     suggested: bool = False
+    from_data: bool = False  # the suggestion was derived from the training set
 
 
 def _resolve_type(annotation: Any) -> tuple[type, bool]:
@@ -72,11 +73,17 @@ def _resolve_type(annotation: Any) -> tuple[type, bool]:
     return annotation, False
 
 
-def describe(config_cls: type, *, suggested: Mapping[str, Any] | None = None) -> list[ParamSpec]:
+def describe(
+    config_cls: type,
+    *,
+    suggested: Mapping[str, Any] | None = None,
+    from_data: Collection[str] = (),
+) -> list[ParamSpec]:
     """List the fields of a configuration dataclass with their declared metadata.
 
     ``suggested`` replaces some defaults with values suggested for this machine (e.g. a
-    lighter network on a CPU); those specs are marked ``suggested`` and say so in the help.
+    lighter network on a CPU) or derived from the training set (the names in ``from_data``);
+    those specs are marked ``suggested`` and say so in the help.
     """
     hints = typing.get_type_hints(config_cls)
     specs = []
@@ -103,9 +110,15 @@ def describe(config_cls: type, *, suggested: Mapping[str, Any] | None = None) ->
     for name, value in (suggested or {}).items():
         i = next(i for i, s in enumerate(specs) if s.name == name)
         spec = specs[i]
-        note = f"Suggested on this machine; the setting's own default is {spec.default}."
+        where = "From your data" if name in from_data else "Suggested on this machine"
+        own = "empty" if spec.default is None else getattr(spec.default, "value", spec.default)
+        note = f"{where}; the setting's own default is {own}."
         specs[i] = dataclasses.replace(
-            spec, default=value, suggested=True, help=f"{spec.help} {note}".strip()
+            spec,
+            default=value,
+            suggested=True,
+            from_data=name in from_data,
+            help=f"{spec.help} {note}".strip(),
         )
     return specs
 

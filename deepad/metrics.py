@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -212,3 +213,30 @@ def summary(labels: np.ndarray | None, scores: np.ndarray, threshold: float) -> 
             f1=point.f1,
         )
     return out
+
+
+def by_defect(
+    labels: np.ndarray, scores: np.ndarray, classes: Sequence[str], threshold: float
+) -> list[dict[str, Any]]:
+    """One row per defect type among the anomalous items: how many, the image AUROC of that
+    type against all labeled normals, and the share of them above ``threshold`` (recall)."""
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    classes = np.asarray([str(c) for c in classes])
+    normal = labels == 0
+    rows = []
+    defects = sorted(set(classes[labels == 1]))
+    if not any(defects):  # anomalies without a type: nothing to break down
+        return []
+    for defect in defects:
+        mine = (labels == 1) & (classes == defect)
+        both = normal | mine
+        rows.append(
+            {
+                "defect": defect or "(no type)",
+                "count": int(mine.sum()),
+                "image AUROC": auroc(mine[both].astype(np.int8), scores[both]),
+                "recall": float(np.mean(scores[mine] > threshold)),
+            }
+        )
+    return rows

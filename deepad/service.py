@@ -27,13 +27,15 @@ import numpy as np
 
 from deepad import metrics, scoring
 from deepad.config import ConfigError, ParamSpec, describe, to_json, with_overrides
+from deepad.data.summary import DataSummary
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
 from deepad.receptive_field import ReceptiveField, upsample_numpy
-from deepad.results import Explanation, explanation_kind
+from deepad.results import DEFECTS_FILE, Explanation, explanation_kind
 
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
+THRESHOLD_SOURCE_FILE = "threshold.json"  # in the run's folder: where its threshold came from
 FILTERS = ("all", "flagged", "unflagged", "labeled normal", "labeled anomalous")
 
 
@@ -476,15 +478,28 @@ class Service:
 
         return method_title(name)
 
-    def config_fields(self, method: str) -> list[ParamSpec]:
-        from deepad.device import select_device
+    def config_fields(self, method: str, dataset_id: str | None = None) -> list[ParamSpec]:
+        """The method's settings for a form; defaults suggested for this machine and, given the
+        training set ``dataset_id``, for its data (image size, network type) replace the
+        config's own."""
+        from deepad.hardware import device_type
 
         config = self.method(method).Config
-        return describe(config, suggested=config.suggested_defaults(select_device().type))
+        device = device_type()
+        machine = config.suggested_defaults(device)
+        suggested = dict(machine)
+        if dataset_id is not None:
+            suggested = config.suggested_defaults(device, self.data_summary(dataset_id))
+        from_data = [k for k, v in suggested.items() if k not in machine or machine[k] != v]
+        return describe(config, suggested=suggested, from_data=from_data)
+
+    def data_summary(self, dataset_id: str) -> DataSummary:
+        """Kind, size, image side and channels of a registered dataset, from its manifest."""
+        return DataSummary.from_manifest(self.record(dataset_id).manifest)
 
     @staticmethod
     def device_name() -> str:
-        from deepad.device import describe_device
+        from deepad.hardware import describe_device
 
         try:
             return describe_device()
@@ -502,9 +517,12 @@ class Service:
 
     # ------------------------------------------------------------------ runs
     def reconcile(self) -> None:
+        """Mark runs whose worker is gone as interrupted, then start waiting runs while
+        slots are free."""
         from deepad.runs import jobs
 
         jobs.reconcile(self.store)
+        jobs.start_queued(self.store)
 
     def start(
         self,
@@ -514,10 +532,30 @@ class Service:
         test: str | None = None,
         labeled: str | None = None,
     ) -> int:
-        """Create a run and start it as a background process; returns the run id."""
+        """Create a run and start it as a background process, or leave it waiting in the
+        queue while :func:`deepad.runs.jobs.max_runs` runs are active; returns the run id."""
         run_id = self.create_run(method, self.build_config(method, values), train, test, labeled)
-        self.launch(run_id)
+        self.submit(run_id)
         return run_id
+
+    def submit(self, run_id: int) -> None:
+        """Start queued runs, oldest first (``run_id`` among them), while slots are free."""
+        from deepad.runs import jobs
+
+        with _run_errors():
+            jobs.start_queued(self.store)
+
+    def queue(self) -> dict[int, int]:
+        """Waiting run id -> its place in the queue (1 starts next)."""
+        from deepad.runs import jobs
+
+        return jobs.queue_positions(self.store)
+
+    @staticmethod
+    def max_runs() -> int:
+        from deepad.runs import jobs
+
+        return jobs.max_runs()
 
     def create_run(
         self,
@@ -661,8 +699,27 @@ class Service:
             return self.results(run_id).default_threshold
         return float(value)
 
-    def set_threshold(self, run_id: int, value: float) -> None:
+    def set_threshold(self, run_id: int, value: float, source: str = "manual") -> None:
+        """Save the threshold ``deepad score`` and the dashboard use, with where it came from
+        (``contamination``, ``best F1``, ``target FPR``, ``manual``)."""
         self.store.set_threshold(run_id, float(value))
+        path = self.store.artifacts_dir(run_id) / THRESHOLD_SOURCE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"value": float(value), "source": str(source)}))
+
+    def threshold_source(self, run_id: int) -> str:
+        """Where the run's saved threshold came from, in words."""
+        path = self.store.artifacts_dir(run_id) / THRESHOLD_SOURCE_FILE
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            saved = None
+        if saved and np.isclose(float(saved.get("value", np.nan)), self.threshold(run_id)):
+            return str(saved.get("source", "manual"))
+        record = self.run(run_id)
+        config = record.config if isinstance(record.config, dict) else json.loads(record.config)
+        share = float(config.get("contamination", 0.05))
+        return f"contamination (top {share:.1%} of the training scores)"
 
     def explanations(self, run_id: int) -> Explanations | None:
         """The run's saved maps / token weights / feature weights, or None if it has none."""
@@ -683,6 +740,33 @@ class Service:
         row[index[keep]] = np.flatnonzero(keep)
         manifest = read_manifest(folder) or {}
         return Explanations(explanation, row, partial=bool(manifest.get("partial")))
+
+    def defect_table(self, run_id: int, threshold: float) -> list[dict[str, Any]]:
+        """Per defect type of a labeled test set: count, image AUROC (that type against the
+        normals), pixel AUROC (computed when the run ended) and recall at ``threshold``;
+        empty without labeled anomalies that have a type."""
+        results = self.results(run_id)
+        if not results.has_labels or results.classes is None:
+            return []
+        fixed = getattr(results, "_defects", None)  # counts and AUROCs never change
+        if fixed is None:
+            fixed = metrics.by_defect(results.labels, results.scores, results.classes, np.inf)
+            path = self.store.artifacts_dir(run_id) / DEFECTS_FILE
+            try:
+                pixel = json.loads(path.read_text())
+            except (OSError, ValueError):
+                pixel = {}
+            for row in fixed:
+                row["pixel AUROC"] = pixel.get(row["defect"])
+            results._defects = fixed
+        classes = np.asarray(results.classes)
+        above = results.scores > threshold
+        rows = []
+        for row in fixed:
+            defect = "" if row["defect"] == "(no type)" else row["defect"]
+            mine = (results.labels == ANOMALOUS) & (classes == defect)
+            rows.append({**row, "recall": float(above[mine].mean()) if mine.any() else np.nan})
+        return rows
 
     def model_meta(self, run_id: int) -> dict[str, Any]:
         """The JSON metadata a run's detector saved (e.g. FCDD's receptive field, CVDD's top

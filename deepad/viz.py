@@ -31,6 +31,16 @@ ANOMALY_COLOR = "#d62728"
 UNKNOWN_COLOR = "#7f7f7f"
 LABEL_NAMES = {0: "normal", 1: "anomalous", -1: "unlabeled"}
 LABEL_COLORS = {0: NORMAL_COLOR, 1: ANOMALY_COLOR, -1: UNKNOWN_COLOR}
+# defect-type names that only repeat the label (MVTec-AD calls its normal images "good")
+_PLAIN_CLASSES = {"normal", "anomalous", "anomaly", "good", "ok", "unlabeled", ""}
+
+
+def label_text(label: int | None, defect: str | None = None) -> str:
+    """An item's label said once: "anomalous · crack", "normal", never "normal · normal"."""
+    text = "unlabeled" if label is None else LABEL_NAMES.get(int(label), "?")
+    if defect and str(defect).strip().lower() not in _PLAIN_CLASSES | {text}:
+        text += f" · {defect}"
+    return text
 
 
 # --------------------------------------------------------------------------- maps and images
@@ -116,6 +126,24 @@ def overlay(
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
+def colour_scale_figure(
+    low: float | None, high: float | None, colormap: str = "jet", *, ticks: int = 5
+) -> go.Figure:
+    """The heatmap colour scale as a bar with its values: map values from ``low`` to
+    ``high``, or (both None, maps scaled per image) each map's own minimum to maximum."""
+    strip = colorize(np.tile(np.linspace(0.0, 1.0, 256, dtype=np.float32), (12, 1)), colormap)
+    where = np.linspace(0, 255, ticks)
+    if low is None or high is None:
+        text = ["own min", *[f"{q:.0%}" for q in np.linspace(0, 1, ticks)[1:-1]], "own max"]
+    else:
+        text = [f"{v:.3g}" for v in np.linspace(low, high, ticks)]
+    fig = go.Figure(go.Image(z=strip, hoverinfo="skip"))
+    fig.update_xaxes(tickvals=where, ticktext=text, showgrid=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=84, margin={"l": 30, "r": 30, "t": 4, "b": 34})
+    return fig
+
+
 def draw_mask_outline(
     image: np.ndarray, mask: np.ndarray, *, color: tuple[int, int, int] = (0, 255, 0)
 ) -> np.ndarray:
@@ -181,6 +209,44 @@ def token_html(
     return '<div style="line-height: 1.9">' + " ".join(spans) + "</div>"
 
 
+def text_html(
+    text: str,
+    spans: Sequence[tuple[int, int] | None],
+    weights: Sequence[float] | np.ndarray,
+    *,
+    limit: int | None = None,
+    max_alpha: float = 0.85,
+    color: tuple[int, int, int] = (255, 127, 14),
+) -> str:
+    """The original ``text`` as HTML with each weighted word's span (``spans[i]`` holds
+    ``weights[i]``, character offsets into ``text``) highlighted as :func:`token_html` does;
+    words that pre-processing dropped stay plain. ``limit`` cuts the text after that many
+    characters. Everything is escaped, so the result is safe to render."""
+    weights = np.asarray(weights, dtype=np.float32)
+    if len(spans) != len(weights):
+        raise ValueError(f"{len(spans)} spans but {len(weights)} weights")
+    end_at = len(text) if limit is None else min(len(text), limit)
+    top = float(weights.max()) if weights.size and weights.max() > 0 else 1.0
+    r, g, b = color
+    parts, at = [], 0
+    for span, w in sorted(
+        ((s, float(w)) for s, w in zip(spans, weights, strict=True) if s is not None),
+        key=lambda pair: pair[0][0],
+    ):
+        start, end = span
+        if start < at or end > end_at:
+            continue
+        parts.append(html.escape(text[at:start]))
+        alpha = max_alpha * min(max(w / top, 0.0), 1.0)
+        parts.append(
+            f'<span title="{w:.4f}" style="background: rgba({r},{g},{b},{alpha:.2f}); '
+            f'border-radius: 3px">{html.escape(text[start:end])}</span>'
+        )
+        at = end
+    parts.append(html.escape(text[at:end_at]) + ("…" if end_at < len(text) else ""))
+    return '<div style="line-height: 1.9; white-space: pre-wrap">' + "".join(parts) + "</div>"
+
+
 # --------------------------------------------------------------------------- figures
 def _label_groups(labels: np.ndarray | None, n: int) -> list[tuple[int, np.ndarray]]:
     if labels is None:
@@ -204,16 +270,37 @@ class LogAxis:
         shifted = np.asarray(values, dtype=np.float64) - self.origin
         return np.log10(np.maximum(shifted, np.finfo(np.float64).tiny))
 
-    def ticks(self, values: np.ndarray, count: int = 6) -> dict:
-        """Plotly axis settings for ``values``: whole decades where the range holds two or
-        more, else ``count`` even steps; each labelled with the value it stands for."""
+    def ticks(self, values: np.ndarray, count: int = 6, least: int = 4) -> dict:
+        """Plotly axis settings for ``values``: whole decades where the range holds ``least``
+        or more, else the 1-2-5 steps within it, else ``count`` even steps; each labelled
+        with the value it stands for (in real units, origin added back)."""
         t = self(values)
         t = t[np.isfinite(t)]
         low, high = (float(t.min()), float(t.max())) if t.size else (0.0, 1.0)
-        decades = np.arange(np.ceil(low), np.floor(high) + 1)
-        positions = decades if decades.size >= 2 else np.linspace(low, high, count)
-        labels = [_tick_label(10.0**p + self.origin) for p in positions]
-        return {"tickvals": positions.tolist(), "ticktext": labels}
+        positions = np.arange(np.ceil(low), np.floor(high) + 1)
+        if positions.size < least:
+            steps = np.log10([1.0, 2.0, 5.0])
+            grid = (np.arange(np.floor(low), np.ceil(high) + 1)[:, None] + steps).ravel()
+            positions = grid[(grid >= low) & (grid <= high)]
+        if positions.size < least:
+            positions = np.linspace(low, high, count)
+        real = np.unique([_round_to(10.0**p + self.origin, 2) for p in positions])
+        real = real[real > self.origin]
+        labels = [_tick_label(v) for v in real]
+        return {"tickvals": self(real).tolist(), "ticktext": labels}
+
+    def title(self) -> str:
+        """What the axis shows, for its title."""
+        if self.origin == 0.0:
+            return "log scale"
+        return f"log scale of value − ({_tick_label(self.origin)}); ticks in real units"
+
+
+def _round_to(value: float, digits: int) -> float:
+    """``value`` to ``digits`` significant digits (ticks at round numbers in real units)."""
+    if value == 0 or not np.isfinite(value):
+        return float(value)
+    return float(round(value, digits - 1 - int(np.floor(np.log10(abs(value))))))
 
 
 def _tick_label(value: float) -> str:
@@ -265,7 +352,7 @@ def score_histogram(
         fig.update_xaxes(**axis.ticks(scores))
         scores = axis(scores)
         threshold = None if threshold is None else float(axis(threshold))
-        x_title = "anomaly score (log scale)"
+        x_title = f"anomaly score ({axis.title()})"
     finite = scores[np.isfinite(scores)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     size = (high - low) / bins if high > low else 1.0
@@ -435,8 +522,8 @@ def two_score_scatter(
         y_line = y_threshold if y_axis is None else float(y_axis(y_threshold))
         fig.add_hline(y=y_line, line_dash="dash", line_color="black")
     fig.update_layout(
-        xaxis_title=x_title + ("" if x_axis is None else " (log scale)"),
-        yaxis_title=y_title + ("" if y_axis is None else " (log scale)"),
+        xaxis_title=x_title + ("" if x_axis is None else f" ({x_axis.title()})"),
+        yaxis_title=y_title + ("" if y_axis is None else f" ({y_axis.title()})"),
         height=420,
         margin={"l": 40, "r": 10, "t": 20, "b": 40},
         legend={"orientation": "h", "y": -0.2},

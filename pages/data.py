@@ -8,6 +8,14 @@ from pages.components.state import LABELED, ROLES, TEST, TRAIN, service
 
 st.title("Data")
 svc = service()
+st.markdown(
+    "**deepad finds the unusual items in images, texts, tables and sequences:** it learns what "
+    "normal looks like from a training set, then ranks new items by an anomaly score and "
+    "shows why.  \n"
+    "Work from left to right: **Data** (choose the sets) → **Train** (pick a method) → "
+    "**Runs** (follow training) → **Inspect** (ranked items, threshold, explanations). "
+    "New here? Use a demo set just below: one click."
+)
 
 with st.container(border=True):
     st.subheader("Start from a demo set")

@@ -11,6 +11,12 @@ from pages.views import default, view_for
 from pages.views.default import Context
 
 st.title("Inspect")
+
+
+def _number(value, fmt: str = "{:.3f}") -> str:
+    return "–" if value is None or value != value else fmt.format(value)
+
+
 svc = service()
 
 done = finished_runs(
@@ -60,6 +66,7 @@ scored_on = record.metrics.get("scored_on", "test" if record.test_dataset else "
 st.caption(
     f"{runinfo.data_line(svc, record)} · {len(results):,} items scored ({scored_on} set)"
     + (f" · {runinfo.metrics_line(record.metrics)}" if record.metrics else "")
+    + " · flagged, precision and recall below follow the threshold"
 )
 if scored_on == "train":
     st.info(
@@ -75,6 +82,27 @@ ctx = Context(
 point = numbers(results, threshold)
 plots(svc, results, threshold, point)
 
+defects = svc.defect_table(run_id, threshold)
+if defects:
+    st.subheader("Results per defect type")
+    st.table(
+        [
+            {
+                "defect": row["defect"],
+                "count": f"{row['count']:,}",
+                "image AUROC": _number(row["image AUROC"]),
+                "pixel AUROC": _number(row["pixel AUROC"]),
+                "recall at the threshold": _number(row["recall"], "{:.0%}"),
+            }
+            for row in defects
+        ]
+    )
+    st.caption(
+        "Image AUROC: each defect type against the labeled normals (1 = always ranked above "
+        "them). Pixel AUROC: its maps against its ground-truth masks. Recall: the share of "
+        "that type above the current threshold."
+    )
+
 view.panel(ctx)
 
 st.subheader("Items by anomaly score")
@@ -82,6 +110,7 @@ if explanations is not None and explanations.partial:
     st.caption("Maps were kept for the top-scored items only (the rest show no heatmap).")
 if dataset.kind == DataKind.IMAGE:
     default.heatmap_settings(ctx, initial=view.initial_normalisation(ctx))
+    default.colour_scale(ctx, view)
 cols = st.columns([2, 2, 1, 1])
 which = cols[0].radio(
     "show",

@@ -40,32 +40,37 @@ def run_list() -> None:
         st.info("No runs yet. Start one on the Train page.")
         return
     active = sum(r.status in ("queued", "running") for r in runs)
-    st.caption(f"{len(runs)} runs, {active} active. Refreshes every 2 s.")
+    queue = svc.queue()
+    st.caption(
+        f"{len(runs)} runs, {active} active, {len(queue)} waiting. At most {svc.max_runs()} "
+        "train at once (setting DEEPAD_MAX_RUNS); the others wait in order and start when one "
+        "ends. Refreshes every 2 s."
+    )
     runs = sorted(runs, key=lambda r: r.id, reverse=True)
     newest = {r.id for r in runs[:3]}
     for record in runs:
         with st.container(border=True):
             head, buttons = st.columns([3, 2])
             badge = runinfo.STATUS_BADGES.get(record.status, record.status)
+            if record.id in queue:
+                badge += f" · waiting, position {queue[record.id]} of {len(queue)}"
             head.markdown(
                 f"**Run {record.id} · {runinfo.method_title(svc, record.method)}** · {badge}  \n"
                 f"{runinfo.data_line(svc, record)}"
             )
             with buttons:
                 cols = st.columns(3)
-                if record.status in ("queued", "running"):
-                    cols[0].button(
-                        "Cancel",
-                        key=f"cancel_{record.id}",
-                        on_click=act,
-                        args=("cancel", record.id),
-                    )
+                # one slot, one button at a time: a card never shows Cancel next to "done"
+                action = {"queued": "cancel", "running": "cancel"}.get(record.status)
                 if record.status in ("interrupted", "cancelled"):
+                    action = "resume"
+                if action:
                     cols[0].button(
-                        "Resume",
-                        key=f"resume_{record.id}",
+                        action.capitalize(),
+                        key=f"{action}_{record.id}",
                         on_click=act,
-                        args=("resume", record.id),
+                        args=(action, record.id),
+                        help="Take it out of the queue" if record.id in queue else None,
                     )
                 if record.status == "done":
                     if cols[1].button(

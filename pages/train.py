@@ -38,6 +38,16 @@ for role, dataset_id in (("test set", test_id), ("labeled anomalies", labeled_id
         except Exception:
             pass
 st.markdown("  \n".join(parts))
+data = svc.data_summary(train_id)
+st.caption(f"Your training set: {data.describe()}.")
+if data.anomalous:
+    st.warning(
+        f"This training set holds {data.anomalous:,} items labeled anomalous: it looks like a "
+        "test set. Methods learn what normal looks like from the training set, so training on "
+        "anomalies hides them. Choose the set uploaded as the training set on the Data page, "
+        "or confirm below."
+    )
+    st.page_link("pages/data.py", label="Choose another training set", icon="📂")
 st.caption(f"Device: {device_name()} (settings → device “auto” picks it)")
 
 try:
@@ -49,7 +59,11 @@ if not methods:
     st.warning(f"No method works on {record.kind} data yet.")
     st.stop()
 
-titles = {m.name: f"{m.title} ({m.name})" for m in methods}
+# the short name only where the title does not already say it ("CVDD (context vector …)")
+titles = {
+    m.name: m.title if m.name.lower() in m.title.lower() else f"{m.title} ({m.name})"
+    for m in methods
+}
 default = "ae" if "ae" in titles else next(iter(titles))
 method_name = st.selectbox(
     "Method",
@@ -73,9 +87,23 @@ if cls.uses_labeled:
 if notes:
     st.caption("This method " + "; ".join(notes) + ".")
 
-with st.form(f"config_{method_name}"):
-    values = config_form(svc.config_fields(method_name), key=f"cfg_{method_name}")
-    submitted = st.form_submit_button("Start training", type="primary")
+# no st.form: Enter in a number field would submit it and start a run; here only the button does
+specs = svc.config_fields(method_name, train_id)
+with st.container(border=True):
+    values = config_form(specs, key=f"cfg_{method_name}")
+    if any(s.from_data for s in specs):
+        st.caption(
+            "Fields marked “from your data” start from the training set's image size and "
+            "colour channels."
+        )
+    st.caption(
+        "Threshold: after training, items scoring above the top `contamination` share of the "
+        "training scores are flagged; change it on the Inspect page."
+    )
+confirmed = not data.anomalous or st.checkbox(
+    "Train on this set although it holds labeled anomalies", key="train_confirm_anomalies"
+)
+submitted = st.button("Start training", type="primary", key="train_start", disabled=not confirmed)
 
 if submitted:
     try:
@@ -86,8 +114,15 @@ if submitted:
         st.error(f"The run could not be started: {error}")
     else:
         st.session_state[INSPECT_RUN] = run_id
-        st.success(
-            f"Run {run_id} started in the background. Follow it on the Runs page; closing or "
-            "reloading this page does not stop it."
-        )
+        place = svc.queue().get(run_id)
+        if place is None:
+            st.success(
+                f"Run {run_id} started in the background. Follow it on the Runs page; closing "
+                "or reloading this page does not stop it."
+            )
+        else:
+            st.info(
+                f"Run {run_id} waits in the queue (place {place}): {svc.max_runs()} run(s) train "
+                "at once here. It starts by itself when a slot frees; the Runs page shows it."
+            )
         st.page_link("pages/runs.py", label="Go to Runs", icon="⏱️")

@@ -128,7 +128,11 @@ def test_two_score_scatter_puts_a_skewed_score_on_a_log_axis_and_hovers_real_val
     error = np.array([0.1, 0.2, 0.3, 0.2, 0.4])
     fig = viz.two_score_scatter(energy, error, x_threshold=-42.85, names=list("abcde"))
     axis = viz.log_axis(energy)
-    assert fig.layout.xaxis.title.text == "energy (log scale)"
+    assert fig.layout.xaxis.title.text.startswith("energy (log scale of value − (")
+    assert "real units" in fig.layout.xaxis.title.text
+    ticks = list(fig.layout.xaxis.ticktext)
+    values = [float(t.replace(",", "")) for t in ticks]  # readable values in real units
+    assert len(values) >= 4 and values == sorted(values) and values[0] < -40 < 900 < values[-1]
     assert fig.layout.yaxis.title.text == "reconstruction error"
     np.testing.assert_allclose(fig.data[0].x, axis(energy))
     assert fig.layout.shapes[0].x0 == pytest.approx(float(axis(-42.85)))

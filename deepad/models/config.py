@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepad.config import param
+
+if TYPE_CHECKING:
+    from deepad.data.summary import DataSummary
 
 
 class Optimizer(enum.StrEnum):
@@ -38,10 +41,13 @@ class DetectorConfig:
     )
 
     @classmethod
-    def suggested_defaults(cls, device_type: str) -> dict[str, Any]:
+    def suggested_defaults(
+        cls, device_type: str, data: DataSummary | None = None
+    ) -> dict[str, Any]:
         """Settings a form should start from on this kind of device (``cpu``, ``cuda``, …)
-        instead of the defaults; the defaults themselves never depend on the device."""
-        del device_type
+        and for this training set (``data``, read from its manifest) instead of the
+        defaults; the defaults themselves never depend on the device or the data."""
+        del device_type, data
         return {}
 
 

@@ -278,11 +278,75 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
     return interrupted
 
 
+# --------------------------------------------------------------------------- the run queue
+# A run is created ``queued``; it holds a slot once it has a process (``pid``) or is running.
+# Runs beyond ``max_runs()`` wait, oldest first, until a worker finishing (or ``reconcile``)
+# starts them through ``start_queued``.
+
+
+def max_runs() -> int:
+    """How many runs may train at once: ``$DEEPAD_MAX_RUNS``, else one per NVIDIA GPU (found
+    without torch), else one."""
+    value = os.environ.get("DEEPAD_MAX_RUNS", "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            log.warning("DEEPAD_MAX_RUNS=%r is not a number; using the default", value)
+    return max(1, gpu_count())
+
+
+def gpu_count() -> int:
+    from deepad.hardware import gpu_names
+
+    return len(gpu_names())
+
+
+def _holds_slot(record: RunRecord) -> bool:
+    return record.status == RUNNING or (record.status == QUEUED and record.pid is not None)
+
+
+def waiting_runs(store: RunStore) -> list[RunRecord]:
+    """Queued runs not yet given a process, in the order they start (oldest first)."""
+    return sorted(
+        (r for r in store.list_runs(status=(QUEUED,)) if r.pid is None), key=lambda r: r.id
+    )
+
+
+def queue_positions(store: RunStore) -> dict[int, int]:
+    """Run id -> place in the queue (1 starts next) for every waiting run."""
+    return {r.id: i for i, r in enumerate(waiting_runs(store), start=1)}
+
+
+def free_slots(store: RunStore, limit: int | None = None) -> int:
+    limit = max_runs() if limit is None else limit
+    busy = sum(_holds_slot(r) for r in store.list_runs(status=ACTIVE))
+    return max(0, limit - busy)
+
+
+def start_queued(store: RunStore, *, limit: int | None = None) -> list[int]:
+    """Start waiting runs, oldest first, while slots are free; returns the started ids."""
+    started = []
+    for record in waiting_runs(store)[: free_slots(store, limit)]:
+        try:
+            start_run(store, record.id)
+        except RunStateError as error:  # cancelled or started meanwhile
+            log.info("queued run %d not started: %s", record.id, error)
+            continue
+        started.append(record.id)
+    return started
+
+
 __all__ = [
     "CANCEL_GRACE_SECONDS",
     "STALE_SECONDS",
     "cancel_run",
+    "free_slots",
+    "max_runs",
     "pid_alive",
+    "queue_positions",
     "reconcile",
+    "start_queued",
     "start_run",
+    "waiting_runs",
 ]

@@ -20,6 +20,19 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Cancelled("stopped by SIGTERM")
 
 
+def _start_next(store: RunStore) -> None:
+    """This run's slot is free now: start the oldest waiting run, if any."""
+    from deepad.runs.jobs import start_queued
+
+    try:
+        start_queued(store)
+    except Exception as error:  # the queue must never turn a finished run into a failure
+        print(
+            f"deepad worker: starting the next queued run failed: {one_line(error)}",
+            file=sys.stderr,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepad.runs.worker")
     parser.add_argument("--home", type=Path, required=True, help="deepad home folder")
@@ -37,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _start_next(store)
     return 0 if record.status == DONE else 1
 
 

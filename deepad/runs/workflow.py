@@ -25,6 +25,7 @@ from deepad.config import from_json, validate
 from deepad.data.types import Dataset
 from deepad.models import Detector, Explanation, ImageMaps, Scores, get_method
 from deepad.plugins import load_plugins
+from deepad.results import DEFECTS_FILE
 from deepad.runs.artifacts import load_explanations, write_explanations
 from deepad.runs.store import (
     CANCELLED,
@@ -481,15 +482,28 @@ def _score_and_explain(detector: Detector, data: Dataset, explain_dir: Path) -> 
 
 
 def _pixel_auroc(data: Dataset, explain_dir: Path) -> float:
-    """Pixel AUROC over the explained images (see :func:`deepad.metrics.pixel_auroc`)."""
+    """Pixel AUROC over the explained images (see :func:`deepad.metrics.pixel_auroc`); with
+    defect types, each type's own pixel AUROC goes to :data:`DEFECTS_FILE` beside
+    ``explain_dir`` (computed here once, so the dashboard never loads every map for it)."""
     loaded = load_explanations(explain_dir)
     if loaded is None or not isinstance(loaded[1], ImageMaps):
         return float("nan")
     index, explanation = loaded
     masks = metrics.pixel_masks(data, index)
     rows = [row for row, mask in enumerate(masks) if mask is not None]
-    return metrics.pixel_auroc(
-        [masks[row] for row in rows],
-        [explanation.maps[row] for row in rows],  # FCDD's are upsampled as they are read
-        max_pixels=PIXEL_AUROC_MAX_PIXELS,
-    )
+
+    def over(chosen: list[int]) -> float:
+        return metrics.pixel_auroc(
+            [masks[row] for row in chosen],
+            [explanation.maps[row] for row in chosen],  # FCDD's are upsampled as read
+            max_pixels=PIXEL_AUROC_MAX_PIXELS,
+        )
+
+    if data.classes is not None:
+        defect_of = [str(data.classes[int(index[row])]) for row in rows]
+        by_defect = {
+            defect: over([r for r, d in zip(rows, defect_of, strict=True) if d == defect])
+            for defect in sorted(set(defect_of))
+        }
+        (explain_dir.parent / DEFECTS_FILE).write_text(json.dumps(by_defect))
+    return over(rows)

@@ -37,7 +37,7 @@ def _display(value: Any) -> str:
 
 def field(spec: ParamSpec, *, key: str) -> Any:
     """One input widget for ``spec``; returns a typed value or a string the config parses."""
-    label = spec.name.replace("_", " ")
+    label = spec.name.replace("_", " ") + (" · from your data" if spec.from_data else "")
     help_text = _help(spec)
     if spec.choices is not None:
         options = [_choice_value(c) for c in spec.choices]

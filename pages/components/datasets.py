@@ -72,20 +72,29 @@ def sample_indices(dataset: Dataset, count: int) -> list[int]:
 
 
 def label_text(dataset: Dataset, i: int) -> str:
-    parts = []
-    if dataset.labels is not None:
-        parts.append(viz.LABEL_NAMES.get(int(dataset.labels[i]), "?"))
-    if dataset.classes is not None and dataset.classes[i]:
-        parts.append(str(dataset.classes[i]))
-    return " · ".join(parts)
+    if dataset.labels is None and (dataset.classes is None or not dataset.classes[i]):
+        return ""
+    label = None if dataset.labels is None else int(dataset.labels[i])
+    return viz.label_text(label, dataset.classes[i] if dataset.classes is not None else None)
 
 
 def preview(dataset: Dataset, record: object | None = None, *, key: str) -> None:
     """Counts, a sample of items, and the files that were skipped with their reasons."""
     numbers = counts(dataset)
-    columns = st.columns(4)
-    for column, (name, value) in zip(columns, numbers.items(), strict=True):
-        column.metric(name, f"{value:,}")
+    if dataset.labels is None or not np.any(dataset.labels != UNKNOWN):
+        # no labels at all: say so once instead of "normal 0 · unlabeled 300"
+        left, right = st.columns([1, 3])
+        left.metric("items", f"{numbers['items']:,}")
+        right.caption(
+            "No labels: a training set is taken as all normal."
+            if key == TRAIN
+            else "No labels, so the Inspect page can rank these items but not measure "
+            "precision or recall."
+        )
+    else:
+        columns = st.columns(4)
+        for column, (name, value) in zip(columns, numbers.items(), strict=True):
+            column.metric(name, f"{value:,}")
     kind = dataset.kind
     if kind == DataKind.IMAGE:
         picks = sample_indices(dataset, 12)
@@ -226,9 +235,23 @@ def saved_picker(role: str, *, kind: DataKind | None) -> str | None:
         st.caption("No saved datasets" + (f" of type {kind.value}" if kind else "") + " yet.")
         return None
     labels = {r.id: f"{r.name} · {r.kind} · {r.count:,} items" for r in records}
+    index = 0
+    if role == TRAIN:
+        # the newest set is often the labeled test set just uploaded: start from the newest
+        # one without labeled anomalies, which is what a training set looks like
+        clean = [i for i, r in enumerate(records) if not _anomalous(r)]
+        index = clean[0] if clean else 0
+        for r in records:
+            if _anomalous(r):
+                labels[r.id] += f" · {_anomalous(r):,} labeled anomalous"
     chosen = st.selectbox(
-        "Saved dataset", list(labels), format_func=labels.get, key=f"{role}_saved"
+        "Saved dataset", list(labels), index=index, format_func=labels.get, key=f"{role}_saved"
     )
     if st.button("Use this dataset", key=f"{role}_use_saved"):
         return chosen
     return None
+
+
+def _anomalous(record: object) -> int:
+    counts = (getattr(record, "manifest", {}) or {}).get("counts") or {}
+    return int(counts.get("anomalous", 0) or 0)

@@ -76,7 +76,7 @@ def _documents(ctx: Context, view: Any, chosen: np.ndarray, start: int) -> None:
             found = view.item_tokens(ctx, item)
             if found is not None:
                 tokens, weights, _ = found
-                st.html(viz.token_html(tokens[:150], weights[:150]))
+                st.html(default.original_text_html(ctx, item, tokens, weights, limit=600))
             else:
                 text = str(ctx.dataset.items[item])
                 st.text(text[:600] + ("…" if len(text) > 600 else ""))

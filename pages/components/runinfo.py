@@ -88,9 +88,17 @@ def throughput(history: list[dict]) -> float | None:
     return None
 
 
-def metrics_line(found: dict) -> str:
+# these depend on the threshold; pages show them live at the current one, never the
+# training-time values next to it
+AT_THRESHOLD = ("f1", "precision", "recall", "flagged")
+
+
+def metrics_line(found: dict, *, at_threshold: bool = False) -> str:
+    """The run's metrics; those that depend on the threshold only with ``at_threshold``."""
     parts = []
     for key, name in METRIC_NAMES.items():
+        if key in AT_THRESHOLD and not at_threshold:
+            continue
         value = found.get(key)
         if value is None or value != value:
             continue

@@ -48,22 +48,40 @@ def with_stops(stops: list[float], extra: list[float]) -> list[float]:
     return sorted(set(stops).union(float(v) for v in extra if np.isfinite(v)))
 
 
+def preset_source(name: str) -> str:
+    """A preset's name as the source of a threshold, in words."""
+    if name.startswith("default"):
+        return "contamination (the run's default, from the training scores)"
+    if name.startswith("top"):
+        return f"contamination ({name} of the scored items)"
+    if name.startswith("FPR"):
+        return f"target FPR ({name.split(' (')[0]}, uses labels)"
+    return name.replace("uses labels", "uses the labels")
+
+
 def threshold_control(svc: Service, results: RunResults) -> float:
-    """Slider + presets for the run's threshold; changes are saved with the run."""
+    """Slider + presets for the run's threshold. The numbers and lists below follow the slider;
+    saving it for ``deepad score`` is its own button."""
     run_id = results.run_id
     key = f"threshold_{run_id}"
+    source_key = f"{key}_source"
+    saved = float(svc.threshold(run_id))
     if key not in st.session_state:
-        st.session_state[key] = float(svc.threshold(run_id))
+        st.session_state[key] = saved
+        st.session_state[source_key] = svc.threshold_source(run_id)
 
     def save() -> None:
         try:
-            svc.set_threshold(run_id, float(st.session_state[key]))
+            svc.set_threshold(run_id, float(st.session_state[key]), st.session_state[source_key])
         except Exception as error:
             st.session_state[f"{key}_error"] = str(error)
 
-    def apply(value: float) -> None:
+    def apply(value: float, name: str) -> None:
         st.session_state[key] = float(value)
-        save()
+        st.session_state[source_key] = preset_source(name)
+
+    def moved() -> None:
+        st.session_state[source_key] = "manual (set with the slider)"
 
     with st.container(border=True):
         cols = st.columns([3, 1, 1])
@@ -97,28 +115,55 @@ def threshold_control(svc: Service, results: RunResults) -> float:
                     name.split(" (")[0],
                     key=f"preset_{run_id}_{name}",
                     on_click=apply,
-                    args=(value,),
+                    args=(value, name),
                     help=f"{name}: threshold {value:.5g}",
                     width="stretch",
                 )
         stops = with_stops(
             candidate_thresholds(str(svc.home), run_id, results),
-            [*presets.values(), float(st.session_state[key])],
+            [*presets.values(), float(st.session_state[key]), saved],
         )
         st.select_slider(
             "Threshold on the anomaly score (items above it are flagged)",
             options=stops,
             format_func=lambda v: f"{v:.5g}",
             key=key,
-            on_change=save,
+            on_change=moved,
             help="Stops are score quantiles, so each step flags about the same number of "
             "items more or fewer, however skewed the scores are.",
         )
+        current = float(st.session_state[key])
+        source = st.session_state[source_key]
+        line, button = st.columns([3, 1])
+        if np.isclose(current, saved, rtol=1e-12, atol=0.0):
+            line.markdown(
+                f"**Threshold {current:.5g}** · from {source} · used for scoring "
+                "(`deepad score`) and everywhere on this page."
+            )
+        else:
+            line.markdown(
+                f"**Threshold {current:.5g}** · from {source} · shown on this page; scoring "
+                f"still uses the saved {saved:.5g} until you save this one."
+            )
+        button.button(
+            "Use this threshold for scoring",
+            key=f"{key}_save",
+            on_click=save,
+            disabled=bool(np.isclose(current, saved, rtol=1e-12, atol=0.0)),
+            type="primary",
+        )
+        share = float(np.mean(results.scores > current))
+        if share > max(0.5, 4 * results.contamination):
+            st.warning(
+                f"This threshold flags {share:.0%} of the scored items. A threshold from the "
+                "training scores flags nearly everything when new items score higher than the "
+                "training items (a model that fits its training set too closely, or settings "
+                "that do not suit the data): try the *top* preset, or *best F1* with labels."
+            )
         error = st.session_state.pop(f"{key}_error", None)
         if error:
             st.error(f"The threshold could not be saved: {error}")
-        st.caption("The threshold is saved with the run; `deepad score` uses it.")
-    return float(st.session_state[key])
+    return current
 
 
 def numbers(results: RunResults, threshold: float) -> metrics.OperatingPoint:

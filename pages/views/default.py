@@ -21,11 +21,14 @@ from deepad.data.types import DataKind, Dataset
 from deepad.service import Explanations, RunResults, Service
 
 PAGE_SIZES = (12, 24, 48, 96)
+# maps sampled (evenly over the ranking) to fix the whole-set colour scale
+SET_RANGE_SAMPLE = 64
 NORMALISATION = {
     "per image": "each map is scaled by its own minimum and maximum: every item shows its "
     "hottest spot in full colour, even a normal one, so compare locations, not colours",
     "whole set": "all maps share one scale (minimum to the 99.5th percentile over the run): "
-    "colours are comparable across items, normal items stay mostly cold",
+    "colours compare across items and normals stay cold, but a weak defect may look faint; "
+    "switch to per image to see where each map peaks",
 }
 
 
@@ -124,8 +127,14 @@ class View:
 def _set_range(home: str, run_id: int, variant: str, _maps: np.ndarray) -> tuple[float, float]:
     # a sample of maps is enough to fix the colour scale, and keeps 10,000 large maps cheap
     n = len(_maps)
-    picks = np.linspace(0, n - 1, num=min(n, 256)).astype(int) if n else []
-    return viz.map_range([np.asarray(_maps[i], dtype=np.float32) for i in picks])
+    picks = np.linspace(0, n - 1, num=min(n, SET_RANGE_SAMPLE)).astype(int) if n else []
+    if isinstance(_maps, np.ndarray):  # one read of the whole sample from the memory map
+        return viz.map_range(np.asarray(_maps[np.asarray(picks, dtype=np.int64)], np.float32))
+    if n > SET_RANGE_SAMPLE and hasattr(_maps, "take"):
+        # maps made on demand from a large set: the sample at once (few of them are ever shown)
+        return viz.map_range(np.asarray(_maps.take(np.asarray(picks)), dtype=np.float32))
+    # a small set: one by one through the per-map cache, which the overlays then reuse
+    return viz.map_range([np.asarray(_maps[int(i)], dtype=np.float32) for i in picks])
 
 
 def heatmap_settings(ctx: Context, *, initial: str = "per image") -> None:
@@ -148,6 +157,17 @@ def heatmap_settings(ctx: Context, *, initial: str = "per image") -> None:
     st.caption(
         f"Normalisation **{ctx.settings['normalisation']}**: "
         f"{NORMALISATION[ctx.settings['normalisation']]}."
+    )
+
+
+def colour_scale(ctx: Context, view: Any) -> None:
+    """The colour bar of the overlays below, with its values in map units."""
+    low, high = overlay_range(ctx, view)
+    st.plotly_chart(
+        viz.colour_scale_figure(low, high, ctx.settings.get("colormap", "jet")),
+        key=f"{ctx.key}_colour_scale",
+        width="stretch",
+        config={"displayModeBar": False},
     )
 
 
@@ -201,12 +221,8 @@ def caption(ctx: Context, item: int, rank: int) -> str:
 
 
 def label_of(results: RunResults, item: int) -> str:
-    if results.labels is None:
-        return "unlabeled"
-    text = viz.LABEL_NAMES.get(int(results.labels[item]), "?")
-    if results.classes is not None and results.classes[item]:
-        text += f" ({results.classes[item]})"
-    return text
+    label = None if results.labels is None else int(results.labels[item])
+    return viz.label_text(label, results.classes[item] if results.classes is not None else None)
 
 
 def item_dialog(ctx: Context, item: int, view: Any) -> None:
@@ -237,12 +253,34 @@ def item_dialog(ctx: Context, item: int, view: Any) -> None:
         found = view.item_tokens(ctx, item)
         if found is not None:
             tokens, weights, note = found
-            st.caption(f"Word weights: {note}")
-            st.html(viz.token_html(tokens, weights))
-        st.text_area("document", str(ctx.dataset.items[item]), height=200, disabled=True)
+            st.caption(f"Word weights: {note}. Words that pre-processing dropped are plain.")
+            st.html(original_text_html(ctx, item, tokens, weights))
+            with st.expander("The words the method read (after pre-processing)"):
+                st.html(viz.token_html(tokens, weights))
+        else:
+            st.text_area("document", str(ctx.dataset.items[item]), height=200, disabled=True)
     else:
         feature_weights(ctx, item)
     view.item_details(ctx, item)
+
+
+def original_text_html(
+    ctx: Context, item: int, tokens: list[str], weights: np.ndarray, limit: int | None = None
+) -> str:
+    """The document as written, its kept words highlighted by ``weights`` (mapped back
+    with the run's own pre-processing settings)."""
+    from deepad.text.preprocess import TextPreprocessing, align_words
+
+    if "text_prep" not in ctx.settings:
+        config = ctx.svc.run(ctx.results.run_id).config or {}
+        fields = {"lowercase", "strip_punctuation", "strip_numbers", "remove_stopwords"}
+        ctx.settings["text_prep"] = TextPreprocessing(
+            **{k: bool(config[k]) for k in fields if k in config},
+            min_length=int(config.get("min_word_length", 3)),
+        )
+    text = str(ctx.dataset.items[item])
+    spans = align_words(text, list(tokens), ctx.settings["text_prep"])
+    return viz.text_html(text, spans, weights, limit=limit)
 
 
 def feature_weights(ctx: Context, item: int) -> None:

@@ -14,6 +14,7 @@ from pages.views import default
 from pages.views.default import Context, View
 
 MAX_PIXEL_AUROC_IMAGES = 400
+LOW_RES_IN_MEMORY_BYTES = 64 * 2**20
 PREDICTED = (255, 40, 40)
 TRUTH = (40, 255, 40)
 
@@ -27,10 +28,18 @@ class Upsampled:
         self, ctx: Context, low_res: np.ndarray, meta: dict[str, Any], sigma: float
     ) -> None:
         self.home, self.run_id = ctx.home, ctx.results.run_id
+        # low-resolution maps are small (a few numbers per image): read once, not per row
+        # through the memory map, whose every slice costs a new memmap object
+        if low_res.nbytes <= LOW_RES_IN_MEMORY_BYTES:
+            low_res = np.asarray(low_res)
         self.low_res, self.meta, self.sigma = low_res, meta, sigma
 
     def __len__(self) -> int:
         return len(self.low_res)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Several maps in one matrix product, not cached (a sample for the colour scale)."""
+        return fcdd_upsample(np.asarray(self.low_res[np.asarray(rows)]), self.meta, self.sigma)
 
     def __getitem__(self, row: int) -> np.ndarray:
         return _upsampled(self.home, self.run_id, int(row), self.sigma, self.low_res, self.meta)
@@ -157,7 +166,11 @@ def panel(ctx: Context) -> None:
         ctx.settings["outline"] = cols[2].checkbox(
             "outline defects", value=True, key=f"{ctx.key}_outline"
         )
-        if ctx.dataset.has_masks:
+        saved = ctx.svc.run(ctx.results.run_id).metrics.get("pixel_auroc")
+        if ctx.dataset.has_masks and sigma == trained_sigma and saved is not None:
+            # computed once when the run ended, over every image with a mask
+            st.metric(f"pixel AUROC at σ = {sigma:g} (when the run ended)", f"{saved:.3f}")
+        elif ctx.dataset.has_masks:
             value, count = _pixel_auroc(ctx.home, ctx.results.run_id, float(sigma), ctx)
             st.metric(
                 f"pixel AUROC at σ = {sigma:g} ({count} images)",

@@ -195,8 +195,9 @@ def fake_run(
     config = svc.build_config(method, values or {})
     run_id = svc.store.create_run(method, config, train_id, test_id)
     svc.store.write_scores(
-        run_id, names=data.names, scores=scores, labels=data.labels, components=components
-    )
+        run_id, names=data.names, scores=scores, labels=data.labels, classes=data.classes,
+        components=components,
+    )  # fmt: skip
     if explanation is not None:
         write_explanations(
             svc.store.artifacts_dir(run_id) / "explain",

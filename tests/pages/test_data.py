@@ -102,3 +102,35 @@ def test_labeled_folder_upload_reads_labels_and_masks(svc):
     assert sorted(test.labels.tolist()) == [0, 0, 0, 0, 1, 1]
     assert sum(m is not None for m in test.masks) == 1
     assert any("ground-truth mask" in c.value for c in at.caption)
+
+
+def test_first_screen_says_what_deepad_does_and_the_order_of_the_pages(home):
+    at = app("pages/data.py")
+    no_errors(at)
+    intro = at.markdown[0].value
+    assert "Data" in intro and "Train" in intro and "Runs" in intro and "Inspect" in intro
+    assert at.button(key="demo_use")  # the demo is one click away
+
+
+def test_an_unlabeled_training_set_is_shown_as_normal_not_as_zero_normal(svc):
+    demo = svc.use_demo("fashion")
+    at = app("pages/data.py", **{TRAIN: demo.train})
+    no_errors(at)
+    labels = [m.label for m in at.metric]
+    if svc.dataset(demo.train).labels is None:
+        assert "normal" not in labels and "unlabeled" not in labels
+        assert any("taken as all normal" in c.value for c in at.caption)
+    # item captions never say a label twice
+    assert not any("normal (normal)" in str(c) or "normal · normal" in str(c) for c in labels)
+
+
+def test_saved_picker_for_the_training_set_skips_a_newer_labeled_test_set(svc):
+    from tests.pages.helpers import image_sets
+
+    train, test = image_sets()
+    train_id = svc.registry.add(train, name="blobs").id
+    svc.registry.add(test, name="blobs test")  # newer, holds anomalies
+    at = app("pages/data.py")
+    at.radio(key=f"{TRAIN}_source").set_value("Saved dataset").run()
+    no_errors(at)
+    assert at.selectbox(key=f"{TRAIN}_saved").value == train_id

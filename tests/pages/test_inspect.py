@@ -9,6 +9,10 @@ def metric(at, label_start: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(label_start))
 
 
+def markdown(at) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
 def test_inspect_without_runs_says_so(home):
     at = app("pages/inspect.py")
     no_errors(at)
@@ -34,15 +38,22 @@ def test_inspect_shows_ranked_items_and_threshold_moves_numbers(svc):
     no_errors(at)
     assert metric(at, "flagged") == f"{len(results):,}"
     assert metric(at, "recall") == "1.000"
-    assert svc.threshold(run_id) < results.scores.min()  # saved with the run
+    assert svc.threshold(run_id) == saved  # scoring keeps the saved one until asked
+    assert "manual" in markdown(at)
+    at.button(key=f"threshold_{run_id}_save").click().run()
+    assert svc.threshold(run_id) < results.scores.min()
+    assert svc.threshold_source(run_id).startswith("manual")
 
-    # the best-F1 preset sets the slider and the numbers together
+    # the best-F1 preset sets the slider and the numbers together; saving records its source
     next(b for b in at.button if b.label == "best F1").click()
     at.run()
     no_errors(at)
     best, f1 = metrics.best_f1_threshold(results.labels, results.scores)
-    assert svc.threshold(run_id) == best
     assert metric(at, "F1") == f"{f1:.3f}"
+    at.button(key=f"threshold_{run_id}_save").click().run()
+    assert svc.threshold(run_id) == best
+    assert svc.threshold_source(run_id).startswith("best F1")
+    assert "used for scoring" in markdown(at)
 
 
 def test_inspect_filter_and_dialog(svc):
@@ -117,3 +128,13 @@ def test_heatmap_zip_holds_one_png_per_flagged_item(svc):
         assert first.size == (16, 16) and first.mode == "RGB"
     top = results.names[int(results.order[0])]
     assert names[0].startswith("00001_") and names[0].endswith(top.split("/")[-1])
+
+
+def test_inspect_shows_results_per_defect_type(svc):
+    run_id = scored_run(svc)
+    at = app("pages/inspect.py")
+    no_errors(at)
+    rows = svc.defect_table(run_id, svc.threshold(run_id))
+    assert [r["defect"] for r in rows] == ["noise"] and rows[0]["count"] == 10
+    assert rows[0]["image AUROC"] > 0.9
+    assert any("noise" in str(t.value) for t in at.table)

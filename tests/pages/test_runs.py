@@ -60,3 +60,16 @@ def test_cancel_and_resume_buttons_call_the_service(jobless):
     assert ("resume", run_id) in jobless.calls
     assert jobless.run(run_id).status == "queued"
     assert at.button(key=f"cancel_{run_id}")  # a queued run can be cancelled again
+
+
+def test_waiting_runs_show_their_place_in_the_queue_and_can_be_cancelled(jobless):
+    first = jobless.store.create_run("ae", {"epochs": 1}, "d" * 16)
+    second = jobless.store.create_run("ae", {"epochs": 1}, "d" * 16)
+    at = app("pages/runs.py")
+    no_errors(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "position 1 of 2" in text and "position 2 of 2" in text
+    assert any("DEEPAD_MAX_RUNS" in c.value for c in at.caption)
+    at.button(key=f"cancel_{second}").click().run()
+    assert ("cancel", second) in jobless.calls
+    assert at.button(key=f"cancel_{first}")

@@ -1,3 +1,5 @@
+import time
+
 from streamlit.testing.v1 import AppTest
 
 from pages.components.state import LABELED, TEST, TRAIN
@@ -70,3 +72,53 @@ def test_config_form_sends_a_suggested_value_even_when_left_as_it_is():
     sent = at.session_state["sent"]
     assert sent["width"] == 0.25  # the config's own default is 1
     assert "epochs" not in sent and "eta" not in sent  # unchanged defaults are left out
+
+
+def test_image_forms_start_from_the_data_and_say_so(svc):
+    from tests.pages.helpers import SIZE, image_sets
+
+    train, _ = image_sets()
+    train_id = svc.registry.add(train, name="blobs").id
+    at = app("pages/train.py", **{TRAIN: train_id})
+    no_errors(at)
+    assert at.selectbox(key="cfg_ae_architecture").value == "conv"
+    assert at.number_input(key="cfg_ae_image_size").value == SIZE
+    assert "from your data" in at.number_input(key="cfg_ae_image_size").label
+    assert any("threshold" in c.value.lower() for c in at.caption)  # the rule is stated
+
+
+def test_training_on_a_set_with_labeled_anomalies_needs_a_confirmation(svc):
+    from tests.pages.helpers import image_sets
+
+    _, test = image_sets()
+    test_id = svc.registry.add(test, name="blobs test").id
+    at = app("pages/train.py", **{TRAIN: test_id})
+    no_errors(at)
+    assert any("labeled anomalous" in w.value for w in at.warning)
+    assert at.button(key="train_start").disabled
+    at.checkbox(key="train_confirm_anomalies").check().run()
+    assert not at.button(key="train_start").disabled
+
+
+def test_changing_a_number_field_starts_no_run(svc):
+    demo = svc.use_demo("fashion")
+    at = app("pages/train.py", **{TRAIN: demo.train})
+    at.number_input(key="cfg_ae_epochs").set_value(2).run()  # as Enter in the field does
+    no_errors(at)
+    assert svc.runs() == []
+    assert not at.get("form")
+
+
+def test_a_run_beyond_the_limit_waits_in_the_queue(svc, monkeypatch):
+    import os
+
+    monkeypatch.setenv("DEEPAD_MAX_RUNS", "1")
+    demo = svc.use_demo("fashion")
+    busy = svc.store.create_run("ae", {"epochs": 1}, demo.train)
+    svc.store.update(busy, status="running", pid=os.getpid(), heartbeat=time.time())
+    at = app("pages/train.py", **{TRAIN: demo.train})
+    at.button(key="train_start").click().run()
+    no_errors(at)
+    waiting = max(r.id for r in svc.runs())
+    assert svc.run(waiting).status == "queued" and svc.queue() == {waiting: 1}
+    assert any("waits in the queue" in i.value for i in at.info)

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from deepad import metrics
+from deepad import metrics, viz
 from deepad.data.types import DataKind, Dataset
 from pages.components.state import INSPECT_RUN
 from tests.pages.helpers import app, blob, fake_run, no_errors, noise
@@ -185,3 +185,30 @@ def test_token_bank_view_names_each_document_s_most_anomalous_word(svc):
     notes = " ".join(c.value for c in at.caption)
     assert "most anomalous word: oil (0.900)" in notes
     assert "most anomalous word: sofas (0.300)" in notes
+
+
+def test_documents_are_shown_as_written_with_weights_on_their_words(svc):
+    from deepad.models.base import TokenWeights
+    from deepad.text.preprocess import preprocess
+
+    docs = ["The Doctor said: take Aspirin!", "Dogs chase the balls.", "Oil prices fell, 3%"]
+    tokens = [preprocess(d) for d in docs]  # lower-case, no stop words, no punctuation
+    data = Dataset(DataKind.TEXT, docs, [f"d{i}" for i in range(3)], np.array([0, 0, 1]))
+    run_id = fake_run(
+        svc, "cvdd", data, np.array([0.1, 0.2, 0.9]),
+        explanation=lambda p: TokenWeights(
+            tokens=[tokens[i] for i in p],
+            weights=[np.ones((1, len(tokens[i]))) for i in p], head_names=["c1"],
+        ),
+    )  # fmt: skip
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    shown = " ".join(h.proto.body for h in at.get("html"))
+    assert "Doctor</span>" in shown and "The " in shown and "take" in shown  # as written
+    assert "Aspirin</span>!" in shown and "doctor" not in shown
+
+
+def test_text_html_highlights_spans_and_leaves_the_rest_plain():
+    html = viz.text_html("a <b>Word</b> here", [(5, 9)], [1.0])
+    assert html.count("<span") == 1 and "&lt;b&gt;<span" in html and ">Word</span>" in html
+    assert viz.text_html("abcdef", [], [], limit=3).endswith("abc…</div>")

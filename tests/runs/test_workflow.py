@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deepad.models import Detector
+from deepad.results import DEFECTS_FILE
 from deepad.runs import workflow
 from deepad.runs.artifacts import load_explanations
 from deepad.runs.store import CANCELLED, DONE, FAILED, RunNotFound, RunStateError, RunStore
@@ -55,6 +56,9 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     assert m["scored_on"] == "test" and m["items"] == 30 and m["train_items"] == 48
     assert m["auroc"] > 0.9  # the bright squares are obvious
     assert 0.5 < m["pixel_auroc"] <= 1.0
+    # each defect type's pixel AUROC is computed once here, for the Inspect page's table
+    by_defect = json.loads((store.artifacts_dir(run_id) / DEFECTS_FILE).read_text())
+    assert set(by_defect) <= set(test.classes) and by_defect
     assert {"threshold", "flagged", "auprc", "f1", "fit_seconds", "auroc_max"} <= set(m)
 
     index, maps = load_explanations(store.artifacts_dir(run_id) / "explain")

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from deepad.config import param
+from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.transforms import image_channels, stack_images, to_float
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
@@ -70,6 +71,15 @@ class AEConfig(NetworkConfig):
         "training-set statistics; the error is measured on this scale.",
         advanced=True,
     )
+
+    @classmethod
+    def suggested_defaults(
+        cls, device_type: str, data: DataSummary | None = None
+    ) -> dict[str, Any]:
+        # a dense net on flattened 28×28 pixels fits digits, not photographs: images get the
+        # convolutional net at a size near their own
+        size = suggested_image_size(data, device_type, cpu_cap=128, cap=256)
+        return {} if size is None else {"architecture": Architecture.CONV, "image_size": size}
 
 
 class _Reconstructor(nn.Module):

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from deepad.config import param
+from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.transforms import Standardizer, image_channels, stack_images, to_float
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
@@ -119,6 +120,13 @@ class DSEBMConfig(NetworkConfig):
     score_batch_size: int = param(
         1024, low=1, high=1_000_000, help="Items per batch when scoring.", advanced=True
     )
+
+    @classmethod
+    def suggested_defaults(
+        cls, device_type: str, data: DataSummary | None = None
+    ) -> dict[str, Any]:
+        size = suggested_image_size(data, device_type, cpu_cap=64, cap=128)
+        return {} if size is None else {"image_size": size}
 
 
 @dataclass

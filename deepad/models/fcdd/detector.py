@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from deepad.config import param
+from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.transforms import image_channels, stack_images, stack_masks, to_float
 from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
@@ -134,8 +135,14 @@ class FCDDConfig(NetworkConfig):
     )
 
     @classmethod
-    def suggested_defaults(cls, device_type: str) -> dict[str, Any]:
-        return {"width": CPU_WIDTH} if device_type == "cpu" else {}
+    def suggested_defaults(
+        cls, device_type: str, data: DataSummary | None = None
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = {"width": CPU_WIDTH} if device_type == "cpu" else {}
+        size = suggested_image_size(data, device_type, cpu_cap=256, cap=256, high=1024)
+        if size is not None:
+            found["image_size"] = size
+        return found
 
 
 @register
