@@ -39,6 +39,8 @@ from deepad.runs.store import (
     RunRecord,
     RunStateError,
     RunStore,
+    private_dir,
+    private_file,
 )
 from deepad.train.checkpoint import state_exists
 from deepad.train.loop import Cancelled, Progress, RunContext, checkpoint_stem
@@ -252,8 +254,8 @@ def execute(
     if not claimed:
         raise RunStateError(f"run {run_id} is {store.get(run_id).status}; it cannot start now")
     run_dir = store.artifacts_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(store.log_path(run_id), encoding="utf-8")
+    private_dir(run_dir)
+    handler = logging.FileHandler(private_file(store.log_path(run_id)), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     package_log = logging.getLogger("deepad")
