@@ -132,7 +132,8 @@ def as_dataset(items: object, kind: DataKind | None = None) -> Dataset:
             images = _as_uint8_images(items)
             return Dataset(kind, list(images), [f"item_{i}" for i in range(len(images))])
         if kind == DataKind.TABLE:
-            table = np.asarray(items, dtype=np.float32)
+            with np.errstate(over="ignore"):  # out-of-range values are named by fit
+                table = np.asarray(items, dtype=np.float32)
             return Dataset(kind, table, [f"row_{i}" for i in range(len(table))])
     seq = list(items)  # type: ignore[call-overload]
     if kind is None:

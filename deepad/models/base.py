@@ -189,7 +189,8 @@ class Detector(ABC):
             progress=progress,
             context=context or RunContext(),
         )
-        self.decision_scores_ = self._score(train).score.astype(np.float64)
+        scores = check_finite_scores(self._score(train), train.names)
+        self.decision_scores_ = scores.score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
         self.kind_ = train.kind
         return self
@@ -253,7 +254,9 @@ class Detector(ABC):
         if not directory.is_dir():
             raise ModelFileError(f"{directory}: no model folder")
         header = read_json(path)
-        method = header.get("method") if isinstance(header, dict) else None
+        if not isinstance(header, dict):
+            raise ModelFileError(f"{path}: holds a JSON {type(header).__name__}, not an object")
+        method = header.get("method")
         try:
             cls = get_method(method) if isinstance(method, str) else None
         except KeyError:
@@ -406,8 +409,8 @@ def check_finite_items(data: Dataset, role: str) -> None:
             item = data.names[row] if names is None else f"{names[i]}, step {row + 1}"
             column = data.columns[col] if data.columns and col < len(data.columns) else col + 1
             raise ValueError(
-                f"{role} item {item}, column {column!r}: the value {values[tuple(bad[0])]!r} "
-                "is NaN, infinite or beyond float32's range"
+                f"{role} item {item}, column {column!r}: a value that is NaN, infinite or "
+                "beyond float32's range (about ±3.4e38)"
             )
 
 

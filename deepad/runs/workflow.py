@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
 import math
 import os
@@ -42,8 +41,15 @@ from deepad.runs.store import (
     private_dir,
     private_file,
 )
-from deepad.train.checkpoint import state_exists
-from deepad.train.loop import Cancelled, Progress, RunContext, checkpoint_stem
+from deepad.train.loop import (
+    Cancelled,
+    Progress,
+    RunContext,
+    checkpoint_files,
+    checkpoint_stem,
+    load_checkpoint,
+    previous_stem,
+)
 
 log = logging.getLogger(__name__)
 # Tracebacks go only to the run's log file, never to the console or the app.
@@ -203,18 +209,19 @@ class _StageReport:
             self.store.update(self.run_id, phase=f"{what} {done}/{total}", heartbeat=time.time())
 
 
-def _checkpoint_epoch(run_dir: Path) -> int | None:
-    stem = checkpoint_stem(run_dir)
-    if not state_exists(stem):
+def _checkpoint_history(run_dir: Path) -> tuple[int, list[dict[str, Any]]] | None:
+    """The epoch of the newest usable checkpoint and the history saved with it."""
+    found = load_checkpoint(run_dir)
+    if found is None:
         return None
-    tree = json.loads(stem.with_name(stem.name + ".json").read_text())
-    return int(tree.get("epoch", 0))
+    saved = found[1]
+    return int(saved["epoch"]), [dict(row) for row in saved["history"]]
 
 
 def _remove_checkpoint(run_dir: Path) -> None:
-    stem = checkpoint_stem(run_dir)
-    for suffix in (".json", ".safetensors"):
-        stem.with_name(stem.name + suffix).unlink(missing_ok=True)
+    for stem in (checkpoint_stem(run_dir), previous_stem(run_dir)):
+        for path in checkpoint_files(stem):
+            path.unlink(missing_ok=True)
 
 
 def execute(
@@ -338,15 +345,18 @@ def _execute(
     labeled = _load(store, registry, record.labeled_dataset) if record.labeled_dataset else None
     timings["load_seconds"] = time.perf_counter() - start
 
-    resume_from = _checkpoint_epoch(run_dir) if resume else None
+    found = _checkpoint_history(run_dir) if resume else None
+    resume_from = found[0] if found is not None else None
     if resume and resume_from is None:
         log.warning("run %d has no checkpoint yet; training starts from the beginning", run_id)
-    if resume_from is None:
+    if found is None:
         _remove_checkpoint(run_dir)
         store.truncate_history(run_id, 0)
     else:
         log.info("resuming run %d after epoch %d", run_id, resume_from)
         store.truncate_history(run_id, resume_from)
+        # the checkpoint holds the history up to its epoch, also rows a kill kept from the store
+        store.add_history(run_id, found[1])
 
     phase("training")
     detector: Detector = cls(config=config)

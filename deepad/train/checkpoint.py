@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 
@@ -30,6 +32,9 @@ class ModelFileError(ValueError):
 _TENSOR = "__tensor__"
 _ARRAY = "__ndarray__"
 _TUPLE = "__tuple__"
+# A token written into both files of one save, so a .json and a .safetensors from two
+# different saves (a process killed between the two renames) are told apart.
+_PAIR = "__pair__"
 
 
 def _flatten(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
@@ -111,9 +116,11 @@ def save_state(stem: str | os.PathLike[str], state: dict[str, Any]) -> None:
     stem.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     tree = _flatten(state, "s", tensors)
+    token = secrets.token_hex(8)
+    tree[_PAIR] = token
     tmp_tensors = stem.with_name(stem.name + ".safetensors.tmp")
     tmp_json = stem.with_name(stem.name + ".json.tmp")
-    save_file(tensors, str(tmp_tensors))
+    save_file(tensors, str(tmp_tensors), metadata={"pair": token})
     tmp_json.write_text(json.dumps(tree, indent=1))
     for tmp in (tmp_tensors, tmp_json):  # model files are their owner's only
         os.chmod(tmp, 0o600)
@@ -135,10 +142,15 @@ def load_state(stem: str | os.PathLike[str], device: str | torch.device = "cpu")
         raise ModelFileError(f"{tensor_path}: missing")
     try:
         tensors = load_file(str(tensor_path), device="cpu")
+        with safe_open(str(tensor_path), framework="pt") as opened:
+            pair = (opened.metadata() or {}).get("pair")
     except Exception as exc:  # safetensors raises its own SafetensorError, or OSError
         raise ModelFileError(
             f"{tensor_path}: not a readable safetensors file ({_first_line(exc)})"
         ) from None
+    expected = tree.pop(_PAIR, None)
+    if expected is not None and pair != expected:
+        raise ModelFileError(f"{tensor_path}: does not belong to {json_path.name} (another save)")
     try:
         state = _unflatten(tree, tensors)
     except (ValueError, TypeError, RecursionError) as exc:
