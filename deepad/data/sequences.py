@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from deepad.data import text as text_rules
 from deepad.data.ingest import Upload, collect
 from deepad.data.tables import majority_columns
-from deepad.data.text import MAX_RECORD_CELLS
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Skipped
 
 TIME_COLUMNS = frozenset({"time", "timestamp", "step", "t"})
@@ -187,7 +187,8 @@ def _add_sequence(
         out.skipped.append(Skipped(seq_name, "no feature columns"))
         return
     try:
-        values = np.array([[float(row[j]) for j in keep] for row in rows], dtype=np.float32)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused below
+            values = np.array([[float(row[j]) for j in keep] for row in rows], dtype=np.float32)
     except ValueError:
         out.skipped.append(Skipped(seq_name, "a feature cell is empty or not a number"))
         return
@@ -220,12 +221,15 @@ def _read_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
         dialect = csv.excel
     rows = []
     cells = 0
-    for row in csv.reader(io.StringIO(text), dialect):
-        if any(c.strip() for c in row):
-            cells += len(row)
-            if cells > MAX_RECORD_CELLS:
-                raise ValueError(f"more than {MAX_RECORD_CELLS:,} cells; not read")
-            rows.append(row)
+    try:
+        for row in csv.reader(io.StringIO(text), dialect):
+            if any(c.strip() for c in row):
+                cells += len(row)
+                if cells > text_rules.MAX_RECORD_CELLS:
+                    raise ValueError(f"more than {text_rules.MAX_RECORD_CELLS:,} cells; not read")
+                rows.append(row)
+    except csv.Error as exc:
+        raise ValueError(f"not a readable CSV file ({exc})") from None
     if not rows:
         raise ValueError("empty file")
     width = len(rows[0])

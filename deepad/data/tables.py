@@ -153,9 +153,11 @@ def _read_table_file(entry: Entry, label_column: str | None, skipped: list[Skipp
 
 def _check_finite(array: np.ndarray, path: str, column: str, rows: list) -> None:
     """Infinite values, and finite ones that float32 cannot hold, name their place."""
+    with np.errstate(over="ignore"):
+        narrow = array.astype(np.float32)
     for values, what in (
         (array, "infinite value"),
-        (array.astype(np.float32), "value beyond float32's range (about ±3.4e38)"),
+        (narrow, "value beyond float32's range (about ±3.4e38)"),
     ):
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
