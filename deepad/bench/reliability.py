@@ -574,14 +574,17 @@ def kill_and_resume(
     store, dataset_id = _training_home(home)
     epochs = int(KILL_RUN_CONFIG["epochs"])  # type: ignore[call-overload]
     runs: dict[int, dict[str, Any]] = {}
-    per_run = max(1, -(-kills_wanted // parallel))
-    for _ in range(parallel):
-        run_id = store.create_run("ae", KILL_RUN_CONFIG, dataset_id)
-        runs[run_id] = {"pid": jobs.start_run(store, run_id), "left": per_run, "plan": None}
+    per_run = 3
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
+        active = [r for r in runs if store.get(r).status in ACTIVE]
+        planned = tally.kills + sum(runs[r]["left"] for r in active)
+        if len(active) < parallel and planned < kills_wanted:
+            run_id = store.create_run("ae", KILL_RUN_CONFIG, dataset_id)
+            runs[run_id] = {"pid": jobs.start_run(store, run_id), "left": per_run, "plan": None}
+            continue
         busy = False
-        for run_id, state in runs.items():
+        for run_id, state in list(runs.items()):
             record = store.get(run_id)
             if record.status not in ACTIVE:
                 continue

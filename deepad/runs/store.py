@@ -171,8 +171,11 @@ class StoreError(ValueError):
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) readable by its owner only."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create ``path`` and its missing parents, each readable by its owner only."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 
