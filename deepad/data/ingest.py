@@ -2,9 +2,11 @@
 
 Every loader takes a :data:`Source` and returns a :class:`~deepad.data.types.Dataset` whose
 ``skipped`` lists every file that was not ingested, with the reason. Bad input files are
-skipped and named rather than failing the whole load; only problems that make the request
-itself meaningless (a missing path, text that is not UTF-8, a table with a missing value, an
-unknown column) raise ``ValueError`` / ``FileNotFoundError`` with the file and place named.
+skipped and named rather than failing the whole load, so the good files of an upload always
+come through; a load raises ``ValueError`` / ``FileNotFoundError`` with the file and place
+named only when the request itself is meaningless (a missing path) or when no file could be
+read (then with the first file's reason: text that is not UTF-8, a table with a missing
+value, an unknown column...).
 
 Rules shared by all loaders:
 
@@ -13,8 +15,9 @@ Rules shared by all loaders:
 - zip entries with an absolute path, a drive letter or a ``..`` component are refused
   (skipped with a reason), as are encrypted entries and entries larger than
   :data:`MAX_ENTRY_BYTES` uncompressed; once :data:`MAX_TOTAL_BYTES` have been read from a
-  source's files, the remaining ones are skipped (image files) or the load fails (text,
-  tables), so a small archive cannot expand without bound;
+  source's files, the remaining ones are skipped, so a small archive cannot expand without
+  bound (decoded pixels and text have their own limits, in :mod:`deepad.data.images` and
+  :mod:`deepad.data.text`);
 - a zip archive is opened when it is the source itself or one of the uploads; an archive
   found inside a folder or inside another archive is skipped with a reason, so one upload
   can never unpack into an unbounded tree;
