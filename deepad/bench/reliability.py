@@ -808,7 +808,6 @@ def _peak_mib() -> float:
 
 def report(tally: Tally, *, command: str, seconds: float) -> str:
     peak = _peak_mib()
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     lines = [
         "# Reliability bench",
         "",
@@ -833,7 +832,6 @@ def report(tally: Tally, *, command: str, seconds: float) -> str:
         f"| peak RSS of the bench process | {peak:.0f} MiB "
         f"({tally.baseline_mib:.0f} MiB before the first input: torch, scikit-learn, "
         "two fitted scorers) |",
-        f"| peak RSS of a worker | {children:.0f} MiB |",
         "",
         "Limits while the hostile inputs ran (scaled down so bombs are refused quickly): "
         + ", ".join(f"`{m.rsplit('.', 1)[-1]}.{a}` = {v:,}" for m, a, v in BENCH_LIMITS)

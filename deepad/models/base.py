@@ -199,7 +199,9 @@ class Detector(ABC):
         """The primary score and its named components for each item; a NaN or infinite
         score is a ``ValueError`` naming the item, never a result."""
         data = self._checked(items)
-        return check_finite_scores(self._score(data), data.names)
+        return check_finite_scores(
+            self._score(data), data.names, getattr(self, "_loaded_from", None)
+        )
 
     def prepare(self, items: Any, *, context: RunContext | None = None) -> None:
         """Do the slow per-item work that scoring ``items`` needs, reporting it through
@@ -273,6 +275,7 @@ class Detector(ABC):
         if hasattr(config, "device") and device != "cpu":
             config = dataclasses.replace(config, device=device)
         detector = cls(config=config)
+        detector._loaded_from = directory  # named when its scores come out non-finite
         detector.kind_ = DataKind(saved["kind"])
         detector.columns_ = saved.get("columns")
         detector.threshold_ = float(saved["threshold"])
@@ -414,8 +417,9 @@ def check_finite_items(data: Dataset, role: str) -> None:
             )
 
 
-def check_finite_scores(scores: Scores, names: list[str]) -> Scores:
-    """``scores`` unchanged when every value is finite; else a ``ValueError`` naming items."""
+def check_finite_scores(scores: Scores, names: list[str], model: Path | None = None) -> Scores:
+    """``scores`` unchanged when every value is finite; else a ``ValueError`` naming the
+    items, and the model's folder when the detector was loaded from one."""
     for label, values in (("score", scores.score), *scores.components.items()):
         values = np.asarray(values)
         if values.dtype.kind not in "fc":
@@ -423,9 +427,10 @@ def check_finite_scores(scores: Scores, names: list[str]) -> Scores:
         bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
         if bad.size:
             shown = ", ".join(names[i] for i in bad[:3]) if len(names) == len(values) else ""
+            where = f"the model files in {model} are" if model is not None else "the model is"
             raise ValueError(
                 f"{bad.size} of {len(values)} items got a NaN or infinite {label} "
                 f"(e.g. {shown or f'item {int(bad[0])}'}); an input value is out of range for "
-                "this model, or the model file is damaged"
+                f"this model, or {where} damaged"
             )
     return scores
