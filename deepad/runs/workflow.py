@@ -219,7 +219,7 @@ def _checkpoint_history(run_dir: Path) -> tuple[int, list[dict[str, Any]]] | Non
 
 
 def _remove_checkpoint(run_dir: Path) -> None:
-    for stem in (checkpoint_stem(run_dir), previous_stem(run_dir)):
+    for stem in (checkpoint_stem(run_dir), previous_stem(run_dir), run_dir / "resume"):
         for path in checkpoint_files(stem):
             path.unlink(missing_ok=True)
 

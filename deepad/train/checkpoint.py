@@ -132,10 +132,31 @@ def load_state(stem: str | os.PathLike[str], device: str | torch.device = "cpu")
     """Read what :func:`save_state` wrote; tensors are placed on ``device``."""
     stem = Path(stem)
     json_path = stem.with_name(stem.name + ".json")
+    return load_pair(json_path, stem.with_name(stem.name + ".safetensors"), device)
+
+
+def pair_token(path: Path) -> str | None:
+    """The token pairing a ``.json`` or ``.safetensors`` file with its other half; None when
+    the file cannot be read or was written without one."""
+    try:
+        if path.suffix == ".json":
+            tree = read_json(path)
+            token = tree.get(_PAIR) if isinstance(tree, dict) else None
+        else:
+            with safe_open(str(path), framework="pt") as opened:
+                token = (opened.metadata() or {}).get("pair")
+    except Exception:  # unreadable: it pairs with nothing
+        return None
+    return token if isinstance(token, str) else None
+
+
+def load_pair(
+    json_path: Path, tensor_path: Path, device: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """The state written by one :func:`save_state` as ``json_path`` and ``tensor_path``."""
     tree = read_json(json_path)
     if not isinstance(tree, dict):
         raise ModelFileError(f"{json_path}: holds a JSON {type(tree).__name__}, not an object")
-    tensor_path = stem.with_name(stem.name + ".safetensors")
     if tensor_path.is_dir():
         raise ModelFileError(f"{tensor_path}: a folder, not a file")
     if not tensor_path.exists():

@@ -32,7 +32,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from deepad.device import select_device
 from deepad.models.config import NetworkConfig, Optimizer, Precision, Schedule
-from deepad.train.checkpoint import ModelFileError, load_state, save_state, state_exists
+from deepad.train.checkpoint import ModelFileError, load_pair, pair_token, save_state, state_exists
 
 log = logging.getLogger(__name__)
 
@@ -221,34 +221,68 @@ def checkpoint_files(stem: Path) -> list[Path]:
     return [stem.with_name(stem.name + suffix) for suffix in (".json", ".safetensors")]
 
 
+def _resume_stem(directory: Path) -> Path:
+    return Path(directory) / "resume"
+
+
 def load_checkpoint(
     directory: Path, device: str | torch.device = "cpu"
-) -> tuple[Path, dict[str, Any]] | None:
-    """The newest usable checkpoint in ``directory`` as ``(stem, state)``, None when there is
-    none; when every one there is damaged, a :class:`ModelFileError` says which to delete."""
+) -> tuple[list[Path], dict[str, Any]] | None:
+    """The newest usable checkpoint in ``directory`` as ``(its two files, state)``, None
+    when there is none; when every one there is damaged, a :class:`ModelFileError` says
+    which files to delete.
+
+    The halves of a checkpoint are matched by the token they share, not by name, so a
+    process killed between renaming one file and the other loses nothing."""
+    stems = (checkpoint_stem(directory), previous_stem(directory), _resume_stem(directory))
+    halves = [p for stem in stems for p in checkpoint_files(stem) if p.exists()]
+    if not halves:
+        return None
+    tokens = {p: pair_token(p) for p in halves}
+    pairs = [
+        (j, t)
+        for j in halves
+        if j.suffix == ".json"
+        for t in halves
+        if t.suffix == ".safetensors"
+        and (tokens[j] == tokens[t] if tokens[j] else t.stem == j.stem)
+    ]
+    best: tuple[int, list[Path], dict[str, Any]] | None = None
     problems = []
-    for stem in (checkpoint_stem(directory), previous_stem(directory)):
-        if not state_exists(stem):
-            continue
+    for json_path, tensor_path in pairs:
         try:
-            saved = load_state(stem, device)
-            int(saved["epoch"])
+            saved = load_pair(json_path, tensor_path, device)
+            epoch = int(saved["epoch"])
             list(saved["history"])
             saved["module"], saved["optimizer"]  # noqa: B018 - present, checked on use
         except (ModelFileError, KeyError, TypeError, ValueError) as exc:
-            log.warning("checkpoint %s is not usable: %s", stem, exc)
-            problems.append((stem, exc))
+            log.warning("checkpoint %s is not usable: %s", tensor_path, exc)
+            problems.append(exc)
             continue
-        if problems:
-            log.warning("resuming from the previous checkpoint %s", stem)
-        return stem, saved
-    if problems:
-        names = " and ".join(f"{p.name}" for stem, _ in problems for p in checkpoint_files(stem))
-        raise ModelFileError(
-            f"{problems[0][0].parent}: the checkpoint cannot be read ({problems[0][1]}); "
-            f"delete {names} there to train from the start"
-        )
-    return None
+        if best is None or epoch > best[0]:
+            best = (epoch, [json_path, tensor_path], saved)
+    if best is not None:
+        return best[1], best[2]
+    names = " and ".join(sorted(p.name for p in halves))
+    reason = problems[0] if problems else "no two files belong together"
+    raise ModelFileError(
+        f"{directory}: the checkpoint cannot be read ({reason}); delete {names} there to "
+        "train from the start"
+    )
+
+
+def _keep_only(directory: Path, files: list[Path]) -> None:
+    """Make ``files`` (a checkpoint's two halves) the only checkpoint, as ``last``, so a
+    damaged one is never rotated into ``prev``; at every step one matched pair exists."""
+    resume = checkpoint_files(_resume_stem(directory))
+    for path, target in zip(files, resume, strict=True):
+        if path != target:
+            os.replace(path, target)
+    for stem in (checkpoint_stem(directory), previous_stem(directory)):
+        for path in checkpoint_files(stem):
+            path.unlink(missing_ok=True)
+    for path, target in zip(resume, checkpoint_files(checkpoint_stem(directory)), strict=True):
+        os.replace(path, target)
 
 
 def _rotate_and_save(stem: Path, state: dict[str, Any]) -> None:
@@ -295,6 +329,7 @@ def fit_network(
         found = load_checkpoint(context.checkpoint_dir, device) if stem is not None else None
         if found is None:
             raise FileNotFoundError("no checkpoint to resume from")
+        _keep_only(context.checkpoint_dir, found[0])
         saved = found[1]
         module.load_state_dict(saved["module"])
         optimizer.load_state_dict(saved["optimizer"])
