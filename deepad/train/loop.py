@@ -286,13 +286,21 @@ def _keep_only(directory: Path, files: list[Path]) -> None:
 
 
 def _rotate_and_save(stem: Path, state: dict[str, Any]) -> None:
-    """Save ``state`` as the newest checkpoint, keeping the one before it as ``prev``."""
+    """Save ``state`` as the newest checkpoint, keeping the one before it as ``prev``. The
+    new one is written whole before the oldest is removed, so a kill at any step leaves at
+    least two whole checkpoints or one whole and one being written."""
+    directory = stem.parent
+    staged = _resume_stem(directory)
+    save_state(staged, state)
     if state_exists(stem):
+        for path in checkpoint_files(previous_stem(directory)):
+            path.unlink(missing_ok=True)
         for old, new in zip(
-            checkpoint_files(stem), checkpoint_files(previous_stem(stem.parent)), strict=True
+            checkpoint_files(stem), checkpoint_files(previous_stem(directory)), strict=True
         ):
             os.replace(old, new)
-    save_state(stem, state)
+    for old, new in zip(checkpoint_files(staged), checkpoint_files(stem), strict=True):
+        os.replace(old, new)
 
 
 def fit_network(
