@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from deepad.config import ConfigError
+from deepad.errors import DeepadError
 from deepad.service import Ingested, Service, ServiceError
 
 log = logging.getLogger("deepad.cli")
@@ -654,7 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[console])
     try:
         return int(args.func(args) or 0)
-    except ServiceError as error:
+    except DeepadError as error:  # ServiceError, and a store or model file that fails
         return _fail(str(error))
     except BrokenPipeError:  # e.g. `deepad score ... | head`
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -29,6 +29,7 @@ from deepad import metrics, scoring
 from deepad.config import ConfigError, ParamSpec, describe, to_json, with_overrides
 from deepad.data.summary import DataSummary
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
+from deepad.errors import DeepadError
 from deepad.receptive_field import ReceptiveField, upsample_numpy
 from deepad.results import DEFECTS_FILE, Explanation, explanation_kind
 
@@ -39,7 +40,7 @@ THRESHOLD_SOURCE_FILE = "threshold.json"  # in the run's folder: where its thres
 FILTERS = ("all", "flagged", "unflagged", "labeled normal", "labeled anomalous")
 
 
-class ServiceError(RuntimeError):
+class ServiceError(DeepadError, RuntimeError):
     """A user-facing failure with a one-line message (bad upload, bad setting, missing run)."""
 
 
@@ -518,11 +519,16 @@ class Service:
     # ------------------------------------------------------------------ runs
     def reconcile(self) -> None:
         """Mark runs whose worker is gone as interrupted, then start waiting runs while
-        slots are free."""
+        slots are free. Housekeeping only: a store that cannot be written (a full disk, a
+        read-only home) is logged and reading goes on."""
         from deepad.runs import jobs
+        from deepad.runs.store import StoreError
 
-        jobs.reconcile(self.store)
-        jobs.start_queued(self.store)
+        try:
+            jobs.reconcile(self.store)
+            jobs.start_queued(self.store)
+        except StoreError as error:
+            log.warning("run states not updated: %s", error)
 
     def start(
         self,

@@ -17,8 +17,10 @@ Colour modes become 8-bit gray ``(H, W)`` or RGB ``(H, W, 3)`` at the original s
 - other modes (CMYK, YCbCr, ...) are converted to RGB by Pillow;
 - the EXIF orientation of photographs is applied.
 
-Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, read at call time) is a
-hard limit here: an image with more pixels is skipped with a reason.
+Decoded sizes are bounded, whatever the files' sizes on disk: an image with more than
+:data:`MAX_PIXELS_PER_IMAGE` pixels (or Pillow's ``PIL.Image.MAX_IMAGE_PIXELS``, when lower)
+is skipped with a reason before it is decoded, and so is every image that would take the
+decoded pixels of one source over :data:`MAX_DECODED_BYTES`. Both are read at call time.
 
 Labeled layouts (detected from the folder names; see :func:`detect_layout`):
 
@@ -34,8 +36,9 @@ Folder names are matched without regard to case (``Normal/``, ``Train/Good/``). 
 folder wrapping the whole layout (``bottle/train/good/...`` in a zip) is looked
 through. Masks match their image by defect folder and file stem (with or without a
 ``_mask`` suffix, any image suffix). Masks are binarised (``> 127``, or ``> 0`` for masks
-stored as 0/1) to ``uint8`` 0/1; a mask whose size differs from its image is resized to the
-image's size with nearest-neighbour interpolation (and a log line).
+stored as 0/1) to ``uint8`` 0/1; a mask whose size differs from its image but has its aspect
+ratio (within 2 %) is resized to the image's size with nearest-neighbour interpolation (and a
+log line); a mask of another aspect ratio is refused (skipped, naming both sizes).
 """
 
 from __future__ import annotations
@@ -71,6 +74,13 @@ GOOD = "good"
 MASK_DIR = "ground_truth"
 logger = logging.getLogger(__name__)
 
+#: Most pixels one image may have; a larger one is skipped before it is decoded.
+MAX_PIXELS_PER_IMAGE = 50_000_000
+#: Most bytes of decoded pixels one source may give (all its images together).
+MAX_DECODED_BYTES = 4 * 1024**3
+#: How far a mask's aspect ratio may differ from its image's and still be resized onto it.
+MASK_ASPECT_TOLERANCE = 0.02
+
 _LAYOUT_WORDS = NORMAL_DIRS | ANOMALOUS_DIRS | {GOOD, MASK_DIR, "train", "test"}
 
 
@@ -78,16 +88,27 @@ class ImageDecodeError(ValueError):
     """An image file that could not be turned into an array; the message is the reason."""
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """Decode one image file to ``uint8`` gray ``(H, W)`` or RGB ``(H, W, 3)``."""
-    limit = Image.MAX_IMAGE_PIXELS
+def decode_image(data: bytes, *, max_bytes: int | None = None) -> np.ndarray:
+    """Decode one image file to ``uint8`` gray ``(H, W)`` or RGB ``(H, W, 3)``.
+
+    The size in the file's header is checked before decoding: over the pixel limits (see the
+    module notes), or over ``max_bytes`` decoded bytes, is an :class:`ImageDecodeError`.
+    """
+    limits = [n for n in (Image.MAX_IMAGE_PIXELS, MAX_PIXELS_PER_IMAGE) if n]
+    limit = min(limits) if limits else None
     try:
         with Image.open(io.BytesIO(data), formats=_FORMATS) as image:
             pixels = image.width * image.height
             if limit and pixels > limit:
                 raise ImageDecodeError(
                     f"{image.width}x{image.height} pixels is over the decompression-bomb "
-                    f"limit of {limit} pixels"
+                    f"limit of {limit} pixels per image"
+                )
+            if max_bytes is not None and pixels * len(image.getbands()) > max_bytes:
+                total = _size_text(MAX_DECODED_BYTES)
+                raise ImageDecodeError(
+                    f"{image.width}x{image.height} pixels would take the decoded images of "
+                    f"this upload over {total}; not read"
                 )
             image.load()
             image = ImageOps.exif_transpose(image) or image
@@ -102,6 +123,10 @@ def decode_image(data: bytes) -> np.ndarray:
         ) from exc
     except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, struct.error...
         raise ImageDecodeError(f"cannot decode: {exc}") from exc
+
+
+def _size_text(count: int) -> str:
+    return f"{count / 2**30:g} GiB" if count >= 2**30 else f"{count / 2**20:g} MiB"
 
 
 def to_array(image: Image.Image) -> np.ndarray:
@@ -284,12 +309,17 @@ def images_from_entries(entries: list[Entry], skipped: list[Skipped], *, name: s
     labels: list[int] = []
     classes: list[str] = []
     masks_by_key: dict[tuple[str, str], list[tuple[Entry, np.ndarray]]] = {}
+    budget = MAX_DECODED_BYTES
     for entry, place in zip(candidates, places, strict=True):
         try:
-            array = decode_image(entry.read())
+            array = decode_image(entry.read(), max_bytes=budget)
         except (ImageDecodeError, ValueError, OSError) as exc:
             skipped.append(Skipped(entry.path, str(exc)))
             continue
+        except MemoryError:
+            skipped.append(Skipped(entry.path, "not enough memory to decode it"))
+            continue
+        budget -= array.nbytes
         if place.mask_of is not None:
             masks_by_key.setdefault(place.mask_of, []).append((entry, array))
             continue
@@ -341,6 +371,16 @@ def _attach_masks(
         entry, mask = found[0]
         for extra, _ in found[1:]:
             skipped.append(Skipped(extra.path, f"second mask for {item_name}; first one kept"))
+        if not _same_aspect(mask.shape[:2], array.shape[:2]):
+            skipped.append(
+                Skipped(
+                    entry.path,
+                    f"mask {mask.shape[1]}x{mask.shape[0]} does not fit its image {item_name} "
+                    f"({array.shape[1]}x{array.shape[0]}): another aspect ratio; not used",
+                )
+            )
+            masks.append(None)
+            continue
         if mask.shape[:2] != array.shape[:2]:
             logger.info(
                 "%s: mask %dx%d resized (nearest) to its image %dx%d",
@@ -356,6 +396,13 @@ def _attach_masks(
             for entry, _ in found:
                 skipped.append(Skipped(entry.path, "mask without a matching image"))
     return masks
+
+
+def _same_aspect(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Whether sizes ``(H, W)`` ``a`` and ``b`` have the same aspect ratio, within
+    :data:`MASK_ASPECT_TOLERANCE` (so a mask saved at another scale still fits)."""
+    ratio_a, ratio_b = a[1] / max(a[0], 1), b[1] / max(b[0], 1)
+    return abs(ratio_a - ratio_b) <= MASK_ASPECT_TOLERANCE * max(ratio_a, ratio_b)
 
 
 def split_train_test(data: Dataset) -> tuple[Dataset, Dataset] | None:

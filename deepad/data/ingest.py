@@ -2,9 +2,11 @@
 
 Every loader takes a :data:`Source` and returns a :class:`~deepad.data.types.Dataset` whose
 ``skipped`` lists every file that was not ingested, with the reason. Bad input files are
-skipped and named rather than failing the whole load; only problems that make the request
-itself meaningless (a missing path, text that is not UTF-8, a table with a missing value, an
-unknown column) raise ``ValueError`` / ``FileNotFoundError`` with the file and place named.
+skipped and named rather than failing the whole load, so the good files of an upload always
+come through; a load raises ``ValueError`` / ``FileNotFoundError`` with the file and place
+named only when the request itself is meaningless (a missing path) or when no file could be
+read (then with the first file's reason: text that is not UTF-8, a table with a missing
+value, an unknown column...).
 
 Rules shared by all loaders:
 
@@ -13,11 +15,17 @@ Rules shared by all loaders:
 - zip entries with an absolute path, a drive letter or a ``..`` component are refused
   (skipped with a reason), as are encrypted entries and entries larger than
   :data:`MAX_ENTRY_BYTES` uncompressed; once :data:`MAX_TOTAL_BYTES` have been read from a
-  source's files, the remaining ones are skipped (image files) or the load fails (text,
-  tables), so a small archive cannot expand without bound;
+  source's files, the remaining ones are skipped, so a small archive cannot expand without
+  bound (decoded pixels and text have their own limits, in :mod:`deepad.data.images` and
+  :mod:`deepad.data.text`);
 - a zip archive is opened when it is the source itself or one of the uploads; an archive
   found inside a folder or inside another archive is skipped with a reason, so one upload
   can never unpack into an unbounded tree;
+- only regular files are read: FIFOs, sockets and devices are skipped with a reason (so
+  none can block a load), and a symbolic link is followed only when it stays inside the
+  folder given;
+- an entry whose name is not valid UTF-8 is skipped with a reason; control characters in
+  names are escaped (see :func:`deepad.data.types.printable`);
 - a file ending in ``.gz`` is decompressed (``table.csv.gz`` reads as a csv file);
 - item names are the files' paths inside their folder or archive (``normal/001.png``); a
   line or row of a text or table file is named ``<path>:<line>``.
@@ -29,6 +37,7 @@ import contextlib
 import gzip
 import io
 import os
+import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +46,7 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from deepad.data import images, tables, text
-from deepad.data.types import DataKind, Dataset, Skipped
+from deepad.data.types import DataKind, Dataset, Skipped, printable
 
 #: Largest uncompressed size accepted for one file read from an archive or folder.
 MAX_ENTRY_BYTES = 512 * 1024 * 1024
@@ -105,6 +114,45 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
+def _not_utf8(name: str) -> bool:
+    """True for a name holding lone surrogates: bytes that were not UTF-8, kept by the OS
+    layer (``surrogateescape``) or by a JSON text; such a name cannot be stored."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _special_file(mode: int) -> str | None:
+    """What a non-regular file is, or None for a regular one."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return what
+    return "a special file"
+
+
+def _open_regular(path: Path) -> io.BufferedReader:
+    """``path`` opened for reading if it is a regular file; never blocks on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        what = _special_file(os.fstat(fd).st_mode)
+        if what is not None:
+            raise ValueError(f"not a regular file ({what}); not read")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _unsafe_member(name: str) -> bool:
     normal = name.replace("\\", "/")
     drive = len(normal) >= 2 and normal[1] == ":" and normal[0].isalpha()
@@ -161,6 +209,8 @@ class _Collector:
 
     def add_upload(self, upload: Upload) -> None:
         name = upload.name.replace("\\", "/")
+        if self._bad_name(name):
+            return
         if _unsafe_member(name):
             self.skipped.append(
                 Skipped(upload.name, "unsafe file name (absolute or '..'); refused")
@@ -168,7 +218,7 @@ class _Collector:
             return
         if is_ignored(name):
             return
-        name = "/".join(_parts(name))
+        name = printable("/".join(_parts(name)))
         if PurePosixPath(name).suffix.lower() in _ARCHIVE_SUFFIXES:
             self.add_zip(io.BytesIO(upload.data), name)
             return
@@ -182,22 +232,41 @@ class _Collector:
             if path.suffix.lower() in _ARCHIVE_SUFFIXES:
                 self.add_zip(path, path.name)
             else:
-                self._add(path.name, self._file_reader(path), direct=True)
+                self._add(printable(path.name), self._file_reader(path), direct=True)
+        elif path.exists():
+            what = _special_file(path.stat().st_mode)
+            raise ValueError(f"{printable(str(path))}: not a regular file ({what}); not read")
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
 
+    def _bad_name(self, name: str) -> bool:
+        """Skip (with a note) a name that cannot be stored."""
+        if _not_utf8(name):
+            self.skipped.append(Skipped(name, "file name is not valid UTF-8; not read"))
+            return True
+        return False
+
     def add_folder(self, root: Path) -> None:
+        real_root = os.path.realpath(root)
         for folder, dirs, files in os.walk(root):
             dirs[:] = sorted(d for d in dirs if not is_ignored(d))
+            for link in [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+                # os.walk does not descend into linked folders; say so instead of hiding them
+                rel = (Path(folder) / link).relative_to(root).as_posix()
+                self.skipped.append(Skipped(rel, "link to a folder; not followed"))
             for file in sorted(files):
                 full = Path(folder) / file
                 rel = full.relative_to(root).as_posix()
-                if is_ignored(rel):
+                if is_ignored(rel) or self._bad_name(rel):
                     continue
-                if full.suffix.lower() in _ARCHIVE_SUFFIXES:
+                rel = printable(rel)
+                reason = _folder_file_problem(full, real_root)
+                if reason is not None:
+                    self.skipped.append(Skipped(rel, reason))
+                elif full.suffix.lower() in _ARCHIVE_SUFFIXES:
                     self.skipped.append(Skipped(rel, "archive inside a folder is not opened"))
-                    continue
-                self._add(rel, self._file_reader(full))
+                else:
+                    self._add(rel, self._file_reader(full))
 
     def add_zip(self, file: Path | io.BytesIO, label: str) -> None:
         try:
@@ -213,11 +282,13 @@ class _Collector:
                 reason = "unsafe path in archive (absolute or '..'); refused"
                 self.skipped.append(Skipped(name, reason))
                 continue
-            if is_ignored(name):
+            if is_ignored(name) or self._bad_name(name):
                 continue
-            clean = "/".join(_parts(name))
+            clean = printable("/".join(_parts(name)))
             if info.flag_bits & 0x1:
                 self.skipped.append(Skipped(clean, "encrypted archive entry"))
+            elif stat.S_ISLNK(info.external_attr >> 16):
+                self.skipped.append(Skipped(clean, "link in an archive; not followed"))
             elif info.file_size > MAX_ENTRY_BYTES:
                 limit = _size(MAX_ENTRY_BYTES)
                 self.skipped.append(Skipped(clean, f"larger than {limit} uncompressed"))
@@ -250,7 +321,7 @@ class _Collector:
 
     def _file_reader(self, path: Path) -> Callable[[], bytes]:
         def read() -> bytes:
-            with path.open("rb") as f:
+            with _open_regular(path) as f:
                 return self._take(f.read(MAX_ENTRY_BYTES + 1))
 
         return read
@@ -268,6 +339,22 @@ class _Collector:
             return self._take(data)
 
         return read
+
+
+def _folder_file_problem(path: Path, real_root: str) -> str | None:
+    """Why a file found in a folder is not read (None when it is): special files, and
+    links that lead out of the folder or nowhere."""
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            target = os.path.realpath(path)
+            if os.path.commonpath([real_root, target]) != real_root:
+                return "link pointing outside the folder; not followed"
+            mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return "broken link or unreadable file"
+    what = _special_file(mode)
+    return None if what is None else f"not a regular file ({what}); not read"
 
 
 def load_images(source: Source, *, name: str = "") -> Dataset:

@@ -17,7 +17,10 @@ Layout under ``<home>/datasets/<id>/`` (never pickle; every array is ``.npy`` re
 The id is the first 16 hex digits of a SHA-256 over the kind, items, names, labels, classes,
 masks and columns (not the display name or the skipped list), so adding the same content
 twice returns the first record. A dataset is written to a temporary folder and renamed into
-place, so readers never see half a dataset and two writers of the same content do not clash.
+place, so readers never see half a dataset and two writers of the same content do not clash;
+the temporary folders a killed process left behind are removed by the next ``add`` (the
+folder's name holds its writer's process id). The home and its folders are owner-only, and
+a failure to write (a full disk, a read-only home) is a :class:`RegistryError` in one line.
 """
 
 from __future__ import annotations
@@ -40,9 +43,16 @@ import numpy as np
 from PIL import Image
 
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Skipped
+from deepad.errors import DeepadError
 
 FORMAT_VERSION = 1
 _ID = re.compile(r"[0-9a-f]{16}")
+# .<dataset id>-<writer pid>-<random> (staging) and .deleting-<dataset id>-<pid>
+_LEFTOVER = re.compile(r"\.(?:deleting-)?[0-9a-f]{16}-(\d+)(?:-.*)?")
+
+
+class RegistryError(DeepadError, ValueError):
+    """A dataset could not be written to the registry (full disk, read-only home)."""
 
 
 def home_dir() -> Path:
@@ -122,9 +132,20 @@ class DatasetRegistry:
         final = self.root / dataset_id
         if (final / "manifest.json").exists():
             return self.record(dataset_id)
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._add(dataset, dataset_id, name, source)
+        except OSError as exc:
+            raise RegistryError(
+                f"{self.root}: could not store the dataset ({exc.strerror or exc})"
+            ) from None
+
+    def _add(
+        self, dataset: Dataset, dataset_id: str, name: str | None, source: str
+    ) -> DatasetRecord:
+        final = self.root / dataset_id
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._sweep_leftovers()
-        staging = Path(tempfile.mkdtemp(prefix=f".{dataset_id}-", dir=self.root))
+        staging = Path(tempfile.mkdtemp(prefix=f".{dataset_id}-{os.getpid()}-", dir=self.root))
         try:
             manifest = _write(dataset, staging)
             manifest.update(
@@ -146,11 +167,14 @@ class DatasetRegistry:
         return self.record(dataset_id)
 
     def _sweep_leftovers(self, older_than_s: float = 24 * 3600) -> None:
-        """Remove staging and deletion folders that a killed process left behind."""
+        """Remove staging and deletion folders that a killed process left behind: at once
+        when their writer's process is gone, else after ``older_than_s``."""
         now = time.time()
         for folder in self.root.glob(".*"):
+            match = _LEFTOVER.fullmatch(folder.name)
+            writer_gone = match is not None and not _process_alive(int(match.group(1)))
             try:
-                if folder.is_dir() and now - folder.stat().st_mtime > older_than_s:
+                if folder.is_dir() and (writer_gone or now - folder.stat().st_mtime > older_than_s):
                     shutil.rmtree(folder, ignore_errors=True)
             except OSError:
                 continue  # another process removed it first
@@ -190,6 +214,18 @@ class DatasetRegistry:
         doomed = folder.with_name(f".deleting-{dataset_id}-{os.getpid()}")
         folder.rename(doomed)
         shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process, or not a pid we can ask about: keep it
+    return True
 
 
 def _record(manifest: dict[str, Any]) -> DatasetRecord:

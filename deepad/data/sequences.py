@@ -13,11 +13,14 @@ Two layouts are read:
 normal, ``1``/``anomalous``/``anomaly``/``abnormal``/``outlier``/``true`` anomalous, an empty
 cell or ``-1`` unknown; it must be constant within a sequence. Columns named ``time``,
 ``timestamp``, ``step`` or ``t`` are taken as the time axis and not used as features. Every
-other column must be numeric; a sequence with a non-numeric or empty cell, or whose columns
-differ from the first sequence's, is not loaded and is listed in ``Dataset.skipped``.
+other column must be numeric; a sequence with a non-numeric or empty cell, or a value that
+float32 cannot hold, is not loaded and is listed in ``Dataset.skipped``; so are sequences
+whose columns differ from those most sequences have (the first sequence's on a tie).
 
-Sources follow :mod:`deepad.data.ingest`: a path, an upload (any object with ``name`` and
-``data`` bytes, such as ``deepad.data.ingest.Upload``) or a list of uploads.
+Sources follow :mod:`deepad.data.ingest` and are read by its collector, with its rules and
+limits (regular files only, unsafe archive entries refused, a byte budget): a path, an
+upload (any object with ``name`` and ``data`` bytes, such as ``deepad.data.ingest.Upload``)
+or a list of uploads.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ from __future__ import annotations
 import csv
 import io
 import os
-import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
+from deepad.data import text as text_rules
+from deepad.data.ingest import Upload, collect
+from deepad.data.tables import majority_columns
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Skipped
 
 TIME_COLUMNS = frozenset({"time", "timestamp", "step", "t"})
@@ -54,19 +59,26 @@ class _Collected:
     classes: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     columns: list[str] | None = None
+    item_columns: list[list[str]] = field(default_factory=list)
 
     def add(self, name: str, values: np.ndarray, columns: list[str], label: int, cls: str) -> None:
-        if self.columns is None:
-            self.columns = columns
-        elif columns != self.columns:
-            self.skipped.append(
-                Skipped(name, f"columns {columns} differ from the first sequence's {self.columns}")
-            )
-            return
         self.items.append(values)
         self.names.append(name)
         self.labels.append(label)
         self.classes.append(cls)
+        self.item_columns.append(columns)
+
+    def keep_majority_columns(self) -> None:
+        """Keep the sequences whose columns most sequences have; note the others."""
+        self.columns = majority_columns(list(zip(self.names, self.item_columns, strict=True)))
+        keep = [i for i, c in enumerate(self.item_columns) if c == self.columns]
+        for i, columns in enumerate(self.item_columns):
+            if columns != self.columns:
+                reason = f"columns {columns} differ from those of most sequences, {self.columns}"
+                self.skipped.append(Skipped(self.names[i], reason))
+        for attr in ("items", "names", "labels", "classes", "item_columns"):
+            values = getattr(self, attr)
+            setattr(self, attr, [values[i] for i in keep])
 
 
 def load_sequences(
@@ -78,30 +90,11 @@ def load_sequences(
 ) -> Dataset:
     """Read sequences from CSV files, a folder, a zip archive or uploads (see module doc)."""
     out = _Collected()
-    for file_name, data in _files(source, out.skipped):
-        path = PurePosixPath(file_name)
-        if path.suffix.lower() != ".csv":
-            out.skipped.append(Skipped(file_name, "not a CSV file"))
-            continue
-        try:
-            header, rows = _read_csv(data)
-        except ValueError as error:
-            out.skipped.append(Skipped(file_name, str(error)))
-            continue
-        chosen_id = id_column or (DEFAULT_ID_COLUMN if DEFAULT_ID_COLUMN in header else None)
-        if chosen_id is not None and chosen_id not in header:
-            out.skipped.append(Skipped(file_name, f"no column {chosen_id!r}"))
-            continue
-        if label_column is not None and label_column not in header:
-            out.skipped.append(Skipped(file_name, f"no column {label_column!r}"))
-            continue
-        folder_label, folder_class = _label_from_path(path)
-        groups = _group(rows, header.index(chosen_id)) if chosen_id else [(path.stem, rows)]
-        stem = str(path.with_suffix("")) if chosen_id is None else path.stem
-        for group_id, group_rows in groups:
-            seq_name = stem if chosen_id is None else f"{stem}/{group_id}"
-            labels = (folder_label, folder_class)
-            _add_sequence(out, seq_name, header, group_rows, chosen_id, label_column, labels)
+    with collect(_as_source(source)) as found:
+        out.skipped.extend(found.skipped)
+        for entry in found.entries:
+            _add_file(out, entry, id_column, label_column)
+    out.keep_majority_columns()
     labels = np.asarray(out.labels, dtype=np.int8)
     has_labels = bool(np.any(labels != UNKNOWN))
     return Dataset(
@@ -114,6 +107,48 @@ def load_sequences(
         skipped=out.skipped,
         name=name or _default_name(source),
     )
+
+
+def _as_source(source: Any) -> Any:
+    """Uploads of any class with ``name`` and ``data`` as :class:`~deepad.data.ingest.Upload`."""
+    if _is_upload(source):
+        return Upload(source.name, bytes(source.data))
+    if isinstance(source, str | os.PathLike):
+        return source
+    if isinstance(source, Sequence):
+        if not all(_is_upload(item) for item in source):
+            raise TypeError("a list source must hold uploads (objects with name and data)")
+        return [Upload(item.name, bytes(item.data)) for item in source]
+    raise TypeError(f"cannot read sequences from {type(source).__name__}")
+
+
+def _add_file(out: _Collected, entry: Any, id_column: str | None, label_column: str | None) -> None:
+    """The sequences of one CSV entry, or a note in ``out.skipped`` saying why not."""
+    path = PurePosixPath(entry.path)
+    if path.suffixes[-2:] == [".csv", ".gz"]:
+        path = path.with_suffix("")
+    if entry.suffix != ".csv":
+        out.skipped.append(Skipped(entry.path, "not a CSV file"))
+        return
+    try:
+        header, rows = _read_csv(entry.read())
+    except (ValueError, OSError) as error:
+        out.skipped.append(Skipped(entry.path, str(error)))
+        return
+    chosen_id = id_column or (DEFAULT_ID_COLUMN if DEFAULT_ID_COLUMN in header else None)
+    if chosen_id is not None and chosen_id not in header:
+        out.skipped.append(Skipped(entry.path, f"no column {chosen_id!r}"))
+        return
+    if label_column is not None and label_column not in header:
+        out.skipped.append(Skipped(entry.path, f"no column {label_column!r}"))
+        return
+    folder_label, folder_class = _label_from_path(path)
+    groups = _group(rows, header.index(chosen_id)) if chosen_id else [(path.stem, rows)]
+    stem = str(path.with_suffix("")) if chosen_id is None else path.stem
+    for group_id, group_rows in groups:
+        seq_name = stem if chosen_id is None else f"{stem}/{group_id}"
+        labels = (folder_label, folder_class)
+        _add_sequence(out, seq_name, header, group_rows, chosen_id, label_column, labels)
 
 
 def _add_sequence(
@@ -152,57 +187,21 @@ def _add_sequence(
         out.skipped.append(Skipped(seq_name, "no feature columns"))
         return
     try:
-        values = np.array([[float(row[j]) for j in keep] for row in rows], dtype=np.float32)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused below
+            values = np.array([[float(row[j]) for j in keep] for row in rows], dtype=np.float32)
     except ValueError:
         out.skipped.append(Skipped(seq_name, "a feature cell is empty or not a number"))
         return
-    if not np.isfinite(values).all():
-        out.skipped.append(Skipped(seq_name, "a feature cell is NaN or infinite"))
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:
+        row, col = (int(v) for v in bad[0])
+        reason = (
+            f"a feature cell is NaN, infinite or beyond float32's range (column "
+            f"{header[keep[col]]!r}, row {row + 1})"
+        )
+        out.skipped.append(Skipped(seq_name, reason))
         return
     out.add(seq_name, values, [header[j] for j in keep], label, cls)
-
-
-def _files(source: Any, skipped: list[Skipped]) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of every file in the source, zip archives opened."""
-    if _is_upload(source):
-        yield from _expand(source.name, bytes(source.data), skipped)
-        return
-    if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                if any(part.startswith(".") for part in file.relative_to(path).parts):
-                    continue
-                yield from _expand(file.relative_to(path).as_posix(), file.read_bytes(), skipped)
-            return
-        if path.is_file():
-            yield from _expand(path.name, path.read_bytes(), skipped)
-            return
-        raise FileNotFoundError(f"{path} does not exist")
-    if isinstance(source, Sequence):
-        for item in source:
-            if not _is_upload(item):
-                raise TypeError("a list source must hold uploads (objects with name and data)")
-            yield from _expand(item.name, bytes(item.data), skipped)
-        return
-    raise TypeError(f"cannot read sequences from {type(source).__name__}")
-
-
-def _expand(name: str, data: bytes, skipped: list[Skipped]) -> Iterator[tuple[str, bytes]]:
-    if name.lower().endswith(".zip"):
-        try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile:
-            skipped.append(Skipped(name, "not a valid zip archive"))
-            return
-        with archive:
-            for info in sorted(archive.infolist(), key=lambda i: i.filename):
-                parts = PurePosixPath(info.filename).parts
-                if info.is_dir() or any(p.startswith(".") or p == "__MACOSX" for p in parts):
-                    continue
-                yield info.filename, archive.read(info)
-        return
-    yield name, data
 
 
 def _is_upload(obj: Any) -> bool:
@@ -220,7 +219,17 @@ def _read_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in row)]
+    rows = []
+    cells = 0
+    try:
+        for row in csv.reader(io.StringIO(text), dialect):
+            if any(c.strip() for c in row):
+                cells += len(row)
+                if cells > text_rules.MAX_RECORD_CELLS:
+                    raise ValueError(f"more than {text_rules.MAX_RECORD_CELLS:,} cells; not read")
+                rows.append(row)
+    except csv.Error as exc:
+        raise ValueError(f"not a readable CSV file ({exc})") from None
     if not rows:
         raise ValueError("empty file")
     width = len(rows[0])

@@ -9,8 +9,15 @@
   ``column_1``, ``column_2``, ...)
   (default: a column named ``text``, else the only column); an empty text is skipped with
   a note.
-- Files must be UTF-8, with or without a byte-order mark; anything else raises
+- Files must be UTF-8, with or without a byte-order mark; anything else is a
   :class:`TextEncodingError` naming the file and the byte offset of the first invalid byte.
+- A jsonl line holding an escaped lone surrogate (``"\\ud800"``, not valid Unicode) is
+  skipped with a note.
+- Decoded sizes are bounded: a csv/tsv/jsonl file of more than :data:`MAX_RECORD_CELLS`
+  cells is not read, nor is a file that would take the documents of one source over
+  :data:`MAX_TEXT_CHARS` characters.
+- A file that cannot be read is skipped with its reason when several files are loaded
+  together; when no file could be read, the first file's error is raised.
 
 Label columns (see :func:`labels_from_values`) hold 0/1, ``normal``/``anomalous``, or
 class names with ``normal_label`` saying which value is normal.
@@ -19,10 +26,11 @@ class names with ``normal_label`` saying which value is normal.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -40,6 +48,11 @@ _NORMAL_VALUES = {"0", "0.0", "normal", "inlier", "good", "false"}
 _ANOMALOUS_VALUES = {"1", "1.0", "anomalous", "anomaly", "abnormal", "outlier", "true"}
 _UNKNOWN_VALUES = {"", "-1", "-1.0", "unknown", "?"}
 
+
+#: Most cells (rows times columns) read from one csv/tsv/jsonl file.
+MAX_RECORD_CELLS = 20_000_000
+#: Most characters of documents one source may give (all its files together).
+MAX_TEXT_CHARS = 256 * 1024**2
 
 # Documents in a csv cell can be long; the csv module's default cap is 128 KiB per field.
 csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
@@ -69,14 +82,42 @@ def _delimiter(header: str, suffix: str) -> str:
     return best if counts[best] else ","
 
 
-def read_records(data: bytes, name: str, suffix: str) -> tuple[list[str], list[tuple[int, list]]]:
+class FileErrors:
+    """Per-file failures of a load of several files: each failed file becomes a skipped
+    entry, and when no file at all could be read the first failure is raised unchanged."""
+
+    def __init__(self, skipped: list[Skipped]) -> None:
+        self.skipped = skipped
+        self.first: ValueError | None = None
+
+    @contextlib.contextmanager
+    def guard(self, path: str) -> Iterator[None]:
+        try:
+            yield
+        except ValueError as exc:
+            if self.first is None:
+                self.first = exc
+            reason = str(exc)
+            if reason.startswith(f"{path}: "):
+                reason = reason[len(path) + 2 :]
+            self.skipped.append(Skipped(path, reason))
+
+    def raise_if_nothing(self, loaded: bool) -> None:
+        if not loaded and self.first is not None:
+            raise self.first
+
+
+def read_records(
+    data: bytes, name: str, suffix: str, skipped: list[Skipped] | None = None
+) -> tuple[list[str], list[tuple[int, list]]]:
     """Column names and ``(line number, values)`` rows of a csv/tsv/jsonl file.
 
     csv values are strings; jsonl values are whatever JSON holds (``None`` for a missing key).
+    A jsonl line that is not valid Unicode is noted in ``skipped`` (an error without it).
     """
     content = decode_utf8(data, name)
     if suffix in (".jsonl", ".ndjson"):
-        return _read_jsonl(content, name)
+        return _read_jsonl(content, name, skipped)
     first_line = content.split("\n", 1)[0]
     delimiter = _delimiter(first_line, suffix)
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
@@ -100,6 +141,7 @@ def _read_csv_rows(reader, name: str) -> tuple[list[str], list[tuple[int, list]]
         columns = [c.strip() for c in first]
         _check_columns(columns, name)
     line = reader.line_num + 1
+    most_rows = MAX_RECORD_CELLS // max(1, len(columns))
     for values in reader:
         if not values or (len(values) == 1 and not values[0].strip()):
             line = reader.line_num + 1
@@ -108,6 +150,8 @@ def _read_csv_rows(reader, name: str) -> tuple[list[str], list[tuple[int, list]]
             raise ValueError(
                 f"{name}: line {line} has {len(values)} fields, the header has {len(columns)}"
             )
+        if len(rows) >= most_rows:
+            raise ValueError(f"{name}: more than {MAX_RECORD_CELLS:,} cells; not read")
         rows.append((line, values))
         line = reader.line_num + 1
     return columns, rows
@@ -129,22 +173,43 @@ def _check_columns(columns: list[str], name: str) -> None:
         seen.add(column)
 
 
-def _read_jsonl(content: str, name: str) -> tuple[list[str], list[tuple[int, list]]]:
+def _read_jsonl(
+    content: str, name: str, skipped: list[Skipped] | None
+) -> tuple[list[str], list[tuple[int, list]]]:
     objects: list[tuple[int, dict]] = []
     columns: dict[str, None] = {}
+    cells = 0
     for number, line in enumerate(content.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{name}: line {number} is not JSON ({exc.msg})") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise ValueError(f"{name}: line {number} is not JSON ({why})") from None
         if not isinstance(value, dict):
             raise ValueError(f"{name}: line {number} is not a JSON object")
+        if "\\ud" in line.lower() and not _valid_unicode(value):
+            reason = "holds text that is not valid Unicode (a lone surrogate); line skipped"
+            if skipped is None:
+                raise ValueError(f"{name}: line {number} {reason}")
+            skipped.append(Skipped(f"{name}:{number}", reason))
+            continue
+        cells += len(value)
+        if cells > MAX_RECORD_CELLS:
+            raise ValueError(f"{name}: more than {MAX_RECORD_CELLS:,} cells; not read")
         objects.append((number, value))
         columns.update(dict.fromkeys(value))
     names = list(columns)
     return names, [(n, [obj.get(c) for c in names]) for n, obj in objects]
+
+
+def _valid_unicode(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def labels_from_values(
@@ -246,43 +311,24 @@ def texts_from_entries(
         zip((e.path for e in loose), detect_layout([e.path for e in loose]), strict=True)
     )
     has_label_column = False
+    errors = FileErrors(skipped)
+    chars_left = MAX_TEXT_CHARS
     for entry in entries:
         if entry.suffix not in TEXT_SUFFIXES:
             skipped.append(Skipped(entry.path, "not a text file (.txt, .csv, .tsv or .jsonl)"))
             continue
-        data = read_entry(entry)
-        if entry.suffix == ".txt" and entry.direct:
-            content = decode_utf8(data, entry.path)
-            for number, line in enumerate(content.split("\n"), start=1):
-                if line.strip():
-                    docs.append(_Doc(line.strip(), f"{entry.path}:{number}"))
-        elif entry.suffix == ".txt":
-            content = decode_utf8(data, entry.path).strip()
-            if not content:
-                skipped.append(Skipped(entry.path, "empty text"))
-                continue
-            place = placements[entry.path]
-            docs.append(_Doc(content, entry.path, None, place.label, place.cls))
-        else:
-            columns, rows = read_records(data, entry.path, entry.suffix)
-            text_at = columns.index(_pick_text_column(columns, text_column, entry.path))
-            label_at = None
-            if label_column is not None:
-                if label_column not in columns:
-                    raise ValueError(
-                        f"{entry.path}: no label column {label_column!r} "
-                        f"(columns: {', '.join(columns)})"
-                    )
-                label_at = columns.index(label_column)
-                has_label_column = True
-            for number, values in rows:
-                value = values[text_at]
-                doc = "" if value is None else str(value).strip()
-                if not doc:
-                    skipped.append(Skipped(f"{entry.path}:{number}", "empty text"))
-                    continue
-                label = None if label_at is None else values[label_at]
-                docs.append(_Doc(doc, f"{entry.path}:{number}", label))
+        with errors.guard(entry.path):
+            found = _docs_of(entry, placements, text_column, label_column, skipped)
+            chars = sum(len(d.text) for d in found)
+            if chars > chars_left:
+                raise ValueError(
+                    f"{entry.path}: its text would take this upload over "
+                    f"{MAX_TEXT_CHARS:,} characters; not read"
+                )
+            chars_left -= chars
+            docs.extend(found)
+            has_label_column |= label_column is not None and entry.suffix in RECORD_SUFFIXES
+    errors.raise_if_nothing(bool(docs))
 
     where = f"{name}: column {label_column!r}"
     labels, classes = _combine_labels(docs, has_label_column, normal_label, where)
@@ -295,6 +341,51 @@ def texts_from_entries(
         skipped=skipped,
         name=name,
     )
+
+
+def _docs_of(
+    entry: Entry,
+    placements: dict[str, object],
+    text_column: str | None,
+    label_column: str | None,
+    skipped: list[Skipped],
+) -> list[_Doc]:
+    """The documents of one text entry (see the module notes)."""
+    data = read_entry(entry)
+    docs: list[_Doc] = []
+    if entry.suffix == ".txt" and entry.direct:
+        content = decode_utf8(data, entry.path)
+        for number, line in enumerate(content.split("\n"), start=1):
+            if line.strip():
+                docs.append(_Doc(line.strip(), f"{entry.path}:{number}"))
+        return docs
+    if entry.suffix == ".txt":
+        content = decode_utf8(data, entry.path).strip()
+        if not content:
+            skipped.append(Skipped(entry.path, "empty text"))
+            return docs
+        place = placements[entry.path]
+        return [_Doc(content, entry.path, None, place.label, place.cls)]  # type: ignore[attr-defined]
+    columns, rows = read_records(data, entry.path, entry.suffix, skipped)
+    text_at = columns.index(_pick_text_column(columns, text_column, entry.path))
+    label_at = None
+    if label_column is not None:
+        if label_column not in columns:
+            raise ValueError(
+                f"{entry.path}: no label column {label_column!r} (columns: {', '.join(columns)})"
+            )
+        label_at = columns.index(label_column)
+    if not rows:
+        skipped.append(Skipped(entry.path, "no rows below the header"))
+    for number, values in rows:
+        value = values[text_at]
+        doc = "" if value is None else str(value).strip()
+        if not doc:
+            skipped.append(Skipped(f"{entry.path}:{number}", "empty text"))
+            continue
+        label = None if label_at is None else values[label_at]
+        docs.append(_Doc(doc, f"{entry.path}:{number}", label))
+    return docs
 
 
 def _combine_labels(

@@ -20,12 +20,31 @@ class DataKind(enum.StrEnum):
     SEQUENCE = "sequence"
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print and store: control characters (terminal escape sequences
+    included) and lone surrogates (from file names that are not UTF-8) become ``\\xNN`` /
+    ``\\udcNN`` escapes; everything else is kept."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch.isprintable() or ch == " "
+        else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for ch in text
+    )
+
+
 @dataclass(frozen=True)
 class Skipped:
-    """An input that was not ingested, and why."""
+    """An input that was not ingested, and why; both are kept printable (see
+    :func:`printable`), since file names come from users."""
 
     name: str
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", printable(str(self.name)))
+        object.__setattr__(self, "reason", printable(str(self.reason)))
 
 
 @dataclass
@@ -113,7 +132,8 @@ def as_dataset(items: object, kind: DataKind | None = None) -> Dataset:
             images = _as_uint8_images(items)
             return Dataset(kind, list(images), [f"item_{i}" for i in range(len(images))])
         if kind == DataKind.TABLE:
-            table = np.asarray(items, dtype=np.float32)
+            with np.errstate(over="ignore"):  # out-of-range values are named by fit
+                table = np.asarray(items, dtype=np.float32)
             return Dataset(kind, table, [f"row_{i}" for i in range(len(table))])
     seq = list(items)  # type: ignore[call-overload]
     if kind is None:

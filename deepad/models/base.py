@@ -21,15 +21,15 @@ Every detector:
 from __future__ import annotations
 
 import dataclasses
-import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from deepad.config import from_json, to_json, validate
+from deepad.config import ConfigError, from_json, to_json, validate
 from deepad.data.types import DataKind, Dataset, as_dataset
+from deepad.errors import ModelFileError
 from deepad.models.config import DetectorConfig
 from deepad.results import Explanation, Scores  # defined there (no torch); importable from here
 from deepad.results import FeatureWeights as FeatureWeights
@@ -126,6 +126,7 @@ class Detector(ABC):
         train = self._check_kind(as_dataset(train))
         if len(train) == 0:
             raise ValueError("the training set is empty")
+        check_finite_items(train, "training")
         self.columns_ = list(train.columns) if train.columns else None
         labeled = self._like_train(labeled, train)
         validation = self._like_train(validation, train)
@@ -137,14 +138,21 @@ class Detector(ABC):
                 progress=progress,
                 context=context or RunContext(),
             )
-            self.decision_scores_ = self._training_scores(train).astype(np.float64)
+            scores = self._training_scores(train)
+        self.decision_scores_ = check_finite_scores(Scores(scores), train.names).score.astype(
+            np.float64
+        )
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
         self.kind_ = train.kind
         return self
 
     def score(self, items: Any) -> Scores:
-        """The primary score and its named components for each item."""
-        return self._score(self._checked(items))
+        """The primary score and its named components for each item; a NaN or infinite
+        score is a ``ValueError`` naming the item, never a result."""
+        data = self._checked(items)
+        return check_finite_scores(
+            self._score(data), data.names, getattr(self, "_loaded_from", None)
+        )
 
     def prepare(self, items: Any, *, context: RunContext | None = None) -> None:
         """Do the slow per-item work that scoring ``items`` needs, reporting it through
@@ -187,7 +195,7 @@ class Detector(ABC):
 
         self._check_fitted()
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         tensors, meta = self._state()
         save_state(
             directory / "detector",
@@ -209,21 +217,45 @@ class Detector(ABC):
     def load(directory: str | Path, *, device: str = "cpu") -> Detector:
         """Rebuild a fitted detector saved by :meth:`save` (any registered method)."""
         from deepad.models.registry import get_method
-        from deepad.train.checkpoint import load_state
+        from deepad.train.checkpoint import load_state, read_json
 
         directory = Path(directory)
-        header = json.loads((directory / "detector.json").read_text())
-        cls = get_method(header["method"])
+        path = directory / "detector.json"
+        if not directory.is_dir():
+            raise ModelFileError(f"{directory}: no model folder")
+        header = read_json(path)
+        if not isinstance(header, dict):
+            raise ModelFileError(f"{path}: holds a JSON {type(header).__name__}, not an object")
+        method = header.get("method")
+        try:
+            cls = get_method(method) if isinstance(method, str) else None
+        except KeyError:
+            cls = None
+        if cls is None:
+            raise ModelFileError(f"{path}: 'method' is not a known method ({method!r})")
         saved = load_state(directory / "detector", device="cpu")
-        config = from_json(cls.Config, saved["config"])
+        _check_saved(saved, path)
+        try:
+            config = from_json(cls.Config, saved["config"])
+            validate(config)
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: bad config: {exc}") from None
         if hasattr(config, "device") and device != "cpu":
             config = dataclasses.replace(config, device=device)
         detector = cls(config=config)
+        detector._loaded_from = directory  # named when its scores come out non-finite
         detector.kind_ = DataKind(saved["kind"])
         detector.columns_ = saved.get("columns")
         detector.threshold_ = float(saved["threshold"])
         detector.decision_scores_ = np.asarray(saved["decision_scores"], dtype=np.float64)
-        detector._restore(saved["tensors"], saved["meta"])
+        try:
+            detector._restore(saved["tensors"], saved["meta"])
+        except Exception as exc:  # e.g. torch's "size mismatch", a missing key in meta
+            text = str(exc).strip().splitlines()
+            reason = text[0] if text else type(exc).__name__
+            raise ModelFileError(
+                f"{directory}: the saved state does not fit {cls.title}: {reason}"
+            ) from None
         return detector
 
     # ----------------------------------------------------------------- for subclasses
@@ -308,3 +340,77 @@ class Detector(ABC):
             kinds = ", ".join(sorted(k.value for k in self.kinds))
             raise ValueError(f"{self.title} works on {kinds} data, not {data.kind.value}")
         return data
+
+
+# Top-level keys of detector.json and the types their values must have.
+_SAVED_TYPES: dict[str, tuple[type, ...]] = {
+    "method": (str,),
+    "config": (dict,),
+    "kind": (str,),
+    "columns": (list, type(None)),
+    "threshold": (int, float),
+    "decision_scores": (np.ndarray,),
+    "meta": (dict,),
+    "tensors": (dict,),
+}
+
+
+def _check_saved(saved: dict[str, Any], path: Path) -> None:
+    """The types of a loaded ``detector.json``'s top-level keys, before anything is built."""
+    for key, types in _SAVED_TYPES.items():
+        if key not in saved:
+            raise ModelFileError(f"{path}: no {key!r}")
+        value = saved[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ModelFileError(f"{path}: {key!r} must be {names}, not {type(value).__name__}")
+    if saved["kind"] not in {k.value for k in DataKind}:
+        raise ModelFileError(f"{path}: 'kind' {saved['kind']!r} is not a data kind")
+    if saved["columns"] is not None and not all(isinstance(c, str) for c in saved["columns"]):
+        raise ModelFileError(f"{path}: 'columns' must be a list of names")
+    if not np.isfinite(saved["threshold"]):
+        raise ModelFileError(f"{path}: 'threshold' is not finite")
+
+
+def check_finite_items(data: Dataset, role: str) -> None:
+    """Tables and sequences must hold finite float32 values; the first bad one is named."""
+    if data.kind == DataKind.TABLE:
+        blocks: Any = [np.asarray(data.items)]
+        names = None
+    elif data.kind == DataKind.SEQUENCE:
+        blocks, names = data.items, data.names
+    else:
+        return
+    for i, block in enumerate(blocks):
+        values = np.asarray(block)
+        if not np.issubdtype(values.dtype, np.number):
+            continue
+        with np.errstate(over="ignore"):
+            bad = np.argwhere(~np.isfinite(values.astype(np.float32)))
+        if bad.size:
+            row, col = (int(v) for v in bad[0][:2]) if values.ndim > 1 else (int(bad[0][0]), 0)
+            item = data.names[row] if names is None else f"{names[i]}, step {row + 1}"
+            column = data.columns[col] if data.columns and col < len(data.columns) else col + 1
+            raise ValueError(
+                f"{role} item {item}, column {column!r}: a value that is NaN, infinite or "
+                "beyond float32's range (about ±3.4e38)"
+            )
+
+
+def check_finite_scores(scores: Scores, names: list[str], model: Path | None = None) -> Scores:
+    """``scores`` unchanged when every value is finite; else a ``ValueError`` naming the
+    items, and the model's folder when the detector was loaded from one."""
+    for label, values in (("score", scores.score), *scores.components.items()):
+        values = np.asarray(values)
+        if values.dtype.kind not in "fc":
+            continue
+        bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+        if bad.size:
+            shown = ", ".join(names[i] for i in bad[:3]) if len(names) == len(values) else ""
+            where = f"the model files in {model} are" if model is not None else "the model is"
+            raise ValueError(
+                f"{bad.size} of {len(values)} items got a NaN or infinite {label} "
+                f"(e.g. {shown or f'item {int(bad[0])}'}); an input value is out of range for "
+                f"this model, or {where} damaged"
+            )
+    return scores

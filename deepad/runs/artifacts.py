@@ -63,7 +63,7 @@ def write_explanations(
     low-resolution ones, so only those are stored. Returns the manifest.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     index = np.asarray(index, dtype=np.int64)
     if len(index) == 0:
         raise ValueError("nothing to explain")

@@ -33,6 +33,8 @@ from deepad.runs.store import (
     RunRecord,
     RunStateError,
     RunStore,
+    private_dir,
+    private_file,
 )
 
 log = logging.getLogger(__name__)
@@ -125,8 +127,8 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     if resume:
         command.append("--resume")
     log_path = store.log_path(run_id)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log_file:
+    private_dir(log_path.parent)
+    with open(private_file(log_path), "ab") as log_file:
         kwargs: dict = {}
         if os.name == "posix":
             kwargs["start_new_session"] = True

@@ -15,10 +15,16 @@ Layout under ``home``::
     runs/<id>/last.*         the resumable training checkpoint (deepad.train.checkpoint)
     runs/<id>/explain/       explanation arrays (see :mod:`deepad.runs.artifacts`)
     runs/<id>/run.log        the worker's log, including tracebacks of failures
+
+The home is owner-only: folders the store creates are ``0700`` and its files ``0600``.
+A home that cannot be written (a read-only folder or file system) still serves every
+command that only reads; a write there, a full disk, or a home that is not a folder is a
+:class:`StoreError` that says so in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -26,6 +32,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from deepad.errors import DeepadError
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -159,6 +168,39 @@ class RunStateError(ValueError):
     """The run is in a state that does not allow this action (e.g. deleting a running run)."""
 
 
+class StoreError(DeepadError, ValueError):
+    """The run store cannot be opened or written (full disk, read-only or wrong home)."""
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and its missing parents, each readable by its owner only."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty, readable by its owner only, unless it exists already."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    return path
+
+
+def _store_error(path: Path, error: BaseException) -> StoreError:
+    """One line saying what stops the store at ``path``, from an sqlite or OS error."""
+    text = str(error)
+    low = text.lower()
+    if "full" in low or getattr(error, "errno", None) == 28:
+        return StoreError(f"{path}: the disk is full ({text}); free some space and retry")
+    if "readonly" in low or "read-only" in low:
+        return StoreError(f"{path}: the run store is read-only here; this needs to write to it")
+    if "unable to open" in low:
+        return StoreError(f"{path}: cannot open the run store ({text}); is its folder writable?")
+    return StoreError(f"{path}: {text}")
+
+
 class SchemaVersionError(ValueError):
     """``runs.db`` has a schema newer than this code knows, or could not be migrated."""
 
@@ -276,12 +318,34 @@ class RunStore:
 
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
         self.home = Path(home).expanduser() if home is not None else default_home()
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "runs").mkdir(exist_ok=True)
         self.path = self.home / "runs.db"
         self._local = threading.local()
-        self._migrate()
-        self._columns = _run_columns(self._connection())
+        self.read_only = self._prepare_home()
+        try:
+            self._migrate()
+            self._columns = _run_columns(self._connection())
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from None
+
+    def _prepare_home(self) -> bool:
+        """Create the home (owner-only); True when it exists but cannot be written."""
+        if self.home.exists() and not self.home.is_dir():
+            raise StoreError(
+                f"{self.home}: deepad's home is a file, not a folder; point DEEPAD_HOME "
+                "(or --home) at a folder"
+            )
+        try:
+            private_dir(self.home / "runs")
+            private_file(self.path)
+        except (FileExistsError, NotADirectoryError):
+            raise StoreError(f"{self.home}: a part of this path is a file, not a folder") from None
+        except OSError as exc:
+            if not self.path.is_file():
+                raise StoreError(
+                    f"{self.home}: cannot create deepad's home here ({exc.strerror or exc})"
+                ) from None
+            return True
+        return not os.access(self.home, os.W_OK) or not os.access(self.path, os.W_OK)
 
     # ------------------------------------------------------------------ connections
     def _connection(self) -> sqlite3.Connection:
@@ -289,13 +353,47 @@ class RunStore:
         con = getattr(self._local, "con", None)
         if con is not None and self._local.pid == os.getpid():
             return con
-        con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        con.execute("PRAGMA journal_mode = WAL")
-        con.execute("PRAGMA synchronous = NORMAL")
-        con.execute("PRAGMA foreign_keys = ON")
+        try:
+            con = self._open()
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from None
         self._local.con = con
         self._local.pid = os.getpid()
+        return con
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection in WAL mode; read-only when the home cannot be written. The journal
+        mode is only switched when it is not WAL yet, since switching writes (and fails on a
+        full disk or a read-only home, even for a command that only reads)."""
+        if not self.read_only:
+            try:
+                con = self._connect(self.path)
+                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    con.execute("PRAGMA journal_mode = WAL")
+                con.execute("PRAGMA synchronous = NORMAL")
+                con.execute("PRAGMA foreign_keys = ON")
+                return con
+            except sqlite3.OperationalError:
+                if os.access(self.home, os.W_OK) and os.access(self.path, os.W_OK):
+                    raise
+                self.read_only = True
+        # a WAL database in a folder we cannot write has no -shm file to share; reading it
+        # immutable is safe because nobody can write there either
+        uri = "file:" + urllib.parse.quote(str(self.path))
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            con = self._connect(uri + query, uri=True)
+            try:
+                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                con.close()
+                continue
+            return con
+        raise sqlite3.OperationalError("unable to open database file (read-only)")
+
+    @staticmethod
+    def _connect(target: Any, uri: bool = False) -> sqlite3.Connection:
+        con = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri)
+        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return con
 
     def close(self) -> None:
@@ -310,13 +408,21 @@ class RunStore:
         """A short write transaction; BEGIN IMMEDIATE takes the lock up front so a busy
         database makes us wait (busy_timeout) rather than fail half-way."""
         con = self._connection()
-        con.execute("BEGIN IMMEDIATE")
+        if self.read_only:
+            raise _store_error(self.path, sqlite3.OperationalError("readonly"))
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _store_error(self.path, exc) from None
         try:
             yield con
-        except BaseException:
-            con.execute("ROLLBACK")
+            con.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise _store_error(self.path, exc) from None
             raise
-        con.execute("COMMIT")
 
     def _migrate(self) -> None:
         """Bring the database to the newest schema, one step per transaction.
@@ -375,7 +481,7 @@ class RunStore:
                 ),
             )
             run_id = int(cur.lastrowid)
-        self.artifacts_dir(run_id).mkdir(parents=True, exist_ok=True)
+        private_dir(self.artifacts_dir(run_id))
         return run_id
 
     def get(self, run_id: int) -> RunRecord:

@@ -39,10 +39,19 @@ from deepad.runs.store import (
     RunRecord,
     RunStateError,
     RunStore,
+    private_dir,
+    private_file,
 )
 from deepad.scoring import concatenate_scores, score_in_chunks
-from deepad.train.checkpoint import state_exists
-from deepad.train.loop import Cancelled, Progress, RunContext, checkpoint_stem
+from deepad.train.loop import (
+    Cancelled,
+    Progress,
+    RunContext,
+    checkpoint_files,
+    checkpoint_stem,
+    load_checkpoint,
+    previous_stem,
+)
 
 log = logging.getLogger(__name__)
 # Tracebacks go only to the run's log file, never to the console or the app.
@@ -194,18 +203,23 @@ class _StageReport:
             self.store.update(self.run_id, phase=f"{what} {done}/{total}", heartbeat=time.time())
 
 
-def _checkpoint_epoch(run_dir: Path) -> int | None:
-    stem = checkpoint_stem(run_dir)
-    if not state_exists(stem):
+def _checkpoint_history(run_dir: Path) -> tuple[int, list[dict[str, Any]]] | None:
+    """The epoch of the newest usable checkpoint and the history saved with it."""
+    found = load_checkpoint(run_dir)
+    if found is None:
         return None
-    tree = json.loads(stem.with_name(stem.name + ".json").read_text())
-    return int(tree.get("epoch", 0))
+    saved = found[1]
+    return int(saved["epoch"]), [dict(row) for row in saved["history"]]
+
+
+def _checkpoint_paths(run_dir: Path) -> list[Path]:
+    stems = (checkpoint_stem(run_dir), previous_stem(run_dir), run_dir / "resume")
+    return [path for stem in stems for path in checkpoint_files(stem)]
 
 
 def _remove_checkpoint(run_dir: Path) -> None:
-    stem = checkpoint_stem(run_dir)
-    for suffix in (".json", ".safetensors"):
-        stem.with_name(stem.name + suffix).unlink(missing_ok=True)
+    for path in _checkpoint_paths(run_dir):
+        path.unlink(missing_ok=True)
 
 
 def execute(
@@ -245,8 +259,8 @@ def execute(
     if not claimed:
         raise RunStateError(f"run {run_id} is {store.get(run_id).status}; it cannot start now")
     run_dir = store.artifacts_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(store.log_path(run_id), encoding="utf-8")
+    private_dir(run_dir)
+    handler = logging.FileHandler(private_file(store.log_path(run_id)), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     package_log = logging.getLogger("deepad")
@@ -326,15 +340,18 @@ def _execute(
     labeled = _load(store, registry, record.labeled_dataset) if record.labeled_dataset else None
     timings["load_seconds"] = time.perf_counter() - start
 
-    resume_from = _checkpoint_epoch(run_dir) if resume else None
+    found = _checkpoint_history(run_dir) if resume else None
+    resume_from = found[0] if found is not None else None
     if resume and resume_from is None:
         log.warning("run %d has no checkpoint yet; training starts from the beginning", run_id)
-    if resume_from is None:
+    if found is None:
         _remove_checkpoint(run_dir)
         store.truncate_history(run_id, 0)
     else:
         log.info("resuming run %d after epoch %d", run_id, resume_from)
         store.truncate_history(run_id, resume_from)
+        # the checkpoint holds the history up to its epoch, also rows a kill kept from the store
+        store.add_history(run_id, found[1])
 
     phase("training")
     detector: Detector = cls(config=config)
@@ -437,7 +454,7 @@ def execute_replica(
     run_dir = store.artifacts_dir(run_id)
     context = RunContext(
         checkpoint_dir=run_dir,
-        resume=resume and _checkpoint_epoch(run_dir) is not None,
+        resume=resume and any(path.exists() for path in _checkpoint_paths(run_dir)),
         datasets=registry,
     )
     cls(config=config).fit(train, labeled=labeled, context=context)

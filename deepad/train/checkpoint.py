@@ -1,32 +1,46 @@
 """Nested state (tensors, arrays, numbers, strings) as one safetensors file plus JSON.
 
 Nothing is ever unpickled: tensors and arrays go into ``<stem>.safetensors``, everything else
-into ``<stem>.json``, where each tensor is replaced by a ``{"__tensor__": key}`` reference.
+into ``<stem>.json``, where each tensor is replaced by a ``{"__tensor__": key}`` reference
+that also records its dtype and shape.
+
+Loading checks the files before anything is built from them: a damaged, truncated or foreign
+file (a pickle, a ``torch.save`` archive, a folder), JSON that is not an object or is nested
+too deeply, a reference to a missing tensor, a tensor whose dtype or shape differs from the
+recorded one, and a floating-point tensor holding NaN or infinity are each a
+:class:`ModelFileError` naming the file and what is wrong, in one line.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+
+from deepad.errors import ModelFileError  # re-exported: checkpoint callers import it from here
 
 _TENSOR = "__tensor__"
 _ARRAY = "__ndarray__"
 _TUPLE = "__tuple__"
+# A token written into both files of one save, so a .json and a .safetensors from two
+# different saves (a process killed between the two renames) are told apart.
+_PAIR = "__pair__"
 
 
 def _flatten(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(obj, torch.Tensor):
         tensors[path] = obj.detach().cpu().contiguous().clone()
-        return {_TENSOR: path}
+        return {_TENSOR: path, **_described(tensors[path])}
     if isinstance(obj, np.ndarray):
         tensors[path] = torch.from_numpy(np.ascontiguousarray(obj)).clone()
-        return {_ARRAY: path}
+        return {_ARRAY: path, **_described(tensors[path])}
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, dict):
@@ -40,12 +54,16 @@ def _flatten(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
     raise TypeError(f"cannot store {type(obj).__name__} at {path!r} in a checkpoint")
 
 
+def _described(tensor: torch.Tensor) -> dict[str, Any]:
+    return {"dtype": str(tensor.dtype).removeprefix("torch."), "shape": list(tensor.shape)}
+
+
 def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(obj, dict):
         if _TENSOR in obj:
-            return tensors[obj[_TENSOR]]
+            return _checked_tensor(obj, obj[_TENSOR], tensors)
         if _ARRAY in obj:
-            return tensors[obj[_ARRAY]].numpy()
+            return _checked_tensor(obj, obj[_ARRAY], tensors).numpy()
         if _TUPLE in obj:
             return tuple(_unflatten(v, tensors) for v in obj[_TUPLE])
         return {k: _unflatten(v, tensors) for k, v in obj.items()}
@@ -54,16 +72,55 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
+def _checked_tensor(
+    ref: dict[str, Any], key: Any, tensors: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """The tensor a JSON reference names, checked against what the reference records."""
+    if not isinstance(key, str) or key not in tensors:
+        raise ValueError(f"the tensor {key!r} it refers to is missing")
+    tensor = tensors[key]
+    dtype, shape = ref.get("dtype"), ref.get("shape")
+    if dtype is not None and _described(tensor)["dtype"] != dtype:
+        raise ValueError(f"tensor {key!r} is {_described(tensor)['dtype']}, recorded as {dtype}")
+    if shape is not None and list(tensor.shape) != shape:
+        raise ValueError(f"tensor {key!r} has shape {list(tensor.shape)}, recorded as {shape}")
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"tensor {key!r} holds NaN or infinite values")
+    return tensor
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file; anything that stops it being read is a :class:`ModelFileError`."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: missing") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path}: a folder, not a file") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else _first_line(exc)
+        raise ModelFileError(f"{path}: not readable JSON ({reason})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def save_state(stem: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Write ``state`` to ``<stem>.safetensors`` and ``<stem>.json`` atomically."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     tree = _flatten(state, "s", tensors)
+    token = secrets.token_hex(8)
+    tree[_PAIR] = token
     tmp_tensors = stem.with_name(stem.name + ".safetensors.tmp")
     tmp_json = stem.with_name(stem.name + ".json.tmp")
-    save_file(tensors, str(tmp_tensors))
+    save_file(tensors, str(tmp_tensors), metadata={"pair": token})
     tmp_json.write_text(json.dumps(tree, indent=1))
+    for tmp in (tmp_tensors, tmp_json):  # model files are their owner's only
+        os.chmod(tmp, 0o600)
     os.replace(tmp_tensors, stem.with_name(stem.name + ".safetensors"))
     os.replace(tmp_json, stem.with_name(stem.name + ".json"))
 
@@ -71,9 +128,64 @@ def save_state(stem: str | os.PathLike[str], state: dict[str, Any]) -> None:
 def load_state(stem: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, Any]:
     """Read what :func:`save_state` wrote; tensors are placed on ``device``."""
     stem = Path(stem)
-    tree = json.loads(stem.with_name(stem.name + ".json").read_text())
-    tensors = load_file(str(stem.with_name(stem.name + ".safetensors")), device=str(device))
-    return _unflatten(tree, tensors)
+    json_path = stem.with_name(stem.name + ".json")
+    return load_pair(json_path, stem.with_name(stem.name + ".safetensors"), device)
+
+
+def pair_token(path: Path) -> str | None:
+    """The token pairing a ``.json`` or ``.safetensors`` file with its other half; None when
+    the file cannot be read or was written without one."""
+    try:
+        if path.suffix == ".json":
+            tree = read_json(path)
+            token = tree.get(_PAIR) if isinstance(tree, dict) else None
+        else:
+            with safe_open(str(path), framework="pt") as opened:
+                token = (opened.metadata() or {}).get("pair")
+    except Exception:  # unreadable: it pairs with nothing
+        return None
+    return token if isinstance(token, str) else None
+
+
+def load_pair(
+    json_path: Path, tensor_path: Path, device: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """The state written by one :func:`save_state` as ``json_path`` and ``tensor_path``."""
+    tree = read_json(json_path)
+    if not isinstance(tree, dict):
+        raise ModelFileError(f"{json_path}: holds a JSON {type(tree).__name__}, not an object")
+    if tensor_path.is_dir():
+        raise ModelFileError(f"{tensor_path}: a folder, not a file")
+    if not tensor_path.exists():
+        raise ModelFileError(f"{tensor_path}: missing")
+    try:
+        tensors = load_file(str(tensor_path), device="cpu")
+        with safe_open(str(tensor_path), framework="pt") as opened:
+            pair = (opened.metadata() or {}).get("pair")
+    except Exception as exc:  # safetensors raises its own SafetensorError, or OSError
+        raise ModelFileError(
+            f"{tensor_path}: not a readable safetensors file ({_first_line(exc)})"
+        ) from None
+    expected = tree.pop(_PAIR, None)
+    if expected is not None and pair != expected:
+        raise ModelFileError(f"{tensor_path}: does not belong to {json_path.name} (another save)")
+    try:
+        state = _unflatten(tree, tensors)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ModelFileError(f"{tensor_path}: {_first_line(exc)}") from None
+    if str(device) != "cpu":
+        state = _to_device(state, torch.device(device))
+    return state
+
+
+def _to_device(obj: Any, device: torch.device) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_device(v, device) for v in obj)
+    return obj
 
 
 def state_exists(stem: str | os.PathLike[str]) -> bool:

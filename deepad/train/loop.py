@@ -3,7 +3,12 @@
 A detector supplies a module, a loss ``loss_fn(module, batch) -> scalar`` and its data; the loop
 owns everything else: device placement, bf16 autocast and channels_last on CUDA, seeding, the
 optimiser and learning-rate schedule, gradient clipping, progress reports, checkpoints, resume,
-cooperative cancel and divergence checks. Method-specific behaviour (e.g. annealing a weight each
+cooperative cancel and divergence checks.
+
+Checkpoints: ``last.*`` is the newest, ``prev.*`` the one before it, so a damaged newest one
+(a killed write, a full disk) falls back to the previous one. A stop (``Cancelled``, from the
+cancel flag or SIGTERM, or ``KeyboardInterrupt``) saves one for the epochs finished since
+the last, so a resume continues from there. Method-specific behaviour (e.g. annealing a weight each
 epoch) plugs in through :class:`Hook` objects.
 
 On CUDA, cuDNN picks its fastest convolution algorithms (``cudnn.benchmark``), batches come from
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +40,7 @@ from torch.utils.data import Dataset as TorchDataset
 from deepad.device import select_device
 from deepad.models.config import NetworkConfig, Optimizer, Precision, Schedule
 from deepad.train import distributed
-from deepad.train.checkpoint import load_state, save_state, state_exists
+from deepad.train.checkpoint import ModelFileError, load_pair, pair_token, save_state, state_exists
 from deepad.train.distributed import World
 from deepad.train.progress import Cancelled, Progress, ProgressCallback, RunContext  # re-exported
 
@@ -247,6 +253,96 @@ def checkpoint_stem(directory: Path) -> Path:
     return Path(directory) / "last"
 
 
+def previous_stem(directory: Path) -> Path:
+    return Path(directory) / "prev"
+
+
+def checkpoint_files(stem: Path) -> list[Path]:
+    return [stem.with_name(stem.name + suffix) for suffix in (".json", ".safetensors")]
+
+
+def _resume_stem(directory: Path) -> Path:
+    return Path(directory) / "resume"
+
+
+def load_checkpoint(
+    directory: Path, device: str | torch.device = "cpu"
+) -> tuple[list[Path], dict[str, Any]] | None:
+    """The newest usable checkpoint in ``directory`` as ``(its two files, state)``, None
+    when there is none; when every one there is damaged, a :class:`ModelFileError` says
+    which files to delete.
+
+    The halves of a checkpoint are matched by the token they share, not by name, so a
+    process killed between renaming one file and the other loses nothing."""
+    stems = (checkpoint_stem(directory), previous_stem(directory), _resume_stem(directory))
+    halves = [p for stem in stems for p in checkpoint_files(stem) if p.exists()]
+    if not halves:
+        return None
+    tokens = {p: pair_token(p) for p in halves}
+    pairs = [
+        (j, t)
+        for j in halves
+        if j.suffix == ".json"
+        for t in halves
+        if t.suffix == ".safetensors"
+        and (tokens[j] == tokens[t] if tokens[j] else t.stem == j.stem)
+    ]
+    best: tuple[int, list[Path], dict[str, Any]] | None = None
+    problems = []
+    for json_path, tensor_path in pairs:
+        try:
+            saved = load_pair(json_path, tensor_path, device)
+            epoch = int(saved["epoch"])
+            list(saved["history"])
+            saved["module"], saved["optimizer"]  # noqa: B018 - present, checked on use
+        except (ModelFileError, KeyError, TypeError, ValueError) as exc:
+            log.warning("checkpoint %s is not usable: %s", tensor_path, exc)
+            problems.append(exc)
+            continue
+        if best is None or epoch > best[0]:
+            best = (epoch, [json_path, tensor_path], saved)
+    if best is not None:
+        return best[1], best[2]
+    names = " and ".join(sorted(p.name for p in halves))
+    reason = problems[0] if problems else "no two files belong together"
+    raise ModelFileError(
+        f"{directory}: the checkpoint cannot be read ({reason}); delete {names} there to "
+        "train from the start"
+    )
+
+
+def _keep_only(directory: Path, files: list[Path]) -> None:
+    """Make ``files`` (a checkpoint's two halves) the only checkpoint, as ``last``, so a
+    damaged one is never rotated into ``prev``; at every step one matched pair exists."""
+    resume = checkpoint_files(_resume_stem(directory))
+    for path, target in zip(files, resume, strict=True):
+        if path != target:
+            os.replace(path, target)
+    for stem in (checkpoint_stem(directory), previous_stem(directory)):
+        for path in checkpoint_files(stem):
+            path.unlink(missing_ok=True)
+    for path, target in zip(resume, checkpoint_files(checkpoint_stem(directory)), strict=True):
+        os.replace(path, target)
+
+
+def _rotate_and_save(stem: Path, state: dict[str, Any]) -> None:
+    """Save ``state`` as the newest checkpoint, keeping the one before it as ``prev``. The
+    new one is written whole before the oldest is removed, so a kill at any step leaves at
+    least two whole checkpoints or one whole and one being written."""
+    directory = stem.parent
+    staged = _resume_stem(directory)
+    save_state(staged, state)
+    if state_exists(stem):
+        for path in checkpoint_files(previous_stem(directory)):
+            path.unlink(missing_ok=True)
+        for old, new in zip(
+            checkpoint_files(stem), checkpoint_files(previous_stem(directory)), strict=True
+        ):
+            os.replace(old, new)
+    for old, new in zip(checkpoint_files(staged), checkpoint_files(stem), strict=True):
+        os.replace(old, new)
+
+
 def fit_network(
     module: nn.Module,
     loss_fn: LossFn,
@@ -282,9 +378,12 @@ def fit_network(
     start_epoch = 1
     stem = checkpoint_stem(context.checkpoint_dir) if context.checkpoint_dir else None
     if context.resume:
-        if stem is None or not state_exists(stem):
+        found = load_checkpoint(context.checkpoint_dir, device) if stem is not None else None
+        if found is None:
             raise FileNotFoundError("no checkpoint to resume from")
-        saved = load_state(stem, device)
+        if world.primary:  # one process tidies the shared folder
+            _keep_only(context.checkpoint_dir, found[0])
+        saved = found[1]
         module.load_state_dict(saved["module"])
         optimizer.load_state_dict(saved["optimizer"])
         if scheduler is not None and saved.get("scheduler"):
@@ -309,10 +408,14 @@ def fit_network(
     if not world.primary:
         progress = None
 
+    saved_epoch = start_epoch - 1
+
     def save_checkpoint(epoch: int) -> None:
+        nonlocal saved_epoch
         if stem is None or not world.primary:
             return
-        save_state(
+        saved_epoch = epoch
+        _rotate_and_save(
             stem,
             {
                 "module": module.state_dict(),
@@ -324,89 +427,95 @@ def fit_network(
         )
 
     run_start = time.perf_counter()
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        state.epoch = epoch
-        for hook in hooks:
-            hook.on_epoch_start(state)
-        if state.stop:
-            log.info("a hook ended training before epoch %d", epoch)
-            break
-        module.train()
-        batches, n_batches = _iterate(source, cfg, device, generator, epoch, world)
-        epoch_start = last_report = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        n_items = 0
-        n_steps = 0
-        for n_steps, batch in enumerate(batches, start=1):
-            if distributed.any_across(context.should_stop(), world, device):
-                save_checkpoint(epoch - 1)
-                raise Cancelled(f"cancelled during epoch {epoch}")
-            batch = move_to_device(batch, device, channels_last)
-            with autocast(device, cfg.precision):
-                loss = loss_fn(step_module, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(
-                    [p for g in optimizer.param_groups for p in g["params"]], cfg.grad_clip
-                )
-            optimizer.step()
-            loss_sum += loss.detach().float()
-            n_items += batch_size_of(batch)
-            now = time.perf_counter()
-            if progress is not None and now - last_report >= 1.0:
-                last_report = now
-                mean_loss = _checked_loss(loss_sum, n_steps, epoch)
-                progress(
-                    _progress(
-                        state,
-                        n_steps,
-                        n_batches,
-                        mean_loss,
-                        optimizer,
-                        n_items,
-                        now - epoch_start,
-                        now - run_start,
-                        start_epoch,
+    try:
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            state.epoch = epoch
+            for hook in hooks:
+                hook.on_epoch_start(state)
+            if state.stop:
+                log.info("a hook ended training before epoch %d", epoch)
+                break
+            module.train()
+            batches, n_batches = _iterate(source, cfg, device, generator, epoch, world)
+            epoch_start = last_report = time.perf_counter()
+            loss_sum = torch.zeros((), device=device)
+            n_items = 0
+            n_steps = 0
+            for n_steps, batch in enumerate(batches, start=1):
+                if distributed.any_across(context.should_stop(), world, device):
+                    raise Cancelled(f"cancelled during epoch {epoch}")
+                batch = move_to_device(batch, device, channels_last)
+                with autocast(device, cfg.precision):
+                    loss = loss_fn(step_module, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    nn.utils.clip_grad_norm_(
+                        [p for g in optimizer.param_groups for p in g["params"]], cfg.grad_clip
                     )
-                )
-        if n_steps == 0:
-            raise ValueError("no training batches: the training set is empty")
-        if world.distributed:  # the epoch's loss and count over all processes
-            loss_sum = distributed.sum_across(loss_sum, world) / world.size
-            n_items = int(distributed.sum_across(torch.tensor(n_items, device=device), world))
-        mean_loss = _checked_loss(loss_sum, n_steps, epoch)
-        seconds = time.perf_counter() - epoch_start
-        lr = optimizer.param_groups[0]["lr"]
-        state.history.append(
-            EpochStats(epoch, mean_loss, lr, n_items / max(seconds, 1e-9), seconds)
-        )
-        log.info(
-            "epoch %d/%d loss %.6g lr %.3g %.0f items/s",
-            epoch,
-            cfg.epochs,
-            mean_loss,
-            lr,
-            n_items / max(seconds, 1e-9),
-        )
-        if scheduler is not None:
-            scheduler.step()
-        if (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0) or epoch == cfg.epochs:
-            save_checkpoint(epoch)
-        if progress is not None:
-            report = _progress(
-                state,
-                n_steps,
-                n_batches or n_steps,
-                mean_loss,
-                optimizer,
-                n_items,
-                seconds,
-                time.perf_counter() - run_start,
-                start_epoch,
+                optimizer.step()
+                loss_sum += loss.detach().float()
+                n_items += batch_size_of(batch)
+                now = time.perf_counter()
+                if progress is not None and now - last_report >= 1.0:
+                    last_report = now
+                    mean_loss = _checked_loss(loss_sum, n_steps, epoch)
+                    progress(
+                        _progress(
+                            state,
+                            n_steps,
+                            n_batches,
+                            mean_loss,
+                            optimizer,
+                            n_items,
+                            now - epoch_start,
+                            now - run_start,
+                            start_epoch,
+                        )
+                    )
+            if n_steps == 0:
+                raise ValueError("no training batches: the training set is empty")
+            if world.distributed:  # the epoch's loss and count over all processes
+                loss_sum = distributed.sum_across(loss_sum, world) / world.size
+                n_items = int(distributed.sum_across(torch.tensor(n_items, device=device), world))
+            mean_loss = _checked_loss(loss_sum, n_steps, epoch)
+            seconds = time.perf_counter() - epoch_start
+            lr = optimizer.param_groups[0]["lr"]
+            state.history.append(
+                EpochStats(epoch, mean_loss, lr, n_items / max(seconds, 1e-9), seconds)
             )
-            report.epoch_end = True
-            progress(report)
+            log.info(
+                "epoch %d/%d loss %.6g lr %.3g %.0f items/s",
+                epoch,
+                cfg.epochs,
+                mean_loss,
+                lr,
+                n_items / max(seconds, 1e-9),
+            )
+            if scheduler is not None:
+                scheduler.step()
+            if (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0) or epoch == cfg.epochs:
+                save_checkpoint(epoch)
+            if progress is not None:
+                report = _progress(
+                    state,
+                    n_steps,
+                    n_batches or n_steps,
+                    mean_loss,
+                    optimizer,
+                    n_items,
+                    seconds,
+                    time.perf_counter() - run_start,
+                    start_epoch,
+                )
+                report.epoch_end = True
+                progress(report)
+    except (Cancelled, KeyboardInterrupt):
+        # keep the epochs finished since the last checkpoint: SIGTERM may stop us anywhere
+        done = state.history[-1].epoch if state.history else 0
+        if done > saved_epoch:
+            save_checkpoint(done)
+        raise
     module.eval()
     return state.history
 

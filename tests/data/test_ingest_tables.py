@@ -57,8 +57,12 @@ def test_several_files_stack_when_columns_agree(tmp_path):
     data = load_table(tmp_path)
     np.testing.assert_array_equal(data.items, [[1, 2], [3, 4], [5, 6]])
     (tmp_path / "3.csv").write_text("a,c\n1,2\n")
-    with pytest.raises(ValueError, match="differ"):
-        load_table(tmp_path)
+    data = load_table(tmp_path)  # the columns most files share are kept
+    assert len(data) == 3 and data.columns == ["a", "b"]
+    assert "differ" in {s.name: s.reason for s in data.skipped}["3.csv"]
+    (tmp_path / "4.csv").write_text("a,c\n1,2\n")
+    data = load_table(tmp_path)  # a tie keeps the first file's columns
+    assert data.columns == ["a", "b"] and {s.name for s in data.skipped} == {"3.csv", "4.csv"}
 
 
 def test_gzipped_files(tmp_path):
