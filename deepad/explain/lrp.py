@@ -277,9 +277,7 @@ def conservation(detector: Any, items: Any) -> dict[str, np.ndarray]:
     }
 
 
-def explain_network(
-    detector: Any, data: Any, method: str = "lrp"
-) -> ImageMaps | FeatureWeights:
+def explain_network(detector: Any, data: Any, method: str = "lrp") -> ImageMaps | FeatureWeights:
     """LRP or a gradient baseline as the detector's explanation type: an image map (summed
     over channels, gradient magnitudes summed as they are) or per-feature weights."""
     model = detector.lrp_model(data)

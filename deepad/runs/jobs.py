@@ -271,3 +271,30 @@ __all__ = [
     "reconcile",
     "start_run",
 ]
+
+
+def start_explain(store: RunStore, run_id: int) -> int:
+    """Start the explain job of finished run ``run_id`` (every explainer over its scored
+    set, :mod:`deepad.explain.job`) in its own process; returns its PID. Its progress and
+    cancel flag live in the run's ``explainers/`` folder, its output goes to the run log."""
+    folder = store.artifacts_dir(run_id) / "explainers"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cancel").unlink(missing_ok=True)
+    (folder / "progress.json").write_text('{"status": "queued", "done": 0, "total": 0}')
+    command = [
+        sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id),
+        "--explain",
+    ]  # fmt: skip
+    with open(store.log_path(run_id), "ab") as log_file:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=_worker_env(),
+            close_fds=True,
+            start_new_session=os.name == "posix",
+        )
+    threading.Thread(target=process.wait, name=f"deepad-explain-{process.pid}", daemon=True).start()
+    log.info("explain job of run %d started in process %d", run_id, process.pid)
+    return process.pid

@@ -23,7 +23,11 @@ def test_kde_relevance_sums_to_the_score_less_its_constant():
     np.testing.assert_allclose(result.score, explained, rtol=1e-3)
     np.testing.assert_allclose(result.relevance.reshape(len(test), -1).sum(1), explained, rtol=1e-3)
     maps = detector.explain(test, method="lrp")
-    assert isinstance(maps, ImageMaps) and maps.maps.shape == (len(test), 28, 28)  # resized to image_size
+    assert isinstance(maps, ImageMaps) and maps.maps.shape == (
+        len(test),
+        28,
+        28,
+    )  # resized to image_size
 
 
 def test_kde_on_deep_features_is_carried_down_by_lrp():
