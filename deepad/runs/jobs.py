@@ -115,7 +115,15 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     command = [sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id)]
     if resume:
         command.append("--resume")
-    log_path = store.log_path(run_id)
+    process = _spawn(command, store.log_path(run_id))
+    # the worker writes its own PID too once it starts; recording it here closes the gap
+    store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
+    log.info("run %d started in process %d", run_id, process.pid)
+    return process.pid
+
+
+def _spawn(command: list[str], log_path: Path) -> subprocess.Popen:
+    """A detached worker process writing into ``log_path``, reaped when it exits."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log_file:
         kwargs: dict = {}
@@ -132,12 +140,9 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
             close_fds=True,
             **kwargs,
         )
-    # the worker writes its own PID too once it starts; recording it here closes the gap
-    store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
     # reap the child when it exits so it does not linger as a zombie under the app
     threading.Thread(target=process.wait, name=f"deepad-reap-{process.pid}", daemon=True).start()
-    log.info("run %d started in process %d", run_id, process.pid)
-    return process.pid
+    return process
 
 
 def _terminate(pid: int) -> None:
@@ -285,16 +290,6 @@ def start_explain(store: RunStore, run_id: int) -> int:
         sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id),
         "--explain",
     ]  # fmt: skip
-    with open(store.log_path(run_id), "ab") as log_file:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=_worker_env(),
-            close_fds=True,
-            start_new_session=os.name == "posix",
-        )
-    threading.Thread(target=process.wait, name=f"deepad-explain-{process.pid}", daemon=True).start()
+    process = _spawn(command, store.log_path(run_id))
     log.info("explain job of run %d started in process %d", run_id, process.pid)
     return process.pid

@@ -20,14 +20,6 @@ from deepad.results import FeatureWeights, ImageMaps
 from tests.models.conftest import tiny_split
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _assert_conserved(report: dict[str, np.ndarray]) -> None:
     # everything the input did not receive was absorbed by a bias or stabiliser on the way
     total = report["relevance"] + report["absorbed"]
