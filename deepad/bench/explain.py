@@ -12,7 +12,7 @@ second half gives clean normal items and corrupted anomalies whose ground truth 
 score (thesis Table 4.4) per detector, explainer and corruption.
 
 Suite settings go in ``--set``: ``size`` (defects image side), ``n_train``, ``epochs``,
-``n_test`` (mnistc items per group), ``corruptions``, ``textures``, ``threads``.
+``n_test`` (mnistc items per group), ``corruptions``, ``textures``, ``detectors``, ``threads``.
 """
 
 from __future__ import annotations
@@ -71,6 +71,12 @@ def _rows(name: str, detector: Any, data: Dataset, prefix: dict[str, Any]) -> li
     return out
 
 
+def _chosen(detectors: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
+    """The detectors named in the ``detectors`` setting (all by default)."""
+    names = (keys.get("detectors") or ",".join(detectors)).split(",")
+    return {name: detectors[name] for name in names}
+
+
 def _write(options: BenchOptions, name: str, command: str, payload: dict, text: str) -> None:
     path = options.output or RESULTS / f"{name}.json"
     write_results(path, {"command": command, **payload})
@@ -79,7 +85,8 @@ def _write(options: BenchOptions, name: str, command: str, payload: dict, text: 
 
 def _command(suite_name: str, options: BenchOptions) -> str:
     sets = " ".join(f"--set {k}={v}" for k, v in options.extra.items())
-    return f"deepad bench {suite_name} {sets}".strip()
+    output = f" --output {options.output}" if options.output else ""
+    return f"deepad bench {suite_name} {sets}{output}"
 
 
 def _best(rows: list[dict], detector: str, key: str = "pixel AUROC") -> str:
@@ -111,7 +118,7 @@ def run_defects(options: BenchOptions) -> None:
                               image_size=size, code_size=32, filters=(16, 8),
                               checkpoint_every=0, seed=options.seed),
         }  # fmt: skip
-        for name, detector in detectors.items():
+        for name, detector in _chosen(detectors, keys).items():
             timing: dict[str, float] = {}
             with timed(timing):
                 detector.fit(bench.train)
@@ -159,6 +166,7 @@ def run_mnistc(options: BenchOptions) -> None:
                      checkpoint_every=0, seed=options.seed),
         "KDE": KDE(bandwidth_rule="cv", seed=options.seed),
     }  # fmt: skip
+    detectors = _chosen(detectors, keys)
     trained: dict[str, float] = {}
     for name, detector in detectors.items():
         timing: dict[str, float] = {}

@@ -62,6 +62,11 @@ class LRPModel:
     neurons; ``relevance(outputs, inputs)`` gives each output neuron its relevance, and the
     relevances of an item sum to its score. ``low``/``high`` bound the input values (images,
     broadcastable to one item); None for tables and sequences.
+
+    ``residual``: the score compares each output with its own input, ``e = x − f(x)`` (an
+    autoencoder's error). The relevance ``R_i`` of ``e_i`` is then split by the ε rule of a
+    sum over its two terms: ``R_i · x_i / e_i`` goes straight to input ``i`` (the skip) and
+    ``R_i · (−f_i) / e_i`` starts the propagation through the network.
     """
 
     network: nn.Module
@@ -70,6 +75,7 @@ class LRPModel:
     kind: DataKind
     low: torch.Tensor | float | None = None
     high: torch.Tensor | float | None = None
+    residual: bool = False  # output neuron i is compared with input i (an autoencoder)
 
     @property
     def rules(self) -> str:
@@ -241,13 +247,21 @@ def attribute(model: LRPModel, method: str = "lrp") -> Attribution:
 def _lrp(
     model: LRPModel, network: nn.Module, x: torch.Tensor, start: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    skip = torch.zeros_like(x)
+    if model.residual:
+        with torch.no_grad():
+            out = network(x)
+        error = x - out.view_as(x)
+        stabilised = error + 1e-6 * torch.where(error >= 0, 1.0, -1.0)
+        skip = start.view_as(x) * x / stabilised
+        start = (start.view_as(x) * -out.view_as(x) / stabilised).view_as(out)
     bookkeeping = _Absorption(network)
     try:
         with Gradient(model=network, composite=composite_for(model, len(x))) as attributor:
             _, relevance = attributor(x.clone().requires_grad_(True), start)
     finally:
         bookkeeping.close()
-    return relevance.detach(), bookkeeping.absorbed(len(x))
+    return relevance.detach() + skip, bookkeeping.absorbed(len(x))
 
 
 def _gradient(

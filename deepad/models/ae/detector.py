@@ -207,8 +207,10 @@ class Autoencoder(Detector):
 
     def lrp_model(self, data: Dataset) -> LRPModel:
         """The reconstruction ``x̂`` as output neurons, each with relevance ``(x̂ᵢ − xᵢ)² / D``
-        (its share of the mean squared error), on the standardised scale; images are bounded
-        by the standardised values of black and white."""
+        (its share of the mean squared error), on the standardised scale; the error compares
+        each output with its own input, so part of the relevance takes the skip straight to
+        that input (``residual``). Images are bounded by the standardised values of black and
+        white."""
         module = self.module_.cpu().eval()
         raw = self._tensor(data)
         x = to_float(raw) if raw.dtype == torch.uint8 else raw.float()
@@ -226,6 +228,7 @@ class Autoencoder(Detector):
             kind=data.kind,
             low=(0.0 - module.mean) / module.std if image else None,
             high=(1.0 - module.mean) / module.std if image else None,
+            residual=True,
         )
 
     # ----------------------------------------------------------------- persistence
