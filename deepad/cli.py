@@ -145,12 +145,52 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        return _train_under_torchrun(args)
     svc = _service(args)
     if args.resume is not None:
         if args.method or args.data:
             raise ServiceError("--resume takes only a run id (its method and data are recorded)")
         svc.reconcile()
         return _launch(args, svc, args.resume, resume=True)
+    return _launch(args, svc, _new_run(args, svc), resume=False)
+
+
+def _train_under_torchrun(args: argparse.Namespace) -> int:
+    """``torchrun --nproc_per_node N -m deepad train ...``: rank 0 records the run and trains
+    with progress and checkpoints; the other ranks train their share and write nothing."""
+    from deepad.device import select_device
+    from deepad.train import distributed
+
+    if args.background:
+        raise ServiceError("--background cannot be combined with torchrun")
+    svc = _service(args)
+    world = distributed.ensure_process_group(
+        select_device(_parse_sets(args.set).get("device", "auto"))
+    )
+    try:
+        plan: tuple[int, bool] | None = None
+        if world.primary:
+            try:
+                if args.resume is not None:
+                    svc.reconcile()
+                    plan = (args.resume, True)
+                else:
+                    plan = (_new_run(args, svc), False)
+            finally:  # the other ranks wait for this, also when it failed
+                distributed.broadcast(plan, world)
+            return _train_foreground(svc, plan[0], resume=plan[1])
+        plan = distributed.broadcast(None, world)
+        if plan is None:
+            return EXIT_USER_ERROR  # rank 0 reported why
+        svc.execute_replica(plan[0], resume=plan[1])
+        return 0
+    finally:
+        distributed.shutdown()
+
+
+def _new_run(args: argparse.Namespace, svc: Service) -> int:
+    """Record the run that ``deepad train --method ... --data ...`` asks for; its id."""
     if not args.method or not args.data:
         raise ServiceError("train needs --method and --data (or --resume RUN_ID)")
 
@@ -166,7 +206,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         labeled = _pick(_resolve_data(args, svc, args.labeled, "labeled", cls.kinds), "labeled")
     run_id = svc.create_run(args.method, config, train, test, labeled)
     print(f"run {run_id}: {cls.title} on {svc.record(train).name}")
-    return _launch(args, svc, run_id, resume=False)
+    return run_id
 
 
 def _pick(ids: dict[str, str | None], role: str) -> str | None:
@@ -178,7 +218,8 @@ def _pick(ids: dict[str, str | None], role: str) -> str | None:
 def _launch(args: argparse.Namespace, svc: Service, run_id: int, *, resume: bool) -> int:
     if args.background:
         pid = svc.launch(run_id, resume=resume)
-        print(f"run {run_id} started in the background (process {pid})")
+        where = f"process {pid}" if pid else "a task on the Ray cluster"
+        print(f"run {run_id} started in the background ({where})")
         print(f"  follow it with: deepad runs show {run_id}   log: {svc.store.log_path(run_id)}")
         return 0
     return _train_foreground(svc, run_id, resume=resume)
@@ -306,6 +347,18 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"scored {len(data)} items; {scored.flagged} above the threshold {scored.threshold:.6g}"
     )
     print(summary + (f"; written to {args.output}" if args.output else ""), file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    done = _service(args).export(args.run_id, format=args.format, output=args.output)
+    shape = "x".join(str(s) for s in done.input_shape)
+    print(f"run {args.run_id} ({done.method}) exported to {done.path}")
+    print(f"  input: images uint8 (batch, {shape}); outputs: score (batch), anomaly_map")
+    if done.max_score_error is not None:
+        print(
+            f"  ONNX Runtime vs PyTorch: largest relative score difference {done.max_score_error:.2g}"
+        )
     return 0
 
 
@@ -453,7 +506,7 @@ def _describe_setting(spec: Any) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from deepad.bench import BenchOptions, list_suites, run_suite
+    from deepad.bench import BenchOptions, list_suites, needs_data, run_suite
 
     if args.name == "list":
         for name, description in list_suites().items():
@@ -481,7 +534,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     try:
-        options.root()  # a missing data folder is a user error, reported before any work
+        if needs_data(args.name):
+            options.root()  # a missing data folder is a user error, reported before any work
         run_suite(args.name, options)
     except (ConfigError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         raise ServiceError(str(error)) from error
@@ -535,6 +589,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     loader_options(p)
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("export", help="export a finished run's image network (ONNX)")
+    p.add_argument("run_id", type=int)
+    p.add_argument("--format", default="onnx", choices=("onnx",))
+    p.add_argument("--output", help="file to write (default: model.onnx in the run's folder)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("runs", help="list, show, cancel or delete runs")
     p.add_argument("action", choices=("list", "show", "cancel", "delete"))

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from deepad import metrics
+from deepad import metrics, scoring
 from deepad.config import ConfigError, ParamSpec, describe, to_json, with_overrides
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
 from deepad.receptive_field import ReceptiveField, upsample_numpy
@@ -559,6 +559,14 @@ class Service:
         with _run_errors():
             return execute(self.store, run_id, resume=resume, **callbacks)
 
+    def execute_replica(self, run_id: int, *, resume: bool = False) -> None:
+        """Another process's share of ``run_id``'s training under ``torchrun`` (rank 0 runs
+        :meth:`execute`); it reads the run and its data and writes nothing."""
+        from deepad.runs.workflow import execute_replica
+
+        with _run_errors():
+            execute_replica(self.store, run_id, resume=resume)
+
     def runs(self) -> list[Any]:
         return self.store.list_runs()
 
@@ -702,20 +710,49 @@ class Service:
         """Score the data at ``path`` with a finished run's detector, against the run's
         threshold (:meth:`threshold`). ``options`` go to the loader of the run's data kind;
         ``progress(done, total)`` follows a large set scored in chunks."""
-        record = self.run(run_id)
-        if record.status != "done":
-            raise ServiceError(f"run {run_id} is {record.status}; only finished runs can score")
         source = _existing(path)
-        try:
-            detector = self.model(run_id)
-        except (OSError, ValueError, KeyError) as error:
-            raise ServiceError(f"the model of run {run_id} could not be loaded: {error}") from error
+        detector = self._finished_model(run_id, "score")
         data = _load(source, detector.kind_, str(path), _given(options))
         try:
             scores = score_in_chunks(detector, data, progress=progress)
         except ValueError as error:  # e.g. a table with other columns than the training set
             raise ServiceError(f"could not score {path}: {error}") from error
         return ScoredData(data, scores, self.threshold(run_id))
+
+    def _finished_model(self, run_id: int, action: str) -> Any:
+        record = self.run(run_id)
+        if record.status != "done":
+            raise ServiceError(f"run {run_id} is {record.status}; only finished runs can {action}")
+        try:
+            return self.model(run_id)
+        except (OSError, ValueError, KeyError) as error:
+            raise ServiceError(f"the model of run {run_id} could not be loaded: {error}") from error
+
+    def export(self, run_id: int, *, format: str = "onnx", output: str | Path | None = None) -> Any:
+        """Write a finished run's image network with its score head as an ONNX file (default:
+        ``model.onnx`` beside the run's model) and check ONNX Runtime's scores against the
+        detector's on sample images; returns :class:`deepad.export.Exported`."""
+        from deepad import export
+
+        if format != "onnx":
+            raise ServiceError(f"unknown export format {format!r}; known: onnx")
+        detector = self._finished_model(run_id, "be exported")
+        path = Path(output) if output else self.store.artifacts_dir(run_id) / "model.onnx"
+        try:
+            done = export.export_onnx(detector, path)
+        except export.ExportError as error:
+            raise ServiceError(str(error)) from error
+        except ModuleNotFoundError as error:
+            raise ServiceError(
+                f"ONNX export needs {error.name}: pip install deepad[scale]"
+            ) from error
+        try:
+            done.max_score_error = export.check_parity(
+                detector, path, export.sample_images(detector)
+            )
+        except ModuleNotFoundError:
+            log.warning("onnxruntime is not installed: the exported scores were not checked")
+        return done
 
     def compare(self, run_ids: Sequence[int]) -> list[dict[str, Any]]:
         """One row per run: method, data, settings that differ, metrics."""
@@ -813,30 +850,14 @@ class ItemExplanation:
     seconds: float = float("nan")
 
 
-SCORE_CHUNK = 2048
+SCORE_CHUNK = scoring.SCORE_CHUNK
 
 
 def score_in_chunks(
     detector: Any, data: Dataset, *, progress: Callable[[int, int], None] | None = None
 ) -> Any:
-    """``detector.score(data)``; a set larger than :data:`SCORE_CHUNK` is scored in chunks,
-    with ``progress(done, total)`` after each, so memory stays bounded."""
-    from deepad.models import Scores
-
-    if len(data) <= SCORE_CHUNK:
-        return detector.score(data)
-    parts = []
-    for start in range(0, len(data), SCORE_CHUNK):
-        chunk = data.subset(np.arange(start, min(start + SCORE_CHUNK, len(data))))
-        parts.append(detector.score(chunk))
-        if progress is not None:
-            progress(start + len(chunk), len(data))
-    return Scores(
-        score=np.concatenate([p.score for p in parts]),
-        components={
-            k: np.concatenate([p.components[k] for p in parts]) for k in parts[0].components
-        },
-    )
+    """:func:`deepad.scoring.score_in_chunks` in chunks of :data:`SCORE_CHUNK` items."""
+    return scoring.score_in_chunks(detector, data, chunk=SCORE_CHUNK, progress=progress)
 
 
 def _existing(path: str | Path) -> Path:

@@ -33,12 +33,15 @@ class BenchOptions:
 
 Suite = Callable[[BenchOptions], None]
 _SUITES: dict[str, tuple[Suite, str]] = {}
+_NO_DATA: set[str] = set()  # suites that generate their own data
 _loaded = False
 
 
-def suite(name: str, description: str) -> Callable[[Suite], Suite]:
+def suite(name: str, description: str, *, needs_data: bool = True) -> Callable[[Suite], Suite]:
     def register(fn: Suite) -> Suite:
         _SUITES[name] = (fn, description)
+        if not needs_data:
+            _NO_DATA.add(name)
         return fn
 
     return register
@@ -55,6 +58,12 @@ def _load_all() -> None:
 def list_suites() -> dict[str, str]:
     _load_all()
     return {name: desc for name, (_, desc) in sorted(_SUITES.items())}
+
+
+def needs_data(name: str) -> bool:
+    """Whether suite ``name`` reads the benchmark data folder."""
+    _load_all()
+    return name not in _NO_DATA
 
 
 def run_suite(name: str, options: BenchOptions) -> None:

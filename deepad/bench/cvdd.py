@@ -164,11 +164,7 @@ def _run(options: BenchOptions, dataset: str) -> None:
             svm = EmbeddingOCSVM(pooling=pooling, nu=0.1).fit_embeddings(part)
             row[f"OC-SVM {pooling.value}"] = _auroc(labels, svm.score_embeddings(emb_test).score)
         if options.peers:
-            peers = pyod_peers(
-                _unit(emb_train.pooled[index]), peers_test, labels, PEERS, seed=options.seed
-            )
-            for peer, result in peers.items():
-                row[f"PyOD {peer}"] = result["auroc"]
+            row |= peer_aurocs(emb_train.pooled[index], peers_test, labels, options.seed)
         row["seconds"] = time.perf_counter() - class_start
         rows.append(row)
         log.info("%s done in %.0f s", name, row["seconds"])
@@ -216,13 +212,7 @@ def _heldout(options: BenchOptions, dataset: str) -> None:
     rows: list[dict[str, Any]] = []
     reach: list[dict[str, Any]] = []
     for name in _pick(options.classes, names):
-        own = rng.permutation(np.flatnonzero(train_classes == name))
-        cut = int(0.8 * len(own))
-        others = np.flatnonzero(train_classes != name)
-        others = rng.choice(others, min(2000, len(others)), replace=False)
-        val = emb.subset(np.concatenate([own[cut:], others]))
-        labels = np.r_[np.zeros(len(own) - cut), np.ones(len(others))].astype(np.int8)
-        fit = emb.subset(own[:cut])
+        fit, val, labels = heldout_split(emb, train_classes, name, rng)
         model = CVDD(config=base).fit_embeddings(fit)
         scores = model.score_embeddings(val)
         centres = init_contexts(fit, base.n_contexts, base.seed)
@@ -247,6 +237,20 @@ def _heldout(options: BenchOptions, dataset: str) -> None:
         "(CVDD's start) or to the k nearest training documents"
     )
     print(format_table([*reach, mean_row(reach, columns, "class")], ["class", *columns], title))
+
+
+def heldout_split(
+    emb: DocumentEmbeddings, train_classes: np.ndarray, name: str, rng: np.random.Generator
+) -> tuple[DocumentEmbeddings, DocumentEmbeddings, np.ndarray]:
+    """80 % of class ``name``'s training documents to fit; its other 20 % plus (up to) 2000
+    training documents of the other classes to validate, with their labels (1 = other)."""
+    own = rng.permutation(np.flatnonzero(train_classes == name))
+    cut = int(0.8 * len(own))
+    others = np.flatnonzero(train_classes != name)
+    others = rng.choice(others, min(2000, len(others)), replace=False)
+    val = emb.subset(np.concatenate([own[cut:], others]))
+    labels = np.r_[np.zeros(len(own) - cut), np.ones(len(others))].astype(np.int8)
+    return emb.subset(own[:cut]), val, labels
 
 
 REACH_CONTEXTS = (3, 10, 30, 100)
@@ -301,6 +305,14 @@ def _sample(
     if size and len(test) > int(size):
         test = test.subset(np.sort(rng.choice(len(test), int(size), replace=False)))
     return train, test
+
+
+def peer_aurocs(
+    train_pooled: np.ndarray, peers_test: np.ndarray, labels: np.ndarray, seed: int
+) -> dict[str, float]:
+    """``PyOD <name>`` columns: AUROC of each peer on the L2-normalised document embeddings."""
+    peers = pyod_peers(_unit(train_pooled), peers_test, labels, PEERS, seed=seed)
+    return {f"PyOD {peer}": result["auroc"] for peer, result in peers.items()}
 
 
 def _pick(chosen: list[str] | None, classes: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,15 +1,14 @@
 """``deepad bench demos``: every bundled demo set trained the way the app trains it.
 
 Each (demo, method) pair goes through the run workflow that ``deepad train --method M --data
-demo:NAME`` and the Train page use, with the method's default settings, in a throw-away deepad
-home; the table holds the metrics that run records (AUROC, AUPRC, F1 at the saved threshold,
+demo:NAME`` and the Train page use, with the settings the Train form starts from (the method's
+defaults and this machine's suggestions), in a throw-away deepad home; the table holds the metrics that run records (AUROC, AUPRC, F1 at the saved threshold,
 pixel AUROC where the demo has masks) and its times. The figures are a demo's, not a
 benchmark's: the demo sets are small and their test sets were looked at when they were built.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import tempfile
 import time
@@ -37,18 +36,20 @@ COLUMNS = ("demo", "method", "auroc", "auprc", "f1", "pixel_auroc", "fit s", "to
 def run_demo(home: Path, demo: str, method: str, *, seed: int = 0) -> dict[str, Any]:
     """Train ``method`` with its defaults on demo ``demo`` in deepad home ``home``; returns the
     run's recorded metrics with the demo and method names and the wall time."""
-    from deepad.config import to_json
-    from deepad.models.registry import get_method
     from deepad.runs import RunStore
     from deepad.runs.workflow import execute
     from deepad.service import Service
 
-    parts = Service(home).use_demo(demo)
-    config = get_method(method).Config()
-    if hasattr(config, "seed"):
-        config = dataclasses.replace(config, seed=seed)
+    service = Service(home)
+    parts = service.use_demo(demo)
+    # what the Train form sends when nothing is changed: the defaults and this machine's
+    # suggestions (e.g. FCDD's lighter width on a CPU)
+    values = {spec.name: spec.default for spec in service.config_fields(method) if spec.suggested}
+    if any(spec.name == "seed" for spec in service.config_fields(method)):
+        values["seed"] = seed
+    config = service.build_config(method, values)
     store = RunStore(home)
-    run_id = store.create_run(method, to_json(config), parts.train, parts.test, parts.labeled)
+    run_id = store.create_run(method, config, parts.train, parts.test, parts.labeled)
     start = time.perf_counter()
     record = execute(store, run_id)
     if record.status != "done":

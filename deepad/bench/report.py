@@ -79,7 +79,7 @@ def peer_scores(
         return {}
     out: dict[str, tuple[np.ndarray, float]] = {}
     for name in names:
-        model = _pyod_model(name, contamination, seed)
+        model = _pyod_model(name, contamination, seed, features=x_train.shape[1])
         start = time.perf_counter()
         model.fit(x_train)
         scores = np.asarray(model.decision_function(x_test), dtype=np.float64)
@@ -108,7 +108,7 @@ def pyod_peers(
     }
 
 
-def _pyod_model(name: str, contamination: float, seed: int):
+def _pyod_model(name: str, contamination: float, seed: int, features: int = 0):
     if name == "IForest":
         from pyod.models.iforest import IForest
 
@@ -117,6 +117,12 @@ def _pyod_model(name: str, contamination: float, seed: int):
         from pyod.models.auto_encoder import AutoEncoder
 
         return AutoEncoder(contamination=contamination, random_state=seed, verbose=0)
+    if name == "DeepSVDD":
+        from pyod.models.deep_svdd import DeepSVDD
+
+        return DeepSVDD(
+            n_features=features, contamination=contamination, random_state=seed, verbose=0
+        )
     if name == "OCSVM":
         from pyod.models.ocsvm import OCSVM
 
@@ -138,3 +144,17 @@ def write_results(path: Path | None, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=float))
     log.info("wrote %s", path)
+
+
+def split_settings(
+    extra: dict[str, str], suite_keys: Sequence[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``--set`` pairs as (the suite's own settings, overrides of a detector configuration);
+    a ``threads`` setting is applied to torch here."""
+    own = {k: v for k, v in extra.items() if k in suite_keys}
+    overrides = {k: v for k, v in extra.items() if k not in suite_keys}
+    if "threads" in own:
+        import torch
+
+        torch.set_num_threads(int(own["threads"]))
+    return own, overrides

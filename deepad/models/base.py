@@ -13,7 +13,8 @@ Every detector:
   is True), and LRP or gradient maps for network detectors that declare ``lrp_model``;
   ``score_and_explain(items)`` gives both, from one forward pass where the method can;
 - tables and sequences are matched to the training columns by name wherever items come in;
-- after ``fit``: ``decision_scores_`` (training scores) and ``threshold_`` (from
+- after ``fit``: ``decision_scores_`` (training scores, leave-one-out where a method keeps
+  its training items) and ``threshold_`` (from
   ``contamination``); ``predict`` compares with ``threshold_``;
 - ``save(directory)`` / ``Detector.load(directory)``: safetensors plus JSON, never pickle.
 """
@@ -137,7 +138,7 @@ class Detector(ABC):
                 progress=progress,
                 context=context or RunContext(),
             )
-            self.decision_scores_ = self._score(train).score.astype(np.float64)
+            self.decision_scores_ = self._training_scores(train).astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
         self.kind_ = train.kind
         return self
@@ -270,6 +271,15 @@ class Detector(ABC):
 
     def _score_and_explain(self, data: Dataset) -> tuple[Scores, Explanation]:
         return self._score(data), self._explain(data)
+
+    def _training_scores(self, train: Dataset) -> np.ndarray:
+        """Scores of the training items that set ``threshold_``, right after ``_fit``.
+
+        By default they are scored as any item is; a method that remembers its training items
+        (a nearest-neighbour memory bank) overrides this to score each one without itself,
+        as it would score a new normal item, so the threshold is not set on zeros.
+        """
+        return self._score(train).score
 
     def _prepare(self, data: Dataset, context: RunContext) -> None:
         del data, context  # nothing to prepare by default

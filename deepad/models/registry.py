@@ -19,14 +19,21 @@ _loaded = False
 # against the registered classes.
 TITLES = {
     "ae": "Autoencoder",
+    "deepsad": "Deep SAD",
+    "deepsvdd": "Deep SVDD",
     "cvdd": "CVDD (context vector data description)",
     "dsebm": "DSEBM",
+    "embedding_knn": "Pretrained embedding kNN",
     "embedding_ocsvm": "OC-SVM on pooled word embeddings",
     "fcdd": "FCDD",
+    "hsc": "HSC",
     "iforest": "Isolation forest",
     "kde": "Kernel density (KDE)",
     "ocsvm": "One-class SVM",
+    "patchcore": "PatchCore (pretrained memory bank)",
     "pca": "PCA reconstruction",
+    "text_knn": "k-NN on document embeddings",
+    "token_bank": "Word-state memory bank (anomalous words)",
 }
 
 

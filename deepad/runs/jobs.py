@@ -5,6 +5,9 @@ new session so that stopping the app (or its terminal) does not stop the trainin
 worker heartbeats into the store; :func:`reconcile` turns runs whose process is gone into
 ``interrupted`` ones, which :func:`start_run` with ``resume=True`` continues from their last
 checkpoint.
+
+With ``DEEPAD_RUNNER=ray`` a run is a task on a Ray cluster instead (see
+:mod:`deepad.runs.ray_runner`); it records its progress in the same store.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 
 import deepad
+from deepad.runs import ray_runner
 from deepad.runs.store import (
     ACTIVE,
     CANCELLED,
@@ -79,7 +83,8 @@ def _worker_env() -> dict[str, str]:
 
 
 def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
-    """Start ``run_id`` in its own worker process; returns the worker's PID.
+    """Start ``run_id`` in its own worker process; returns the worker's PID (0 for a task
+    submitted to Ray, whose process runs elsewhere).
 
     A fresh run must be ``queued``; ``resume=True`` continues an interrupted, cancelled or
     failed run from its last checkpoint.
@@ -112,6 +117,10 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
         finished=None,
     ):
         raise RunStateError(f"run {run_id} changed state while starting; try again")
+    if ray_runner.selected():
+        ray_runner.submit(store, run_id, resume=resume)
+        return 0
+    store.artifacts_dir(run_id).joinpath(ray_runner.MARKER).unlink(missing_ok=True)
     command = [sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id)]
     if resume:
         command.append("--resume")
@@ -184,7 +193,10 @@ def cancel_run(
     record = store.get(run_id)
     if not record.active:
         raise RunStateError(f"run {run_id} is {record.status}; there is nothing to cancel")
-    if not pid_alive(record.pid):
+    if ray_runner.on_ray(store, run_id) and record.status == RUNNING:
+        ray_runner.cancel(store, run_id, grace=grace, wait_for_stop=wait)
+        return store.get(run_id)
+    if not pid_alive(record.pid) or ray_runner.on_ray(store, run_id):
         # never started, or its process is gone: nothing to ask, just record it
         store.transition(
             run_id, ACTIVE, status=CANCELLED, phase="", finished=time.time(), cancel_requested=None
@@ -230,11 +242,14 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
             else:
                 continue
         else:
-            alive = pid_alive(record.pid) and _is_worker_process(record.pid)
+            # a Ray task's process is on another machine: only its heartbeat tells
+            remote = ray_runner.on_ray(store, record.id)
+            alive = remote or (pid_alive(record.pid) and _is_worker_process(record.pid))
             stale = record.heartbeat is not None and now - record.heartbeat > stale_after
             gone = not alive or stale
             if (
                 not gone
+                and not remote
                 and record.cancel_requested is not None
                 and now - record.cancel_requested > CANCEL_GRACE_SECONDS
             ):

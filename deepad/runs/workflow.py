@@ -39,6 +39,7 @@ from deepad.runs.store import (
     RunStateError,
     RunStore,
 )
+from deepad.scoring import concatenate_scores, score_in_chunks
 from deepad.train.checkpoint import state_exists
 from deepad.train.loop import Cancelled, Progress, RunContext, checkpoint_stem
 
@@ -315,10 +316,7 @@ def _execute(
         if name not in ("loading", "training") and store.cancel_requested(run_id):
             raise Cancelled(f"cancelled before {name}")
 
-    load_plugins()
-    cls = get_method(record.method)
-    config = from_json(cls.Config, record.config)
-    validate(config)
+    cls, config = _method_and_config(record)
 
     start = time.perf_counter()
     registry = registry if registry is not None else default_registry(store)
@@ -375,7 +373,7 @@ def _execute(
     if cls.explains:  # one pass does both: FCDD's maps come from its scoring forward pass
         scores = _score_and_explain(detector, data, explain_dir)
     else:
-        scores = detector.score(data)
+        scores = score_in_chunks(detector, data)  # bounded memory for any size of set
     timings["score_seconds"] = time.perf_counter() - start
     store.write_scores(
         run_id,
@@ -410,6 +408,40 @@ def _execute(
     log.info("run %d done: %s", run_id, {k: run_metrics[k] for k in sorted(run_metrics)})
 
 
+def _method_and_config(record: RunRecord) -> tuple[type[Detector], Any]:
+    load_plugins()
+    cls = get_method(record.method)
+    config = from_json(cls.Config, record.config)
+    validate(config)
+    return cls, config
+
+
+def execute_replica(
+    store: RunStore,
+    run_id: int,
+    *,
+    resume: bool = False,
+    registry: DatasetSource | None = None,
+) -> None:
+    """Train another process's share of ``run_id`` under ``torchrun``, next to rank 0's
+    :func:`execute`: the same method, settings, data and checkpoint, and nothing written (the
+    shared loop lets only rank 0 save and report)."""
+    record = store.get(run_id)
+    cls, config = _method_and_config(record)
+    registry = registry if registry is not None else default_registry(store)
+    train = registry.get(record.train_dataset)
+    labeled = None
+    if cls.uses_labeled and record.labeled_dataset:
+        labeled = registry.get(record.labeled_dataset)
+    run_dir = store.artifacts_dir(run_id)
+    context = RunContext(
+        checkpoint_dir=run_dir,
+        resume=resume and _checkpoint_epoch(run_dir) is not None,
+        datasets=registry,
+    )
+    cls(config=config).fit(train, labeled=labeled, context=context)
+
+
 def _load(store: RunStore, registry: DatasetSource, dataset_id: str) -> Dataset:
     try:
         data = registry.get(dataset_id)
@@ -433,7 +465,7 @@ def _score_and_explain(detector: Detector, data: Dataset, explain_dir: Path) -> 
         return explanation
 
     def all_scores() -> np.ndarray:
-        scored_first.append(detector.score(data))
+        scored_first.append(score_in_chunks(detector, data))
         return scored_first[0].score
 
     manifest = write_explanations(
@@ -445,13 +477,7 @@ def _score_and_explain(detector: Detector, data: Dataset, explain_dir: Path) -> 
     )
     if manifest["partial"]:
         return scored_first[0]
-    return Scores(
-        score=np.concatenate([p.score for p in parts]),
-        components={
-            name: np.concatenate([p.components[name] for p in parts])
-            for name in parts[0].components
-        },
-    )
+    return concatenate_scores(parts)
 
 
 def _pixel_auroc(data: Dataset, explain_dir: Path) -> float:

@@ -5,6 +5,12 @@ owns everything else: device placement, bf16 autocast and channels_last on CUDA,
 optimiser and learning-rate schedule, gradient clipping, progress reports, checkpoints, resume,
 cooperative cancel and divergence checks. Method-specific behaviour (e.g. annealing a weight each
 epoch) plugs in through :class:`Hook` objects.
+
+On CUDA, cuDNN picks its fastest convolution algorithms (``cudnn.benchmark``), batches come from
+pinned memory with non-blocking copies, and a ``TensorDataset`` that fits
+:data:`DEVICE_RESIDENT_FRACTION` of the GPU's memory is copied to it once and batched there.
+Under ``torchrun`` the network is wrapped in ``DistributedDataParallel`` (see
+:mod:`deepad.train.distributed`).
 """
 
 from __future__ import annotations
@@ -21,12 +27,15 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from torch.utils.data import Dataset as TorchDataset
 
 from deepad.device import select_device
 from deepad.models.config import NetworkConfig, Optimizer, Precision, Schedule
+from deepad.train import distributed
 from deepad.train.checkpoint import load_state, save_state, state_exists
+from deepad.train.distributed import World
 from deepad.train.progress import Cancelled, Progress, ProgressCallback, RunContext  # re-exported
 
 log = logging.getLogger(__name__)
@@ -34,6 +43,9 @@ log = logging.getLogger(__name__)
 Batch = Any
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 BatchSource = TorchDataset | Callable[[int, torch.Generator], Iterable[Batch]]
+
+# A TensorDataset up to this share of the GPU's memory is kept on the GPU for the whole run.
+DEVICE_RESIDENT_FRACTION = 0.25
 
 
 class TrainingDiverged(RuntimeError):
@@ -149,16 +161,72 @@ def _make_scheduler(
     return None
 
 
+class DeviceResident:
+    """A ``TensorDataset`` copied to the device once and batched there by a seeded shuffle,
+    instead of a ``DataLoader`` copying every batch from host memory."""
+
+    def __init__(self, dataset: TensorDataset, device: torch.device, batch_size: int) -> None:
+        self.tensors = [t.to(device) for t in dataset.tensors]
+        self.batch_size = batch_size
+
+    def __call__(self, epoch: int, generator: torch.Generator) -> list[tuple[torch.Tensor, ...]]:
+        n = len(self.tensors[0])
+        order = torch.randperm(n, generator=generator).to(self.tensors[0].device)
+        steps = range(0, n, self.batch_size)
+        if n > 1 and n % self.batch_size == 1:  # as the DataLoader: no one-item last batch
+            steps = range(0, n - 1, self.batch_size)
+        return [tuple(t[order[i : i + self.batch_size]] for t in self.tensors) for i in steps]
+
+
+def fits_on_device(dataset: TorchDataset, device: torch.device) -> bool:
+    """Whether ``dataset`` is a ``TensorDataset`` small enough to live on the GPU."""
+    if device.type != "cuda" or not isinstance(dataset, TensorDataset):
+        return False
+    size = sum(t.element_size() * t.nelement() for t in dataset.tensors)
+    total = torch.cuda.get_device_properties(device).total_memory
+    return size <= DEVICE_RESIDENT_FRACTION * total
+
+
+class _Sharded:
+    """Each process's share of the global batches a batch source yields under ``torchrun``."""
+
+    def __init__(self, batches: Iterable[Batch], world: World) -> None:
+        self.batches, self.world = batches, world
+
+    def __len__(self) -> int:
+        return len(self.batches)  # type: ignore[arg-type]
+
+    def __iter__(self):
+        for batch in self.batches:
+            yield distributed.shard(batch, self.world)
+
+
 def _iterate(
     source: BatchSource,
     cfg: NetworkConfig,
     device: torch.device,
     generator: torch.Generator,
     epoch: int,
+    world: World = World(),
 ) -> tuple[Iterable[Batch], int | None]:
     if callable(source) and not isinstance(source, TorchDataset):
         batches = source(epoch, generator)
-        return batches, (len(batches) if hasattr(batches, "__len__") else None)
+        count = len(batches) if hasattr(batches, "__len__") else None
+        return (_Sharded(batches, world) if world.distributed else batches), count
+    if world.distributed:
+        # the same global batch as one process: each of N takes batch_size / N items
+        sampler = DistributedSampler(
+            source, num_replicas=world.size, rank=world.rank, shuffle=True, seed=cfg.seed
+        )
+        sampler.set_epoch(epoch)
+        loader = DataLoader(
+            source,
+            batch_size=max(1, cfg.batch_size // world.size),
+            sampler=sampler,
+            pin_memory=device.type == "cuda",
+            num_workers=cfg.num_workers,
+        )
+        return loader, len(loader)
     loader = DataLoader(
         source,
         batch_size=cfg.batch_size,
@@ -196,6 +264,10 @@ def fit_network(
     """
     context = context or RunContext()
     device = select_device(cfg.device)
+    world = distributed.ensure_process_group(device)
+    device = world.device(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed batch shapes: pick the fastest kernels
     generator = seed_everything(cfg.seed)
     channels_last = device.type == "cuda" and cfg.channels_last and has_convolutions(module)
     module.to(device)
@@ -220,10 +292,23 @@ def fit_network(
         generator.manual_seed(cfg.seed + start_epoch)
         log.info("resumed from epoch %d", start_epoch - 1)
 
-    step_module = torch.compile(module) if cfg.compile and device.type == "cuda" else module
+    step_module: nn.Module = module
+    if world.distributed:
+        step_module = DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if cfg.compile and device.type == "cuda":
+        step_module = torch.compile(step_module)
+    if world.distributed or not fits_on_device(data, device):
+        source = data
+    else:
+        source = DeviceResident(data, device, cfg.batch_size)  # type: ignore[arg-type]
+        log.info("training data kept on %s", device)
+    if not world.primary:
+        progress = None
 
     def save_checkpoint(epoch: int) -> None:
-        if stem is None:
+        if stem is None or not world.primary:
             return
         save_state(
             stem,
@@ -242,13 +327,13 @@ def fit_network(
         for hook in hooks:
             hook.on_epoch_start(state)
         module.train()
-        batches, n_batches = _iterate(data, cfg, device, generator, epoch)
+        batches, n_batches = _iterate(source, cfg, device, generator, epoch, world)
         epoch_start = last_report = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         n_items = 0
         n_steps = 0
         for n_steps, batch in enumerate(batches, start=1):
-            if context.should_stop():
+            if distributed.any_across(context.should_stop(), world, device):
                 save_checkpoint(epoch - 1)
                 raise Cancelled(f"cancelled during epoch {epoch}")
             batch = move_to_device(batch, device, channels_last)
@@ -282,6 +367,9 @@ def fit_network(
                 )
         if n_steps == 0:
             raise ValueError("no training batches: the training set is empty")
+        if world.distributed:  # the epoch's loss and count over all processes
+            loss_sum = distributed.sum_across(loss_sum, world) / world.size
+            n_items = int(distributed.sum_across(torch.tensor(n_items, device=device), world))
         mean_loss = _checked_loss(loss_sum, n_steps, epoch)
         seconds = time.perf_counter() - epoch_start
         lr = optimizer.param_groups[0]["lr"]

@@ -9,9 +9,15 @@ from pages.views.cvdd import CVDDView
 from pages.views.default import View
 from pages.views.dsebm import DSEBMView
 from pages.views.fcdd import FCDDView
+from pages.views.token_bank import TokenBankView
 
 DEFAULT = View()
-VIEWS: dict[str, View] = {"cvdd": CVDDView(), "dsebm": DSEBMView(), "fcdd": FCDDView()}
+VIEWS: dict[str, View] = {
+    "cvdd": CVDDView(),
+    "dsebm": DSEBMView(),
+    "fcdd": FCDDView(),
+    "token_bank": TokenBankView(),
+}
 
 __all__ = ["DEFAULT", "VIEWS", "View", "default", "view_for"]
 

@@ -162,3 +162,26 @@ def test_an_import_error_inside_a_view_is_an_error(monkeypatch):
         importlib.reload(pages.views)
     monkeypatch.undo()
     importlib.reload(pages.views)
+
+
+def test_token_bank_view_names_each_document_s_most_anomalous_word(svc):
+    from deepad.models.base import TokenWeights
+
+    docs = ["cats sleep on sofas", "dogs chase balls", "cats trade oil futures"]
+    data = Dataset(DataKind.TEXT, docs, [f"d{i}" for i in range(3)], np.array([0, 0, 1]))
+    tokens = [d.split() for d in docs]
+    distances = [np.array([[0.1, 0.2, 0.1, 0.3]]), np.array([[0.2, 0.1, 0.1]]),
+                 np.array([[0.1, 0.5, 0.9, 0.6]])]  # fmt: skip
+    run_id = fake_run(
+        svc, "token_bank", data, np.array([0.3, 0.2, 0.9]),
+        components={"max_word": np.array([0.3, 0.2, 0.9])},
+        explanation=lambda p: TokenWeights(
+            tokens=[tokens[i] for i in p], weights=[distances[i] for i in p],
+            head_names=["distance to the nearest normal word"],
+        ),
+    )  # fmt: skip
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    notes = " ".join(c.value for c in at.caption)
+    assert "most anomalous word: oil (0.900)" in notes
+    assert "most anomalous word: sofas (0.300)" in notes

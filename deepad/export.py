@@ -1,0 +1,173 @@
+"""Fitted image detectors as ONNX models: the network together with its score head.
+
+:func:`scoring_module` wraps a detector's network with everything between raw pixels and its
+score (input scaling, FCDD's map → score and Gaussian upsampling, the autoencoder's
+reconstruction error), so the exported graph takes what :func:`deepad.data.transforms.stack_images`
+makes — ``uint8`` images ``(n, c, s, s)`` at the detector's size — and returns:
+
+- ``score`` ``(n,)``: the same number as ``detector.decision_function`` (higher = more anomalous);
+- ``anomaly_map`` ``(n, s, s)``: the full-resolution heatmap the detector explains with.
+
+:func:`check_parity` runs the exported file in ONNX Runtime next to PyTorch on the same images,
+because exporters and runtimes can silently change results.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+# fp32 networks run with other kernels in ONNX Runtime: scores agree to this relative error
+PARITY_TOLERANCE = 1e-4
+
+
+class ExportError(ValueError):
+    """The detector has no exportable image network."""
+
+
+class FCDDScorer(nn.Module):
+    """uint8 images → (mean of the low-resolution map, full-resolution heatmap)."""
+
+    def __init__(self, detector: Any) -> None:
+        super().__init__()
+        from deepad.models.fcdd.loss import anomaly_map
+
+        self.network = detector.network_
+        self._anomaly_map = anomaly_map
+        self.receptive_field = detector.receptive_field_
+        self.sigma = float(detector.sigma_)
+        self.size = int(detector.image_size_)
+        self.register_buffer("mean", torch.as_tensor(detector.mean_).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.as_tensor(detector.std_).view(1, -1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from deepad.models.fcdd.upsample import receptive_field_upsample
+
+        x = (images.float() / 255.0 - self.mean) / self.std
+        low = self._anomaly_map(self.network(x))[:, 0]
+        full = receptive_field_upsample(low, self.receptive_field, self.sigma, size=self.size)
+        return low.flatten(1).mean(1), full
+
+
+class AutoencoderScorer(nn.Module):
+    """uint8 images → (mean squared reconstruction error, its per-pixel mean over channels)."""
+
+    def __init__(self, detector: Any) -> None:
+        super().__init__()
+        self.reconstructor = detector.module_
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        errors = self.reconstructor(images)
+        return errors.flatten(1).mean(1), errors.mean(1)
+
+
+def _scorers() -> dict[str, type[nn.Module]]:
+    return {"fcdd": FCDDScorer, "ae": AutoencoderScorer}
+
+
+def exportable_methods() -> list[str]:
+    return sorted(_scorers())
+
+
+def input_shape(detector: Any) -> tuple[int, int, int]:
+    """``(channels, side, side)`` the exported model takes."""
+    if detector.name == "fcdd":
+        return (int(detector.channels_), int(detector.image_size_), int(detector.image_size_))
+    if detector.name == "ae" and len(detector.shape_) == 3:
+        return tuple(int(s) for s in detector.shape_)  # type: ignore[return-value]
+    raise ExportError(f"{detector.name} on this kind of data has no image network to export")
+
+
+def scoring_module(detector: Any) -> nn.Module:
+    """The detector's network and score head as one CPU ``nn.Module`` in eval mode."""
+    detector._check_fitted()
+    scorer = _scorers().get(detector.name)
+    if scorer is None:
+        known = ", ".join(exportable_methods())
+        raise ExportError(f"{detector.name} cannot be exported to ONNX; exportable: {known}")
+    input_shape(detector)  # image networks only
+    module = scorer(detector).cpu().eval()
+    return module.to(memory_format=torch.contiguous_format)
+
+
+@dataclass
+class Exported:
+    path: Path
+    method: str
+    input_shape: tuple[int, ...]  # without the batch dimension
+    max_score_error: float | None = None  # ONNX Runtime vs PyTorch on sample images
+
+
+def export_onnx(detector: Any, path: str | Path, *, opset: int = OPSET) -> Exported:
+    """Write ``detector`` as an ONNX model with a dynamic batch dimension."""
+    module = scoring_module(detector)
+    shape = input_shape(detector)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros((2, *shape), dtype=torch.uint8)
+    with torch.no_grad(), warnings.catch_warnings():
+        # the upsampling matrices depend only on the map size: constants in the graph, as meant
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            module,
+            (example,),
+            str(path),
+            input_names=["images"],
+            output_names=["score", "anomaly_map"],
+            dynamic_axes={
+                "images": {0: "batch"},
+                "score": {0: "batch"},
+                "anomaly_map": {0: "batch"},
+            },
+            opset_version=opset,
+            dynamo=False,
+        )
+    log.info("exported %s to %s", detector.name, path)
+    return Exported(path=path, method=detector.name, input_shape=shape)
+
+
+def onnx_scores(path: str | Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(score, anomaly_map)`` of uint8 images ``(n, c, s, s)`` in ONNX Runtime."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    score, amap = session.run(None, {"images": np.ascontiguousarray(images, dtype=np.uint8)})
+    return score, amap
+
+
+def torch_scores(detector: Any, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same outputs from the wrapped PyTorch module."""
+    with torch.no_grad():
+        score, amap = scoring_module(detector)(torch.from_numpy(np.asarray(images, np.uint8)))
+    return score.numpy(), amap.numpy()
+
+
+def check_parity(detector: Any, path: str | Path, images: np.ndarray) -> float:
+    """The largest score difference between ONNX Runtime and the detector, relative to the
+    largest score magnitude; :data:`PARITY_TOLERANCE` is what the tests hold it to."""
+    ort_score, _ = onnx_scores(path, images)
+    reference = detector.decision_function(_as_items(images))
+    scale = max(float(np.abs(reference).max()), 1e-12)
+    return float(np.abs(ort_score - reference).max() / scale)
+
+
+def sample_images(detector: Any, n: int = 4, seed: int = 0) -> np.ndarray:
+    """Random uint8 images of the exported input shape, for a parity check."""
+    c, h, w = input_shape(detector)
+    return np.random.default_rng(seed).integers(0, 256, (n, c, h, w), dtype=np.uint8)
+
+
+def _as_items(images: np.ndarray) -> list[np.ndarray]:
+    """``(n, c, s, s)`` back to the detectors' ``(s, s[, c])`` images."""
+    out = np.moveaxis(np.asarray(images), 1, -1)
+    return [image[..., 0] if image.shape[-1] == 1 else image for image in out]

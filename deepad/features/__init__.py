@@ -1,0 +1,37 @@
+"""Pretrained features shared by the detectors that build on them: a frozen backbone with
+named stages and their geometry, cached feature extraction, and nearest-neighbour distances."""
+
+from deepad.features.backbone import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    STAGE_CHANNELS,
+    STAGES,
+    EfficientNetLite0,
+    StageGeometry,
+    pretrained_backbone,
+)
+from deepad.features.extract import (
+    FEATURE_CACHE,
+    FeatureCache,
+    content_hash,
+    extract_features,
+    input_side,
+)
+from deepad.features.neighbours import nearest_distances, squared_distances
+
+__all__ = [
+    "FEATURE_CACHE",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "STAGES",
+    "STAGE_CHANNELS",
+    "EfficientNetLite0",
+    "FeatureCache",
+    "StageGeometry",
+    "content_hash",
+    "extract_features",
+    "input_side",
+    "nearest_distances",
+    "pretrained_backbone",
+    "squared_distances",
+]

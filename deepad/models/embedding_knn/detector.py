@@ -1,0 +1,108 @@
+"""k-nearest-neighbour distance between globally pooled pretrained features (DN2).
+
+Bergman, Cohen and Hoshen, "Deep Nearest Neighbor Anomaly Detection" (2020): an image whose
+ImageNet features are far from every normal image's is anomalous. The pooled features
+describe what the image shows rather than where, so this suits anomalies that are another
+kind of object (one-vs-rest), where a patch memory bank looks for local defects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import torch
+
+from deepad.config import param
+from deepad.data.types import DataKind, Dataset
+from deepad.features import extract_features, nearest_distances
+from deepad.features.detectors import PretrainedConfig, stage_list, training_images
+from deepad.models.base import Detector, Scores
+from deepad.models.registry import register
+from deepad.train.progress import ProgressCallback, RunContext
+
+
+@dataclass(frozen=True)
+class EmbeddingKNNConfig(PretrainedConfig):
+    k: int = param(2, low=1, high=1000, help="Neighbours whose mean distance is the score.")
+    stages: str = param(
+        "head",
+        help="Backbone stages (comma-separated, s2 … s32, head) averaged and concatenated.",
+        advanced=True,
+    )
+    normalise: bool = param(
+        True, help="Scale each embedding to unit length (cosine-like distances).", advanced=True
+    )
+
+
+@register
+class EmbeddingKNN(Detector):
+    """Mean distance to the k nearest normal images in pooled pretrained-feature space."""
+
+    name = "embedding_knn"
+    title = "Pretrained embedding kNN"
+    Config = EmbeddingKNNConfig
+    kinds = frozenset({DataKind.IMAGE})
+
+    def fit(self, train: Any, *args: Any, **kwargs: Any) -> Self:
+        """As :meth:`Detector.fit`, but a training image's own embedding is left out of its
+        neighbours, so the training scores (and the threshold) are those of unseen images."""
+        super().fit(train, *args, **kwargs)
+        if len(self.embeddings_) > self.config.k:
+            distance, _ = nearest_distances(self.embeddings_, self.embeddings_, self.config.k + 1)
+            self.decision_scores_ = distance[:, 1:].mean(dim=1).double().numpy()
+            self.threshold_ = float(
+                np.quantile(self.decision_scores_, 1.0 - self.config.contamination)
+            )
+        return self
+
+    def _fit(
+        self,
+        train: Dataset,
+        *,
+        labeled: Dataset | None,
+        validation: Dataset | None,
+        progress: ProgressCallback | None,
+        context: RunContext,
+    ) -> None:
+        del labeled, validation, progress  # nothing is trained
+        cfg: EmbeddingKNNConfig = self.config  # type: ignore[assignment]
+        train, self.image_size_ = training_images(
+            train, cfg, stage_list(cfg.stages), title=self.title, maps=False
+        )
+        self.embeddings_ = self._embed(train, context)
+
+    def _embed(self, data: Dataset, context: RunContext | None = None) -> torch.Tensor:
+        cfg: EmbeddingKNNConfig = self.config  # type: ignore[assignment]
+        features = extract_features(
+            data,
+            stages=stage_list(cfg.stages),
+            image_size=self.image_size_,
+            pooled=True,
+            device=cfg.device,
+            batch_size=cfg.batch_size,
+            report=context.stage if context is not None else None,
+        )
+        embeddings = torch.cat([features[s] for s in stage_list(cfg.stages)], dim=1)
+        if cfg.normalise:
+            embeddings = torch.nn.functional.normalize(embeddings, dim=1)
+        return embeddings
+
+    def _prepare(self, data: Dataset, context: RunContext) -> None:
+        self._embed(data, context)  # the pooled features stay in the feature cache
+
+    def _score(self, data: Dataset) -> Scores:
+        k = min(self.config.k, len(self.embeddings_))
+        distance, _ = nearest_distances(self._embed(data), self.embeddings_, k)
+        return Scores(
+            score=distance.mean(dim=1).double().numpy(),
+            components={"nearest": distance[:, 0].double().numpy()},
+        )
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"embeddings": self.embeddings_}, {"image_size": self.image_size_}
+
+    def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        self.embeddings_ = torch.as_tensor(np.asarray(tensors["embeddings"]), dtype=torch.float32)
+        self.image_size_ = int(meta["image_size"])

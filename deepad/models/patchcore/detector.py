@@ -1,0 +1,231 @@
+"""PatchCore: a memory bank of pretrained patch features, scored by nearest-neighbour distance.
+
+Roth et al., "Towards Total Recall in Industrial Anomaly Detection" (CVPR 2022). There is no
+training loop: the backbone is frozen, fitting extracts the normal images' patch embeddings
+and keeps a greedy k-centre coreset of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepad.config import param
+from deepad.data.types import DataKind, Dataset
+from deepad.device import select_device
+from deepad.features import (
+    StageGeometry,
+    content_hash,
+    extract_features,
+    pretrained_backbone,
+)
+from deepad.features.detectors import PretrainedConfig, stage_list, training_images
+from deepad.models.base import Detector, ImageMaps, Scores
+from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
+from deepad.models.patchcore.coreset import KCenterGreedy
+from deepad.models.patchcore.torch_model import (
+    MemoryBankModel,
+    PatchCoreResult,
+    patch_embeddings,
+    patch_grid,
+)
+from deepad.models.registry import register
+from deepad.train.progress import ProgressCallback, RunContext
+
+log = logging.getLogger(__name__)
+
+# Images whose features and patch embeddings are held at once (about 180 MB at 224 px).
+IMAGES_PER_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class PatchCoreConfig(PretrainedConfig):
+    stages: str = param(
+        "s8,s16",
+        help="Backbone stages (comma-separated, s2 … s32) that make a patch embedding.",
+        advanced=True,
+    )
+    coreset_share: float = param(
+        0.1, low=0.001, high=1.0, help="Share of the training patches kept in the memory bank."
+    )
+    projection_dim: int = param(
+        128,
+        low=0,
+        high=4096,
+        help="Random-projection dimensions for the coreset distances (0: none).",
+        advanced=True,
+    )
+    coreset_block: int = param(
+        4096,
+        low=0,
+        high=10_000_000,
+        help="Patches per block of the coreset search (0: all at once, slow on a CPU).",
+        advanced=True,
+    )
+    pool: int = param(
+        3, low=1, high=9, help="Side of the local average over neighbouring patches.", advanced=True
+    )
+    reweight: bool = param(
+        False, help="Scale the image score by the paper's neighbourhood re-weighting."
+    )
+    num_neighbors: int = param(
+        9, low=1, high=100, help="Bank neighbours used by the re-weighting.", advanced=True
+    )
+    sigma: float = param(
+        4.0, low=0.0, high=64.0, help="σ in pixels of the Gaussian smoothing of the maps."
+    )
+    seed: int = param(0, low=0, help="Seed of the coreset's projection and start.", advanced=True)
+
+
+@register
+class PatchCore(Detector):
+    """Nearest-neighbour distance of each patch to a coreset of normal patches."""
+
+    name = "patchcore"
+    title = "PatchCore (pretrained memory bank)"
+    Config = PatchCoreConfig
+    kinds = frozenset({DataKind.IMAGE})
+    explains = True
+    _last_inference: tuple[str, PatchCoreResult] | None = None
+
+    def _fit(
+        self,
+        train: Dataset,
+        *,
+        labeled: Dataset | None,
+        validation: Dataset | None,
+        progress: ProgressCallback | None,
+        context: RunContext,
+    ) -> None:
+        del labeled, validation, progress  # no training loop
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        train, self.image_size_ = training_images(
+            train, cfg, stage_list(cfg.stages), title=self.title, maps=True
+        )
+        chunks = list(self._embeddings(train, context))
+        grid = chunks[0][1]
+        patches = torch.cat([e.permute(0, 2, 3, 1).reshape(-1, e.shape[1]) for e, _ in chunks])
+        del chunks
+        sampler = KCenterGreedy(
+            share=cfg.coreset_share,
+            projection_dim=cfg.projection_dim,
+            block_size=cfg.coreset_block,
+            seed=cfg.seed,
+        )
+        context.stage("selecting the coreset", 0, 1)
+        chosen = sampler.select(patches)
+        context.stage("selecting the coreset", 1, 1)
+        model = MemoryBankModel(
+            patches.shape[1],
+            size=len(chosen),
+            reweight=cfg.reweight,
+            num_neighbors=cfg.num_neighbors,
+        )
+        model.load_state_dict({"memory_bank": patches[chosen]})
+        self.model_ = model.eval()
+        self.grid_ = grid
+        self._last_inference = None
+        log.info(
+            "PatchCore bank: %d of %d patches (%d dims) from %d images at %d px",
+            len(chosen),
+            len(patches),
+            patches.shape[1],
+            len(train),
+            self.image_size_,
+        )
+
+    def _embeddings(
+        self, data: Dataset, context: RunContext | None = None
+    ) -> Iterator[tuple[torch.Tensor, StageGeometry]]:
+        """Patch embeddings ``(n, d, h, w)`` of ``data``, ``IMAGES_PER_CHUNK`` images at a
+        time (memory stays bounded however many images are scored), with the geometry of
+        their grid; progress goes to ``context.stage`` over the whole set."""
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        stages = stage_list(cfg.stages)
+        geometry = pretrained_backbone().geometry(self.image_size_)
+        for first in range(0, len(data), IMAGES_PER_CHUNK):
+            part = data.subset(np.arange(first, min(first + IMAGES_PER_CHUNK, len(data))))
+            report = None
+            if context is not None:
+
+                def report(what: str, done: int, total: int, first: int = first) -> None:
+                    context.stage(what, first + done, len(data))
+
+            features = extract_features(
+                part,
+                stages=stages,
+                image_size=self.image_size_,
+                device=cfg.device,
+                batch_size=cfg.batch_size,
+                report=report,
+            )
+            yield patch_embeddings(features, geometry, stages, cfg.pool)
+
+    def infer(self, data: Dataset, context: RunContext | None = None) -> PatchCoreResult:
+        """Image scores and patch-score grids of already checked items.
+
+        The last result is kept by the items' content hash: scoring and then explaining the
+        same items (what a run does) searches the bank once."""
+        key = content_hash(data, self.image_size_)
+        if self._last_inference is not None and self._last_inference[0] == key:
+            return self._last_inference[1]
+        result = self._infer(data, context)
+        self._last_inference = (key, result)
+        return result
+
+    def _infer(self, data: Dataset, context: RunContext | None) -> PatchCoreResult:
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        device = select_device(cfg.device)
+        model = self.model_.to(device)
+        parts = []
+        with torch.inference_mode():
+            for embeddings, _ in self._embeddings(data, context):
+                for first in range(0, len(embeddings), cfg.batch_size):
+                    part = model(embeddings[first : first + cfg.batch_size].to(device))
+                    parts.append(PatchCoreResult(*(t.float().cpu() for t in part)))
+        if not parts:
+            side = self.grid_.cells(self.image_size_)
+            empty = torch.zeros(0)
+            return PatchCoreResult(empty, torch.zeros(0, side, side), empty)
+        return PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
+
+    def _prepare(self, data: Dataset, context: RunContext) -> None:
+        self.infer(data, context)  # kept for the scoring and explaining that follow
+
+    def _score(self, data: Dataset) -> Scores:
+        result = self.infer(data)
+        return Scores(
+            score=result.pred_score.numpy().astype(np.float64),
+            components={"max_patch": result.max_patch.numpy().astype(np.float64)},
+        )
+
+    def _explain(self, data: Dataset) -> ImageMaps:
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        low = self.infer(data).anomaly_map
+        full = AnomalyMapGenerator(sigma=cfg.sigma)(low, self.grid_, self.image_size_)
+        return ImageMaps(maps=full.numpy().astype(np.float32), low_res=low.numpy())
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
+        return tensors, {"image_size": self.image_size_}
+
+    def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        bank = torch.as_tensor(np.asarray(tensors["model.memory_bank"]), dtype=torch.float32)
+        model = MemoryBankModel(
+            bank.shape[1],
+            size=len(bank),
+            reweight=cfg.reweight,
+            num_neighbors=cfg.num_neighbors,
+        )
+        model.load_state_dict({"memory_bank": bank})
+        self.model_ = model.eval()
+        self.image_size_ = int(meta["image_size"])
+        geometry = pretrained_backbone().geometry(self.image_size_)
+        self.grid_ = patch_grid(geometry, stage_list(cfg.stages), cfg.pool)
+        self._last_inference = None

@@ -1,0 +1,88 @@
+"""PatchCore's module: locally aware patch embeddings and the memory bank they are scored on."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deepad.features.backbone import StageGeometry
+from deepad.features.neighbours import nearest_distances
+from deepad.features.resample import resample
+
+
+class PatchCoreResult(NamedTuple):
+    pred_score: torch.Tensor  # (n,) image scores
+    anomaly_map: torch.Tensor  # (n, h, w) patch scores on the embedding grid
+    max_patch: torch.Tensor  # (n,) the largest patch score (pred_score without re-weighting)
+
+
+def patch_embeddings(
+    features: dict[str, torch.Tensor],
+    geometry: dict[str, StageGeometry],
+    stages: tuple[str, ...],
+    pool: int = 3,
+) -> tuple[torch.Tensor, StageGeometry]:
+    """``(n, d, h, w)`` embeddings on the grid of the finest of ``stages`` (coarser stages
+    interpolated onto it by position), averaged over ``pool × pool`` neighbourhoods; and the
+    geometry of that grid."""
+    finest = min(stages, key=lambda s: geometry[s].stride)
+    base = geometry[finest]
+    size = tuple(features[finest].shape[-2:])
+    maps = [
+        features[s] if s == finest else resample(features[s], geometry[s], base, size)
+        for s in stages
+    ]
+    x = torch.cat(maps, dim=1)
+    if pool > 1:
+        x = F.avg_pool2d(x, pool, stride=1, padding=pool // 2, count_include_pad=False)
+    return x, patch_grid(geometry, stages, pool)
+
+
+def patch_grid(
+    geometry: dict[str, StageGeometry], stages: tuple[str, ...], pool: int
+) -> StageGeometry:
+    """Geometry of the embedding grid: the finest stage's, widened by the local average."""
+    return geometry[min(stages, key=lambda s: geometry[s].stride)].then(pool, 1)
+
+
+class MemoryBankModel(nn.Module):
+    """Nearest-neighbour patch scoring against a bank of normal patch embeddings.
+
+    The bank is a registered buffer, so it is part of the ``state_dict``. The image score is
+    the largest patch distance; with ``reweight`` it is scaled as in the paper (eq. 7) by
+    how isolated that patch's nearest bank entry is among its ``num_neighbors`` neighbours.
+    """
+
+    def __init__(
+        self, dim: int, *, size: int = 0, reweight: bool = False, num_neighbors: int = 9
+    ) -> None:
+        super().__init__()
+        self.register_buffer("memory_bank", torch.zeros(size, dim))
+        self.reweight = reweight
+        self.num_neighbors = num_neighbors
+
+    def forward(self, embeddings: torch.Tensor) -> PatchCoreResult:
+        n, d, h, w = embeddings.shape
+        patches = embeddings.permute(0, 2, 3, 1).reshape(n, h * w, d)
+        distance, nearest = nearest_distances(patches.reshape(-1, d), self.memory_bank)
+        scores = distance[:, 0].view(n, h * w)
+        best, where = scores.max(dim=1)
+        image_score = best
+        if self.reweight and n:
+            rows = torch.arange(n)
+            image_score = best * self._weights(
+                patches[rows, where], nearest[:, 0].view(n, h * w)[rows, where]
+            )
+        return PatchCoreResult(image_score, scores.view(n, h, w), best)
+
+    def _weights(self, worst: torch.Tensor, bank_index: torch.Tensor) -> torch.Tensor:
+        """``1 − softmax`` weight of the nearest bank entry among its neighbourhood."""
+        k = min(self.num_neighbors, len(self.memory_bank))
+        _, support = nearest_distances(self.memory_bank[bank_index], self.memory_bank, k)
+        support_rows = self.memory_bank[support]  # (n, k, d)
+        cross = torch.bmm(support_rows, worst[:, :, None])[..., 0]
+        squared = worst.pow(2).sum(1, keepdim=True) - 2.0 * cross + support_rows.pow(2).sum(2)
+        return 1.0 - torch.softmax(squared.clamp_min(0.0).sqrt(), dim=1)[:, 0]

@@ -1,0 +1,112 @@
+"""Text memory banks: the coreset and nearest-entry distances by hand, detection and
+anomalous-word highlights on test vectors, leave-one-out training scores, save/load, and
+one check on the real MiniLM states with a handful of short documents."""
+
+import numpy as np
+import pytest
+
+from deepad import metrics
+from deepad.models.base import Detector
+from deepad.models.textbank import TextKNN, TokenBank
+from deepad.models.textbank.bank import KCenterGreedy, nearest_distances, unit_rows
+from deepad.train.loop import RunContext
+from tests.text.vectors import SPORTS, finance_docs, sports_docs, write_vectors
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory):
+    return str(write_vectors(tmp_path_factory.mktemp("vec") / "vectors.txt"))
+
+
+def _file(vectors: str, **extra) -> dict:
+    return dict(embedding="file", embedding_file=vectors, cache_embeddings=False, **extra)
+
+
+def test_nearest_distances_are_cosine_distances_to_the_closest_rows():
+    rng = np.random.default_rng(0)
+    queries, bank = unit_rows(rng.normal(size=(50, 8))), unit_rows(rng.normal(size=(30, 8)))
+    expected = np.sort(1 - queries @ bank.T, axis=1)
+    got = nearest_distances(queries, bank, 3, chunk=7)
+    np.testing.assert_allclose(got, expected[:, :3], atol=1e-5)
+    np.testing.assert_allclose(nearest_distances(queries, bank)[:, 0], expected[:, 0], atol=1e-5)
+
+
+def test_nearest_distances_can_leave_each_query_s_own_group_out():
+    rows = unit_rows(np.random.default_rng(1).normal(size=(20, 4)))
+    groups = np.arange(20) // 2  # pairs of rows
+    left_out = nearest_distances(rows, rows, query_groups=groups, bank_groups=groups)[:, 0]
+    full = 1 - rows @ rows.T
+    full[groups[:, None] == groups[None, :]] = np.inf
+    np.testing.assert_allclose(left_out, full.min(axis=1), atol=1e-5)
+
+
+def test_k_centre_coreset_picks_one_row_per_far_cluster():
+    rng = np.random.default_rng(2)
+    centres = 10 * np.eye(6)
+    rows = np.repeat(centres, 40, axis=0) + 0.1 * rng.normal(size=(240, 6))
+    chosen = KCenterGreedy(6, projection_dim=None).select(rows)
+    assert sorted(set(chosen // 40)) == list(range(6))
+    assert KCenterGreedy(500).select(rows).tolist() == list(range(240))  # small sets: all
+    seen = []
+    KCenterGreedy(6, projection_dim=4).select(rows, lambda done, total: seen.append(done))
+    assert seen[-1] == 6
+
+
+@pytest.mark.parametrize("cls", [TextKNN, TokenBank])
+def test_off_topic_documents_score_higher_and_round_trip(cls, vectors, tmp_path):
+    det = cls(**_file(vectors)).fit(finance_docs(40))
+    test = finance_docs(10, seed=5) + sports_docs(10)
+    scores = det.decision_function(test)
+    assert metrics.auroc(np.r_[np.zeros(10), np.ones(10)], scores) > 0.95
+    # Leave-one-out: a training document is not its own neighbour, so the threshold is not 0.
+    assert det.threshold_ > 0
+    det.save(tmp_path / "m")
+    loaded = Detector.load(tmp_path / "m")
+    assert isinstance(loaded, cls)
+    np.testing.assert_array_equal(loaded.decision_function(test), scores)
+
+
+def test_k_larger_than_the_training_set_leaves_finite_training_scores(vectors):
+    det = TextKNN(**_file(vectors, k=10)).fit(finance_docs(4))
+    assert np.isfinite(det.decision_scores_).all()
+    assert np.isfinite(det.decision_function(sports_docs(2))).all()
+
+
+def test_the_injected_off_topic_word_is_the_top_word(vectors):
+    det = TokenBank(**_file(vectors, top_words=2)).fit(finance_docs(40))
+    doc = "Quarterly profit and dividend rose, the bank said; hockey shares gained."
+    weights = det.explain([doc])
+    words, row = weights.tokens[0], weights.weights[0]
+    assert row.shape == (1, len(words))
+    assert words[int(row.argmax())] == "hockey"
+    assert set(SPORTS) & set(words) == {"hockey"}
+
+
+def test_coreset_bounds_the_bank_and_is_a_cancellable_stage(vectors):
+    seen = []
+    context = RunContext(on_stage=lambda what, done, total: seen.append((what, done, total)))
+    det = TokenBank(**_file(vectors, bank_size=5)).fit(finance_docs(40), context=context)
+    assert det.bank_.shape[0] == 5
+    assert ("coreset", 5, 5) in seen
+    assert det.score(sports_docs(3)).components.keys() == {"max_word", "mean_word"}
+
+
+def test_real_minilm_highlights_the_off_topic_word():
+    train = [
+        "The bank raised its quarterly dividend after strong earnings.",
+        "Shares of the company rose as profit beat forecasts.",
+        "The central bank held interest rates steady this quarter.",
+        "Investors bought stock after the merger was announced.",
+        "Revenue grew and the firm lifted its annual profit outlook.",
+        "Bond yields fell as traders priced in lower rates.",
+    ]
+    det = TokenBank(top_words=1).fit(train)
+    off_topic = "A giraffe walked slowly across the savanna at dawn."
+    doc = "Shares of the bank rose as the giraffe beat profit forecasts."
+    on_topic = "The company raised its profit forecast as shares rose."
+    scores = det.decision_function([on_topic, off_topic, doc])
+    assert scores[1] > scores[0]
+    weights = det.explain([doc])
+    assert weights.tokens[0][int(weights.weights[0].argmax())] == "giraffe"
+    knn = TextKNN().fit(train)
+    assert knn.decision_function([off_topic])[0] > knn.decision_function([on_topic])[0]

@@ -1,0 +1,82 @@
+"""ONNX export: ONNX Runtime's scores and heatmaps equal PyTorch's on the same images."""
+
+import numpy as np
+import pytest
+
+from deepad.export import (
+    PARITY_TOLERANCE,
+    ExportError,
+    check_parity,
+    export_onnx,
+    onnx_scores,
+    sample_images,
+    torch_scores,
+)
+from deepad.models.ae import Autoencoder
+from deepad.models.fcdd import FCDD, FCDDConfig
+from deepad.models.shallow import KDE
+
+pytest.importorskip("onnxruntime")
+
+
+def _images(n, side, channels, seed=0):
+    shape = (n, side, side, channels) if channels > 1 else (n, side, side)
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def fcdd():
+    config = FCDDConfig(epochs=1, batch_size=16, device="cpu", checkpoint_every=0)
+    return FCDD(config=config).fit(_images(32, 32, 3))
+
+
+@pytest.fixture(scope="module")
+def ae():
+    config = Autoencoder.Config(epochs=1, image_size=28, device="cpu", checkpoint_every=0)
+    return Autoencoder(config=config).fit(_images(32, 28, 1))
+
+
+@pytest.mark.parametrize("name", ["fcdd", "ae"])
+def test_onnx_runtime_scores_equal_pytorch(name, request, tmp_path):
+    detector = request.getfixturevalue(name)
+    exported = export_onnx(detector, tmp_path / f"{name}.onnx")
+    images = sample_images(detector, n=5, seed=1)  # another batch size than the export's
+    assert check_parity(detector, exported.path, images) <= PARITY_TOLERANCE
+    ort_score, ort_map = onnx_scores(exported.path, images)
+    pt_score, pt_map = torch_scores(detector, images)
+    side = exported.input_shape[-1]
+    assert ort_map.shape == (5, side, side)
+    np.testing.assert_allclose(ort_map, pt_map, rtol=1e-3, atol=1e-5 * np.abs(pt_map).max())
+    np.testing.assert_allclose(ort_score, pt_score, rtol=PARITY_TOLERANCE)
+
+
+def test_fcdd_export_heatmap_is_the_explained_one(fcdd, tmp_path):
+    images = sample_images(fcdd, n=3)
+    _, amap = torch_scores(fcdd, images)
+    explained = fcdd.explain([np.moveaxis(i, 0, -1) for i in images]).maps
+    np.testing.assert_allclose(amap, explained, rtol=1e-3, atol=1e-6 * np.abs(explained).max())
+
+
+def test_non_image_detector_is_refused(tmp_path):
+    table = np.random.default_rng(0).normal(size=(50, 3))
+    with pytest.raises(ExportError):
+        export_onnx(KDE().fit(table), tmp_path / "x.onnx")
+
+
+def test_cli_exports_a_finished_run(tmp_path, capsys):
+    from PIL import Image
+
+    from deepad.cli import main
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, image in enumerate(_images(12, 16, 3)):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    home = str(tmp_path / "home")
+    settings = ["--set", "epochs=1", "--set", "image_size=16", "--set", "device=cpu"]
+    assert main(["--home", home, "train", "--method", "ae", "--data", str(folder), *settings]) == 0
+    output = tmp_path / "ae.onnx"
+    assert main(["--home", home, "export", "1", "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert output.is_file() and "exported to" in out and "relative score difference" in out
+    assert main(["--home", home, "export", "2"]) == 2  # no such run: one line, exit 2
