@@ -98,3 +98,15 @@ def test_network_modules_unchanged_by_the_merge():
     for key, value in before.items():
         torch.testing.assert_close(after[key], value)
     np.testing.assert_allclose(detector.decision_function(test), scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", [DataKind.IMAGE, DataKind.TABLE])
+def test_deep_svdd_relevance_is_conserved(kind):
+    from deepad.models.deepsvdd.detector import DeepSVDD
+
+    train, test = tiny_split(kind)
+    detector = DeepSVDD(epochs=2, pretrain_epochs=1, batch_size=16, device="cpu").fit(train)
+    report = conservation(detector, test)
+    np.testing.assert_allclose(report["score"], detector.decision_function(test), rtol=1e-4)
+    _assert_conserved(report)
+    assert "lrp" in detector.explanation_methods()
