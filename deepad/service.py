@@ -863,6 +863,82 @@ class Service:
             rows.append(row)
         return rows
 
+    # ------------------------------------------------------------------ explainers
+    def explain_item(self, run_id: int, item: int, *, timeout: float = 300.0) -> ItemExplanation:
+        """Every available explainer's map for one item of a finished run, computed in a
+        short-lived subprocess (the app process never imports torch)."""
+        import subprocess
+        import sys
+        import tempfile
+
+        from deepad.runs.jobs import _worker_env
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "item.npz"
+            command = [
+                sys.executable, "-m", "deepad.explain.job", "--home", str(self.store.home),
+                "--run", str(run_id), "--item", str(int(item)), "--out", str(out),
+            ]  # fmt: skip
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, env=_worker_env()
+            )
+            if done.returncode != 0 or not out.exists():
+                tail = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
+                raise ServiceError(f"explaining item {item} of run {run_id} failed: {tail[0]}")
+            with np.load(out) as saved:
+                found = {k: np.asarray(saved[k]) for k in saved.files}
+        maps = {k[4:]: v for k, v in found.items() if k.startswith("map.")}
+        number = {k: float(v) for k, v in found.items() if not k.startswith("map.")}
+        return ItemExplanation(
+            maps=maps,
+            score=number["score"],
+            relevance_sum=number.get("relevance_sum"),
+            absorbed=number.get("absorbed"),
+            seconds=number.get("seconds", float("nan")),
+        )
+
+    def start_explain_job(self, run_id: int) -> int:
+        """Start the background job explaining every item of a finished run."""
+        from deepad.runs.jobs import start_explain
+
+        if self.run(run_id).status != "done":
+            raise ServiceError(f"run {run_id} is not finished")
+        return start_explain(self.store, run_id)
+
+    def explain_job(self, run_id: int) -> dict[str, Any] | None:
+        """The explain job's progress (``status``, ``done``, ``total``) or None if never run."""
+        path = self.store.artifacts_dir(run_id) / "explainers" / "progress.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def cancel_explain_job(self, run_id: int) -> None:
+        folder = self.store.artifacts_dir(run_id) / "explainers"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "cancel").touch()
+
+    def explainer_table(self, run_id: int) -> list[dict[str, Any]]:
+        """The explain job's comparison rows (pixel AUROC, cosine, Clever Hans score per
+        explainer and defect kind); empty until it has finished or without masks."""
+        path = self.store.artifacts_dir(run_id) / "explainers" / "summary.json"
+        try:
+            return list(json.loads(path.read_text()).get("rows", []))
+        except (OSError, ValueError):
+            return []
+
+
+@dataclass(frozen=True)
+class ItemExplanation:
+    """One item's explanations by explainer (``default`` = the method's own map), its score,
+    and for LRP the relevance that reached the input and what biases absorbed."""
+
+    maps: dict[str, np.ndarray]
+    score: float
+    relevance_sum: float | None = None
+    absorbed: float | None = None
+    seconds: float = float("nan")
+
 
 SCORE_CHUNK = scoring.SCORE_CHUNK
 

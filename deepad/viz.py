@@ -81,6 +81,18 @@ def colorize(unit_map: np.ndarray, colormap: str = "jet") -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def signed_colorize(values: np.ndarray, limit: float) -> np.ndarray:
+    """A signed map (relevance) as ``(h, w, 3)`` uint8 RGB on the scale ``[-limit, limit]``:
+    blue below zero, white at zero, red above, so several maps share one colour scale."""
+    unit = np.clip(np.asarray(values, dtype=np.float32) / max(float(limit), 1e-12), -1.0, 1.0)
+    pos, neg = np.clip(unit, 0, 1), np.clip(-unit, 0, 1)
+    red = 1.0 - neg
+    green = 1.0 - pos - neg
+    blue = 1.0 - pos
+    rgb = np.stack([red, green, blue], axis=-1)
+    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+
+
 def to_rgb(image: np.ndarray) -> np.ndarray:
     """Any uint8 image (gray, gray with one channel, RGB, RGBA) as ``(h, w, 3)`` uint8 RGB."""
     image = np.asarray(image)

@@ -5,7 +5,7 @@ import streamlit as st
 from deepad.data.types import DataKind
 from deepad.service import FILTERS, ServiceError
 from pages.components import export, items, runinfo
-from pages.components.state import INSPECT_RUN, finished_runs, service
+from pages.components.state import EXPLAIN_ITEM, INSPECT_RUN, finished_runs, service
 from pages.components.threshold import numbers, plots, threshold_control
 from pages.views import default, view_for
 from pages.views.default import Context
@@ -127,6 +127,18 @@ pages = max(1, -(-len(ranked) // page_size))
 page = cols[3].number_input("page", 1, pages, 1, key=f"page_{run_id}")
 st.caption(f"{len(ranked):,} items · page {page} of {pages}")
 items.show_page(ctx, view, ranked, page, page_size)
+pick, go = st.columns([3, 1], vertical_alignment="bottom")
+with pick:
+    to_explain = st.selectbox(
+        "Explain item",
+        [int(i) for i in ranked],
+        format_func=lambda i: results.names[i],
+        key=f"explain_pick_{run_id}",
+    )
+with go:
+    if st.button("Explain", key=f"explain_go_{run_id}", help="Open it on the Explain page"):
+        st.session_state[EXPLAIN_ITEM] = (run_id, to_explain)
+        st.switch_page("pages/explain.py")
 
 st.subheader("Export")
 export.export_section(ctx, view)

@@ -9,7 +9,8 @@ Every detector:
 - ``score(items)`` gives the same score plus named components (e.g. both DSEBM criteria);
 - ``prepare(items, context=...)`` optionally does ahead of scoring the slow per-item work
   (CVDD: embedding documents), reporting it as a stage; scoring does it itself otherwise;
-- ``explain(items)`` gives per-item maps where the method has them (``explains`` is True);
+- ``explain(items, method=...)`` gives per-item maps where the method has them (``explains``
+  is True), and LRP or gradient maps for network detectors that declare ``lrp_model``;
   ``score_and_explain(items)`` gives both, from one forward pass where the method can;
 - tables and sequences are matched to the training columns by name wherever items come in;
 - after ``fit``: ``decision_scores_`` (training scores, leave-one-out where a method keeps
@@ -168,12 +169,36 @@ class Detector(ABC):
         """1 for items scored above ``threshold_``, else 0."""
         return (self.decision_function(items) > self.threshold_).astype(np.int8)
 
-    def explain(self, items: Any) -> Explanation:
-        """Per-item explanation maps (pixels, tokens or features)."""
+    def explain(self, items: Any, *, method: str = "default") -> Explanation:
+        """Per-item explanation maps (pixels, tokens or features).
+
+        ``method``: ``default`` is the method's own map (FCDD's heatmap, the autoencoder's
+        error); ``lrp``, ``gradient`` (``|∂score/∂x|``) and ``gradient_x_input`` work for
+        every detector whose :meth:`lrp_model` declares its network
+        (:mod:`deepad.explain.lrp`).
+        """
         data = self._checked(items)
+        if method != "default":
+            from deepad.explain.lrp import explain_network  # torch: only for these methods
+
+            if type(self).lrp_model is Detector.lrp_model:
+                raise NotImplementedError(f"{self.title} declares no network for {method}")
+            return explain_network(self, data, method)
         if not self.explains:
             raise NotImplementedError(f"{self.title} has no explanation maps")
         return self._explain(data)
+
+    def explanation_methods(self) -> list[str]:
+        """The ``method`` values :meth:`explain` accepts for this detector."""
+        own = ["default"] if self.explains else []
+        if type(self).lrp_model is not Detector.lrp_model:
+            own += ["lrp", "gradient", "gradient_x_input"]
+        return own
+
+    def lrp_model(self, data: Dataset) -> Any:
+        """The score written as the last layers of the network, for LRP and gradients
+        (a :class:`deepad.explain.lrp.LRPModel`); network detectors override this."""
+        raise NotImplementedError(f"{self.title} declares no network for LRP")
 
     def score_and_explain(self, items: Any) -> tuple[Scores, Explanation]:
         """:meth:`score` and :meth:`explain` of the same items, in one pass over the network

@@ -126,7 +126,15 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     command = [sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id)]
     if resume:
         command.append("--resume")
-    log_path = store.log_path(run_id)
+    process = _spawn(command, store.log_path(run_id))
+    # the worker writes its own PID too once it starts; recording it here closes the gap
+    store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
+    log.info("run %d started in process %d", run_id, process.pid)
+    return process.pid
+
+
+def _spawn(command: list[str], log_path: Path) -> subprocess.Popen:
+    """A detached worker process writing into ``log_path`` (owner-only), reaped when it exits."""
     private_dir(log_path.parent)
     with open(private_file(log_path), "ab") as log_file:
         kwargs: dict = {}
@@ -143,12 +151,9 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
             close_fds=True,
             **kwargs,
         )
-    # the worker writes its own PID too once it starts; recording it here closes the gap
-    store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
     # reap the child when it exits so it does not linger as a zombie under the app
     threading.Thread(target=process.wait, name=f"deepad-reap-{process.pid}", daemon=True).start()
-    log.info("run %d started in process %d", run_id, process.pid)
-    return process.pid
+    return process
 
 
 def _terminate(pid: int) -> None:
@@ -352,3 +357,20 @@ __all__ = [
     "start_run",
     "waiting_runs",
 ]
+
+
+def start_explain(store: RunStore, run_id: int) -> int:
+    """Start the explain job of finished run ``run_id`` (every explainer over its scored
+    set, :mod:`deepad.explain.job`) in its own process; returns its PID. Its progress and
+    cancel flag live in the run's ``explainers/`` folder, its output goes to the run log."""
+    folder = store.artifacts_dir(run_id) / "explainers"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cancel").unlink(missing_ok=True)
+    (folder / "progress.json").write_text('{"status": "queued", "done": 0, "total": 0}')
+    command = [
+        sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id),
+        "--explain",
+    ]  # fmt: skip
+    process = _spawn(command, store.log_path(run_id))
+    log.info("explain job of run %d started in process %d", run_id, process.pid)
+    return process.pid

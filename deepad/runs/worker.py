@@ -1,4 +1,5 @@
-"""The background worker: ``python -m deepad.runs.worker --home H RUN_ID [--resume]``.
+"""The background worker: ``python -m deepad.runs.worker --home H RUN_ID [--resume]``;
+``--explain`` runs the explain job of a finished run instead (:mod:`deepad.explain.job`).
 
 Started by :func:`deepad.runs.jobs.start_run` with stdout and stderr going to the run's
 ``run.log``. SIGTERM (the cancel fallback) stops the run as cancelled wherever it is.
@@ -38,7 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, required=True, help="deepad home folder")
     parser.add_argument("run_id", type=int)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    parser.add_argument(
+        "--explain", action="store_true", help="explain a finished run's items (explain job)"
+    )
     args = parser.parse_args(argv)
+    if args.explain:  # a separate job kind: progress and cancel in the run's explainers/ folder
+        from deepad.explain.job import run_job
+
+        return run_job(args.home, args.run_id)
     # execute() logs into run.log itself; stderr (also run.log) gets only what escapes it,
     # so no console handler here, or every line would be written twice
     previous = signal.signal(signal.SIGTERM, _on_sigterm)

@@ -17,6 +17,7 @@ TRAIN = "selected_train"
 TEST = "selected_test"
 LABELED = "selected_labeled"
 INSPECT_RUN = "inspect_run"
+EXPLAIN_ITEM = "explain_item"  # (run id, item) chosen on Inspect for the Explain page
 ROLES = {TRAIN: "training set", TEST: "labeled test set", LABELED: "labeled anomalies"}
 
 

@@ -22,6 +22,7 @@ from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.transforms import image_channels, stack_images, to_float
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
+from deepad.explain.lrp import LRPModel
 from deepad.models.ae.network import ConvAutoencoder, DenseAutoencoder
 from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
 from deepad.models.config import NetworkConfig
@@ -212,6 +213,32 @@ class Autoencoder(Detector):
             return ImageMaps(maps=errors.mean(1).numpy().astype(np.float32))
         return FeatureWeights(
             weights=list(errors.numpy().astype(np.float32)), feature_names=self.columns_
+        )
+
+    def lrp_model(self, data: Dataset) -> LRPModel:
+        """The reconstruction ``x̂`` as output neurons, each with relevance ``(x̂ᵢ − xᵢ)² / D``
+        (its share of the mean squared error), on the standardised scale; the error compares
+        each output with its own input, so part of the relevance takes the skip straight to
+        that input (``residual``). Images are bounded by the standardised values of black and
+        white."""
+        module = self.module_.cpu().eval()
+        raw = self._tensor(data)
+        x = to_float(raw) if raw.dtype == torch.uint8 else raw.float()
+        inputs = (x - module.mean) / module.std
+        size = float(np.prod(self.shape_))
+
+        def relevance(reconstruction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            return (reconstruction.view_as(x) - x) ** 2 / size
+
+        image = data.kind == DataKind.IMAGE
+        return LRPModel(
+            network=module.network,
+            inputs=inputs,
+            relevance=relevance,
+            kind=data.kind,
+            low=(0.0 - module.mean) / module.std if image else None,
+            high=(1.0 - module.mean) / module.std if image else None,
+            residual=True,
         )
 
     # ----------------------------------------------------------------- persistence

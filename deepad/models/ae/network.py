@@ -72,8 +72,11 @@ class ConvAutoencoder(nn.Module):
         self.to_code = nn.Linear(flat, code_size, bias=False)
         self.from_code = nn.Linear(code_size, flat, bias=False)
         self.code_norm = BatchNorm1d(flat, eps=1e-4, affine=False)
+        self.code_activation = nn.LeakyReLU(LEAKY_SLOPE)
         self.deconvs = nn.ModuleList()
         self.norms = nn.ModuleList()
+        # activations as modules (no parameters), so LRP sees every non-linearity
+        self.activations = nn.ModuleList(nn.LeakyReLU(LEAKY_SLOPE) for _ in range(stages - 1))
         outs = [*widths[:-1][::-1], channels]
         in_ch = widths[-1]
         for i, out_ch in enumerate(outs):
@@ -84,18 +87,34 @@ class ConvAutoencoder(nn.Module):
             )
             in_ch = out_ch
 
+    def batch_norm_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(layer, the BatchNorm right after it), for merging before LRP: the decoder's
+        layers are not registered in the order they run."""
+        pairs = [
+            (self.encoder[i - 1], layer)
+            for i, layer in enumerate(self.encoder)
+            if isinstance(layer, nn.BatchNorm2d)
+        ]
+        pairs.append((self.from_code, self.code_norm))
+        pairs += [
+            (deconv, norm)
+            for deconv, norm in zip(self.deconvs, self.norms, strict=True)
+            if isinstance(norm, nn.BatchNorm2d)
+        ]
+        return pairs
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.to_code(self.encoder(x).flatten(1))
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
-        x = F.leaky_relu(self.code_norm(self.from_code(code)), LEAKY_SLOPE)
+        x = self.code_activation(self.code_norm(self.from_code(code)))
         x = x.view(code.shape[0], self.widths[-1], self.sizes[-1], self.sizes[-1])
         targets = self.sizes[:-1][::-1]
         for i, (deconv, norm) in enumerate(zip(self.deconvs, self.norms, strict=True)):
             # interpolate to the encoder's recorded size, so odd sides (7 -> 14 -> 28) round-trip
             x = deconv(F.interpolate(x, size=(targets[i], targets[i]), mode="nearest"))
             if i < len(self.deconvs) - 1:
-                x = F.leaky_relu(norm(x), LEAKY_SLOPE)
+                x = self.activations[i](norm(x))
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ from deepad.config import param
 from deepad.data.transforms import image_channels, stack_images, to_float
 from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
+from deepad.explain.lrp import LRPModel, squared_distance_relevance
 from deepad.models.ae.network import ConvAutoencoder
 from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
 from deepad.models.config import NetworkConfig
@@ -52,6 +53,7 @@ from deepad.models.deepsvdd.network import (
     Reconstruction,
     conv_encoder,
     push_from_zero,
+    standardise,
 )
 from deepad.models.registry import register
 from deepad.train.loop import LoopState, Progress, ProgressCallback, RunContext, fit_network
@@ -374,6 +376,23 @@ class HypersphereDetector(Detector):
         float images in [0, 1]) as ``(n, c, h, w)``, or float table rows."""
         self._check_fitted()
         return self.module_
+
+    def lrp_model(self, data: Dataset) -> LRPModel:
+        """φ on the standardised inputs, each output feature with relevance ``(φ(x) − c)²``
+        (their sum is the score); images are bounded by the standardised black and white.
+        φ is bias-free, so with the rules of :mod:`deepad.explain.lrp` the relevance reaching
+        the input equals the score up to what the merged BatchNorm shifts absorb."""
+        module = self.module_.cpu().eval()
+        inputs = standardise(self._tensor(data), module.mean, module.std)
+        image = data.kind == DataKind.IMAGE
+        return LRPModel(
+            network=module.encoder,
+            inputs=inputs,
+            relevance=squared_distance_relevance(module.distance.center),
+            kind=data.kind,
+            low=(0.0 - module.mean) / module.std if image else None,
+            high=(1.0 - module.mean) / module.std if image else None,
+        )
 
     def _explain(self, data: Dataset) -> ImageMaps | FeatureWeights:
         """|∂ score / ∂ x|: per pixel (mean over colour channels) or per table column."""

@@ -18,6 +18,7 @@ from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.transforms import image_channels, stack_images, stack_masks, to_float
 from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
+from deepad.explain.lrp import LRPModel
 from deepad.models.base import Detector, ImageMaps, Scores
 from deepad.models.config import NetworkConfig
 from deepad.models.fcdd.anomalies import (
@@ -348,6 +349,28 @@ class FCDD(Detector):
             "sigma": self.sigma_,
             "image_size": self.image_size_,
         }
+
+    def lrp_model(self, data: Dataset) -> LRPModel:
+        """φ's output pixels as output neurons, each with relevance ``A(x)ᵤᵥ / (u·v)`` (the
+        score is the mean of the map A = sqrt(φ² + 1) − 1); the input is bounded by the
+        standardised values of black and white per channel."""
+        mean = torch.as_tensor(self.mean_).view(-1, 1, 1)
+        std = torch.as_tensor(self.std_).view(-1, 1, 1)
+        images = stack_images(data, self.image_size_, self.channels_)
+        inputs = (to_float(images) - mean) / std
+
+        def relevance(phi: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            del x
+            return anomaly_map(phi) / float(phi[0].numel())
+
+        return LRPModel(
+            network=self.network_.cpu().eval(),
+            inputs=inputs,
+            relevance=relevance,
+            kind=DataKind.IMAGE,
+            low=(0.0 - mean) / std,
+            high=(1.0 - mean) / std,
+        )
 
     # ----------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:

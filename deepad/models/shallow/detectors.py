@@ -153,6 +153,28 @@ class KDE(ShallowDetector):
         self.bandwidth_ = bandwidth
         return {"points": x.astype(np.float32), "bandwidth": np.asarray([bandwidth])}
 
+    def lrp_model(self, data: Dataset) -> Any:
+        """The neuralized KDE (:mod:`deepad.explain.kde`) on the standardised features; its
+        relevance sums to the score less the constant ``(D/2) log(2πh²)``."""
+        import torch
+        from torch import nn
+
+        from deepad.explain.kde import kde_relevance
+        from deepad.explain.lrp import LRPModel
+
+        x = torch.from_numpy(self.features_.transform(data))
+        if data.kind == DataKind.IMAGE:
+            side = self.features_.image_size_
+            x = x.view(len(x), -1, side, side)
+        return LRPModel(
+            network=nn.Flatten(),
+            inputs=x,
+            relevance=kde_relevance(
+                torch.from_numpy(self.model_["points"]), float(self.model_["bandwidth"][0])
+            ),
+            kind=data.kind,
+        )
+
     def _score_features(self, x: np.ndarray) -> np.ndarray:
         points = self.model_["points"]
         h = float(self.model_["bandwidth"][0])

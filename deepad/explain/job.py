@@ -1,0 +1,128 @@
+"""Explanations computed outside the app process (which never imports torch).
+
+- one item on demand: ``python -m deepad.explain.job --home H --run R --item I --out F.npz``
+  writes every available explainer's map for item ``I`` of run ``R`` with its score, relevance
+  sum and absorbed relevance (:func:`explain_item`);
+- the whole scored set, as a background job started by :func:`deepad.runs.jobs.start_explain`
+  (:func:`run_job`): maps of every explainer for every item, and the explainer comparison of
+  :mod:`deepad.explain.evaluate` where the data has ground-truth masks. It writes into the
+  run's folder, ``explainers/``: ``progress.json`` (status, done, total), ``summary.json``
+  (the comparison table) and stops when a ``cancel`` file appears there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepad.explain.evaluate import compare_explainers
+from deepad.results import FeatureWeights, ImageMaps, TokenWeights
+
+log = logging.getLogger(__name__)
+FOLDER = "explainers"
+_CHUNK = 32
+
+
+def _as_arrays(explanation: Any) -> list[np.ndarray]:
+    if isinstance(explanation, ImageMaps):
+        return list(np.asarray(explanation.maps, np.float32))
+    if isinstance(explanation, FeatureWeights):
+        return [np.asarray(w, np.float32) for w in explanation.weights]
+    if isinstance(explanation, TokenWeights):
+        return [np.asarray(w, np.float32) for w in explanation.weights]
+    raise TypeError(f"unsupported explanation {type(explanation).__name__}")
+
+
+def explain_item(detector: Any, item: Any) -> dict[str, Any]:
+    """Maps of every available explainer for a one-item dataset, with the item's score and,
+    where LRP applies, the relevance sum and what biases absorbed."""
+    out: dict[str, Any] = {"score": float(detector.decision_function(item)[0])}
+    for method in detector.explanation_methods():
+        try:
+            out[f"map.{method}"] = _as_arrays(detector.explain(item, method=method))[0]
+        except NotImplementedError:
+            continue
+    if "map.lrp" in out:
+        from deepad.explain.lrp import conservation
+
+        report = conservation(detector, item)
+        out["relevance_sum"] = float(report["relevance"][0])
+        out["absorbed"] = float(report["absorbed"][0])
+        out["lrp_score"] = float(report["score"][0])
+    return out
+
+
+def _run_parts(home: Path, run_id: int) -> tuple[Any, Any, Path]:
+    from deepad.models.base import Detector
+    from deepad.service import Service
+
+    svc = Service(home)
+    results = svc.results(run_id)
+    data = svc.dataset(results.dataset_id)
+    detector = Detector.load(svc.store.artifacts_dir(run_id) / "model")
+    return detector, data, svc.store.artifacts_dir(run_id) / FOLDER
+
+
+def _write_progress(folder: Path, **fields: Any) -> None:
+    path = folder / "progress.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**fields, "time": time.time()}))
+    tmp.replace(path)
+
+
+def run_job(home: Path, run_id: int) -> int:
+    """Every explainer over the run's scored set; the comparison table where masks exist."""
+    detector, data, folder = _run_parts(home, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cancel").unlink(missing_ok=True)
+    methods = detector.explanation_methods()
+    total = len(data)
+    maps: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    _write_progress(folder, status="running", done=0, total=total)
+    try:
+        for first in range(0, total, _CHUNK):
+            if (folder / "cancel").exists():
+                _write_progress(folder, status="cancelled", done=first, total=total)
+                return 1
+            part = data.subset(np.arange(first, min(first + _CHUNK, total)))
+            for method in methods:
+                maps[method] += _as_arrays(detector.explain(part, method=method))
+            _write_progress(folder, status="running", done=first + len(part), total=total)
+        image_maps = {m: np.stack(v) for m, v in maps.items() if v and v[0].ndim == 2}
+        scores = detector.decision_function(data) if data.labels is not None else None
+        rows = compare_explainers(data, image_maps, scores)
+        (folder / "summary.json").write_text(json.dumps({"rows": rows, "methods": methods}))
+        _write_progress(folder, status="done", done=total, total=total)
+    except Exception as error:  # reported to the page through the progress file
+        log.exception("explaining run %d failed", run_id)
+        _write_progress(folder, status="failed", error=str(error), done=0, total=total)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepad.explain.job")
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--run", type=int, required=True)
+    parser.add_argument("--item", type=int, help="explain this item only")
+    parser.add_argument("--out", type=Path, help="where the item's maps go (.npz)")
+    args = parser.parse_args(argv)
+    if args.item is None:
+        return run_job(args.home, args.run)
+    detector, data, _ = _run_parts(args.home, args.run)
+    started = time.perf_counter()
+    found = explain_item(detector, data.subset(np.array([args.item])))
+    found["seconds"] = time.perf_counter() - started
+    np.savez(args.out, **{k: np.asarray(v) for k, v in found.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

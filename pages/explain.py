@@ -1,0 +1,192 @@
+"""Explain: one item's explanations side by side, and how well each explainer finds anomalies.
+
+Explanations are computed outside this process (the app never imports torch): one item on
+demand by a short-lived subprocess, the whole test set by a background explain job.
+"""
+
+import numpy as np
+import streamlit as st
+
+from deepad import viz
+from deepad.data.types import DataKind
+from deepad.service import ServiceError
+from pages.components import runinfo
+from pages.components.state import EXPLAIN_ITEM, INSPECT_RUN, finished_runs, service
+
+TITLES = {
+    "default": "own map",
+    "lrp": "LRP",
+    "gradient": "gradient |∂s/∂x|",
+    "gradient_x_input": "gradient × input",
+}
+
+st.title("Explain")
+svc = service()
+done = finished_runs(svc, "No finished run yet. Train one on the Train page first.")
+done.sort(key=lambda r: r.id, reverse=True)
+ids = [r.id for r in done]
+chosen = st.session_state.get(EXPLAIN_ITEM) or (st.session_state.get(INSPECT_RUN), None)
+run_id = st.selectbox(
+    "Run",
+    ids,
+    index=ids.index(chosen[0]) if chosen[0] in ids else 0,
+    format_func=lambda i: f"Run {i} · {runinfo.method_title(svc, svc.run(i).method)}",
+    key="explain_run_choice",
+)
+try:
+    results = svc.results(run_id)
+    dataset = svc.dataset(results.dataset_id)
+except ServiceError as error:
+    st.error(str(error))
+    st.stop()
+except Exception as error:  # a missing dataset: say so, no traceback
+    st.error(f"Run {run_id} could not be opened: {error}")
+    st.stop()
+if len(results) == 0:
+    st.warning("This run scored no items.")
+    st.stop()
+
+order = [int(i) for i in results.order]
+wanted = chosen[1] if chosen[0] == run_id and chosen[1] in order else order[0]
+item = st.selectbox(
+    "Item (by anomaly score)",
+    order,
+    index=order.index(wanted),
+    format_func=lambda i: f"{results.names[i]} · score {results.scores[i]:.4g}",
+    key=f"explain_item_{run_id}",
+)
+st.session_state[EXPLAIN_ITEM] = (run_id, item)
+
+cache = st.session_state.setdefault("explain_cache", {})
+key = (run_id, item)
+if key not in cache:
+    with st.spinner("Computing the explanations of this item…"):
+        try:
+            cache[key] = svc.explain_item(run_id, item)
+        except ServiceError as error:
+            st.error(str(error))
+            st.stop()
+found = cache[key]
+
+line = f"score {found.score:.4g}"
+if found.relevance_sum is not None:
+    absorbed = found.absorbed or 0.0
+    line += (
+        f" · LRP relevance at the input Σ = {found.relevance_sum:.4g}"
+        f" · absorbed by biases {absorbed:.4g} (sum {found.relevance_sum + absorbed:.4g})"
+    )
+if np.isfinite(found.seconds):
+    line += f" · computed in {found.seconds:.2f} s"
+st.caption(line)
+
+if not found.maps:
+    st.info("This method has no explanations.")
+elif dataset.kind == DataKind.IMAGE:
+    masks = dataset.masks or []
+    truth = masks[item] if item < len(masks) else None
+    # each map as its share of the evidence (|values| sum to 1), all on one colour scale
+    shares = {m: v / max(float(np.abs(v).sum()), 1e-12) for m, v in found.maps.items()}
+    limit = max(float(np.percentile(np.abs(v), 99.5)) for v in shares.values())
+    panels = [("input", viz.upscale(viz.to_rgb(np.asarray(dataset.items[item]))))]
+    if truth is not None:
+        panels.append(("ground truth", viz.upscale(viz.to_rgb(viz.normalize_map(truth) * 255))))
+    for method, share in shares.items():
+        panels.append((TITLES.get(method, method), viz.upscale(viz.signed_colorize(share, limit))))
+    for column, (title, picture) in zip(st.columns(len(panels)), panels, strict=True):
+        column.image(picture, caption=title, width="stretch")
+    st.caption(
+        "One colour scale for all maps: each map as its share of the evidence per pixel "
+        "(absolute values sum to 1); red raises the score, blue lowers it."
+    )
+elif dataset.kind == DataKind.TEXT:
+    saved = svc.explanations(run_id)
+    tokens = None
+    if saved is not None and saved.kind == "tokens" and saved.has(item):
+        row = saved.row[item]
+        tokens = saved.explanation.tokens[row]
+        st.markdown("**attention**")
+        attention = np.asarray(saved.explanation.weights[row]).reshape(-1, len(tokens)).max(0)
+        st.markdown(viz.token_html(tokens, attention), unsafe_allow_html=True)
+    relevance = found.maps.get("lrp")
+    if tokens is not None and relevance is not None and relevance.size == len(tokens):
+        st.markdown("**relevance (LRP)**")
+        st.markdown(viz.token_html(tokens, relevance, color=(214, 39, 40)), unsafe_allow_html=True)
+    else:
+        st.caption("Per-word relevance is not available for this method yet.")
+else:
+    names = dataset.columns or [f"x{j}" for j in range(len(next(iter(found.maps.values()))))]
+    method = st.radio(
+        "explainer",
+        list(found.maps),
+        format_func=lambda m: TITLES.get(m, m),
+        horizontal=True,
+        key=f"explain_method_{run_id}",
+    )
+    weights = np.asarray(found.maps[method], np.float64).ravel()
+    st.caption("Per-feature relevance of this item")
+    st.bar_chart(dict(zip(names, weights.tolist(), strict=False)), height=240)
+    try:
+        train = np.asarray(svc.dataset(svc.run(run_id).train_dataset).items, np.float64)
+        value = np.asarray(dataset.items[item], np.float64).ravel()
+        mean, std = train.mean(0), train.std(0) + 1e-12
+        st.caption("The item's values against the training distribution of each feature")
+        st.dataframe(
+            {
+                "feature": names,
+                "relevance": weights,
+                "value": value,
+                "training mean": mean,
+                "training std": std,
+                "z": (value - mean) / std,
+                "training percentile": 100.0 * (train <= value).mean(0),
+            },
+            hide_index=True,
+        )
+    except Exception as error:  # a training set that cannot be read: the chart still stands
+        st.caption(f"The training distribution is not available: {error}")
+
+st.subheader("Explainers over the test set")
+
+
+@st.fragment(run_every="2s")
+def job_panel() -> None:
+    progress = svc.explain_job(run_id)
+    status = (progress or {}).get("status")
+    if status in ("queued", "running"):
+        total = max(int(progress.get("total", 0)), 1)
+        st.progress(min(1.0, progress.get("done", 0) / total), text=f"explaining · {status}")
+        if st.button("Cancel", key="explain_cancel"):
+            svc.cancel_explain_job(run_id)
+        return
+    if status == "failed":
+        st.error(f"The explain job failed: {progress.get('error', '')}")
+    elif status == "cancelled":
+        st.warning("The explain job was cancelled.")
+    rows = svc.explainer_table(run_id) if status == "done" else []
+    if rows:
+        show = [
+            {**r, "method": TITLES.get(r["method"], r["method"])}
+            for r in rows
+            if r["group"] == "all"
+        ]
+        st.dataframe(show, hide_index=True)
+        groups = sorted({r["group"] for r in rows} - {"all"})
+        if len(groups) > 1 and "clever_hans" in rows[0]:
+            st.caption(
+                "Clever Hans score per defect kind / corruption: detection AUROC − explanation "
+                "accuracy (cosine to the ground truth), in points; high = right answer, "
+                "wrong reason."
+            )
+            table = {"group": groups}
+            for method in dict.fromkeys(r["method"] for r in rows):
+                by = {r["group"]: r["clever_hans"] for r in rows if r["method"] == method}
+                table[TITLES.get(method, method)] = [by.get(g) for g in groups]
+            st.dataframe(table, hide_index=True)
+    elif status == "done":
+        st.caption("The scored set has no ground-truth masks, so there is nothing to compare.")
+    if st.button("Compute explainer accuracy", key="explain_start"):
+        svc.start_explain_job(run_id)
+        st.rerun()
+
+
+job_panel()

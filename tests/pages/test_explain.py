@@ -1,0 +1,68 @@
+"""The Explain page: one item's explanations side by side, the explainer table."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepad.data.types import DataKind, Dataset
+from deepad.service import ItemExplanation
+from pages.components.state import EXPLAIN_ITEM
+from tests.pages.helpers import SIZE, app, fake_run, no_errors, scored_run
+
+ROWS = [
+    {"group": g, "method": m, "items": 10, "pixel_auroc": 0.8, "cosine": 0.3,
+     "detection_auroc": 0.9, "clever_hans": 60.0}
+    for g in ("all", "noise", "stripe") for m in ("default", "lrp")
+]  # fmt: skip
+
+
+def _canned(jobless, maps):
+    calls = []
+
+    def explain_item(run_id, item, **_):
+        calls.append((run_id, item))
+        return ItemExplanation(maps=maps, score=1.5, relevance_sum=1.2, absorbed=0.3, seconds=0.4)
+
+    jobless.explain_item = explain_item
+    jobless.explain_job = lambda run_id: {"status": "done", "done": 20, "total": 20}
+    jobless.explainer_table = lambda run_id: ROWS
+    return calls
+
+
+def test_image_item_shows_input_and_every_map_with_the_relevance_sum(jobless):
+    run_id = scored_run(jobless)
+    maps = {m: np.random.default_rng(0).normal(size=(SIZE, SIZE)) for m in ("default", "lrp")}
+    calls = _canned(jobless, maps)
+    at = app("pages/explain.py", **{EXPLAIN_ITEM: (run_id, 3)})
+    no_errors(at)
+    assert calls == [(run_id, 3)]
+    captions = " ".join(c.value for c in at.caption)
+    assert "Σ = 1.2" in captions and "score 1.5" in captions
+    assert len(at.dataframe) == 2  # explainers, and the Clever Hans table per group
+
+
+def test_table_item_shows_feature_relevance_against_training(jobless):
+    rng = np.random.default_rng(0)
+    data = Dataset(
+        DataKind.TABLE, rng.normal(size=(20, 3)), [f"row{i}" for i in range(20)],
+        labels=np.array([0] * 15 + [1] * 5), columns=["a", "b", "c"],
+    )  # fmt: skip
+    run_id = fake_run(jobless, "ae", data, rng.normal(size=20))
+    _canned(jobless, {"lrp": np.array([0.1, -0.2, 0.5]), "gradient": np.ones(3)})
+    at = app("pages/explain.py")
+    no_errors(at)
+    assert at.radio[0].options == ["LRP", "gradient |∂s/∂x|"]
+    assert "training percentile" in at.dataframe[0].value.columns
+    assert run_id
+
+
+def test_starting_the_job(jobless):
+    run_id = scored_run(jobless)
+    _canned(jobless, {"default": np.zeros((SIZE, SIZE))})
+    started = []
+    jobless.explain_job = lambda rid: None
+    jobless.start_explain_job = lambda rid: started.append(rid)
+    at = app("pages/explain.py")
+    at.button(key="explain_start").click().run()
+    no_errors(at)
+    assert started == [run_id]
