@@ -136,7 +136,7 @@ class Detector(ABC):
                 progress=progress,
                 context=context or RunContext(),
             )
-            self.decision_scores_ = self._score(train).score.astype(np.float64)
+            self.decision_scores_ = self._training_scores(train).score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
         self.kind_ = train.kind
         return self
@@ -248,6 +248,12 @@ class Detector(ABC):
 
     def _prepare(self, data: Dataset, context: RunContext) -> None:
         del data, context  # nothing to prepare by default
+
+    def _training_scores(self, train: Dataset) -> Scores:
+        """Scores of the training set that set ``threshold_``; a method whose model holds
+        the training items themselves (a memory bank) scores each one without itself, so
+        the threshold matches what unseen normal items score."""
+        return self._score(train)
 
     @abstractmethod
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
