@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from deepad.data.registry import DatasetRegistry
-from deepad.features import pretrained_trunk
 from deepad.data.types import DataKind, Dataset, as_dataset
+from deepad.features import pretrained_trunk
 from deepad.models.base import Detector
 from deepad.models.fcdd import (
     FCDD,
@@ -54,9 +54,7 @@ def test_output_size_and_receptive_field_match_gradient(
     architecture, size, channels, width, out, rf, backbone
 ):
     torch.manual_seed(0)
-    net = FCDDNet(
-        architecture, channels, image_size=size, width=width, backbone=backbone
-    ).eval()
+    net = FCDDNet(architecture, channels, image_size=size, width=width, backbone=backbone).eval()
     assert not any(isinstance(m, torch.nn.Linear) for m in net.modules())
     assert net.receptive_field.size == rf
     assert net.output_size() == out
