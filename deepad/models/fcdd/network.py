@@ -132,15 +132,10 @@ def vgg224(in_channels: int = 3, width: float = 1.0) -> nn.Sequential:
 def pretrained_head(in_channels: int, width: float = 1.0) -> nn.Sequential:
     """The trainable part on a pretrained trunk: two 3×3 convolutions and the 1×1 output."""
     c = _width(256, width)
-    return nn.Sequential(
-        _conv(in_channels, c, 3),
-        nn.BatchNorm2d(c),
-        nn.LeakyReLU(0.01),
-        _conv(c, c, 3),
-        nn.BatchNorm2d(c),
-        nn.LeakyReLU(0.01),
-        nn.Conv2d(c, 1, 1),
-    )
+    layers: list[nn.Module] = []
+    for c_in in (in_channels, c):
+        layers += [_conv(c_in, c, 3), nn.BatchNorm2d(c), nn.LeakyReLU(0.01)]
+    return nn.Sequential(*layers, nn.Conv2d(c, 1, 1))
 
 
 _BUILDERS = {
