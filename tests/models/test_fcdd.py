@@ -387,3 +387,11 @@ def test_same_seed_gives_the_same_model():
     other = _small(epochs=1, seed=4).fit(data).decision_function(probe)
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, other)
+
+
+def test_the_train_form_offers_the_backbone_as_an_fcdd_setting():
+    from deepad.config import describe
+
+    specs = {spec.name: spec for spec in describe(FCDD.Config)}
+    assert specs["backbone"].default == "auto" and not specs["backbone"].advanced
+    assert set(specs["backbone"].choices) == {"auto", "none", "efficientnet_lite0"}
