@@ -1,14 +1,16 @@
 """Pretrained features shared by the detectors that build on them: a frozen backbone with
-named stages and their geometry, cached feature extraction, and nearest-neighbour distances."""
+named stages and their geometry, a frozen trunk for a trainable head, cached feature extraction, and nearest-neighbour distances."""
 
 from deepad.features.backbone import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     STAGE_CHANNELS,
     STAGES,
+    BackboneTrunk,
     EfficientNetLite0,
     StageGeometry,
     pretrained_backbone,
+    pretrained_trunk,
 )
 from deepad.features.extract import (
     FEATURE_CACHE,
@@ -25,6 +27,7 @@ __all__ = [
     "IMAGENET_STD",
     "STAGES",
     "STAGE_CHANNELS",
+    "BackboneTrunk",
     "EfficientNetLite0",
     "FeatureCache",
     "StageGeometry",
@@ -33,5 +36,6 @@ __all__ = [
     "input_side",
     "nearest_distances",
     "pretrained_backbone",
+    "pretrained_trunk",
     "squared_distances",
 ]

@@ -16,6 +16,7 @@ ImageNet classifier); :data:`STAGE_CHANNELS` lists their widths.
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,16 +140,8 @@ class EfficientNetLite0(nn.Module):
 
     def geometry(self, side: int) -> dict[str, StageGeometry]:
         """Geometry of every stage along an input axis of ``side`` pixels, from the layers."""
-        layers = [(3, 2)] + [(b.kernel, b.stride) for b in self._blocks]
-        by_layer = {b + 1: name for name, b in _STAGE_AFTER_BLOCK.items()}
-        g, n = StageGeometry(stride=1, field=1), side
-        out: dict[str, StageGeometry] = {}
-        for index, (kernel, stride) in enumerate(layers):
-            before = same_padding(n, kernel, stride)[0] if stride > 1 else kernel // 2
-            g, n = g.then(kernel, stride, before), -(-n // stride)
-            if index in by_layer:
-                out[by_layer[index]] = g
-        out["head"] = g  # a 1×1 convolution
+        out = _block_geometry(self._blocks, side)
+        out["head"] = out["s32"]  # a 1×1 convolution
         return out
 
     def forward(self, x: torch.Tensor, stages: tuple[str, ...]) -> dict[str, torch.Tensor]:
@@ -169,6 +162,53 @@ class EfficientNetLite0(nn.Module):
         if want_head:
             out["head"] = self.act(self._bn1(self._conv_head(x)))
         return out
+
+
+def _block_geometry(blocks: nn.ModuleList, side: int) -> dict[str, StageGeometry]:
+    """Geometry of the stages the stem and ``blocks`` reach, for an axis of ``side`` pixels."""
+    layers = [(3, 2)] + [(b.kernel, b.stride) for b in blocks]
+    by_layer = {b + 1: name for name, b in _STAGE_AFTER_BLOCK.items()}
+    g, n = StageGeometry(stride=1, field=1), side
+    out: dict[str, StageGeometry] = {}
+    for index, (kernel, stride) in enumerate(layers):
+        before = same_padding(n, kernel, stride)[0] if stride > 1 else kernel // 2
+        g, n = g.then(kernel, stride, before), -(-n // stride)
+        if index in by_layer:
+            out[by_layer[index]] = g
+    return out
+
+
+class BackboneTrunk(nn.Module):
+    """The pretrained network's stem and blocks up to one stage, frozen, as a module a
+    trainable head can sit on (FCDD's). BatchNorm keeps the pretrained statistics in
+    ``train()`` too, and no parameter asks for a gradient; the input's gradient still flows
+    through, so receptive fields can be checked against it."""
+
+    def __init__(self, network: EfficientNetLite0, stage: str) -> None:
+        super().__init__()
+        if stage not in _STAGE_AFTER_BLOCK:
+            raise ValueError(f"a trunk ends at one of {', '.join(_STAGE_AFTER_BLOCK)}, not {stage}")
+        network = copy.deepcopy(network).cpu().to(memory_format=torch.contiguous_format)
+        self.stage = stage
+        self.channels = STAGE_CHANNELS[stage]
+        self._conv_stem, self._bn0, self.act = network._conv_stem, network._bn0, network.act
+        self._blocks = nn.ModuleList(network._blocks[: _STAGE_AFTER_BLOCK[stage] + 1])
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> BackboneTrunk:
+        del mode  # frozen: always the pretrained statistics
+        return super().train(False)
+
+    def geometry(self, side: int) -> StageGeometry:
+        """Geometry of the trunk's output along an input axis of ``side`` pixels."""
+        return _block_geometry(self._blocks, side)[self.stage]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return x
 
 
 def weights_path() -> Path:
@@ -197,3 +237,9 @@ def pretrained_backbone() -> EfficientNetLite0:
             network.requires_grad_(False)
             _loaded["lite0"] = network.eval()
         return _loaded["lite0"]
+
+
+def pretrained_trunk(stage: str) -> BackboneTrunk:
+    """A frozen copy of the pretrained network up to ``stage`` (its own module, so moving or
+    reformatting it leaves the shared network alone)."""
+    return BackboneTrunk(pretrained_backbone(), stage)

@@ -140,9 +140,7 @@ class Detector(ABC):
                 context=context or RunContext(),
             )
             scores = self._training_scores(train)
-        self.decision_scores_ = check_finite_scores(Scores(scores), train.names).score.astype(
-            np.float64
-        )
+        self.decision_scores_ = check_finite_scores(scores, train.names).score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
         self.kind_ = train.kind
         return self
@@ -304,17 +302,14 @@ class Detector(ABC):
     def _score_and_explain(self, data: Dataset) -> tuple[Scores, Explanation]:
         return self._score(data), self._explain(data)
 
-    def _training_scores(self, train: Dataset) -> np.ndarray:
-        """Scores of the training items that set ``threshold_``, right after ``_fit``.
-
-        By default they are scored as any item is; a method that remembers its training items
-        (a nearest-neighbour memory bank) overrides this to score each one without itself,
-        as it would score a new normal item, so the threshold is not set on zeros.
-        """
-        return self._score(train).score
-
     def _prepare(self, data: Dataset, context: RunContext) -> None:
         del data, context  # nothing to prepare by default
+
+    def _training_scores(self, train: Dataset) -> Scores:
+        """Scores of the training set that set ``threshold_``; a method whose model holds
+        the training items themselves (a memory bank) scores each one without itself, so
+        the threshold matches what unseen normal items score."""
+        return self._score(train)
 
     @abstractmethod
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:

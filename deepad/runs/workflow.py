@@ -24,6 +24,7 @@ from deepad import metrics
 from deepad.config import from_json, validate
 from deepad.data.types import Dataset
 from deepad.models import Detector, Explanation, ImageMaps, Scores, get_method
+from deepad.models.config import NetworkConfig
 from deepad.plugins import load_plugins
 from deepad.results import DEFECTS_FILE
 from deepad.runs.artifacts import load_explanations, write_explanations
@@ -188,11 +189,17 @@ class _CancelCheck:
 class _StageReport:
     """``RunContext.on_stage``: preparation progress as the run's phase, e.g.
     "embedding 320/2000", written at most once a second; every report also goes to
-    ``forward`` (the CLI's progress bar)."""
+    ``forward`` (the CLI's progress bar).
+
+    While ``span`` is set, a stage also moves the progress bar across that part of it, never
+    back: what a method without epochs (PatchCore) does in ``fit`` is all stages, and so is
+    preparing the items to score."""
 
     def __init__(self, store: RunStore, run_id: int, forward: StageCallback | None = None):
         self.store, self.run_id, self.forward = store, run_id, forward
         self.last_write = 0.0
+        self.span: tuple[float, float] | None = None
+        self.shown = 0.0
 
     def __call__(self, what: str, done: int, total: int) -> None:
         if self.forward is not None:
@@ -200,7 +207,13 @@ class _StageReport:
         now = time.monotonic()
         if now - self.last_write >= STORE_WRITE_SECONDS or done >= total:
             self.last_write = now
-            self.store.update(self.run_id, phase=f"{what} {done}/{total}", heartbeat=time.time())
+            fields: dict[str, Any] = {"phase": f"{what} {done}/{total}", "heartbeat": time.time()}
+            if self.span is not None:
+                low, high = self.span
+                share = low + (high - low) * (min(done, total) / total if total > 0 else 1.0)
+                if share > self.shown:
+                    fields["progress"] = self.shown = share
+            self.store.update(self.run_id, **fields)
 
 
 def _checkpoint_history(run_dir: Path) -> tuple[int, list[dict[str, Any]]] | None:
@@ -320,11 +333,12 @@ def _execute(
     run_id = record.id
     run_dir = store.artifacts_dir(run_id)
     timings: dict[str, float] = {}
+    stages = _StageReport(store, run_id, on_stage)
 
     def phase(name: str, share: float | None = None) -> None:
         fields: dict[str, Any] = {"phase": name, "heartbeat": time.time()}
         if share is not None:
-            fields["progress"] = share
+            fields["progress"] = stages.shown = share
         store.update(run_id, **fields)
         if on_phase is not None:
             on_phase(name)
@@ -354,13 +368,15 @@ def _execute(
         store.add_history(run_id, found[1])
 
     phase("training")
+    # a network's epochs fill the bar during fit; other methods' stages do
+    stages.span = None if issubclass(cls.Config, NetworkConfig) else (0.0, TRAIN_SHARE)
     detector: Detector = cls(config=config)
     reporter = _StoreProgress(store, run_id, progress)
     context = RunContext(
         checkpoint_dir=run_dir,
         resume=resume_from is not None,
         should_stop=_CancelCheck(store, run_id),
-        on_stage=_StageReport(store, run_id, on_stage),
+        on_stage=stages,
         datasets=registry,  # ids in the configuration (FCDD's oe_dataset) resolve here too
     )
     start = time.perf_counter()
@@ -383,6 +399,7 @@ def _execute(
     detector.save(model_dir)
 
     phase("scoring", TRAIN_SHARE)
+    stages.span = (TRAIN_SHARE, 0.99)
     data, scored_on = (test, "test") if test is not None else (train, "train")
     explain_dir = run_dir / "explain"
     shutil.rmtree(explain_dir, ignore_errors=True)

@@ -127,3 +127,11 @@ def test_features_equal_the_reference_implementation_of_the_weights():
         expected = original.extract_features(x)
         ours = pretrained_backbone()(x, ("head",))["head"]
     torch.testing.assert_close(ours, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_extracting_features_leaves_the_shared_network_usable_with_gradients():
+    # moving it to channels_last inside inference mode made its parameters inference
+    # tensors, and every later input gradient through it (or a copy of it) failed
+    data = Dataset(DataKind.IMAGE, [np.zeros((40, 40, 3), np.uint8)], ["a"])
+    extract_features(data, stages=("s4",), image_size=40, device="cpu", cache=None)
+    assert not any(p.is_inference() for p in pretrained_backbone().parameters())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 
 from deepad.data.registry import DatasetRegistry
 from deepad.data.types import DataKind, Dataset, as_dataset
+from deepad.features import pretrained_trunk
 from deepad.models.base import Detector
 from deepad.models.fcdd import (
     FCDD,
@@ -37,18 +39,22 @@ def _few_threads():
 
 # --------------------------------------------------------------------- networks
 @pytest.mark.parametrize(
-    ("architecture", "size", "channels", "width", "out", "rf"),
+    ("architecture", "size", "channels", "width", "out", "rf", "backbone"),
     [
-        ("fmnist28", 28, 1, 1.0, 7, 16),
-        ("cifar32", 32, 3, 0.25, 8, 22),
-        ("vgg224", 224, 3, 0.0625, 28, 62),
+        ("fmnist28", 28, 1, 1.0, 7, 16, "none"),
+        ("cifar32", 32, 3, 0.25, 8, 22, "none"),
+        ("vgg224", 224, 3, 0.0625, 28, 62, "none"),
+        # the pretrained trunk to s8 (field 67, stride 8) and the head's two 3×3 layers; an
+        # odd side, where the trunk's "same" padding differs from an even one's
+        ("auto", 128, 3, 0.0625, 16, 99, "efficientnet_lite0"),
+        ("auto", 127, 3, 0.0625, 16, 99, "efficientnet_lite0"),
     ],
 )
 def test_output_size_and_receptive_field_match_gradient(
-    architecture, size, channels, width, out, rf
+    architecture, size, channels, width, out, rf, backbone
 ):
     torch.manual_seed(0)
-    net = FCDDNet(architecture, channels, image_size=size, width=width).eval()
+    net = FCDDNet(architecture, channels, image_size=size, width=width, backbone=backbone).eval()
     assert not any(isinstance(m, torch.nn.Linear) for m in net.modules())
     assert net.receptive_field.size == rf
     assert net.output_size() == out
@@ -67,6 +73,26 @@ def test_output_size_and_receptive_field_match_gradient(
     centre = net.receptive_field.centre(u)
     assert (rows.min() + rows.max()).item() / 2 == centre
     assert (cols.min() + cols.max()).item() / 2 == centre
+
+
+def test_pretrained_trunk_stays_frozen_and_is_not_saved(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (6, 72, 72, 3), dtype=np.uint8)
+    detector = _small(epochs=1, batch_size=4).fit(images)  # auto: pretrained above 64 px
+    net = detector.network_
+    assert net.backbone_kind.value == "efficientnet_lite0" and not net.backbone.training
+    reference = pretrained_trunk(net.backbone_stage).state_dict()
+    for name, value in net.backbone.state_dict().items():  # BatchNorm statistics included
+        assert torch.equal(value, reference[name]), name
+    assert all(p.requires_grad for p in net.features.parameters())
+    detector.save(tmp_path / "fcdd")
+    header = json.loads((tmp_path / "fcdd" / "detector.json").read_text())
+    assert header["meta"]["backbone"] == "efficientnet_lite0"  # what auto resolved to
+    loaded = Detector.load(tmp_path / "fcdd")
+    np.testing.assert_allclose(
+        loaded.decision_function(images), detector.decision_function(images), rtol=1e-5
+    )
+    small = _small(epochs=1).fit(_squares(8, 0, bright=False))
+    assert small.network_.backbone is None  # 28 px: the from-scratch network
 
 
 def test_auto_architecture_by_input_size():
@@ -361,3 +387,11 @@ def test_same_seed_gives_the_same_model():
     other = _small(epochs=1, seed=4).fit(data).decision_function(probe)
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, other)
+
+
+def test_the_train_form_offers_the_backbone_as_an_fcdd_setting():
+    from deepad.config import describe
+
+    specs = {spec.name: spec for spec in describe(FCDD.Config)}
+    assert specs["backbone"].default == "auto" and not specs["backbone"].advanced
+    assert set(specs["backbone"].choices) == {"auto", "none", "efficientnet_lite0"}

@@ -109,3 +109,17 @@ def test_scoring_in_chunks_gives_the_same_result_and_reports_progress(monkeypatc
     torch.testing.assert_close(chunked.pred_score, whole.pred_score)
     torch.testing.assert_close(chunked.anomaly_map, whole.anomaly_map)
     assert seen[-1] == (len(test), len(test)) and len(seen) >= 2
+
+
+def test_default_threshold_flags_about_contamination_of_unseen_normal_images():
+    # scored against a bank holding their own patches, every training image scored near 0
+    # and the threshold flagged nearly every unseen normal image
+    train = make_defect_dataset("fabric", n_normal=24, size=SIDE, seed=0, split="train")
+    normal = make_defect_dataset("fabric", n_normal=40, size=SIDE, seed=0, split="test")
+    detector = PatchCore(image_size=SIDE, device="cpu", contamination=0.1).fit(train)
+    scores = detector.decision_function(normal)
+    flagged = float(np.mean(scores > detector.threshold_))
+    assert flagged <= 0.3, flagged
+    own = detector.model_(next(detector._embeddings(train))[0]).pred_score.numpy()
+    before = float(np.mean(scores > np.quantile(own, 0.9)))  # the threshold from own patches
+    assert before >= 0.6, before

@@ -171,6 +171,23 @@ def test_preparation_stages_show_as_the_phase_and_training_takes_over(store, reg
     assert phases_in_training[-1] == "training"
 
 
+def test_stages_move_the_progress_bar_across_their_span_and_never_back(monkeypatch):
+    monkeypatch.setattr(workflow, "STORE_WRITE_SECONDS", 0.0)
+    written: list[dict] = []
+
+    class Store:
+        def update(self, run_id, **fields):
+            written.append(fields)
+
+    stages = workflow._StageReport(Store(), 1)
+    stages("preparing", 1, 2)  # no span (a network's epochs fill the bar): phase only
+    stages.span = (0.0, 0.9)
+    for what, done, total in (("extracting", 1, 3), ("extracting", 3, 3), ("coreset", 0, 1)):
+        stages(what, done, total)
+    assert [w.get("progress") for w in written] == [None, pytest.approx(0.3), 0.9, None]
+    assert written[-1]["phase"] == "coreset 0/1"
+
+
 def test_cancel_during_preparation_stops_before_training(store, registry, monkeypatch):
     monkeypatch.setattr(workflow, "CANCEL_POLL_SECONDS", 0.0)
     run_id = store.create_run("tiny", {**FAST, "epochs": 2, "prepare_steps": 5}, "train")

@@ -9,7 +9,7 @@ kind of object (one-vs-rest), where a patch memory bank looks for local defects.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,17 +45,20 @@ class EmbeddingKNN(Detector):
     Config = EmbeddingKNNConfig
     kinds = frozenset({DataKind.IMAGE})
 
-    def fit(self, train: Any, *args: Any, **kwargs: Any) -> Self:
-        """As :meth:`Detector.fit`, but a training image's own embedding is left out of its
-        neighbours, so the training scores (and the threshold) are those of unseen images."""
-        super().fit(train, *args, **kwargs)
-        if len(self.embeddings_) > self.config.k:
-            distance, _ = nearest_distances(self.embeddings_, self.embeddings_, self.config.k + 1)
-            self.decision_scores_ = distance[:, 1:].mean(dim=1).double().numpy()
-            self.threshold_ = float(
-                np.quantile(self.decision_scores_, 1.0 - self.config.contamination)
-            )
-        return self
+    def _training_scores(self, train: Dataset) -> Scores:
+        """Each normal training image's distance to its k nearest other training images
+        (its own embedding left out), so the threshold is set on scores like unseen ones'."""
+        n = len(self.embeddings_)
+        if n <= self.config.k:
+            return self._score(train)
+        rows = torch.arange(n)
+        distance, _ = nearest_distances(
+            self.embeddings_, self.embeddings_, self.config.k, exclude=(rows, rows)
+        )
+        return Scores(
+            score=distance.mean(dim=1).double().numpy(),
+            components={"nearest": distance[:, 0].double().numpy()},
+        )
 
     def _fit(
         self,

@@ -4,7 +4,13 @@ from deepad.models.fcdd.anomalies import confetti_noise
 from deepad.models.fcdd.detector import FCDD, AnomalySource, FCDDConfig, PixelLoss
 from deepad.models.fcdd.evaluate import localisation_metrics, masks_at, threshold_from_normals
 from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
-from deepad.models.fcdd.network import Architecture, FCDDNet, ReceptiveField, receptive_field
+from deepad.models.fcdd.network import (
+    Architecture,
+    Backbone,
+    FCDDNet,
+    ReceptiveField,
+    receptive_field,
+)
 from deepad.models.fcdd.upsample import (
     default_sigma,
     defect_mask,
@@ -16,6 +22,7 @@ __all__ = [
     "FCDD",
     "AnomalySource",
     "Architecture",
+    "Backbone",
     "FCDDConfig",
     "FCDDNet",
     "PixelLoss",

@@ -19,6 +19,7 @@ from deepad.data.transforms import image_channels, stack_images, stack_masks, to
 from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
 from deepad.explain.lrp import LRPModel
+from deepad.features.backbone import IMAGENET_MEAN, IMAGENET_STD
 from deepad.models.base import Detector, ImageMaps, Scores
 from deepad.models.config import NetworkConfig
 from deepad.models.fcdd.anomalies import (
@@ -28,7 +29,13 @@ from deepad.models.fcdd.anomalies import (
     sample_rows,
 )
 from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
-from deepad.models.fcdd.network import Architecture, FCDDNet, ReceptiveField
+from deepad.models.fcdd.network import (
+    Architecture,
+    Backbone,
+    FCDDNet,
+    ReceptiveField,
+    choose_backbone,
+)
 from deepad.models.fcdd.upsample import (
     UpsampledMaps,
     default_sigma,
@@ -73,9 +80,24 @@ class FCDDConfig(NetworkConfig):
         high=1024,
         help="Side images are resized to (empty: the most common side in the training set).",
     )
+    backbone: Backbone = param(
+        Backbone.AUTO,
+        help=(
+            "efficientnet_lite0: a frozen ImageNet-pretrained trunk with a trained head; none: "
+            "the from-scratch network of architecture; auto: pretrained above 64 px."
+        ),
+    )
+    backbone_stage: str = param(
+        "s8",
+        help="Stage of the pretrained trunk the head reads (s4, s8, s16); frozen up to it.",
+        advanced=True,
+    )
     architecture: Architecture = param(
         Architecture.AUTO,
-        help="Network: fmnist28 (RF 16), cifar32 (RF 22), vgg224 (RF 62); auto picks by size.",
+        help=(
+            "From-scratch network: fmnist28 (RF 16), cifar32 (RF 22), vgg224 (RF 62); auto "
+            "picks by size."
+        ),
     )
     width: float = param(
         1.0,
@@ -172,9 +194,12 @@ class FCDD(Detector):
             raise ValueError("confetti_size must be two fractions (low, high) with low ≤ high")
         device = select_device(cfg.device)
         size = cfg.image_size or _common_side(train)
+        backbone = choose_backbone(size) if cfg.backbone == Backbone.AUTO else cfg.backbone
         channels = image_channels(train)
         if labeled is not None:
             channels = max(channels, image_channels(labeled))
+        if backbone != Backbone.NONE:
+            channels = 3  # gray images are repeated to RGB for the pretrained trunk
 
         normal_sets, anomalous_sets = _split_by_label(train, labeled, cfg.eta)
         if not normal_sets:
@@ -207,14 +232,24 @@ class FCDD(Detector):
                 else torch.where(masks < 0, torch.ones_like(masks), masks)
             )
 
-        floats = to_float(normals)
-        mean = floats.mean(dim=(0, 2, 3))
-        std = floats.std(dim=(0, 2, 3)).clamp_min(1e-3)
+        if backbone == Backbone.NONE:
+            floats = to_float(normals)
+            mean = floats.mean(dim=(0, 2, 3))
+            std = floats.std(dim=(0, 2, 3)).clamp_min(1e-3)
+        else:  # the statistics the trunk was trained with
+            mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
         self.mean_, self.std_ = mean.numpy(), std.numpy()
         self.image_size_, self.channels_ = size, channels
 
         torch.manual_seed(cfg.seed)  # weight initialisation is part of the seeded run
-        network = FCDDNet(cfg.architecture, channels, image_size=size, width=cfg.width)
+        network = FCDDNet(
+            cfg.architecture,
+            channels,
+            image_size=size,
+            width=cfg.width,
+            backbone=backbone,
+            backbone_stage=cfg.backbone_stage,
+        )
         self.network_ = network
         self.receptive_field_ = network.receptive_field
         self.sigma_ = (
@@ -222,7 +257,7 @@ class FCDD(Detector):
         )
         log.info(
             "FCDD %s (width %g) on %d normal images of %d×%d, receptive field %d, %s",
-            network.architecture.value,
+            network.description,
             network.width,
             len(normals),
             size,
@@ -259,7 +294,13 @@ class FCDD(Detector):
             network.to(memory_format=torch.channels_last)
             sampler.channels_last = True
         self.history_ = fit_network(
-            network, loss_fn, sampler, cfg, progress=progress, context=context
+            network,
+            loss_fn,
+            sampler,
+            cfg,
+            progress=progress,
+            context=context,
+            parameters=network.trainable_parameters(),
         )
         network.to(memory_format=torch.contiguous_format)
 
@@ -374,11 +415,18 @@ class FCDD(Detector):
 
     # ----------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        tensors = {f"net.{k}": v for k, v in self.network_.state_dict().items()}
+        # the frozen trunk is not saved: it is the pretrained weights, loaded again
+        tensors = {
+            f"net.{k}": v
+            for k, v in self.network_.state_dict().items()
+            if not k.startswith("backbone.")
+        }
         tensors["mean"] = self.mean_
         tensors["std"] = self.std_
         meta = {
             "architecture": self.network_.architecture.value,
+            "backbone": self.network_.backbone_kind.value,
+            "backbone_stage": self.network_.backbone_stage,
             "image_size": self.image_size_,
             "channels": self.channels_,
             "width": self.network_.width,
@@ -393,8 +441,13 @@ class FCDD(Detector):
             int(meta["channels"]),
             image_size=int(meta["image_size"]),
             width=float(meta["width"]),
+            backbone=meta.get("backbone", Backbone.NONE.value),
+            backbone_stage=meta.get("backbone_stage", "s8"),
         )
-        network.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        state = {k[4:]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("net.")}
+        if network.backbone is not None:
+            state.update({f"backbone.{k}": v for k, v in network.backbone.state_dict().items()})
+        network.load_state_dict(state)
         self.network_ = network.eval()
         self.mean_ = np.asarray(tensors["mean"], dtype=np.float32)
         self.std_ = np.asarray(tensors["std"], dtype=np.float32)

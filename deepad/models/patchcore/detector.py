@@ -109,8 +109,10 @@ class PatchCore(Detector):
         )
         chunks = list(self._embeddings(train, context))
         grid = chunks[0][1]
+        h, w = chunks[0][0].shape[-2:]
         patches = torch.cat([e.permute(0, 2, 3, 1).reshape(-1, e.shape[1]) for e, _ in chunks])
         del chunks
+        owner = torch.arange(len(train)).repeat_interleave(h * w)  # image of each patch
         sampler = KCenterGreedy(
             share=cfg.coreset_share,
             projection_dim=cfg.projection_dim,
@@ -130,6 +132,9 @@ class PatchCore(Detector):
         self.model_ = model.eval()
         self.grid_ = grid
         self._last_inference = None
+        context.stage("scoring the training images", 0, 1)
+        self._loo_scores = self._leave_one_image_out(patches, owner[chosen], len(train), h, w)
+        context.stage("scoring the training images", 1, 1)
         log.info(
             "PatchCore bank: %d of %d patches (%d dims) from %d images at %d px",
             len(chosen),
@@ -138,6 +143,34 @@ class PatchCore(Detector):
             len(train),
             self.image_size_,
         )
+
+    def _leave_one_image_out(
+        self, patches: torch.Tensor, bank_owner: torch.Tensor, n: int, h: int, w: int
+    ) -> Scores:
+        """Each training image scored against the bank without its own patches.
+
+        Scored against the whole bank, a training image finds its own patches there (at
+        distance 0 for every patch the coreset kept), so its score is far below what an
+        unseen normal image gets and a threshold at a quantile of such scores flags most
+        normal test images. Without its own entries the bank is what it is for an unseen
+        image of the same kind. With one training image there are no others to score
+        against, and it is scored against the whole bank."""
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        embeddings = patches.view(n, h, w, -1).permute(0, 3, 1, 2)
+        images = torch.arange(n)
+        parts = []
+        with torch.inference_mode():
+            for first in range(0, n, cfg.batch_size):
+                rows = slice(first, first + cfg.batch_size)
+                exclude = (images[rows], bank_owner) if n > 1 else None
+                parts.append(self.model_(embeddings[rows], exclude))
+        result = PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
+        return _scores(result)
+
+    def _training_scores(self, train: Dataset) -> Scores:
+        scores = self._loo_scores
+        del self._loo_scores  # only the fit that computed them uses them
+        return scores
 
     def _embeddings(
         self, data: Dataset, context: RunContext | None = None
@@ -198,11 +231,7 @@ class PatchCore(Detector):
         self.infer(data, context)  # kept for the scoring and explaining that follow
 
     def _score(self, data: Dataset) -> Scores:
-        result = self.infer(data)
-        return Scores(
-            score=result.pred_score.numpy().astype(np.float64),
-            components={"max_patch": result.max_patch.numpy().astype(np.float64)},
-        )
+        return _scores(self.infer(data))
 
     def _explain(self, data: Dataset) -> ImageMaps:
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
@@ -229,3 +258,10 @@ class PatchCore(Detector):
         geometry = pretrained_backbone().geometry(self.image_size_)
         self.grid_ = patch_grid(geometry, stage_list(cfg.stages), cfg.pool)
         self._last_inference = None
+
+
+def _scores(result: PatchCoreResult) -> Scores:
+    return Scores(
+        score=result.pred_score.numpy().astype(np.float64),
+        components={"max_patch": result.max_patch.numpy().astype(np.float64)},
+    )

@@ -64,10 +64,21 @@ class MemoryBankModel(nn.Module):
         self.reweight = reweight
         self.num_neighbors = num_neighbors
 
-    def forward(self, embeddings: torch.Tensor) -> PatchCoreResult:
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        exclude: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> PatchCoreResult:
+        """Scores of ``(n, d, h, w)`` embeddings. ``exclude = (image_groups, bank_groups)``
+        (``(n,)`` and ``(bank size,)`` integers) scores each image without the bank entries
+        of its own group: a training image against the others' patches."""
         n, d, h, w = embeddings.shape
         patches = embeddings.permute(0, 2, 3, 1).reshape(n, h * w, d)
-        distance, nearest = nearest_distances(patches.reshape(-1, d), self.memory_bank)
+        if exclude is not None:
+            exclude = (exclude[0].repeat_interleave(h * w), exclude[1])
+        distance, nearest = nearest_distances(
+            patches.reshape(-1, d), self.memory_bank, exclude=exclude
+        )
         scores = distance[:, 0].view(n, h * w)
         best, where = scores.max(dim=1)
         image_score = best

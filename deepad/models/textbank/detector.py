@@ -54,9 +54,9 @@ class MemoryBankDetector(EmbeddingDetector):
     ) -> None:
         self._fit_scores = self._fit_embeddings(self._embed(train, context), context)
 
-    def _training_scores(self, train: Dataset) -> np.ndarray:
+    def _training_scores(self, train: Dataset) -> Scores:
         scores, self._fit_scores = self._fit_scores, None
-        return scores
+        return Scores(scores)
 
     def _score(self, data: Dataset) -> Scores:
         return self.score_embeddings(self._embed(data))
