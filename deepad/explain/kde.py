@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from deepad.data.types import DataKind
-from deepad.explain.lrp import LRPModel
+from deepad.explain.declare import LRPModel
 
 
 def kde_relevance(

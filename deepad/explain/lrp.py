@@ -42,44 +42,14 @@ from zennit.rules import ZBox
 from zennit.types import BatchNorm, Linear
 
 from deepad.data.types import DataKind
+from deepad.explain.declare import (  # re-exported: detectors declare, this module propagates
+    METHODS as METHODS,
+)
+from deepad.explain.declare import LRPModel
+from deepad.explain.declare import squared_distance_relevance as squared_distance_relevance
 from deepad.results import FeatureWeights, ImageMaps
 
-METHODS = ("lrp", "gradient", "gradient_x_input")
-RULES = {
-    "image": "EpsilonGammaBox: z^B on the first layer (the input's value range), γ = 0.25 on "
-    "convolutions, ε on dense layers; BatchNorm merged",
-    "other": "EpsilonPlusFlat: flat on the first layer, z⁺ on convolutions, ε on dense layers; "
-    "BatchNorm merged",
-}
 _CHUNK = 64
-
-
-@dataclass
-class LRPModel:
-    """A detector's score as the last layers of its network.
-
-    ``network`` maps ``inputs`` (the items as the network sees them, ``(n, ...)``) to output
-    neurons; ``relevance(outputs, inputs)`` gives each output neuron its relevance, and the
-    relevances of an item sum to its score. ``low``/``high`` bound the input values (images,
-    broadcastable to one item); None for tables and sequences.
-
-    ``residual``: the score compares each output with its own input, ``e = x − f(x)`` (an
-    autoencoder's error). The relevance ``R_i`` of ``e_i`` is then split by the ε rule of a
-    sum over its two terms: ``R_i · x_i / e_i`` goes straight to input ``i`` (the skip) and
-    ``R_i · (−f_i) / e_i`` starts the propagation through the network.
-    """
-
-    network: nn.Module
-    inputs: torch.Tensor
-    relevance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    kind: DataKind
-    low: torch.Tensor | float | None = None
-    high: torch.Tensor | float | None = None
-    residual: bool = False  # output neuron i is compared with input i (an autoencoder)
-
-    @property
-    def rules(self) -> str:
-        return RULES["image" if self.low is not None else "other"]
 
 
 class MergeBatchNorm(_ZennitMergeBatchNorm):
@@ -309,17 +279,3 @@ def explain_network(detector: Any, data: Any, method: str = "lrp") -> ImageMaps 
 def _image_side(rel: np.ndarray) -> tuple[int, int]:
     side = int(round(np.sqrt(rel[0].size)))
     return side, rel[0].size // side
-
-
-def squared_distance_relevance(
-    center: torch.Tensor,
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Relevance ``(φ(x) − c)²`` per output feature: the hook for hypersphere detectors
-    (Deep SVDD, Deep SAD, HSC), whose score is ``‖φ(x) − c‖²``; with a bias-free φ and the
-    documented rules the input relevance sums to the score."""
-
-    def relevance(phi: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        del x
-        return (phi - center.to(phi)) ** 2
-
-    return relevance

@@ -22,7 +22,7 @@ from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.transforms import image_channels, stack_images, to_float
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
-from deepad.explain.lrp import LRPModel
+from deepad.explain.declare import LRPModel
 from deepad.models.ae.network import ConvAutoencoder, DenseAutoencoder
 from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
 from deepad.models.config import NetworkConfig

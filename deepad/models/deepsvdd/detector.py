@@ -34,7 +34,7 @@ from deepad.config import param
 from deepad.data.transforms import image_channels, stack_images, to_float
 from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
-from deepad.explain.lrp import LRPModel, squared_distance_relevance
+from deepad.explain.declare import LRPModel, squared_distance_relevance
 from deepad.models.ae.network import ConvAutoencoder
 from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
 from deepad.models.config import NetworkConfig

@@ -18,7 +18,7 @@ from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.transforms import image_channels, stack_images, stack_masks, to_float
 from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
-from deepad.explain.lrp import LRPModel
+from deepad.explain.declare import LRPModel
 from deepad.features.backbone import IMAGENET_MEAN, IMAGENET_STD
 from deepad.models.base import Detector, ImageMaps, Scores
 from deepad.models.config import NetworkConfig

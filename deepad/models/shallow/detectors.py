@@ -159,8 +159,8 @@ class KDE(ShallowDetector):
         import torch
         from torch import nn
 
+        from deepad.explain.declare import LRPModel
         from deepad.explain.kde import kde_relevance
-        from deepad.explain.lrp import LRPModel
 
         x = torch.from_numpy(self.features_.transform(data))
         if data.kind == DataKind.IMAGE:
