@@ -136,9 +136,12 @@ def upload(page, tab: str, files: list[Path]) -> None:
     """Put ``files`` into the file uploader of the Data page's tab ``tab``."""
     page.get_by_role("tab", name=tab).click()
     panel = visible_tab(page)
-    panel.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-        [str(f) for f in files]
-    )
+    uploader = panel.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    # after a rerun (a new data type) the old uploader can linger a moment beside the new one
+    deadline = time.time() + STEP_MS / 1000
+    while uploader.count() != 1 and time.time() < deadline:
+        page.wait_for_timeout(300)
+    uploader.set_input_files([str(f) for f in files])
     for f in files:
         panel.get_by_text(f.name).first.wait_for()
 
@@ -166,6 +169,12 @@ def train_and_inspect(page) -> None:
     page.get_by_role("button", name="Inspect").wait_for(timeout=TRAIN_MS)
     page.get_by_role("button", name="Inspect").click()
     page.get_by_text("Items by anomaly score").wait_for()
+    # on a loaded machine the page switch from the Runs list (whose panel refreshes every 2 s)
+    # sometimes leaves a blank page a moment later; open Inspect from the sidebar then
+    page.wait_for_timeout(3000)
+    if not page.get_by_text("Items by anomaly score").is_visible():
+        go_to(page, "Inspect")
+        page.get_by_text("Items by anomaly score").wait_for()
 
 
 def no_exceptions(page) -> None:
