@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from tests.browser_support import MARKS, TRAIN_MS, go_to, no_exceptions, set_number
+from tests.browser_support import MARKS, go_to, no_exceptions, set_number, train_and_inspect
 
 pytestmark = MARKS
 
@@ -21,14 +21,8 @@ def test_demo_train_inspect_in_browser(app, page, tmp_path):
 
     go_to(page, "Train")
     set_number(page, "epochs", 3)
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("started in the background").wait_for()
+    train_and_inspect(page)
 
-    go_to(page, "Runs")
-    page.get_by_text("AUROC", exact=False).first.wait_for(timeout=TRAIN_MS)
-    page.get_by_role("button", name="Inspect").click()
-
-    page.get_by_text("Items by anomaly score").wait_for()
     images = page.locator('[data-testid="stImage"] img')
     # the page may still be rerunning (images are swapped in place), so poll
     deadline = time.time() + 120
