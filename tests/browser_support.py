@@ -168,13 +168,18 @@ def train_and_inspect(page) -> None:
     go_to(page, "Runs")
     page.get_by_role("button", name="Inspect").wait_for(timeout=TRAIN_MS)
     page.get_by_role("button", name="Inspect").click()
-    page.get_by_text("Items by anomaly score").wait_for()
-    # on a loaded machine the page switch from the Runs list (whose panel refreshes every 2 s)
-    # sometimes leaves a blank page a moment later; open Inspect from the sidebar then
-    page.wait_for_timeout(3000)
-    if not page.get_by_text("Items by anomaly score").is_visible():
+    # the page switch from the Runs list (whose panel refreshes every 2 s) sometimes leaves a
+    # blank page, at once or a moment later; open Inspect from the sidebar then
+    heading = page.get_by_text("Items by anomaly score")
+    try:
+        heading.wait_for(timeout=30_000)
+        page.wait_for_timeout(3000)
+        blank = not heading.is_visible()
+    except Exception:
+        blank = True
+    if blank:
         go_to(page, "Inspect")
-        page.get_by_text("Items by anomaly score").wait_for()
+        heading.wait_for()
 
 
 def no_exceptions(page) -> None:

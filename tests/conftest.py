@@ -29,7 +29,7 @@ def _one_torch_thread():
 
 
 @pytest.fixture
-def app(tmp_path):
+def live_app(tmp_path):
     """The dashboard on a free port with its own deepad home: ``(url, home)``."""
     from tests.browser_support import running_app
 
@@ -38,7 +38,7 @@ def app(tmp_path):
 
 
 @pytest.fixture
-def page(tmp_path):
+def chromium_page(tmp_path):
     """A headless Chromium page; its last state is saved as ``last.png`` in ``tmp_path``."""
     from tests.browser_support import browser_page
 

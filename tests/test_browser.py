@@ -13,8 +13,9 @@ from tests.browser_support import MARKS, go_to, no_exceptions, set_number, train
 pytestmark = MARKS
 
 
-def test_demo_train_inspect_in_browser(app, page, tmp_path):
-    url, _ = app
+def test_demo_train_inspect_in_browser(live_app, chromium_page, tmp_path):
+    url, _ = live_app
+    page = chromium_page
     page.goto(url)
     page.get_by_role("button", name="Use this demo set").click()
     page.get_by_text("Demo set selected").wait_for()

@@ -76,8 +76,9 @@ def drag_slider(page, label: str, share: float) -> None:
     page.mouse.up()
 
 
-def test_images_fcdd_in_browser(app, page, tmp_path):
-    url, home = app
+def test_images_fcdd_in_browser(live_app, chromium_page, tmp_path):
+    url, home = live_app
+    page = chromium_page
     data = defect_benchmark(
         "fabric", size=32, n_train=20, n_test_normal=6, n_test_per_defect=2, n_labeled_per_defect=0
     )
@@ -154,8 +155,9 @@ ODD_TEXT = [
 ]
 
 
-def test_text_cvdd_in_browser(app, page, tmp_path):
-    url, _ = app
+def test_text_cvdd_in_browser(live_app, chromium_page, tmp_path):
+    url, _ = live_app
+    page = chromium_page
     train_docs = [NORMAL_TEXT[i % 6] + f" Order {i}." for i in range(30)]
     train_csv = write_csv(
         tmp_path / "reviews_train.csv", ["review", "is_odd"], [[d, 0] for d in train_docs]
@@ -189,17 +191,18 @@ def test_text_cvdd_in_browser(app, page, tmp_path):
     for text, _ in test_docs:
         assert text in shown
     highlighted = page.locator('[data-testid="stHtml"] span[title]')
-    assert highlighted.count() > 0
-    assert "Quantum" in " ".join(highlighted.all_inner_texts()) or any(
-        w[0].isupper() for w in highlighted.all_inner_texts()
-    )
+    words = highlighted.all_inner_texts()
+    assert words
+    # highlights mark the words as written, not the lower-cased tokens the model saw
+    assert any(w[:1].isupper() for w in words)
     no_exceptions(page)
 
 
-def test_table_dsebm_in_browser(app, page, tmp_path):
+def test_table_dsebm_in_browser(live_app, chromium_page, tmp_path):
     import numpy as np
 
-    url, _ = app
+    url, _ = live_app
+    page = chromium_page
     rng = np.random.default_rng(0)
     header = ["x1", "x2", "x3", "x4", "label"]
     train = rng.normal(size=(60, 4))
