@@ -26,3 +26,21 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def live_app(tmp_path):
+    """The dashboard on a free port with its own deepad home: ``(url, home)``."""
+    from tests.browser_support import running_app
+
+    with running_app(tmp_path) as found:
+        yield found
+
+
+@pytest.fixture
+def chromium_page(tmp_path):
+    """A headless Chromium page; its last state is saved as ``last.png`` in ``tmp_path``."""
+    from tests.browser_support import browser_page
+
+    with browser_page(tmp_path / "last.png") as found:
+        yield found
