@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -28,28 +27,7 @@ from deepad.results import ImageMaps
 ROOT = Path(__file__).resolve().parents[2]
 GOALS = {"inspect, 90 items (FCDD)": 1.5, "inspect, 10,000 items (FCDD)": 2.0, "runs, 50": 1.0}
 
-RENDER = textwrap.dedent(
-    """
-    import json, sys, time
-    from streamlit.testing.v1 import AppTest
-
-    page, state = json.loads(sys.argv[1])
-    def render(path, values):
-        at = AppTest.from_file("app.py", default_timeout=120)
-        for key, value in values.items():
-            at.session_state[key] = value
-        at.run()
-        if path != "pages/data.py":
-            at.switch_page(path)
-            start = time.perf_counter()
-            at.run()
-            return time.perf_counter() - start, [e.message for e in at.exception]
-        return 0.0, []
-    render("pages/data.py", {})
-    seconds, errors = render(page, state)
-    print(json.dumps({"seconds": seconds, "errors": errors}))
-    """
-)
+RENDER = ROOT / "benchmarks" / "render_page.py"  # runs streamlit, in its own process
 
 
 def fcdd_run(svc, n: int, side: int = 64, seed: int = 0) -> int:
@@ -105,7 +83,7 @@ def first_paints(home: Path) -> list[dict]:
     rows = []
     for name, case in cases.items():
         done = subprocess.run(
-            [sys.executable, "-c", RENDER, json.dumps(case)],
+            [sys.executable, str(RENDER), json.dumps(case)],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         if done.returncode != 0:

@@ -1,0 +1,29 @@
+"""First paint of one dashboard page, for ``deepad bench pages`` (which runs this file in a
+fresh process, so every page starts with cold caches and deepad itself never imports
+streamlit). Argument: JSON ``[page path, session state]``; prints JSON ``{seconds, errors}``."""
+
+import json
+import sys
+import time
+
+from streamlit.testing.v1 import AppTest
+
+
+def render(path: str, values: dict) -> tuple[float, list[str]]:
+    at = AppTest.from_file("app.py", default_timeout=120)
+    for key, value in values.items():
+        at.session_state[key] = value
+    at.run()
+    if path != "pages/data.py":
+        at.switch_page(path)
+        start = time.perf_counter()
+        at.run()
+        return time.perf_counter() - start, [e.message for e in at.exception]
+    return 0.0, []
+
+
+if __name__ == "__main__":
+    page, state = json.loads(sys.argv[1])
+    render("pages/data.py", {})
+    seconds, errors = render(page, state)
+    print(json.dumps({"seconds": seconds, "errors": errors}))
