@@ -5,12 +5,15 @@ streamlit). Argument: JSON ``[page path, session state]``; prints JSON ``{second
 import json
 import sys
 import time
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def render(path: str, values: dict) -> tuple[float, list[str]]:
-    at = AppTest.from_file("app.py", default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     for key, value in values.items():
         at.session_state[key] = value
     at.run()
