@@ -4,6 +4,8 @@ thread (the networks in tests are tiny, where thread hand-offs cost more than th
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -44,3 +46,13 @@ def chromium_page(tmp_path):
 
     with browser_page(tmp_path / "last.png") as found:
         yield found
+
+
+@pytest.fixture
+def worker_pid():
+    """The PID of a live process that passes for a deepad worker (its command line names
+    deepad), for tests of what the job runner does with running runs."""
+    process = subprocess.Popen([sys.executable, "-c", "import time  # deepad worker\ntime.sleep(600)"])
+    yield process.pid
+    process.kill()
+    process.wait()

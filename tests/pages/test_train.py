@@ -109,13 +109,11 @@ def test_changing_a_number_field_starts_no_run(svc):
     assert not at.get("form")
 
 
-def test_a_run_beyond_the_limit_waits_in_the_queue(svc, monkeypatch):
-    import os
-
+def test_a_run_beyond_the_limit_waits_in_the_queue(svc, monkeypatch, worker_pid):
     monkeypatch.setenv("DEEPAD_MAX_RUNS", "1")
     demo = svc.use_demo("fashion")
     busy = svc.store.create_run("ae", {"epochs": 1}, demo.train)
-    svc.store.update(busy, status="running", pid=os.getpid(), heartbeat=time.time())
+    svc.store.update(busy, status="running", pid=worker_pid, heartbeat=time.time())
     at = app("pages/train.py", **{TRAIN: demo.train})
     at.button(key="train_start").click().run()
     no_errors(at)

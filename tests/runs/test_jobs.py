@@ -47,13 +47,13 @@ def test_pid_alive():
     assert not jobs.pid_alive(None) and not jobs.pid_alive(0)
 
 
-def test_reconcile_marks_only_runs_whose_process_is_gone(store):
+def test_reconcile_marks_only_runs_whose_process_is_gone(store, worker_pid):
     gone = store.create_run("ae", {}, "t")
     store.update(gone, status=RUNNING, pid=_dead_pid(), heartbeat=time.time())
     stale = store.create_run("ae", {}, "t")
-    store.update(stale, status=RUNNING, pid=os.getpid(), heartbeat=time.time() - 1000)
+    store.update(stale, status=RUNNING, pid=worker_pid, heartbeat=time.time() - 1000)
     alive = store.create_run("ae", {}, "t")
-    store.update(alive, status=RUNNING, pid=os.getpid(), heartbeat=time.time())
+    store.update(alive, status=RUNNING, pid=worker_pid, heartbeat=time.time())
     never_started = store.create_run("ae", {}, "t")
     crashed_on_start = store.create_run("ae", {}, "t")
     store.update(crashed_on_start, pid=_dead_pid(), heartbeat=time.time())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from deepad import hardware
@@ -17,14 +15,14 @@ def store(tmp_path) -> RunStore:
 
 
 @pytest.fixture
-def started(monkeypatch) -> list[int]:
-    """``start_run`` replaced by a fake worker that is running at once in this process."""
+def started(monkeypatch, worker_pid) -> list[int]:
+    """``start_run`` replaced by a stand-in worker process that is running at once."""
     calls: list[int] = []
 
     def fake_start(store: RunStore, run_id: int, *, resume: bool = False) -> int:
         calls.append(run_id)
-        store.update(run_id, status=RUNNING, pid=os.getpid())
-        return os.getpid()
+        store.update(run_id, status=RUNNING, pid=worker_pid)
+        return worker_pid
 
     monkeypatch.setattr(jobs, "start_run", fake_start)
     return calls
