@@ -1,5 +1,6 @@
 # Two entry points: `make app` (install, then run the dashboard) and `make test` (install, then
-# lint and run the test suite). Both create .venv on first use.
+# lint and run the test suite, spread over the cores by pytest-xdist). Both create .venv on first
+# use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -26,7 +27,7 @@ app: install
 
 test: install browser
 	$(BIN)/ruff check deepad pages tests app.py
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=4
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
