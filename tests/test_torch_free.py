@@ -27,6 +27,8 @@ APP_MODULES = [
     "deepad.metrics",
     "deepad.models",
     "deepad.models.registry",
+    "deepad.hardware",
+    "deepad.plugins",
     *sorted(
         f"pages.{folder}{path.stem}"
         for folder in ("components.", "views.")

@@ -130,6 +130,7 @@ MEASURES = [
 )
 def run(options: BenchOptions) -> None:
     repeats = int(options.extra.get("repeats", "5"))
+    load_before = os.getloadavg()[0]
     baseline = options.extra.get("baseline")
     with tempfile.TemporaryDirectory(prefix="deepad-cold-") as folder:
         home = Path(folder) / "home"
@@ -159,9 +160,17 @@ def run(options: BenchOptions) -> None:
     text = format_table(
         shown, columns, title=f"App cold start, median of {repeats} fresh processes"
     )
+    cores = os.cpu_count() or 1
+    text += (
+        f"\n\n1-minute load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at "
+        f"the end, on {cores} cores"
+    )
     print("\n" + text)
     path = options.output or RESULTS / "app-cold-start.json"
-    write_results(path, {"suite": "cold-start", "rows": rows, "runs": runs, "commits": commits})
+    write_results(
+        path,
+        {"suite": "cold-start", "rows": rows, "runs": runs, "commits": commits, "cores": cores},
+    )
     command = " ".join(["deepad", *sys.argv[1:]])
     path.with_suffix(".md").write_text(
         f"# app cold start\n\nCommand: `{command}`\n\n```\n{text}\n```\n\n"
