@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
 from deepad.errors import DeepadError
 from deepad.receptive_field import ReceptiveField, upsample_numpy
 from deepad.results import DEFECTS_FILE, Explanation, explanation_kind
+
+if TYPE_CHECKING:
+    from deepad.models.registry import MethodInfo
 
 log = logging.getLogger(__name__)
 
@@ -458,23 +461,27 @@ class Service:
 
     # ------------------------------------------------------------------ methods
     @staticmethod
-    def methods(kind: DataKind | str | None = None) -> list[type]:
-        from deepad.models.registry import list_methods
+    def methods(kind: DataKind | str | None = None) -> list[MethodInfo]:
+        """The catalogue entries of the methods that work on ``kind`` data (all without it):
+        name, title, kinds, typed ``Config``, summary. No detector (nor torch) is imported."""
+        from deepad.models.registry import catalog
 
-        return list_methods(kind)
+        return catalog(kind)
 
     @staticmethod
-    def method(name: str) -> type:
-        from deepad.models.registry import get_method
+    def method(name: str) -> MethodInfo:
+        """The catalogue entry of method ``name``; its detector class is
+        :func:`deepad.models.get_method`'s, for the processes that train and score."""
+        from deepad.models.registry import method_info
 
         try:
-            return get_method(name)
+            return method_info(name)
         except KeyError as error:
             raise ServiceError(error.args[0]) from None
 
     @staticmethod
     def method_title(name: str) -> str:
-        """The method's title, without loading the method (and torch) for built-in ones."""
+        """The method's title, from the catalogue (no detector is imported)."""
         from deepad.models.registry import method_title
 
         return method_title(name)

@@ -73,10 +73,9 @@ method_name = st.selectbox(
     key="train_method",
     help="Only methods that work on this data type are listed.",
 )
-cls = svc.method(method_name)
-summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
-if summary:
-    st.caption(summary)
+cls = svc.method(method_name)  # the catalogue entry: no detector (nor torch) is loaded
+if cls.summary:
+    st.caption(cls.summary)
 notes = []
 if cls.explains:
     notes.append("explains its scores (maps or word weights on the Inspect page)")

@@ -194,6 +194,70 @@ def test_a_plugin_method_is_offered_by_the_service(tmp_path, monkeypatch):
         Service(tmp_path / "home")
 
 
+# A plugin that lists its method without importing the detector: the catalogue entry lives in
+# a module that imports neither torch nor the detector, which loads only when a run needs it.
+PLUGIN_ENTRY = '''
+from deepad.data.types import DataKind
+from deepad.models import MethodInfo, register_method
+from deepad.models.config import DetectorConfig
+
+register_method(MethodInfo(
+    name="plugin_lazy", title="Lazy plugin", Config=DetectorConfig,
+    kinds=frozenset({DataKind.TABLE}), detector="deepad_test_lazy_detector:Lazy",
+    summary="Lists itself without loading.",
+))
+'''
+
+PLUGIN_DETECTOR = '''
+import numpy as np
+from deepad.data.types import DataKind
+from deepad.models import Scores, register
+from deepad.models.base import Detector
+from deepad.models.config import DetectorConfig
+
+
+@register
+class Lazy(Detector):
+    name = "plugin_lazy"
+    title = "Lazy plugin"
+    Config = DetectorConfig
+    kinds = frozenset({DataKind.TABLE})
+
+    def _fit(self, train, **kwargs):
+        self.mean_ = np.asarray(train.items, dtype=np.float64).mean(0)
+
+    def _score(self, data):
+        return Scores(np.abs(np.asarray(data.items, dtype=np.float64) - self.mean_).sum(1))
+
+    def _state(self):
+        return {"mean": self.mean_}, {}
+
+    def _restore(self, tensors, meta):
+        self.mean_ = np.asarray(tensors["mean"])
+'''
+
+
+def test_a_plugin_catalogue_entry_lists_the_method_before_its_detector_loads(
+    tmp_path, monkeypatch
+):
+    import sys
+
+    from deepad.models import get_method
+
+    (tmp_path / "deepad_test_lazy.py").write_text(PLUGIN_ENTRY)
+    (tmp_path / "deepad_test_lazy_detector.py").write_text(PLUGIN_DETECTOR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DEEPAD_PLUGINS", "deepad_test_lazy")
+    svc = Service(tmp_path / "home")
+    assert "plugin_lazy" in [m.name for m in svc.methods("table")]
+    assert svc.method("plugin_lazy").summary == "Lists itself without loading."
+    assert [s.name for s in svc.config_fields("plugin_lazy")] == ["contamination"]
+    assert "deepad_test_lazy_detector" not in sys.modules
+    detector = get_method("plugin_lazy")().fit(np.array([[0.0], [1.0], [2.0]]))
+    assert "deepad_test_lazy_detector" in sys.modules
+    np.testing.assert_allclose(detector.decision_function(np.array([[1.0], [5.0]])), [0, 4])
+
+
 def test_a_path_is_ingested_like_an_upload_and_its_kind_inferred(tmp_path):
     table = tmp_path / "sensors.csv"
     table.write_text("a,b\n1,2\n3,4\n5,6\n")

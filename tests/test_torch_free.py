@@ -1,5 +1,6 @@
-"""The dashboard process never imports torch: its modules, and its pages as they render runs
-of every explanation kind, checked in a fresh interpreter."""
+"""The dashboard process never imports torch: its modules, the method catalogue and every
+method's settings form, and its pages (the Train page on image, table and text data, and runs
+of every explanation kind), checked in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import textwrap
 import numpy as np
 
 from deepad.data.types import DataKind, Dataset
-from deepad.models.registry import TITLES, list_methods
 from deepad.results import FeatureWeights, ImageMaps, TokenWeights, explanation_kind
 from deepad.service import Explanations, Service
+from pages.components.state import TRAIN
 from tests.pages.helpers import ROOT, blob, fake_run, noise
 
 APP_MODULES = [
@@ -26,6 +27,8 @@ APP_MODULES = [
     "deepad.metrics",
     "deepad.models",
     "deepad.models.registry",
+    "deepad.hardware",
+    "deepad.plugins",
     *sorted(
         f"pages.{folder}{path.stem}"
         for folder in ("components.", "views.")
@@ -43,14 +46,17 @@ RENDER = textwrap.dedent(
     for name in json.loads(sys.argv[1]):
         importlib.import_module(name)
     failures = []
-    for page, state in json.loads(sys.argv[2]):
+    for page, state, choices in json.loads(sys.argv[2]):
         at = AppTest.from_file("app.py", default_timeout=60)
         for key, value in state.items():
             at.session_state[key] = value
         at.run()
         at.switch_page(page)
         at.run()
-        failures += [f"{page}: {e.message}" for e in at.exception]
+        for key, value in choices.items():  # e.g. another method on the Train page
+            at.selectbox(key=key).set_value(value).run()
+        failures += [f"{page} {choices}: {e.message}" for e in at.exception]
+        failures += [f"{page} {choices}: {e.value}" for e in at.error]
     loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
     print(json.dumps({"failures": failures, "torch": loaded}))
     """
@@ -95,25 +101,79 @@ def _runs_of_every_kind(svc: Service) -> list[int]:
     return [fcdd, cvdd, dsebm]
 
 
-def test_app_pages_render_runs_without_importing_torch(tmp_path):
-    # The Train page is not among them: it renders the methods' typed configs, which are
-    # defined in the method packages beside their networks, and names the torch device.
-    home = tmp_path / "home"
-    runs = _runs_of_every_kind(Service(home))
-    pages = [["pages/data.py", {}], ["pages/runs.py", {}], ["pages/compare.py", {}]]
-    pages += [["pages/inspect.py", {"inspect_run": run_id}] for run_id in runs]
-    done = subprocess.run(
-        [sys.executable, "-c", RENDER, json.dumps(APP_MODULES), json.dumps(pages)],
+def _in_fresh_interpreter(home, script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
         env={**os.environ, "DEEPAD_HOME": str(home), "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_app_pages_render_runs_and_the_train_page_without_importing_torch(tmp_path):
+    home = tmp_path / "home"
+    svc = Service(home)
+    runs = _runs_of_every_kind(svc)
+    images, text, table = (svc.run(r).train_dataset for r in runs)
+    pages = [["pages/data.py", {}, {}], ["pages/runs.py", {}, {}], ["pages/compare.py", {}, {}]]
+    pages += [["pages/inspect.py", {"inspect_run": run_id}, {}] for run_id in runs]
+    pages += [
+        ["pages/train.py", {TRAIN: images}, {}],  # the autoencoder's form
+        ["pages/train.py", {TRAIN: images}, {"train_method": "fcdd"}],  # fields from the data
+        ["pages/train.py", {TRAIN: table}, {"train_method": "dsebm"}],
+        ["pages/train.py", {TRAIN: text}, {"train_method": "cvdd"}],
+    ]
+    done = _in_fresh_interpreter(home, RENDER, json.dumps(APP_MODULES), json.dumps(pages))
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["failures"] == []
     assert report["torch"] == [], "the app process imported torch"
+
+
+# What the Train page asks the service for, for every method, on data of each of its kinds.
+METHOD_FORMS = textwrap.dedent(
+    """
+    import json, sys
+    from deepad.service import Service
+
+    svc = Service()
+    datasets = json.loads(sys.argv[1])
+    shown = {}
+    for entry in svc.methods():
+        assert svc.method_title(entry.name) == entry.title and svc.method(entry.name) == entry
+        for kind in sorted(k.value for k in entry.kinds if k.value in datasets):
+            assert entry in svc.methods(kind)
+            specs = svc.config_fields(entry.name, datasets[kind])
+            config = svc.build_config(entry.name, {s.name: s.default for s in specs})
+            shown[f"{entry.name}/{kind}"] = len(config)
+    print(json.dumps({"device": svc.device_name(), "forms": shown,
+                      "torch": sorted(m for m in sys.modules if m.split(".")[0] == "torch")}))
+    """
+)  # fmt: skip
+
+
+def test_every_method_form_is_built_without_importing_torch(tmp_path):
+    home = tmp_path / "home"
+    svc = Service(home)
+    images, text, table = (svc.run(r).train_dataset for r in _runs_of_every_kind(svc))
+    rng = np.random.default_rng(1)
+    steps = [rng.normal(size=(12, 2)).astype(np.float32) for _ in range(4)]
+    sequences = svc.registry.add(
+        Dataset(DataKind.SEQUENCE, steps, [f"s{i}" for i in range(4)], columns=["a", "b"]),
+        name="sequences",
+    ).id
+    datasets = {"image": images, "text": text, "table": table, "sequence": sequences}
+    done = _in_fresh_interpreter(home, METHOD_FORMS, json.dumps(datasets))
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["torch"] == [], "listing methods or building their forms imported torch"
+    assert report["device"] and not report["device"].startswith("unknown")
+    built_in = [e for e in svc.methods() if e.detector.startswith("deepad.")]  # no test's
+    expected = {f"{e.name}/{k.value}" for e in built_in for k in e.kinds}
+    assert set(report["forms"]) == expected  # every method, on every kind it works on
+    assert all(count > 1 for count in report["forms"].values())
 
 
 def test_explanation_kinds_follow_the_types():
@@ -134,8 +194,3 @@ def test_result_types_are_the_same_objects_where_they_were():
     assert base.ImageMaps is ImageMaps and base.TokenWeights is TokenWeights
     assert loop.RunContext is progress.RunContext and loop.Cancelled is progress.Cancelled
     assert network.ReceptiveField is ReceptiveField and upsample.default_sigma is default_sigma
-
-
-def test_built_in_titles_match_the_registered_methods():
-    registered = {m.name: m.title for m in list_methods() if m.__module__.startswith("deepad.")}
-    assert TITLES == registered

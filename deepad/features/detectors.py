@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from deepad.config import param
 from deepad.data.types import ANOMALOUS, Dataset
 from deepad.features.backbone import STAGE_CHANNELS
 from deepad.features.extract import input_side
-from deepad.models.config import DetectorConfig
-
-
-@dataclass(frozen=True)
-class PretrainedConfig(DetectorConfig):
-    image_size: int | None = param(
-        None,
-        low=32,
-        high=1024,
-        help="Side images are resized to (empty: the most common side, kept within 112–224).",
-    )
-    batch_size: int = param(32, low=1, high=4096, help="Images per backbone batch.", advanced=True)
-    device: str = param(
-        "auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N.", advanced=True
-    )
+from deepad.models.config import PretrainedConfig  # defined torch-free; imported from here too
 
 
 def stage_list(stages: str) -> tuple[str, ...]:

@@ -9,17 +9,29 @@ from deepad.models.base import (
     Scores,
     TokenWeights,
 )
-from deepad.models.registry import get_method, list_methods, register
+from deepad.models.registry import (
+    MethodInfo,
+    catalog,
+    get_method,
+    list_methods,
+    method_info,
+    register,
+    register_method,
+)
 
 __all__ = [
     "Detector",
     "Explanation",
     "FeatureWeights",
     "ImageMaps",
+    "MethodInfo",
     "NotFittedError",
     "Scores",
     "TokenWeights",
+    "catalog",
     "get_method",
     "list_methods",
+    "method_info",
     "register",
+    "register_method",
 ]

@@ -1,4 +1,5 @@
-"""Configuration shared by all detectors, and by all network detectors."""
+"""Configuration shared by all detectors, by all network detectors and by the detectors on
+pretrained features (no torch: the dashboard renders these settings)."""
 
 from __future__ import annotations
 
@@ -89,4 +90,18 @@ class NetworkConfig(DetectorConfig):
         low=0,
         help="Save a resumable checkpoint every N epochs (0: only at the end).",
         advanced=True,
+    )
+
+
+@dataclass(frozen=True)
+class PretrainedConfig(DetectorConfig):
+    image_size: int | None = param(
+        None,
+        low=32,
+        high=1024,
+        help="Side images are resized to (empty: the most common side, kept within 112–224).",
+    )
+    batch_size: int = param(32, low=1, high=4096, help="Images per backbone batch.", advanced=True)
+    device: str = param(
+        "auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N.", advanced=True
     )

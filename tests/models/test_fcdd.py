@@ -352,7 +352,7 @@ def test_pixel_level_training_with_masks_localises_defects():
 
 def test_width_default_is_one_everywhere_and_a_cpu_form_suggests_less():
     from deepad.config import describe
-    from deepad.models.fcdd.detector import CPU_WIDTH, FCDDConfig
+    from deepad.models.fcdd.config import CPU_WIDTH, FCDDConfig
 
     assert FCDDConfig().width == 1.0  # the published widths, whatever the device
     assert _small(epochs=1, width=0.5).fit(_squares(16, 0, bright=False)).network_.width == 0.5

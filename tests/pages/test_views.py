@@ -137,14 +137,14 @@ def test_dsebm_view_counts_items_by_criterion(svc):
 
 
 def test_a_method_without_a_view_gets_the_default_and_registered_views_override_hooks():
-    from deepad.models.registry import TITLES
+    from deepad.models.registry import catalog
     from pages.views import DEFAULT, VIEWS, view_for
     from pages.views import fcdd as fcdd_view
     from pages.views.default import View
     from pages.views.default import panel as default_panel
 
     assert view_for("ae") is DEFAULT and view_for("no such method") is DEFAULT
-    assert set(VIEWS) <= set(TITLES)  # a misspelt key would silently show the default view
+    assert set(VIEWS) <= {e.name for e in catalog()}  # a misspelt key would silently show the default view
     fcdd = view_for("fcdd")
     assert isinstance(fcdd, View)
     assert fcdd.panel is fcdd_view.panel and fcdd.image_maps is fcdd_view.image_maps

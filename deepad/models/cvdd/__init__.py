@@ -1,6 +1,7 @@
 """CVDD for text and its OC-SVM baselines on pooled word embeddings."""
 
-from deepad.models.cvdd.baselines import EmbeddingOCSVM
-from deepad.models.cvdd.detector import CVDD
+from deepad.models.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {"CVDD": "detector", "EmbeddingOCSVM": "baselines"})
 
 __all__ = ["CVDD", "EmbeddingOCSVM"]

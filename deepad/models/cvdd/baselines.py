@@ -8,42 +8,20 @@ kernel, i.e. the cosine kernel of the thesis, for which the OC-SVM equals SVDD.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from deepad.config import param, validate
+from deepad.config import validate
 from deepad.data.types import DataKind, Dataset
 from deepad.models.base import Scores
-from deepad.models.config import DetectorConfig
+from deepad.models.cvdd.config import EmbeddingOCSVMConfig, Pooling
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
-from deepad.text.config import TextEmbeddingConfig
 from deepad.text.embeddings import DocumentEmbeddings
 from deepad.train.loop import ProgressCallback, RunContext, forked_rng
-
-
-class Pooling(enum.StrEnum):
-    MEAN = "mean"
-    TFIDF = "tfidf"
-    MAX = "max"
-    DOCUMENT = "document"
-
-
-@dataclass(frozen=True)
-class EmbeddingOCSVMConfig(TextEmbeddingConfig, DetectorConfig):
-    pooling: Pooling = param(
-        Pooling.MEAN,
-        help="How word vectors become one document vector: mean, tf-idf weighted mean, max, "
-        "or document (the model's own mean over all word-pieces).",
-    )
-    nu: float = param(
-        0.1, low=1e-4, high=1.0, help="ν of the OC-SVM: bound on the share of training outliers."
-    )
 
 
 def tfidf_weights(tokens: list[list[str]]) -> dict[str, float]:

@@ -18,25 +18,22 @@ What a dashboard needs, besides the detector contract:
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from deepad.config import param, validate
+from deepad.config import validate
 from deepad.data.types import DataKind, Dataset
 from deepad.models.base import Scores, TokenWeights
-from deepad.models.config import NetworkConfig, Schedule
+from deepad.models.cvdd.config import AlphaSchedule, CVDDConfig, ScoreAggregation
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.cvdd.loss import annealed_alpha, cvdd_loss
 from deepad.models.cvdd.network import CVDDNet
 from deepad.models.registry import register
-from deepad.text.config import TextEmbeddingConfig
 from deepad.text.embeddings import DocumentEmbeddings
 from deepad.train.loop import (
     LoopState,
@@ -47,60 +44,6 @@ from deepad.train.loop import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class AlphaSchedule(enum.StrEnum):
-    LOG = "log"  # 0, 1e-4, 1e-3, 1e-2, 1e-1, each for a fifth of the epochs
-    CONSTANT = "constant"
-
-
-class ScoreAggregation(enum.StrEnum):
-    MEAN = "mean"
-    MIN = "min"
-
-
-@dataclass(frozen=True)
-class CVDDConfig(TextEmbeddingConfig, NetworkConfig):
-    n_contexts: int = param(3, low=1, high=64, help="Number of contexts r (attention heads).")
-    attention_size: int = param(
-        150, low=1, high=4096, help="Hidden size d_a of the self-attention.", advanced=True
-    )
-    penalty: float = param(
-        1.0, low=0.0, high=1000.0, help="λ, weight of the context orthogonality penalty."
-    )
-    alpha_schedule: AlphaSchedule = param(
-        AlphaSchedule.LOG,
-        help="log: α = 0, 1e-4, 1e-3, 1e-2, 1e-1 over five equal phases; constant: α fixed.",
-        advanced=True,
-    )
-    alpha: float = param(0.0, low=0.0, high=1e6, help="α for the constant schedule.", advanced=True)
-    score: ScoreAggregation = param(
-        ScoreAggregation.MEAN, help="Overall score: mean or minimum over the context scores."
-    )
-    top_docs: int = param(
-        100,
-        low=1,
-        high=100_000,
-        help="Closest training documents per context for its top words.",
-        advanced=True,
-    )
-    # Thesis settings: Adam, batch 64, lr 0.01 for 40 epochs then 0.001 for 60, clip 0.5.
-    epochs: int = param(100, low=1, high=10_000, help="Passes over the training set.")
-    batch_size: int = param(64, low=1, high=65_536, help="Documents per optimisation step.")
-    lr: float = param(0.01, low=1e-7, high=10.0, log=True, help="Learning rate.")
-    schedule: Schedule = param(Schedule.STEP, help="Learning-rate schedule.", advanced=True)
-    lr_milestones: tuple[int, ...] = param(
-        (40,),
-        low=1,
-        help="Epochs at which a step schedule multiplies the rate by lr_gamma.",
-        advanced=True,
-    )
-    grad_clip: float | None = param(
-        0.5,
-        low=0.0,
-        help="Clip the gradient norm to this value (empty: no clipping).",
-        advanced=True,
-    )
 
 
 class _AlphaHook:

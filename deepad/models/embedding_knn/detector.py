@@ -8,32 +8,18 @@ kind of object (one-vs-rest), where a patch memory bank looks for local defects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from deepad.config import param
 from deepad.data.types import DataKind, Dataset
 from deepad.features import extract_features, nearest_distances
-from deepad.features.detectors import PretrainedConfig, stage_list, training_images
+from deepad.features.detectors import stage_list, training_images
 from deepad.models.base import Detector, Scores
+from deepad.models.embedding_knn.config import EmbeddingKNNConfig
 from deepad.models.registry import register
 from deepad.train.progress import ProgressCallback, RunContext
-
-
-@dataclass(frozen=True)
-class EmbeddingKNNConfig(PretrainedConfig):
-    k: int = param(2, low=1, high=1000, help="Neighbours whose mean distance is the score.")
-    stages: str = param(
-        "head",
-        help="Backbone stages (comma-separated, s2 … s32, head) averaged and concatenated.",
-        advanced=True,
-    )
-    normalise: bool = param(
-        True, help="Scale each embedding to unit length (cosine-like distances).", advanced=True
-    )
 
 
 @register

@@ -1,21 +1,27 @@
 """FCDD: fully convolutional one-class classification with Gaussian-upsampled heatmaps."""
 
-from deepad.models.fcdd.anomalies import confetti_noise
-from deepad.models.fcdd.detector import FCDD, AnomalySource, FCDDConfig, PixelLoss
-from deepad.models.fcdd.evaluate import localisation_metrics, masks_at, threshold_from_normals
-from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
-from deepad.models.fcdd.network import (
-    Architecture,
-    Backbone,
-    FCDDNet,
-    ReceptiveField,
-    receptive_field,
-)
-from deepad.models.fcdd.upsample import (
-    default_sigma,
-    defect_mask,
-    pixel_threshold,
-    receptive_field_upsample,
+from deepad.models.fcdd.config import AnomalySource, Architecture, Backbone, FCDDConfig, PixelLoss
+from deepad.models.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "FCDD": "detector",
+        "confetti_noise": "anomalies",
+        "localisation_metrics": "evaluate",
+        "masks_at": "evaluate",
+        "threshold_from_normals": "evaluate",
+        "anomaly_map": "loss",
+        "fcdd_loss": "loss",
+        "fcdd_pixel_loss": "loss",
+        "FCDDNet": "network",
+        "ReceptiveField": "network",
+        "receptive_field": "network",
+        "default_sigma": "upsample",
+        "defect_mask": "upsample",
+        "pixel_threshold": "upsample",
+        "receptive_field_upsample": "upsample",
+    },
 )
 
 __all__ = [

@@ -9,19 +9,11 @@ upsampling in :mod:`deepad.models.fcdd.upsample` relies on it.
 
 from __future__ import annotations
 
-import enum
-
 import torch
 from torch import nn
 
+from deepad.models.fcdd.config import Architecture, Backbone
 from deepad.receptive_field import ReceptiveField  # defined torch-free; imported from here too
-
-
-class Backbone(enum.StrEnum):
-    AUTO = "auto"  # efficientnet_lite0 for images larger than PRETRAINED_ABOVE pixels
-    NONE = "none"  # the from-scratch network of ``architecture``
-    EFFICIENTNET_LITE0 = "efficientnet_lite0"  # frozen pretrained trunk + trainable head
-
 
 # Above this side the pretrained trunk is the default: its stride-8 stage has a receptive
 # field of 67 pixels, more than a 64-pixel image. At 224 px (fcdd-defects-224-pretrained, 5
@@ -32,13 +24,6 @@ PRETRAINED_ABOVE = 64
 
 def choose_backbone(image_size: int) -> Backbone:
     return Backbone.EFFICIENTNET_LITE0 if image_size > PRETRAINED_ABOVE else Backbone.NONE
-
-
-class Architecture(enum.StrEnum):
-    AUTO = "auto"  # chosen by input size
-    FMNIST28 = "fmnist28"  # 28×28 → 7×7, receptive field 16
-    CIFAR32 = "cifar32"  # 32×32 → 8×8, receptive field 22
-    VGG224 = "vgg224"  # 224×224 → 28×28, receptive field 62
 
 
 def _pair_first(value: int | tuple[int, ...]) -> int:

@@ -1,13 +1,20 @@
 """PatchCore: nearest-neighbour scoring of pretrained patch features against a coreset."""
 
-from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
-from deepad.models.patchcore.coreset import KCenterGreedy, greedy_k_centre
-from deepad.models.patchcore.detector import PatchCore, PatchCoreConfig
-from deepad.models.patchcore.torch_model import (
-    MemoryBankModel,
-    PatchCoreResult,
-    patch_embeddings,
-    patch_grid,
+from deepad.models.lazy import lazy_exports
+from deepad.models.patchcore.config import PatchCoreConfig
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AnomalyMapGenerator": "anomaly_map",
+        "KCenterGreedy": "coreset",
+        "greedy_k_centre": "coreset",
+        "PatchCore": "detector",
+        "MemoryBankModel": "torch_model",
+        "PatchCoreResult": "torch_model",
+        "patch_embeddings": "torch_model",
+        "patch_grid": "torch_model",
+    },
 )
 
 __all__ = [

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from deepad.config import param
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
 from deepad.features import (
@@ -24,9 +22,10 @@ from deepad.features import (
     extract_features,
     pretrained_backbone,
 )
-from deepad.features.detectors import PretrainedConfig, stage_list, training_images
+from deepad.features.detectors import stage_list, training_images
 from deepad.models.base import Detector, ImageMaps, Scores
 from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
+from deepad.models.patchcore.config import PatchCoreConfig
 from deepad.models.patchcore.coreset import KCenterGreedy
 from deepad.models.patchcore.torch_model import (
     MemoryBankModel,
@@ -41,45 +40,6 @@ log = logging.getLogger(__name__)
 
 # Images whose features and patch embeddings are held at once (about 180 MB at 224 px).
 IMAGES_PER_CHUNK = 256
-
-
-@dataclass(frozen=True)
-class PatchCoreConfig(PretrainedConfig):
-    stages: str = param(
-        "s8,s16",
-        help="Backbone stages (comma-separated, s2 … s32) that make a patch embedding.",
-        advanced=True,
-    )
-    coreset_share: float = param(
-        0.1, low=0.001, high=1.0, help="Share of the training patches kept in the memory bank."
-    )
-    projection_dim: int = param(
-        128,
-        low=0,
-        high=4096,
-        help="Random-projection dimensions for the coreset distances (0: none).",
-        advanced=True,
-    )
-    coreset_block: int = param(
-        4096,
-        low=0,
-        high=10_000_000,
-        help="Patches per block of the coreset search (0: all at once, slow on a CPU).",
-        advanced=True,
-    )
-    pool: int = param(
-        3, low=1, high=9, help="Side of the local average over neighbouring patches.", advanced=True
-    )
-    reweight: bool = param(
-        False, help="Scale the image score by the paper's neighbourhood re-weighting."
-    )
-    num_neighbors: int = param(
-        9, low=1, high=100, help="Bank neighbours used by the re-weighting.", advanced=True
-    )
-    sigma: float = param(
-        4.0, low=0.0, high=64.0, help="σ in pixels of the Gaussian smoothing of the maps."
-    )
-    seed: int = param(0, low=0, help="Seed of the coreset's projection and start.", advanced=True)
 
 
 @register

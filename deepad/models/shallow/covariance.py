@@ -3,32 +3,13 @@ robust (minimum covariance determinant) estimate of location and covariance."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from sklearn.covariance import EmpiricalCovariance, MinCovDet
 
-from deepad.config import param
 from deepad.data.types import DataKind
 from deepad.models.registry import register
-from deepad.models.shallow.detectors import ShallowConfig, ShallowDetector
-
-
-@dataclass(frozen=True)
-class GaussianConfig(ShallowConfig):
-    robust: bool = param(
-        True,
-        help="Estimate location and covariance by the minimum covariance determinant (MCD), "
-        "which ignores the most outlying share of the training rows; off: the plain mean and "
-        "covariance.",
-    )
-    support_fraction: float | None = param(
-        None,
-        low=0.5,
-        high=1.0,
-        help="Share of rows the MCD estimate rests on (empty: scikit-learn's (n + d + 1) / 2n).",
-        advanced=True,
-    )
+from deepad.models.shallow.config import GaussianConfig
+from deepad.models.shallow.detectors import ShallowDetector
 
 
 @register

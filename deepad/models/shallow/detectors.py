@@ -8,9 +8,7 @@ as the fitted one did and nothing is pickled.
 
 from __future__ import annotations
 
-import enum
 from abc import abstractmethod
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,29 +18,22 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
 from sklearn.svm import OneClassSVM
 
-from deepad.config import param
 from deepad.data.types import DataKind, Dataset
 from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
-from deepad.models.config import DetectorConfig
 from deepad.models.registry import register
+from deepad.models.shallow.config import (
+    BandwidthRule,
+    IForestConfig,
+    KDEConfig,
+    OCSVMConfig,
+    PCAConfig,
+)
 from deepad.models.shallow.features import FeatureMap
 from deepad.models.shallow.iforest_arrays import forest_arrays, forest_scores
 from deepad.train.loop import ProgressCallback, RunContext
 
 SCORE_CHUNK = 2048  # rows per block of pairwise distances, to bound memory
 NU_FLOOR = 1e-3  # OC-SVM nu from a contamination of 0 would leave no support vectors
-
-
-@dataclass(frozen=True)
-class ShallowConfig(DetectorConfig):
-    image_size: int = param(
-        28,
-        low=4,
-        high=256,
-        help="Images are resized to this side and flattened into pixel features.",
-        advanced=True,
-    )
-    seed: int = param(0, low=0, help="Random seed.", advanced=True)
 
 
 class ShallowDetector(Detector):
@@ -93,34 +84,8 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- KDE
-class BandwidthRule(enum.StrEnum):
-    CV = "cv"  # 5-fold cross-validated log-likelihood over 2^-4 ... 2^5
-    SCOTT = "scott"
-
-
 # the thesis grid 2^0.5..2^5, extended down for low-dimensional standardised tables
 BANDWIDTH_GRID = tuple(2.0**p for p in np.arange(-4.0, 5.01, 0.5))
-
-
-@dataclass(frozen=True)
-class KDEConfig(ShallowConfig):
-    bandwidth: float | None = param(
-        None,
-        low=1e-6,
-        help="Gaussian kernel bandwidth on standardised features (empty: chosen by the rule).",
-    )
-    bandwidth_rule: BandwidthRule = param(
-        BandwidthRule.CV,
-        help="cv: best mean held-out log-likelihood over 2^-4..2^5 (5 folds, training data "
-        "only); scott: Scott's rule.",
-    )
-    cv_max_rows: int = param(
-        2000,
-        low=10,
-        high=1_000_000,
-        help="Rows (a seeded random sample) used for the bandwidth search.",
-        advanced=True,
-    )
 
 
 @register
@@ -188,28 +153,6 @@ class KDE(ShallowDetector):
 
 
 # --------------------------------------------------------------------------- OC-SVM
-def rbf_gamma_param() -> Any:
-    """The RBF width setting of the kernel methods; empty picks it without labels."""
-    return param(
-        None,
-        low=1e-9,
-        log=True,
-        help="RBF kernel width (empty: 'scale' = 1 / (features x variance)).",
-    )
-
-
-@dataclass(frozen=True)
-class OCSVMConfig(ShallowConfig):
-    nu: float | None = param(
-        0.1,
-        low=1e-4,
-        high=1.0,
-        help="Upper bound on the share of training points outside the boundary (empty: the "
-        "contamination setting, a rule that needs no labels).",
-    )
-    gamma: float | None = rbf_gamma_param()
-
-
 @register
 class OCSVM(ShallowDetector):
     """One-class SVM with an RBF kernel; score = negative decision value."""
@@ -242,20 +185,6 @@ class OCSVM(ShallowDetector):
 
 
 # --------------------------------------------------------------------------- PCA
-@dataclass(frozen=True)
-class PCAConfig(ShallowConfig):
-    components: int | None = param(
-        None, low=1, help="Principal components kept (empty: use variance)."
-    )
-    variance: float = param(
-        0.95,
-        low=0.01,
-        high=1.0,
-        help="Keep the fewest components explaining this share of variance (when components "
-        "is empty).",
-    )
-
-
 @register
 class PCA(ShallowDetector):
     """Principal subspace; score = mean squared reconstruction error of the standardised input."""
@@ -296,17 +225,6 @@ class PCA(ShallowDetector):
 
 
 # --------------------------------------------------------------------------- iForest
-@dataclass(frozen=True)
-class IForestConfig(ShallowConfig):
-    n_estimators: int = param(100, low=1, high=10_000, help="Number of isolation trees.")
-    max_samples: int = param(
-        256, low=2, high=1_000_000, help="Sub-sample size per tree (capped at the set size)."
-    )
-    max_features: float = param(
-        1.0, low=0.01, high=1.0, help="Share of features drawn for each tree.", advanced=True
-    )
-
-
 @register
 class IForest(ShallowDetector):
     """Isolation forest; score = 2^(-mean path length / c(max_samples))."""

@@ -3,41 +3,15 @@ subspace of the training feature maps (Hoffmann, 2007)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from deepad.config import param
 from deepad.models.registry import register
+from deepad.models.shallow.config import KernelPCAConfig
 from deepad.models.shallow.detectors import (
     SCORE_CHUNK,
-    ShallowConfig,
     ShallowDetector,
     _squared_distances,
-    rbf_gamma_param,
 )
-
-
-@dataclass(frozen=True)
-class KernelPCAConfig(ShallowConfig):
-    components: int | None = param(
-        None, low=1, help="Principal components in feature space (empty: use variance)."
-    )
-    variance: float = param(
-        0.9,
-        low=0.01,
-        high=1.0,
-        help="Keep the fewest components explaining this share of the feature-space variance "
-        "(when components is empty).",
-    )
-    gamma: float | None = rbf_gamma_param()
-    max_rows: int = param(
-        2000,
-        low=10,
-        high=100_000,
-        help="Training rows (a seeded random sample) the kernel matrix is built on.",
-        advanced=True,
-    )
 
 
 @register

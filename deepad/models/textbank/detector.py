@@ -20,19 +20,17 @@ document is scored without its own entries in the bank, as a new normal document
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from deepad.config import param, validate
+from deepad.config import validate
 from deepad.data.types import DataKind, Dataset
 from deepad.models.base import Scores, TokenWeights
-from deepad.models.config import DetectorConfig
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
 from deepad.models.textbank.bank import KCenterGreedy, nearest_distances, unit_rows
-from deepad.text.config import TextEmbeddingConfig
+from deepad.models.textbank.config import TextKNNConfig, TokenBankConfig
 from deepad.text.embeddings import DocumentEmbeddings
 from deepad.train.loop import ProgressCallback, RunContext
 
@@ -95,13 +93,6 @@ class MemoryBankDetector(EmbeddingDetector):
 
 
 # ---------------------------------------------------------------------- documents
-@dataclass(frozen=True)
-class TextKNNConfig(TextEmbeddingConfig, DetectorConfig):
-    k: int = param(
-        5, low=1, high=1000, help="Nearest normal documents whose mean distance is the score."
-    )
-
-
 @register
 class TextKNN(MemoryBankDetector):
     """k-nearest-neighbour distance on MiniLM document embeddings: score = mean cosine
@@ -131,32 +122,6 @@ class TextKNN(MemoryBankDetector):
 
 
 # ---------------------------------------------------------------------- words
-@dataclass(frozen=True)
-class TokenBankConfig(TextEmbeddingConfig, DetectorConfig):
-    bank_size: int = param(
-        4096,
-        low=1,
-        high=1_000_000,
-        help="Word states kept in the bank, chosen by a greedy k-centre coreset (all of them "
-        "when the normal documents have fewer words).",
-    )
-    top_words: int = param(
-        0,
-        low=0,
-        high=512,
-        help="A document's score is the mean of its this many most anomalous word scores; "
-        "0: of all its words (clearly the better ranking on held-out training splits).",
-    )
-    coreset_projection: int = param(
-        128,
-        low=0,
-        high=4096,
-        help="Random projection size for choosing the coreset (0: the full states).",
-        advanced=True,
-    )
-    seed: int = param(0, low=0, help="Seed of the coreset's start and projection.", advanced=True)
-
-
 @register
 class TokenBank(MemoryBankDetector):
     """Memory bank of contextual word states (PatchCore for text): each word scores its
