@@ -12,14 +12,17 @@ from typing import Any
 
 import cv2
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    precision_recall_curve,
-    roc_auc_score,
-    roc_curve,
-)
 
 from deepad.data.types import NORMAL, Dataset
+
+# scikit-learn (with SciPy) takes seconds to import: it loads when a metric is first computed,
+# not when the app process starts.
+
+
+def _sklearn():
+    from sklearn import metrics
+
+    return metrics
 
 
 def _known(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,13 +39,19 @@ def _both_classes(labels: np.ndarray) -> bool:
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve; NaN when only one class is present."""
     labels, scores = _known(labels, scores)
-    return float(roc_auc_score(labels, scores)) if _both_classes(labels) else float("nan")
+    return (
+        float(_sklearn().roc_auc_score(labels, scores)) if _both_classes(labels) else float("nan")
+    )
 
 
 def auprc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Average precision with anomalies as the positive class; NaN with one class."""
     labels, scores = _known(labels, scores)
-    return float(average_precision_score(labels, scores)) if _both_classes(labels) else float("nan")
+    return (
+        float(_sklearn().average_precision_score(labels, scores))
+        if _both_classes(labels)
+        else float("nan")
+    )
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,7 @@ def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, fl
     labels, scores = _known(labels, scores)
     if not _both_classes(labels):
         raise ValueError("best-F1 needs both normal and anomalous labels")
-    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    precision, recall, thresholds = _sklearn().precision_recall_curve(labels, scores)
     f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall + 1e-12), 0)
     best = int(np.argmax(f1[:-1]))
     # precision_recall_curve flags score >= t; we flag score > threshold, so step just below t
@@ -141,13 +150,13 @@ def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, fl
 def roc_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds) of the ROC curve."""
     labels, scores = _known(labels, scores)
-    return roc_curve(labels, scores)
+    return _sklearn().roc_curve(labels, scores)
 
 
 def pr_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(precision, recall, thresholds) of the precision-recall curve."""
     labels, scores = _known(labels, scores)
-    return precision_recall_curve(labels, scores)
+    return _sklearn().precision_recall_curve(labels, scores)
 
 
 def pixel_masks(data: Dataset, items: Sequence[int] | np.ndarray) -> list[np.ndarray | None]:
@@ -197,7 +206,11 @@ def pixel_auroc(
         labels.append(truth.ravel())
         scores.append(amap.ravel())
     y = np.concatenate(labels).astype(np.int8)
-    return float(roc_auc_score(y, np.concatenate(scores))) if _both_classes(y) else float("nan")
+    return (
+        float(_sklearn().roc_auc_score(y, np.concatenate(scores)))
+        if _both_classes(y)
+        else float("nan")
+    )
 
 
 def summary(labels: np.ndarray | None, scores: np.ndarray, threshold: float) -> dict[str, float]:
