@@ -149,7 +149,8 @@ METHOD_FORMS = textwrap.dedent(
             config = svc.build_config(entry.name, {s.name: s.default for s in specs})
             shown[f"{entry.name}/{kind}"] = len(config)
     print(json.dumps({"device": svc.device_name(), "forms": shown,
-                      "torch": sorted(m for m in sys.modules if m.split(".")[0] == "torch")}))
+                      "torch": sorted(m for m in sys.modules if m.split(".")[0] == "torch"),
+                      "sklearn": "sklearn" in sys.modules}))
     """
 )  # fmt: skip
 
@@ -169,6 +170,7 @@ def test_every_method_form_is_built_without_importing_torch(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["torch"] == [], "listing methods or building their forms imported torch"
+    assert not report["sklearn"], "the Train page waited for scikit-learn to import"
     assert report["device"] and not report["device"].startswith("unknown")
     built_in = [e for e in svc.methods() if e.detector.startswith("deepad.")]  # no test's
     expected = {f"{e.name}/{k.value}" for e in built_in for k in e.kinds}

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from functools import cache, lru_cache
 
 
 @dataclass(frozen=True)
@@ -31,6 +29,14 @@ _ALNUM = r"[^\W_]+(?:['’][^\W_]+)*"
 _NO_DIGITS = r"[^\s\d]+"
 _ANY = r"\S+"
 _APOSTROPHES = re.compile(r"['’]")
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words, imported on first use (scikit-learn is slow to load)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return ENGLISH_STOP_WORDS
 
 
 @lru_cache(maxsize=8)
@@ -53,7 +59,7 @@ def word_spans(
             word = word.lower()
         if len(word) < prep.min_length:
             continue
-        if prep.remove_stopwords and word.lower() in ENGLISH_STOP_WORDS:
+        if prep.remove_stopwords and word.lower() in _stop_words():
             continue
         out.append((word, match.start(), match.end()))
     return out
