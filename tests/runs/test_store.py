@@ -16,8 +16,11 @@ from deepad.runs.store import (
 
 
 @pytest.fixture
-def store(tmp_path):
-    return RunStore(tmp_path)
+def store(tmp_path, store_url):
+    """A store on each backend (see tests/runs/conftest.py)."""
+    store = RunStore(tmp_path)
+    yield store
+    store.close()
 
 
 def test_create_get_and_list_newest_first(store, tmp_path):
@@ -36,12 +39,15 @@ def test_create_get_and_list_newest_first(store, tmp_path):
     assert store.list_runs(status=DONE) == []
     assert store.artifacts_dir(first) == tmp_path / "runs" / str(first)
     assert store.artifacts_dir(first).is_dir()
-    assert (tmp_path / "runs.db").exists()
-    mode = store._connection().execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal"
+    if store.url is None:
+        assert (tmp_path / "runs.db").exists()
+        with store._read() as con:
+            assert con.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    else:
+        assert not (tmp_path / "runs.db").exists() and store.location.startswith("postgresql")
 
 
-def test_reopening_the_store_keeps_runs(tmp_path):
+def test_reopening_the_store_keeps_runs(tmp_path, store_url):
     run_id = RunStore(tmp_path).create_run("ae", {}, "t")
     assert RunStore(tmp_path).get(run_id).method == "ae"
 
