@@ -30,6 +30,7 @@ from deepad.runs.store import (
     QUEUED,
     RESUMABLE,
     RUNNING,
+    STORE_URL_ENV,
     RunRecord,
     RunStateError,
     RunStore,
@@ -73,9 +74,13 @@ def _is_worker_process(pid: int) -> bool:
     return b"deepad" in cmdline or b"pytest" in cmdline
 
 
-def _worker_env() -> dict[str, str]:
-    """The worker must import this same deepad, even when it is not installed."""
+def _worker_env(store_url: str | None = None) -> dict[str, str]:
+    """The worker must import this same deepad, even when it is not installed, and record
+    into the same store (its URL travels in the environment, not on the command line, where
+    every user of the machine could read a password in it)."""
     env = dict(os.environ)
+    if store_url:
+        env[STORE_URL_ENV] = store_url
     root = str(Path(deepad.__file__).resolve().parent.parent)
     parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in parts:
@@ -126,14 +131,14 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     command = [sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id)]
     if resume:
         command.append("--resume")
-    process = _spawn(command, store.log_path(run_id))
+    process = _spawn(command, store.log_path(run_id), store.url)
     # the worker writes its own PID too once it starts; recording it here closes the gap
     store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
     log.info("run %d started in process %d", run_id, process.pid)
     return process.pid
 
 
-def _spawn(command: list[str], log_path: Path) -> subprocess.Popen:
+def _spawn(command: list[str], log_path: Path, store_url: str | None = None) -> subprocess.Popen:
     """A detached worker process writing into ``log_path`` (owner-only), reaped when it exits."""
     private_dir(log_path.parent)
     with open(private_file(log_path), "ab") as log_file:
@@ -147,7 +152,7 @@ def _spawn(command: list[str], log_path: Path) -> subprocess.Popen:
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env=_worker_env(),
+            env=_worker_env(store_url),
             close_fds=True,
             **kwargs,
         )
@@ -371,6 +376,6 @@ def start_explain(store: RunStore, run_id: int) -> int:
         sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id),
         "--explain",
     ]  # fmt: skip
-    process = _spawn(command, store.log_path(run_id))
+    process = _spawn(command, store.log_path(run_id), store.url)
     log.info("explain job of run %d started in process %d", run_id, process.pid)
     return process.pid

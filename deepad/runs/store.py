@@ -52,7 +52,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from deepad.errors import DeepadError
-from deepad.runs.database import BUSY_TIMEOUT_MS, STORE_URL_ENV, Backend, backend_for
+from deepad.runs.database import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS  # re-exported
+from deepad.runs.database import STORE_URL_ENV, Backend, backend_for
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -63,8 +64,6 @@ INTERRUPTED = "interrupted"
 STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED)
 ACTIVE = (QUEUED, RUNNING)
 RESUMABLE = (INTERRUPTED, CANCELLED, FAILED)
-
-__all__ = ["BUSY_TIMEOUT_MS", "STORE_URL_ENV"]  # re-exported from deepad.runs.database
 
 # per-item score rows go to the database in chunks of this many (one executemany each), so
 # a large set neither builds one huge parameter list nor sends one statement per row
@@ -215,7 +214,7 @@ _tables = sa.MetaData()
 RUNS = sa.Table(
     "runs",
     _tables,
-    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("id", sa.BigInteger, primary_key=True),
     *(sa.Column(c, sa.Text) for c in ("method", "config", "train_dataset", "test_dataset")),
     *(sa.Column(c, sa.Text) for c in ("labeled_dataset", "status", "phase")),
     sa.Column("progress", sa.Double),
@@ -224,7 +223,7 @@ RUNS = sa.Table(
     *(sa.Column(c, sa.Double) for c in ("loss", "items_per_second", "eta")),
     sa.Column("metrics", sa.Text),
     sa.Column("error", sa.Text),
-    sa.Column("pid", sa.Integer),
+    sa.Column("pid", sa.BigInteger),
     *(sa.Column(c, sa.Double) for c in ("heartbeat", "cancel_requested", "created")),
     *(sa.Column(c, sa.Double) for c in ("started", "finished", "threshold")),
     sa.Column("components", sa.Text),
@@ -232,15 +231,15 @@ RUNS = sa.Table(
 HISTORY = sa.Table(
     "history",
     _tables,
-    sa.Column("run_id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.BigInteger, primary_key=True),
     sa.Column("epoch", sa.Integer, primary_key=True),
     *(sa.Column(c, sa.Double) for c in ("loss", "lr", "items_per_second", "seconds")),
 )
 SCORES = sa.Table(
     "scores",
     _tables,
-    sa.Column("run_id", sa.Integer, primary_key=True),
-    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.BigInteger, primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True),
     sa.Column("name", sa.Text),
     sa.Column("score", sa.Double),
     sa.Column("label", sa.Integer),
@@ -253,7 +252,7 @@ DATASETS = sa.Table(
     sa.Column("id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text),
     sa.Column("kind", sa.Text),
-    sa.Column("count", sa.Integer),
+    sa.Column("count", sa.BigInteger),
     sa.Column("seen", sa.Double),
 )
 

@@ -200,3 +200,48 @@ def test_concurrent_writers_from_processes_do_not_fail(store):
         reads += 1
     assert [w.returncode for w in writers] == [0, 0, 0]
     assert len(store.history(run_id)) == 180 and reads > 0
+
+
+def test_two_machines_on_one_postgresql_store_see_each_others_runs(tmp_path, postgres_url):
+    """The dashboard and a GPU machine: two stores, each with its own engine (pool), on one
+    database; each sees what the other writes, and a claim is won by exactly one."""
+    dashboard = RunStore(tmp_path / "shared", url=postgres_url)
+    gpu_machine = RunStore(tmp_path / "shared", url=postgres_url)
+    assert dashboard._engine() is not gpu_machine._engine()
+    run_id = dashboard.create_run("ae", {"epochs": 4}, "train-id")
+    assert [r.id for r in gpu_machine.list_runs(status=QUEUED)] == [run_id]
+
+    # both try to take the queued run at once: one UPDATE ... WHERE status IN wins
+    wins = []
+    barrier = threading.Barrier(2)
+
+    def claim(store, pid):
+        barrier.wait()
+        wins.append((store.transition(run_id, (QUEUED,), status=RUNNING, pid=pid), pid))
+
+    threads = [
+        threading.Thread(target=claim, args=(s, pid))
+        for s, pid in ((dashboard, 2**31 + 1), (gpu_machine, 2))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won for won, _ in wins) == [False, True]
+    winner = next(pid for won, pid in wins if won)
+    assert (dashboard.get(run_id).status, gpu_machine.get(run_id).pid) == (RUNNING, winner)
+
+    gpu_machine.update(run_id, epoch=2, progress=0.5, loss=0.25, heartbeat=time.time())
+    gpu_machine.add_history(run_id, [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}])
+    seen = dashboard.get(run_id)
+    assert (seen.epoch, seen.progress, seen.loss) == (2, 0.5, 0.25)
+    assert [h["loss"] for h in dashboard.history(run_id)] == [0.5, 0.25]
+
+    dashboard.request_cancel(run_id)
+    assert gpu_machine.cancel_requested(run_id)
+    gpu_machine.write_scores(run_id, names=["a", "b"], scores=np.array([0.1, 3.0]))
+    assert gpu_machine.transition(run_id, (RUNNING,), status=CANCELLED)
+    np.testing.assert_array_equal(dashboard.scores(run_id).score, [0.1, 3.0])
+    assert dashboard.get(run_id).status == CANCELLED
+    dashboard.close()
+    gpu_machine.close()
