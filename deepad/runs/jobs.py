@@ -30,6 +30,7 @@ from deepad.runs.store import (
     QUEUED,
     RESUMABLE,
     RUNNING,
+    STARTING,
     STORE_URL_ENV,
     RunRecord,
     RunStateError,
@@ -115,8 +116,9 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     if not store.transition(
         run_id,
         allowed,
+        unclaimed_since=now - STALE_SECONDS,  # another process (or machine) is starting it
         status=QUEUED,
-        phase="starting",
+        phase=STARTING,
         error=None,
         cancel_requested=None,
         pid=None,
@@ -314,14 +316,32 @@ def gpu_count() -> int:
     return len(gpu_names())
 
 
-def _holds_slot(record: RunRecord) -> bool:
-    return record.status == RUNNING or (record.status == QUEUED and record.pid is not None)
+def _being_started(record: RunRecord, now: float) -> bool:
+    """Claimed by a process that is starting it (its worker has no PID recorded yet)."""
+    return (
+        record.status == QUEUED
+        and record.phase == STARTING
+        and record.heartbeat is not None
+        and now - record.heartbeat <= STALE_SECONDS
+    )
+
+
+def _holds_slot(record: RunRecord, now: float) -> bool:
+    return record.status == RUNNING or (
+        record.status == QUEUED and (record.pid is not None or _being_started(record, now))
+    )
 
 
 def waiting_runs(store: RunStore) -> list[RunRecord]:
     """Queued runs not yet given a process, in the order they start (oldest first)."""
+    now = time.time()
     return sorted(
-        (r for r in store.list_runs(status=(QUEUED,)) if r.pid is None), key=lambda r: r.id
+        (
+            r
+            for r in store.list_runs(status=(QUEUED,))
+            if r.pid is None and not _being_started(r, now)
+        ),
+        key=lambda r: r.id,
     )
 
 
@@ -332,7 +352,8 @@ def queue_positions(store: RunStore) -> dict[int, int]:
 
 def free_slots(store: RunStore, limit: int | None = None) -> int:
     limit = max_runs() if limit is None else limit
-    busy = sum(_holds_slot(r) for r in store.list_runs(status=ACTIVE))
+    now = time.time()
+    busy = sum(_holds_slot(r, now) for r in store.list_runs(status=ACTIVE))
     return max(0, limit - busy)
 
 

@@ -64,6 +64,7 @@ INTERRUPTED = "interrupted"
 STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED)
 ACTIVE = (QUEUED, RUNNING)
 RESUMABLE = (INTERRUPTED, CANCELLED, FAILED)
+STARTING = "starting"  # the phase of a queued run that a process has claimed to start
 
 # per-item score rows go to the database in chunks of this many (one executemany each), so
 # a large set neither builds one huge parameter list nor sends one statement per row
@@ -643,19 +644,36 @@ class RunStore:
             ).first()
         return row is None or row[0] is not None
 
-    def transition(self, run_id: int, allowed: Sequence[str], **fields: Any) -> bool:
+    def transition(
+        self,
+        run_id: int,
+        allowed: Sequence[str],
+        *,
+        unclaimed_since: float | None = None,
+        **fields: Any,
+    ) -> bool:
         """Update ``fields`` only if the run's status is one of ``allowed``; True if it was.
 
         Check and write are one ``UPDATE ... WHERE status IN (...)``, so two processes (or
         machines) cannot both, e.g., mark a run interrupted and done: on PostgreSQL the
         second waits for the first's row lock and then finds the status changed.
+        ``unclaimed_since`` also requires that no process has claimed the run to start it
+        (phase ``starting``) with a heartbeat at or after that time, so that of two
+        processes starting one queued run only one does.
         """
         values = _run_values(fields)
+        conditions = [RUNS.c.id == int(run_id), RUNS.c.status.in_(tuple(allowed))]
+        if unclaimed_since is not None:
+            conditions.append(
+                sa.or_(
+                    RUNS.c.phase != STARTING,
+                    RUNS.c.heartbeat.is_(None),
+                    RUNS.c.heartbeat < float(unclaimed_since),
+                )
+            )
         with self._write() as con:
             result = con.execute(
-                sa.update(RUNS)
-                .where(RUNS.c.id == int(run_id), RUNS.c.status.in_(tuple(allowed)))
-                .values(values or {"status": RUNS.c.status})
+                sa.update(RUNS).where(*conditions).values(values or {"status": RUNS.c.status})
             )
             return result.rowcount == 1
 
