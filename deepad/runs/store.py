@@ -788,29 +788,19 @@ class RunStore:
                     if matrix is not None
                     else [None] * (stop - start)
                 )
-                con.execute(
-                    sa.insert(SCORES),
-                    [
-                        {
-                            "run_id": run_id,
-                            "idx": i,
-                            "name": str(name),
-                            "score": score,
-                            "label": label,
-                            "class": klass,
-                            "components": blob,
-                        }
-                        for i, name, score, label, klass, blob in zip(
-                            range(start, stop),
-                            names[start:stop],
-                            scores[start:stop].tolist(),
-                            label_col[start:stop].tolist(),
-                            class_col[start:stop],
-                            blobs,
-                            strict=True,
-                        )
-                    ],
+                rows = list(
+                    zip(
+                        [run_id] * (stop - start),
+                        range(start, stop),
+                        [str(x) for x in names[start:stop]],
+                        scores[start:stop].tolist(),
+                        label_col[start:stop].tolist(),
+                        class_col[start:stop],
+                        blobs,
+                        strict=True,
+                    )
                 )
+                self._backend.insert_rows(con, SCORES, _SCORE_COLUMNS, rows)
             con.execute(
                 sa.update(RUNS).where(RUNS.c.id == run_id).values(components=json.dumps(comp_names))
             )
@@ -878,6 +868,7 @@ class RunStore:
         return dict(zip(keys, row, strict=True))
 
 
+_SCORE_COLUMNS = ("run_id", "idx", "name", "score", "label", "class", "components")
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
 
 
