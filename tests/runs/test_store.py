@@ -245,3 +245,36 @@ def test_two_machines_on_one_postgresql_store_see_each_others_runs(tmp_path, pos
     assert dashboard.get(run_id).status == CANCELLED
     dashboard.close()
     gpu_machine.close()
+
+
+def test_scores_go_in_chunks_and_come_back_whole(store, monkeypatch):
+    from deepad.runs import store as store_module
+
+    monkeypatch.setattr(store_module, "SCORE_CHUNK", 3)
+    batches = []
+    insert_rows = store._backend.insert_rows
+
+    def counted(con, table, columns, rows):
+        batches.append(len(rows))
+        insert_rows(con, table, columns, rows)
+
+    monkeypatch.setattr(store._backend, "insert_rows", counted)
+    run_id = store.create_run("ae", {}, "t")
+    scores = np.arange(7, dtype=np.float64) / 3
+    store.write_scores(
+        run_id,
+        names=[f"n{i}" for i in range(7)],
+        scores=scores,
+        classes=["x", None, "y", "", "z", "w", "v"],
+        components={"e": scores * 2},
+    )
+    assert batches == [3, 3, 1]
+    table = store.scores(run_id)
+    np.testing.assert_array_equal(table.index, np.arange(7))
+    np.testing.assert_array_equal(table.score, scores)
+    np.testing.assert_array_equal(table.components["e"], scores * 2)
+    assert list(table.name) == [f"n{i}" for i in range(7)]
+    assert list(table["class"]) == ["x", "", "y", "", "z", "w", "v"]
+    with pytest.raises(ValueError, match="2 labels for 7 scores"):
+        store.write_scores(run_id, names=list("abcdefg"), scores=scores, labels=[0, 1])
+    assert len(store.scores(run_id)) == 7  # a refused write leaves the old scores
