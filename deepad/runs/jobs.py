@@ -37,6 +37,7 @@ from deepad.runs.store import (
     RunStore,
     private_dir,
     private_file,
+    this_host,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,12 @@ def pid_alive(pid: int | None) -> bool:
     except (OSError, IndexError):
         return True
     return state not in ("Z", "X")
+
+
+def elsewhere(record: RunRecord) -> bool:
+    """Whether the run's process is on another machine sharing the store (its PID means
+    nothing here: only its heartbeat tells whether it still runs)."""
+    return record.host is not None and record.host != this_host()
 
 
 def _is_worker_process(pid: int) -> bool:
@@ -98,6 +105,8 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     failed run from its last checkpoint.
     """
     record = store.get(run_id)
+    if record.status in ACTIVE and record.pid is not None and elsewhere(record):
+        raise RunStateError(f"run {run_id} is already {record.status} on {record.host}")
     if record.status in ACTIVE and pid_alive(record.pid):
         raise RunStateError(f"run {run_id} is already {record.status} (process {record.pid})")
     if (
@@ -122,6 +131,7 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
         error=None,
         cancel_requested=None,
         pid=None,
+        host=this_host(),
         heartbeat=now,
         finished=None,
     ):
@@ -205,6 +215,14 @@ def cancel_run(
     if ray_runner.on_ray(store, run_id) and record.status == RUNNING:
         ray_runner.cancel(store, run_id, grace=grace, wait_for_stop=wait)
         return store.get(run_id)
+    if elsewhere(record) and (record.status == RUNNING or record.pid is not None):
+        # another machine's worker: it stops at its next check of the flag; no signal
+        # reaches it from here, and a worker that died there goes stale (reconcile)
+        store.request_cancel(run_id)
+        deadline = time.monotonic() + (grace if wait else 0.0)
+        while time.monotonic() < deadline and store.get(run_id).active:
+            time.sleep(0.2)
+        return store.get(run_id)
     if not pid_alive(record.pid) or ray_runner.on_ray(store, run_id):
         # never started, or its process is gone: nothing to ask, just record it
         store.transition(
@@ -239,7 +257,8 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
     """Mark runs whose worker is gone as ``interrupted``; returns their ids.
 
     A run is gone when its PID is not alive (or now belongs to another program), or its
-    heartbeat is older than ``stale_after`` seconds. Queued runs that were never started
+    heartbeat is older than ``stale_after`` seconds; one on another machine sharing the
+    store (or on Ray) is judged by its heartbeat alone. Queued runs that were never started
     (no PID) are left alone. Cancel requests older than the grace period get SIGTERM.
     """
     now = time.time()
@@ -251,8 +270,8 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
             else:
                 continue
         else:
-            # a Ray task's process is on another machine: only its heartbeat tells
-            remote = ray_runner.on_ray(store, record.id)
+            # a Ray task's or another machine's process: only its heartbeat tells
+            remote = elsewhere(record) or ray_runner.on_ray(store, record.id)
             alive = remote or (pid_alive(record.pid) and _is_worker_process(record.pid))
             stale = record.heartbeat is not None and now - record.heartbeat > stale_after
             gone = not alive or stale
@@ -284,8 +303,10 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
             fresh
             and record.finished is not None
             and record.heartbeat > record.finished
-            and pid_alive(record.pid)
-            and _is_worker_process(int(record.pid))
+            and (
+                elsewhere(record)
+                or (pid_alive(record.pid) and _is_worker_process(int(record.pid)))
+            )
         ):
             store.transition(record.id, (INTERRUPTED,), status=RUNNING, finished=None, error=None)
             log.info("run %d is alive again", record.id)
@@ -374,6 +395,7 @@ __all__ = [
     "CANCEL_GRACE_SECONDS",
     "STALE_SECONDS",
     "cancel_run",
+    "elsewhere",
     "free_slots",
     "max_runs",
     "pid_alive",

@@ -39,6 +39,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -203,10 +204,15 @@ def _create_v1(con: Connection) -> None:
     _execute_script(con, _SCHEMA_V1_POSTGRESQL if con.dialect.name == "postgresql" else _SCHEMA_V1)
 
 
+def _add_run_host(con: Connection) -> None:
+    """Version 2: which machine runs a run, now that several may share one store."""
+    con.exec_driver_sql("ALTER TABLE runs ADD COLUMN host TEXT")
+
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1; version 0 is an empty
 # database. Each step runs in its own transaction together with the version bump, so a step
 # either applies completely or not at all (PostgreSQL's DDL is transactional, as SQLite's).
-MIGRATIONS: tuple[Migration, ...] = (_create_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_create_v1, _add_run_host)
 SCHEMA_VERSION = len(MIGRATIONS)  # the version this code creates and understands
 
 # The tables as the statements below use them (a description, not what creates them: the
@@ -228,6 +234,7 @@ RUNS = sa.Table(
     *(sa.Column(c, sa.Double) for c in ("heartbeat", "cancel_requested", "created")),
     *(sa.Column(c, sa.Double) for c in ("started", "finished", "threshold")),
     sa.Column("components", sa.Text),
+    sa.Column("host", sa.Text),
 )
 HISTORY = sa.Table(
     "history",
@@ -277,6 +284,7 @@ _UPDATABLE = frozenset(
         "finished",
         "threshold",
         "components",
+        "host",
     }
 )
 
@@ -316,6 +324,12 @@ class SchemaVersionError(ValueError):
     """``runs.db`` has a schema newer than this code knows, or could not be migrated."""
 
 
+def this_host() -> str:
+    """This machine's name as runs record it (``$DEEPAD_HOST`` overrides the host name, e.g.
+    for containers that share one)."""
+    return os.environ.get("DEEPAD_HOST") or socket.gethostname()
+
+
 def default_home() -> Path:
     """The deepad home folder shared with the dataset registry."""
     from deepad.data.registry import home_dir
@@ -351,6 +365,7 @@ class RunRecord:
     finished: float | None
     threshold: float | None
     components: list[str] = field(default_factory=list)
+    host: str | None = None  # the machine whose process runs it (None: before schema 2)
 
     @property
     def active(self) -> bool:

@@ -81,7 +81,7 @@ def test_a_first_release_database_opens_and_reads_back(tmp_path):
     record = store.get(1)
     assert (record.method, record.config, record.status) == ("kde", {"bandwidth": 0.5}, DONE)
     assert (record.phase, record.progress, record.epoch, record.metrics) == ("", 0.0, 0, {})
-    assert record.components == [] and record.threshold is None
+    assert record.components == [] and record.threshold is None and record.host is None
     # every field the code reads exists as a column, added with its default where it is new
     assert set(columns(store, "runs")) == {f.name for f in dataclasses.fields(RunRecord)}
     table = store.scores(1)
@@ -117,7 +117,8 @@ def test_a_failing_step_leaves_the_database_as_it_was(tmp_path, monkeypatch):
     monkeypatch.setattr(
         store_module, "MIGRATIONS", (*store_module.MIGRATIONS, add_dataset_source, half_done)
     )
-    with pytest.raises(SchemaVersionError, match="from schema version 2 to 3"):
+    step = SCHEMA_VERSION + 1
+    with pytest.raises(SchemaVersionError, match=f"from schema version {step} to {step + 1}"):
         RunStore(tmp_path)
     con = sqlite3.connect(tmp_path / "runs.db")
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
@@ -177,7 +178,8 @@ def test_postgresql_steps_run_once_and_a_failing_step_rolls_back(
         con.exec_driver_sql("ALTER TABLE no_such_table ADD COLUMN x TEXT")
 
     monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, half_done))
-    with pytest.raises(SchemaVersionError, match="from schema version 2 to 3"):
+    step = SCHEMA_VERSION + 1
+    with pytest.raises(SchemaVersionError, match=f"from schema version {step} to {step + 1}"):
         RunStore(tmp_path, url=postgres_url)
     assert pg_version(store) == SCHEMA_VERSION + 1 and "note" not in pg_columns(store, "datasets")
     assert store.get(1).method == "kde"
