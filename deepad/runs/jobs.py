@@ -374,7 +374,8 @@ def queue_positions(store: RunStore) -> dict[int, int]:
 def free_slots(store: RunStore, limit: int | None = None) -> int:
     limit = max_runs() if limit is None else limit
     now = time.time()
-    busy = sum(_holds_slot(r, now) for r in store.list_runs(status=ACTIVE))
+    # the limit is this machine's: runs that other machines sharing the store run hold theirs
+    busy = sum(_holds_slot(r, now) and not elsewhere(r) for r in store.list_runs(status=ACTIVE))
     return max(0, limit - busy)
 
 

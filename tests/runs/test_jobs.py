@@ -199,3 +199,7 @@ def test_a_run_on_another_machine_is_judged_by_its_heartbeat(tmp_path, store_url
     mine = store.create_run("ae", {}, "t")
     store.update(mine, status=RUNNING, pid=gone_here, host="dashboard", heartbeat=time.time())
     assert not jobs.elsewhere(store.get(mine)) and jobs.reconcile(store) == [mine]
+    # and the other machine's running runs do not take this machine's slots
+    other = store.create_run("ae", {}, "t")
+    store.update(other, status=RUNNING, pid=gone_here, host="gpu-1", heartbeat=time.time())
+    assert jobs.free_slots(store, limit=1) == 1
