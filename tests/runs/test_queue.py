@@ -104,8 +104,8 @@ def test_a_run_being_started_elsewhere_is_not_started_twice(store, monkeypatch):
     ids = [new_run(store) for _ in range(2)]
     seen: dict[str, object] = {}
 
-    class Process:
-        pid = os.getpid()
+    class Process:  # the spawned worker; its PID is only recorded here
+        pid = 4242
 
     def spawn(command, log_path, store_url=None):
         # the moment another process's start_queued would race with this one
@@ -116,6 +116,6 @@ def test_a_run_being_started_elsewhere_is_not_started_twice(store, monkeypatch):
         return Process()
 
     monkeypatch.setattr(jobs, "_spawn", spawn)
-    assert jobs.start_run(store, ids[0]) == os.getpid()
+    assert jobs.start_run(store, ids[0]) == Process.pid
     assert seen == {"waiting": [ids[1]], "free": 0}
-    assert store.get(ids[0]).pid == os.getpid()
+    assert store.get(ids[0]).pid == Process.pid
