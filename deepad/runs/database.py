@@ -74,10 +74,10 @@ class Backend:
 
     def error_message(self, error: BaseException) -> str:
         """One line saying what stops the store, from a driver or OS error."""
-        return f"{self.describe()}: {_first_line(error)}"
+        return f"{self.describe()}: {first_line(error)}"
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -167,7 +167,7 @@ class SqliteBackend(Backend):
         con.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
 
     def error_message(self, error: BaseException) -> str:
-        text = _first_line(error)
+        text = first_line(error)
         low = text.lower()
         path = self.path
         if "full" in low or getattr(error, "errno", None) == 28:
@@ -235,7 +235,7 @@ class PostgresBackend(Backend):
             cursor.close()
 
     def error_message(self, error: BaseException) -> str:
-        text = _first_line(error)
+        text = first_line(error)
         low = text.lower()
         where = self.describe()
         if "connection" in low and ("failed" in low or "refused" in low or "timeout" in low):

@@ -304,8 +304,7 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
             and record.finished is not None
             and record.heartbeat > record.finished
             and (
-                elsewhere(record)
-                or (pid_alive(record.pid) and _is_worker_process(int(record.pid)))
+                elsewhere(record) or (pid_alive(record.pid) and _is_worker_process(int(record.pid)))
             )
         ):
             store.transition(record.id, (INTERRUPTED,), status=RUNNING, finished=None, error=None)

@@ -54,7 +54,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from deepad.errors import DeepadError
 from deepad.runs.database import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS  # re-exported
-from deepad.runs.database import STORE_URL_ENV, Backend, backend_for
+from deepad.runs.database import STORE_URL_ENV, Backend, backend_for, first_line
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -568,7 +568,7 @@ class RunStore:
                 except sa.exc.DBAPIError as exc:
                     raise SchemaVersionError(
                         f"could not migrate {self.location} from schema version {version} to "
-                        f"{version + 1}: {_first_line(exc.orig or exc)}"
+                        f"{version + 1}: {first_line(exc.orig or exc)}"
                     ) from exc
                 self._backend.set_schema_version(con, version + 1)
             version += 1
@@ -910,8 +910,3 @@ def _run_values(fields: Mapping[str, Any]) -> dict[str, Any]:
         else (v.item() if isinstance(v, np.generic) else v)
         for k, v in fields.items()
     }
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
