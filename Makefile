@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: app test install browser bench clean
+.PHONY: app test install browser postgres bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,12 +22,20 @@ browser:
 	    apt-get update -q && apt-get install -y -q chromium fonts-noto-color-emoji; \
 	  else echo "chromium not found: the browser test will be skipped"; fi; }
 
+# Debian's PostgreSQL for the tests of the PostgreSQL run store: .ci/with-postgres starts a
+# throwaway server for the test run and stops it after.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	  else echo "PostgreSQL not found: the PostgreSQL store tests will be skipped"; fi; }
+
 app: install
 	$(BIN)/streamlit run app.py
 
-test: install browser
+test: install browser postgres
 	$(BIN)/ruff check deepad pages tests app.py
-	$(BIN)/python -m pytest -q -n auto --maxprocesses=4
+	bash .ci/with-postgres $(BIN)/python -m pytest -q -n auto --maxprocesses=4
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

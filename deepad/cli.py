@@ -570,6 +570,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--home", help="deepad home folder (default: $DEEPAD_HOME or ~/.deepad)", default=None
     )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=None,
+        help="run store database, e.g. postgresql+psycopg://user@host/deepad (default: "
+        "$DEEPAD_STORE_URL, else runs.db in the home); artifacts stay under --home",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -653,6 +660,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.setLevel(logging.INFO if args.verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[console])
+    if args.store:  # through the environment, so that background workers use it too
+        from deepad.runs.database import STORE_URL_ENV
+
+        os.environ[STORE_URL_ENV] = args.store
     try:
         return int(args.func(args) or 0)
     except DeepadError as error:  # ServiceError, and a store or model file that fails

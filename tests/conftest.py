@@ -23,6 +23,15 @@ def _isolated_deepad_home(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _default_run_store():
+    # a developer's shared store must not receive the tests' runs
+    previous = os.environ.pop("DEEPAD_STORE_URL", None)
+    yield
+    if previous is not None:
+        os.environ["DEEPAD_STORE_URL"] = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -3,12 +3,13 @@ import json
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 import torch
 from PIL import Image
 
 from deepad.cli import main
 from deepad.runs import workflow
-from deepad.runs.store import DONE, INTERRUPTED, RunStore
+from deepad.runs.store import DONE, INTERRUPTED, RUNS, RunStore
 from deepad.runs.workflow import execute
 from tests.runs.fakes import MemoryRegistry, blob_images
 
@@ -100,10 +101,11 @@ def test_resume_continues_an_interrupted_run_in_the_foreground(home, capsys, mon
     execute(store, run_id, registry=registry)
     # as if the process had died after the first checkpoint
     config = {"epochs": 3, "device": "cpu", "checkpoint_every": 1}
-    store._connection().execute(
-        "UPDATE runs SET status = ?, config = ? WHERE id = ?",
-        (INTERRUPTED, json.dumps(config), run_id),
-    )
+    with store._write() as con:
+        con.execute(
+            sa.update(RUNS).where(RUNS.c.id == run_id),
+            {"status": INTERRUPTED, "config": json.dumps(config)},
+        )
     monkeypatch.setattr(workflow, "default_registry", lambda store: registry)
     assert run(home, "train", "--resume", str(run_id)) == 0
     assert store.get(run_id).status == DONE

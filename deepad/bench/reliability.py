@@ -696,6 +696,36 @@ def _tampered(data: bytes, name: str, rng: random.Random) -> bytes | None:
 
 
 # ------------------------------------------------------------------ full disk
+def _writes(sql: str) -> bool:
+    words = sql.upper().replace("=", " = ").split()
+    return words[0] in {"INSERT", "UPDATE", "DELETE", "CREATE", "BEGIN", "REPLACE"} or (
+        words[:2] in (["PRAGMA", "JOURNAL_MODE"], ["PRAGMA", "USER_VERSION"]) and "=" in words
+    )
+
+
+class _FullDiskCursor:
+    """A cursor of :class:`_FullDiskConnection` (SQLAlchemy executes through cursors)."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if _writes(sql):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._cursor.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> Any:
+        if _writes(sql):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._cursor.executemany(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def __iter__(self) -> Any:
+        return iter(self._cursor)
+
+
 class _FullDiskConnection:
     """An sqlite connection on a full disk: statements that write fail with SQLITE_FULL."""
 
@@ -703,13 +733,12 @@ class _FullDiskConnection:
         self._con = con
 
     def execute(self, sql: str, *args: Any) -> Any:
-        words = sql.upper().replace("=", " = ").split()
-        writes = words[0] in {"INSERT", "UPDATE", "DELETE", "CREATE", "BEGIN", "REPLACE"} or (
-            words[:2] in (["PRAGMA", "JOURNAL_MODE"], ["PRAGMA", "USER_VERSION"]) and "=" in words
-        )
-        if writes:
+        if _writes(sql):
             raise sqlite3.OperationalError("database or disk is full")
         return self._con.execute(sql, *args)
+
+    def cursor(self, *args: Any) -> _FullDiskCursor:
+        return _FullDiskCursor(self._con.cursor(*args))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)

@@ -30,11 +30,14 @@ from deepad.runs.store import (
     QUEUED,
     RESUMABLE,
     RUNNING,
+    STARTING,
+    STORE_URL_ENV,
     RunRecord,
     RunStateError,
     RunStore,
     private_dir,
     private_file,
+    this_host,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,12 @@ def pid_alive(pid: int | None) -> bool:
     return state not in ("Z", "X")
 
 
+def elsewhere(record: RunRecord) -> bool:
+    """Whether the run's process is on another machine sharing the store (its PID means
+    nothing here: only its heartbeat tells whether it still runs)."""
+    return record.host is not None and record.host != this_host()
+
+
 def _is_worker_process(pid: int) -> bool:
     """Whether ``pid`` still runs deepad (guards against a recycled PID); True if unknown."""
     try:
@@ -73,9 +82,13 @@ def _is_worker_process(pid: int) -> bool:
     return b"deepad" in cmdline
 
 
-def _worker_env() -> dict[str, str]:
-    """The worker must import this same deepad, even when it is not installed."""
+def _worker_env(store_url: str | None = None) -> dict[str, str]:
+    """The worker must import this same deepad, even when it is not installed, and record
+    into the same store (its URL travels in the environment, not on the command line, where
+    every user of the machine could read a password in it)."""
     env = dict(os.environ)
+    if store_url:
+        env[STORE_URL_ENV] = store_url
     root = str(Path(deepad.__file__).resolve().parent.parent)
     parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in parts:
@@ -92,6 +105,8 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     failed run from its last checkpoint.
     """
     record = store.get(run_id)
+    if record.status in ACTIVE and record.pid is not None and elsewhere(record):
+        raise RunStateError(f"run {run_id} is already {record.status} on {record.host}")
     if record.status in ACTIVE and pid_alive(record.pid):
         raise RunStateError(f"run {run_id} is already {record.status} (process {record.pid})")
     if (
@@ -110,11 +125,13 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     if not store.transition(
         run_id,
         allowed,
+        unclaimed_since=now - STALE_SECONDS,  # another process (or machine) is starting it
         status=QUEUED,
-        phase="starting",
+        phase=STARTING,
         error=None,
         cancel_requested=None,
         pid=None,
+        host=this_host(),
         heartbeat=now,
         finished=None,
     ):
@@ -126,14 +143,14 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     command = [sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id)]
     if resume:
         command.append("--resume")
-    process = _spawn(command, store.log_path(run_id))
+    process = _spawn(command, store.log_path(run_id), store.url)
     # the worker writes its own PID too once it starts; recording it here closes the gap
     store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
     log.info("run %d started in process %d", run_id, process.pid)
     return process.pid
 
 
-def _spawn(command: list[str], log_path: Path) -> subprocess.Popen:
+def _spawn(command: list[str], log_path: Path, store_url: str | None = None) -> subprocess.Popen:
     """A detached worker process writing into ``log_path`` (owner-only), reaped when it exits."""
     private_dir(log_path.parent)
     with open(private_file(log_path), "ab") as log_file:
@@ -147,7 +164,7 @@ def _spawn(command: list[str], log_path: Path) -> subprocess.Popen:
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env=_worker_env(),
+            env=_worker_env(store_url),
             close_fds=True,
             **kwargs,
         )
@@ -198,6 +215,14 @@ def cancel_run(
     if ray_runner.on_ray(store, run_id) and record.status == RUNNING:
         ray_runner.cancel(store, run_id, grace=grace, wait_for_stop=wait)
         return store.get(run_id)
+    if elsewhere(record) and (record.status == RUNNING or record.pid is not None):
+        # another machine's worker: it stops at its next check of the flag; no signal
+        # reaches it from here, and a worker that died there goes stale (reconcile)
+        store.request_cancel(run_id)
+        deadline = time.monotonic() + (grace if wait else 0.0)
+        while time.monotonic() < deadline and store.get(run_id).active:
+            time.sleep(0.2)
+        return store.get(run_id)
     if not pid_alive(record.pid) or ray_runner.on_ray(store, run_id):
         # never started, or its process is gone: nothing to ask, just record it
         store.transition(
@@ -232,7 +257,8 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
     """Mark runs whose worker is gone as ``interrupted``; returns their ids.
 
     A run is gone when its PID is not alive (or now belongs to another program), or its
-    heartbeat is older than ``stale_after`` seconds. Queued runs that were never started
+    heartbeat is older than ``stale_after`` seconds; one on another machine sharing the
+    store (or on Ray) is judged by its heartbeat alone. Queued runs that were never started
     (no PID) are left alone. Cancel requests older than the grace period get SIGTERM.
     """
     now = time.time()
@@ -244,8 +270,8 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
             else:
                 continue
         else:
-            # a Ray task's process is on another machine: only its heartbeat tells
-            remote = ray_runner.on_ray(store, record.id)
+            # a Ray task's or another machine's process: only its heartbeat tells
+            remote = elsewhere(record) or ray_runner.on_ray(store, record.id)
             alive = remote or (pid_alive(record.pid) and _is_worker_process(record.pid))
             stale = record.heartbeat is not None and now - record.heartbeat > stale_after
             gone = not alive or stale
@@ -277,8 +303,9 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
             fresh
             and record.finished is not None
             and record.heartbeat > record.finished
-            and pid_alive(record.pid)
-            and _is_worker_process(int(record.pid))
+            and (
+                elsewhere(record) or (pid_alive(record.pid) and _is_worker_process(int(record.pid)))
+            )
         ):
             store.transition(record.id, (INTERRUPTED,), status=RUNNING, finished=None, error=None)
             log.info("run %d is alive again", record.id)
@@ -309,14 +336,32 @@ def gpu_count() -> int:
     return len(gpu_names())
 
 
-def _holds_slot(record: RunRecord) -> bool:
-    return record.status == RUNNING or (record.status == QUEUED and record.pid is not None)
+def _being_started(record: RunRecord, now: float) -> bool:
+    """Claimed by a process that is starting it (its worker has no PID recorded yet)."""
+    return (
+        record.status == QUEUED
+        and record.phase == STARTING
+        and record.heartbeat is not None
+        and now - record.heartbeat <= STALE_SECONDS
+    )
+
+
+def _holds_slot(record: RunRecord, now: float) -> bool:
+    return record.status == RUNNING or (
+        record.status == QUEUED and (record.pid is not None or _being_started(record, now))
+    )
 
 
 def waiting_runs(store: RunStore) -> list[RunRecord]:
     """Queued runs not yet given a process, in the order they start (oldest first)."""
+    now = time.time()
     return sorted(
-        (r for r in store.list_runs(status=(QUEUED,)) if r.pid is None), key=lambda r: r.id
+        (
+            r
+            for r in store.list_runs(status=(QUEUED,))
+            if r.pid is None and not _being_started(r, now)
+        ),
+        key=lambda r: r.id,
     )
 
 
@@ -327,7 +372,9 @@ def queue_positions(store: RunStore) -> dict[int, int]:
 
 def free_slots(store: RunStore, limit: int | None = None) -> int:
     limit = max_runs() if limit is None else limit
-    busy = sum(_holds_slot(r) for r in store.list_runs(status=ACTIVE))
+    now = time.time()
+    # the limit is this machine's: runs that other machines sharing the store run hold theirs
+    busy = sum(_holds_slot(r, now) and not elsewhere(r) for r in store.list_runs(status=ACTIVE))
     return max(0, limit - busy)
 
 
@@ -348,6 +395,7 @@ __all__ = [
     "CANCEL_GRACE_SECONDS",
     "STALE_SECONDS",
     "cancel_run",
+    "elsewhere",
     "free_slots",
     "max_runs",
     "pid_alive",
@@ -371,6 +419,6 @@ def start_explain(store: RunStore, run_id: int) -> int:
         sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id),
         "--explain",
     ]  # fmt: skip
-    process = _spawn(command, store.log_path(run_id))
+    process = _spawn(command, store.log_path(run_id), store.url)
     log.info("explain job of run %d started in process %d", run_id, process.pid)
     return process.pid

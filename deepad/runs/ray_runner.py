@@ -81,11 +81,12 @@ def _resources(ray: Any) -> dict[str, float]:
     return {"num_gpus": float(gpus), "num_cpus": float(os.environ.get(CPUS_ENV, "1"))}
 
 
-def _run_task(home: str, run_id: int, resume: bool) -> str:
-    """The Ray task: one run end to end, recorded in the store at ``home``."""
+def _run_task(home: str, run_id: int, resume: bool, store_url: str | None = None) -> str:
+    """The Ray task: one run end to end, recorded in the store at ``home`` (or ``store_url``,
+    the shared database, with the artifacts under ``home``)."""
     from deepad.runs.workflow import execute
 
-    store = RunStore(Path(home))
+    store = RunStore(Path(home), url=store_url)
     try:
         return execute(store, run_id, resume=resume).status
     finally:
@@ -97,7 +98,7 @@ def submit(store: RunStore, run_id: int, *, resume: bool = False) -> str:
     the task id."""
     ray = connect()
     resources = _resources(ray)
-    task = ray.remote(**resources)(_run_task).remote(str(store.home), run_id, resume)
+    task = ray.remote(**resources)(_run_task).remote(str(store.home), run_id, resume, store.url)
     task_id = task.hex()
     marker = _marker(store, run_id)
     marker.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ from deepad.runs.store import (
     RunStore,
     private_dir,
     private_file,
+    this_host,
 )
 from deepad.scoring import concatenate_scores, score_in_chunks
 from deepad.train.loop import (
@@ -263,6 +264,7 @@ def execute(
         status=RUNNING,
         phase="loading",
         pid=os.getpid(),
+        host=this_host(),
         heartbeat=now,
         started=now,
         finished=None,

@@ -175,3 +175,31 @@ def test_worker_exit_codes(store, capsys):
     store.update(run_id, status=DONE)
     assert worker.main(["--home", str(store.home), str(run_id)]) == 2
     assert "cannot start" in capsys.readouterr().err
+
+
+def test_a_run_on_another_machine_is_judged_by_its_heartbeat(tmp_path, store_url, monkeypatch):
+    """Machines sharing one store: a PID recorded by another machine means nothing here, so
+    reconcile waits for its heartbeat to go stale and cancel only raises the flag."""
+    from deepad.runs.store import RUNNING, RunStore
+
+    monkeypatch.setenv("DEEPAD_HOST", "dashboard")
+    store = RunStore(tmp_path)
+    gone_here = 2**22 + 4321  # above the default pid_max: no process here has it
+    run_id = store.create_run("ae", {}, "t")
+    store.update(run_id, status=RUNNING, pid=gone_here, host="gpu-1", heartbeat=time.time())
+    assert jobs.elsewhere(store.get(run_id))
+    assert jobs.reconcile(store) == []
+    with pytest.raises(jobs.RunStateError, match="already running on gpu-1"):
+        jobs.start_run(store, run_id, resume=True)
+    record = jobs.cancel_run(store, run_id)
+    assert record.status == RUNNING and record.cancel_requested is not None
+    store.update(run_id, heartbeat=time.time() - jobs.STALE_SECONDS - 5)
+    assert jobs.reconcile(store) == [run_id]
+    # the same PID recorded by this machine is judged at once
+    mine = store.create_run("ae", {}, "t")
+    store.update(mine, status=RUNNING, pid=gone_here, host="dashboard", heartbeat=time.time())
+    assert not jobs.elsewhere(store.get(mine)) and jobs.reconcile(store) == [mine]
+    # and the other machine's running runs do not take this machine's slots
+    other = store.create_run("ae", {}, "t")
+    store.update(other, status=RUNNING, pid=gone_here, host="gpu-1", heartbeat=time.time())
+    assert jobs.free_slots(store, limit=1) == 1

@@ -94,3 +94,26 @@ def test_a_worker_that_ends_starts_the_next_waiting_run(store, started, monkeypa
     store.update(finished, status=DONE)
     worker._start_next(store)
     assert started == [waiting]
+
+
+def test_a_run_being_started_elsewhere_is_not_started_twice(store, monkeypatch):
+    """Between claiming a queued run and recording its worker's PID, another process (or
+    machine) sees the run claimed: it neither starts it again nor counts its slot free."""
+    ids = [new_run(store) for _ in range(2)]
+    seen: dict[str, object] = {}
+
+    class Process:  # the spawned worker; its PID is only recorded here
+        pid = 4242
+
+    def spawn(command, log_path, store_url=None):
+        # the moment another process's start_queued would race with this one
+        with pytest.raises(jobs.RunStateError, match="changed state while starting"):
+            jobs.start_run(store, ids[0])
+        seen["waiting"] = [r.id for r in jobs.waiting_runs(store)]
+        seen["free"] = jobs.free_slots(store, limit=1)
+        return Process()
+
+    monkeypatch.setattr(jobs, "_spawn", spawn)
+    assert jobs.start_run(store, ids[0]) == Process.pid
+    assert seen == {"waiting": [ids[1]], "free": 0}
+    assert store.get(ids[0]).pid == Process.pid

@@ -16,8 +16,11 @@ from deepad.runs.store import (
 
 
 @pytest.fixture
-def store(tmp_path):
-    return RunStore(tmp_path)
+def store(tmp_path, store_url):
+    """A store on each backend (see tests/runs/conftest.py)."""
+    store = RunStore(tmp_path)
+    yield store
+    store.close()
 
 
 def test_create_get_and_list_newest_first(store, tmp_path):
@@ -36,12 +39,15 @@ def test_create_get_and_list_newest_first(store, tmp_path):
     assert store.list_runs(status=DONE) == []
     assert store.artifacts_dir(first) == tmp_path / "runs" / str(first)
     assert store.artifacts_dir(first).is_dir()
-    assert (tmp_path / "runs.db").exists()
-    mode = store._connection().execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal"
+    if store.url is None:
+        assert (tmp_path / "runs.db").exists()
+        with store._read() as con:
+            assert con.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    else:
+        assert not (tmp_path / "runs.db").exists() and store.location.startswith("postgresql")
 
 
-def test_reopening_the_store_keeps_runs(tmp_path):
+def test_reopening_the_store_keeps_runs(tmp_path, store_url):
     run_id = RunStore(tmp_path).create_run("ae", {}, "t")
     assert RunStore(tmp_path).get(run_id).method == "ae"
 
@@ -194,3 +200,81 @@ def test_concurrent_writers_from_processes_do_not_fail(store):
         reads += 1
     assert [w.returncode for w in writers] == [0, 0, 0]
     assert len(store.history(run_id)) == 180 and reads > 0
+
+
+def test_two_machines_on_one_postgresql_store_see_each_others_runs(tmp_path, postgres_url):
+    """The dashboard and a GPU machine: two stores, each with its own engine (pool), on one
+    database; each sees what the other writes, and a claim is won by exactly one."""
+    dashboard = RunStore(tmp_path / "shared", url=postgres_url)
+    gpu_machine = RunStore(tmp_path / "shared", url=postgres_url)
+    assert dashboard._engine() is not gpu_machine._engine()
+    run_id = dashboard.create_run("ae", {"epochs": 4}, "train-id")
+    assert [r.id for r in gpu_machine.list_runs(status=QUEUED)] == [run_id]
+
+    # both try to take the queued run at once: one UPDATE ... WHERE status IN wins
+    wins = []
+    barrier = threading.Barrier(2)
+
+    def claim(store, pid):
+        barrier.wait()
+        wins.append((store.transition(run_id, (QUEUED,), status=RUNNING, pid=pid), pid))
+
+    threads = [
+        threading.Thread(target=claim, args=(s, pid))
+        for s, pid in ((dashboard, 2**31 + 1), (gpu_machine, 2))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won for won, _ in wins) == [False, True]
+    winner = next(pid for won, pid in wins if won)
+    assert (dashboard.get(run_id).status, gpu_machine.get(run_id).pid) == (RUNNING, winner)
+
+    gpu_machine.update(run_id, epoch=2, progress=0.5, loss=0.25, heartbeat=time.time())
+    gpu_machine.add_history(run_id, [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}])
+    seen = dashboard.get(run_id)
+    assert (seen.epoch, seen.progress, seen.loss) == (2, 0.5, 0.25)
+    assert [h["loss"] for h in dashboard.history(run_id)] == [0.5, 0.25]
+
+    dashboard.request_cancel(run_id)
+    assert gpu_machine.cancel_requested(run_id)
+    gpu_machine.write_scores(run_id, names=["a", "b"], scores=np.array([0.1, 3.0]))
+    assert gpu_machine.transition(run_id, (RUNNING,), status=CANCELLED)
+    np.testing.assert_array_equal(dashboard.scores(run_id).score, [0.1, 3.0])
+    assert dashboard.get(run_id).status == CANCELLED
+    dashboard.close()
+    gpu_machine.close()
+
+
+def test_scores_go_in_chunks_and_come_back_whole(store, monkeypatch):
+    from deepad.runs import store as store_module
+
+    monkeypatch.setattr(store_module, "SCORE_CHUNK", 3)
+    batches = []
+    insert_rows = store._backend.insert_rows
+
+    def counted(con, table, columns, rows):
+        batches.append(len(rows))
+        insert_rows(con, table, columns, rows)
+
+    monkeypatch.setattr(store._backend, "insert_rows", counted)
+    run_id = store.create_run("ae", {}, "t")
+    scores = np.arange(7, dtype=np.float64) / 3
+    store.write_scores(
+        run_id,
+        names=[f"n{i}" for i in range(7)],
+        scores=scores,
+        classes=["x", None, "y", "", "z", "w", "v"],
+        components={"e": scores * 2},
+    )
+    assert batches == [3, 3, 1]
+    table = store.scores(run_id)
+    np.testing.assert_array_equal(table.index, np.arange(7))
+    np.testing.assert_array_equal(table.score, scores)
+    np.testing.assert_array_equal(table.components["e"], scores * 2)
+    assert list(table.name) == [f"n{i}" for i in range(7)]
+    assert list(table["class"]) == ["x", "", "y", "", "z", "w", "v"]
+    with pytest.raises(ValueError, match="2 labels for 7 scores"):
+        store.write_scores(run_id, names=list("abcdefg"), scores=scores, labels=[0, 1])
+    assert len(store.scores(run_id)) == 7  # a refused write leaves the old scores

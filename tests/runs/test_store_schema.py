@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
@@ -56,18 +57,21 @@ def first_release_database(home) -> None:
 
 
 def user_version(store: RunStore) -> int:
-    return store._connection().execute("PRAGMA user_version").fetchone()[0]
+    with store._read() as con:
+        return con.exec_driver_sql("PRAGMA user_version").scalar()
 
 
 def columns(store: RunStore, table: str) -> dict[str, str | None]:
     """Column name -> declared default."""
-    rows = store._connection().execute(f"PRAGMA table_info({table})").fetchall()
+    with store._read() as con:
+        rows = con.exec_driver_sql(f"PRAGMA table_info({table})").all()
     return {r[1]: r[4] for r in rows}
 
 
-def add_dataset_source(con: sqlite3.Connection) -> None:
-    """A step 1 -> 2 of the kind a later version adds: a new column with a default."""
-    con.execute("ALTER TABLE datasets ADD COLUMN source TEXT NOT NULL DEFAULT 'upload'")
+def add_dataset_source(con) -> None:
+    """A step 1 -> 2 of the kind a later version adds: a new column with a default (the
+    same statement on SQLite and PostgreSQL)."""
+    con.exec_driver_sql("ALTER TABLE datasets ADD COLUMN source TEXT NOT NULL DEFAULT 'upload'")
 
 
 def test_a_first_release_database_opens_and_reads_back(tmp_path):
@@ -77,7 +81,7 @@ def test_a_first_release_database_opens_and_reads_back(tmp_path):
     record = store.get(1)
     assert (record.method, record.config, record.status) == ("kde", {"bandwidth": 0.5}, DONE)
     assert (record.phase, record.progress, record.epoch, record.metrics) == ("", 0.0, 0, {})
-    assert record.components == [] and record.threshold is None
+    assert record.components == [] and record.threshold is None and record.host is None
     # every field the code reads exists as a column, added with its default where it is new
     assert set(columns(store, "runs")) == {f.name for f in dataclasses.fields(RunRecord)}
     table = store.scores(1)
@@ -93,8 +97,8 @@ def test_steps_bring_an_older_database_up_to_date_in_order(tmp_path, monkeypatch
     store = RunStore(tmp_path)
     assert user_version(store) == SCHEMA_VERSION + 1
     assert columns(store, "datasets")["source"] == "'upload'"
-    old_row = store._connection().execute("SELECT source FROM datasets").fetchone()
-    assert old_row == ("upload",)
+    with store._read() as con:
+        assert con.exec_driver_sql("SELECT source FROM datasets").all() == [("upload",)]
     assert store.get(1).method == "kde" and store.dataset_summary("train-id")["count"] == 48
     # a new database takes the same steps from version 0
     fresh = RunStore(tmp_path / "fresh")
@@ -106,14 +110,15 @@ def test_steps_bring_an_older_database_up_to_date_in_order(tmp_path, monkeypatch
 def test_a_failing_step_leaves_the_database_as_it_was(tmp_path, monkeypatch):
     first_release_database(tmp_path)
 
-    def half_done(con: sqlite3.Connection) -> None:
-        con.execute("ALTER TABLE datasets ADD COLUMN note TEXT")
-        con.execute("ALTER TABLE no_such_table ADD COLUMN x TEXT")
+    def half_done(con) -> None:
+        con.exec_driver_sql("ALTER TABLE datasets ADD COLUMN note TEXT")
+        con.exec_driver_sql("ALTER TABLE no_such_table ADD COLUMN x TEXT")
 
     monkeypatch.setattr(
         store_module, "MIGRATIONS", (*store_module.MIGRATIONS, add_dataset_source, half_done)
     )
-    with pytest.raises(SchemaVersionError, match="from schema version 2 to 3"):
+    step = SCHEMA_VERSION + 1
+    with pytest.raises(SchemaVersionError, match=f"from schema version {step} to {step + 1}"):
         RunStore(tmp_path)
     con = sqlite3.connect(tmp_path / "runs.db")
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
@@ -129,3 +134,83 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path):
     con.close()
     with pytest.raises(SchemaVersionError, match="upgrade deepad"):
         RunStore(tmp_path)
+
+
+# ------------------------------------------------------------------ PostgreSQL
+def pg_version(store: RunStore) -> int:
+    with store._read() as con:
+        return con.exec_driver_sql("SELECT version FROM deepad_schema").scalar_one()
+
+
+def pg_columns(store: RunStore, table: str) -> set[str]:
+    with store._read() as con:
+        rows = con.exec_driver_sql(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %(t)s",
+            {"t": table},
+        ).all()
+    return {r[0] for r in rows}
+
+
+def test_postgresql_gets_the_same_tables_and_version(tmp_path, postgres_url):
+    store = RunStore(tmp_path, url=postgres_url)
+    assert pg_version(store) == SCHEMA_VERSION
+    assert pg_columns(store, "runs") == {f.name for f in dataclasses.fields(RunRecord)}
+    sqlite_store = RunStore(tmp_path / "sqlite")
+    for table in ("history", "scores", "datasets"):
+        assert pg_columns(store, table) == set(columns(sqlite_store, table))
+    # floats keep double precision (PostgreSQL's REAL would round them to single)
+    run_id = store.create_run("kde", {}, "t")
+    store.write_scores(run_id, names=["a"], scores=np.array([0.1]))
+    assert store.scores(run_id).score[0] == 0.1
+
+
+def test_postgresql_steps_run_once_and_a_failing_step_rolls_back(
+    tmp_path, postgres_url, monkeypatch
+):
+    RunStore(tmp_path, url=postgres_url).create_run("kde", {}, "t")
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, add_dataset_source))
+    store = RunStore(tmp_path, url=postgres_url)
+    assert pg_version(store) == SCHEMA_VERSION + 1 and "source" in pg_columns(store, "datasets")
+    assert pg_version(RunStore(tmp_path, url=postgres_url)) == SCHEMA_VERSION + 1
+
+    def half_done(con) -> None:
+        con.exec_driver_sql("ALTER TABLE datasets ADD COLUMN note TEXT")
+        con.exec_driver_sql("ALTER TABLE no_such_table ADD COLUMN x TEXT")
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, half_done))
+    step = SCHEMA_VERSION + 1
+    with pytest.raises(SchemaVersionError, match=f"from schema version {step} to {step + 1}"):
+        RunStore(tmp_path, url=postgres_url)
+    assert pg_version(store) == SCHEMA_VERSION + 1 and "note" not in pg_columns(store, "datasets")
+    assert store.get(1).method == "kde"
+
+
+def test_postgresql_newer_than_the_code_is_refused(tmp_path, postgres_url):
+    store = RunStore(tmp_path, url=postgres_url)
+    with store._write() as con:
+        con.exec_driver_sql(f"UPDATE deepad_schema SET version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(SchemaVersionError, match="upgrade deepad"):
+        RunStore(tmp_path, url=postgres_url)
+
+
+def test_postgresql_machines_opening_an_empty_database_at_once_migrate_it_once(
+    tmp_path, postgres_url
+):
+    errors: list[BaseException] = []
+
+    def open_store(k: int) -> None:
+        try:
+            RunStore(tmp_path / str(k), url=postgres_url).close()
+        except BaseException as error:  # pragma: no cover - what the test looks for
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_store, args=(k,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = RunStore(tmp_path, url=postgres_url)
+    with store._read() as con:
+        assert con.exec_driver_sql("SELECT count(*) FROM deepad_schema").scalar() == 1
+    assert pg_version(store) == SCHEMA_VERSION

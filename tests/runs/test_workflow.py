@@ -2,12 +2,21 @@ import json
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from deepad.models import Detector
 from deepad.results import DEFECTS_FILE
 from deepad.runs import workflow
 from deepad.runs.artifacts import load_explanations
-from deepad.runs.store import CANCELLED, DONE, FAILED, RunNotFound, RunStateError, RunStore
+from deepad.runs.store import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    RUNS,
+    RunNotFound,
+    RunStateError,
+    RunStore,
+)
 from deepad.runs.workflow import execute
 from tests.runs.fakes import MemoryRegistry, blob_images, gaussian_table
 
@@ -208,9 +217,11 @@ def test_resume_without_a_checkpoint_starts_over(store, registry):
     run_id = store.create_run("tiny", {**FAST, "epochs": 2, "fail_at_epoch": 1}, "train")
     assert execute(store, run_id, registry=registry).status == FAILED
     # a failed run resumes with its recorded config; fix it as a user would in the database
-    store._connection().execute(
-        "UPDATE runs SET config = ? WHERE id = ?", (json.dumps({**FAST, "epochs": 2}), run_id)
-    )
+    with store._write() as con:
+        con.execute(
+            sa.update(RUNS).where(RUNS.c.id == run_id),
+            {"config": json.dumps({**FAST, "epochs": 2})},
+        )
     assert execute(store, run_id, resume=True, registry=registry).status == DONE
 
 
