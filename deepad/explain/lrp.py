@@ -19,7 +19,8 @@ relevance back to the input:
 
 :func:`conservation` reports, per item, the relevance that reached the input, the relevance
 absorbed on the way by biases (and the ε stabiliser) of the linear layers, and the score:
-with exact bookkeeping the first two add up to the third.
+with exact bookkeeping the first two add up to the third. Terms of the score that belong to
+single input elements (``LRPModel.direct``) go to those elements as they are.
 
 Gradient baselines share the same declaration: ``gradient`` is ``|∂score/∂x|`` and
 ``gradient_x_input`` is ``x · ∂score/∂x``, both on the network's input scale.
@@ -197,9 +198,11 @@ def attribute(model: LRPModel, method: str = "lrp") -> Attribution:
     for x in model.inputs.float().split(_CHUNK):
         with torch.no_grad():
             start = model.relevance(network(x), x).detach()
-        scores.append(start.flatten(1).sum(1))
+            direct = torch.zeros_like(x) if model.direct is None else model.direct(x).detach()
+        scores.append(start.flatten(1).sum(1) + direct.flatten(1).sum(1))
         if method == "lrp":
             rel, taken = _lrp(model, network, x, start)
+            rel = rel + direct.view_as(rel)
         else:
             rel, taken = _gradient(model, network, x, times_input=method == "gradient_x_input")
         relevances.append(rel)
@@ -239,6 +242,8 @@ def _gradient(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.clone().requires_grad_(True)
     score = model.relevance(network(x), x).flatten(1).sum(1)
+    if model.direct is not None:
+        score = score + model.direct(x).flatten(1).sum(1)
     (grad,) = torch.autograd.grad(score.sum(), x)
     values = grad * x if times_input else grad.abs()
     return values.detach(), torch.zeros(len(x))
