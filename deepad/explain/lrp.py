@@ -253,17 +253,16 @@ def conservation(detector: Any, items: Any) -> dict[str, np.ndarray]:
     """Per item: ``relevance`` (Σ input relevance), ``absorbed`` (by biases and the ε
     stabiliser on the way), ``score`` (the detector's score) and ``error`` =
     ``|relevance + absorbed − score| / |score|``."""
-    result = attribute(detector.lrp_model(detector._checked(items)), "lrp")
-    relevance = result.relevance.reshape(len(result.relevance), -1).sum(1).astype(np.float64)
-    error = np.abs(relevance + result.absorbed - result.score) / np.maximum(
-        np.abs(result.score), 1e-12
-    )
-    return {
-        "relevance": relevance,
-        "absorbed": result.absorbed,
-        "score": result.score,
-        "error": error,
-    }
+    if hasattr(detector, "word_relevance"):  # CVDD: its own propagation through attention
+        words, score = detector.word_relevance(items)
+        relevance = np.array([float(np.sum(r, dtype=np.float64)) for r in words])
+        absorbed = np.zeros(len(words))
+    else:
+        result = attribute(detector.lrp_model(detector._checked(items)), "lrp")
+        relevance = result.relevance.reshape(len(result.relevance), -1).sum(1).astype(np.float64)
+        absorbed, score = result.absorbed, result.score
+    error = np.abs(relevance + absorbed - score) / np.maximum(np.abs(score), 1e-12)
+    return {"relevance": relevance, "absorbed": absorbed, "score": score, "error": error}
 
 
 def explain_network(detector: Any, data: Any, method: str = "lrp") -> ImageMaps | FeatureWeights:
