@@ -48,7 +48,7 @@ from deepad.explain.declare import (  # re-exported: detectors declare, this mod
 )
 from deepad.explain.declare import LRPModel
 from deepad.explain.declare import squared_distance_relevance as squared_distance_relevance
-from deepad.results import FeatureWeights, ImageMaps
+from deepad.results import FeatureWeights, ImageMaps, TokenWeights
 
 _CHUNK = 64
 
@@ -252,17 +252,31 @@ def _gradient(
 def conservation(detector: Any, items: Any) -> dict[str, np.ndarray]:
     """Per item: ``relevance`` (Σ input relevance), ``absorbed`` (by biases and the ε
     stabiliser on the way), ``score`` (the detector's score) and ``error`` =
-    ``|relevance + absorbed − score| / |score|``."""
-    if hasattr(detector, "word_relevance"):  # CVDD: its own propagation through attention
+    ``|relevance + absorbed − score| / |score|``. CVDD propagates through its attention
+    itself (:mod:`deepad.explain.attention`; nothing is absorbed there)."""
+    return lrp_with_report(detector, items, maps=False)[1]
+
+
+def lrp_with_report(
+    detector: Any, items: Any, *, maps: bool = True
+) -> tuple[ImageMaps | FeatureWeights | TokenWeights | None, dict[str, np.ndarray]]:
+    """LRP as the detector's explanation type (None unless ``maps``) and the
+    :func:`conservation` report of the same items, from one propagation."""
+    if hasattr(detector, "word_relevance"):  # CVDD
+        explanation = detector.explain(items, method="lrp") if maps else None
         words, score = detector.word_relevance(items)
         relevance = np.array([float(np.sum(r, dtype=np.float64)) for r in words])
         absorbed = np.zeros(len(words))
     else:
-        result = attribute(detector.lrp_model(detector._checked(items)), "lrp")
+        data = detector._checked(items)
+        model = detector.lrp_model(data)
+        result = attribute(model, "lrp")
+        explanation = _as_explanation(detector, model, result) if maps else None
         relevance = result.relevance.reshape(len(result.relevance), -1).sum(1).astype(np.float64)
         absorbed, score = result.absorbed, result.score
     error = np.abs(relevance + absorbed - score) / np.maximum(np.abs(score), 1e-12)
-    return {"relevance": relevance, "absorbed": absorbed, "score": score, "error": error}
+    report = {"relevance": relevance, "absorbed": absorbed, "score": score, "error": error}
+    return explanation, report
 
 
 def explain_network(detector: Any, data: Any, method: str = "lrp") -> ImageMaps | FeatureWeights:
@@ -271,7 +285,12 @@ def explain_network(detector: Any, data: Any, method: str = "lrp") -> ImageMaps 
     model = detector.lrp_model(data)
     if model is None:
         raise NotImplementedError(f"{detector.title} declares no network for LRP")
-    result = attribute(model, method)
+    return _as_explanation(detector, model, attribute(model, method))
+
+
+def _as_explanation(
+    detector: Any, model: LRPModel, result: Attribution
+) -> ImageMaps | FeatureWeights:
     rel = result.relevance
     if model.kind == DataKind.IMAGE:
         maps = rel.sum(1) if rel.ndim == 4 else rel.reshape(len(rel), *_image_side(rel))
