@@ -30,13 +30,14 @@ from typing import Any
 
 import numpy as np
 
+from deepad.data.types import DataKind
 from deepad.results import Explanation, FeatureWeights, ImageMaps, TokenWeights
 
 log = logging.getLogger(__name__)
 
 FOLDER = Path("explainers") / "items"
 SECONDS = 60.0  # compute budget per run: the demo models finish well inside it
-_CHUNK = 16
+_CHUNK = 64
 
 
 def precompute(
@@ -58,6 +59,10 @@ def precompute(
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     methods = [m for m in detector.explanation_methods() if m != "default"]
     order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    if data.kind == DataKind.TEXT:
+        # the text detectors memoise the embeddings of the whole scored set, not of a part
+        # of it: one chunk reuses them instead of embedding every document again
+        chunk = max(len(order), 1)
     parts: dict[str, list[Explanation]] = {m: [] for m in methods}
     numbers: list[np.ndarray] = []
     covered: list[np.ndarray] = []
