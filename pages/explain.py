@@ -22,6 +22,18 @@ TITLES = {
     "gradient_x_input": "gradient × input",
 }
 
+
+def _top_words(tokens: list[str], relevance: np.ndarray, n: int = 3) -> list[str]:
+    """The ``n`` distinct words of highest relevance, highest first."""
+    words: list[str] = []
+    for j in np.argsort(-relevance, kind="stable"):
+        if tokens[j] not in words:
+            words.append(tokens[j])
+        if len(words) == n:
+            break
+    return words
+
+
 st.title("Explain")
 svc = service()
 done = finished_runs(svc, "No finished run yet. Train one on the Train page first.")
@@ -134,7 +146,7 @@ elif dataset.kind == DataKind.TEXT:
             st.caption(
                 "Relevance is the score split over the words (the attention held constant); "
                 "words that pull towards a context get negative relevance and stay unmarked. "
-                f"Largest: {', '.join(tokens[j] for j in np.argsort(-relevance)[:3])}."
+                f"Largest: {', '.join(_top_words(tokens, relevance))}."
             )
         else:
             st.caption("Per-word relevance is not available for this method.")
@@ -143,13 +155,15 @@ else:
     method = st.radio(
         "explainer",
         list(found.maps),
+        index=list(found.maps).index("lrp") if "lrp" in found.maps else 0,
         format_func=lambda m: TITLES.get(m, m),
         horizontal=True,
         key=f"explain_method_{run_id}",
     )
     weights = np.asarray(found.maps[method], np.float64).ravel()
     st.caption("Per-feature relevance of this item")
-    st.bar_chart(dict(zip(names, weights.tolist(), strict=False)), height=240)
+    # bars in the table's (the data's) column order
+    st.bar_chart(dict(zip(names, weights.tolist(), strict=False)), height=240, sort=False)
     try:
         train = np.asarray(svc.dataset(svc.run(run_id).train_dataset).items, np.float64)
         value = np.asarray(dataset.items[item], np.float64).ravel()

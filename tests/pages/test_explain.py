@@ -48,10 +48,11 @@ def test_table_item_shows_feature_relevance_against_training(jobless):
         labels=np.array([0] * 15 + [1] * 5), columns=["a", "b", "c"],
     )  # fmt: skip
     run_id = fake_run(jobless, "ae", data, rng.normal(size=20))
-    _canned(jobless, {"lrp": np.array([0.1, -0.2, 0.5]), "gradient": np.ones(3)})
+    _canned(jobless, {"gradient": np.ones(3), "lrp": np.array([0.1, -0.2, 0.5])})
     at = app("pages/explain.py")
     no_errors(at)
-    assert at.radio[0].options == ["LRP", "gradient |∂s/∂x|"]
+    assert at.radio[0].options == ["gradient |∂s/∂x|", "LRP"]
+    assert at.radio[0].value == "lrp"
     assert "training percentile" in at.dataframe[0].value.columns
     assert run_id
 
