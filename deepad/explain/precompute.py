@@ -70,7 +70,9 @@ def precompute(
     for first in range(0, len(order) if methods else 0, chunk):
         if covered and time.perf_counter() - start > seconds:
             break
-        positions = order[first : first + chunk]
+        # in data order within a chunk: a whole text set then has the texts the run scored,
+        # whose embeddings are memoised
+        positions = np.sort(order[first : first + chunk])
         part = data.subset(positions)
         for method in methods:
             if method == "lrp":
