@@ -16,10 +16,11 @@ import io
 import json
 import logging
 import threading
+import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -871,9 +872,18 @@ class Service:
         return rows
 
     # ------------------------------------------------------------------ explainers
-    def explain_item(self, run_id: int, item: int, *, timeout: float = 300.0) -> ItemExplanation:
-        """Every available explainer's map for one item of a finished run, computed in a
-        short-lived subprocess (the app process never imports torch)."""
+    def explain_item(
+        self, run_id: int, item: int, *, timeout: float = 300.0, saved: bool = True
+    ) -> ItemExplanation:
+        """Every available explainer's map for one item of a finished run: read from what the
+        run precomputed when it scored (:mod:`deepad.explain.precompute`), else (or with
+        ``saved=False``) computed in a short-lived subprocess (the app process never imports
+        torch)."""
+        if saved:
+            started = time.perf_counter()
+            found = self._precomputed_item(run_id, int(item))
+            if found is not None:
+                return replace(found, seconds=time.perf_counter() - started)
         import subprocess
         import sys
         import tempfile
@@ -902,6 +912,35 @@ class Service:
             relevance_sum=number.get("relevance_sum"),
             absorbed=number.get("absorbed"),
             seconds=number.get("seconds", float("nan")),
+        )
+
+    def _precomputed_item(self, run_id: int, item: int) -> ItemExplanation | None:
+        from deepad.explain.precompute import FOLDER, read_item
+
+        try:
+            found = read_item(self.store.artifacts_dir(run_id) / FOLDER, item)
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("precomputed explanations of run %d unreadable: %s", run_id, error)
+            return None
+        if found is None:
+            return None
+        maps = dict(found["maps"])
+        own = self.explanations(run_id)
+        if own is not None and own.has(item):
+            row = own.row[item]
+            explanation = own.explanation
+            if own.kind == "image":
+                maps = {"default": np.asarray(explanation.maps[row], np.float32), **maps}
+            else:
+                maps = {"default": np.asarray(explanation.weights[row], np.float32), **maps}
+        elif not maps:
+            return None  # nothing stored for this item: compute it
+        return ItemExplanation(
+            maps=maps,
+            score=float(self.results(run_id).scores[item]),
+            relevance_sum=found.get("relevance_sum"),
+            absorbed=found.get("absorbed"),
+            source="precomputed",
         )
 
     def start_explain_job(self, run_id: int) -> int:
@@ -945,6 +984,7 @@ class ItemExplanation:
     relevance_sum: float | None = None
     absorbed: float | None = None
     seconds: float = float("nan")
+    source: str = "computed"  # or "precomputed": read from what the run stored when scoring
 
 
 SCORE_CHUNK = scoring.SCORE_CHUNK

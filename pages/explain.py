@@ -1,7 +1,9 @@
 """Explain: one item's explanations side by side, and how well each explainer finds anomalies.
 
-Explanations are computed outside this process (the app never imports torch): one item on
-demand by a short-lived subprocess, the whole test set by a background explain job.
+Explanations are computed outside this process (the app never imports torch): a run stores
+its explainers for its top-scored items when it scores them (read here at once), any other item
+is computed on demand by a short-lived subprocess, the whole test set by a background explain
+job.
 """
 
 import numpy as np
@@ -19,6 +21,18 @@ TITLES = {
     "gradient": "gradient |∂s/∂x|",
     "gradient_x_input": "gradient × input",
 }
+
+
+def _top_words(tokens: list[str], relevance: np.ndarray, n: int = 3) -> list[str]:
+    """The ``n`` distinct words of highest relevance, highest first."""
+    words: list[str] = []
+    for j in np.argsort(-relevance, kind="stable"):
+        if tokens[j] not in words:
+            words.append(tokens[j])
+        if len(words) == n:
+            break
+    return words
+
 
 st.title("Explain")
 svc = service()
@@ -76,7 +90,10 @@ if found.relevance_sum is not None:
         f" · absorbed by biases {absorbed:.4g} (sum {found.relevance_sum + absorbed:.4g})"
     )
 if np.isfinite(found.seconds):
-    line += f" · computed in {found.seconds:.2f} s"
+    how = (
+        "read from the run's stored explanations" if found.source == "precomputed" else ("computed")
+    )
+    line += f" · {how} in {found.seconds:.2f} s"
 st.caption(line)
 
 if not found.maps:
@@ -101,30 +118,52 @@ elif dataset.kind == DataKind.IMAGE:
 elif dataset.kind == DataKind.TEXT:
     saved = svc.explanations(run_id)
     tokens = None
+    attention = found.maps.get("default")
     if saved is not None and saved.kind == "tokens" and saved.has(item):
         row = saved.row[item]
         tokens = saved.explanation.tokens[row]
-        st.markdown("**attention**")
-        attention = np.asarray(saved.explanation.weights[row]).reshape(-1, len(tokens)).max(0)
-        st.markdown(viz.token_html(tokens, attention), unsafe_allow_html=True)
+        attention = saved.explanation.weights[row]
     relevance = found.maps.get("lrp")
-    if tokens is not None and relevance is not None and relevance.size == len(tokens):
-        st.markdown("**relevance (LRP)**")
-        st.markdown(viz.token_html(tokens, relevance, color=(214, 39, 40)), unsafe_allow_html=True)
+    if tokens is None or attention is None:
+        st.info("The words of this document were not stored with the run.")
     else:
-        st.caption("Per-word relevance is not available for this method yet.")
+        # the strongest head per word: what the contexts looked at
+        attention = np.asarray(attention, np.float64).reshape(-1, len(tokens)).max(0)
+        st.markdown(
+            "**attention** · what the model looked at to place the text in a context "
+            "(what looks normal)"
+        )
+        st.markdown(viz.token_html(tokens, attention), unsafe_allow_html=True)
+        if relevance is not None and np.asarray(relevance).size == len(tokens):
+            st.markdown(
+                "**relevance (LRP)** · which words raise the distance to the contexts "
+                "(what makes it anomalous)"
+            )
+            relevance = np.asarray(relevance, np.float64).ravel()
+            st.markdown(
+                viz.token_html(tokens, relevance, color=(214, 39, 40)), unsafe_allow_html=True
+            )
+            st.caption(
+                "Relevance is the score split over the words (the attention held constant); "
+                "words that pull towards a context get negative relevance and stay unmarked. "
+                f"Largest: {', '.join(_top_words(tokens, relevance))}."
+            )
+        else:
+            st.caption("Per-word relevance is not available for this method.")
 else:
     names = dataset.columns or [f"x{j}" for j in range(len(next(iter(found.maps.values()))))]
     method = st.radio(
         "explainer",
         list(found.maps),
+        index=list(found.maps).index("lrp") if "lrp" in found.maps else 0,
         format_func=lambda m: TITLES.get(m, m),
         horizontal=True,
         key=f"explain_method_{run_id}",
     )
     weights = np.asarray(found.maps[method], np.float64).ravel()
     st.caption("Per-feature relevance of this item")
-    st.bar_chart(dict(zip(names, weights.tolist(), strict=False)), height=240)
+    # bars in the table's (the data's) column order
+    st.bar_chart(dict(zip(names, weights.tolist(), strict=False)), height=240, sort=False)
     try:
         train = np.asarray(svc.dataset(svc.run(run_id).train_dataset).items, np.float64)
         value = np.asarray(dataset.items[item], np.float64).ravel()

@@ -22,6 +22,7 @@ APP_MODULES = [
     "deepad.service",
     "deepad.runs.store",
     "deepad.runs.artifacts",
+    "deepad.explain.precompute",
     "deepad.data",
     "deepad.viz",
     "deepad.metrics",

@@ -35,6 +35,10 @@ class LRPModel:
     autoencoder's error). The relevance ``R_i`` of ``e_i`` is then split by the ε rule of a
     sum over its two terms: ``R_i · x_i / e_i`` goes straight to input ``i`` (the skip) and
     ``R_i · (−f_i) / e_i`` starts the propagation through the network.
+
+    ``direct(inputs)``: a part of the score that is a sum of terms of single input elements
+    (DSEBM's Gaussian prior ``½‖x − b′‖²``), as ``(n, *input shape)``; each term is that
+    element's relevance as it is, and adds to the score beside the propagated part.
     """
 
     network: nn.Module
@@ -44,6 +48,7 @@ class LRPModel:
     low: torch.Tensor | float | None = None
     high: torch.Tensor | float | None = None
     residual: bool = False  # output neuron i is compared with input i (an autoencoder)
+    direct: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @property
     def rules(self) -> str:

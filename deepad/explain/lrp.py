@@ -19,7 +19,8 @@ relevance back to the input:
 
 :func:`conservation` reports, per item, the relevance that reached the input, the relevance
 absorbed on the way by biases (and the ε stabiliser) of the linear layers, and the score:
-with exact bookkeeping the first two add up to the third.
+with exact bookkeeping the first two add up to the third. Terms of the score that belong to
+single input elements (``LRPModel.direct``) go to those elements as they are.
 
 Gradient baselines share the same declaration: ``gradient`` is ``|∂score/∂x|`` and
 ``gradient_x_input`` is ``x · ∂score/∂x``, both on the network's input scale.
@@ -47,7 +48,7 @@ from deepad.explain.declare import (  # re-exported: detectors declare, this mod
 )
 from deepad.explain.declare import LRPModel
 from deepad.explain.declare import squared_distance_relevance as squared_distance_relevance
-from deepad.results import FeatureWeights, ImageMaps
+from deepad.results import FeatureWeights, ImageMaps, TokenWeights
 
 _CHUNK = 64
 
@@ -197,9 +198,11 @@ def attribute(model: LRPModel, method: str = "lrp") -> Attribution:
     for x in model.inputs.float().split(_CHUNK):
         with torch.no_grad():
             start = model.relevance(network(x), x).detach()
-        scores.append(start.flatten(1).sum(1))
+            direct = torch.zeros_like(x) if model.direct is None else model.direct(x).detach()
+        scores.append(start.flatten(1).sum(1) + direct.flatten(1).sum(1))
         if method == "lrp":
             rel, taken = _lrp(model, network, x, start)
+            rel = rel + direct.view_as(rel)
         else:
             rel, taken = _gradient(model, network, x, times_input=method == "gradient_x_input")
         relevances.append(rel)
@@ -239,6 +242,8 @@ def _gradient(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.clone().requires_grad_(True)
     score = model.relevance(network(x), x).flatten(1).sum(1)
+    if model.direct is not None:
+        score = score + model.direct(x).flatten(1).sum(1)
     (grad,) = torch.autograd.grad(score.sum(), x)
     values = grad * x if times_input else grad.abs()
     return values.detach(), torch.zeros(len(x))
@@ -247,18 +252,31 @@ def _gradient(
 def conservation(detector: Any, items: Any) -> dict[str, np.ndarray]:
     """Per item: ``relevance`` (Σ input relevance), ``absorbed`` (by biases and the ε
     stabiliser on the way), ``score`` (the detector's score) and ``error`` =
-    ``|relevance + absorbed − score| / |score|``."""
-    result = attribute(detector.lrp_model(detector._checked(items)), "lrp")
-    relevance = result.relevance.reshape(len(result.relevance), -1).sum(1).astype(np.float64)
-    error = np.abs(relevance + result.absorbed - result.score) / np.maximum(
-        np.abs(result.score), 1e-12
-    )
-    return {
-        "relevance": relevance,
-        "absorbed": result.absorbed,
-        "score": result.score,
-        "error": error,
-    }
+    ``|relevance + absorbed − score| / |score|``. CVDD propagates through its attention
+    itself (:mod:`deepad.explain.attention`; nothing is absorbed there)."""
+    return lrp_with_report(detector, items, maps=False)[1]
+
+
+def lrp_with_report(
+    detector: Any, items: Any, *, maps: bool = True
+) -> tuple[ImageMaps | FeatureWeights | TokenWeights | None, dict[str, np.ndarray]]:
+    """LRP as the detector's explanation type (None unless ``maps``) and the
+    :func:`conservation` report of the same items, from one propagation."""
+    if hasattr(detector, "word_relevance"):  # CVDD
+        explanation = detector.explain(items, method="lrp") if maps else None
+        words, score = detector.word_relevance(items)
+        relevance = np.array([float(np.sum(r, dtype=np.float64)) for r in words])
+        absorbed = np.zeros(len(words))
+    else:
+        data = detector._checked(items)
+        model = detector.lrp_model(data)
+        result = attribute(model, "lrp")
+        explanation = _as_explanation(detector, model, result) if maps else None
+        relevance = result.relevance.reshape(len(result.relevance), -1).sum(1).astype(np.float64)
+        absorbed, score = result.absorbed, result.score
+    error = np.abs(relevance + absorbed - score) / np.maximum(np.abs(score), 1e-12)
+    report = {"relevance": relevance, "absorbed": absorbed, "score": score, "error": error}
+    return explanation, report
 
 
 def explain_network(detector: Any, data: Any, method: str = "lrp") -> ImageMaps | FeatureWeights:
@@ -267,7 +285,12 @@ def explain_network(detector: Any, data: Any, method: str = "lrp") -> ImageMaps 
     model = detector.lrp_model(data)
     if model is None:
         raise NotImplementedError(f"{detector.title} declares no network for LRP")
-    result = attribute(model, method)
+    return _as_explanation(detector, model, attribute(model, method))
+
+
+def _as_explanation(
+    detector: Any, model: LRPModel, result: Attribution
+) -> ImageMaps | FeatureWeights:
     rel = result.relevance
     if model.kind == DataKind.IMAGE:
         maps = rel.sum(1) if rel.ndim == 4 else rel.reshape(len(rel), *_image_side(rel))

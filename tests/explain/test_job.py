@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from deepad.explain.job import run_job
+from deepad.explain.precompute import FOLDER, precompute, read_item, read_manifest
 from deepad.service import Service
 from tests.pages.helpers import SIZE, finished_run
 
@@ -20,11 +21,46 @@ def trained(tmp_path_factory) -> tuple[Service, int]:
 
 def test_one_item_in_a_subprocess(trained):
     svc, run_id = trained
-    found = svc.explain_item(run_id, 0)
+    found = svc.explain_item(run_id, 0, saved=False)
+    assert found.source == "computed"
     assert set(found.maps) == {"default", "lrp", "gradient", "gradient_x_input"}
     assert found.maps["lrp"].shape == (SIZE, SIZE)
     np.testing.assert_allclose(found.relevance_sum + found.absorbed, found.score, rtol=0.01)
     assert found.seconds < 30
+
+
+def test_the_run_precomputed_what_the_subprocess_computes(trained):
+    svc, run_id = trained
+    manifest = read_manifest(svc.store.artifacts_dir(run_id) / FOLDER)
+    assert manifest["complete"] and manifest["count"] == 20
+    assert manifest["methods"] == ["lrp", "gradient", "gradient_x_input"]
+    for item in (13,):
+        saved = svc.explain_item(run_id, item)
+        fresh = svc.explain_item(run_id, item, saved=False)
+        assert saved.source == "precomputed"
+        assert set(saved.maps) == set(fresh.maps)
+        for method, values in fresh.maps.items():
+            limit = float(np.abs(values).max())
+            # float16 storage: about three significant digits of the largest value
+            np.testing.assert_allclose(saved.maps[method], values, atol=2e-3 * limit, rtol=2e-3)
+        assert saved.score == pytest.approx(fresh.score, rel=1e-6)
+        assert saved.relevance_sum == pytest.approx(fresh.relevance_sum, rel=1e-4)
+        assert saved.absorbed == pytest.approx(fresh.absorbed, rel=1e-3, abs=1e-6)
+
+
+def test_past_the_time_budget_only_the_top_scored_items_are_stored(trained, tmp_path):
+    svc, run_id = trained
+    detector = svc.model(run_id)
+    results = svc.results(run_id)
+    data = svc.dataset(results.dataset_id)
+    folder = tmp_path / "items"
+    manifest = precompute(detector, data, folder, results.scores, seconds=0.0, chunk=4)
+    assert manifest["count"] == 4 and not manifest["complete"]
+    top = np.sort(np.argsort(-results.scores, kind="stable")[:4])
+    np.testing.assert_array_equal(np.load(folder / "index.npy"), top)
+    assert read_item(folder, int(top[0]))["maps"]["lrp"].shape == (SIZE, SIZE)
+    left_out = int(np.argsort(-results.scores, kind="stable")[-1])
+    assert read_item(folder, left_out) is None
 
 
 def test_the_job_writes_progress_and_a_summary(trained):

@@ -151,20 +151,30 @@ def test_save_load_gives_identical_scores(pair, tmp_path):
     np.testing.assert_array_equal(loaded.decision_function(test), scores)
 
 
-@pytest.mark.parametrize("pair", [p for p in PAIRS if p[0].explains], ids=_pair_id)
+@pytest.mark.parametrize(
+    "pair",
+    [p for p in PAIRS if p[0].explains or p[0].lrp_model is not Detector.lrp_model],
+    ids=_pair_id,
+)
 def test_explanations_have_one_entry_per_item(pair):
     cls, kind = pair
     _, test = tiny_split(kind)
     detector, _, _ = fitted(cls, kind)
-    explanation = detector.explain(test.subset(range(4)))
-    if isinstance(explanation, ImageMaps):
-        assert explanation.maps.ndim == 3 and len(explanation.maps) == 4
-        assert np.all(np.isfinite(explanation.maps))
-    elif isinstance(explanation, TokenWeights):
-        assert len(explanation.tokens) == len(explanation.weights) == 4
-    else:
-        assert isinstance(explanation, FeatureWeights)
-        assert len(explanation.weights) == 4
+    methods = detector.explanation_methods()
+    if not detector.explains:
+        assert "default" not in methods
+    for method in methods:  # every explainer the detector offers (LRP, gradients) works
+        explanation = detector.explain(test.subset(range(4)), method=method)
+        if isinstance(explanation, ImageMaps):
+            assert explanation.maps.ndim == 3 and len(explanation.maps) == 4
+            assert np.all(np.isfinite(explanation.maps))
+        elif isinstance(explanation, TokenWeights):
+            assert len(explanation.tokens) == len(explanation.weights) == 4
+            assert all(np.all(np.isfinite(w)) for w in explanation.weights)
+        else:
+            assert isinstance(explanation, FeatureWeights)
+            assert len(explanation.weights) == 4
+            assert all(np.all(np.isfinite(w)) for w in explanation.weights)
 
 
 @pytest.mark.parametrize(

@@ -48,10 +48,11 @@ def test_table_item_shows_feature_relevance_against_training(jobless):
         labels=np.array([0] * 15 + [1] * 5), columns=["a", "b", "c"],
     )  # fmt: skip
     run_id = fake_run(jobless, "ae", data, rng.normal(size=20))
-    _canned(jobless, {"lrp": np.array([0.1, -0.2, 0.5]), "gradient": np.ones(3)})
+    _canned(jobless, {"gradient": np.ones(3), "lrp": np.array([0.1, -0.2, 0.5])})
     at = app("pages/explain.py")
     no_errors(at)
-    assert at.radio[0].options == ["LRP", "gradient |∂s/∂x|"]
+    assert at.radio[0].options == ["gradient |∂s/∂x|", "LRP"]
+    assert at.radio[0].value == "lrp"
     assert "training percentile" in at.dataframe[0].value.columns
     assert run_id
 
@@ -66,3 +67,30 @@ def test_starting_the_job(jobless):
     at.button(key="explain_start").click().run()
     no_errors(at)
     assert started == [run_id]
+
+
+def test_text_item_shows_attention_and_relevance_as_two_rows(jobless):
+    from deepad.results import TokenWeights
+
+    docs = ["profit shares fraud dividend", "profit bank earnings quarter"]
+    data = Dataset(DataKind.TEXT, docs, ["d0", "d1"], labels=np.array([1, 0]))
+    tokens = [d.split() for d in docs]
+    attention = [np.array([[0.5, 0.3, 0.05, 0.15]]), np.array([[0.25, 0.25, 0.25, 0.25]])]
+    run_id = fake_run(
+        jobless,
+        "cvdd",
+        data,
+        np.array([0.4, 0.1]),
+        explanation=lambda p: TokenWeights([tokens[i] for i in p], [attention[i] for i in p]),
+    )
+    relevance = np.array([0.01, 0.02, 0.3, -0.05])
+    _canned(jobless, {"default": attention[0], "lrp": relevance})
+    at = app("pages/explain.py", **{EXPLAIN_ITEM: (run_id, 0)})
+    no_errors(at)
+    text = [m.value for m in at.markdown]
+    rows = [i for i, m in enumerate(text) if m.startswith("**attention**")]
+    assert len(rows) == 1 and text[rows[0] + 2].startswith("**relevance (LRP)**")
+    # the relevance row marks the planted word strongest; the attention row does not
+    assert '0.85); padding: 1px 2px; border-radius: 3px">fraud' in text[rows[0] + 3]
+    assert '0.85); padding: 1px 2px; border-radius: 3px">profit' in text[rows[0] + 1]
+    assert "Largest: fraud" in " ".join(c.value for c in at.caption)

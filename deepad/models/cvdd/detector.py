@@ -28,6 +28,7 @@ import torch
 
 from deepad.config import validate
 from deepad.data.types import DataKind, Dataset
+from deepad.explain.attention import context_word_relevance, score_word_relevance
 from deepad.models.base import Scores, TokenWeights
 from deepad.models.cvdd.config import AlphaSchedule, CVDDConfig, ScoreAggregation
 from deepad.models.cvdd.embedded import EmbeddingDetector
@@ -148,6 +149,55 @@ class CVDD(EmbeddingDetector):
             weights=[a.T.astype(np.float32) for a in attention],
             head_names=self.context_labels(),
         )
+
+    def explain(self, items: Any, *, method: str = "default") -> TokenWeights:
+        """``default``: each context's attention over the words; ``lrp``: each word's
+        relevance for the document's score, with the attention held constant
+        (:mod:`deepad.explain.attention`), as one row named ``relevance``."""
+        if method != "lrp":
+            return super().explain(items, method=method)
+        data = self._checked(items)
+        emb = self._embed(data)
+        relevance, _ = self._word_relevance(emb)
+        return TokenWeights(
+            tokens=[list(t) for t in emb.tokens],
+            weights=[r[None, :] for r in relevance],
+            head_names=["relevance"],
+        )
+
+    def explanation_methods(self) -> list[str]:
+        return ["default", "lrp"]
+
+    def word_relevance(self, items: Any) -> tuple[list[np.ndarray], np.ndarray]:
+        """Each document's per-word relevance ``(length,)`` and its score; the relevances of a
+        document sum to its score (the conservation of :mod:`deepad.explain.attention`)."""
+        self._check_fitted()
+        return self._word_relevance(self._embed(self._checked(items)))
+
+    def _word_relevance(self, emb: DocumentEmbeddings) -> tuple[list[np.ndarray], np.ndarray]:
+        if emb.dim != self.dim_:
+            raise ValueError(f"embeddings have dimension {emb.dim}, the model expects {self.dim_}")
+        flat = torch.from_numpy(emb.vectors)
+        out, scores = [], []
+        with torch.inference_mode():
+            for index in _chunks(len(emb), 256):
+                words, mask = pad_batch(flat, emb.offsets, index)
+                result = self.network_(words, mask)
+                per_context = context_word_relevance(
+                    words, mask, result.attention, self.network_.contexts
+                )
+                aggregation = ScoreAggregation(self.config.score).value
+                per_word = score_word_relevance(per_context, result.distances, aggregation)
+                scores.append(
+                    scores_from_distances(
+                        result.distances.double().numpy(), self.config.score
+                    ).score
+                )
+                lengths = emb.lengths[index]
+                out += [
+                    r[:n].numpy().astype(np.float32) for r, n in zip(per_word, lengths, strict=True)
+                ]
+        return out, np.concatenate(scores) if scores else np.zeros(0)
 
     # ----------------------------------------------------------------- precomputed input
     def fit_embeddings(

@@ -27,6 +27,7 @@ from torch import nn
 from deepad.data.transforms import Standardizer, image_channels, stack_images, to_float
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
+from deepad.explain.declare import LRPModel
 from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
 from deepad.models.dsebm.config import Architecture, Criterion, DSEBMConfig, Scaling
 from deepad.models.dsebm.energy import ConvolutionalEnergy, FullyConnectedEnergy, RecurrentEnergy
@@ -314,6 +315,50 @@ class DSEBM(Detector):
         rows = grad.pow(2).numpy().astype(np.float32)
         return FeatureWeights(weights=list(rows), feature_names=data.columns)
 
+    def explanation_methods(self) -> list[str]:
+        methods = super().explanation_methods()
+        if self.kind_ == DataKind.SEQUENCE:  # no LRP through the recurrent energy (yet)
+            methods = [m for m in methods if m == "default"]
+        return methods
+
+    def lrp_model(self, data: Dataset) -> LRPModel:
+        """The energy ``E(x) = ½‖x − b′‖² − Σ_j h_{L,j}`` on the scaled inputs, for LRP.
+
+        The prior term is a sum over input elements, so element ``i`` gets ``½(x_i − b′_i)²``
+        directly (``direct``); the network's last layer ``h_L`` is the output, each unit with
+        relevance ``−h_{L,j}``, propagated back through the softplus layers with the
+        documented composite (ε on dense layers, z^B / γ on the convolutional energy of
+        images, flat on the first layer of tables). Relevance then adds up to the energy less
+        what the biases absorb (:func:`deepad.explain.lrp.conservation`). Images are bounded
+        by the scaled values of black and white. Sequences have no LRP."""
+        self._check_fitted()
+        if self.architecture_ == Architecture.RECURRENT:
+            raise NotImplementedError("DSEBM has no LRP through the recurrent energy")
+        module = self.module_.cpu().eval()
+        inputs = self._tensor(data, torch.device("cpu")).float()
+        image = self.kind_ == DataKind.IMAGE
+        if image:
+            inputs = inputs.reshape(len(inputs), *self.input_shape_)
+        center = module.prior_center.detach()
+
+        def prior(x: torch.Tensor) -> torch.Tensor:
+            return 0.5 * (x - center.reshape(x.shape[1:])) ** 2
+
+        def relevance(hidden: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            del x
+            return -hidden
+
+        mean, std = float(self.scaler_.mean_[0]), float(self.scaler_.std_[0])
+        return LRPModel(
+            network=_LastHidden(module),
+            inputs=inputs,
+            relevance=relevance,
+            kind=self.kind_,
+            low=(0.0 - mean) / std if image else None,
+            high=(1.0 - mean) / std if image else None,
+            direct=prior,
+        )
+
     # ----------------------------------------------------------------- state
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         tensors = {
@@ -341,6 +386,17 @@ class DSEBM(Detector):
         self.module_ = self._build_module()
         self.module_.load_state_dict(tensors["module"])
         self.module_.to(select_device(self.config.device)).eval()
+
+
+class _LastHidden(nn.Module):
+    """The energy network up to ``h_L``: what LRP propagates through."""
+
+    def __init__(self, energy: nn.Module) -> None:
+        super().__init__()
+        self.energy = energy
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.energy.last_hidden(x)
 
 
 def _trim_padding(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

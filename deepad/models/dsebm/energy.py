@@ -24,14 +24,20 @@ class FullyConnectedEnergy(nn.Module):
             raise ValueError("the fully connected energy needs at least one hidden layer")
         sizes = [dim, *hidden]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:], strict=False))
+        # one module per non-linearity, so LRP sees each (they hold no parameters)
+        self.activations = nn.ModuleList(nn.Softplus() for _ in hidden)
         self.prior_center = nn.Parameter(torch.zeros(dim))
 
+    def last_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """``h_L``, the units whose sum the energy subtracts."""
+        h = x.flatten(1)
+        for layer, activation in zip(self.layers, self.activations, strict=True):
+            h = activation(layer(h))
+        return h
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.flatten(1)
-        h = flat
-        for layer in self.layers:
-            h = F.softplus(layer(h))
-        return 0.5 * (flat - self.prior_center).pow(2).sum(1) - h.sum(1)
+        prior = 0.5 * (x.flatten(1) - self.prior_center).pow(2).sum(1)
+        return prior - self.last_hidden(x).sum(1)
 
 
 class ConvolutionalEnergy(nn.Module):
@@ -64,18 +70,27 @@ class ConvolutionalEnergy(nn.Module):
         self.pool = pool
         sizes = [c * h * w, *hidden]
         self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:], strict=False))
+        # one module per non-linearity and pooling, so LRP sees each (no parameters)
+        self.conv_activations = nn.ModuleList(nn.Softplus() for _ in convs)
+        self.pools = nn.ModuleList(nn.MaxPool2d(pool) if pool > 1 else nn.Identity() for _ in convs)
+        self.fc_activations = nn.ModuleList(nn.Softplus() for _ in hidden)
         self.prior_center = nn.Parameter(torch.zeros(shape))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def last_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """``h_L``, the units whose sum the energy subtracts."""
         h = x
-        for conv in self.convs:
-            h = F.softplus(conv(h))
-            if self.pool > 1:
-                h = F.max_pool2d(h, self.pool)
+        for conv, activation, pool in zip(
+            self.convs, self.conv_activations, self.pools, strict=True
+        ):
+            h = pool(activation(conv(h)))
         h = h.flatten(1)
-        for fc in self.fcs:
-            h = F.softplus(fc(h))
-        return 0.5 * (x - self.prior_center).pow(2).flatten(1).sum(1) - h.flatten(1).sum(1)
+        for fc, activation in zip(self.fcs, self.fc_activations, strict=True):
+            h = activation(fc(h))
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        prior = 0.5 * (x - self.prior_center).pow(2).flatten(1).sum(1)
+        return prior - self.last_hidden(x).flatten(1).sum(1)
 
 
 class RecurrentEnergy(nn.Module):
