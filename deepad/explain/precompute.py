@@ -25,6 +25,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,12 @@ def precompute(
     *,
     seconds: float = SECONDS,
     chunk: int = _CHUNK,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Every explainer but ``default`` for the items of ``data``, highest ``scores`` first,
-    until done or ``seconds`` have passed (at least one chunk); written under ``folder``.
-    Returns the manifest."""
+    until done, ``seconds`` have passed (at least one chunk) or ``should_stop()`` says so
+    (a cancelled run, checked between chunks); written under ``folder``. Returns the
+    manifest."""
     from deepad.runs.artifacts import write_explanations
 
     folder = Path(folder)
@@ -69,6 +72,8 @@ def precompute(
     start = time.perf_counter()
     for first in range(0, len(order) if methods else 0, chunk):
         if covered and time.perf_counter() - start > seconds:
+            break
+        if should_stop is not None and should_stop():
             break
         # in data order within a chunk: a whole text set then has the texts the run scored,
         # whose embeddings are memoised

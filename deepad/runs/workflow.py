@@ -423,7 +423,9 @@ def _execute(
     run_metrics: dict[str, Any] = {}
 
     phase("explaining", 0.99)
-    timings["explain_seconds"] = _precompute_explainers(detector, data, scores, run_dir)
+    timings["explain_seconds"] = _precompute_explainers(
+        detector, data, scores, run_dir, _CancelCheck(store, run_id)
+    )
 
     phase("metrics", 0.99)
     threshold = float(detector.threshold_)
@@ -521,16 +523,21 @@ def _score_and_explain(detector: Detector, data: Dataset, explain_dir: Path) -> 
 
 
 def _precompute_explainers(
-    detector: Detector, data: Dataset, scores: Scores, run_dir: Path
+    detector: Detector,
+    data: Dataset,
+    scores: Scores,
+    run_dir: Path,
+    should_stop: Callable[[], bool],
 ) -> float:
     """LRP and the gradient baselines of the top-scored items, within a time budget, for
     the Explain page (:mod:`deepad.explain.precompute`); a failure here only costs the page
-    its shortcut, never the run. Returns the seconds spent."""
+    its shortcut, never the run; a cancel stops it between chunks (the next phase then
+    ends the run as cancelled). Returns the seconds spent."""
     from deepad.explain.precompute import FOLDER, precompute
 
     start = time.perf_counter()
     try:
-        precompute(detector, data, run_dir / FOLDER, scores.score)
+        precompute(detector, data, run_dir / FOLDER, scores.score, should_stop=should_stop)
     except Exception:  # the run's scores stand; the page computes explanations on demand
         log.exception("precomputing the explanations failed; they are computed on demand")
         shutil.rmtree(run_dir / FOLDER, ignore_errors=True)

@@ -89,3 +89,20 @@ def test_a_cancelled_job_stops(trained, monkeypatch):
     monkeypatch.setattr(job, "_write_progress", cancel_after_first)
     assert run_job(svc.store.home, run_id) == 1
     assert svc.explain_job(run_id)["status"] == "cancelled"
+
+
+def test_a_cancel_stops_storing_between_chunks(trained, tmp_path):
+    svc, run_id = trained
+    results = svc.results(run_id)
+    data = svc.dataset(results.dataset_id)
+    asked = []
+
+    def cancelled_after_one_chunk() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    manifest = precompute(
+        svc.model(run_id), data, tmp_path / "items", results.scores,
+        chunk=4, should_stop=cancelled_after_one_chunk,
+    )  # fmt: skip
+    assert manifest["count"] == 4 and not manifest["complete"]
