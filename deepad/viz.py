@@ -31,6 +31,7 @@ ANOMALY_COLOR = "#d62728"
 UNKNOWN_COLOR = "#7f7f7f"
 LABEL_NAMES = {0: "normal", 1: "anomalous", -1: "unlabeled"}
 LABEL_COLORS = {0: NORMAL_COLOR, 1: ANOMALY_COLOR, -1: UNKNOWN_COLOR}
+MARKER_COLOR = "#2ca02c"  # score histogram lines other than the threshold (a radius)
 # defect-type names that only repeat the label (MVTec-AD calls its normal images "good")
 _PLAIN_CLASSES = {"normal", "anomalous", "anomaly", "good", "ok", "unlabeled", ""}
 
@@ -350,11 +351,14 @@ def score_histogram(
     bins: int = 60,
     title: str = "Score distribution",
     log_scale: bool | None = None,
+    markers: Sequence[tuple[float, str]] = (),
 ) -> go.Figure:
     """Overlaid score histograms per label (normal / anomalous / unlabeled) and the threshold.
 
     ``log_scale`` bins the scores on a :class:`LogAxis`; left as None it is used when
-    :func:`log_axis` finds the scores span decades.
+    :func:`log_axis` finds the scores span decades. ``markers`` are further labelled
+    vertical lines ``(score, label)``, e.g. a hypersphere's radius; non-finite ones are left
+    out.
     """
     scores = np.asarray(scores, dtype=np.float64)
     fig = go.Figure()
@@ -381,6 +385,17 @@ def score_histogram(
     if threshold is not None:
         fig.add_vline(
             x=threshold, line_dash="dash", line_color="black", annotation_text="threshold"
+        )
+    for value, label in markers:
+        if not np.isfinite(value) or (axis is not None and value <= axis.origin):
+            continue
+        fig.add_vline(
+            x=float(axis(value)) if axis is not None else float(value),
+            line_dash="dot",
+            line_color=MARKER_COLOR,
+            annotation_text=label,
+            annotation_position="bottom right",
+            annotation_font_color=MARKER_COLOR,
         )
     fig.update_layout(
         barmode="overlay",

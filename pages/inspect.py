@@ -84,7 +84,7 @@ ctx = Context(
     svc=svc, results=results, threshold=threshold, dataset=dataset, explanations=explanations
 )
 point = numbers(results, threshold)
-plots(svc, results, threshold, point)
+plots(svc, results, threshold, point, view.score_markers(ctx))
 
 defects = svc.defect_table(run_id, threshold)
 if defects:

@@ -212,3 +212,42 @@ def test_text_html_highlights_spans_and_leaves_the_rest_plain():
     html = viz.text_html("a <b>Word</b> here", [(5, 9)], [1.0])
     assert html.count("<span") == 1 and "&lt;b&gt;<span" in html and ">Word</span>" in html
     assert viz.text_html("abcdef", [], [], limit=3).endswith("abc…</div>")
+
+
+def _hypersphere_run(svc, method: str, radius_sq: float) -> tuple[int, np.ndarray]:
+    rng = np.random.default_rng(0)
+    images = [blob(rng) for _ in range(8)] + [noise(rng) for _ in range(4)]
+    labels = np.array([0] * 8 + [1] * 4)
+    data = Dataset(DataKind.IMAGE, images, [f"i{i}.png" for i in range(12)], labels)
+    scores = np.concatenate([rng.uniform(0.1, 0.5, 8), rng.uniform(1.0, 2.0, 4)])
+    return fake_run(svc, method, data, scores, meta={"radius_sq": radius_sq}), scores
+
+
+def _histogram(at) -> dict:
+    import json
+
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return next(c for c in charts if "Score distribution" in str(c["layout"].get("title")))
+
+
+@pytest.mark.parametrize("method", ["deepsvdd", "deepsad"])
+def test_soft_boundary_radius_is_a_labelled_line_on_the_histogram(svc, method):
+    run_id, scores = _hypersphere_run(svc, method, 0.8)
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    layout = _histogram(at)["layout"]
+    lines = {
+        a["text"]: s["x0"] for a, s in zip(layout["annotations"], layout["shapes"], strict=True)
+    }
+    assert lines["radius R² = 0.8"] == pytest.approx(0.8)
+    assert "threshold" in lines
+    outside = int((scores > 0.8).sum())
+    assert any(f"{outside:,} of 12 scored items lie outside" in c.value for c in at.caption)
+
+
+def test_no_radius_line_for_the_one_class_objective(svc):
+    run_id, _ = _hypersphere_run(svc, "deepsvdd", 0.0)  # one-class Deep SVDD saves R² = 0
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    texts = [a["text"] for a in _histogram(at)["layout"]["annotations"]]
+    assert texts == ["threshold"]
