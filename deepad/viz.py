@@ -579,3 +579,47 @@ def confusion_matrix_figure(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
     fig.update_layout(height=220, margin={"l": 40, "r": 10, "t": 10, "b": 30})
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+def selection_rounds_figure(rounds: Sequence[dict]) -> go.Figure:
+    """Items kept by each selection round of the iterative clustering autoencoder (round 0 is
+    the initial subset), with the labeled anomalies among them when they are known."""
+    numbers = list(range(len(rounds)))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=numbers,
+            y=[r["selected"] for r in rounds],
+            mode="lines+markers",
+            name="items kept",
+            line={"color": NORMAL_COLOR},
+        )
+    )
+    if rounds and all("anomalies" in r for r in rounds):
+        fig.add_trace(
+            go.Scatter(
+                x=numbers,
+                y=[r["anomalies"] for r in rounds],
+                mode="lines+markers",
+                name="labeled anomalies kept",
+                line={"color": ANOMALY_COLOR},
+                yaxis="y2",
+            )
+        )
+        fig.update_layout(
+            yaxis2={
+                "title": "anomalies kept",
+                "overlaying": "y",
+                "side": "right",
+                "rangemode": "tozero",
+            }
+        )
+    fig.update_layout(
+        title="Selection rounds",
+        xaxis={"title": "round (0 = initial subset)", "dtick": 1},
+        yaxis={"title": "items kept", "rangemode": "tozero"},
+        margin={"l": 40, "r": 40, "t": 40, "b": 40},
+        height=300,
+        legend={"orientation": "h", "y": -0.3},
+    )
+    return fig

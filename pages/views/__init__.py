@@ -10,6 +10,7 @@ from pages.views.default import View
 from pages.views.dsebm import DSEBMView
 from pages.views.fcdd import FCDDView
 from pages.views.hypersphere import HypersphereView
+from pages.views.iterative import IterativeView
 from pages.views.token_bank import TokenBankView
 
 DEFAULT = View()
@@ -20,6 +21,7 @@ VIEWS: dict[str, View] = {
     "dsebm": DSEBMView(),
     "fcdd": FCDDView(),
     "hsc": HypersphereView(),
+    "iterative_ae": IterativeView(),
     "token_bank": TokenBankView(),
 }
 

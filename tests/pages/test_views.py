@@ -251,3 +251,53 @@ def test_no_radius_line_for_the_one_class_objective(svc):
     no_errors(at)
     texts = [a["text"] for a in _histogram(at)["layout"]["annotations"]]
     assert texts == ["threshold"]
+
+
+ROUNDS = [
+    {"epoch": 0, "selected": 60, "anomalies": 9},
+    {"epoch": 10, "selected": 52, "anomalies": 3},
+    {"epoch": 20, "selected": 50, "anomalies": 1},
+]
+
+
+def _iterative_run(svc, rounds, converged=True) -> int:
+    rng = np.random.default_rng(0)
+    data = Dataset(
+        DataKind.TABLE, rng.normal(size=(12, 3)).astype(np.float32), [f"r{i}" for i in range(12)],
+        np.array([0] * 9 + [1] * 3),
+    )  # fmt: skip
+    run_id = fake_run(
+        svc, "iterative_ae", data, rng.random(12), meta={"rounds": rounds, "converged": converged}
+    )
+    svc.store.update(run_id, metrics={**svc.run(run_id).metrics, "train_items": 80})
+    return run_id
+
+
+def test_iterative_run_shows_its_selection_rounds(svc):
+    import json
+
+    run_id = _iterative_run(svc, ROUNDS)
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    assert any("Selection rounds" in m.value for m in at.markdown)
+    table = at.table[0].value
+    assert list(table["items kept"]) == ["60", "52", "50"]
+    assert list(table["labeled anomalies kept"]) == ["9", "3", "1"]
+    assert list(table["share of training items"]) == ["75.0%", "65.0%", "62.5%"]
+    assert list(table["anomalies in the kept set"]) == ["15.0%", "5.8%", "2.0%"]
+    chart = next(
+        json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Selection" in c.proto.spec
+    )
+    assert [t["y"] for t in chart["data"]] == [[60, 52, 50], [9, 3, 1]]
+    assert any("the selection settled" in c.value for c in at.caption)
+
+
+def test_iterative_rounds_without_labels_say_the_anomalies_are_unknown(svc):
+    run_id = _iterative_run(svc, [{k: r[k] for k in ("epoch", "selected")} for r in ROUNDS], False)
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    table = at.table[0].value
+    assert "labeled anomalies kept" not in table.columns
+    assert list(table["items kept"]) == ["60", "52", "50"]
+    caption = " ".join(c.value for c in at.caption)
+    assert "epoch limit" in caption and "no labels" in caption
