@@ -394,7 +394,7 @@ def score_histogram(
             line_dash="dot",
             line_color=MARKER_COLOR,
             annotation_text=label,
-            annotation_position="bottom right",
+            annotation_position="top left",
             annotation_font_color=MARKER_COLOR,
         )
     fig.update_layout(
