@@ -609,6 +609,7 @@ def selection_rounds_figure(rounds: Sequence[dict]) -> go.Figure:
         fig.update_layout(
             yaxis2={
                 "title": "anomalies kept",
+                "tickformat": ",d",
                 "overlaying": "y",
                 "side": "right",
                 "rangemode": "tozero",
@@ -617,7 +618,7 @@ def selection_rounds_figure(rounds: Sequence[dict]) -> go.Figure:
     fig.update_layout(
         title="Selection rounds",
         xaxis={"title": "round (0 = initial subset)", "dtick": 1},
-        yaxis={"title": "items kept", "rangemode": "tozero"},
+        yaxis={"title": "items kept", "rangemode": "tozero", "tickformat": ",d"},
         margin={"l": 40, "r": 40, "t": 40, "b": 40},
         height=300,
         legend={"orientation": "h", "y": -0.3},
