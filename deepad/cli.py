@@ -218,9 +218,20 @@ def _pick(ids: dict[str, str | None], role: str) -> str | None:
 
 def _launch(args: argparse.Namespace, svc: Service, run_id: int, *, resume: bool) -> int:
     if args.background:
-        pid = svc.launch(run_id, resume=resume)
-        where = f"process {pid}" if pid else "a task on the Ray cluster"
-        print(f"run {run_id} started in the background ({where})")
+        # the Train page's queue: beyond DEEPAD_MAX_RUNS active runs, a run waits its turn
+        started = svc.resume(run_id) if resume else svc.submit(run_id)
+        if started:
+            pid = svc.run(run_id).pid
+            where = f"process {pid}" if pid else "a task on the Ray cluster"
+            print(f"run {run_id} started in the background ({where})")
+        else:
+            queue = svc.queue()
+            place = queue.get(run_id)
+            where = f"position {place} of {len(queue)}" if place else "waiting"
+            print(
+                f"run {run_id} is queued ({where}): {svc.max_runs()} run(s) train at once "
+                "(DEEPAD_MAX_RUNS); it starts when one ends"
+            )
         print(f"  follow it with: deepad runs show {run_id}   log: {svc.store.log_path(run_id)}")
         return 0
     return _train_foreground(svc, run_id, resume=resume)

@@ -552,12 +552,13 @@ class Service:
         self.submit(run_id)
         return run_id
 
-    def submit(self, run_id: int) -> None:
-        """Start queued runs, oldest first (``run_id`` among them), while slots are free."""
+    def submit(self, run_id: int) -> bool:
+        """Start queued runs, oldest first (``run_id`` among them), while slots are free;
+        True when ``run_id`` started now, False when it waits for a slot."""
         from deepad.runs import jobs
 
         with _run_errors():
-            jobs.start_queued(self.store)
+            return run_id in jobs.start_queued(self.store)
 
     def queue(self) -> dict[int, int]:
         """Waiting run id -> its place in the queue (1 starts next)."""
@@ -590,16 +591,6 @@ class Service:
                 names = ", ".join(sorted(k.value for k in cls.kinds))
                 raise ServiceError(f"{cls.title} works on {names} data; the {role} set is {kind}")
         return self.store.create_run(method, config, train, test, labeled)
-
-    def launch(self, run_id: int, *, resume: bool = False) -> int:
-        """Start a queued run (or continue a resumable one) in a background process; returns
-        the process id."""
-        from deepad.runs import jobs
-
-        if resume:
-            self._check_resumable(run_id)
-        with _run_errors():
-            return jobs.start_run(self.store, run_id, resume=resume)
 
     def execute(self, run_id: int, *, resume: bool = False, **callbacks: Any) -> Any:
         """Run ``run_id`` to its end in this process (the foreground ``deepad train``);
@@ -644,8 +635,15 @@ class Service:
         with _run_errors():
             return jobs.cancel_run(self.store, run_id, wait=wait)
 
-    def resume(self, run_id: int) -> int:
-        return self.launch(run_id, resume=True)
+    def resume(self, run_id: int) -> bool:
+        """Put an interrupted, cancelled or failed run back in the queue to continue from its
+        last checkpoint, and start it if a slot is free (True) or leave it waiting (False)."""
+        from deepad.runs import jobs
+
+        self._check_resumable(run_id)
+        with _run_errors():
+            jobs.enqueue_resume(self.store, run_id)
+        return self.submit(run_id)
 
     def delete(self, run_id: int, *, wait: bool = False) -> None:
         """Delete a run and its files, cancelling it first if it is active (with ``wait``,

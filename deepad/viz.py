@@ -31,6 +31,7 @@ ANOMALY_COLOR = "#d62728"
 UNKNOWN_COLOR = "#7f7f7f"
 LABEL_NAMES = {0: "normal", 1: "anomalous", -1: "unlabeled"}
 LABEL_COLORS = {0: NORMAL_COLOR, 1: ANOMALY_COLOR, -1: UNKNOWN_COLOR}
+MARKER_COLOR = "#2ca02c"  # score histogram lines other than the threshold (a radius)
 # defect-type names that only repeat the label (MVTec-AD calls its normal images "good")
 _PLAIN_CLASSES = {"normal", "anomalous", "anomaly", "good", "ok", "unlabeled", ""}
 
@@ -350,11 +351,14 @@ def score_histogram(
     bins: int = 60,
     title: str = "Score distribution",
     log_scale: bool | None = None,
+    markers: Sequence[tuple[float, str]] = (),
 ) -> go.Figure:
     """Overlaid score histograms per label (normal / anomalous / unlabeled) and the threshold.
 
     ``log_scale`` bins the scores on a :class:`LogAxis`; left as None it is used when
-    :func:`log_axis` finds the scores span decades.
+    :func:`log_axis` finds the scores span decades. ``markers`` are further labelled
+    vertical lines ``(score, label)``, e.g. a hypersphere's radius; non-finite ones are left
+    out.
     """
     scores = np.asarray(scores, dtype=np.float64)
     fig = go.Figure()
@@ -381,6 +385,17 @@ def score_histogram(
     if threshold is not None:
         fig.add_vline(
             x=threshold, line_dash="dash", line_color="black", annotation_text="threshold"
+        )
+    for value, label in markers:
+        if not np.isfinite(value) or (axis is not None and value <= axis.origin):
+            continue
+        fig.add_vline(
+            x=float(axis(value)) if axis is not None else float(value),
+            line_dash="dot",
+            line_color=MARKER_COLOR,
+            annotation_text=label,
+            annotation_position="top left",
+            annotation_font_color=MARKER_COLOR,
         )
     fig.update_layout(
         barmode="overlay",
@@ -563,4 +578,49 @@ def confusion_matrix_figure(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
     )
     fig.update_layout(height=220, margin={"l": 40, "r": 10, "t": 10, "b": 30})
     fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def selection_rounds_figure(rounds: Sequence[dict]) -> go.Figure:
+    """Items kept by each selection round of the iterative clustering autoencoder (round 0 is
+    the initial subset), with the labeled anomalies among them when they are known."""
+    numbers = list(range(len(rounds)))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=numbers,
+            y=[r["selected"] for r in rounds],
+            mode="lines+markers",
+            name="items kept",
+            line={"color": NORMAL_COLOR},
+        )
+    )
+    if rounds and all("anomalies" in r for r in rounds):
+        fig.add_trace(
+            go.Scatter(
+                x=numbers,
+                y=[r["anomalies"] for r in rounds],
+                mode="lines+markers",
+                name="labeled anomalies kept",
+                line={"color": ANOMALY_COLOR},
+                yaxis="y2",
+            )
+        )
+        fig.update_layout(
+            yaxis2={
+                "title": "anomalies kept",
+                "tickformat": ",d",
+                "overlaying": "y",
+                "side": "right",
+                "rangemode": "tozero",
+            }
+        )
+    fig.update_layout(
+        title="Selection rounds",
+        xaxis={"title": "round (0 = initial subset)", "dtick": 1},
+        yaxis={"title": "items kept", "rangemode": "tozero", "tickformat": ",d"},
+        margin={"l": 40, "r": 40, "t": 40, "b": 40},
+        height=300,
+        legend={"orientation": "h", "y": -0.3},
+    )
     return fig

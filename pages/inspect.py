@@ -25,13 +25,18 @@ done = finished_runs(
 
 done.sort(key=lambda r: r.id, reverse=True)
 ids = [r.id for r in done]
-wanted = st.session_state.get(INSPECT_RUN)
-if "run" in st.query_params and "inspect_run_choice" not in st.session_state:
-    # a link to one run (/inspect?run=3) opens it; afterwards the picker decides
-    try:
-        wanted = int(st.query_params["run"])
-    except ValueError:
-        pass
+PICKER = "inspect_run_choice"
+shown_last = st.session_state.get(INSPECT_RUN)
+try:
+    linked = int(st.query_params.get("run", ""))
+except ValueError:
+    linked = None
+if linked in ids and (linked != shown_last or PICKER not in st.session_state):
+    # a link to a run other than the one shown last (/inspect?run=3, the Runs page's Inspect
+    # links) opens it; afterwards the picker decides (the page writes its choice to the URL)
+    st.session_state[PICKER] = linked
+elif st.session_state.get(PICKER) not in ids:
+    st.session_state[PICKER] = shown_last if shown_last in ids else ids[0]
 labels = {
     r.id: f"Run {r.id} · {runinfo.method_title(svc, r.method)} · "
     f"{runinfo.dataset_name(svc, r.test_dataset or r.train_dataset)}"
@@ -40,9 +45,8 @@ labels = {
 run_id = st.selectbox(
     "Run",
     ids,
-    index=ids.index(wanted) if wanted in ids else 0,
     format_func=labels.get,
-    key="inspect_run_choice",
+    key=PICKER,
 )
 st.session_state[INSPECT_RUN] = run_id
 st.query_params["run"] = str(run_id)
@@ -80,7 +84,7 @@ ctx = Context(
     svc=svc, results=results, threshold=threshold, dataset=dataset, explanations=explanations
 )
 point = numbers(results, threshold)
-plots(svc, results, threshold, point)
+plots(svc, results, threshold, point, view.score_markers(ctx))
 
 defects = svc.defect_table(run_id, threshold)
 if defects:

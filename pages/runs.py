@@ -4,7 +4,7 @@ import streamlit as st
 
 from deepad import viz
 from pages.components import runinfo
-from pages.components.state import INSPECT_RUN, service
+from pages.components.state import service
 
 st.title("Runs")
 svc = service()
@@ -20,10 +20,6 @@ def act(action: str, run_id: int) -> None:
             svc.delete(run_id)
     except Exception as error:
         st.session_state["runs_message"] = f"Could not {action} run {run_id}: {error}"
-
-
-def open_inspect(run_id: int) -> None:
-    st.session_state[INSPECT_RUN] = run_id
 
 
 @st.fragment(run_every="2s")
@@ -73,13 +69,16 @@ def run_list() -> None:
                         help="Take it out of the queue" if record.id in queue else None,
                     )
                 if record.status == "done":
-                    if cols[1].button(
-                        "Inspect",
-                        key=f"inspect_{record.id}",
-                        on_click=open_inspect,
-                        args=(record.id,),
-                    ):
-                        st.switch_page("pages/inspect.py")
+                    # a link, not a button calling st.switch_page: a page switch made by this
+                    # script leaves the browser's 2 s timer of this panel running until the
+                    # Inspect page has drawn, and a panel refresh that arrives meanwhile is run
+                    # after it and blanks it; following a link stops the timer at the click
+                    cols[1].page_link(
+                        "pages/inspect.py",
+                        label="Inspect",
+                        icon="🔍",
+                        query_params={"run": str(record.id)},
+                    )
                 cols[2].button(
                     "Delete", key=f"delete_{record.id}", on_click=act, args=("delete", record.id)
                 )

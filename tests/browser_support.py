@@ -179,20 +179,21 @@ def train_and_inspect(page) -> None:
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("started in the background").wait_for()
     go_to(page, "Runs")
-    page.get_by_role("button", name="Inspect").wait_for(timeout=TRAIN_MS)
-    page.get_by_role("button", name="Inspect").click()
-    # the page switch from the Runs list (whose panel refreshes every 2 s) sometimes leaves a
-    # blank page, at once or a moment later; open Inspect from the sidebar then
+    open_inspect(page, timeout=TRAIN_MS)
+
+
+def open_inspect(page, *, timeout: float = STEP_MS) -> None:
+    """Follow the newest run's Inspect link on the Runs page; the Inspect page must draw
+    and stay drawn while the Runs panel's 2 s refresh would have fired."""
+    link = page.locator('[data-testid="stMain"] [data-testid="stPageLink-NavLink"]').filter(
+        has_text="Inspect"
+    )
+    link.first.wait_for(timeout=timeout)
+    link.first.click()
     heading = page.get_by_text("Items by anomaly score")
-    try:
-        heading.wait_for(timeout=30_000)
-        page.wait_for_timeout(3000)
-        blank = not heading.is_visible()
-    except Exception:
-        blank = True
-    if blank:
-        go_to(page, "Inspect")
-        heading.wait_for()
+    heading.wait_for()
+    page.wait_for_timeout(5000)  # two refresh periods of the Runs panel
+    assert heading.is_visible(), "the Inspect page went blank after the switch from Runs"
 
 
 def no_exceptions(page) -> None:

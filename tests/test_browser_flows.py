@@ -24,6 +24,7 @@ from tests.browser_support import (
     go_to,
     ingest,
     no_exceptions,
+    open_inspect,
     set_number,
     train_and_inspect,
     upload,
@@ -74,6 +75,28 @@ def drag_slider(page, label: str, share: float) -> None:
     page.mouse.down()
     page.mouse.move(track["x"] + share * track["width"], box["y"] + box["height"] / 2, steps=10)
     page.mouse.up()
+
+
+def test_runs_inspect_link_opens_the_run_and_it_stays_drawn(live_app, chromium_page):
+    """Runs → Inspect on a big run (a slow first paint) with a loss curve on the card: the
+    Runs panel refreshes every 2 s, and a refresh landing during the switch used to blank
+    Inspect. Each of three tries must show the run and still show it 5 s later."""
+    from tests.pages.helpers import large_run
+
+    url, home = live_app
+    page = chromium_page
+    svc = Service(home)
+    run_id = large_run(svc, n=100_000)
+    svc.store.add_history(
+        run_id, [{"epoch": e, "loss": 1.0 / e, "items_per_second": 900.0} for e in (1, 2, 3)]
+    )
+    page.goto(url)
+    for _ in range(3):
+        go_to(page, "Runs")
+        page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+        open_inspect(page)
+        assert f"run={run_id}" in page.url
+        no_exceptions(page)
 
 
 def test_images_fcdd_in_browser(live_app, chromium_page, tmp_path):

@@ -229,3 +229,55 @@ def test_ingest_and_train_infer_the_kind_of_a_table(home, tmp_path, capsys):
     # a method of one kind reads the data as that kind, with no guess in between
     assert run(home, "train", "--method", "cvdd", "--data", str(table)) == 2
     assert "choose a text column from a, b, c" in capsys.readouterr().err
+
+
+def test_background_train_and_resume_wait_in_the_queue_and_start_in_order(
+    home, image_folder, capsys, monkeypatch
+):
+    """``train --background`` and ``--resume --background`` go through the Train page's queue:
+    with one slot taken, both wait as ``queued`` and start oldest first as slots free."""
+    import os
+    from types import SimpleNamespace
+
+    from deepad.runs import jobs
+
+    monkeypatch.setenv("DEEPAD_MAX_RUNS", "1")
+    spawned: list[list[str]] = []
+
+    def spawn(command, log_path, *rest):  # record the worker command instead of starting it
+        spawned.append(command)
+        return SimpleNamespace(pid=4242)
+
+    monkeypatch.setattr(jobs, "_spawn", spawn)
+    # this test process stands in for the busy run's worker, which reconcile must see alive
+    monkeypatch.setattr(jobs, "_is_worker_process", lambda pid: pid == os.getpid())
+    settings = ["--set", "epochs=1", "--set", "image_size=8", "--set", "device=cpu"]
+    store = RunStore(home)
+    assert run(home, "train", "--method", "ae", "--data", str(image_folder), *settings) == 0
+    interrupted = store.list_runs()[0].id
+    store.update(interrupted, status=INTERRUPTED, pid=None)
+    busy = store.create_run(
+        "ae", store.get(interrupted).config, store.get(interrupted).train_dataset
+    )
+    store.update(busy, status="running", pid=os.getpid(), heartbeat=1e12)  # holds the slot
+    capsys.readouterr()
+
+    assert run(home, "train", "--method", "ae", "--data", str(image_folder), *settings,
+               "--background") == 0  # fmt: skip
+    fresh = max(r.id for r in store.list_runs())
+    assert f"run {fresh} is queued (position 1 of 1)" in capsys.readouterr().out
+    assert run(home, "train", "--resume", str(interrupted), "--background") == 0
+    # the resumed run is the older one: it goes first
+    assert f"run {interrupted} is queued (position 1 of 2)" in capsys.readouterr().out
+    assert store.get(fresh).status == store.get(interrupted).status == "queued"
+    assert store.get(fresh).pid is None and store.get(interrupted).pid is None
+    assert spawned == []
+
+    # the busy run ends: the resumed one starts, from its checkpoint; then the fresh one
+    store.update(busy, status=DONE)
+    assert jobs.start_queued(store) == [interrupted]
+    assert spawned[-1][-2:] == [str(interrupted), "--resume"]
+    assert jobs.queue_positions(store) == {fresh: 1}
+    store.update(interrupted, status=DONE)
+    assert jobs.start_queued(store) == [fresh]
+    assert spawned[-1][-1] == str(fresh)

@@ -94,6 +94,19 @@ def test_histogram_has_one_trace_per_label_and_threshold_line():
     assert len(viz.score_histogram(scores).data) == 1
 
 
+def test_histogram_draws_labelled_markers_on_the_scores_axis():
+    scores = np.array([0.1, 0.2, 0.9, 1.0])
+    fig = viz.score_histogram(
+        scores, threshold=0.5, markers=[(0.7, "radius R² = 0.7"), (float("nan"), "gone")]
+    )
+    assert [shape.x0 for shape in fig.layout.shapes] == [0.5, 0.7]
+    assert [a.text for a in fig.layout.annotations] == ["threshold", "radius R² = 0.7"]
+    # on a log axis the marker moves with the scores
+    wide = np.concatenate([np.linspace(0.5, 1.0, 50), [1e4, 5e4]])
+    fig = viz.score_histogram(wide, markers=[(100.0, "radius")])
+    assert fig.layout.shapes[0].x0 == pytest.approx(2.0)
+
+
 def test_roc_pr_figures_mark_the_operating_point():
     roc = viz.roc_figure(np.array([0, 0.5, 1]), np.array([0, 0.8, 1]), point=(0.5, 0.8), auc=0.7)
     assert roc.data[-1].x[0] == 0.5 and roc.data[-1].y[0] == 0.8

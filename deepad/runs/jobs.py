@@ -42,6 +42,7 @@ from deepad.runs.store import (
 
 log = logging.getLogger(__name__)
 
+RESUME_MARKER = "resume-queued"  # in the run folder: start this queued run with --resume
 STALE_SECONDS = 120.0  # a heartbeat this old means the worker is gone or hung
 CANCEL_GRACE_SECONDS = 10.0  # how long a cooperative cancel may take before SIGTERM
 
@@ -105,18 +106,10 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     failed run from its last checkpoint.
     """
     record = store.get(run_id)
-    if record.status in ACTIVE and record.pid is not None and elsewhere(record):
-        raise RunStateError(f"run {run_id} is already {record.status} on {record.host}")
-    if record.status in ACTIVE and pid_alive(record.pid):
-        raise RunStateError(f"run {run_id} is already {record.status} (process {record.pid})")
-    if (
-        record.status == INTERRUPTED
-        and record.pid != os.getpid()
-        and pid_alive(record.pid)
-        and _is_worker_process(record.pid)
-    ):
-        # marked interrupted for a stale heartbeat (e.g. a suspended machine) but still there
-        raise RunStateError(f"run {run_id} is still running in process {record.pid}")
+    _check_not_running(record)
+    marker = store.artifacts_dir(run_id) / RESUME_MARKER
+    if record.status == QUEUED and marker.exists():
+        resume = True  # resumed into the queue: continue from its checkpoint now
     allowed = (QUEUED, *RESUMABLE) if resume else (QUEUED,)
     if record.status not in allowed:
         action = "resumed" if resume else "started"
@@ -137,8 +130,10 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     ):
         raise RunStateError(f"run {run_id} changed state while starting; try again")
     if ray_runner.selected():
+        marker.unlink(missing_ok=True)
         ray_runner.submit(store, run_id, resume=resume)
         return 0
+    marker.unlink(missing_ok=True)
     store.artifacts_dir(run_id).joinpath(ray_runner.MARKER).unlink(missing_ok=True)
     command = [sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id)]
     if resume:
@@ -148,6 +143,21 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
     log.info("run %d started in process %d", run_id, process.pid)
     return process.pid
+
+
+def _check_not_running(record: RunRecord) -> None:
+    if record.status in ACTIVE and record.pid is not None and elsewhere(record):
+        raise RunStateError(f"run {record.id} is already {record.status} on {record.host}")
+    if record.status in ACTIVE and pid_alive(record.pid):
+        raise RunStateError(f"run {record.id} is already {record.status} (process {record.pid})")
+    if (
+        record.status == INTERRUPTED
+        and record.pid != os.getpid()
+        and pid_alive(record.pid)
+        and _is_worker_process(record.pid)
+    ):
+        # marked interrupted for a stale heartbeat (e.g. a suspended machine) but still there
+        raise RunStateError(f"run {record.id} is still running in process {record.pid}")
 
 
 def _spawn(command: list[str], log_path: Path, store_url: str | None = None) -> subprocess.Popen:
@@ -378,6 +388,31 @@ def free_slots(store: RunStore, limit: int | None = None) -> int:
     return max(0, limit - busy)
 
 
+def enqueue_resume(store: RunStore, run_id: int) -> None:
+    """Put an interrupted, cancelled or failed run back in the queue, marked to continue from
+    its last checkpoint when :func:`start_queued` starts it (waiting runs start oldest first,
+    so a resumed run goes before runs created after it)."""
+    record = store.get(run_id)
+    _check_not_running(record)
+    if record.status not in RESUMABLE:
+        raise RunStateError(f"run {run_id} is {record.status} and cannot be resumed")
+    folder = store.artifacts_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RESUME_MARKER).write_text("")
+    if not store.transition(
+        run_id,
+        RESUMABLE,
+        status=QUEUED,
+        phase="",
+        error=None,
+        cancel_requested=None,
+        pid=None,
+        host=None,
+        finished=None,
+    ):
+        raise RunStateError(f"run {run_id} changed state while being queued; try again")
+
+
 def start_queued(store: RunStore, *, limit: int | None = None) -> list[int]:
     """Start waiting runs, oldest first, while slots are free; returns the started ids."""
     started = []
@@ -396,6 +431,7 @@ __all__ = [
     "STALE_SECONDS",
     "cancel_run",
     "elsewhere",
+    "enqueue_resume",
     "free_slots",
     "max_runs",
     "pid_alive",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import streamlit as st
 
@@ -193,12 +195,18 @@ def numbers(results: RunResults, threshold: float) -> metrics.OperatingPoint:
 
 
 def plots(
-    svc: Service, results: RunResults, threshold: float, point: metrics.OperatingPoint
+    svc: Service,
+    results: RunResults,
+    threshold: float,
+    point: metrics.OperatingPoint,
+    markers: Sequence[tuple[float, str]] = (),
 ) -> None:
+    """Score histogram (with the threshold and ``markers``, labelled lines from the method's
+    view), ROC and precision-recall curves."""
     found = cached_curves(str(svc.home), results.run_id, results)
     if found is None:
         st.plotly_chart(
-            viz.score_histogram(results.scores, results.labels, threshold),
+            viz.score_histogram(results.scores, results.labels, threshold, markers=markers),
             key=f"hist_{results.run_id}",
             width="stretch",
         )
@@ -207,7 +215,7 @@ def plots(
     cols = st.columns(3)
     with cols[0]:
         st.plotly_chart(
-            viz.score_histogram(results.scores, results.labels, threshold),
+            viz.score_histogram(results.scores, results.labels, threshold, markers=markers),
             key=f"hist_{results.run_id}",
             width="stretch",
         )

@@ -9,13 +9,19 @@ from pages.views.cvdd import CVDDView
 from pages.views.default import View
 from pages.views.dsebm import DSEBMView
 from pages.views.fcdd import FCDDView
+from pages.views.hypersphere import HypersphereView
+from pages.views.iterative import IterativeView
 from pages.views.token_bank import TokenBankView
 
 DEFAULT = View()
 VIEWS: dict[str, View] = {
     "cvdd": CVDDView(),
+    "deepsad": HypersphereView(),
+    "deepsvdd": HypersphereView(),
     "dsebm": DSEBMView(),
     "fcdd": FCDDView(),
+    "hsc": HypersphereView(),
+    "iterative_ae": IterativeView(),
     "token_bank": TokenBankView(),
 }
 

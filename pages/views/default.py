@@ -3,7 +3,7 @@
 A view is a :class:`View`, whose methods are the hooks the Inspect page calls. Method views
 (pages/views/<method>.py, registered in ``pages.views.VIEWS``) subclass it, reuse the
 functions here and override the hooks they need: ``panel`` (controls and plots above the
-list), ``orderings`` (extra ranking criteria), ``item_map`` (the map drawn over an image),
+list), ``score_markers`` (labelled lines on the score histogram), ``orderings`` (extra ranking criteria), ``item_map`` (the map drawn over an image),
 ``item_tokens`` (the words and weights of a document) and ``item_details`` (extra content in
 the item dialog).
 """
@@ -55,6 +55,11 @@ class Context:
 # --------------------------------------------------------------------------- hooks
 def panel(ctx: Context) -> None:
     """Method-specific controls and plots above the item list (none by default)."""
+
+
+def score_markers(ctx: Context) -> list[tuple[float, str]]:
+    """Labelled lines ``(score, label)`` the score histogram draws besides the threshold."""
+    return []
 
 
 def orderings(ctx: Context) -> dict[str, np.ndarray]:
@@ -112,6 +117,7 @@ class View:
     subclass that sets the ones it changes (``panel = staticmethod(panel)``)."""
 
     panel = staticmethod(panel)
+    score_markers = staticmethod(score_markers)
     orderings = staticmethod(orderings)
     image_maps = staticmethod(image_maps)
     item_map = staticmethod(item_map)

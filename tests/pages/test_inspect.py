@@ -1,6 +1,7 @@
 import time
 
 from deepad import metrics
+from pages.components.state import INSPECT_RUN
 from pages.components.threshold import quantile_stops
 from tests.pages.helpers import app, large_run, no_errors, scored_run
 
@@ -54,6 +55,24 @@ def test_inspect_shows_ranked_items_and_threshold_moves_numbers(svc):
     assert svc.threshold(run_id) == best
     assert svc.threshold_source(run_id).startswith("best F1")
     assert "used for scoring" in markdown(at)
+
+
+def test_a_link_to_a_run_opens_it_then_the_picker_decides(svc):
+    first = scored_run(svc)
+    second = scored_run(svc, seed=1)
+    at = app("pages/inspect.py", **{INSPECT_RUN: first})
+    no_errors(at)
+    assert at.selectbox(key="inspect_run_choice").value == first
+    # the Runs page's Inspect link for the other run, with the first one shown last
+    at.query_params["run"] = str(second)
+    at.switch_page("pages/inspect.py").run()
+    no_errors(at)
+    assert at.selectbox(key="inspect_run_choice").value == second
+    assert at.session_state[INSPECT_RUN] == second
+    at.selectbox(key="inspect_run_choice").set_value(first).run()
+    no_errors(at)
+    assert at.selectbox(key="inspect_run_choice").value == first
+    assert at.query_params["run"] == str(first)
 
 
 def test_inspect_filter_and_dialog(svc):

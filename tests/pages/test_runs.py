@@ -25,7 +25,25 @@ def test_start_run_in_background_and_follow_it_on_runs_page(svc):
     at.run()
     no_errors(at)
     assert any("AUROC" in c.value for c in at.caption)
-    assert at.button(key=f"inspect_{run_id}")
+    assert inspect_links(at) == [f"run={run_id}"]
+
+
+def inspect_links(at) -> list[str]:
+    """The query strings of the Runs page's links to Inspect."""
+    return [link.proto.query_string for link in at.get("page_link") if link.proto.page == "inspect"]
+
+
+def test_finished_runs_link_to_inspect_and_active_ones_do_not(jobless):
+    done = scored_run(jobless)
+    running = jobless.store.create_run(
+        "ae", jobless.run(done).config, jobless.run(done).train_dataset
+    )
+    jobless.store.update(running, status="running", progress=0.5)
+    at = app("pages/runs.py")
+    no_errors(at)
+    # a link, followed by the browser, not a button whose page switch the panel's timer races
+    assert inspect_links(at) == [f"run={done}"]
+    assert not [b for b in at.button if b.label == "Inspect"]
 
 
 def test_runs_page_shows_failure_reason_and_offers_resume(svc):

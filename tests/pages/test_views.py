@@ -212,3 +212,92 @@ def test_text_html_highlights_spans_and_leaves_the_rest_plain():
     html = viz.text_html("a <b>Word</b> here", [(5, 9)], [1.0])
     assert html.count("<span") == 1 and "&lt;b&gt;<span" in html and ">Word</span>" in html
     assert viz.text_html("abcdef", [], [], limit=3).endswith("abc…</div>")
+
+
+def _hypersphere_run(svc, method: str, radius_sq: float) -> tuple[int, np.ndarray]:
+    rng = np.random.default_rng(0)
+    images = [blob(rng) for _ in range(8)] + [noise(rng) for _ in range(4)]
+    labels = np.array([0] * 8 + [1] * 4)
+    data = Dataset(DataKind.IMAGE, images, [f"i{i}.png" for i in range(12)], labels)
+    scores = np.concatenate([rng.uniform(0.1, 0.5, 8), rng.uniform(1.0, 2.0, 4)])
+    return fake_run(svc, method, data, scores, meta={"radius_sq": radius_sq}), scores
+
+
+def _histogram(at) -> dict:
+    import json
+
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return next(c for c in charts if "Score distribution" in str(c["layout"].get("title")))
+
+
+@pytest.mark.parametrize("method", ["deepsvdd", "deepsad"])
+def test_soft_boundary_radius_is_a_labelled_line_on_the_histogram(svc, method):
+    run_id, scores = _hypersphere_run(svc, method, 0.8)
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    layout = _histogram(at)["layout"]
+    lines = {
+        a["text"]: s["x0"] for a, s in zip(layout["annotations"], layout["shapes"], strict=True)
+    }
+    assert lines["radius R² = 0.8"] == pytest.approx(0.8)
+    assert "threshold" in lines
+    outside = int((scores > 0.8).sum())
+    assert any(f"{outside:,} of 12 scored items lie outside" in c.value for c in at.caption)
+
+
+def test_no_radius_line_for_the_one_class_objective(svc):
+    run_id, _ = _hypersphere_run(svc, "deepsvdd", 0.0)  # one-class Deep SVDD saves R² = 0
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    texts = [a["text"] for a in _histogram(at)["layout"]["annotations"]]
+    assert texts == ["threshold"]
+
+
+ROUNDS = [
+    {"epoch": 0, "selected": 60, "anomalies": 9},
+    {"epoch": 10, "selected": 52, "anomalies": 3},
+    {"epoch": 20, "selected": 50, "anomalies": 1},
+]
+
+
+def _iterative_run(svc, rounds, converged=True) -> int:
+    rng = np.random.default_rng(0)
+    data = Dataset(
+        DataKind.TABLE, rng.normal(size=(12, 3)).astype(np.float32), [f"r{i}" for i in range(12)],
+        np.array([0] * 9 + [1] * 3),
+    )  # fmt: skip
+    run_id = fake_run(
+        svc, "iterative_ae", data, rng.random(12), meta={"rounds": rounds, "converged": converged}
+    )
+    svc.store.update(run_id, metrics={**svc.run(run_id).metrics, "train_items": 80})
+    return run_id
+
+
+def test_iterative_run_shows_its_selection_rounds(svc):
+    import json
+
+    run_id = _iterative_run(svc, ROUNDS)
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    assert any("Selection rounds" in m.value for m in at.markdown)
+    table = at.table[0].value
+    assert list(table["items kept"]) == ["60", "52", "50"]
+    assert list(table["labeled anomalies kept"]) == ["9", "3", "1"]
+    assert list(table["share of training items"]) == ["75.0%", "65.0%", "62.5%"]
+    assert list(table["anomalies in the kept set"]) == ["15.0%", "5.8%", "2.0%"]
+    chart = next(
+        json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Selection" in c.proto.spec
+    )
+    assert [t["y"] for t in chart["data"]] == [[60, 52, 50], [9, 3, 1]]
+    assert any("the selection settled" in c.value for c in at.caption)
+
+
+def test_iterative_rounds_without_labels_say_the_anomalies_are_unknown(svc):
+    run_id = _iterative_run(svc, [{k: r[k] for k in ("epoch", "selected")} for r in ROUNDS], False)
+    at = app("pages/inspect.py", **{INSPECT_RUN: run_id})
+    no_errors(at)
+    table = at.table[0].value
+    assert "labeled anomalies kept" not in table.columns
+    assert list(table["items kept"]) == ["60", "52", "50"]
+    caption = " ".join(c.value for c in at.caption)
+    assert "epoch limit" in caption and "no labels" in caption
