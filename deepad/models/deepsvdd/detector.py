@@ -118,6 +118,13 @@ class HypersphereConfig(NetworkConfig):
         help="Learning rate of the pre-training.",
         advanced=True,
     )
+    pretrain_weight_decay: float | None = param(
+        None,
+        low=0.0,
+        high=1.0,
+        help="L2 weight decay of the pre-training (empty: the same as the main objective's).",
+        advanced=True,
+    )
     center_eps: float = param(
         0.1,
         low=0.0,
@@ -317,8 +324,13 @@ class HypersphereDetector(Detector):
     ) -> list[Any]:
         """Autoencoder pre-training on the normal items; φ keeps the trained encoder."""
         cfg = self.config
+        decay = cfg.weight_decay if cfg.pretrain_weight_decay is None else cfg.pretrain_weight_decay
         pre_cfg = dataclasses.replace(
-            cfg, epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr, checkpoint_every=0
+            cfg,
+            epochs=cfg.pretrain_epochs,
+            lr=cfg.pretrain_lr,
+            weight_decay=decay,
+            checkpoint_every=0,
         )
         total = cfg.pretrain_epochs
 
