@@ -232,8 +232,9 @@ def _images(images: np.ndarray, labels: np.ndarray | None = None, prefix: str = 
 
 
 def _limit(options: BenchOptions, key: str) -> int:
-    """``--set train_limit=N`` / ``oe_limit=N``: a seeded subsample of that many (0: all)."""
-    return int(options.extra.pop(key, 0))
+    """``--set train_limit=N`` / ``oe_limit=N``: a seeded subsample of that many (0: all).
+    Read, not popped: the suite's command is recorded from the options after this is read."""
+    return int(options.extra.get(key, 0))
 
 
 def _subsample(images: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -365,6 +366,9 @@ def _fmnist_split(options: BenchOptions):
     "deepsvdd-fmnist", "Deep SVDD and HSC (MNIST as outlier exposure) one-vs-rest on Fashion-MNIST"
 )
 def run_fmnist(options: BenchOptions) -> None:
+    train_limit, oe_limit = _limit(options, "train_limit"), _limit(options, "oe_limit")
+    train = f"a seeded subsample of {train_limit} of" if train_limit else "all"
+    oe = f"a seeded subsample of {oe_limit} of" if oe_limit else "all"
     _image_suite(
         "deepsvdd-fmnist",
         options,
@@ -372,8 +376,8 @@ def run_fmnist(options: BenchOptions) -> None:
         class_names=FASHION_CLASSES,
         split=_fmnist_split(options),
         notes=[
-            "Trained on the class's 6,000 training images, tested on all 10,000 test images; "
-            "HSC (OE) trains against the 10,000 MNIST test digits as anomalies.",
+            f"Trained on {train} the class's 6,000 training images, tested on all 10,000 test "
+            f"images; HSC (OE) trains against {oe} the 10,000 MNIST test digits as anomalies.",
             "thesis: AE 0.82, Deep SVDD 0.93; deepad AE 0.921, PyOD IForest 0.917",
         ],
     )

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from deepad.bench import BenchOptions, run_suite
+from deepad.bench import deepsvdd as deepsvdd_bench
 from deepad.bench.deepsvdd import odds_split
+from deepad.data.benchmarks.idx import IdxSplit
 from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset
 
 
@@ -72,3 +74,40 @@ def test_semi_curve_quick_writes_one_row_per_count(tmp_path):
     assert all(r[m] > 0.8 for r in rows for m in ("Deep SVDD", "Deep SAD")) and rows[1]["HSC"] > 0.8
     assert result["command"].startswith("deepad bench semi-curve --classes toy --quick")
     assert out.with_suffix(".md").read_text().count("cardio") == 0
+
+
+def _fake_idx(directory, split):
+    """Ten classes of 28×28 images, class c bright in the c-th row band."""
+    rng = np.random.default_rng(0 if split == "train" else 1)
+    labels = np.repeat(np.arange(10), 30 if split == "train" else 6)
+    images = rng.integers(0, 40, (len(labels), 28, 28)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        images[i, 2 * c : 2 * c + 4] = 250
+    return IdxSplit(images, labels)
+
+
+def test_fmnist_subsamples_are_seeded_and_recorded(tmp_path, monkeypatch):
+    monkeypatch.setattr(deepsvdd_bench, "load_idx_dataset", _fake_idx)
+    options = BenchOptions(data=tmp_path, extra={"train_limit": "12"})
+    x_train, x_test, y_test = deepsvdd_bench._fmnist_split(options)(3)
+    assert len(x_train) == 12 and x_train[:, 6:10].mean() > 200  # class 3 only
+    assert len(x_test) == 60 and int((y_test == 0).sum()) == 6
+    np.testing.assert_array_equal(x_train, deepsvdd_bench._fmnist_split(options)(3)[0])
+    assert len(deepsvdd_bench._oe_labeled(tmp_path, 7)) == 7
+
+    out = tmp_path / "fm.json"
+    run_suite(
+        "deepsvdd-fmnist",
+        BenchOptions(
+            data=tmp_path,
+            classes=["3"],
+            quick=True,
+            peers=False,
+            output=out,
+            extra={"methods": "deepsvdd", "train_limit": "12", "batch_size": "4"},
+        ),
+    )
+    result = json.loads(out.read_text())
+    assert "--set train_limit=12" in result["command"]
+    assert "subsample of 12 of the class's" in out.with_suffix(".md").read_text()
+    assert result["rows"][0]["Deep SVDD"] > 0.5
