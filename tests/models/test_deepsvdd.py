@@ -133,6 +133,23 @@ def test_hsc_center_is_zero():
     assert torch.count_nonzero(detector.relevance_module().distance.center) == 0
 
 
+def test_pretraining_has_its_own_weight_decay():
+    """Adam's L2 term λw in the pre-training only: a large λ there shrinks the encoder and
+    leaves a worse reconstruction; None takes the main objective's λ (identical fits)."""
+    train, _ = tiny_split(DataKind.TABLE)
+    settings = {**FAST, "pretrain_epochs": 5, "weight_decay": 1e-6}
+    same = DeepSVDD(**settings).fit(train)
+    explicit = DeepSVDD(**settings, pretrain_weight_decay=1e-6).fit(train)
+    strong = DeepSVDD(**settings, pretrain_weight_decay=1.0).fit(train)
+    assert same.pretrain_history_[-1].loss == explicit.pretrain_history_[-1].loss
+    assert strong.pretrain_history_[-1].loss > same.pretrain_history_[-1].loss
+
+    def encoder_norm(detector: DeepSVDD) -> float:
+        return sum(float(w.detach().norm()) for w in detector.module_.encoder.parameters())
+
+    assert encoder_norm(strong) < encoder_norm(same)
+
+
 # --------------------------------------------------------------------- soft boundary
 def test_soft_boundary_radius_is_the_quantile_of_training_distances(tmp_path):
     train, test = tiny_split(DataKind.TABLE)

@@ -66,6 +66,13 @@ class HypersphereConfig(NetworkConfig):
         help="Learning rate of the pre-training.",
         advanced=True,
     )
+    pretrain_weight_decay: float | None = param(
+        None,
+        low=0.0,
+        high=1.0,
+        help="L2 weight decay of the pre-training (empty: the same as the main objective's).",
+        advanced=True,
+    )
     center_eps: float = param(
         0.1,
         low=0.0,

@@ -207,8 +207,13 @@ class HypersphereDetector(Detector):
     ) -> list[Any]:
         """Autoencoder pre-training on the normal items; φ keeps the trained encoder."""
         cfg = self.config
+        decay = cfg.weight_decay if cfg.pretrain_weight_decay is None else cfg.pretrain_weight_decay
         pre_cfg = dataclasses.replace(
-            cfg, epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr, checkpoint_every=0
+            cfg,
+            epochs=cfg.pretrain_epochs,
+            lr=cfg.pretrain_lr,
+            weight_decay=decay,
+            checkpoint_every=0,
         )
         total = cfg.pretrain_epochs
 
