@@ -57,9 +57,8 @@ def vectors(tmp_path_factory):
     return str(path)
 
 
-@pytest.mark.parametrize("n_contexts", [1, 3])
-def test_the_planted_word_gets_the_top_relevance(vectors, n_contexts):
-    detector = CVDD(
+def _trained(vectors: str, n_contexts: int) -> CVDD:
+    return CVDD(
         embedding="file",
         embedding_file=vectors,
         cache_embeddings=False,
@@ -70,6 +69,11 @@ def test_the_planted_word_gets_the_top_relevance(vectors, n_contexts):
         checkpoint_every=0,
         n_contexts=n_contexts,
     ).fit(finance_docs(60))
+
+
+@pytest.mark.parametrize("n_contexts", [1, 3])
+def test_the_planted_word_gets_the_top_relevance(vectors, n_contexts):
+    detector = _trained(vectors, n_contexts=n_contexts)
     rng = np.random.default_rng(3)
     planted = []
     for doc in finance_docs(20, seed=9):
@@ -99,17 +103,7 @@ def test_the_planted_word_gets_the_top_relevance(vectors, n_contexts):
 def test_a_word_the_attention_ignores_gets_no_relevance(vectors):
     # the flip side of holding attention constant: an off-topic word that the heads give
     # (almost) no weight does not move the score, and its relevance says so
-    detector = CVDD(
-        embedding="file",
-        embedding_file=vectors,
-        cache_embeddings=False,
-        device="cpu",
-        epochs=6,
-        lr_milestones=(3,),
-        batch_size=16,
-        checkpoint_every=0,
-        n_contexts=1,
-    ).fit(finance_docs(60))
+    detector = _trained(vectors, n_contexts=1)
     docs = [d.rstrip(".") + " hockey" for d in finance_docs(10, seed=9)]
     found = detector.explain(docs, method="lrp")
     attention = detector.explain(docs)
