@@ -196,6 +196,7 @@ class Exported:
     path: Path
     method: str
     input_shape: tuple[int, ...]  # without the batch dimension
+    outputs: tuple[str, ...] = ("score", "anomaly_map")
     max_score_error: float | None = None  # ONNX Runtime vs PyTorch on sample images
 
 
@@ -221,7 +222,7 @@ def export_onnx(detector: Any, path: str | Path, *, opset: int = OPSET) -> Expor
             dynamo=False,
         )
     log.info("exported %s to %s", detector.name, path)
-    return Exported(path=path, method=detector.name, input_shape=shape)
+    return Exported(path=path, method=detector.name, input_shape=shape, outputs=tuple(outputs))
 
 
 def onnx_scores(path: str | Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

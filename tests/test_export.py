@@ -99,7 +99,7 @@ def test_patchcore_export_flags_the_pasted_square(patchcore, tmp_path):
 def test_deepsvdd_graph_returns_its_score(deepsvdd, tmp_path):
     exported = export_onnx(deepsvdd, tmp_path / "deepsvdd.onnx")
     images = sample_images(deepsvdd, n=5, seed=1)
-    assert exported.input_shape == (1, 28, 28)
+    assert exported.input_shape == (1, 28, 28) and exported.outputs == ("score",)
     assert check_parity(deepsvdd, exported.path, images) <= PARITY_TOLERANCE
     ort_score, ort_map = onnx_scores(exported.path, images)
     assert ort_map is None and ort_score.shape == (5,)
