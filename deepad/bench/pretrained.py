@@ -14,7 +14,8 @@ class); PyOD's IForest on the raw pixels of the same training images as the peer
 ``patchcore-speed``: seconds to fit on 100 normal 256-px images and score 100 test images
 (PatchCore on the CPU), twice: first with empty feature caches, then as a second process would
 run on the same images, with the in-memory cache emptied and the backbone features read from
-the disk cache the first run wrote (a temporary folder, removed afterwards).
+the disk cache the first run wrote (a temporary folder, removed afterwards). Every other suite
+runs without a disk cache (:func:`deepad.bench.run_suite`).
 
 ``--set`` keys: ``textures``, ``size``, ``n_train``, ``methods`` (fmnist: ``knn``,
 ``patchcore``), ``threads``; every other key overrides the detector's configuration.
