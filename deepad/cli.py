@@ -366,7 +366,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     done = _service(args).export(args.run_id, format=args.format, output=args.output)
     shape = "x".join(str(s) for s in done.input_shape)
     print(f"run {args.run_id} ({done.method}) exported to {done.path}")
-    print(f"  input: images uint8 (batch, {shape}); outputs: score (batch), anomaly_map")
+    outputs = ", ".join("score (batch)" if o == "score" else o for o in done.outputs)
+    print(f"  input: images uint8 (batch, {shape}); outputs: {outputs}")
     if done.max_score_error is not None:
         print(
             f"  ONNX Runtime vs PyTorch: largest relative score difference {done.max_score_error:.2g}"

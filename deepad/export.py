@@ -6,7 +6,13 @@ reconstruction error), so the exported graph takes what :func:`deepad.data.trans
 makes — ``uint8`` images ``(n, c, s, s)`` at the detector's size — and returns:
 
 - ``score`` ``(n,)``: the same number as ``detector.decision_function`` (higher = more anomalous);
-- ``anomaly_map`` ``(n, s, s)``: the full-resolution heatmap the detector explains with.
+- ``anomaly_map`` ``(n, s, s)``: the full-resolution heatmap the detector explains with
+  (FCDD, the autoencoder, PatchCore; Deep SVDD's explanation is a gradient, so its graph
+  returns the score only).
+
+PatchCore's graph holds the frozen backbone, the patch embedding and the memory bank as a
+constant; the nearest-neighbour distance is written as matrix products,
+``|x|² − 2 x·yᵀ + |y|²`` and a ``min`` over the bank, which every runtime has.
 
 :func:`check_parity` runs the exported file in ONNX Runtime next to PyTorch on the same images,
 because exporters and runtimes can silently change results.
@@ -71,8 +77,90 @@ class AutoencoderScorer(nn.Module):
         return errors.flatten(1).mean(1), errors.mean(1)
 
 
+class PatchCoreScorer(nn.Module):
+    """uint8 RGB images → (PatchCore's image score, its smoothed full-resolution map).
+
+    The same steps as :meth:`deepad.models.patchcore.PatchCore.infer` and ``explain``: ImageNet
+    normalisation, backbone stages, locally averaged patch embeddings, squared distances to
+    every bank entry as matrix products, the ``min`` over the bank and the ``max`` over patches
+    (with the paper's re-weighting when the detector uses it), the map placed on the image by
+    the grid's geometry and Gaussian-smoothed (two constant matrices)."""
+
+    def __init__(self, detector: Any) -> None:
+        super().__init__()
+        import copy
+
+        from deepad.features import IMAGENET_MEAN, IMAGENET_STD, pretrained_backbone
+        from deepad.features.detectors import stage_list
+        from deepad.features.resample import PIXELS, gaussian_matrix, interpolation_matrix
+
+        cfg = detector.config
+        self.size = int(detector.image_size_)
+        self.stages = stage_list(cfg.stages)
+        self.pool = int(cfg.pool)
+        network = pretrained_backbone()
+        self.network = copy.deepcopy(network).cpu().to(memory_format=torch.contiguous_format)
+        self.geometry = network.geometry(self.size)
+        self.bank_model = detector.model_
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        side = detector.grid_.cells(self.size)
+        smooth = torch.tensor(gaussian_matrix(self.size, float(cfg.sigma)))
+        rows = torch.tensor(interpolation_matrix(self.size, PIXELS, side, detector.grid_))
+        self.register_buffer("to_pixels", smooth @ rows)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from deepad.models.patchcore.torch_model import patch_embeddings
+
+        x = (images.float() / 255.0 - self.mean) / self.std
+        features = self.network(x, self.stages)
+        embeddings, _ = patch_embeddings(features, self.geometry, self.stages, self.pool)
+        n, d, h, w = embeddings.shape
+        patches = embeddings.flatten(2).transpose(1, 2)  # (n, h·w, d)
+        bank = self.bank_model.memory_bank
+        # one (n, h·w, bank) product rather than the detector's chunks: a traced loop over
+        # chunks would keep the example's chunk count for every batch size. Its memory is
+        # n · h·w · bank · 4 bytes (49 MB per 224-px image against a 15,680-entry bank), so
+        # the exported model is best run on small batches.
+        squared = patches.pow(2).sum(2, keepdim=True) - 2.0 * patches @ bank.T + bank.pow(2).sum(1)
+        nearest_sq, nearest = squared.min(dim=2)
+        distance = nearest_sq.clamp_min(0.0).sqrt()
+        best, where = distance.max(dim=1)
+        score = best
+        if self.bank_model.reweight:
+            worst = patches.gather(1, where[:, None, None].expand(-1, 1, d))[:, 0]
+            entry = nearest.gather(1, where[:, None])[:, 0]
+            score = best * self.bank_model._weights(worst, entry)
+        low = distance.reshape(-1, h, w)
+        full = self.to_pixels @ low @ self.to_pixels.T
+        return score, full
+
+
+class HypersphereScorer(nn.Module):
+    """uint8 images → Deep SVDD's (or Deep SAD's, HSC's) score ``Σ (φ(x) − c)²``."""
+
+    def __init__(self, detector: Any) -> None:
+        super().__init__()
+        self.module = detector.module_
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.module(images).sum(1)
+
+
 def _scorers() -> dict[str, type[nn.Module]]:
-    return {"fcdd": FCDDScorer, "ae": AutoencoderScorer}
+    return {
+        "fcdd": FCDDScorer,
+        "ae": AutoencoderScorer,
+        "patchcore": PatchCoreScorer,
+        "deepsvdd": HypersphereScorer,
+        "deepsad": HypersphereScorer,
+        "hsc": HypersphereScorer,
+    }
+
+
+def output_names(method: str) -> list[str]:
+    """The graph's outputs: ``score``, and ``anomaly_map`` where the method has one."""
+    return ["score"] if _scorers().get(method) is HypersphereScorer else ["score", "anomaly_map"]
 
 
 def exportable_methods() -> list[str]:
@@ -83,6 +171,11 @@ def input_shape(detector: Any) -> tuple[int, int, int]:
     """``(channels, side, side)`` the exported model takes."""
     if detector.name == "fcdd":
         return (int(detector.channels_), int(detector.image_size_), int(detector.image_size_))
+    if detector.name == "patchcore":
+        return (3, int(detector.image_size_), int(detector.image_size_))
+    if detector.name in ("deepsvdd", "deepsad", "hsc") and detector.image_size_:
+        side = int(detector.image_size_)
+        return (int(detector.channels_), side, side)
     if detector.name == "ae" and len(detector.shape_) == 3:
         return tuple(int(s) for s in detector.shape_)  # type: ignore[return-value]
     raise ExportError(f"{detector.name} on this kind of data has no image network to export")
@@ -105,6 +198,7 @@ class Exported:
     path: Path
     method: str
     input_shape: tuple[int, ...]  # without the batch dimension
+    outputs: tuple[str, ...] = ("score", "anomaly_map")
     max_score_error: float | None = None  # ONNX Runtime vs PyTorch on sample images
 
 
@@ -115,6 +209,7 @@ def export_onnx(detector: Any, path: str | Path, *, opset: int = OPSET) -> Expor
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros((2, *shape), dtype=torch.uint8)
+    outputs = output_names(detector.name)
     with torch.no_grad(), warnings.catch_warnings():
         # the upsampling matrices depend only on the map size: constants in the graph, as meant
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -123,33 +218,32 @@ def export_onnx(detector: Any, path: str | Path, *, opset: int = OPSET) -> Expor
             (example,),
             str(path),
             input_names=["images"],
-            output_names=["score", "anomaly_map"],
-            dynamic_axes={
-                "images": {0: "batch"},
-                "score": {0: "batch"},
-                "anomaly_map": {0: "batch"},
-            },
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch"} for name in ["images", *outputs]},
             opset_version=opset,
             dynamo=False,
         )
     log.info("exported %s to %s", detector.name, path)
-    return Exported(path=path, method=detector.name, input_shape=shape)
+    return Exported(path=path, method=detector.name, input_shape=shape, outputs=tuple(outputs))
 
 
-def onnx_scores(path: str | Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(score, anomaly_map)`` of uint8 images ``(n, c, s, s)`` in ONNX Runtime."""
+def onnx_scores(path: str | Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(score, anomaly_map)`` of uint8 images ``(n, c, s, s)`` in ONNX Runtime; the map is
+    None for a graph without one (Deep SVDD)."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    score, amap = session.run(None, {"images": np.ascontiguousarray(images, dtype=np.uint8)})
-    return score, amap
+    outputs = session.run(None, {"images": np.ascontiguousarray(images, dtype=np.uint8)})
+    return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
 
-def torch_scores(detector: Any, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def torch_scores(detector: Any, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """The same outputs from the wrapped PyTorch module."""
     with torch.no_grad():
-        score, amap = scoring_module(detector)(torch.from_numpy(np.asarray(images, np.uint8)))
-    return score.numpy(), amap.numpy()
+        out = scoring_module(detector)(torch.from_numpy(np.asarray(images, np.uint8)))
+    if isinstance(out, torch.Tensor):
+        return out.numpy(), None
+    return out[0].numpy(), out[1].numpy()
 
 
 def check_parity(detector: Any, path: str | Path, images: np.ndarray) -> float:

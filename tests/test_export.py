@@ -13,7 +13,9 @@ from deepad.export import (
     torch_scores,
 )
 from deepad.models.ae import Autoencoder
+from deepad.models.deepsvdd import DeepSVDD
 from deepad.models.fcdd import FCDD, FCDDConfig
+from deepad.models.patchcore import PatchCore, PatchCoreConfig
 from deepad.models.shallow import KDE
 
 pytest.importorskip("onnxruntime")
@@ -36,7 +38,30 @@ def ae():
     return Autoencoder(config=config).fit(_images(32, 28, 1))
 
 
-@pytest.mark.parametrize("name", ["fcdd", "ae"])
+def _patchcore(reweight):
+    config = PatchCoreConfig(image_size=64, coreset_share=0.25, reweight=reweight, device="cpu")
+    return PatchCore(config=config).fit(_images(6, 64, 3))
+
+
+@pytest.fixture(scope="module")
+def patchcore():
+    return _patchcore(reweight=False)
+
+
+@pytest.fixture(scope="module")
+def patchcore_reweighted():
+    return _patchcore(reweight=True)
+
+
+@pytest.fixture(scope="module")
+def deepsvdd():
+    config = DeepSVDD.Config(
+        epochs=1, pretrain_epochs=1, image_size=28, device="cpu", checkpoint_every=0
+    )
+    return DeepSVDD(config=config).fit(_images(32, 28, 1))
+
+
+@pytest.mark.parametrize("name", ["fcdd", "ae", "patchcore", "patchcore_reweighted"])
 def test_onnx_runtime_scores_equal_pytorch(name, request, tmp_path):
     detector = request.getfixturevalue(name)
     exported = export_onnx(detector, tmp_path / f"{name}.onnx")
@@ -50,11 +75,34 @@ def test_onnx_runtime_scores_equal_pytorch(name, request, tmp_path):
     np.testing.assert_allclose(ort_score, pt_score, rtol=PARITY_TOLERANCE)
 
 
-def test_fcdd_export_heatmap_is_the_explained_one(fcdd, tmp_path):
-    images = sample_images(fcdd, n=3)
-    _, amap = torch_scores(fcdd, images)
-    explained = fcdd.explain([np.moveaxis(i, 0, -1) for i in images]).maps
+@pytest.mark.parametrize("name", ["fcdd", "patchcore"])
+def test_exported_heatmap_is_the_explained_one(name, request):
+    detector = request.getfixturevalue(name)
+    images = sample_images(detector, n=3)
+    _, amap = torch_scores(detector, images)
+    explained = detector.explain([np.moveaxis(i, 0, -1) for i in images]).maps
     np.testing.assert_allclose(amap, explained, rtol=1e-3, atol=1e-6 * np.abs(explained).max())
+
+
+def test_patchcore_export_flags_the_pasted_square(patchcore, tmp_path):
+    """The exported graph, not only the PyTorch one, scores a white square on noise higher
+    than plain noise, and its map peaks on the square."""
+    exported = export_onnx(patchcore, tmp_path / "patchcore.onnx")
+    images = sample_images(patchcore, n=4, seed=3)
+    images[2:, :, 20:36, 20:36] = 255
+    score, amap = onnx_scores(exported.path, images)
+    assert score[2:].min() > score[:2].max()
+    peak = np.unravel_index(np.argmax(amap[2]), amap[2].shape)
+    assert 14 <= peak[0] < 42 and 14 <= peak[1] < 42
+
+
+def test_deepsvdd_graph_returns_its_score(deepsvdd, tmp_path):
+    exported = export_onnx(deepsvdd, tmp_path / "deepsvdd.onnx")
+    images = sample_images(deepsvdd, n=5, seed=1)
+    assert exported.input_shape == (1, 28, 28) and exported.outputs == ("score",)
+    assert check_parity(deepsvdd, exported.path, images) <= PARITY_TOLERANCE
+    ort_score, ort_map = onnx_scores(exported.path, images)
+    assert ort_map is None and ort_score.shape == (5,)
 
 
 def test_non_image_detector_is_refused(tmp_path):

@@ -15,7 +15,11 @@ with bf16 autocast, channels_last and optionally ``torch.compile``.
 
 Suite settings go in ``--set``: ``modes`` (fmnist: ``confetti,oe``; defects:
 ``unsupervised,semi``), ``textures``, ``size`` (defects image side), ``threads`` (torch CPU
-threads), ``n_train``; every other key overrides :class:`FCDDConfig`.
+threads), ``n_train``; every other key overrides :class:`FCDDConfig`. For ``fcdd-defects``
+also ``eval_epochs`` (e.g. ``10,15``: the run trains ``epochs`` epochs and is also evaluated
+with its weights after each listed earlier epoch; with the constant learning rate those are
+the weights a shorter run would end with) and ``workers`` (textures trained in that many
+processes at once, each with the same torch thread count).
 """
 
 from __future__ import annotations
@@ -46,7 +50,16 @@ from deepad.train.loop import RunContext
 log = logging.getLogger(__name__)
 
 RESULTS = Path("benchmarks") / "results"
-_SUITE_KEYS = ("modes", "textures", "size", "threads", "n_train", "repeats")
+_SUITE_KEYS = (
+    "modes",
+    "textures",
+    "size",
+    "threads",
+    "n_train",
+    "repeats",
+    "eval_epochs",
+    "workers",
+)
 
 
 def _split_extra(options: BenchOptions) -> tuple[dict[str, str], dict[str, str]]:
@@ -203,34 +216,100 @@ def run_defects(options: BenchOptions) -> None:
         image_size=size,
         width=1.0,
     )
+    eval_epochs = sorted(
+        {int(e) for e in keys.get("eval_epochs", "").split(",") if e.strip()} | {config.epochs}
+    )
+    if eval_epochs[0] < 1 or eval_epochs[-1] > config.epochs:
+        raise ValueError(f"eval_epochs must lie between 1 and epochs={config.epochs}")
+    job = _DefectJob(
+        config=config,
+        modes=tuple(modes),
+        size=size,
+        n_train=n_train,
+        quick=options.quick,
+        seed=options.seed,
+        eval_epochs=tuple(eval_epochs),
+        threads=torch.get_num_threads(),
+    )
+    workers = int(keys.get("workers", 1))
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    for texture in textures:
+    if workers <= 1:
+        done = map(job, textures)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        spawn = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(min(workers, len(textures)), mp_context=spawn)
+        done = pool.map(job, textures)
+    for texture_rows in done:
+        rows.extend(texture_rows)
+        for row in texture_rows:
+            print(format_table([row], list(row)), flush=True)
+        text = _defects_report(
+            options, config, rows, modes, size, n_train, time.perf_counter() - start, eval_epochs
+        )
+    if workers > 1:
+        pool.shutdown()
+    print("\n" + text)
+
+
+@dataclasses.dataclass(frozen=True)
+class _DefectJob:
+    """One texture of ``fcdd-defects``: every mode, evaluated after each of ``eval_epochs``."""
+
+    config: FCDDConfig
+    modes: tuple[str, ...]
+    size: int
+    n_train: int
+    quick: bool
+    seed: int
+    eval_epochs: tuple[int, ...]
+    threads: int
+
+    def __call__(self, texture: str) -> list[dict[str, Any]]:
+        torch.set_num_threads(self.threads)  # a spawned worker starts with torch's default
         bench = defect_benchmark(
             texture,
-            size=size,
-            n_train=n_train,
-            n_test_normal=10 if options.quick else 40,
-            n_test_per_defect=4 if options.quick else 12,
-            seed=options.seed,
+            size=self.size,
+            n_train=self.n_train,
+            n_test_normal=10 if self.quick else 40,
+            n_test_per_defect=4 if self.quick else 12,
+            seed=self.seed,
         )
-        for mode in modes:
+        rows = []
+        for mode in self.modes:
             timing: dict[str, float] = {}
             labeled = bench.labeled if mode == "semi" else None
             mode_config = dataclasses.replace(
-                config, pixel_loss=PixelLoss.AUTO if mode == "semi" else PixelLoss.OFF
+                self.config, pixel_loss=PixelLoss.AUTO if mode == "semi" else PixelLoss.OFF
             )
+            detector = FCDD(config=mode_config)
+            snapshots: dict[int, dict[str, torch.Tensor]] = {}
+
+            def keep(p: Any, detector: FCDD = detector, snapshots: dict = snapshots) -> None:
+                if p.epoch_end and p.epoch in self.eval_epochs[:-1]:
+                    state = detector.network_.state_dict()
+                    snapshots[p.epoch] = {k: v.detach().clone() for k, v in state.items()}
+
             with timed(timing):
-                detector = FCDD(config=mode_config).fit(bench.train, labeled=labeled)
-                threshold = threshold_from_normals(detector, bench.train)
-                result = localisation_metrics(detector, bench.test, threshold)
-            row = {"texture": texture, "mode": mode, **result, "seconds": timing["seconds"]}
-            rows.append(row)
-            print(format_table([row], list(row)), flush=True)
-            text = _defects_report(
-                options, config, rows, modes, size, n_train, time.perf_counter() - start
-            )
-    print("\n" + text)
+                detector.fit(bench.train, labeled=labeled, progress=keep)
+                final = {k: v.detach().clone() for k, v in detector.network_.state_dict().items()}
+                snapshots[self.eval_epochs[-1]] = final
+            for epoch in self.eval_epochs:
+                evaluation: dict[str, float] = {}
+                with timed(evaluation):
+                    detector.network_.load_state_dict(snapshots[epoch])
+                    threshold = threshold_from_normals(detector, bench.train)
+                    result = localisation_metrics(detector, bench.test, threshold)
+                row = {"texture": texture, "mode": mode}
+                if len(self.eval_epochs) > 1:
+                    row["epochs"] = epoch
+                # training (all epochs) and this evaluation
+                seconds = timing["seconds"] + evaluation["seconds"]
+                rows.append({**row, **result, "seconds": seconds})
+        return rows
 
 
 def _defects_report(
@@ -241,15 +320,23 @@ def _defects_report(
     size: int,
     n_train: int,
     wall: float,
+    eval_epochs: list[int] | None = None,
 ) -> str:
     columns = ["texture", "mode", "image AUROC", "pixel AUROC", "pixel F1", "seconds"]
+    epochs: list[int | None] = [None]
+    if eval_epochs is not None and len(eval_epochs) > 1:
+        columns.insert(2, "epochs")
+        epochs = list(eval_epochs)
     table = list(rows)
     for mode in modes:
-        done = [r for r in rows if r["mode"] == mode]
-        if done:
-            mean = mean_row(done, columns, "texture")
-            mean["mode"] = mode
-            table.append(mean)
+        for epoch in epochs:
+            done = [r for r in rows if r["mode"] == mode and r.get("epochs") == epoch]
+            if done:
+                mean = mean_row(done, columns, "texture")
+                mean["mode"] = mode
+                if epoch is not None:
+                    mean["epochs"] = epoch
+                table.append(mean)
     text = format_table(table, columns, title=f"Generated defects, {size}×{size}, FCDD")
     text += f"\n\ndevice: {describe_device(select_device(options.device))}"
     text += f", torch threads {torch.get_num_threads()}"

@@ -1,5 +1,5 @@
 """Pretrained features shared by the detectors that build on them: a frozen backbone with
-named stages and their geometry, a frozen trunk for a trainable head, cached feature extraction, and nearest-neighbour distances."""
+named stages and their geometry, a frozen trunk for a trainable head, cached feature extraction (in memory and on disk), and nearest-neighbour distances."""
 
 from deepad.features.backbone import (
     IMAGENET_MEAN,
@@ -12,6 +12,7 @@ from deepad.features.backbone import (
     pretrained_backbone,
     pretrained_trunk,
 )
+from deepad.features.disk_cache import DiskFeatureCache, default_disk_cache
 from deepad.features.extract import (
     FEATURE_CACHE,
     FeatureCache,
@@ -28,10 +29,12 @@ __all__ = [
     "STAGES",
     "STAGE_CHANNELS",
     "BackboneTrunk",
+    "DiskFeatureCache",
     "EfficientNetLite0",
     "FeatureCache",
     "StageGeometry",
     "content_hash",
+    "default_disk_cache",
     "extract_features",
     "input_side",
     "nearest_distances",

@@ -7,7 +7,8 @@ in bf16 autocast on CUDA and fp32 elsewhere, always under ``torch.inference_mode
 Results are cached in memory by the content hash of the images and the request (size,
 stages, pooling), least recently used first out once the cache holds more than its byte
 budget: fitting a detector scores its own training set right after, and a benchmark scores
-one test set for every normal class.
+one test set for every normal class. They are also kept on disk under the same key
+(:mod:`deepad.features.disk_cache`, bounded too), so a later process skips the backbone.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from deepad.features.backbone import (
     EfficientNetLite0,
     pretrained_backbone,
 )
+from deepad.features.disk_cache import DiskFeatureCache, default_disk_cache
 
 Features = dict[str, torch.Tensor]
 StageReport = Callable[[str, int, int], None]
@@ -103,14 +105,29 @@ def extract_features(
     batch_size: int = 32,
     report: StageReport | None = None,
     cache: FeatureCache | None = FEATURE_CACHE,
+    disk: DiskFeatureCache | None | str = "default",
 ) -> Features:
     """Float32 CPU features per stage: ``(n, c, h, w)`` maps, or ``(n, c)`` spatial means
     when ``pooled``. ``report(what, done, total)`` is called after each batch (a detector
-    passes ``context.stage``, which may raise to cancel)."""
+    passes ``context.stage``, which may raise to cancel).
+
+    Looked up in ``cache`` (this process), then on ``disk`` (``"default"``: the bounded
+    folder of :func:`deepad.features.disk_cache.default_disk_cache`; None: no disk), and
+    kept in both when computed."""
     key = content_hash(data, "efficientnet-lite0", image_size, tuple(stages), pooled)
+    if isinstance(disk, str):
+        disk = default_disk_cache()
     if cache is not None:
         hit = cache.get(key)
         if hit is not None:
+            return hit
+    if disk is not None:
+        hit = disk.get(key)
+        if hit is not None:
+            if report is not None:
+                report("reading cached backbone features", len(data), len(data))
+            if cache is not None:
+                cache.put(key, hit)
             return hit
     target = select_device(device)
     network = pretrained_backbone()
@@ -129,6 +146,8 @@ def extract_features(
     }
     if cache is not None:
         cache.put(key, features)
+    if disk is not None and total:
+        disk.put(key, features)
     return features
 
 

@@ -59,6 +59,8 @@ def resample(
     maps: torch.Tensor, source: StageGeometry, target: StageGeometry, size: tuple[int, int]
 ):
     """``(..., h, w)`` maps on the ``source`` grid moved to a ``target`` grid of ``size`` cells."""
-    my = torch.tensor(interpolation_matrix(size[0], target, maps.shape[-2], source))
-    mx = torch.tensor(interpolation_matrix(size[1], target, maps.shape[-1], source))
+    # int(): under ONNX tracing the sides are traced values; the matrices are constants
+    h_in, w_in = int(maps.shape[-2]), int(maps.shape[-1])
+    my = torch.tensor(interpolation_matrix(int(size[0]), target, h_in, source))
+    mx = torch.tensor(interpolation_matrix(int(size[1]), target, w_in, source))
     return my.to(maps) @ maps @ mx.to(maps).T

@@ -123,3 +123,28 @@ def test_default_threshold_flags_about_contamination_of_unseen_normal_images():
     own = detector.model_(next(detector._embeddings(train))[0]).pred_score.numpy()
     before = float(np.mean(scores > np.quantile(own, 0.9)))  # the threshold from own patches
     assert before >= 0.6, before
+
+
+def test_a_second_fit_and_score_read_the_features_from_disk(monkeypatch, tmp_path):
+    """As a second process would: the memory cache is empty, the backbone never runs, and the
+    bank and scores are the first run's."""
+    from deepad.features import FEATURE_CACHE, DiskFeatureCache
+    from deepad.features import extract as extract_module
+    from deepad.features.disk_cache import using_disk_cache
+
+    train, test = _defects()
+    config = PatchCore.Config(image_size=SIDE, coreset_share=0.5, device="cpu")
+    with using_disk_cache(DiskFeatureCache(tmp_path, max_bytes=2**30)) as disk:
+        FEATURE_CACHE.clear()
+        first = PatchCore(config=config).fit(train)
+        first_scores = first.decision_function(test)
+        assert len(disk.entries()) == 2  # the training and the test images
+
+        def no_backbone(*args, **kwargs):
+            raise AssertionError("the backbone ran although the features were on disk")
+
+        monkeypatch.setattr(extract_module, "_forward", no_backbone)
+        FEATURE_CACHE.clear()
+        second = PatchCore(config=config).fit(train)
+        assert torch.equal(first.model_.memory_bank, second.model_.memory_bank)
+        np.testing.assert_array_equal(second.decision_function(test), first_scores)

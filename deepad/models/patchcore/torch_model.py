@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepad.features.backbone import StageGeometry
-from deepad.features.neighbours import nearest_distances
+from deepad.features.neighbours import nearest_distances, squared_distances
 from deepad.features.resample import resample
 
 
@@ -92,7 +92,9 @@ class MemoryBankModel(nn.Module):
     def _weights(self, worst: torch.Tensor, bank_index: torch.Tensor) -> torch.Tensor:
         """``1 − softmax`` weight of the nearest bank entry among its neighbourhood."""
         k = min(self.num_neighbors, len(self.memory_bank))
-        _, support = nearest_distances(self.memory_bank[bank_index], self.memory_bank, k)
+        # squared distances and topk directly (no chunked loop), so an exported graph has it
+        centres = self.memory_bank[bank_index]
+        support = squared_distances(centres, self.memory_bank).topk(k, dim=1, largest=False)[1]
         support_rows = self.memory_bank[support]  # (n, k, d)
         cross = torch.bmm(support_rows, worst[:, :, None])[..., 0]
         squared = worst.pow(2).sum(1, keepdim=True) - 2.0 * cross + support_rows.pow(2).sum(2)
