@@ -31,7 +31,7 @@ from deepad.device import select_device
 from deepad.models.base import Detector, Scores
 from deepad.models.config import NetworkConfig
 from deepad.models.iterative.network import TanhAutoencoder, cosine_dissimilarity
-from deepad.models.iterative.selection import Clustering, select
+from deepad.models.iterative.selection import Clustering, Percentile, select
 from deepad.models.registry import register
 from deepad.models.shallow.features import FeatureMap
 from deepad.train.loop import LoopState, ProgressCallback, RunContext, fit_network
@@ -73,6 +73,11 @@ class IterativeAEConfig(NetworkConfig):
         10, low=1, high=10_000, help="r: re-select the training subset every r epochs."
     )
     clusters: int = param(20, low=1, high=1000, help="Clusters (GMM components) per selection.")
+    percentile_of: Percentile = param(
+        Percentile.CLUSTERS,
+        help="What the variance percentile is taken over: clusters (keep the clusters below "
+        "it) or rows (keep the lowest-variance clusters holding at most 100 - p % of the rows).",
+    )
     initial_clustering: InitialClustering = param(
         InitialClustering.AUTO,
         help="Clustering of the inputs for the initial subset: auto = GMM on tables, k-means "
@@ -148,6 +153,7 @@ class _Reselection:
             self.cfg.share,
             seed=self.cfg.seed + done,
             max_rows=self.cfg.cluster_rows,
+            over=self.cfg.percentile_of,
         )
         unchanged = bool(np.array_equal(chosen, self.selected))
         self.selected = chosen
@@ -166,10 +172,12 @@ class _Reselection:
 
 @register
 class IterativeAE(Detector):
-    """Autoencoder for unlabeled training data that may contain anomalies: it trains only on
-    the members of low-variance clusters and re-selects them from [code, cosine error] as it
-    learns. The right choice when your normal data may contain anomalies and nobody labeled
-    them; on clean data a plain autoencoder is simpler.
+    """The right choice when your normal data may contain anomalies that nobody labeled: an
+    autoencoder that trains only on the low-variance clusters of the data (on clean data the
+    plain autoencoder is simpler).
+
+    Every ``reselect_every`` epochs it re-clusters [code, cosine error] of all training items
+    and keeps the members of the low-variance clusters.
     """
 
     name = "iterative_ae"
@@ -209,6 +217,7 @@ class IterativeAE(Detector):
             cfg.initial_share,
             seed=cfg.seed,
             max_rows=cfg.cluster_rows,
+            over=cfg.percentile_of,
         )
         anomalous = None
         if train.labels is not None and train.has_labels:

@@ -20,6 +20,13 @@ class Clustering(enum.StrEnum):
     KMEANS = "kmeans"
 
 
+class Percentile(enum.StrEnum):
+    """What the (100 - p)-th variance percentile is taken over."""
+
+    CLUSTERS = "clusters"  # one value per cluster: keep that share of the clusters
+    ROWS = "rows"  # each row carries its cluster's variance: keep about that share of the rows
+
+
 def cluster(
     features: np.ndarray,
     method: Clustering,
@@ -59,12 +66,28 @@ def cluster_variances(features: np.ndarray, labels: np.ndarray, n_clusters: int)
     return variance
 
 
-def low_variance_members(labels: np.ndarray, variances: np.ndarray, percent: float) -> np.ndarray:
+def low_variance_members(
+    labels: np.ndarray,
+    variances: np.ndarray,
+    percent: float,
+    over: Percentile = Percentile.CLUSTERS,
+) -> np.ndarray:
     """Boolean mask of the rows in clusters whose variance is below the (100 - percent)-th
-    percentile of the (non-empty) cluster variances; at least the lowest-variance cluster."""
+    percentile of the (non-empty) cluster variances; at least the lowest-variance cluster.
+
+    With ``over = ROWS`` the percentile is of the rows' cluster variances, so the accepted
+    clusters are the lowest-variance ones that together hold at most (100 - percent) % of the
+    rows: ``percent`` then reads as the share of rows (the anomaly ratio) left out.
+    """
     present = np.flatnonzero(np.isfinite(variances))
-    threshold = np.percentile(variances[present], 100.0 - percent)
-    accepted = present[variances[present] < threshold]
+    if over == Percentile.ROWS:
+        order = present[np.argsort(variances[present], kind="stable")]
+        sizes = np.bincount(labels, minlength=len(variances))[order]
+        covered = np.cumsum(sizes) <= (100.0 - percent) / 100.0 * len(labels)
+        accepted = order[covered]
+    else:
+        threshold = np.percentile(variances[present], 100.0 - percent)
+        accepted = present[variances[present] < threshold]
     if accepted.size == 0:
         accepted = present[[int(np.argmin(variances[present]))]]
     return np.isin(labels, accepted)
@@ -78,8 +101,9 @@ def select(
     *,
     seed: int,
     max_rows: int,
+    over: Percentile = Percentile.CLUSTERS,
 ) -> np.ndarray:
     """Cluster ``features`` and return the mask of the low-variance clusters' members."""
     labels = cluster(features, method, n_clusters, seed=seed, max_rows=max_rows)
     n = int(labels.max()) + 1
-    return low_variance_members(labels, cluster_variances(features, labels, n), percent)
+    return low_variance_members(labels, cluster_variances(features, labels, n), percent, over)
