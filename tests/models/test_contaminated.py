@@ -193,3 +193,19 @@ def test_train_page_summary_says_when_the_method_is_right_for_contaminated_data(
     # the Train page shows the first paragraph of the detector's docstring
     summary = " ".join(cls.__doc__.strip().split("\n\n")[0].split())
     assert "your normal data may contain" in summary
+
+
+def test_iterative_minmax_scaling_maps_training_columns_to_unit_range(tmp_path):
+    normal, anomalies = _planted()
+    mixed = contaminate(normal, anomalies, 0.1, seed=0)
+    detector = IterativeAE(
+        hidden=(8,), code_size=3, epochs=30, reselect_every=5, clusters=6, batch_size=64,
+        device="cpu", checkpoint_every=0, table_scaling="minmax",
+    ).fit(mixed)  # fmt: skip
+    x = detector.features_.transform(mixed)
+    np.testing.assert_allclose(x.min(0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(x.max(0), 1.0, atol=1e-6)
+    assert metrics.auroc(mixed.labels, detector.decision_scores_) > 0.8
+    detector.save(tmp_path / "m")
+    loaded = Detector.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.decision_function(mixed), detector.decision_scores_)

@@ -39,6 +39,11 @@ from deepad.train.loop import LoopState, ProgressCallback, RunContext, fit_netwo
 log = logging.getLogger(__name__)
 
 
+class TableScaling(enum.StrEnum):
+    STANDARD = "standard"  # zero mean, unit variance per column
+    MINMAX = "minmax"  # [0, 1] per column over the training rows
+
+
 class InitialClustering(enum.StrEnum):
     AUTO = "auto"  # GMM on tables, k-means on images
     GMM = "gmm"
@@ -89,6 +94,12 @@ class IterativeAEConfig(NetworkConfig):
         high=10_000_000,
         help="Rows (a seeded sample) each clustering is fitted on; all rows are assigned.",
         advanced=True,
+    )
+    table_scaling: TableScaling = param(
+        TableScaling.STANDARD,
+        help="Table columns: standardised, or min-max scaled to [0, 1] over the training rows "
+        "(as images keep [0, 1] pixels). The cosine score of a standardised row near the "
+        "column means, which has a small norm, turns on noise; min-max rows never are near 0.",
     )
     image_size: int = param(
         28, low=4, high=256, help="Images are resized to this side and flattened.", advanced=True
@@ -205,6 +216,15 @@ class IterativeAE(Detector):
             dim = x.shape[1]
             identity = {"mean": np.zeros(dim, np.float32), "std": np.ones(dim, np.float32)}
             self.features_.standardizer_ = Standardizer.from_state(identity)
+            x = self.features_.transform(train)
+        elif cfg.table_scaling == TableScaling.MINMAX:
+            # the standardiser's state as (minimum, range): x -> (x - min) / range
+            scaler = self.features_.standardizer_
+            raw = x * scaler.std_ + scaler.mean_
+            low, span = raw.min(0), raw.max(0) - raw.min(0)
+            span = np.where(span > 1e-8, span, 1.0)
+            state = {"mean": low.astype(np.float32), "std": span.astype(np.float32)}
+            self.features_.standardizer_ = Standardizer.from_state(state)
             x = self.features_.transform(train)
         on_images = train.kind == DataKind.IMAGE
         kmeans = cfg.initial_clustering == InitialClustering.KMEANS or (
