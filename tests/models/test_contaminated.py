@@ -13,10 +13,15 @@ from deepad import metrics
 from deepad.data.contamination import contaminate
 from deepad.data.types import ANOMALOUS, DataKind, Dataset
 from deepad.models import Detector
-from deepad.models.cance.detector import lognormal_mode, truncated_normal
+from deepad.models.cance import CANCE
+from deepad.models.cance.detector import _BestOnHeldOut, lognormal_mode, truncated_normal
 from deepad.models.cance.loss import covariance_penalty, nce_loss
 from deepad.models.iterative import IterativeAE
-from deepad.models.iterative.selection import cluster_variances, low_variance_members
+from deepad.models.iterative.selection import (
+    Percentile,
+    cluster_variances,
+    low_variance_members,
+)
 from deepad.models.shallow import OCSVM, Gaussian, KernelPCA
 
 
@@ -70,6 +75,54 @@ def test_low_variance_members_drop_the_wide_cluster():
     assert np.argmax(variances) == 2
     kept = low_variance_members(labels, variances, percent=30.0)
     assert kept[:100].all() and not kept[100:].any()
+
+
+def test_percentile_over_rows_keeps_at_most_that_share_of_the_rows():
+    # five clusters of variances 1..5 holding 60, 10, 10, 10, 10 rows: the 70th percentile of
+    # the cluster variances (3.8) keeps three clusters, 80 % of the rows; over rows, only the
+    # lowest-variance clusters that together hold at most 70 % of them
+    variances = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    labels = np.repeat(np.arange(5), [60, 10, 10, 10, 10])
+    by_clusters = low_variance_members(labels, variances, 30.0, Percentile.CLUSTERS)
+    by_rows = low_variance_members(labels, variances, 30.0, Percentile.ROWS)
+    assert by_clusters.sum() == 80  # clusters 0-2: 80 % of the rows
+    assert by_rows.sum() == 70  # clusters 0 and 1: the most that stays within 70 %
+    assert by_rows[:70].all() and not by_rows[70:].any()
+    # never empty: the lowest-variance cluster even when it alone is over the share
+    assert low_variance_members(labels, variances, 90.0, Percentile.ROWS)[:60].all()
+
+
+def test_best_on_held_out_restores_the_epoch_of_lowest_loss():
+    module = torch.nn.Linear(1, 1, bias=False)
+    losses = {1: 3.0, 2: 1.0, 3: 2.0}
+    hook = _BestOnHeldOut(lambda m: abs(m.weight.item() - 2.0))
+    for epoch in (1, 2, 3):
+        with torch.no_grad():
+            module.weight.fill_(2.0 + losses[epoch])
+        if epoch < 3:
+            hook.check(module, epoch)
+    assert hook.restore(module, 3) == 2
+    assert module.weight.item() == pytest.approx(3.0)
+
+
+def test_cance_picks_epochs_on_held_out_rows_and_separates_an_obvious_anomaly(tmp_path):
+    rng = np.random.default_rng(0)
+    normal = _table(rng.normal(0, 1, (300, 4)), "n")
+    test_items = np.vstack([rng.normal(0, 1, (60, 4)), rng.normal(7, 1, (6, 4))])
+    test = _table(test_items, "t", labels=np.r_[np.zeros(60), np.ones(6)].astype(np.int8))
+    detector = CANCE(
+        epochs=6, decoder_epochs=3, nce_epochs=6, batch_size=64, device="cpu",
+        checkpoint_every=0, validation_share=0.2,
+    ).fit(normal)  # fmt: skip
+    chosen = detector.chosen_epochs_
+    assert set(chosen) == {"autoencoder", "decoder", "estimator"}
+    assert 1 <= chosen["autoencoder"] <= 6 and 1 <= chosen["estimator"] <= 6
+    assert metrics.auroc(test.labels, detector.decision_function(test)) > 0.95
+    detector.save(tmp_path / "m")
+    assert Detector.load(tmp_path / "m").chosen_epochs_ == chosen
+    last = CANCE(epochs=2, decoder_epochs=0, nce_epochs=2, batch_size=64, device="cpu",
+                 checkpoint_every=0, validation_share=0.0).fit(normal)  # fmt: skip
+    assert last.chosen_epochs_ == {}
 
 
 def _planted(seed: int = 0) -> tuple[Dataset, Dataset]:
@@ -133,3 +186,26 @@ def test_ocsvm_nu_follows_the_contamination_when_empty():
     detector = OCSVM(nu=None, contamination=0.2).fit(_table(rng.normal(size=(300, 3)), "r"))
     outside = float(np.mean(detector.decision_scores_ > 0))
     assert outside == pytest.approx(0.2, abs=0.05)
+
+
+@pytest.mark.parametrize("cls", [IterativeAE, CANCE, Gaussian])
+def test_train_page_summary_says_when_the_method_is_right_for_contaminated_data(cls):
+    # the Train page shows the first paragraph of the detector's docstring
+    summary = " ".join(cls.__doc__.strip().split("\n\n")[0].split())
+    assert "your normal data may contain" in summary
+
+
+def test_iterative_minmax_scaling_maps_training_columns_to_unit_range(tmp_path):
+    normal, anomalies = _planted()
+    mixed = contaminate(normal, anomalies, 0.1, seed=0)
+    detector = IterativeAE(
+        hidden=(8,), code_size=3, epochs=30, reselect_every=5, clusters=6, batch_size=64,
+        device="cpu", checkpoint_every=0, table_scaling="minmax",
+    ).fit(mixed)  # fmt: skip
+    x = detector.features_.transform(mixed)
+    np.testing.assert_allclose(x.min(0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(x.max(0), 1.0, atol=1e-6)
+    assert metrics.auroc(mixed.labels, detector.decision_scores_) > 0.8
+    detector.save(tmp_path / "m")
+    loaded = Detector.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.decision_function(mixed), detector.decision_scores_)

@@ -60,6 +60,13 @@ class CANCEConfig(NetworkConfig):
         "(the 'A' of CANCE; off gives the paper's CNCE ablation).",
         advanced=True,
     )
+    validation_share: float = param(
+        0.1,
+        low=0.0,
+        high=0.5,
+        help="Share of the training data held out to keep, per stage, the epoch with the "
+        "lowest held-out loss (the paper's model selection); 0 keeps the last epoch.",
+    )
     image_size: int = param(
         28, low=4, high=256, help="Images are resized to this side and flattened.", advanced=True
     )
@@ -72,11 +79,8 @@ METHODS = (
         Config=CANCEConfig,
         kinds=frozenset({DataKind.IMAGE, DataKind.TABLE}),
         detector="deepad.models.cance.detector:CANCE",
-        summary="Density of [autoencoder code, reconstruction error, cosine dissimilarity], "
-        "learned by noise-contrastive estimation; score = estimated negative log-density. A good "
-        "choice for tables and small images when a reconstruction error alone misses anomalies "
-        "that the autoencoder reconstructs well; it wants mostly normal training data (a few "
-        "anomalies in it are tolerated, for heavier contamination use the iterative clustering "
-        "autoencoder).",
+        summary="The right choice for mostly clean normal tables or small images whose "
+        "anomalies the autoencoder reconstructs well (if your normal data may contain many "
+        "anomalies, use the iterative clustering autoencoder).",
     ),
 )

@@ -21,8 +21,10 @@
 With ``encoder = pca`` the code and reconstruction come from a principal subspace of the
 standardised inputs instead (the paper's variant on PCA of pretrained features; here of the
 inputs themselves, until a shared pretrained backbone is wired in) and stages 1-2 are skipped.
-The paper's validation split for model selection is not used: every stage trains for its
-configured epochs.
+Model selection follows the paper: ``validation_share`` of the (normal) training rows is held
+out by a seeded draw, and each stage keeps the epoch whose loss on those rows is lowest (the
+autoencoder's loss, the decoder's, and the NCE loss against a fixed draw of noise). No labels
+are read; ``validation_share = 0`` trains every stage for its configured epochs.
 """
 
 from __future__ import annotations
@@ -48,6 +50,36 @@ from deepad.models.shallow.features import FeatureMap
 from deepad.train.loop import ProgressCallback, RunContext, fit_network
 
 EPS = 1e-8
+
+
+class _BestOnHeldOut:
+    """Loop hook: after every epoch, the loss on held-out rows; :meth:`restore` loads the
+    weights of the epoch where it was lowest."""
+
+    def __init__(self, loss: Any) -> None:
+        self.loss = loss
+        self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+
+    def check(self, module: nn.Module, epoch: int) -> None:
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            value = float(self.loss(module))
+        module.train(was_training)
+        if math.isfinite(value) and (self.best is None or value < self.best[0]):
+            state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            self.best = (value, epoch, state)
+
+    def on_epoch_start(self, state: Any) -> None:
+        if state.epoch > 1:
+            self.check(state.module, state.epoch - 1)
+
+    def restore(self, module: nn.Module, last_epoch: int) -> int:
+        """Check the last epoch too, load the best weights; the chosen epoch."""
+        self.check(module, last_epoch)
+        assert self.best is not None
+        module.load_state_dict(self.best[2])
+        return self.best[1]
 
 
 def reconstruction_features(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
@@ -150,6 +182,36 @@ def _nce_training_loss(ratio: float, augment: bool):
     return loss_fn
 
 
+def _held_out_nce_loss(u: torch.Tensor, eps: torch.Tensor, ratio: float):
+    """The network's NCE loss on held-out features ``u`` against noise from fixed standard
+    normal draws ``eps`` (reparametrised with the current noise scale): a deterministic
+    criterion to compare epochs by."""
+
+    def loss_fn(module: nn.Module) -> torch.Tensor:
+        estimator: _Estimator = module
+        device = estimator.noise.mu.device
+        data, white = u.to(device), eps.to(device)
+        noise = estimator.noise.mu + estimator.noise.scale() * (white @ estimator.noise.cholesky.T)
+        return nce_loss(
+            estimator.negative_log_density(data),
+            estimator.negative_log_density(noise),
+            estimator.noise.log_prob(data),
+            estimator.noise.log_prob(noise),
+            ratio,
+        )
+
+    return loss_fn
+
+
+def _hold_out(x: torch.Tensor, share: float, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A seeded split of rows into (training, held out); no held-out rows when too few."""
+    n_held = int(round(share * len(x)))
+    if n_held < 2 or len(x) - n_held < 2:
+        return x, None
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    return x[order[n_held:]], x[order[:n_held]]
+
+
 def _frozen(network: nn.Module, u: torch.Tensor) -> torch.Tensor:
     """``network(u)`` with gradients to ``u`` but none to the network's parameters."""
     params = dict(network.named_parameters())
@@ -176,11 +238,12 @@ def _decoder_loss(module: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.T
 
 @register
 class CANCE(Detector):
-    """Density of [autoencoder code, reconstruction error, cosine dissimilarity], learned by
-    noise-contrastive estimation; score = estimated negative log-density. A good choice for
-    tables and small images when a reconstruction error alone misses anomalies that the
-    autoencoder reconstructs well; it wants mostly normal training data (a few anomalies in
-    it are tolerated, for heavier contamination use the iterative clustering autoencoder).
+    """The right choice for mostly clean normal tables or small images whose anomalies the
+    autoencoder reconstructs well (if your normal data may contain many anomalies, use the
+    iterative clustering autoencoder).
+
+    Score: the negative log-density of [autoencoder code, reconstruction error, cosine
+    dissimilarity], learned by noise-contrastive estimation.
     """
 
     name = "cance"
@@ -200,30 +263,38 @@ class CANCE(Detector):
     ) -> None:
         cfg = self.config
         self.features_ = FeatureMap()
-        x = torch.from_numpy(
+        x_all = torch.from_numpy(
             np.ascontiguousarray(self.features_.fit(train, image_size=cfg.image_size))
         )
         torch.manual_seed(cfg.seed)
+        x, held = _hold_out(x_all, cfg.validation_share, cfg.seed)
         self.history_ = []
+        self.chosen_epochs_: dict[str, int] = {}
         if cfg.encoder == Encoder.AE:
             self.autoencoder_ = self._autoencoder(x.shape[1])
-            self.history_ += fit_network(
+            ae_loss = _ae_loss(cfg.cov_weight)
+            self.history_ += self._stage(
+                "autoencoder",
                 self.autoencoder_,
-                _ae_loss(cfg.cov_weight),
+                ae_loss,
                 TensorDataset(x),
                 cfg,
-                progress=progress,
-                context=context,
+                None if held is None else (lambda m: ae_loss(m, (held,))),
+                progress,
+                context,
             )
             if cfg.decoder_epochs:
                 codes = self._codes(x)
-                self.history_ += fit_network(
+                held_codes = None if held is None else self._codes(held)
+                self.history_ += self._stage(
+                    "decoder",
                     self.autoencoder_.decoder,
                     _decoder_loss,
                     TensorDataset(x, codes),
                     dataclasses.replace(cfg, epochs=cfg.decoder_epochs),
-                    progress=progress,
-                    context=context,
+                    None if held is None else (lambda m: _decoder_loss(m, (held, held_codes))),
+                    progress,
+                    context,
                 )
             self.autoencoder_.eval()
         else:
@@ -231,15 +302,51 @@ class CANCE(Detector):
         u = self._composite(x)
         self.estimator_ = _Estimator(u.shape[1], cfg.estimator_hidden, cfg.noise_ratio)
         self.estimator_.fit_statistics(u)
-        self.history_ += fit_network(
+        held_loss = None
+        if held is not None:
+            held_u = self._composite(held)
+            draws = torch.Generator().manual_seed(cfg.seed)
+            eps = torch.randn(
+                max(1, round(cfg.noise_ratio * len(held_u))), u.shape[1], generator=draws
+            )
+            held_loss = _held_out_nce_loss(held_u, eps, cfg.noise_ratio)
+        self.history_ += self._stage(
+            "estimator",
             self.estimator_,
             _nce_training_loss(cfg.noise_ratio, cfg.augment),
             TensorDataset(u),
             dataclasses.replace(cfg, epochs=cfg.nce_epochs, lr=cfg.nce_lr),
+            held_loss,
+            progress,
+            context,
+        )
+        self.estimator_.eval()
+
+    def _stage(
+        self,
+        name: str,
+        module: nn.Module,
+        loss_fn: Any,
+        data: TensorDataset,
+        cfg: CANCEConfig,
+        held_loss: Any,
+        progress: ProgressCallback | None,
+        context: RunContext,
+    ) -> list[Any]:
+        """Train one stage; with held-out rows keep its epoch of lowest held-out loss."""
+        hook = None if held_loss is None else _BestOnHeldOut(held_loss)
+        history = fit_network(
+            module,
+            loss_fn,
+            data,
+            cfg,
+            hooks=() if hook is None else (hook,),
             progress=progress,
             context=context,
         )
-        self.estimator_.eval()
+        if hook is not None:
+            self.chosen_epochs_[name] = hook.restore(module, len(history))
+        return history
 
     # ----------------------------------------------------------------- features
     def _autoencoder(self, features: int) -> LatentNormAutoencoder:
@@ -309,7 +416,7 @@ class CANCE(Detector):
         for prefix, state in parts.items():
             tensors.update({f"{prefix}.{k}": v.detach().cpu() for k, v in state.items()})
         scale = self.estimator_.noise.scale().detach().cpu().tolist()
-        return tensors, {**meta, "noise_scale": scale}
+        return tensors, {**meta, "noise_scale": scale, "chosen_epochs": self.chosen_epochs_}
 
     def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         def part(prefix: str) -> dict[str, torch.Tensor]:
@@ -333,3 +440,4 @@ class CANCE(Detector):
         )
         self.estimator_.load_state_dict(estimator)
         self.estimator_.eval()
+        self.chosen_epochs_ = dict(meta.get("chosen_epochs", {}))

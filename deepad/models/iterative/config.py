@@ -12,6 +12,18 @@ from deepad.models.config import NetworkConfig
 from deepad.models.registry import MethodInfo
 
 
+class TableScaling(enum.StrEnum):
+    STANDARD = "standard"  # zero mean, unit variance per column
+    MINMAX = "minmax"  # [0, 1] per column over the training rows
+
+
+class Percentile(enum.StrEnum):
+    """What the (100 - p)-th variance percentile is taken over."""
+
+    CLUSTERS = "clusters"  # one value per cluster: keep that share of the clusters
+    ROWS = "rows"  # each row carries its cluster's variance: keep about that share of the rows
+
+
 class InitialClustering(enum.StrEnum):
     AUTO = "auto"  # GMM on tables, k-means on images
     GMM = "gmm"
@@ -46,6 +58,11 @@ class IterativeAEConfig(NetworkConfig):
         10, low=1, high=10_000, help="r: re-select the training subset every r epochs."
     )
     clusters: int = param(20, low=1, high=1000, help="Clusters (GMM components) per selection.")
+    percentile_of: Percentile = param(
+        Percentile.CLUSTERS,
+        help="What the variance percentile is taken over: clusters (keep the clusters below "
+        "it) or rows (keep the lowest-variance clusters holding at most 100 - p % of the rows).",
+    )
     initial_clustering: InitialClustering = param(
         InitialClustering.AUTO,
         help="Clustering of the inputs for the initial subset: auto = GMM on tables, k-means "
@@ -57,6 +74,12 @@ class IterativeAEConfig(NetworkConfig):
         high=10_000_000,
         help="Rows (a seeded sample) each clustering is fitted on; all rows are assigned.",
         advanced=True,
+    )
+    table_scaling: TableScaling = param(
+        TableScaling.STANDARD,
+        help="Table columns: standardised, or min-max scaled to [0, 1] over the training rows "
+        "(as images keep [0, 1] pixels). The cosine score of a standardised row near the "
+        "column means, which has a small norm, turns on noise; min-max rows never are near 0.",
     )
     image_size: int = param(
         28, low=4, high=256, help="Images are resized to this side and flattened.", advanced=True
@@ -70,9 +93,8 @@ METHODS = (
         Config=IterativeAEConfig,
         kinds=frozenset({DataKind.IMAGE, DataKind.TABLE}),
         detector="deepad.models.iterative.detector:IterativeAE",
-        summary="Autoencoder for unlabeled training data that may contain anomalies: it trains "
-        "only on the members of low-variance clusters and re-selects them from [code, cosine "
-        "error] as it learns. The right choice when your normal data may contain anomalies and "
-        "nobody labeled them; on clean data a plain autoencoder is simpler.",
+        summary="The right choice when your normal data may contain anomalies that nobody "
+        "labeled: an autoencoder that trains only on the low-variance clusters of the data (on "
+        "clean data the plain autoencoder is simpler).",
     ),
 )

@@ -26,7 +26,7 @@ from deepad.data.transforms import Standardizer
 from deepad.data.types import ANOMALOUS, DataKind, Dataset
 from deepad.device import select_device
 from deepad.models.base import Detector, Scores
-from deepad.models.iterative.config import InitialClustering, IterativeAEConfig
+from deepad.models.iterative.config import InitialClustering, IterativeAEConfig, TableScaling
 from deepad.models.iterative.network import TanhAutoencoder, cosine_dissimilarity
 from deepad.models.iterative.selection import Clustering, select
 from deepad.models.registry import register
@@ -94,6 +94,7 @@ class _Reselection:
             self.cfg.share,
             seed=self.cfg.seed + done,
             max_rows=self.cfg.cluster_rows,
+            over=self.cfg.percentile_of,
         )
         unchanged = bool(np.array_equal(chosen, self.selected))
         self.selected = chosen
@@ -112,10 +113,12 @@ class _Reselection:
 
 @register
 class IterativeAE(Detector):
-    """Autoencoder for unlabeled training data that may contain anomalies: it trains only on
-    the members of low-variance clusters and re-selects them from [code, cosine error] as it
-    learns. The right choice when your normal data may contain anomalies and nobody labeled
-    them; on clean data a plain autoencoder is simpler.
+    """The right choice when your normal data may contain anomalies that nobody labeled: an
+    autoencoder that trains only on the low-variance clusters of the data (on clean data the
+    plain autoencoder is simpler).
+
+    Every ``reselect_every`` epochs it re-clusters [code, cosine error] of all training items
+    and keeps the members of the low-variance clusters.
     """
 
     name = "iterative_ae"
@@ -144,6 +147,15 @@ class IterativeAE(Detector):
             identity = {"mean": np.zeros(dim, np.float32), "std": np.ones(dim, np.float32)}
             self.features_.standardizer_ = Standardizer.from_state(identity)
             x = self.features_.transform(train)
+        elif cfg.table_scaling == TableScaling.MINMAX:
+            # the standardiser's state as (minimum, range): x -> (x - min) / range
+            scaler = self.features_.standardizer_
+            raw = x * scaler.std_ + scaler.mean_
+            low, span = raw.min(0), raw.max(0) - raw.min(0)
+            span = np.where(span > 1e-8, span, 1.0)
+            state = {"mean": low.astype(np.float32), "std": span.astype(np.float32)}
+            self.features_.standardizer_ = Standardizer.from_state(state)
+            x = self.features_.transform(train)
         on_images = train.kind == DataKind.IMAGE
         kmeans = cfg.initial_clustering == InitialClustering.KMEANS or (
             cfg.initial_clustering == InitialClustering.AUTO and on_images
@@ -155,6 +167,7 @@ class IterativeAE(Detector):
             cfg.initial_share,
             seed=cfg.seed,
             max_rows=cfg.cluster_rows,
+            over=cfg.percentile_of,
         )
         anomalous = None
         if train.labels is not None and train.has_labels:

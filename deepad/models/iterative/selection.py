@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
+from deepad.models.iterative.config import Percentile
+
 
 class Clustering(enum.StrEnum):
     GMM = "gmm"
@@ -59,12 +61,28 @@ def cluster_variances(features: np.ndarray, labels: np.ndarray, n_clusters: int)
     return variance
 
 
-def low_variance_members(labels: np.ndarray, variances: np.ndarray, percent: float) -> np.ndarray:
+def low_variance_members(
+    labels: np.ndarray,
+    variances: np.ndarray,
+    percent: float,
+    over: Percentile = Percentile.CLUSTERS,
+) -> np.ndarray:
     """Boolean mask of the rows in clusters whose variance is below the (100 - percent)-th
-    percentile of the (non-empty) cluster variances; at least the lowest-variance cluster."""
+    percentile of the (non-empty) cluster variances; at least the lowest-variance cluster.
+
+    With ``over = ROWS`` the percentile is of the rows' cluster variances, so the accepted
+    clusters are the lowest-variance ones that together hold at most (100 - percent) % of the
+    rows: ``percent`` then reads as the share of rows (the anomaly ratio) left out.
+    """
     present = np.flatnonzero(np.isfinite(variances))
-    threshold = np.percentile(variances[present], 100.0 - percent)
-    accepted = present[variances[present] < threshold]
+    if over == Percentile.ROWS:
+        order = present[np.argsort(variances[present], kind="stable")]
+        sizes = np.bincount(labels, minlength=len(variances))[order]
+        covered = np.cumsum(sizes) <= (100.0 - percent) / 100.0 * len(labels)
+        accepted = order[covered]
+    else:
+        threshold = np.percentile(variances[present], 100.0 - percent)
+        accepted = present[variances[present] < threshold]
     if accepted.size == 0:
         accepted = present[[int(np.argmin(variances[present]))]]
     return np.isin(labels, accepted)
@@ -78,8 +96,9 @@ def select(
     *,
     seed: int,
     max_rows: int,
+    over: Percentile = Percentile.CLUSTERS,
 ) -> np.ndarray:
     """Cluster ``features`` and return the mask of the low-variance clusters' members."""
     labels = cluster(features, method, n_clusters, seed=seed, max_rows=max_rows)
     n = int(labels.max()) + 1
-    return low_variance_members(labels, cluster_variances(features, labels, n), percent)
+    return low_variance_members(labels, cluster_variances(features, labels, n), percent, over)
