@@ -4,6 +4,7 @@ classes it points to tell the same story."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 
 import pytest
@@ -53,6 +54,9 @@ def test_the_catalogue_holds_every_registered_detector_and_each_agrees_with_its_
         assert (cls.explains, cls.uses_labeled) == (entry.explains, entry.uses_labeled)
         assert issubclass(entry.Config, DetectorConfig)
         assert entry.summary and "\n" not in entry.summary
+        # the Train page's one line is the first paragraph of the detector's docstring
+        first_paragraph = " ".join(inspect.cleandoc(cls.__doc__).split("\n\n")[0].split())
+        assert entry.summary == first_paragraph, name
         assert method_info(name) is entry
 
 
