@@ -20,7 +20,7 @@ import numpy as np
 
 from deepad import metrics
 from deepad.bench import BenchOptions, suite
-from deepad.bench.report import format_table
+from deepad.bench.report import format_table, write_results
 from deepad.data.types import DataKind, Dataset
 from deepad.results import ImageMaps
 
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GOALS = {"inspect, 90 items (FCDD)": 1.5, "inspect, 10,000 items (FCDD)": 2.0, "runs, 50": 1.0}
 
 RENDER = ROOT / "benchmarks" / "render_page.py"  # runs streamlit, in its own process
+RESULTS = Path("benchmarks") / "results"
 
 
 def fcdd_run(svc, n: int, side: int = 64, seed: int = 0) -> int:
@@ -102,6 +103,12 @@ def first_paints(home: Path) -> list[dict]:
 def run(options: BenchOptions) -> None:
     with tempfile.TemporaryDirectory() as folder:
         rows = first_paints(Path(folder) / "home")
-    print(format_table(rows, ["page", "first paint s", "goal s", "met", "errors"], "first paint"))
-    if options.output is not None:
-        Path(options.output).write_text(json.dumps(rows, indent=1))
+    text = format_table(rows, ["page", "first paint s", "goal s", "met", "errors"], "first paint")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    text += f"\n\nload average (1, 5, 15 min) at the end: {load}, on {os.cpu_count()} cores"
+    print(text)
+    path = Path(options.output) if options.output else RESULTS / "pages.json"
+    write_results(path, {"suite": "pages", "rows": rows})
+    path.with_suffix(".md").write_text(
+        f"# pages\n\nCommand: `deepad bench pages`\n\n```\n{text}\n```\n"
+    )
