@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from pages.components.state import reconcile_once, restore_selection
+from pages.components.state import reconcile_once, restore_selection, warm_up_once
 
 st.set_page_config(page_title="deepad", page_icon="🔎", layout="wide")
 reconcile_once()
+warm_up_once()
 restore_selection()
 
 navigation = st.navigation(

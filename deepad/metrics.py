@@ -6,6 +6,7 @@ Items with an unknown label (-1) are left out of every labeled metric.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,19 @@ def _sklearn():
     from sklearn import metrics
 
     return metrics
+
+
+_preloading: threading.Thread | None = None
+
+
+def preload() -> threading.Thread:
+    """Import scikit-learn in a background thread (once per process), so that a long-lived
+    process (the dashboard) has it ready when its first page computes a metric."""
+    global _preloading
+    if _preloading is None:
+        _preloading = threading.Thread(target=_sklearn, name="deepad-preload", daemon=True)
+        _preloading.start()
+    return _preloading
 
 
 def _known(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,6 @@
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -169,3 +171,14 @@ def test_summary_has_ranking_metrics_only_with_both_classes():
     assert full["auroc"] == 1.0 and full["f1"] == 1.0 and full["flagged"] == 2.0
     unlabeled = metrics.summary(None, scores, 0.5)
     assert set(unlabeled) == {"threshold", "flagged"}
+
+
+def test_scikit_learn_loads_on_first_use_or_in_the_background():
+    script = (
+        "import sys; from deepad import metrics\n"
+        "assert 'sklearn' not in sys.modules, 'imported with deepad.metrics'\n"
+        "thread = metrics.preload(); assert metrics.preload() is thread\n"
+        "thread.join(); assert 'sklearn.metrics' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -6,6 +6,7 @@ import logging
 
 import streamlit as st
 
+from deepad import metrics
 from deepad.data.registry import home_dir
 from deepad.service import Service
 
@@ -62,6 +63,12 @@ def finished_runs(svc: Service, empty_message: str) -> list:
 
 def reconcile_once() -> None:
     _reconciled(current_home())
+
+
+def warm_up_once() -> None:
+    """Load what the metric pages need (scikit-learn, seconds to import) in the background
+    while the first page is shown, once per app process."""
+    metrics.preload()
 
 
 def restore_selection() -> None:
