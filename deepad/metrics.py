@@ -16,11 +16,10 @@ import numpy as np
 
 from deepad.data.types import NORMAL, Dataset
 
-# scikit-learn (with SciPy) takes seconds to import: it loads when a metric is first computed,
-# not when the app process starts.
-
 
 def _sklearn():
+    """``sklearn.metrics``, imported on first use: with SciPy it takes seconds to import, which
+    the dashboard should not wait for at start (see :func:`preload`)."""
     from sklearn import metrics
 
     return metrics
