@@ -34,7 +34,8 @@ from deepad.bench.report import format_table, mean_row, pyod_peers, write_result
 from deepad.config import to_json, with_overrides
 from deepad.data.types import Dataset
 from deepad.models.cvdd.baselines import EmbeddingOCSVM, Pooling
-from deepad.models.cvdd.detector import CVDD, CVDDConfig, init_contexts
+from deepad.models.cvdd.config import CVDDConfig
+from deepad.models.cvdd.detector import CVDD, init_contexts
 from deepad.text.embeddings import DocumentEmbeddings, default_cache_dir, embed_documents
 
 log = logging.getLogger(__name__)

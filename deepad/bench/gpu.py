@@ -356,7 +356,8 @@ def _random_embeddings(n: int, words: int, dim: int, seed: int) -> Any:
 
 
 def bench_cvdd(device: torch.device, sizes: Sizes, seed: int) -> dict[str, Any]:
-    from deepad.models.cvdd.detector import CVDD, CVDDConfig, length_buckets, pad_batch
+    from deepad.models.cvdd.config import CVDDConfig
+    from deepad.models.cvdd.detector import CVDD, length_buckets, pad_batch
     from deepad.models.cvdd.loss import cvdd_loss
     from deepad.models.cvdd.network import CVDDNet
 

@@ -44,15 +44,10 @@ from deepad.bench.cvdd import (
 )
 from deepad.bench.report import format_table, mean_row, write_results
 from deepad.config import to_json, with_overrides
-from deepad.models.cvdd.detector import CVDDConfig
+from deepad.models.cvdd.config import CVDDConfig
 from deepad.models.textbank.bank import KCenterGreedy, nearest_distances, unit_rows
-from deepad.models.textbank.detector import (
-    TextKNN,
-    TextKNNConfig,
-    TokenBank,
-    TokenBankConfig,
-    top_word_scores,
-)
+from deepad.models.textbank.config import TextKNNConfig, TokenBankConfig
+from deepad.models.textbank.detector import TextKNN, TokenBank, top_word_scores
 from deepad.text.config import TextEmbeddingConfig
 from deepad.text.embeddings import DocumentEmbeddings, default_cache_dir
 

@@ -95,7 +95,9 @@ def register_method(entry: MethodInfo) -> MethodInfo:
 
 
 def register(cls: type[Detector]) -> type[Detector]:
-    """Class decorator: make a detector available by its ``name``."""
+    """Class decorator: make a detector available by its ``name``. A built-in detector takes
+    its title, Config, kinds and flags from its catalogue entry (its folder's ``config.py``);
+    a plugin without an entry declares them on the class and gets an entry from them."""
     _load_catalog()
     if cls.name in _METHODS and _METHODS[cls.name] is not cls:
         raise ValueError(f"method {cls.name!r} is registered twice")
@@ -103,9 +105,22 @@ def register(cls: type[Detector]) -> type[Detector]:
     if entry is None:
         register_method(MethodInfo.of(cls))
     else:
+        _take_from_entry(entry, cls)
         _check_agrees(entry, cls)
     _METHODS[cls.name] = cls
     return cls
+
+
+# What a detector with a catalogue entry need not declare again: it is set from the entry.
+_FROM_ENTRY = ("title", "Config", "kinds", "explains", "uses_labeled")
+
+
+def _take_from_entry(entry: MethodInfo, cls: type[Detector]) -> None:
+    if entry.detector != f"{cls.__module__}:{cls.__qualname__}":
+        return  # not the class the entry names: _check_agrees refuses it
+    for field in _FROM_ENTRY:
+        if field not in vars(cls):
+            setattr(cls, field, getattr(entry, field))
 
 
 def _check_agrees(entry: MethodInfo, cls: type[Detector]) -> None:

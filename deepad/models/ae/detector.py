@@ -52,10 +52,6 @@ class Autoencoder(Detector):
     """Reconstruction-error detector with a convolutional or dense autoencoder."""
 
     name = "ae"
-    title = "Autoencoder"
-    Config = AEConfig
-    kinds = frozenset({DataKind.IMAGE, DataKind.TABLE})
-    explains = True
     config: AEConfig
 
     # ----------------------------------------------------------------- fitting

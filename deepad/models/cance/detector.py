@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from deepad.data.types import DataKind, Dataset
+from deepad.data.types import Dataset
 from deepad.device import select_device
 from deepad.models.base import Detector, Scores
 from deepad.models.cance.config import CANCEConfig, Encoder
@@ -247,9 +247,6 @@ class CANCE(Detector):
     """
 
     name = "cance"
-    title = "CANCE (composite features + NCE)"
-    Config = CANCEConfig
-    kinds = frozenset({DataKind.IMAGE, DataKind.TABLE})
     config: CANCEConfig
 
     def _fit(

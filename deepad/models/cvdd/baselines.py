@@ -17,7 +17,7 @@ import numpy as np
 from deepad.config import validate
 from deepad.data.types import DataKind, Dataset
 from deepad.models.base import Scores
-from deepad.models.cvdd.config import EmbeddingOCSVMConfig, Pooling
+from deepad.models.cvdd.config import Pooling
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
 from deepad.text.embeddings import DocumentEmbeddings
@@ -64,8 +64,6 @@ class EmbeddingOCSVM(EmbeddingDetector):
     CVDD paper's baseline, fast, and sound on small training sets."""
 
     name = "embedding_ocsvm"
-    title = "OC-SVM on pooled word embeddings"
-    Config = EmbeddingOCSVMConfig
 
     def _fit(
         self,

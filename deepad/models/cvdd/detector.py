@@ -73,9 +73,6 @@ class CVDD(EmbeddingDetector):
     """
 
     name = "cvdd"
-    title = "CVDD (context vector data description)"
-    Config = CVDDConfig
-    explains = True
 
     # ----------------------------------------------------------------- training
     def _fit(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deepad.data.types import DataKind, Dataset
+from deepad.data.types import Dataset
 from deepad.device import select_device
 from deepad.models.base import Detector
 from deepad.text.config import embed_with
@@ -18,7 +18,6 @@ class EmbeddingDetector(Detector):
     memoised, so :meth:`prepare` followed by ``score`` and ``explain`` embeds once.
     """
 
-    kinds = frozenset({DataKind.TEXT})
 
     def _embed(self, data: Dataset, context: RunContext | None = None) -> DocumentEmbeddings:
         progress = (

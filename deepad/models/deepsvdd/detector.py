@@ -35,9 +35,7 @@ from deepad.explain.declare import LRPModel, squared_distance_relevance
 from deepad.models.ae.network import ConvAutoencoder
 from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
 from deepad.models.deepsvdd.config import (
-    DeepSADConfig,
     DeepSVDDConfig,
-    HSCConfig,
     HypersphereConfig,
     Objective,
     SemiSupervisedConfig,
@@ -88,8 +86,6 @@ def table_architecture(features: int) -> tuple[tuple[int, ...], int]:
 class HypersphereDetector(Detector):
     """What the three methods share: network, centre, training set-up, scores, maps, state."""
 
-    kinds = frozenset({DataKind.IMAGE, DataKind.TABLE})
-    explains = True
     centered: ClassVar[bool] = True  # False: c = 0 (HSC)
     config: HypersphereConfig
 
@@ -356,8 +352,6 @@ class DeepSVDD(HypersphereDetector):
     """Deep Support Vector Data Description: the smallest sphere around the mapped data."""
 
     name = "deepsvdd"
-    title = "Deep SVDD"
-    Config = DeepSVDDConfig
     config: DeepSVDDConfig
 
     def _objective(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -420,7 +414,6 @@ class _RadiusUpdate:
 class SemiSupervisedDetector(HypersphereDetector):
     """Deep SAD and HSC: labeled items and outlier exposure join the unlabeled training set."""
 
-    uses_labeled = True
     config: SemiSupervisedConfig
 
     def _training_parts(
@@ -469,8 +462,6 @@ class DeepSAD(SemiSupervisedDetector):
     """Deep Semi-supervised Anomaly Detection: Deep SVDD plus labeled normals and anomalies."""
 
     name = "deepsad"
-    title = "Deep SAD"
-    Config = DeepSADConfig
 
     def _objective(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         eta = self.config.eta
@@ -482,8 +473,6 @@ class HSC(SemiSupervisedDetector):
     """Hypersphere Classifier: cross-entropy with a radial, pseudo-Huber normal class at 0."""
 
     name = "hsc"
-    title = "HSC"
-    Config = HSCConfig
     centered = False
 
     def _objective(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

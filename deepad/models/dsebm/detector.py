@@ -77,10 +77,6 @@ class DSEBM(Detector):
     """Deep structured energy-based model (fully connected, convolutional or recurrent)."""
 
     name = "dsebm"
-    title = "DSEBM"
-    Config = DSEBMConfig
-    kinds = frozenset({DataKind.TABLE, DataKind.IMAGE, DataKind.SEQUENCE})
-    explains = True
 
     config: DSEBMConfig
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepad.data.types import DataKind, Dataset
+from deepad.data.types import Dataset
 from deepad.features import extract_features, nearest_distances
 from deepad.features.detectors import stage_list, training_images
 from deepad.models.base import Detector, Scores
@@ -27,9 +27,6 @@ class EmbeddingKNN(Detector):
     """Mean distance to the k nearest normal images in pooled pretrained-feature space."""
 
     name = "embedding_knn"
-    title = "Pretrained embedding kNN"
-    Config = EmbeddingKNNConfig
-    kinds = frozenset({DataKind.IMAGE})
 
     def _training_scores(self, train: Dataset) -> Scores:
         """Each normal training image's distance to its k nearest other training images

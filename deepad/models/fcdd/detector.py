@@ -47,11 +47,6 @@ class FCDD(Detector):
     """Fully convolutional one-class classifier whose output is a low-resolution heatmap."""
 
     name = "fcdd"
-    title = "FCDD"
-    Config = FCDDConfig
-    kinds = frozenset({DataKind.IMAGE})
-    explains = True
-    uses_labeled = True
 
     # ----------------------------------------------------------------- fitting
     def _fit(

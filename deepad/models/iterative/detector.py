@@ -122,9 +122,6 @@ class IterativeAE(Detector):
     """
 
     name = "iterative_ae"
-    title = "Iterative clustering autoencoder"
-    Config = IterativeAEConfig
-    kinds = frozenset({DataKind.IMAGE, DataKind.TABLE})
     config: IterativeAEConfig
 
     def _fit(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepad.data.types import DataKind, Dataset
+from deepad.data.types import Dataset
 from deepad.device import select_device
 from deepad.features import (
     StageGeometry,
@@ -47,10 +47,6 @@ class PatchCore(Detector):
     """Nearest-neighbour distance of each patch to a coreset of normal patches."""
 
     name = "patchcore"
-    title = "PatchCore (pretrained memory bank)"
-    Config = PatchCoreConfig
-    kinds = frozenset({DataKind.IMAGE})
-    explains = True
     _last_inference: tuple[str, PatchCoreResult] | None = None
 
     def _fit(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from sklearn.covariance import EmpiricalCovariance, MinCovDet
 
-from deepad.data.types import DataKind
 from deepad.models.registry import register
 from deepad.models.shallow.config import GaussianConfig
 from deepad.models.shallow.detectors import ShallowDetector
@@ -19,11 +18,8 @@ class Gaussian(ShallowDetector):
     ignores the most outlying rows. For tables with (well) more rows than columns.
     """
 
-    kinds = frozenset({DataKind.TABLE})
 
     name = "gaussian"
-    title = "Gaussian / robust covariance (MCD)"
-    Config = GaussianConfig
     config: GaussianConfig
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:

@@ -39,7 +39,6 @@ NU_FLOOR = 1e-3  # OC-SVM nu from a contamination of 0 would leave no support ve
 class ShallowDetector(Detector):
     """Common part: standardised features, array state, chunked scoring."""
 
-    kinds = frozenset({DataKind.IMAGE, DataKind.TABLE})
 
     def _fit(
         self,
@@ -93,8 +92,6 @@ class KDE(ShallowDetector):
     """Gaussian kernel density; score = negative log-density."""
 
     name = "kde"
-    title = "Kernel density (KDE)"
-    Config = KDEConfig
     config: KDEConfig
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -158,8 +155,6 @@ class OCSVM(ShallowDetector):
     """One-class SVM with an RBF kernel; score = negative decision value."""
 
     name = "ocsvm"
-    title = "One-class SVM"
-    Config = OCSVMConfig
     config: OCSVMConfig
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -190,10 +185,7 @@ class PCA(ShallowDetector):
     """Principal subspace; score = mean squared reconstruction error of the standardised input."""
 
     name = "pca"
-    title = "PCA reconstruction"
-    Config = PCAConfig
     config: PCAConfig
-    explains = True
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         mean = x.mean(0, dtype=np.float64)
@@ -230,8 +222,6 @@ class IForest(ShallowDetector):
     """Isolation forest; score = 2^(-mean path length / c(max_samples))."""
 
     name = "iforest"
-    title = "Isolation forest"
-    Config = IForestConfig
     config: IForestConfig
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:

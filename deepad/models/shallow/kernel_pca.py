@@ -21,8 +21,6 @@ class KernelPCA(ShallowDetector):
     """
 
     name = "kernel_pca"
-    title = "Kernel PCA reconstruction"
-    Config = KernelPCAConfig
     config: KernelPCAConfig
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:

@@ -30,7 +30,6 @@ from deepad.models.base import Scores, TokenWeights
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
 from deepad.models.textbank.bank import KCenterGreedy, nearest_distances, unit_rows
-from deepad.models.textbank.config import TextKNNConfig, TokenBankConfig
 from deepad.text.embeddings import DocumentEmbeddings
 from deepad.train.loop import ProgressCallback, RunContext
 
@@ -100,8 +99,6 @@ class TextKNN(MemoryBankDetector):
     documents cover their topic well, and fast to refit."""
 
     name = "text_knn"
-    title = "k-NN on document embeddings"
-    Config = TextKNNConfig
 
     def _fit_embeddings(self, emb: DocumentEmbeddings, context: RunContext) -> np.ndarray:
         self.bank_ = unit_rows(emb.pooled)
@@ -130,9 +127,6 @@ class TokenBank(MemoryBankDetector):
     document anomalous."""
 
     name = "token_bank"
-    title = "Word-state memory bank (anomalous words)"
-    Config = TokenBankConfig
-    explains = True
 
     def _fit_embeddings(self, emb: DocumentEmbeddings, context: RunContext) -> np.ndarray:
         cfg = self.config
