@@ -110,12 +110,13 @@ def test_scores_round_trip_with_components(store):
     assert table.has_labels
 
 
-def test_ten_thousand_scores_write_and_read_quickly(store):
+def test_ten_thousand_scores_round_trip(store):
+    """Their speed is a benchmark figure (``deepad bench pages``: Inspect of a 10,000-item run),
+    not a wall-clock limit here: a loaded CI machine would fail it with nothing wrong."""
     run_id = store.create_run("ae", {}, "t")
     n = 10_000
     rng = np.random.default_rng(0)
     scores = rng.normal(size=n)
-    start = time.perf_counter()
     store.write_scores(
         run_id,
         names=[f"item_{i}" for i in range(n)],
@@ -124,10 +125,9 @@ def test_ten_thousand_scores_write_and_read_quickly(store):
         components={"a": scores, "b": -scores},
     )
     table = store.scores(run_id)
-    seconds = time.perf_counter() - start
     np.testing.assert_array_equal(table.components["b"], -scores)
-    assert len(table) == n
-    assert seconds < 5.0  # about 0.1 s on an idle laptop; generous for a loaded CI box
+    np.testing.assert_array_equal(table.score, scores)
+    assert len(table) == n and list(table.name[:2]) == ["item_0", "item_1"]
 
 
 def test_delete_refuses_a_running_run_until_cancelled(store):

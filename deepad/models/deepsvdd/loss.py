@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from deepad.models.fcdd.loss import anomaly_term
+from deepad.models.fcdd.loss import anomaly_term, pseudo_huber
 
 # Added to the distance of labeled items in Deep SAD, so 1/dist stays finite near the centre.
 SAD_EPS = 1e-6
@@ -38,15 +38,11 @@ def deep_sad_loss(
     return torch.where(semi == UNLABELED, dist, labeled).mean()
 
 
-def pseudo_huber(dist: torch.Tensor) -> torch.Tensor:
-    """h(z) = sqrt(‖z‖² + 1) − 1 from the squared norm ‖z‖²: quadratic near 0, linear far out."""
-    return torch.sqrt(dist + 1.0) - 1.0
-
-
 def hsc_loss(dist: torch.Tensor, semi: torch.Tensor, eta: float) -> torch.Tensor:
     """HSC (2.20) with the pseudo-Huber h: h(φ(x)) for unlabeled items, η h(φ(x̃)) for labeled
     normal ones and −η log(1 − exp(−h(φ(x̃)))) for labeled anomalies (c = 0, so ``dist`` is
-    ‖φ(x)‖²)."""
+    ‖φ(x)‖²). h(z) = sqrt(‖z‖² + 1) − 1 is quadratic near 0 and linear far out; it is computed
+    from ``dist`` without cancellation (:func:`~deepad.models.fcdd.loss.pseudo_huber`)."""
     h = pseudo_huber(dist)
     terms = torch.where(semi == LABELED_ANOMALY, eta * anomaly_term(h), h)
     terms = torch.where(semi == LABELED_NORMAL, eta * h, terms)
