@@ -1,6 +1,6 @@
 # Two entry points: `make app` (install, then run the dashboard) and `make test` (install, then
-# lint and run the test suite, spread over the cores by pytest-xdist). Both create .venv on first
-# use.
+# lint, check the layering rules in .importlinter and run the test suite, spread over the cores
+# by pytest-xdist). Both create .venv on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -35,6 +35,7 @@ app: install
 
 test: install browser postgres
 	$(BIN)/ruff check deepad pages tests app.py
+	$(BIN)/lint-imports
 	bash .ci/with-postgres $(BIN)/python -m pytest -q -n auto --maxprocesses=4
 
 clean:
