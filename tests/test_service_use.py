@@ -208,3 +208,16 @@ def test_new_data_scored_in_a_job_like_deepad_score_and_the_model_downloads(tmp_
     assert any(n.endswith(".safetensors") for n in names)
     assert any(n.endswith("detector.json") for n in names)
     assert f"run{run_id}_model/threshold.json" in names
+
+
+def test_a_resumed_run_goes_on_counting_its_elapsed_time():
+    from types import SimpleNamespace
+
+    from deepad.runs.workflow import resumed_start
+
+    cancelled = SimpleNamespace(started=100.0, finished=160.0, heartbeat=150.0)
+    assert resumed_start(cancelled, now=1000.0) == 940.0  # 60 s spent before
+    died = SimpleNamespace(started=100.0, finished=None, heartbeat=130.0)
+    assert resumed_start(died, now=1000.0) == 970.0  # up to its last heartbeat
+    never = SimpleNamespace(started=None, finished=None, heartbeat=None)
+    assert resumed_start(never, now=1000.0) == 1000.0
