@@ -422,7 +422,9 @@ def score_histogram(
             x=threshold, line_dash="dash", line_color="black", annotation_text="threshold"
         )
     for value, label in markers:
-        if not np.isfinite(value) or (axis is not None and value <= axis.origin):
+        if not np.isfinite(value) or (
+            axis is not None and value <= getattr(axis, "origin", -np.inf)
+        ):
             continue
         fig.add_vline(
             x=float(axis(value)) if axis is not None else float(value),

@@ -6,9 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from deepad import viz
+from deepad import metrics, viz
 from deepad.data.types import DataKind
-from deepad import metrics
 from deepad.service import flagged_csv, heatmap_file_name, ranked, zip_pngs
 from pages.views import default
 from pages.views.default import Context
