@@ -178,6 +178,10 @@ def pr_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     return _sklearn().precision_recall_curve(labels, scores)
 
 
+# above this many mask pixels in all, masks are shrunk to the map size instead (memory)
+PIXEL_AUROC_MAX_PIXELS = 50_000_000
+
+
 def pixel_masks(data: Dataset, items: Sequence[int] | np.ndarray) -> list[np.ndarray | None]:
     """The ground truth pixel AUROC scores ``items`` of ``data`` against: each item's mask,
     an all-zero mask for a labeled normal image without one (defect-free, as in the MVTec

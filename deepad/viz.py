@@ -94,6 +94,20 @@ def signed_colorize(values: np.ndarray, limit: float) -> np.ndarray:
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
 
+def signed_overlay(
+    image: np.ndarray, values: np.ndarray, limit: float, *, alpha: float = 0.6
+) -> np.ndarray:
+    """A signed map drawn over ``image`` on the scale ``[-limit, limit]`` of
+    :func:`signed_colorize` (red raises the score, blue lowers it): each pixel's colour is
+    blended in by ``alpha`` times its strength, so pixels without evidence show the image."""
+    rgb = to_rgb(image).astype(np.float32)
+    shown = resize_map(values, rgb.shape[:2])
+    strength = np.clip(np.abs(shown) / max(float(limit), 1e-12), 0.0, 1.0)
+    weight = (float(alpha) * np.sqrt(strength))[..., None]
+    heat = signed_colorize(shown, limit).astype(np.float32)
+    return np.clip(np.rint((1.0 - weight) * rgb + weight * heat), 0, 255).astype(np.uint8)
+
+
 def to_rgb(image: np.ndarray) -> np.ndarray:
     """Any uint8 image (gray, gray with one channel, RGB, RGBA) as ``(h, w, 3)`` uint8 RGB."""
     image = np.asarray(image)

@@ -189,3 +189,18 @@ def test_signed_scores_with_a_far_tail_get_a_symmetric_log_axis_with_plain_ticks
         assert float(axis.inverse(position)) == pytest.approx(value, rel=1e-6, abs=1e-9)
         assert float(f"{value:.2g}") == pytest.approx(value)  # round, plain numbers
     assert "−" not in ticks.ticktext[0] or ticks.ticktext[0].startswith("-")
+
+
+def test_signed_overlay_shows_the_image_where_there_is_no_evidence():
+    image = np.full((8, 8), 100, np.uint8)
+    values = np.zeros((4, 4), np.float32)
+    values[0, 0] = 1.0  # resized to the image: evidence in the top-left corner only
+    values[3, 3] = -1.0
+    out = viz.signed_overlay(image, values, limit=1.0, alpha=1.0)
+    assert out.shape == (8, 8, 3)
+    np.testing.assert_array_equal(out[4, 4], [100, 100, 100])  # no evidence: the image
+    assert out[0, 0, 0] > 200 and out[0, 0, 2] < 50  # raises the score: red
+    assert out[7, 7, 2] > 200 and out[7, 7, 0] < 50  # lowers it: blue
+    np.testing.assert_array_equal(
+        viz.signed_overlay(image, values, 1.0, alpha=0.0)[0, 0], [100] * 3
+    )

@@ -63,7 +63,7 @@ trace_log.propagate = False
 HEARTBEAT_SECONDS = 5.0
 STORE_WRITE_SECONDS = 1.0  # at most one progress write per second per run
 CANCEL_POLL_SECONDS = 0.5
-PIXEL_AUROC_MAX_PIXELS = 50_000_000  # above this, masks are shrunk to the map size instead
+PIXEL_AUROC_MAX_PIXELS = metrics.PIXEL_AUROC_MAX_PIXELS
 
 # Share of the progress bar spent training; scoring and explaining fill the rest.
 TRAIN_SHARE = 0.9

@@ -271,7 +271,12 @@ def item_dialog(ctx: Context, item: int, view: Any) -> None:
 
 
 def original_text_html(
-    ctx: Context, item: int, tokens: list[str], weights: np.ndarray, limit: int | None = None
+    ctx: Context,
+    item: int,
+    tokens: list[str],
+    weights: np.ndarray,
+    limit: int | None = None,
+    color: tuple[int, int, int] = (255, 127, 14),
 ) -> str:
     """The document as written, its kept words highlighted by ``weights`` (mapped back
     with the run's own pre-processing settings)."""
@@ -286,7 +291,7 @@ def original_text_html(
         )
     text = str(ctx.dataset.items[item])
     spans = align_words(text, list(tokens), ctx.settings["text_prep"])
-    return viz.text_html(text, spans, weights, limit=limit)
+    return viz.text_html(text, spans, weights, limit=limit, color=color)
 
 
 def feature_weights(ctx: Context, item: int) -> None:

@@ -18,7 +18,6 @@ class Gaussian(ShallowDetector):
     ignores the most outlying rows. For tables with (well) more rows than columns.
     """
 
-
     name = "gaussian"
     config: GaussianConfig
 
