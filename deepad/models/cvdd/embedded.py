@@ -18,6 +18,7 @@ class EmbeddingDetector(Detector):
     memoised, so :meth:`prepare` followed by ``score`` and ``explain`` embeds once.
     """
 
+
     def _embed(self, data: Dataset, context: RunContext | None = None) -> DocumentEmbeddings:
         progress = (
             None if context is None else lambda done, total: context.stage("embedding", done, total)

@@ -18,6 +18,7 @@ class Gaussian(ShallowDetector):
     ignores the most outlying rows. For tables with (well) more rows than columns.
     """
 
+
     name = "gaussian"
     config: GaussianConfig
 

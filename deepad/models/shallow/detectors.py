@@ -39,6 +39,7 @@ NU_FLOOR = 1e-3  # OC-SVM nu from a contamination of 0 would leave no support ve
 class ShallowDetector(Detector):
     """Common part: standardised features, array state, chunked scoring."""
 
+
     def _fit(
         self,
         train: Dataset,
