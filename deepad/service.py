@@ -529,7 +529,13 @@ class Service:
         if dataset_id is not None:
             suggested = config.suggested_defaults(device, self.data_summary(dataset_id))
         from_data = [k for k, v in suggested.items() if k not in machine or machine[k] != v]
-        return describe(config, suggested=suggested, from_data=from_data)
+        specs = describe(config, suggested=suggested, from_data=from_data)
+        if dataset_id is None:
+            return specs
+        # only the fields that apply to this data (DSEBM's convolution settings are for
+        # images, its recurrent ones for sequences); the others keep their defaults
+        kind = str(self.record(dataset_id).kind)
+        return [s for s in specs if s.kinds is None or kind in s.kinds]
 
     def data_summary(self, dataset_id: str) -> DataSummary:
         """Kind, size, image side and channels of a registered dataset, from its manifest."""

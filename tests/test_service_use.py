@@ -221,3 +221,21 @@ def test_a_resumed_run_goes_on_counting_its_elapsed_time():
     assert resumed_start(died, now=1000.0) == 970.0  # up to its last heartbeat
     never = SimpleNamespace(started=None, finished=None, heartbeat=None)
     assert resumed_start(never, now=1000.0) == 1000.0
+
+
+def test_dsebm_on_a_table_offers_only_the_fields_for_tables(tmp_path):
+    svc = Service(tmp_path)
+    rng = np.random.default_rng(0)
+    table = svc.registry.add(
+        Dataset(DataKind.TABLE, rng.normal(size=(20, 3)), [str(i) for i in range(20)]), name="t"
+    ).id
+    images = svc.registry.add(image_sets()[0], name="blobs").id
+    on_table = {s.name for s in svc.config_fields("dsebm", table)}
+    on_images = {s.name for s in svc.config_fields("dsebm", images)}
+    image_only = {"conv_channels", "conv_kernel", "conv_pool", "conv_hidden", "image_size"}
+    sequence_only = {"rnn_hidden", "full_gradient"}
+    assert not on_table & (image_only | sequence_only)
+    assert image_only <= on_images and not on_images & sequence_only
+    assert {"hidden", "noise_std", "epochs"} <= on_table
+    # the fields left out keep their defaults: the form's values still build a valid config
+    assert svc.build_config("dsebm", {"epochs": 2})["conv_kernel"] == 3
