@@ -165,3 +165,9 @@ with go:
 
 st.subheader("Export")
 export.export_section(ctx, view)
+st.page_link(
+    "pages/use.py",
+    label="Score new data with this run, download the model or export it as ONNX",
+    icon="🚀",
+    query_params={"run": str(run_id)},
+)
