@@ -239,3 +239,18 @@ def test_dsebm_on_a_table_offers_only_the_fields_for_tables(tmp_path):
     assert {"hidden", "noise_std", "epochs"} <= on_table
     # the fields left out keep their defaults: the form's values still build a valid config
     assert svc.build_config("dsebm", {"epochs": 2})["conv_kernel"] == 3
+
+
+@pytest.mark.slow
+def test_onnx_export_runs_outside_the_app_process_and_reports_parity(tmp_path):
+    pytest.importorskip("onnx")
+    svc = Service(tmp_path)
+    run_id = finished_run(svc, epochs=1)
+    found = svc.export_in_background(run_id)
+    assert found["method"] == "ae" and found["input_shape"] == [1, 16, 16]
+    assert (svc.store.artifacts_dir(run_id) / "model.onnx").stat().st_size > 0
+    if found["max_score_error"] is not None:  # with onnxruntime installed
+        assert found["max_score_error"] < 1e-3
+    svc.store.update(run_id, status="failed")
+    with pytest.raises(ServiceError, match="only finished runs"):
+        svc.export_in_background(run_id)
