@@ -104,7 +104,9 @@ def signed_overlay(
     shown = resize_map(values, rgb.shape[:2])
     strength = np.clip(np.abs(shown) / max(float(limit), 1e-12), 0.0, 1.0)
     weight = (float(alpha) * np.sqrt(strength))[..., None]
-    heat = signed_colorize(shown, limit).astype(np.float32)
+    # the full colour of the sign (the end of signed_colorize's scale), blended in by
+    # strength: weak evidence tints the image lightly instead of whitening it
+    heat = np.where((shown >= 0)[..., None], [[[255.0, 0.0, 0.0]]], [[[0.0, 0.0, 255.0]]])
     return np.clip(np.rint((1.0 - weight) * rgb + weight * heat), 0, 255).astype(np.uint8)
 
 

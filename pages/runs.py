@@ -81,7 +81,7 @@ def run_list() -> None:
     newest = {r.id for r in runs[:3]}
     for record in runs:
         with st.container(border=True):
-            head, buttons = st.columns([3, 2])
+            head, buttons = st.columns([5, 4])
             badge = runinfo.STATUS_BADGES.get(record.status, record.status)
             if record.id in queue:
                 badge += f" · waiting, position {queue[record.id]} of {len(queue)}"
