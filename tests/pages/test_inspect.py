@@ -148,7 +148,9 @@ def test_heatmap_zip_holds_one_png_per_flagged_item(svc):
         first = Image.open(io.BytesIO(archive.read(names[0])))
         assert first.size == (16, 16) and first.mode == "RGB"
     top = results.names[int(results.order[0])]
-    assert names[0].startswith("00001_") and names[0].endswith(top.split("/")[-1])
+    # the item's path kept, its rank before the file name (anomalous/noise/00001_007.png)
+    folder, file = top.rsplit("/", 1)
+    assert names[0] == f"{folder}/00001_{file}"
 
 
 def test_inspect_shows_results_per_defect_type(svc):
