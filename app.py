@@ -15,6 +15,7 @@ navigation = st.navigation(
         st.Page("pages/train.py", title="Train", icon="⚙️"),
         st.Page("pages/runs.py", title="Runs", icon="⏱️"),
         st.Page("pages/inspect.py", title="Inspect", icon="🔍"),
+        st.Page("pages/use.py", title="Use", icon="🚀"),
         st.Page("pages/compare.py", title="Compare", icon="📊"),
         st.Page("pages/explain.py", title="Explain", icon="💡"),
     ]

@@ -26,9 +26,12 @@ def param(
     choices: tuple[Any, ...] | None = None,
     log: bool = False,
     advanced: bool = False,
+    kinds: tuple[str, ...] | None = None,
 ) -> Any:
-    """Declare a configuration field with its default, allowed range and help text."""
+    """Declare a configuration field with its default, allowed range and help text;
+    ``kinds`` names the data kinds it applies to (a form for other data leaves it out)."""
     metadata = {
+        "kinds": kinds,
         "help": help,
         "low": low,
         "high": high,
@@ -59,6 +62,7 @@ class ParamSpec:
     # default, so a form must send it even when it is left as it is
     suggested: bool = False
     from_data: bool = False  # the suggestion was derived from the training set
+    kinds: tuple[str, ...] | None = None  # data kinds it applies to (None: every kind)
 
 
 def _resolve_type(annotation: Any) -> tuple[type, bool]:
@@ -105,6 +109,7 @@ def describe(
                 log=meta.get("log", False),
                 advanced=meta.get("advanced", False),
                 optional=optional,
+                kinds=meta.get("kinds"),
             )
         )
     for name, value in (suggested or {}).items():

@@ -94,25 +94,31 @@ class OperatingPoint:
         return self.fp / (self.fp + self.tn) if self.fp + self.tn else 0.0
 
 
+def flagged(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """The one rule that decides which items are flagged, everywhere (the pages' counts, the
+    CSV export, the heatmap zip, ``deepad score``): a score strictly above the threshold."""
+    return np.asarray(scores, dtype=np.float64) > float(threshold)
+
+
 def operating_point(
     labels: np.ndarray | None, scores: np.ndarray, threshold: float
 ) -> OperatingPoint:
     """Counts at ``threshold`` (an item is flagged when its score is above it)."""
     scores = np.asarray(scores, dtype=np.float64)
-    flagged = scores > threshold
+    above = flagged(scores, threshold)
     if labels is None:
-        return OperatingPoint(threshold, int(flagged.sum()), 0, 0, 0, 0)
+        return OperatingPoint(threshold, int(above.sum()), 0, 0, 0, 0)
     labels = np.asarray(labels)
     known = labels >= 0
     pos = (labels == 1) & known
     neg = (labels == 0) & known
     return OperatingPoint(
         threshold=float(threshold),
-        flagged=int(flagged.sum()),
-        tp=int((flagged & pos).sum()),
-        fp=int((flagged & neg).sum()),
-        fn=int((~flagged & pos).sum()),
-        tn=int((~flagged & neg).sum()),
+        flagged=int(above.sum()),
+        tp=int((above & pos).sum()),
+        fp=int((above & neg).sum()),
+        fn=int((~above & pos).sum()),
+        tn=int((~above & neg).sum()),
     )
 
 
@@ -170,6 +176,10 @@ def pr_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     """(precision, recall, thresholds) of the precision-recall curve."""
     labels, scores = _known(labels, scores)
     return _sklearn().precision_recall_curve(labels, scores)
+
+
+# above this many mask pixels in all, masks are shrunk to the map size instead (memory)
+PIXEL_AUROC_MAX_PIXELS = 50_000_000
 
 
 def pixel_masks(data: Dataset, items: Sequence[int] | np.ndarray) -> list[np.ndarray | None]:
@@ -262,7 +272,7 @@ def by_defect(
                 "defect": defect or "(no type)",
                 "count": int(mine.sum()),
                 "image AUROC": auroc(mine[both].astype(np.int8), scores[both]),
-                "recall": float(np.mean(scores[mine] > threshold)),
+                "recall": float(np.mean(flagged(scores[mine], threshold))),
             }
         )
     return rows

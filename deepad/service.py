@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
+# the methods `deepad export` writes as ONNX (deepad.export.exportable_methods, which needs
+# torch; a test keeps the two equal)
+EXPORTABLE = ("ae", "deepsad", "deepsvdd", "fcdd", "hsc", "patchcore")
 THRESHOLD_SOURCE_FILE = "threshold.json"  # in the run's folder: where its threshold came from
 FILTERS = ("all", "flagged", "unflagged", "labeled normal", "labeled anomalous")
 
@@ -71,7 +74,7 @@ class ScoredData:
 
     @property
     def flagged(self) -> int:
-        return int((self.scores.score > self.threshold).sum())
+        return int(metrics.flagged(self.scores.score, self.threshold).sum())
 
 
 # --------------------------------------------------------------------------- results
@@ -151,7 +154,7 @@ def ranked(
     if which == "all":
         return order
     if which in ("flagged", "unflagged"):
-        flagged = results.scores[order] > threshold
+        flagged = metrics.flagged(results.scores[order], threshold)
         return order[flagged if which == "flagged" else ~flagged]
     if results.labels is None:
         return order[:0]
@@ -221,10 +224,11 @@ def write_scores_csv(
     components = components or {}
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["id", "name", "score", "flagged", "label", *components])
+    above = metrics.flagged(np.asarray(scores, dtype=np.float64), threshold)
     for i in np.asarray(order, dtype=np.int64):
         label = "" if labels is None or labels[i] == UNKNOWN else int(labels[i])
         writer.writerow(
-            [int(i), names[i], repr(float(scores[i])), int(scores[i] > threshold), label]
+            [int(i), names[i], repr(float(scores[i])), int(above[i]), label]
             + [repr(float(values[i])) for values in components.values()]
         )
 
@@ -256,6 +260,15 @@ def zip_pngs(entries: Sequence[tuple[str, bytes]]) -> bytes:
 def safe_stem(name: str) -> str:
     stem = Path(name).stem or "item"
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)[:80]
+
+
+def heatmap_file_name(rank: int, name: str) -> str:
+    """The zip entry of the heatmap of the item ``name`` at ``rank``: the item's path kept
+    (``hole/011.png`` -> ``hole/00001_011.png``), so items of different folders with one file
+    name stay apart; every part made safe for a file system."""
+    parts = [p for p in str(name).replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    folders = [safe_stem(p + ".x") for p in parts[:-1]]
+    return "/".join([*folders, f"{rank:05d}_{safe_stem(parts[-1] if parts else '')}.png"])
 
 
 # --------------------------------------------------------------------------- the service
@@ -337,7 +350,7 @@ class Service:
         try:
             return list(read_columns(Upload(name=name, data=data)))
         except Exception as error:
-            raise ServiceError(f"{name}: {error}") from error
+            raise ServiceError(_about(name, error)) from error
 
     def ingest(
         self,
@@ -356,20 +369,34 @@ class Service:
         anomalies never end up in the training set. Without ``kind`` it is inferred from the
         files (:func:`deepad.data.ingest.infer_kind`).
         """
+        import hashlib
+
         from deepad.data.ingest import Upload
+        from deepad.data.types import Skipped
 
         if not uploads:
             raise ServiceError("no files were uploaded")
-        files = [Upload(name=n, data=d) for n, d in uploads]
-        return self._ingest(
+        # the same file twice (one archive added again) would double every item in it: each
+        # content is read once, and the copies are listed as skipped
+        files, copies, seen = [], [], {}
+        for n, d in uploads:
+            digest = hashlib.sha256(d).hexdigest()
+            if digest in seen:
+                copies.append(Skipped(n, f"same content as {seen[digest]}; read once"))
+                continue
+            seen[digest] = n
+            files.append(Upload(name=n, data=d))
+        done = self._ingest(
             files if len(files) > 1 else files[0],
             kind,
             label=name or (files[0].name if len(files) == 1 else f"{len(files)} files"),
             origin="upload",
-            where="the upload",
+            where=files[0].name if len(files) == 1 else f"the upload ({len(files)} files)",
             split_test=split_test,
             options=options,
+            copies=copies,
         )
+        return done
 
     def ingest_path(
         self,
@@ -409,12 +436,14 @@ class Service:
         split_test: bool,
         options: dict[str, Any],
         kinds: frozenset[DataKind] | None = None,
+        copies: Sequence[Any] = (),
     ) -> Ingested:
         from deepad.data.images import split_train_test
 
         options = _given(options)
         kind, reason = _kind_of(source, kind, kinds, where, options)
         dataset = _load(source, kind, where, options)
+        dataset.skipped = [*copies, *dataset.skipped]
         label = label or dataset.name or Path(origin).name
         parts = split_train_test(dataset) if split_test else None
         if parts is None:
@@ -500,7 +529,13 @@ class Service:
         if dataset_id is not None:
             suggested = config.suggested_defaults(device, self.data_summary(dataset_id))
         from_data = [k for k, v in suggested.items() if k not in machine or machine[k] != v]
-        return describe(config, suggested=suggested, from_data=from_data)
+        specs = describe(config, suggested=suggested, from_data=from_data)
+        if dataset_id is None:
+            return specs
+        # only the fields that apply to this data (DSEBM's convolution settings are for
+        # images, its recurrent ones for sequences); the others keep their defaults
+        kind = str(self.record(dataset_id).kind)
+        return [s for s in specs if s.kinds is None or kind in s.kinds]
 
     def data_summary(self, dataset_id: str) -> DataSummary:
         """Kind, size, image side and channels of a registered dataset, from its manifest."""
@@ -530,11 +565,12 @@ class Service:
         slots are free. Housekeeping only: a store that cannot be written (a full disk, a
         read-only home) is logged and reading goes on."""
         from deepad.runs import jobs
-        from deepad.runs.store import StoreError
+        from deepad.runs.store import TRASH_DAYS, StoreError
 
         try:
             jobs.reconcile(self.store)
             jobs.start_queued(self.store)
+            self.store.purge_trash(TRASH_DAYS)
         except StoreError as error:
             log.warning("run states not updated: %s", error)
 
@@ -590,7 +626,29 @@ class Service:
             if kind not in cls.kinds:
                 names = ", ".join(sorted(k.value for k in cls.kinds))
                 raise ServiceError(f"{cls.title} works on {names} data; the {role} set is {kind}")
+        for role, dataset_id in (("test set", test), ("labeled anomalies", labeled)):
+            problem = self.mismatch(train, dataset_id)
+            if problem:
+                raise ServiceError(f"the {role} does not fit the training set: {problem}")
         return self.store.create_run(method, config, train, test, labeled)
+
+    def mismatch(self, train: str, other: str | None) -> str:
+        """Why the dataset ``other`` cannot be scored beside the training set ``train`` (its
+        kind, image size or colour, or table columns differ), or "" when it can."""
+        if not other:
+            return ""
+        mine, theirs = self.data_summary(train), self.data_summary(other)
+        if mine.kind != theirs.kind:
+            return f"it holds {theirs.kind} data, the training set {mine.kind} data"
+        if mine.kind == DataKind.IMAGE and (mine.side, mine.channels) != (
+            theirs.side,
+            theirs.channels,
+        ):
+            return f"{theirs.describe()} against {mine.describe()}"
+        if mine.kind == DataKind.TABLE and mine.features and theirs.features:
+            if mine.features != theirs.features:
+                return f"{theirs.features} columns against {mine.features}"
+        return ""
 
     def execute(self, run_id: int, *, resume: bool = False, **callbacks: Any) -> Any:
         """Run ``run_id`` to its end in this process (the foreground ``deepad train``);
@@ -611,7 +669,73 @@ class Service:
             execute_replica(self.store, run_id, resume=resume)
 
     def runs(self) -> list[Any]:
-        return self.store.list_runs()
+        """Every run but those in the trash, newest first."""
+        return [r for r in self.store.list_runs() if self.store.trashed_at(r.id) is None]
+
+    def trashed_runs(self) -> list[tuple[Any, float]]:
+        """The runs in the trash with when each was deleted, most recently deleted first."""
+        found = []
+        for record in self.store.list_runs():
+            when = self.store.trashed_at(record.id)
+            if when is not None:
+                found.append((record, when))
+        return sorted(found, key=lambda pair: -pair[1])
+
+    def restore(self, run_id: int) -> None:
+        """Take a deleted run out of the trash."""
+        with _run_errors():
+            self.store.restore(run_id)
+
+    def empty_trash(self, older_than_days: float | None = None) -> list[int]:
+        """Delete the runs in the trash for good (only those deleted more than
+        ``older_than_days`` ago, when given); returns their ids."""
+        with _run_errors():
+            purged = self.store.purge_trash(older_than_days)
+        with self._lock:
+            for run_id in purged:
+                self._results.pop(run_id, None)
+        return purged
+
+    def retry(self, run_id: int) -> int:
+        """A new run with the settings and data of ``run_id`` (e.g. a failed one), started
+        or queued as :meth:`start` does; returns its id."""
+        record = self.run(run_id)
+        new_id = self.create_run(
+            record.method,
+            dict(record.config),
+            record.train_dataset,
+            record.test_dataset,
+            record.labeled_dataset,
+        )
+        self.submit(new_id)
+        return new_id
+
+    # ------------------------------------------------------------------ best runs
+    def best_runs(self) -> dict[str, int]:
+        """Training-set id -> the run marked best for it (runs in the trash left out)."""
+        found = self.store.best_runs()
+        return {k: v for k, v in found.items() if self.store.trashed_at(v) is None}
+
+    def mark_best(self, run_id: int, best: bool = True) -> None:
+        """Mark a finished run the best of its training set (the one before loses the
+        mark), or take the mark off with ``best=False``."""
+        if best and self.run(run_id).status != "done":
+            raise ServiceError(f"run {run_id} is not finished; only finished runs can be best")
+        with _run_errors():
+            self.store.set_best(run_id, best)
+
+    def default_run(self, train: str | None = None) -> int | None:
+        """The run to score new data with: the best run of ``train`` (or of the newest
+        training set that has one), else the newest finished run of ``train`` (or at all)."""
+        done = [r for r in self.runs() if r.status == "done"]
+        if train is not None:
+            done = [r for r in done if r.train_dataset == train]
+        ids = {r.id for r in done}
+        best = self.best_runs()
+        marked = [v for k, v in best.items() if v in ids and (train is None or k == train)]
+        if marked:
+            return max(marked)
+        return max(ids) if ids else None
 
     def run(self, run_id: int) -> Any:
         with _run_errors():
@@ -645,13 +769,17 @@ class Service:
             jobs.enqueue_resume(self.store, run_id)
         return self.submit(run_id)
 
-    def delete(self, run_id: int, *, wait: bool = False) -> None:
+    def delete(self, run_id: int, *, wait: bool = False, trash: bool = False) -> None:
         """Delete a run and its files, cancelling it first if it is active (with ``wait``,
-        until it has stopped)."""
+        until it has stopped). With ``trash`` it goes to the trash instead: hidden from
+        :meth:`runs`, restorable with :meth:`restore` until the trash is emptied."""
         if self.run(run_id).status in ACTIVE:
             self.cancel(run_id, wait=wait)
         with _run_errors():
-            self.store.delete(run_id)
+            if trash:
+                self.store.trash(run_id)
+            else:
+                self.store.delete(run_id)
         with self._lock:
             self._results.pop(run_id, None)
 
@@ -772,7 +900,7 @@ class Service:
                 row["pixel AUROC"] = pixel.get(row["defect"])
             results._defects = fixed
         classes = np.asarray(results.classes)
-        above = results.scores > threshold
+        above = metrics.flagged(results.scores, threshold)
         rows = []
         for row in fixed:
             defect = "" if row["defect"] == "(no type)" else row["defect"]
@@ -809,11 +937,7 @@ class Service:
         source = _existing(path)
         detector = self._finished_model(run_id, "score")
         data = _load(source, detector.kind_, str(path), _given(options))
-        try:
-            scores = score_in_chunks(detector, data, progress=progress)
-        except ValueError as error:  # e.g. a table with other columns than the training set
-            raise ServiceError(f"could not score {path}: {error}") from error
-        return ScoredData(data, scores, self.threshold(run_id))
+        return self._score(run_id, detector, data, str(path), progress)
 
     def _finished_model(self, run_id: int, action: str) -> Any:
         record = self.run(run_id)
@@ -859,15 +983,209 @@ class Service:
         keys = sorted({k for c in configs for k in c})
         differing = [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
         rows = []
+        best = set(self.best_runs().values())
         for record, config in zip(records, configs, strict=True):
-            found = record.metrics if isinstance(record.metrics, dict) else {}
+            found = dict(record.metrics) if isinstance(record.metrics, dict) else {}
+            found.update(self._at_saved_threshold(record))
             # metrics first: with several methods the differing settings are many
-            row = {"run": record.id, "method": record.method, "status": record.status}
+            row = {
+                "run": record.id,
+                "best": "★" if record.id in best else "",
+                "method": record.method,
+                "status": record.status,
+            }
             row.update({k: found.get(k) for k in METRIC_ORDER if k in found})
             row.update({k: v for k, v in found.items() if k not in METRIC_ORDER})
             row.update({f"set {k}": _setting_text(config.get(k)) for k in differing})
             rows.append(row)
         return rows
+
+    def _at_saved_threshold(self, record: Any) -> dict[str, Any]:
+        """P/R/F1 and the flagged count at the threshold saved for scoring (when one was
+        saved), so Compare shows what ``deepad score`` would do, not the default's numbers."""
+        if record.status != "done" or record.threshold is None:
+            return {}
+        try:
+            results = self.results(record.id)
+        except Exception:  # a run without scores: its recorded metrics stand
+            return {}
+        point = metrics.operating_point(results.labels, results.scores, record.threshold)
+        out: dict[str, Any] = {"threshold": float(record.threshold), "flagged": point.flagged}
+        if results.has_labels:
+            out.update(precision=point.precision, recall=point.recall, f1=point.f1)
+        return out
+
+    # ------------------------------------------------------------------ the model, in use
+    def model_archive(self, run_id: int) -> bytes:
+        """A finished run's model as one zip: its weights (safetensors), its JSON metadata
+        and the threshold saved for scoring (``threshold.json``)."""
+        if self.run(run_id).status != "done":
+            raise ServiceError(f"run {run_id} is not finished; it has no model to download")
+        folder = self.store.model_dir(run_id)
+        files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+        if not files:
+            raise ServiceError(f"run {run_id} kept no model files")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, f"run{run_id}_model/{path.relative_to(folder).as_posix()}")
+            threshold = {
+                "threshold": self.threshold(run_id),
+                "source": self.threshold_source(run_id),
+            }
+            archive.writestr(f"run{run_id}_model/threshold.json", json.dumps(threshold))
+        return buffer.getvalue()
+
+    @staticmethod
+    def exportable(method: str) -> bool:
+        """Whether ``deepad export`` writes this method's runs as ONNX (image data only)."""
+        return method in EXPORTABLE
+
+    def export_in_background(self, run_id: int, *, timeout: float = 600.0) -> dict[str, Any]:
+        """:meth:`export` in a short-lived process (the app process never imports torch):
+        ``{"path", "input_shape", "outputs", "max_score_error"}`` of the ONNX file written
+        beside the run's model."""
+        import subprocess
+        import sys
+
+        from deepad.runs.jobs import _worker_env
+
+        self._finished_model_record(run_id, "be exported")
+        out = self.store.artifacts_dir(run_id) / "export.json"
+        out.unlink(missing_ok=True)
+        command = [
+            sys.executable, "-m", "deepad.runs.worker", "--home", str(self.store.home),
+            str(run_id), "--export", str(out),
+        ]  # fmt: skip
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, env=_worker_env()
+            )
+        except subprocess.TimeoutExpired:
+            raise ServiceError(f"exporting run {run_id} took over {timeout:.0f} s") from None
+        try:
+            found = json.loads(out.read_text())
+        except (OSError, ValueError):
+            tail = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
+            raise ServiceError(f"exporting run {run_id} failed: {tail[0]}") from None
+        if "error" in found:
+            raise ServiceError(found["error"])
+        return found
+
+    def _finished_model_record(self, run_id: int, action: str) -> Any:
+        record = self.run(run_id)
+        if record.status != "done":
+            raise ServiceError(f"run {run_id} is {record.status}; only finished runs can {action}")
+        return record
+
+    def score_dataset(
+        self,
+        run_id: int,
+        dataset_id: str,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ScoredData:
+        """Score the registered dataset ``dataset_id`` with a finished run's detector, against
+        the run's saved threshold: :meth:`score_path` for data already ingested."""
+        detector = self._finished_model(run_id, "score")
+        return self._score(run_id, detector, self.dataset(dataset_id), dataset_id, progress)
+
+    def _score(
+        self,
+        run_id: int,
+        detector: Any,
+        data: Dataset,
+        where: str,
+        progress: Callable[[int, int], None] | None,
+    ) -> ScoredData:
+        """The one scoring step of ``deepad score`` and the score jobs of the dashboard."""
+        if DataKind(detector.kind_) != data.kind:
+            raise ServiceError(f"run {run_id} scores {detector.kind_} data; {where} is {data.kind}")
+        try:
+            scores = score_in_chunks(detector, data, progress=progress)
+        except ValueError as error:  # e.g. a table with other columns than the training set
+            raise ServiceError(f"could not score {where}: {error}") from error
+        return ScoredData(data, scores, self.threshold(run_id))
+
+    def start_score_job(self, run_id: int, dataset_id: str) -> str:
+        """Score the registered dataset ``dataset_id`` with a finished run in a background
+        process (:func:`deepad.runs.jobs.start_scoring`); returns the job's id."""
+        from deepad.runs.jobs import start_scoring
+
+        self._finished_model_record(run_id, "score")
+        record = self.run(run_id)
+        problem = self.mismatch(record.train_dataset, dataset_id)
+        if problem:
+            raise ServiceError(f"run {run_id} cannot score this data: {problem}")
+        with _run_errors():
+            return start_scoring(self.store, run_id, dataset_id)
+
+    def score_jobs(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's score jobs, newest first: ``{job, dataset, status, done, total[,
+        error]}``."""
+        from deepad.runs.jobs import score_job_folders
+
+        found = []
+        for folder in score_job_folders(self.store, run_id):
+            try:
+                state = json.loads((folder / "progress.json").read_text())
+            except (OSError, ValueError):
+                continue
+            found.append({"job": folder.name, **state})
+        return found
+
+    def scored_results(self, run_id: int, job: str) -> tuple[RunResults, Explanations | None]:
+        """A finished score job's items as :class:`RunResults` (ranked, flagged, exported
+        like a run's test set) at the run's saved threshold, and its heatmaps if any."""
+        from deepad.runs.artifacts import load_explanations, read_manifest
+        from deepad.runs.jobs import score_job_folder
+
+        folder = score_job_folder(self.store, run_id, job)
+        try:
+            state = json.loads((folder / "progress.json").read_text())
+            saved = np.load(folder / "scores.npz")
+        except (OSError, ValueError) as error:
+            raise ServiceError(f"score job {job} of run {run_id} has no results: {error}") from None
+        if state.get("status") != "done":
+            raise ServiceError(f"score job {job} of run {run_id} is {state.get('status')}")
+        dataset_id = str(state["dataset"])
+        data = self.dataset(dataset_id)
+        with saved:
+            scores = np.asarray(saved["score"], np.float64)
+            components = {
+                k[len("component.") :]: np.asarray(saved[k], np.float64)
+                for k in saved.files
+                if k.startswith("component.")
+            }
+        labels = None
+        if data.labels is not None and np.any(np.asarray(data.labels) != UNKNOWN):
+            labels = np.asarray(data.labels, np.int8)
+        threshold = self.threshold(run_id)
+        results = RunResults(
+            run_id=run_id,
+            method=self.run(run_id).method,
+            dataset_id=dataset_id,
+            kind=data.kind,
+            names=list(data.names),
+            scores=scores,
+            labels=labels,
+            classes=None if data.classes is None else [str(c) for c in data.classes],
+            components=components,
+            default_threshold=threshold,
+        )
+        explanations = None
+        try:
+            loaded = load_explanations(folder / "explain")
+        except (OSError, ValueError, KeyError):
+            loaded = None
+        if loaded is not None:
+            index, explanation = loaded
+            row = np.full(len(results), -1, dtype=np.int64)
+            keep = (index >= 0) & (index < len(results))
+            row[index[keep]] = np.flatnonzero(keep)
+            manifest = read_manifest(folder / "explain") or {}
+            explanations = Explanations(explanation, row, partial=bool(manifest.get("partial")))
+        return results, explanations
 
     # ------------------------------------------------------------------ explainers
     def explain_item(
@@ -1044,11 +1362,19 @@ def _load(source: Any, kind: DataKind, where: str, options: dict[str, Any]) -> D
     try:
         dataset = load_any(source, kind, **options)
     except Exception as error:
-        raise ServiceError(f"could not read {where}: {error}") from error
+        raise ServiceError(f"could not read {_about(where, error)}") from error
     if len(dataset) == 0:
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in dataset.skipped[:5])
-        raise ServiceError(f"no usable items in {where}{': ' + reasons if reasons else ''}")
+        empty = "" if reasons else " (no files in it)"
+        raise ServiceError(f"no usable items in {where}{empty}{': ' + reasons if reasons else ''}")
     return dataset
+
+
+def _about(where: str, error: BaseException) -> str:
+    """``where: error``, without naming the file twice when the error already starts with
+    it ("zero.csv: empty file", not "zero.csv: zero.csv: empty file")."""
+    text = str(error)
+    return text if text.startswith(f"{where}:") else f"{where}: {text}"
 
 
 @contextlib.contextmanager

@@ -94,6 +94,22 @@ def signed_colorize(values: np.ndarray, limit: float) -> np.ndarray:
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
 
+def signed_overlay(
+    image: np.ndarray, values: np.ndarray, limit: float, *, alpha: float = 0.6
+) -> np.ndarray:
+    """A signed map drawn over ``image`` on the scale ``[-limit, limit]`` of
+    :func:`signed_colorize` (red raises the score, blue lowers it): each pixel's colour is
+    blended in by ``alpha`` times its strength, so pixels without evidence show the image."""
+    rgb = to_rgb(image).astype(np.float32)
+    shown = resize_map(values, rgb.shape[:2])
+    strength = np.clip(np.abs(shown) / max(float(limit), 1e-12), 0.0, 1.0)
+    weight = (float(alpha) * np.sqrt(strength))[..., None]
+    # the full colour of the sign (the end of signed_colorize's scale), blended in by
+    # strength: weak evidence tints the image lightly instead of whitening it
+    heat = np.where((shown >= 0)[..., None], [[[255.0, 0.0, 0.0]]], [[[0.0, 0.0, 255.0]]])
+    return np.clip(np.rint((1.0 - weight) * rgb + weight * heat), 0, 255).astype(np.uint8)
+
+
 def to_rgb(image: np.ndarray) -> np.ndarray:
     """Any uint8 image (gray, gray with one channel, RGB, RGBA) as ``(h, w, 3)`` uint8 RGB."""
     image = np.asarray(image)
@@ -309,6 +325,39 @@ class LogAxis:
         return f"log scale of value − ({_tick_label(self.origin)}); ticks in real units"
 
 
+@dataclass(frozen=True)
+class SymlogAxis:
+    """A symmetric log axis around ``center``: ``sign(d) · log10(1 + |d|)`` with
+    ``d = (value − center) / scale``, ticks labelled with plain values.
+
+    For signed scores (energies) whose tail lies decades away from their bulk: the bulk stays
+    spread out around its median, the tail is compressed, and every tick is a real value.
+    """
+
+    center: float
+    scale: float
+
+    def __call__(self, values: np.ndarray | float) -> np.ndarray:
+        d = (np.asarray(values, dtype=np.float64) - self.center) / self.scale
+        return np.sign(d) * np.log10(1.0 + np.abs(d))
+
+    def inverse(self, positions: np.ndarray) -> np.ndarray:
+        t = np.asarray(positions, dtype=np.float64)
+        return self.center + self.scale * np.sign(t) * (10.0 ** np.abs(t) - 1.0)
+
+    def ticks(self, values: np.ndarray, count: int = 7) -> dict:
+        """Plotly axis settings: ``count`` positions spread evenly along the axis, each moved
+        to a round value (two significant digits) and labelled with it."""
+        t = self(values)
+        t = t[np.isfinite(t)]
+        low, high = (float(t.min()), float(t.max())) if t.size else (-1.0, 1.0)
+        real = np.unique([_round_to(v, 2) for v in self.inverse(np.linspace(low, high, count))])
+        return {"tickvals": self(real).tolist(), "ticktext": [_tick_label(v) for v in real]}
+
+    def title(self) -> str:
+        return "symmetric log scale; ticks in real units"
+
+
 def _round_to(value: float, digits: int) -> float:
     """``value`` to ``digits`` significant digits (ticks at round numbers in real units)."""
     if value == 0 or not np.isfinite(value):
@@ -322,25 +371,27 @@ def _tick_label(value: float) -> str:
     return f"{round(value):,}" if "e+" in text and abs(value) < 1e6 else text
 
 
-def log_axis(values: np.ndarray, *, decades: float = 2.0, force: bool = False) -> LogAxis | None:
-    """A :class:`LogAxis` for ``values`` when their largest lies more than ``decades`` orders
-    of magnitude above their median, measured from the axis origin (always with ``force``)."""
+def log_axis(
+    values: np.ndarray, *, decades: float = 2.0, force: bool = False
+) -> LogAxis | SymlogAxis | None:
+    """For positive ``values`` a :class:`LogAxis` when their largest lies more than
+    ``decades`` orders of magnitude above their median; for signed ones a
+    :class:`SymlogAxis` around the median when the farthest lies more than ``decades``
+    orders of magnitude of their spread (interquartile range) away (always with ``force``)."""
     finite = np.asarray(values, dtype=np.float64)
     finite = finite[np.isfinite(finite)]
     if finite.size < 2:
         return LogAxis(0.0) if force else None
     low, high = float(finite.min()), float(finite.max())
-    if low > 0:
-        origin = 0.0
-    else:
-        q25, q75 = np.quantile(finite, [0.25, 0.75])
-        spread = float(q75 - q25) or (high - low) * 1e-3 or 1.0
-        origin = low - spread
-    axis = LogAxis(origin)
-    if force:
-        return axis
     median = float(np.median(finite))
-    return axis if np.log10((high - origin) / (median - origin)) > decades else None
+    if low > 0:
+        axis = LogAxis(0.0)
+        return axis if force or np.log10(high / median) > decades else None
+    # signed values: a symmetric log around the median, in units of the bulk's spread
+    q25, q75 = np.quantile(finite, [0.25, 0.75])
+    spread = float(q75 - q25) or (high - low) * 1e-3 or 1.0
+    far = max(high - median, median - low) / spread
+    return SymlogAxis(median, spread) if force or np.log10(1.0 + far) > decades else None
 
 
 def score_histogram(
@@ -387,7 +438,9 @@ def score_histogram(
             x=threshold, line_dash="dash", line_color="black", annotation_text="threshold"
         )
     for value, label in markers:
-        if not np.isfinite(value) or (axis is not None and value <= axis.origin):
+        if not np.isfinite(value) or (
+            axis is not None and value <= getattr(axis, "origin", -np.inf)
+        ):
             continue
         fig.add_vline(
             x=float(axis(value)) if axis is not None else float(value),

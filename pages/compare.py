@@ -29,7 +29,11 @@ def group_label(key: tuple) -> str:
 keys = sorted(groups, key=lambda k: (-len(groups[k]), -groups[k][-1].id))
 chosen = st.selectbox("Data", keys, format_func=group_label, key="compare_group")
 runs = groups[chosen]
-labels = {r.id: f"Run {r.id} · {runinfo.method_title(svc, r.method)}" for r in runs}
+best = set(svc.best_runs().values())
+labels = {
+    r.id: f"{'★ ' if r.id in best else ''}Run {r.id} · {runinfo.method_title(svc, r.method)}"
+    for r in runs
+}
 picked = st.multiselect(
     "Runs", list(labels), default=list(labels), format_func=labels.get, key="compare_runs"
 )
@@ -42,9 +46,10 @@ hidden = {"status", "scored_on", "items", "train_items"}
 table = [{k: v for k, v in row.items() if k not in hidden} for row in rows]
 st.dataframe(table, hide_index=True, width="stretch", key="compare_table")
 st.caption(
-    "Metrics are on the scored set at each run's default threshold (AUROC/AUPRC do not depend "
-    "on it). Columns “set …” are settings that differ between the chosen runs; *_seconds are "
-    "wall times of each phase."
+    "Metrics are on the scored set at each run's threshold saved for scoring (`deepad "
+    "score` uses it), else its default one; AUROC/AUPRC do not depend on it. ★ marks the best "
+    "run of the training set (set on the Runs page). Columns “set …” are settings that differ "
+    "between the chosen runs; *_seconds are wall times of each phase."
 )
 numeric = [k for k in ("auroc", "auprc", "pixel_auroc", "f1") if any(k in r for r in rows)]
 if numeric and len(rows) > 1:

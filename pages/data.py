@@ -56,7 +56,13 @@ if train_id:
     except Exception:
         st.session_state[TRAIN] = train_id = None
 
-tabs = st.tabs(["Training set", "Labeled test set (optional)", "Labeled anomalies (optional)"])
+# keyed, so the tab a user works in stays open when the page reruns after an upload (and a
+# note appears above it), instead of jumping back to the first tab
+tabs = st.tabs(
+    ["Training set", "Labeled test set (optional)", "Labeled anomalies (optional)"],
+    key="data_tab",
+    on_change="rerun",
+)
 for tab, role in zip(tabs, (TRAIN, TEST, LABELED), strict=True):
     with tab:
         kind = None if role == TRAIN else train_kind
@@ -115,11 +121,18 @@ for tab, role in zip(tabs, (TRAIN, TEST, LABELED), strict=True):
             else:
                 new_id = datasets.saved_picker(role, kind=kind)
         if new_id:
+            previous = st.session_state.get(role)
             st.session_state[role] = new_id
-            if role == TRAIN and train_kind is not None:
-                new_kind = DataKind(svc.record(new_id).kind)
-                if new_kind != train_kind:
-                    st.session_state[TEST] = st.session_state[LABELED] = None
+            if role == TRAIN and new_id != previous:
+                # a test set or labeled anomalies chosen for another training set (a demo's,
+                # of another image size) must never be scored beside this one silently
+                dropped = [ROLES[r] for r in (TEST, LABELED) if st.session_state.get(r) is not None]
+                st.session_state[TEST] = st.session_state[LABELED] = None
+                if dropped and split_test is None:
+                    st.session_state["ingest_note"] = (
+                        f"New training set: the {' and the '.join(dropped)} chosen before "
+                        "were cleared. Choose ones that match it in the other tabs."
+                    )
             if split_test is not None:
                 st.session_state[TEST] = split_test
             st.rerun()

@@ -14,6 +14,8 @@ from deepad.data.types import DataKind
 from deepad.service import ServiceError
 from pages.components import runinfo
 from pages.components.state import EXPLAIN_ITEM, INSPECT_RUN, finished_runs, service
+from pages.views import default
+from pages.views.default import Context
 
 TITLES = {
     "default": "own map",
@@ -104,16 +106,32 @@ elif dataset.kind == DataKind.IMAGE:
     # each map as its share of the evidence (|values| sum to 1), all on one colour scale
     shares = {m: v / max(float(np.abs(v).sum()), 1e-12) for m, v in found.maps.items()}
     limit = max(float(np.percentile(np.abs(v), 99.5)) for v in shares.values())
-    panels = [("input", viz.upscale(viz.to_rgb(np.asarray(dataset.items[item]))))]
-    if truth is not None:
-        panels.append(("ground truth", viz.upscale(viz.to_rgb(viz.normalize_map(truth) * 255))))
+    left, right = st.columns([2, 1])
+    alpha = left.slider(
+        "opacity of the maps", 0.0, 1.0, 0.6, 0.05, key="explain_opacity",
+        help="0 shows the image alone; 1 the map's colour wherever it has evidence.",
+    )  # fmt: skip
+    side = right.select_slider(
+        "size", [224, 320, 448, 640], value=320, key="explain_side",
+        help="Pixels per side of each panel (small images are enlarged without smoothing).",
+    )  # fmt: skip
+    image = viz.to_rgb(np.asarray(dataset.items[item]))
+    panels = [("input", viz.upscale(image, side))]
+    if truth is not None and np.any(np.asarray(truth) > 0):
+        outlined = viz.draw_mask_outline(image, (np.asarray(truth) > 0).astype(np.uint8))
+        panels.append(("ground truth (outlined)", viz.upscale(outlined, side)))
     for method, share in shares.items():
-        panels.append((TITLES.get(method, method), viz.upscale(viz.signed_colorize(share, limit))))
-    for column, (title, picture) in zip(st.columns(len(panels)), panels, strict=True):
-        column.image(picture, caption=title, width="stretch")
+        picture = viz.signed_overlay(image, share, limit, alpha=alpha)
+        panels.append((TITLES.get(method, method), viz.upscale(picture, side)))
+    per_row = 3 if side <= 320 else 2
+    for row in range(0, len(panels), per_row):
+        columns = st.columns(per_row)
+        for column, (title, picture) in zip(columns, panels[row : row + per_row], strict=False):
+            column.image(picture, caption=title, width="stretch")
     st.caption(
-        "One colour scale for all maps: each map as its share of the evidence per pixel "
-        "(absolute values sum to 1); red raises the score, blue lowers it."
+        "Each explainer drawn over the image on one colour scale: its share of the evidence "
+        "per pixel (absolute values sum to 1); red raises the score, blue lowers it, and "
+        "pixels without evidence show the image."
     )
 elif dataset.kind == DataKind.TEXT:
     saved = svc.explanations(run_id)
@@ -124,6 +142,11 @@ elif dataset.kind == DataKind.TEXT:
         tokens = saved.explanation.tokens[row]
         attention = saved.explanation.weights[row]
     relevance = found.maps.get("lrp")
+    # the words are highlighted in the text as written (capitals, punctuation), as on Inspect
+    ctx = Context(
+        svc=svc, results=results, threshold=svc.threshold(run_id), dataset=dataset,
+        explanations=saved,
+    )  # fmt: skip
     if tokens is None or attention is None:
         st.info("The words of this document were not stored with the run.")
     else:
@@ -133,15 +156,15 @@ elif dataset.kind == DataKind.TEXT:
             "**attention** · what the model looked at to place the text in a context "
             "(what looks normal)"
         )
-        st.markdown(viz.token_html(tokens, attention), unsafe_allow_html=True)
+        st.html(default.original_text_html(ctx, item, list(tokens), attention))
         if relevance is not None and np.asarray(relevance).size == len(tokens):
             st.markdown(
                 "**relevance (LRP)** · which words raise the distance to the contexts "
                 "(what makes it anomalous)"
             )
             relevance = np.asarray(relevance, np.float64).ravel()
-            st.markdown(
-                viz.token_html(tokens, relevance, color=(214, 39, 40)), unsafe_allow_html=True
+            st.html(
+                default.original_text_html(ctx, item, list(tokens), relevance, color=(214, 39, 40))
             )
             st.caption(
                 "Relevance is the score split over the words (the attention held constant); "
@@ -209,6 +232,11 @@ def job_panel() -> None:
             if r["group"] == "all"
         ]
         st.dataframe(show, hide_index=True)
+        st.caption(
+            "pixel_auroc: the rule Inspect uses for the run's own map, over every image with a "
+            "ground truth (labeled normals count as all normal pixels), maps resized to each "
+            "mask; per defect kind below, over that kind's images."
+        )
         groups = sorted({r["group"] for r in rows} - {"all"})
         if len(groups) > 1 and "clever_hans" in rows[0]:
             st.caption(

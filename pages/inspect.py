@@ -5,7 +5,13 @@ import streamlit as st
 from deepad.data.types import DataKind
 from deepad.service import FILTERS, ServiceError
 from pages.components import export, items, runinfo
-from pages.components.state import EXPLAIN_ITEM, INSPECT_RUN, finished_runs, service
+from pages.components.state import (
+    EXPLAIN_ITEM,
+    INSPECT_CHOSEN,
+    INSPECT_RUN,
+    finished_runs,
+    service,
+)
 from pages.components.threshold import numbers, plots, threshold_control
 from pages.views import default, view_for
 from pages.views.default import Context
@@ -27,16 +33,28 @@ done.sort(key=lambda r: r.id, reverse=True)
 ids = [r.id for r in done]
 PICKER = "inspect_run_choice"
 shown_last = st.session_state.get(INSPECT_RUN)
+chosen = st.session_state.get(INSPECT_CHOSEN)
 try:
     linked = int(st.query_params.get("run", ""))
 except ValueError:
     linked = None
 if linked in ids and (linked != shown_last or PICKER not in st.session_state):
     # a link to a run other than the one shown last (/inspect?run=3, the Runs page's Inspect
-    # links) opens it; afterwards the picker decides (the page writes its choice to the URL)
+    # links) opens it and counts as the user's choice; afterwards the picker decides
     st.session_state[PICKER] = linked
+    st.session_state[INSPECT_CHOSEN] = (linked, ids[0])
 elif st.session_state.get(PICKER) not in ids:
-    st.session_state[PICKER] = shown_last if shown_last in ids else ids[0]
+    # from the sidebar: the newest finished run, unless the user chose one in this session
+    # since it finished (not merely the run shown last, older than one that just finished)
+    still = chosen is not None and chosen[0] in ids and chosen[1] == ids[0]
+    st.session_state[PICKER] = chosen[0] if still else ids[0]
+
+
+def _chose() -> None:
+    # the choice holds until a newer run finishes
+    st.session_state[INSPECT_CHOSEN] = (st.session_state[PICKER], ids[0])
+
+
 labels = {
     r.id: f"Run {r.id} · {runinfo.method_title(svc, r.method)} · "
     f"{runinfo.dataset_name(svc, r.test_dataset or r.train_dataset)}"
@@ -47,6 +65,7 @@ run_id = st.selectbox(
     ids,
     format_func=labels.get,
     key=PICKER,
+    on_change=_chose,
 )
 st.session_state[INSPECT_RUN] = run_id
 st.query_params["run"] = str(run_id)
@@ -146,3 +165,9 @@ with go:
 
 st.subheader("Export")
 export.export_section(ctx, view)
+st.page_link(
+    "pages/use.py",
+    label="Score new data with this run, download the model or export it as ONNX",
+    icon="🚀",
+    query_params={"run": str(run_id)},
+)

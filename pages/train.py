@@ -3,11 +3,13 @@
 import streamlit as st
 
 from deepad.service import ServiceError
+from pages.components import prefill
 from pages.components.config_form import config_form
-from pages.components.state import INSPECT_RUN, LABELED, TEST, TRAIN, service
+from pages.components.state import INSPECT_RUN, LABELED, ROLES, TEST, TRAIN, service
 
 st.title("Train")
 svc = service()
+retry = prefill.from_link(svc)  # "Edit and retry" on the Runs page: that run's data and method
 
 
 @st.cache_resource(show_spinner=False)
@@ -27,6 +29,16 @@ except Exception as error:
     st.error(f"The training set is unavailable: {error}")
     st.stop()
 
+for role in (TEST, LABELED):  # never score a set of another kind or image size silently
+    try:
+        problem = svc.mismatch(train_id, st.session_state.get(role))
+    except Exception as error:
+        problem = str(error)
+    if problem:
+        st.warning(
+            f"The chosen {ROLES[role]} was dropped: it does not fit the training set ({problem})."
+        )
+        st.session_state[role] = None
 test_id = st.session_state.get(TEST)
 labeled_id = st.session_state.get(LABELED)
 parts = [f"**Training set:** {record.name} ({record.kind}, {record.count:,} items)"]
@@ -65,6 +77,8 @@ titles = {
     for m in methods
 }
 default = "ae" if "ae" in titles else next(iter(titles))
+if retry is not None and retry.method in titles:
+    default = retry.method
 method_name = st.selectbox(
     "Method",
     list(titles),
@@ -88,6 +102,12 @@ if notes:
 
 # no st.form: Enter in a number field would submit it and start a run; here only the button does
 specs = svc.config_fields(method_name, train_id)
+if retry is not None and retry.method == method_name:
+    specs = prefill.with_values(specs, retry.config)
+    st.info(
+        f"Settings of run {retry.id} (failed: {retry.error or 'no reason recorded'}); "
+        "change what you need and start it again."
+    )
 with st.container(border=True):
     values = config_form(specs, key=f"cfg_{method_name}")
     if any(s.from_data for s in specs):

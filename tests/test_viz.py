@@ -141,8 +141,7 @@ def test_two_score_scatter_puts_a_skewed_score_on_a_log_axis_and_hovers_real_val
     error = np.array([0.1, 0.2, 0.3, 0.2, 0.4])
     fig = viz.two_score_scatter(energy, error, x_threshold=-42.85, names=list("abcde"))
     axis = viz.log_axis(energy)
-    assert fig.layout.xaxis.title.text.startswith("energy (log scale of value − (")
-    assert "real units" in fig.layout.xaxis.title.text
+    assert fig.layout.xaxis.title.text == "energy (symmetric log scale; ticks in real units)"
     ticks = list(fig.layout.xaxis.ticktext)
     values = [float(t.replace(",", "")) for t in ticks]  # readable values in real units
     assert len(values) >= 4 and values == sorted(values) and values[0] < -40 < 900 < values[-1]
@@ -171,16 +170,37 @@ def test_histogram_bins_log_scores_when_they_span_decades():
     assert viz.score_histogram(scores, log_scale=False).layout.xaxis.title.text == "anomaly score"
 
 
-def test_signed_scores_with_a_far_tail_get_a_shifted_log_axis():
+def test_signed_scores_with_a_far_tail_get_a_symmetric_log_axis_with_plain_ticks():
+    """Issue 23: DSEBM's energies (−96.8 … 400) were on "log scale of value − (−96.8)"."""
     rng = np.random.default_rng(0)
     energy = np.concatenate([-43.0 + 0.3 * rng.random(200), [250.0, 1500.0]])
     axis = viz.log_axis(energy)
     q25, q75 = np.quantile(energy, [0.25, 0.75])
-    assert axis.origin == pytest.approx(energy.min() - (q75 - q25))
+    assert axis == viz.SymlogAxis(float(np.median(energy)), float(q75 - q25))
     t = axis(energy)
     assert np.all(np.isfinite(t)) and np.all(np.diff(t[np.argsort(energy)]) >= 0)  # monotone
+    np.testing.assert_allclose(axis.inverse(t), energy, rtol=1e-9, atol=1e-9)
     fig = viz.score_histogram(energy, threshold=-42.8)
     assert fig.layout.shapes[0].x0 == pytest.approx(float(axis(-42.8)))
     ticks = fig.layout.xaxis
-    for position, text in zip(ticks.tickvals, ticks.ticktext, strict=True):
-        assert float(text.replace(",", "")) == pytest.approx(10**position + axis.origin, rel=1e-2)
+    values = [float(text.replace(",", "")) for text in ticks.ticktext]
+    assert len(values) >= 4 and values == sorted(values)
+    for position, value in zip(ticks.tickvals, values, strict=True):
+        assert float(axis.inverse(position)) == pytest.approx(value, rel=1e-6, abs=1e-9)
+        assert float(f"{value:.2g}") == pytest.approx(value)  # round, plain numbers
+    assert "−" not in ticks.ticktext[0] or ticks.ticktext[0].startswith("-")
+
+
+def test_signed_overlay_shows_the_image_where_there_is_no_evidence():
+    image = np.full((8, 8), 100, np.uint8)
+    values = np.zeros((4, 4), np.float32)
+    values[0, 0] = 1.0  # resized to the image: evidence in the top-left corner only
+    values[3, 3] = -1.0
+    out = viz.signed_overlay(image, values, limit=1.0, alpha=1.0)
+    assert out.shape == (8, 8, 3)
+    np.testing.assert_array_equal(out[4, 4], [100, 100, 100])  # no evidence: the image
+    assert out[0, 0, 0] > 200 and out[0, 0, 2] < 50  # raises the score: red
+    assert out[7, 7, 2] > 200 and out[7, 7, 0] < 50  # lowers it: blue
+    np.testing.assert_array_equal(
+        viz.signed_overlay(image, values, 1.0, alpha=0.0)[0, 0], [100] * 3
+    )

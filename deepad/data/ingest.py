@@ -373,8 +373,10 @@ def load_texts(
     label_column: str | None = None,
     normal_label: object | None = None,
     name: str = "",
+    name_column: str | None = None,
 ) -> Dataset:
-    """Documents from ``.txt`` / ``.csv`` / ``.jsonl`` files, folders or zip archives.
+    """Documents from ``.txt`` / ``.csv`` / ``.jsonl`` files, folders or zip archives
+    (``name_column``: the csv/jsonl column that names each document).
 
     See :mod:`deepad.data.text` for the rules.
     """
@@ -386,6 +388,7 @@ def load_texts(
             label_column=label_column,
             normal_label=normal_label,
             name=name or found.title,
+            name_column=name_column,
         )
 
 

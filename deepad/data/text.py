@@ -302,8 +302,10 @@ def texts_from_entries(
     label_column: str | None,
     normal_label: object | None,
     name: str,
+    name_column: str | None = None,
 ) -> Dataset:
-    """Documents from the text entries of a source (see the module notes)."""
+    """Documents from the text entries of a source (see the module notes); a csv/jsonl
+    ``name_column`` names each document (default: ``file:row``)."""
     skipped = list(skipped)
     docs: list[_Doc] = []
     loose = [e for e in entries if e.suffix == ".txt" and not e.direct]
@@ -318,7 +320,7 @@ def texts_from_entries(
             skipped.append(Skipped(entry.path, "not a text file (.txt, .csv, .tsv or .jsonl)"))
             continue
         with errors.guard(entry.path):
-            found = _docs_of(entry, placements, text_column, label_column, skipped)
+            found = _docs_of(entry, placements, text_column, label_column, skipped, name_column)
             chars = sum(len(d.text) for d in found)
             if chars > chars_left:
                 raise ValueError(
@@ -349,6 +351,7 @@ def _docs_of(
     text_column: str | None,
     label_column: str | None,
     skipped: list[Skipped],
+    name_column: str | None = None,
 ) -> list[_Doc]:
     """The documents of one text entry (see the module notes)."""
     data = read_entry(entry)
@@ -375,6 +378,13 @@ def _docs_of(
                 f"{entry.path}: no label column {label_column!r} (columns: {', '.join(columns)})"
             )
         label_at = columns.index(label_column)
+    name_at = None
+    if name_column is not None:
+        if name_column not in columns:
+            raise ValueError(
+                f"{entry.path}: no name column {name_column!r} (columns: {', '.join(columns)})"
+            )
+        name_at = columns.index(name_column)
     if not rows:
         skipped.append(Skipped(entry.path, "no rows below the header"))
     for number, values in rows:
@@ -384,7 +394,8 @@ def _docs_of(
             skipped.append(Skipped(f"{entry.path}:{number}", "empty text"))
             continue
         label = None if label_at is None else values[label_at]
-        docs.append(_Doc(doc, f"{entry.path}:{number}", label))
+        given = None if name_at is None or values[name_at] is None else str(values[name_at]).strip()
+        docs.append(_Doc(doc, given or f"{entry.path}:{number}", label))
     return docs
 
 

@@ -5,7 +5,10 @@ corruptions), every available explainer of a detector — its own map (FCDD's he
 autoencoder's error), LRP, the gradient and gradient × input — is compared over the
 anomalous items with a ground truth:
 
-- pixel AUROC (:func:`deepad.metrics.pixel_auroc`, masks binarised at > 0);
+- pixel AUROC (:func:`deepad.metrics.pixel_auroc`, masks binarised at > 0), by the run's own
+  rule: over all of a set's images with a ground truth (labeled normals count as all-normal
+  masks, :func:`deepad.metrics.pixel_masks`) and per defect kind over that kind's images, so
+  an explainer's "all" row matches the pixel AUROC Inspect shows for the same map;
 - explanation accuracy: the cosine similarity between the ground-truth map and the positive
   part of the explanation (the evidence for "anomalous"), averaged over items.
 
@@ -83,6 +86,9 @@ def compare_explainers(
     for i in anomalous:
         groups.setdefault(str(classes[i]), []).append(i)
     normal = np.flatnonzero(labels == 0)
+    # the run's rule for "all": every image with a ground truth, normals with an empty one
+    everything = np.arange(len(data))
+    truth = metrics.pixel_masks(data, everything)
     rows = []
     for group, index in groups.items():
         detection = float("nan")
@@ -96,7 +102,9 @@ def compare_explainers(
                 "method": method,
                 "items": len(index),
                 "pixel_auroc": metrics.pixel_auroc(
-                    [masks[i] for i in index], [method_maps[i] for i in index]
+                    truth if group == "all" else [masks[i] for i in index],
+                    list(method_maps) if group == "all" else [method_maps[i] for i in index],
+                    max_pixels=metrics.PIXEL_AUROC_MAX_PIXELS,
                 ),
                 "cosine": cosine,
             }

@@ -12,6 +12,7 @@ With ``DEEPAD_RUNNER=ray`` a run is a task on a Ray cluster instead (see
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -458,3 +459,43 @@ def start_explain(store: RunStore, run_id: int) -> int:
     process = _spawn(command, store.log_path(run_id), store.url)
     log.info("explain job of run %d started in process %d", run_id, process.pid)
     return process.pid
+
+
+# --------------------------------------------------------------------------- score jobs
+# New data scored by a finished run, one folder per job: runs/<id>/scored/<job>/ holds
+# progress.json ({status, dataset, done, total[, error]}), scores.npz and explain/ (heatmaps).
+SCORED = "scored"
+
+
+def score_job_folder(store: RunStore, run_id: int, job: str) -> Path:
+    if not job.isdigit():
+        raise ValueError(f"no score job {job!r}")
+    return store.artifacts_dir(run_id) / SCORED / job
+
+
+def score_job_folders(store: RunStore, run_id: int) -> list[Path]:
+    """The run's score-job folders, newest first."""
+    root = store.artifacts_dir(run_id) / SCORED
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.isdigit()]
+    return sorted(found, key=lambda p: -int(p.name))
+
+
+def start_scoring(store: RunStore, run_id: int, dataset_id: str) -> str:
+    """Score the registered dataset ``dataset_id`` with finished run ``run_id`` in its own
+    process (:mod:`deepad.runs.score_job`); returns the job's id."""
+    existing = score_job_folders(store, run_id)
+    job = str(int(existing[0].name) + 1 if existing else 1)
+    folder = score_job_folder(store, run_id, job)
+    private_dir(folder.parent)
+    private_dir(folder)
+    state = {"status": "queued", "dataset": str(dataset_id), "done": 0, "total": 0}
+    (folder / "progress.json").write_text(json.dumps(state))
+    command = [
+        sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id),
+        "--score", job,
+    ]  # fmt: skip
+    process = _spawn(command, store.log_path(run_id), store.url)
+    log.info("score job %s of run %d started in process %d", job, run_id, process.pid)
+    return job

@@ -71,6 +71,10 @@ STARTING = "starting"  # the phase of a queued run that a process has claimed to
 # a large set neither builds one huge parameter list nor sends one statement per row
 SCORE_CHUNK = 4096
 
+TRASH_FILE = "deleted.json"  # in a run's folder: the run is in the trash since then
+TRASH_DAYS = 7.0  # runs in the trash longer than this are deleted for good
+BEST_FILE = "best_runs.json"  # in the home: training-set id -> the run marked best
+
 # Version 1 as it was first released. Never edit it: a later change to the tables is a new
 # step in MIGRATIONS, so that databases made by earlier versions are brought up to date.
 _SCHEMA_V1 = """
@@ -704,6 +708,76 @@ class RunStore:
                 con.execute(sa.delete(table).where(table.c.run_id == int(run_id)))
             con.execute(sa.delete(RUNS).where(RUNS.c.id == int(run_id)))
         shutil.rmtree(self.artifacts_dir(run_id), ignore_errors=True)
+        best = self.best_runs()
+        if best.get(record.train_dataset) == int(run_id):
+            del best[record.train_dataset]
+            self._write_best(best)
+
+    # ------------------------------------------------------------------ trash and best runs
+    # A deleted run first goes to the trash: a marker file in its folder, so a click on
+    # Delete can be undone until the trash is emptied or the run is older than TRASH_DAYS
+    # there. Which run is the best one per training set is one small JSON file in the home.
+    def trash(self, run_id: int) -> None:
+        """Mark the run deleted (restorable with :meth:`restore`); a running run must be
+        cancelled first, as for :meth:`delete`."""
+        record = self.get(run_id)
+        if record.status == RUNNING and record.cancel_requested is None:
+            raise RunStateError(f"run {run_id} is running; cancel it before deleting it")
+        folder = private_dir(self.artifacts_dir(run_id))
+        (folder / TRASH_FILE).write_text(json.dumps({"deleted": time.time()}))
+
+    def restore(self, run_id: int) -> None:
+        """Take a run out of the trash."""
+        self.get(run_id)  # a purged run is gone for good: RunNotFound
+        (self.artifacts_dir(run_id) / TRASH_FILE).unlink(missing_ok=True)
+
+    def trashed_at(self, run_id: int) -> float | None:
+        """When the run was put in the trash (seconds since the epoch), or None."""
+        try:
+            marker = self.artifacts_dir(run_id) / TRASH_FILE
+            return float(json.loads(marker.read_text())["deleted"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def purge_trash(self, older_than_days: float | None = None) -> list[int]:
+        """Delete for good the runs in the trash (only those put there more than
+        ``older_than_days`` ago, when given); returns their ids."""
+        now = time.time()
+        purged = []
+        for record in self.list_runs():
+            when = self.trashed_at(record.id)
+            if when is None:
+                continue
+            if older_than_days is not None and now - when < older_than_days * 86400.0:
+                continue
+            self.delete(record.id)
+            purged.append(record.id)
+        return purged
+
+    def best_runs(self) -> dict[str, int]:
+        """Training-set id -> the run marked best for it."""
+        try:
+            found = json.loads((self.home / BEST_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): int(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    def set_best(self, run_id: int, best: bool = True) -> None:
+        """Mark ``run_id`` the best run of its training set (replacing the one marked
+        before), or with ``best=False`` take the mark off."""
+        record = self.get(run_id)
+        found = self.best_runs()
+        if best:
+            found[record.train_dataset] = int(run_id)
+        elif found.get(record.train_dataset) == int(run_id):
+            del found[record.train_dataset]
+        self._write_best(found)
+
+    def _write_best(self, found: dict[str, int]) -> None:
+        path = self.home / BEST_FILE
+        temporary = private_file(path.with_suffix(".tmp"))
+        temporary.write_text(json.dumps(found))
+        os.replace(temporary, path)
 
     def artifacts_dir(self, run_id: int) -> Path:
         return self.home / "runs" / str(int(run_id))

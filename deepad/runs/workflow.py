@@ -63,7 +63,7 @@ trace_log.propagate = False
 HEARTBEAT_SECONDS = 5.0
 STORE_WRITE_SECONDS = 1.0  # at most one progress write per second per run
 CANCEL_POLL_SECONDS = 0.5
-PIXEL_AUROC_MAX_PIXELS = 50_000_000  # above this, masks are shrunk to the map size instead
+PIXEL_AUROC_MAX_PIXELS = metrics.PIXEL_AUROC_MAX_PIXELS
 
 # Share of the progress bar spent training; scoring and explaining fill the rest.
 TRAIN_SHARE = 0.9
@@ -266,7 +266,7 @@ def execute(
         pid=os.getpid(),
         host=this_host(),
         heartbeat=now,
-        started=now,
+        started=resumed_start(record, now) if resume else now,
         finished=None,
         error=None,
         **({} if resume else {"progress": 0.0, "epoch": 0, "metrics": {}}),
@@ -493,6 +493,16 @@ def _load(store: RunStore, registry: DatasetSource, dataset_id: str) -> Dataset:
         dataset_id, name=data.name or str(dataset_id), kind=data.kind.value, count=len(data)
     )
     return data
+
+
+def resumed_start(record: RunRecord, now: float) -> float:
+    """The start a resumed run records: ``now`` less the time it had already run, so its
+    elapsed time goes on from there instead of starting again at zero (an interrupted run's
+    last heartbeat stands for its end)."""
+    if record.started is None:
+        return now
+    end = record.finished or record.heartbeat or record.started
+    return now - max(0.0, float(end) - float(record.started))
 
 
 def _score_and_explain(detector: Detector, data: Dataset, explain_dir: Path) -> Scores:

@@ -168,11 +168,15 @@ def upload_form(role: str, *, kind: DataKind | None) -> Ingested | None:
         help="Pick a folder instead of files; its sub-folders (normal/, anomalous/<defect>/, "
         "ground_truth/<defect>/) give labels and masks as in a zip.",
     )
+    # a new key after each successful ingest empties the uploader, so the files just read
+    # cannot be sent a second time by accident
+    round_key = f"{role}_upload_round"
     files = st.file_uploader(
         f"{'Folder' if folder else 'Files'} for the {role.replace('selected_', '')} set",
         type=[t for t in ACCEPT[kind] if t != "zip"] if folder else ACCEPT[kind],
         accept_multiple_files="directory" if folder else True,
-        key=f"{role}_{'folder' if folder else 'files'}_{kind.value}",
+        key=f"{role}_{'folder' if folder else 'files'}_{kind.value}_"
+        f"{st.session_state.get(round_key, 0)}",
     )
     uploads = [(f.name, f.getvalue()) for f in files or []]
     options: dict[str, object] = {}
@@ -191,6 +195,14 @@ def upload_form(role: str, *, kind: DataKind | None) -> Ingested | None:
                     index=columns.index("text") if "text" in columns else 0,
                     key=f"{role}_text_column",
                 )
+                named = st.selectbox(
+                    "Name column (optional)",
+                    [NONE, *columns],
+                    key=f"{role}_name_column",
+                    help="A column that names each document (an id, a title); without it "
+                    "documents are named file:row.",
+                )
+                options["name_column"] = None if named == NONE else named
             if kind == DataKind.SEQUENCE:
                 chosen = st.selectbox(
                     "Sequence id column (one file holding many sequences)",
@@ -224,6 +236,7 @@ def upload_form(role: str, *, kind: DataKind | None) -> Ingested | None:
             except Exception as error:  # never a traceback in the page
                 st.error(f"The upload could not be read: {error}")
                 return None
+        st.session_state[round_key] = st.session_state.get(round_key, 0) + 1
         return done
     return None
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from deepad import viz
+from deepad import metrics, viz
 from deepad.data.types import DataKind
-from deepad.service import flagged_csv, ranked, safe_stem, zip_pngs
+from deepad.service import flagged_csv, heatmap_file_name, ranked, zip_pngs
 from pages.views import default
 from pages.views.default import Context
 
@@ -21,14 +21,12 @@ def heatmaps_zip(ctx: Context, view: Any) -> bytes:
     for rank, item in enumerate(flagged, start=1):
         item = int(item)
         picture = default.item_overlay(ctx, item, view)
-        entries.append(
-            (f"{rank:05d}_{safe_stem(ctx.results.names[item])}.png", viz.png_bytes(picture))
-        )
+        entries.append((heatmap_file_name(rank, ctx.results.names[item]), viz.png_bytes(picture)))
     return zip_pngs(entries)
 
 
 def export_section(ctx: Context, view: Any) -> None:
-    flagged = int((ctx.results.scores > ctx.threshold).sum())
+    flagged = int(metrics.flagged(ctx.results.scores, ctx.threshold).sum())
     cols = st.columns(2)
     cols[0].download_button(
         f"Flagged items as CSV ({flagged:,})",
@@ -49,5 +47,7 @@ def export_section(ctx: Context, view: Any) -> None:
         "The CSV lists id (position in the scored set), file name, score, flagged, label "
         "(1 anomalous, 0 normal, empty if unknown) and the method's score components (e.g. "
         "both DSEBM criteria, each CVDD context), most anomalous first. Heatmaps use the "
-        "current opacity, colour map and normalisation."
+        "current opacity, colour map and normalisation; each keeps its item's path (e.g. "
+        "hole/00001_011.png). CSV, zip and the counts above flag the same items: those "
+        "scoring above the threshold."
     )

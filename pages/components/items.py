@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from deepad import viz
+from deepad import metrics, viz
 from deepad.data.types import DataKind
 from deepad.service import ranked
 from pages.views import default
@@ -67,7 +67,7 @@ def _documents(ctx: Context, view: Any, chosen: np.ndarray, start: int) -> None:
             head, button = st.columns([6, 1])
             head.markdown(
                 f"**#{rank}** · score {ctx.results.scores[item]:.4g}"
-                f"{' · ⚑ flagged' if ctx.results.scores[item] > ctx.threshold else ''}"
+                f"{' · ⚑ flagged' if metrics.flagged(ctx.results.scores[item], ctx.threshold) else ''}"
                 f" · {default.label_of(ctx.results, item)} · `{ctx.results.names[item]}`"
             )
             note = view.item_note(ctx, item)
@@ -93,7 +93,7 @@ def _rows(ctx: Context, view: Any, chosen: np.ndarray, start: int) -> None:
             "rank": start + offset + 1,
             "name": results.names[item],
             "score": float(results.scores[item]),
-            "flagged": bool(results.scores[item] > ctx.threshold),
+            "flagged": bool(metrics.flagged(results.scores[item], ctx.threshold)),
             "label": default.label_of(results, item),
         }
         row.update({k: float(v[item]) for k, v in results.components.items()})

@@ -51,6 +51,11 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+def ago(when: float) -> str:
+    """ "3 min ago" for a time in seconds since the epoch."""
+    return f"{duration(max(0.0, time.time() - float(when)))} ago"
+
+
 def elapsed(record: Any) -> float | None:
     start = timestamp(getattr(record, "started", None))
     if start is None:

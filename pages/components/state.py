@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 TRAIN = "selected_train"
 TEST = "selected_test"
 LABELED = "selected_labeled"
-INSPECT_RUN = "inspect_run"
+INSPECT_RUN = "inspect_run"  # the run Inspect showed last (Explain starts from it)
+INSPECT_CHOSEN = "inspect_chosen"  # the run the user picked on Inspect in this session
+RETRY_RUN = "retry_run"  # a run whose settings the Train page starts from ("edit and retry")
 EXPLAIN_ITEM = "explain_item"  # (run id, item) chosen on Inspect for the Explain page
 ROLES = {TRAIN: "training set", TEST: "labeled test set", LABELED: "labeled anomalies"}
 

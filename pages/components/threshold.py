@@ -154,7 +154,7 @@ def threshold_control(svc: Service, results: RunResults) -> float:
             disabled=bool(np.isclose(current, saved, rtol=1e-12, atol=0.0)),
             type="primary",
         )
-        share = float(np.mean(results.scores > current))
+        share = float(np.mean(metrics.flagged(results.scores, current)))
         if share > max(0.5, 4 * results.contamination):
             st.warning(
                 f"This threshold flags {share:.0%} of the scored items. A threshold from the "

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from deepad import viz
+from deepad import metrics, viz
 from deepad.data.types import DataKind, Dataset
 from deepad.service import Explanations, RunResults, Service
 
@@ -219,7 +219,7 @@ def short_name(name: str, width: int = 24) -> str:
 
 def caption(ctx: Context, item: int, rank: int) -> str:
     results = ctx.results
-    flag = " ⚑" if results.scores[item] > ctx.threshold else ""
+    flag = " ⚑" if metrics.flagged(results.scores[item], ctx.threshold) else ""
     return (
         f"#{rank} · {results.scores[item]:.4g}{flag} · {label_of(results, item)} · "
         f"{short_name(results.names[item])}"
@@ -234,7 +234,7 @@ def label_of(results: RunResults, item: int) -> str:
 def item_dialog(ctx: Context, item: int, view: Any) -> None:
     """Everything about one item: full-size image and map, or the whole document."""
     results = ctx.results
-    flagged = results.scores[item] > ctx.threshold
+    flagged = bool(metrics.flagged(results.scores[item], ctx.threshold))
     st.markdown(
         f"**{results.names[item]}** · score {results.scores[item]:.5g} · "
         f"{'flagged' if flagged else 'not flagged'} · {label_of(results, item)}"
@@ -271,7 +271,12 @@ def item_dialog(ctx: Context, item: int, view: Any) -> None:
 
 
 def original_text_html(
-    ctx: Context, item: int, tokens: list[str], weights: np.ndarray, limit: int | None = None
+    ctx: Context,
+    item: int,
+    tokens: list[str],
+    weights: np.ndarray,
+    limit: int | None = None,
+    color: tuple[int, int, int] = (255, 127, 14),
 ) -> str:
     """The document as written, its kept words highlighted by ``weights`` (mapped back
     with the run's own pre-processing settings)."""
@@ -286,7 +291,7 @@ def original_text_html(
         )
     text = str(ctx.dataset.items[item])
     spans = align_words(text, list(tokens), ctx.settings["text_prep"])
-    return viz.text_html(text, spans, weights, limit=limit)
+    return viz.text_html(text, spans, weights, limit=limit, color=color)
 
 
 def feature_weights(ctx: Context, item: int) -> None:

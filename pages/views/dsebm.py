@@ -44,7 +44,7 @@ def panel(ctx: Context) -> None:
 
     results = ctx.results
     energy, error = results.components[ENERGY], results.components[RECONSTRUCTION]
-    share = float(np.mean(results.scores > ctx.threshold))
+    share = float(np.mean(metrics.flagged(results.scores, ctx.threshold)))
     with st.container(border=True):
         st.markdown("**DSEBM: both decision criteria**")
         cols = st.columns(2)

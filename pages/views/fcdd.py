@@ -115,7 +115,9 @@ def _pixel_auroc(home: str, run_id: int, sigma: float, _ctx: Context) -> tuple[f
     counted = [(m, maps[int(row[i])]) for m, i in zip(masks, items, strict=True) if m is not None]
     if not counted:
         return float("nan"), 0
-    return metrics.pixel_auroc(*zip(*counted, strict=True)), len(counted)
+    masks_, maps_ = zip(*counted, strict=True)
+    value = metrics.pixel_auroc(masks_, maps_, max_pixels=metrics.PIXEL_AUROC_MAX_PIXELS)
+    return value, len(counted)
 
 
 def initial_normalisation(ctx: Context) -> str:

@@ -49,3 +49,29 @@ def test_a_map_on_the_truth_beats_one_beside_it():
     assert by[("stripe", "good")]["pixel_auroc"] > by[("stripe", "bad")]["pixel_auroc"]
     assert by[("stripe", "good")]["clever_hans"] < by[("stripe", "bad")]["clever_hans"]
     assert by[("all", "good")]["detection_auroc"] == pytest.approx(1.0)
+
+
+def test_the_all_row_uses_the_pixel_auroc_rule_of_the_run():
+    """Issue 23, defect 6: Explain's table said 0.821 where Inspect said 0.832 for FCDD's own
+    map, because the table left the normal images out. Both now count every image with a
+    ground truth, normals with an empty mask (:func:`deepad.metrics.pixel_masks`)."""
+    from deepad import metrics
+
+    rng = np.random.default_rng(0)
+    images = _digits(6)
+    corrupted, truth = corrupt(images, "stripe")
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    masks = [None] * 3 + list(truth[3:])  # normals without a mask file, as uploads often are
+    data = Dataset(DataKind.IMAGE, list(corrupted), [str(i) for i in range(6)], labels=labels,
+                   classes=["good"] * 3 + ["stripe"] * 3, masks=masks)  # fmt: skip
+    maps = truth.astype(np.float32) + rng.random(truth.shape).astype(np.float32)
+    rows = compare_explainers(data, {"default": maps})
+    everything = np.arange(len(data))
+    run_rule = metrics.pixel_auroc(
+        metrics.pixel_masks(data, everything), list(maps), max_pixels=metrics.PIXEL_AUROC_MAX_PIXELS
+    )
+    anomalous_only = metrics.pixel_auroc(list(truth[3:]), list(maps[3:]))
+    assert run_rule != pytest.approx(anomalous_only)  # the two rules do differ here
+    by = {r["group"]: r for r in rows}
+    assert by["all"]["pixel_auroc"] == pytest.approx(run_rule)
+    assert by["stripe"]["pixel_auroc"] == pytest.approx(anomalous_only)

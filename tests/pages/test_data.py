@@ -30,7 +30,7 @@ def test_zip_upload_ingests_good_images_and_names_the_broken_file(svc):
     entries["notes.txt"] = b"not an image"
     at = app("pages/data.py")
     assert "200 MB" in " ".join(c.value for c in at.caption)  # the upload limit is stated
-    at.file_uploader(key="selected_train_files_image").set_value(
+    at.file_uploader(key="selected_train_files_image_0").set_value(
         ("upload.zip", zip_of(entries), "application/zip")
     )
     at.run()
@@ -47,7 +47,7 @@ def test_zip_upload_ingests_good_images_and_names_the_broken_file(svc):
 
 def test_upload_with_nothing_usable_is_an_error_not_a_traceback(home):
     at = app("pages/data.py")
-    at.file_uploader(key="selected_train_files_image").set_value(
+    at.file_uploader(key="selected_train_files_image_0").set_value(
         ("broken.png", b"\x89PNG\r\n\x1a\n garbage", "image/png")
     )
     at.run()
@@ -64,7 +64,7 @@ def test_text_csv_upload_offers_column_pickers(svc):
     at = app("pages/data.py")
     at.selectbox(key="selected_train_kind").set_value("text")
     at.run()
-    at.file_uploader(key="selected_train_files_text").set_value(
+    at.file_uploader(key="selected_train_files_text_0").set_value(
         ("docs.csv", "\n".join(rows).encode(), "text/csv")
     )
     at.run()
@@ -93,7 +93,7 @@ def test_labeled_folder_upload_reads_labels_and_masks(svc):
     at = app("pages/data.py", **{TRAIN: svc.use_demo("fashion").train})
     at.toggle(key="selected_test_folder").set_value(True)
     at.run()
-    at.file_uploader(key="selected_test_folder_image").set_value(files)
+    at.file_uploader(key="selected_test_folder_image_0").set_value(files)
     at.run()
     at.button(key="selected_test_ingest").click()
     at.run()
@@ -134,3 +134,27 @@ def test_saved_picker_for_the_training_set_skips_a_newer_labeled_test_set(svc):
     at.radio(key=f"{TRAIN}_source").set_value("Saved dataset").run()
     no_errors(at)
     assert at.selectbox(key=f"{TRAIN}_saved").value == train_id
+
+
+def test_a_new_training_set_clears_the_demo_test_set_and_the_uploader(svc):
+    """Issue 23, defect 1 (and 4's file chips): after "Use this demo set", uploading a new
+    training set of the same kind left the demo's test set and labeled anomalies selected,
+    so a run trained on one and scored the other."""
+    at = app("pages/data.py")
+    at.button(key="demo_use").click().run()
+    assert at.session_state[TEST] is not None and at.session_state[LABELED] is not None
+    rng = np.random.default_rng(2)
+    at.file_uploader(key="selected_train_files_image_0").set_value(
+        ("gravel.zip", zip_of({f"g_{i}.png": png(blob(rng)) for i in range(6)}), "application/zip")
+    )
+    at.run()
+    at.button(key="selected_train_ingest").click().run()
+    no_errors(at)
+    assert svc.record(at.session_state[TRAIN]).name == "gravel.zip"
+    assert at.session_state[TEST] is None and at.session_state[LABELED] is None
+    assert any("were cleared" in i.value for i in at.info)
+    # the uploader starts empty again: the zip just read cannot be ingested twice by accident
+    assert at.file_uploader(key="selected_train_files_image_1").value in (None, [])
+    at.switch_page("pages/train.py").run()
+    no_errors(at)
+    assert "Test set" not in " ".join(m.value for m in at.markdown)

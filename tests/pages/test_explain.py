@@ -69,12 +69,13 @@ def test_starting_the_job(jobless):
     assert started == [run_id]
 
 
-def test_text_item_shows_attention_and_relevance_as_two_rows(jobless):
+def test_text_item_shows_attention_and_relevance_on_the_text_as_written(jobless):
+    """Issue 23, defect 7: Explain showed the lower-cased tokens; Inspect the text as written."""
     from deepad.results import TokenWeights
 
-    docs = ["profit shares fraud dividend", "profit bank earnings quarter"]
+    docs = ["Profit, shares: FRAUD dividend!", "Profit bank earnings quarter."]
     data = Dataset(DataKind.TEXT, docs, ["d0", "d1"], labels=np.array([1, 0]))
-    tokens = [d.split() for d in docs]
+    tokens = [["profit", "shares", "fraud", "dividend"], ["profit", "bank", "earnings", "quarter"]]
     attention = [np.array([[0.5, 0.3, 0.05, 0.15]]), np.array([[0.25, 0.25, 0.25, 0.25]])]
     run_id = fake_run(
         jobless,
@@ -88,9 +89,15 @@ def test_text_item_shows_attention_and_relevance_as_two_rows(jobless):
     at = app("pages/explain.py", **{EXPLAIN_ITEM: (run_id, 0)})
     no_errors(at)
     text = [m.value for m in at.markdown]
-    rows = [i for i, m in enumerate(text) if m.startswith("**attention**")]
-    assert len(rows) == 1 and text[rows[0] + 2].startswith("**relevance (LRP)**")
-    # the relevance row marks the planted word strongest; the attention row does not
-    assert '0.85); padding: 1px 2px; border-radius: 3px">fraud' in text[rows[0] + 3]
-    assert '0.85); padding: 1px 2px; border-radius: 3px">profit' in text[rows[0] + 1]
+    assert [m for m in text if m.startswith("**")][:2] == [
+        text[i] for i, m in enumerate(text) if m.startswith(("**attention**", "**relevance"))
+    ]
+    shown = [h.proto.body for h in at.get("html")]
+    assert len(shown) == 2  # attention, then relevance
+    attention_html, relevance_html = shown
+    for body in shown:  # capitals and punctuation as written
+        assert "Profit</span>, " in body and "dividend</span>!" in body
+    # the relevance row marks the planted word strongest; the attention row the first word
+    assert 'rgba(214,39,40,0.85); border-radius: 3px">FRAUD' in relevance_html
+    assert '0.85); border-radius: 3px">Profit' in attention_html
     assert "Largest: fraud" in " ".join(c.value for c in at.caption)

@@ -59,6 +59,8 @@ def test_a_link_to_a_run_opens_it_then_the_picker_decides(svc):
     first = scored_run(svc)
     second = scored_run(svc, seed=1)
     at = app("pages/inspect.py", **{INSPECT_RUN: first})
+    at.query_params["run"] = str(first)
+    at.switch_page("pages/inspect.py").run()
     no_errors(at)
     assert at.selectbox(key="inspect_run_choice").value == first
     # the Runs page's Inspect link for the other run, with the first one shown last
@@ -140,7 +142,9 @@ def test_heatmap_zip_holds_one_png_per_flagged_item(svc):
         first = Image.open(io.BytesIO(archive.read(names[0])))
         assert first.size == (16, 16) and first.mode == "RGB"
     top = results.names[int(results.order[0])]
-    assert names[0].startswith("00001_") and names[0].endswith(top.split("/")[-1])
+    # the item's path kept, its rank before the file name (anomalous/noise/00001_007.png)
+    folder, file = top.rsplit("/", 1)
+    assert names[0] == f"{folder}/00001_{file}"
 
 
 def test_inspect_shows_results_per_defect_type(svc):
@@ -151,3 +155,31 @@ def test_inspect_shows_results_per_defect_type(svc):
     assert [r["defect"] for r in rows] == ["noise"] and rows[0]["count"] == 10
     assert rows[0]["image AUROC"] > 0.9
     assert any("noise" in str(t.value) for t in at.table)
+
+
+def _by_sidebar(at, page: str = "pages/inspect.py"):
+    """Leave for the Runs page and come back as a sidebar click does (no ?run= in the URL)."""
+    at.query_params.clear()
+    at.switch_page("pages/runs.py").run()
+    at.query_params.clear()
+    return at.switch_page(page).run()
+
+
+def test_the_sidebar_opens_the_newest_finished_run_unless_one_was_chosen(svc):
+    """Issue 23, defect 2: Inspect opened the run shown before, not the one just finished."""
+    first = scored_run(svc)
+    at = app("pages/inspect.py")
+    assert at.selectbox(key="inspect_run_choice").value == first
+    second = scored_run(svc, seed=1)  # finishes while the user is elsewhere
+    _by_sidebar(at)
+    no_errors(at)
+    assert at.selectbox(key="inspect_run_choice").value == second
+    # a run the user picks stays picked while they come and go
+    at.selectbox(key="inspect_run_choice").set_value(first).run()
+    _by_sidebar(at)
+    assert at.selectbox(key="inspect_run_choice").value == first
+    # until a newer run finishes
+    third = scored_run(svc, seed=2)
+    _by_sidebar(at)
+    assert at.selectbox(key="inspect_run_choice").value == third
+    no_errors(at)

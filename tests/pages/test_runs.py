@@ -59,6 +59,9 @@ def test_runs_page_shows_failure_reason_and_offers_resume(svc):
     assert at.button(key=f"resume_{interrupted}")
     at.button(key=f"delete_{failed}").click()
     at.run()
+    assert failed in [r.id for r in svc.runs()]  # asked first
+    at.button(key=f"confirm_delete_{failed}").click()
+    at.run()
     assert failed not in [r.id for r in svc.runs()]
 
 
@@ -91,3 +94,68 @@ def test_waiting_runs_show_their_place_in_the_queue_and_can_be_cancelled(jobless
     at.button(key=f"cancel_{second}").click().run()
     assert ("cancel", second) in jobless.calls
     assert at.button(key=f"cancel_{first}")
+
+
+def test_delete_asks_first_and_a_deleted_run_can_be_restored(svc):
+    """Issue 23, defect 3: Delete removed a run at one click, with no way back."""
+    run_id = scored_run(svc)
+    at = app("pages/runs.py")
+    at.button(key=f"delete_{run_id}").click().run()
+    no_errors(at)
+    assert any(f"Delete run {run_id}?" in w.value for w in at.warning)
+    at.button(key=f"keep_{run_id}").click().run()
+    assert [r.id for r in svc.runs()] == [run_id]
+    at.button(key=f"delete_{run_id}").click().run()
+    at.button(key=f"confirm_delete_{run_id}").click().run()
+    no_errors(at)
+    assert svc.runs() == []
+    assert [r.id for r, _ in svc.trashed_runs()] == [run_id]
+    assert any("Deleted runs (1)" in e.label for e in at.expander)
+    at.button(key=f"restore_{run_id}").click().run()
+    no_errors(at)
+    assert [r.id for r in svc.runs()] == [run_id]
+    assert len(svc.results(run_id)) == 20  # scores and files came back with it
+    # and the trash can be emptied for good
+    at.button(key=f"delete_{run_id}").click().run()
+    at.button(key=f"confirm_delete_{run_id}").click().run()
+    at.button(key="empty_trash").click().run()
+    no_errors(at)
+    assert svc.trashed_runs() == [] and svc.store.list_runs() == []
+
+
+def test_a_finished_run_is_marked_best_for_its_training_set(svc):
+    first, second = scored_run(svc), scored_run(svc)
+    at = app("pages/runs.py")
+    at.button(key=f"best_{first}").click().run()
+    no_errors(at)
+    assert svc.best_runs() == {svc.run(first).train_dataset: first}
+    assert at.button(key=f"best_{first}").label == "★ Best"
+    assert any("★ best for its training set" in m.value for m in at.markdown)
+    at.button(key=f"best_{second}").click().run()
+    assert list(svc.best_runs().values()) == [second]
+    at.switch_page("pages/compare.py").run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert list(table.loc[table["run"] == second, "best"]) == ["★"]
+
+
+def test_a_failed_run_offers_retry_and_edit_and_retry(jobless, monkeypatch):
+    done = scored_run(jobless)
+    config = {**jobless.run(done).config, "epochs": 7}
+    failed = jobless.store.create_run("ae", config, jobless.run(done).train_dataset)
+    jobless.store.update(failed, status="failed", error="CUDA out of memory")
+    monkeypatch.setattr(jobless, "submit", lambda run_id: False)
+    at = app("pages/runs.py")
+    at.button(key=f"retry_{failed}").click().run()
+    assert not at.exception
+    newest = max(r.id for r in jobless.runs())
+    assert newest > failed and jobless.run(newest).config == jobless.run(failed).config
+    links = [link.proto for link in at.get("page_link") if link.proto.page == "train"]
+    assert [link.query_string for link in links] == [f"retry={failed}"]
+    # following the link: Train opens on that run's data, method and settings
+    at.query_params["retry"] = str(failed)
+    at.switch_page("pages/train.py").run()
+    no_errors(at)
+    assert at.session_state[TRAIN] == jobless.run(failed).train_dataset
+    assert at.number_input(key="cfg_ae_epochs").value == 7
+    assert any(f"Settings of run {failed}" in i.value for i in at.info)

@@ -20,7 +20,7 @@ def metric(at, label_start: str) -> str:
 
 def ingest_zip(at, role: str, data: bytes) -> None:
     """Upload ``data`` as ``<role>.zip`` in the Data page's ``role`` tab and ingest it."""
-    at.file_uploader(key=f"selected_{role}_files_image").set_value(
+    at.file_uploader(key=f"selected_{role}_files_image_0").set_value(
         (f"{role}.zip", data, "application/zip")
     )
     at.run()

@@ -62,11 +62,23 @@ class DSEBMConfig(NetworkConfig):
         help="Widths of the fully connected softplus layers (the energy's h_L is the last).",
     )
     conv_channels: tuple[int, ...] = param(
-        (32,), low=1, high=4096, help="Filters of each valid convolution (images).", advanced=True
+        (32,),
+        low=1,
+        high=4096,
+        help="Filters of each valid convolution (images).",
+        advanced=True,
+        kinds=("image",),
     )
-    conv_kernel: int = param(3, low=1, high=15, help="Convolution kernel size.", advanced=True)
+    conv_kernel: int = param(
+        3, low=1, high=15, help="Convolution kernel size.", advanced=True, kinds=("image",)
+    )
     conv_pool: int = param(
-        2, low=1, high=8, help="Max-pooling window after each convolution (1: none).", advanced=True
+        2,
+        low=1,
+        high=8,
+        help="Max-pooling window after each convolution (1: none).",
+        advanced=True,
+        kinds=("image",),
     )
     conv_hidden: tuple[int, ...] = param(
         (128,),
@@ -74,21 +86,28 @@ class DSEBMConfig(NetworkConfig):
         high=65_536,
         help="Fully connected layers after the convolutions (images).",
         advanced=True,
+        kinds=("image",),
     )
     rnn_hidden: int = param(
-        64, low=1, high=4096, help="GRU state size producing the per-step biases (sequences)."
+        64,
+        low=1,
+        high=4096,
+        help="GRU state size producing the per-step biases (sequences).",
+        kinds=("sequence",),
     )
     full_gradient: bool = param(
         False,
         help="Sequences: differentiate through the RNN-made biases too, instead of the paper's "
         "per-step gradient with the biases held constant.",
         advanced=True,
+        kinds=("sequence",),
     )
     image_size: int = param(
         0,
         low=0,
         high=1024,
         help="Resize images to this square size (0: the first image's).",
+        kinds=("image",),
     )
     score_batch_size: int = param(
         1024, low=1, high=1_000_000, help="Items per batch when scoring.", advanced=True
