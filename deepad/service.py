@@ -286,6 +286,9 @@ class Service:
     """Everything the dashboard and the CLI do, for one deepad home folder (plugin methods
     named in ``$DEEPAD_PLUGINS`` included)."""
 
+    # days a deleted run stays restorable (the store's own figure, for the pages to show)
+    trash_days: float = 7.0
+
     def __init__(self, home: str | Path | None = None) -> None:
         from deepad.data.registry import DatasetRegistry, home_dir
         from deepad.plugins import load_plugins
@@ -565,12 +568,12 @@ class Service:
         slots are free. Housekeeping only: a store that cannot be written (a full disk, a
         read-only home) is logged and reading goes on."""
         from deepad.runs import jobs
-        from deepad.runs.store import TRASH_DAYS, StoreError
+        from deepad.runs.store import StoreError
 
         try:
             jobs.reconcile(self.store)
             jobs.start_queued(self.store)
-            self.store.purge_trash(TRASH_DAYS)
+            self.store.purge_trash(self.trash_days)
         except StoreError as error:
             log.warning("run states not updated: %s", error)
 
@@ -1054,7 +1057,7 @@ class Service:
         out = self.store.artifacts_dir(run_id) / "export.json"
         out.unlink(missing_ok=True)
         command = [
-            sys.executable, "-m", "deepad.runs.worker", "--home", str(self.store.home),
+            sys.executable, "-m", "deepad.tasks", "--home", str(self.store.home),
             str(run_id), "--export", str(out),
         ]  # fmt: skip
         try:

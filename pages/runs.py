@@ -4,7 +4,6 @@ of a training set, delete (to a trash, restorable) and restore."""
 import streamlit as st
 
 from deepad import viz
-from deepad.runs.store import TRASH_DAYS
 from pages.components import runinfo
 from pages.components.state import service
 
@@ -26,7 +25,7 @@ def act(action: str, run_id: int) -> None:
             svc.delete(run_id, trash=True)
             st.session_state["runs_note"] = (
                 f"Run {run_id} was moved to the deleted runs below; restore it there within "
-                f"{TRASH_DAYS:g} days."
+                f"{svc.trash_days:g} days."
             )
         elif action == "keep":
             st.session_state.pop(CONFIRM, None)
@@ -146,7 +145,7 @@ def run_list() -> None:
                 ask, yes, no = st.columns([4, 1, 1])
                 ask.warning(
                     f"Delete run {record.id}? It moves to the deleted runs, where it can be "
-                    f"restored for {TRASH_DAYS:g} days."
+                    f"restored for {svc.trash_days:g} days."
                 )
                 yes.button(
                     "Delete run",
@@ -195,7 +194,7 @@ def trash_section() -> None:
         return
     with st.expander(f"Deleted runs ({len(trashed)})"):
         st.caption(
-            f"Deleted runs are kept {TRASH_DAYS:g} days, then removed for good with their files."
+            f"Deleted runs are kept {svc.trash_days:g} days, then removed for good with their files."
         )
         for record, when in trashed:
             line, button = st.columns([5, 1])

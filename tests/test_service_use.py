@@ -183,7 +183,7 @@ def test_exportable_methods_match_the_exporter():
 
 @pytest.mark.slow
 def test_new_data_scored_in_a_job_like_deepad_score_and_the_model_downloads(tmp_path):
-    from deepad.runs.score_job import run_score_job
+    from deepad.tasks import run_score_job
 
     svc = Service(tmp_path)
     run_id = finished_run(svc, epochs=1)

@@ -484,7 +484,7 @@ def score_job_folders(store: RunStore, run_id: int) -> list[Path]:
 
 def start_scoring(store: RunStore, run_id: int, dataset_id: str) -> str:
     """Score the registered dataset ``dataset_id`` with finished run ``run_id`` in its own
-    process (:mod:`deepad.runs.score_job`); returns the job's id."""
+    process (:mod:`deepad.tasks`); returns the job's id."""
     existing = score_job_folders(store, run_id)
     job = str(int(existing[0].name) + 1 if existing else 1)
     folder = score_job_folder(store, run_id, job)
@@ -493,7 +493,7 @@ def start_scoring(store: RunStore, run_id: int, dataset_id: str) -> str:
     state = {"status": "queued", "dataset": str(dataset_id), "done": 0, "total": 0}
     (folder / "progress.json").write_text(json.dumps(state))
     command = [
-        sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id),
+        sys.executable, "-m", "deepad.tasks", "--home", str(store.home), str(run_id),
         "--score", job,
     ]  # fmt: skip
     process = _spawn(command, store.log_path(run_id), store.url)

@@ -72,7 +72,6 @@ STARTING = "starting"  # the phase of a queued run that a process has claimed to
 SCORE_CHUNK = 4096
 
 TRASH_FILE = "deleted.json"  # in a run's folder: the run is in the trash since then
-TRASH_DAYS = 7.0  # runs in the trash longer than this are deleted for good
 BEST_FILE = "best_runs.json"  # in the home: training-set id -> the run marked best
 
 # Version 1 as it was first released. Never edit it: a later change to the tables is a new
@@ -715,7 +714,7 @@ class RunStore:
 
     # ------------------------------------------------------------------ trash and best runs
     # A deleted run first goes to the trash: a marker file in its folder, so a click on
-    # Delete can be undone until the trash is emptied or the run is older than TRASH_DAYS
+    # Delete can be undone until the trash is emptied or the run is older than the days given to purge_trash
     # there. Which run is the best one per training set is one small JSON file in the home.
     def trash(self, run_id: int) -> None:
         """Mark the run deleted (restorable with :meth:`restore`); a running run must be

@@ -34,27 +34,6 @@ def _start_next(store: RunStore) -> None:
         )
 
 
-def _export(home: Path, run_id: int, out: Path) -> int:
-    """``deepad export`` for the dashboard: the ONNX file beside the run's model, and what
-    :meth:`deepad.service.Service.export` says about it (or its error) as JSON in ``out``."""
-    import json
-
-    from deepad.service import Service, ServiceError
-
-    try:
-        done = Service(home).export(run_id)
-    except ServiceError as error:
-        out.write_text(json.dumps({"error": str(error)}))
-        return 1
-    found = {
-        "path": str(done.path),
-        "method": done.method,
-        "input_shape": list(done.input_shape),
-        "outputs": list(done.outputs),
-        "max_score_error": done.max_score_error,
-    }
-    out.write_text(json.dumps(found))
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,17 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--explain", action="store_true", help="explain a finished run's items (explain job)"
     )
-    parser.add_argument("--score", metavar="JOB", help="run this score job of a finished run")
-    parser.add_argument(
-        "--export", type=Path, metavar="JSON", help="export a finished run as ONNX; result here"
-    )
     args = parser.parse_args(argv)
-    if args.score:  # new data scored by a finished run: state in runs/<id>/scored/<job>/
-        from deepad.runs.score_job import run_score_job
-
-        return run_score_job(args.home, args.run_id, args.score)
-    if args.export:
-        return _export(args.home, args.run_id, args.export)
     if args.explain:  # a separate job kind: progress and cancel in the run's explainers/ folder
         from deepad.explain.job import run_job
 

@@ -1,5 +1,10 @@
-"""A score job: new data scored by a finished run's detector in a background process, with
-progress the dashboard follows (``python -m deepad.runs.worker --home H RUN --score JOB``).
+"""Dashboard work that runs service calls in a process of its own, so the app process never
+imports torch: ``python -m deepad.tasks --home H RUN (--score JOB | --export JSON)``.
+
+A score job: new data scored by a finished run's detector, with progress the dashboard
+follows. An export: the run's ONNX file and its parity figure, as ``deepad export`` writes them.
+These sit above :mod:`deepad.service` (they call it); the training worker,
+:mod:`deepad.runs.worker`, sits below it.
 
 Scoring is :meth:`deepad.service.Service.score_dataset`, the same call ``deepad score``
 makes; image maps of the scored items are written as a run writes its own
@@ -8,8 +13,10 @@ makes; image maps of the scored items are written as a run writes its own
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -78,3 +85,42 @@ def _explain(svc: Any, run_id: int, data: Any, folder: Path) -> None:
         _score_and_explain(detector, data, folder / "explain")
     except Exception:
         log.exception("explaining the scored items failed; their scores stand")
+
+def run_export(home: Path, run_id: int, out: Path) -> int:
+    """``deepad export`` for the dashboard: the ONNX file beside the run's model, and what
+    :meth:`deepad.service.Service.export` says about it (or its error) as JSON in ``out``."""
+    from deepad.service import Service, ServiceError
+
+    try:
+        done = Service(home).export(run_id)
+    except ServiceError as error:
+        out.write_text(json.dumps({"error": str(error)}))
+        return 1
+    found = {
+        "path": str(done.path),
+        "method": done.method,
+        "input_shape": list(done.input_shape),
+        "outputs": list(done.outputs),
+        "max_score_error": done.max_score_error,
+    }
+    out.write_text(json.dumps(found))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepad.tasks")
+    parser.add_argument("--home", type=Path, required=True, help="deepad home folder")
+    parser.add_argument("run_id", type=int)
+    task = parser.add_mutually_exclusive_group(required=True)
+    task.add_argument("--score", metavar="JOB", help="run this score job of a finished run")
+    task.add_argument(
+        "--export", type=Path, metavar="JSON", help="export a finished run as ONNX; result here"
+    )
+    args = parser.parse_args(argv)
+    if args.score:  # new data scored by a finished run: state in runs/<id>/scored/<job>/
+        return run_score_job(args.home, args.run_id, args.score)
+    return run_export(args.home, args.run_id, args.export)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
