@@ -9,7 +9,7 @@ as the fitted one did and nothing is pickled.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import logsumexp
@@ -29,7 +29,7 @@ from deepad.models.shallow.config import (
     PCAConfig,
 )
 from deepad.models.shallow.features import FeatureMap
-from deepad.models.shallow.iforest_arrays import forest_arrays, forest_scores
+from deepad.models.shallow.iforest_arrays import check_forest, forest_arrays, forest_scores
 from deepad.train.loop import ProgressCallback, RunContext
 
 SCORE_CHUNK = 2048  # rows per block of pairwise distances, to bound memory
@@ -38,7 +38,6 @@ NU_FLOOR = 1e-3  # OC-SVM nu from a contamination of 0 would leave no support ve
 
 class ShallowDetector(Detector):
     """Common part: standardised features, array state, chunked scoring."""
-
 
     def _fit(
         self,
@@ -66,6 +65,31 @@ class ShallowDetector(Detector):
         arrays = {k: np.asarray(v) for k, v in tensors.items()}
         self.features_ = FeatureMap.from_state(arrays, meta)
         self.model_ = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
+        self._check_model(self.features_.dimension)
+
+    # (name, shape) of each model array: an int is that size, "d" the feature count, another
+    # letter a size shared by the arrays naming it (at least 1)
+    _MODEL_SHAPES: ClassVar[tuple[tuple[str, tuple[int | str, ...]], ...]] = ()
+
+    def _check_model(self, d: int) -> None:
+        """The loaded arrays have the shapes this method saves, so a damaged or tampered
+        model is refused on load instead of scoring garbage or failing half-way."""
+        sizes: dict[str, int] = {"d": d}
+        for name, shape in self._MODEL_SHAPES:
+            array = self.model_.get(name)
+            if array is None:
+                raise ValueError(f"the model has no array {name!r}")
+            if array.dtype.kind not in "fiu" or array.ndim != len(shape):
+                raise ValueError(f"model array {name!r} is not a {len(shape)}-D numeric array")
+            for axis, (want, got) in enumerate(zip(shape, array.shape, strict=True)):
+                if isinstance(want, str):
+                    want = sizes.setdefault(want, got)
+                    if got < 1:
+                        raise ValueError(f"model array {name!r} is empty")
+                if got != want:
+                    raise ValueError(
+                        f"model array {name!r} has {got} entries on axis {axis}, expected {want}"
+                    )
 
     @abstractmethod
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -93,6 +117,12 @@ class KDE(ShallowDetector):
 
     name = "kde"
     config: KDEConfig
+    _MODEL_SHAPES = (("points", ("n", "d")), ("bandwidth", (1,)))
+
+    def _check_model(self, d: int) -> None:
+        super()._check_model(d)
+        if not float(self.model_["bandwidth"][0]) > 0:
+            raise ValueError("the bandwidth is not positive")
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config
@@ -156,6 +186,12 @@ class OCSVM(ShallowDetector):
 
     name = "ocsvm"
     config: OCSVMConfig
+    _MODEL_SHAPES = (
+        ("support_vectors", ("m", "d")),
+        ("dual_coef", ("m",)),
+        ("intercept", (1,)),
+        ("gamma", (1,)),
+    )
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config
@@ -186,6 +222,7 @@ class PCA(ShallowDetector):
 
     name = "pca"
     config: PCAConfig
+    _MODEL_SHAPES = (("mean", ("d",)), ("components", ("k", "d")))
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         mean = x.mean(0, dtype=np.float64)
@@ -223,6 +260,9 @@ class IForest(ShallowDetector):
 
     name = "iforest"
     config: IForestConfig
+
+    def _check_model(self, d: int) -> None:
+        check_forest(self.model_, d)
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config

@@ -22,6 +22,13 @@ class KernelPCA(ShallowDetector):
 
     name = "kernel_pca"
     config: KernelPCAConfig
+    _MODEL_SHAPES = (
+        ("points", ("n", "d")),
+        ("alphas", ("n", "k")),
+        ("column_mean", ("n",)),
+        ("total_mean", (1,)),
+        ("gamma", (1,)),
+    )
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config
