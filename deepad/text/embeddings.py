@@ -395,16 +395,23 @@ def _read_vector_file(path: Path, size: int, mtime: int) -> dict[str, np.ndarray
                 continue  # words containing spaces; rare, skip
             word = parts[0]
             if word not in table:
-                table[word] = np.asarray(parts[1:], dtype=np.float32)
+                try:
+                    table[word] = np.asarray(parts[1:], dtype=np.float32)
+                except ValueError:
+                    # the message names the line, never its text (the file may be anything)
+                    raise ValueError(
+                        f"{path.name}, line {line_no + 1}: not a word followed by numbers; "
+                        "not a GloVe/fastText text file"
+                    ) from None
     if not table:
-        raise ValueError(f"{path} holds no word vectors")
+        raise ValueError(f"{path.name} holds no word vectors")
     log.info("read %d word vectors of dimension %d from %s", len(table), dim, path.name)
     return table
 
 
 def _file_word_vectors(path: Path) -> WordVectors:
     if not path.is_file():
-        raise FileNotFoundError(f"embedding file {path} does not exist")
+        raise FileNotFoundError(f"embedding file {path.name} does not exist")
     stat = path.stat()
 
     def lookup(words: list[str]) -> dict[str, np.ndarray]:
