@@ -5,6 +5,7 @@ import streamlit as st
 from deepad import viz
 from pages.components import runinfo
 from pages.components.state import service
+from pages.components.text import md
 
 st.title("Runs")
 svc = service()
@@ -19,7 +20,7 @@ def act(action: str, run_id: int) -> None:
         elif action == "delete":
             svc.delete(run_id)
     except Exception as error:
-        st.session_state["runs_message"] = f"Could not {action} run {run_id}: {error}"
+        st.session_state["runs_message"] = f"Could not {action} run {run_id}: {md(error)}"
 
 
 @st.fragment(run_every="2s")
@@ -27,7 +28,7 @@ def run_list() -> None:
     try:
         runs = svc.runs()
     except Exception as error:
-        st.error(f"The run store could not be read: {error}")
+        st.error(f"The run store could not be read: {md(error)}")
         return
     message = st.session_state.pop("runs_message", None)
     if message:
@@ -51,7 +52,8 @@ def run_list() -> None:
             if record.id in queue:
                 badge += f" · waiting, position {queue[record.id]} of {len(queue)}"
             head.markdown(
-                f"**Run {record.id} · {runinfo.method_title(svc, record.method)}** · {badge}  \n"
+                f"**Run {record.id} · {md(runinfo.method_title(svc, record.method))}** · "
+                f"{badge}  \n"
                 f"{runinfo.data_line(svc, record)}"
             )
             with buttons:
@@ -85,7 +87,7 @@ def run_list() -> None:
             progress = float(record.progress or 0.0)
             st.progress(min(1.0, max(0.0, progress)), text=runinfo.progress_text(record))
             if record.status == "failed":
-                st.error(f"Failed: {record.error or 'no reason recorded'}")
+                st.error(f"Failed: {md(record.error) if record.error else 'no reason recorded'}")
             elif record.status == "interrupted":
                 st.warning(
                     "Interrupted: its process is gone (app host restarted or killed). Resume "

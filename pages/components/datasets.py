@@ -9,6 +9,7 @@ from deepad import viz
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
 from deepad.service import Ingested, ServiceError
 from pages.components.state import TRAIN, service
+from pages.components.text import md
 
 ACCEPT = {
     DataKind.IMAGE: ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "zip"],
@@ -181,7 +182,7 @@ def upload_form(role: str, *, kind: DataKind | None) -> Ingested | None:
         try:
             columns = service().columns([u for u in uploads if u[0] in tabular])
         except ServiceError as error:
-            st.error(str(error))
+            st.error(md(error))
             columns = []
         if columns:
             if kind == DataKind.TEXT:
@@ -219,10 +220,10 @@ def upload_form(role: str, *, kind: DataKind | None) -> Ingested | None:
                     uploads, kind, name=name, split_test=role == TRAIN, **options
                 )
             except ServiceError as error:
-                st.error(str(error))
+                st.error(md(error))
                 return None
             except Exception as error:  # never a traceback in the page
-                st.error(f"The upload could not be read: {error}")
+                st.error(f"The upload could not be read: {md(error)}")
                 return None
         return done
     return None

@@ -9,6 +9,7 @@ import streamlit as st
 from deepad import metrics
 from deepad.data.registry import home_dir
 from deepad.service import Service
+from pages.components.text import md
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def finished_runs(svc: Service, empty_message: str) -> list:
     try:
         done = [r for r in svc.runs() if r.status == "done"]
     except Exception as error:
-        st.error(f"The run store could not be read: {error}")
+        st.error(f"The run store could not be read: {md(error)}")
         st.stop()
     if not done:
         st.info(empty_message)

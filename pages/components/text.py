@@ -1,0 +1,17 @@
+"""User-given text (dataset, file and class names, error messages that quote them) inside
+Markdown: escaped, so it shows as typed and never becomes an image, a link, a colour
+directive or formatting that would make a viewer's browser fetch a URL."""
+
+from __future__ import annotations
+
+import re
+
+# CommonMark's backslash escapes cover all ASCII punctuation; these are the characters that
+# start an image, link, emphasis, code, HTML, heading, list, table, directive or maths
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=\"'])")
+
+
+def md(text: object) -> str:
+    """``text`` as literal Markdown text on one line."""
+    one_line = " ".join(str(text).splitlines())
+    return _SPECIAL.sub(r"\\\1", one_line)
