@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 
 # CommonMark's backslash escapes cover all ASCII punctuation; these are the characters that
-# start an image, link, emphasis, code, HTML, heading, list, table, directive or maths
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=\"'])")
+# open an image, a link, an autolink or HTML, emphasis, code, a strike-through, a table cell,
+# a colour directive or maths (a name's dots and colons stay as they are, so it reads as typed)
+_SPECIAL = re.compile(r"([\\`*_\[\]<>!~|$])")
 
 
 def md(text: object) -> str:
