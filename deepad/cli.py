@@ -143,6 +143,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         args.path, args.kind, name=args.name or "", split_test=True, **_loader_options(args)
     )
     _print_kind_reason(done)
+    if done.known_as is not None:
+        print(f"the same items were stored before as {printable(done.known_as)}; reusing them")
     for record in _records(done).values():
         _print_dataset(record)
     return 0

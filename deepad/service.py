@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -59,6 +60,9 @@ class Ingested:
     test_record: Any | None = None
     test_dataset: Dataset | None = None
     kind_reason: str = ""
+    # the name the same content was stored under before (None: stored now); ``record`` then
+    # still reports this upload: its name and the files it skipped
+    known_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -418,22 +422,32 @@ class Service:
         label = label or dataset.name or Path(origin).name
         parts = split_train_test(dataset) if split_test else None
         if parts is None:
-            return Ingested(self._register(dataset, label, origin), dataset, kind_reason=reason)
+            record, known_as = self._register(dataset, label, origin)
+            return Ingested(record, dataset, kind_reason=reason, known_as=known_as)
         train, test = parts
         train.skipped = dataset.skipped  # reported once, with the training part
+        train_record, known_as = self._register(train, f"{label} (train)", origin)
         return Ingested(
-            self._register(train, f"{label} (train)", origin),
+            train_record,
             train,
-            self._register(test, f"{label} (test)", origin),
+            self._register(test, f"{label} (test)", origin)[0],
             test,
             kind_reason=reason,
+            known_as=known_as,
         )
 
-    def _register(self, dataset: Dataset, name: str, source: str) -> Any:
-        record = self.registry.add(dataset, name=name, source=source)
+    def _register(self, dataset: Dataset, name: str, source: str) -> tuple[Any, str | None]:
+        """The registry record of ``dataset`` as this upload made it, and the earlier name
+        when the same content was stored before. The content's id is shared, but the report
+        is this upload's: its name and the files it skipped, not the earlier upload's."""
+        record, known = self.registry.add_or_find(dataset, name=name, source=source)
         with self._lock:
             self._datasets[record.id] = dataset
-        return record
+        if not known:
+            return record, None
+        manifest = dict(record.manifest)
+        manifest["skipped"] = [{"name": s.name, "reason": s.reason} for s in dataset.skipped]
+        return dataclasses.replace(record, name=name, manifest=manifest), record.name
 
     def datasets(self, kind: DataKind | str | None = None) -> list[Any]:
         records = self.registry.list()

@@ -107,6 +107,12 @@ for tab, role in zip(tabs, (TRAIN, TEST, LABELED), strict=True):
             if source == "Upload files":
                 done = datasets.upload_form(role, kind=kind)
                 new_id = done.record.id if done else None
+                if done and done.known_as is not None:
+                    st.session_state["ingest_note"] = (
+                        f"This upload ({done.record.name}, {len(done.dataset):,} items, "
+                        f"{len(done.dataset.skipped)} file(s) skipped) holds the same items as "
+                        f"the dataset stored before as {done.known_as}; that one is used."
+                    )
                 if done and done.test_record is not None:
                     split_test = done.test_record.id
                     st.session_state["ingest_note"] = (

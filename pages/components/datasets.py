@@ -45,17 +45,11 @@ def counts(dataset: Dataset) -> dict[str, int]:
 
 
 def skipped_rows(dataset: Dataset, record: object | None = None) -> list[dict[str, str]]:
-    rows = [{"file": s.name, "reason": s.reason} for s in dataset.skipped]
-    if not rows and record is not None:
-        manifest = getattr(record, "manifest", {}) or {}
-        for entry in manifest.get("skipped", []) or []:
-            if isinstance(entry, dict):
-                rows.append(
-                    {"file": str(entry.get("name", "")), "reason": str(entry.get("reason", ""))}
-                )
-            elif isinstance(entry, list | tuple) and len(entry) == 2:
-                rows.append({"file": str(entry[0]), "reason": str(entry[1])})
-    return rows
+    """The files the dataset's upload skipped. The dataset holds them (a stored one reads
+    them from its manifest); a record's list is not used, as for content uploaded twice
+    it is the earlier upload's, not this one's."""
+    del record
+    return [{"file": s.name, "reason": s.reason} for s in dataset.skipped]
 
 
 def sample_indices(dataset: Dataset, count: int) -> list[int]:
