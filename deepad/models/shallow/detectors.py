@@ -167,16 +167,32 @@ class KDE(ShallowDetector):
             kind=data.kind,
         )
 
-    def _score_features(self, x: np.ndarray) -> np.ndarray:
+    def _score_features(self, x: np.ndarray, *, leave_out: bool = False) -> np.ndarray:
+        """Negative log-density; with ``leave_out``, ``x`` are the model's own points and
+        each is scored by the density of the others (its own kernel left out)."""
         points = self.model_["points"]
         h = float(self.model_["bandwidth"][0])
         n, d = points.shape
-        log_norm = np.log(n) + 0.5 * d * np.log(2.0 * np.pi * h * h)
+        others = n - 1 if leave_out else n
+        log_norm = np.log(max(others, 1)) + 0.5 * d * np.log(2.0 * np.pi * h * h)
         out = np.empty(len(x))
         for s in range(0, len(x), SCORE_CHUNK):
             sq = _squared_distances(x[s : s + SCORE_CHUNK], points)
+            if leave_out and n > 1:
+                rows = np.arange(len(sq))
+                sq[rows, s + rows] = np.inf
             out[s : s + SCORE_CHUNK] = log_norm - logsumexp(-0.5 * sq / (h * h), axis=1)
         return out
+
+    def _training_scores(self, train: Dataset) -> Scores:
+        """Leave-one-out: each training row is scored by the density of the other rows, as
+        an unseen normal row would be. Scored by the density that includes its own kernel,
+        a training row looks far more normal than new normal rows do, and the threshold
+        from ``contamination`` then flagged most new normal rows (84 % instead of 5 % on
+        8-D Gaussian rows)."""
+        del train  # the model's points are the training rows, in order
+        points = self.model_["points"]
+        return Scores(score=self._score_features(points, leave_out=True).astype(np.float64))
 
 
 # --------------------------------------------------------------------------- OC-SVM
