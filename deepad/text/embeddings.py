@@ -266,8 +266,11 @@ def _contextual(
     encoder = model[0].auto_model
     dim = int(encoder.config.hidden_size)
     n = len(texts)
+    # only the first max_tokens word-pieces are read: cut each document to the characters
+    # they can cover before tokenising, so a huge one-line text costs no more than its window
+    texts = [window(t, max_tokens) for t in texts]
     encoded = tokenizer(
-        list(texts),
+        texts,
         truncation=True,
         max_length=max_tokens,
         return_offsets_mapping=True,
@@ -306,6 +309,14 @@ def _contextual(
         if not words:
             docs[i] = ([EMPTY_TOKEN], pooled[i : i + 1])
     return _assemble(docs, pooled, dim)
+
+
+CHARS_PER_PIECE = 100  # a word-piece never covers more (BERT's longest word; longer is [UNK])
+
+
+def window(text: str, max_tokens: int) -> str:
+    """The start of ``text`` that its first ``max_tokens`` word-pieces can cover."""
+    return text[: max_tokens * CHARS_PER_PIECE]
 
 
 def _states_to_words(

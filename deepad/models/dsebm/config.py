@@ -88,7 +88,8 @@ class DSEBMConfig(NetworkConfig):
         0,
         low=0,
         high=1024,
-        help="Resize images to this square size (0: the first image's).",
+        help="Resize images to this square size (0: the median side of the training images, "
+        "at most 128).",
     )
     score_batch_size: int = param(
         1024, low=1, high=1_000_000, help="Items per batch when scoring.", advanced=True
