@@ -8,6 +8,7 @@ import streamlit as st
 
 from deepad import metrics
 from deepad.data.registry import home_dir
+from deepad.errors import DeepadError
 from deepad.service import Service
 from pages.components.text import md
 
@@ -34,8 +35,14 @@ def _service(home: str) -> Service:
 
 
 def service() -> Service:
-    """The process-wide service for the current home (store, registry, dataset cache)."""
-    return _service(current_home())
+    """The process-wide service for the current home (store, registry, dataset cache); a
+    run store that cannot be opened (lost or damaged index, a home that is a file) stops
+    the page with its one-line message."""
+    try:
+        return _service(current_home())
+    except DeepadError as error:
+        st.error(f"The run store cannot be opened: {md(error)}")
+        st.stop()
 
 
 @st.cache_resource(show_spinner=False)
