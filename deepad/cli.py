@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from deepad.config import ConfigError
+from deepad.data.types import printable
 from deepad.errors import DeepadError
 from deepad.service import Ingested, Service, ServiceError
 
@@ -72,17 +73,19 @@ def _print_kind_reason(done: Ingested) -> None:
 def _print_dataset(record: Any) -> None:
     counts = record.manifest.get("counts") or {}
     parts = [f"{v} {k}" for k, v in counts.items() if v]
-    print(f"dataset {record.id}  {record.name}  ({record.kind.value}, {record.count} items)")
+    print(
+        f"dataset {record.id}  {printable(record.name)}  ({record.kind.value}, {record.count} items)"
+    )
     if parts:
         print("  " + ", ".join(parts))
     classes = record.manifest.get("classes")
     if classes:
-        print("  classes: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items())))
+        print("  classes: " + ", ".join(f"{printable(k)} {v}" for k, v in sorted(classes.items())))
     skipped = record.manifest.get("skipped") or []
     if skipped:
         print(f"  skipped {len(skipped)} file(s):")
         for entry in skipped:
-            print(f"    {entry['name']}: {entry['reason']}")
+            print(f"    {printable(str(entry['name']))}: {printable(str(entry['reason']))}")
 
 
 def _resolve_data(
@@ -140,6 +143,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         args.path, args.kind, name=args.name or "", split_test=True, **_loader_options(args)
     )
     _print_kind_reason(done)
+    if done.known_as is not None:
+        print(f"the same items were stored before as {printable(done.known_as)}; reusing them")
     for record in _records(done).values():
         _print_dataset(record)
     return 0
@@ -376,6 +381,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    if args.action == "rebuild-index":
+        return _rebuild_index(args)
     svc = _service(args)
     svc.reconcile()
     if args.action == "list":
@@ -395,8 +402,29 @@ def cmd_runs(args: argparse.Namespace) -> int:
     raise ServiceError(f"unknown runs action {args.action!r}")
 
 
+def _rebuild_index(args: argparse.Namespace) -> int:
+    """``deepad runs rebuild-index``: a run index that is missing, emptied or damaged is
+    rebuilt from the run folders (a damaged file is kept beside it, renamed)."""
+    from deepad.runs.store import rebuild_index
+
+    home = Path(args.home).expanduser() if args.home is not None else None
+    added, moved = rebuild_index(home)
+    if moved is not None:
+        print(f"the damaged run index was moved to {printable(str(moved))}")
+    if added:
+        shown = ", ".join(str(i) for i in added)
+        print(f"rebuilt the run index: {len(added)} run(s) recovered from their folders ({shown})")
+        print("  their per-item scores were not in the folders; `deepad score` scores again")
+    else:
+        print("the run index already lists every run folder; nothing to rebuild")
+    return 0
+
+
 def _runs_list(svc: Service) -> int:
-    runs = svc.runs()
+    damaged: list[tuple[int, str]] = []
+    runs = svc.store.list_runs(damaged=damaged)
+    for run_id, reason in damaged:
+        print(f"run {run_id} skipped: {reason}", file=sys.stderr)
     if not runs:
         print("no runs yet; start one with: deepad train --method ae --data demo:fashion")
         return 0
@@ -412,7 +440,7 @@ def _runs_list(svc: Service) -> int:
                 "status": r.status + (f" ({r.phase})" if r.active and r.phase else ""),
                 "progress": f"{100 * r.progress:.0f}%",
                 "epoch": f"{r.epoch}/{r.epochs}" if r.epochs else "-",
-                "data": data["name"] if data else (r.test_dataset or r.train_dataset),
+                "data": printable(data["name"]) if data else (r.test_dataset or r.train_dataset),
                 "auroc": _format_metric(r.metrics.get("auroc")),
                 "created": _format_time(r.created),
                 "elapsed": _format_seconds(r.elapsed),
@@ -427,7 +455,7 @@ def _runs_show(svc: Service, run_id: int) -> int:
     r = svc.run(run_id)
     print(f"run {r.id}: {r.method}  {r.status}" + (f" ({r.phase})" if r.phase else ""))
     if r.error:
-        print(f"  error: {r.error}")
+        print(f"  error: {printable(r.error)}")
     for role, dataset_id in (
         ("train", r.train_dataset),
         ("test", r.test_dataset),
@@ -435,7 +463,7 @@ def _runs_show(svc: Service, run_id: int) -> int:
     ):
         if dataset_id:
             summary = svc.store.dataset_summary(dataset_id)
-            label = f"{summary['name']} ({summary['count']} items)" if summary else ""
+            label = f"{printable(summary['name'])} ({summary['count']} items)" if summary else ""
             print(f"  {role:<8} {dataset_id} {label}")
     print(f"  progress {100 * r.progress:.0f}%  epoch {r.epoch}/{r.epochs}", end="")
     if r.loss is not None:
@@ -634,8 +662,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="file to write (default: model.onnx in the run's folder)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("runs", help="list, show, cancel or delete runs")
-    p.add_argument("action", choices=("list", "show", "cancel", "delete"))
+    p = sub.add_parser(
+        "runs", help="list, show, cancel or delete runs; rebuild-index recovers a lost run index"
+    )
+    p.add_argument("action", choices=("list", "show", "cancel", "delete", "rebuild-index"))
     p.add_argument("run_id", type=int, nargs="?")
     p.set_defaults(func=cmd_runs)
 
@@ -687,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    first = printable(message.strip().splitlines()[0]) if message.strip() else "failed"
     print(f"deepad: error: {first}", file=sys.stderr)
     return EXIT_USER_ERROR
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -62,6 +63,9 @@ class Ingested:
     test_record: Any | None = None
     test_dataset: Dataset | None = None
     kind_reason: str = ""
+    # the name the same content was stored under before (None: stored now); ``record`` then
+    # still reports this upload: its name and the files it skipped
+    known_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -450,22 +454,32 @@ class Service:
         label = label or dataset.name or Path(origin).name
         parts = split_train_test(dataset) if split_test else None
         if parts is None:
-            return Ingested(self._register(dataset, label, origin), dataset, kind_reason=reason)
+            record, known_as = self._register(dataset, label, origin)
+            return Ingested(record, dataset, kind_reason=reason, known_as=known_as)
         train, test = parts
         train.skipped = dataset.skipped  # reported once, with the training part
+        train_record, known_as = self._register(train, f"{label} (train)", origin)
         return Ingested(
-            self._register(train, f"{label} (train)", origin),
+            train_record,
             train,
-            self._register(test, f"{label} (test)", origin),
+            self._register(test, f"{label} (test)", origin)[0],
             test,
             kind_reason=reason,
+            known_as=known_as,
         )
 
-    def _register(self, dataset: Dataset, name: str, source: str) -> Any:
-        record = self.registry.add(dataset, name=name, source=source)
+    def _register(self, dataset: Dataset, name: str, source: str) -> tuple[Any, str | None]:
+        """The registry record of ``dataset`` as this upload made it, and the earlier name
+        when the same content was stored before. The content's id is shared, but the report
+        is this upload's: its name and the files it skipped, not the earlier upload's."""
+        record, known = self.registry.add_or_find(dataset, name=name, source=source)
         with self._lock:
             self._datasets[record.id] = dataset
-        return record
+        if not known:
+            return record, None
+        manifest = dict(record.manifest)
+        manifest["skipped"] = [{"name": s.name, "reason": s.reason} for s in dataset.skipped]
+        return dataclasses.replace(record, name=name, manifest=manifest), record.name
 
     def datasets(self, kind: DataKind | str | None = None) -> list[Any]:
         records = self.registry.list()
@@ -914,17 +928,56 @@ class Service:
     def model_meta(self, run_id: int) -> dict[str, Any]:
         """The JSON metadata a run's detector saved (e.g. FCDD's receptive field, CVDD's top
         words per context), read without loading the network."""
+        from deepad.errors import ModelFileError
+        from deepad.models.checksum import read_model_json
+
         path = self.store.artifacts_dir(run_id) / "model" / "detector.json"
         if not path.exists():
             return {}
-        meta = json.loads(path.read_text()).get("meta", {})
+        try:
+            header = read_model_json(path)
+        except ModelFileError as error:  # a damaged file: the views show no extras
+            log.warning("%s", error)
+            return {}
+        meta = header.get("meta", {}) if isinstance(header, dict) else {}
         return meta if isinstance(meta, dict) else {}
 
     def model(self, run_id: int) -> Any:
-        """The run's fitted detector (for re-scoring and method views)."""
+        """The run's fitted detector (for re-scoring and method views), after checking that
+        its files are the ones the run saved (their checksum in the run store) and that it
+        is the run's method for the run's kind of data."""
+        from deepad.errors import ModelFileError
         from deepad.models.base import Detector
+        from deepad.models.checksum import model_checksum
 
-        return Detector.load(self.store.artifacts_dir(run_id) / "model")
+        record = self.run(run_id)
+        folder = self.store.artifacts_dir(run_id) / "model"
+        if record.model_checksum is not None:
+            if model_checksum(folder) != record.model_checksum:
+                raise ModelFileError(
+                    f"{folder}: the model files differ from those run {run_id} saved (checksum "
+                    "mismatch); they were changed or damaged, so they are not used"
+                )
+        detector = Detector.load(folder)
+        if detector.name != record.method:
+            raise ModelFileError(
+                f"{folder}: holds a {detector.name} model, but run {run_id} trained {record.method}"
+            )
+        kind = self._run_kind(record)
+        if kind is not None and detector.kind_.value != kind:
+            raise ModelFileError(
+                f"{folder}: the model is for {detector.kind_.value} data, but run {run_id} "
+                f"trained on {kind} data"
+            )
+        return detector
+
+    def _run_kind(self, record: Any) -> str | None:
+        """The data kind of a run's training set, None when it is no longer known."""
+        try:
+            kind = self.registry.record(record.train_dataset).kind
+        except (KeyError, OSError, ValueError):
+            return None
+        return getattr(kind, "value", kind)
 
     def score_path(
         self,

@@ -5,6 +5,7 @@ import streamlit as st
 from deepad.data.types import DataKind
 from pages.components import datasets
 from pages.components.state import LABELED, ROLES, TEST, TRAIN, service
+from pages.components.text import md
 
 st.title("Data")
 svc = service()
@@ -23,7 +24,7 @@ with st.container(border=True):
         demos = svc.demos()
     except Exception as error:
         demos = []
-        st.error(f"Demo sets are unavailable: {error}")
+        st.error(f"Demo sets are unavailable: {md(error)}")
     if demos:
         names = {d.name: f"{d.title} ({d.kind})" for d in demos}
         chosen = st.selectbox("Demo set", list(names), format_func=names.get, key="demo_choice")
@@ -34,7 +35,7 @@ with st.container(border=True):
                 try:
                     picked = svc.use_demo(chosen)
                 except Exception as error:
-                    st.error(f"The demo set could not be loaded: {error}")
+                    st.error(f"The demo set could not be loaded: {md(error)}")
                 else:
                     st.session_state[TRAIN] = picked.train
                     st.session_state[TEST] = picked.test
@@ -44,7 +45,7 @@ with st.container(border=True):
 
 note = st.session_state.pop("ingest_note", None)
 if note is not None:
-    st.info(note)
+    st.info(md(note))
 restored = st.session_state.pop("selection_restored", None)
 if restored is not None:
     st.caption(f"Data selection restored from run {restored} (the latest run).")
@@ -85,11 +86,11 @@ for tab, role in zip(tabs, (TRAIN, TEST, LABELED), strict=True):
                 record = svc.record(current)
                 dataset = svc.dataset(current)
             except Exception as error:
-                st.error(f"The selected dataset is unavailable: {error}")
+                st.error(f"The selected dataset is unavailable: {md(error)}")
                 st.session_state[role] = None
             else:
                 left, right = st.columns([4, 1])
-                left.markdown(f"**Selected {ROLES[role]}:** {record.name} ({record.kind})")
+                left.markdown(f"**Selected {ROLES[role]}:** {md(record.name)} ({record.kind})")
                 if right.button("Clear", key=f"{role}_clear"):
                     st.session_state[role] = None
                     if role == TRAIN:
@@ -112,6 +113,12 @@ for tab, role in zip(tabs, (TRAIN, TEST, LABELED), strict=True):
             if source == "Upload files":
                 done = datasets.upload_form(role, kind=kind)
                 new_id = done.record.id if done else None
+                if done and done.known_as is not None:
+                    st.session_state["ingest_note"] = (
+                        f"This upload ({done.record.name}, {len(done.dataset):,} items, "
+                        f"{len(done.dataset.skipped)} file(s) skipped) holds the same items as "
+                        f"the dataset stored before as {done.known_as}; that one is used."
+                    )
                 if done and done.test_record is not None:
                     split_test = done.test_record.id
                     st.session_state["ingest_note"] = (

@@ -14,6 +14,7 @@ from deepad.data.types import DataKind
 from deepad.service import ServiceError
 from pages.components import runinfo
 from pages.components.state import EXPLAIN_ITEM, INSPECT_RUN, finished_runs, service
+from pages.components.text import md
 from pages.views import default
 from pages.views.default import Context
 
@@ -53,10 +54,10 @@ try:
     results = svc.results(run_id)
     dataset = svc.dataset(results.dataset_id)
 except ServiceError as error:
-    st.error(str(error))
+    st.error(md(error))
     st.stop()
 except Exception as error:  # a missing dataset: say so, no traceback
-    st.error(f"Run {run_id} could not be opened: {error}")
+    st.error(f"Run {run_id} could not be opened: {md(error)}")
     st.stop()
 if len(results) == 0:
     st.warning("This run scored no items.")
@@ -80,7 +81,7 @@ if key not in cache:
         try:
             cache[key] = svc.explain_item(run_id, item)
         except ServiceError as error:
-            st.error(str(error))
+            st.error(md(error))
             st.stop()
 found = cache[key]
 
@@ -205,7 +206,7 @@ else:
             hide_index=True,
         )
     except Exception as error:  # a training set that cannot be read: the chart still stands
-        st.caption(f"The training distribution is not available: {error}")
+        st.caption(f"The training distribution is not available: {md(error)}")
 
 st.subheader("Explainers over the test set")
 
@@ -221,7 +222,7 @@ def job_panel() -> None:
             svc.cancel_explain_job(run_id)
         return
     if status == "failed":
-        st.error(f"The explain job failed: {progress.get('error', '')}")
+        st.error(f"The explain job failed: {md(progress.get('error', ''))}")
     elif status == "cancelled":
         st.warning("The explain job was cancelled.")
     rows = svc.explainer_table(run_id) if status == "done" else []

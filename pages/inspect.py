@@ -12,6 +12,7 @@ from pages.components.state import (
     finished_runs,
     service,
 )
+from pages.components.text import md
 from pages.components.threshold import numbers, plots, threshold_control
 from pages.views import default, view_for
 from pages.views.default import Context
@@ -76,10 +77,10 @@ try:
     dataset = svc.dataset(results.dataset_id)
     explanations = svc.explanations(run_id)
 except ServiceError as error:
-    st.error(str(error))
+    st.error(md(error))
     st.stop()
 except Exception as error:  # a missing dataset or unreadable artifact: say so, no traceback
-    st.error(f"Run {run_id} could not be opened: {error}")
+    st.error(f"Run {run_id} could not be opened: {md(error)}")
     st.stop()
 if len(results) == 0:
     st.warning("This run scored no items.")

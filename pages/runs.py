@@ -6,6 +6,7 @@ import streamlit as st
 from deepad import viz
 from pages.components import runinfo
 from pages.components.state import service
+from pages.components.text import md
 
 st.title("Runs")
 svc = service()
@@ -38,7 +39,7 @@ def act(action: str, run_id: int) -> None:
             svc.mark_best(run_id, action == "best")
     except Exception as error:
         st.session_state["runs_message"] = (
-            f"Could not {action.replace('_', ' ')} run {run_id}: {error}"
+            f"Could not {action.replace('_', ' ')} run {run_id}: {md(error)}"
         )
 
 
@@ -46,7 +47,7 @@ def empty_trash() -> None:
     try:
         gone = svc.empty_trash()
     except Exception as error:
-        st.session_state["runs_message"] = f"Could not empty the deleted runs: {error}"
+        st.session_state["runs_message"] = f"Could not empty the deleted runs: {md(error)}"
     else:
         st.session_state["runs_note"] = f"{len(gone)} deleted run(s) removed for good."
 
@@ -56,7 +57,7 @@ def run_list() -> None:
     try:
         runs = svc.runs()
     except Exception as error:
-        st.error(f"The run store could not be read: {error}")
+        st.error(f"The run store could not be read: {md(error)}")
         return
     message = st.session_state.pop("runs_message", None)
     if message:
@@ -86,8 +87,9 @@ def run_list() -> None:
                 badge += f" · waiting, position {queue[record.id]} of {len(queue)}"
             star = " · ★ best for its training set" if record.id in best else ""
             head.markdown(
-                f"**Run {record.id} · {runinfo.method_title(svc, record.method)}** · {badge}"
-                f"{star}  \n{runinfo.data_line(svc, record)}"
+                f"**Run {record.id} · {md(runinfo.method_title(svc, record.method))}** · "
+                f"{badge}{star}  \n"
+                f"{runinfo.data_line(svc, record)}"
             )
             with buttons:
                 cols = st.columns(4)
@@ -160,7 +162,7 @@ def run_list() -> None:
             progress = float(record.progress or 0.0)
             st.progress(min(1.0, max(0.0, progress)), text=runinfo.progress_text(record))
             if record.status == "failed":
-                st.error(f"Failed: {record.error or 'no reason recorded'}")
+                st.error(f"Failed: {md(record.error) if record.error else 'no reason recorded'}")
             elif record.status == "interrupted":
                 st.warning(
                     "Interrupted: its process is gone (app host restarted or killed). Resume "

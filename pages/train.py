@@ -6,6 +6,7 @@ from deepad.service import ServiceError
 from pages.components import prefill
 from pages.components.config_form import config_form
 from pages.components.state import INSPECT_RUN, LABELED, ROLES, TEST, TRAIN, service
+from pages.components.text import md
 
 st.title("Train")
 svc = service()
@@ -26,7 +27,7 @@ if not train_id:
 try:
     record = svc.record(train_id)
 except Exception as error:
-    st.error(f"The training set is unavailable: {error}")
+    st.error(f"The training set is unavailable: {md(error)}")
     st.stop()
 
 for role in (TEST, LABELED):  # never score a set of another kind or image size silently
@@ -36,17 +37,18 @@ for role in (TEST, LABELED):  # never score a set of another kind or image size 
         problem = str(error)
     if problem:
         st.warning(
-            f"The chosen {ROLES[role]} was dropped: it does not fit the training set ({problem})."
+            f"The chosen {ROLES[role]} was dropped: it does not fit the training set "
+            f"({md(problem)})."
         )
         st.session_state[role] = None
 test_id = st.session_state.get(TEST)
 labeled_id = st.session_state.get(LABELED)
-parts = [f"**Training set:** {record.name} ({record.kind}, {record.count:,} items)"]
+parts = [f"**Training set:** {md(record.name)} ({record.kind}, {record.count:,} items)"]
 for role, dataset_id in (("test set", test_id), ("labeled anomalies", labeled_id)):
     if dataset_id:
         try:
             other = svc.record(dataset_id)
-            parts.append(f"**{role.capitalize()}:** {other.name} ({other.count:,} items)")
+            parts.append(f"**{role.capitalize()}:** {md(other.name)} ({other.count:,} items)")
         except Exception:
             pass
 st.markdown("  \n".join(parts))
@@ -130,7 +132,7 @@ if submitted:
     except ServiceError as error:
         st.error(str(error))
     except Exception as error:  # never a traceback in the page
-        st.error(f"The run could not be started: {error}")
+        st.error(f"The run could not be started: {md(error)}")
     else:
         st.session_state[INSPECT_RUN] = run_id
         place = svc.queue().get(run_id)

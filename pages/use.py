@@ -9,6 +9,7 @@ from deepad.data.types import DataKind
 from deepad.service import FILTERS, ServiceError, flagged_csv, ranked, write_scores_csv
 from pages.components import datasets, items, runinfo
 from pages.components.state import TRAIN, finished_runs, service
+from pages.components.text import md
 from pages.views import view_for
 from pages.views.default import Context
 
@@ -52,7 +53,7 @@ elif star.button("☆ Mark as the best run", key="use_mark_best"):
     try:
         svc.mark_best(run_id)
     except ServiceError as error:
-        st.error(str(error))
+        st.error(md(error))
     else:
         st.rerun()
 
@@ -72,9 +73,9 @@ if new_id:
     try:
         job = svc.start_score_job(run_id, new_id)
     except ServiceError as error:
-        st.error(str(error))
+        st.error(md(error))
     except Exception as error:  # never a traceback in the page
-        st.error(f"Scoring could not start: {error}")
+        st.error(f"Scoring could not start: {md(error)}")
     else:
         st.session_state["use_job"] = (run_id, job)
         st.rerun()
@@ -103,7 +104,7 @@ job_progress()
 jobs = svc.score_jobs(run_id)
 for job in jobs[:3]:
     if job.get("status") == "failed":
-        st.error(f"Scoring job {job['job']} failed: {job.get('error', 'no reason recorded')}")
+        st.error(f"Scoring job {job['job']} failed: {md(job.get('error', 'no reason recorded'))}")
 finished = [j for j in jobs if j.get("status") == "done"]
 if finished:
     names = {
@@ -118,10 +119,10 @@ if finished:
         results, explanations = svc.scored_results(run_id, picked)
         dataset = svc.dataset(results.dataset_id)
     except ServiceError as error:
-        st.error(str(error))
+        st.error(md(error))
         st.stop()
     except Exception as error:
-        st.error(f"The scored data could not be opened: {error}")
+        st.error(f"The scored data could not be opened: {md(error)}")
         st.stop()
     ctx = Context(
         svc=svc, results=results, threshold=threshold, dataset=dataset, explanations=explanations
@@ -196,7 +197,7 @@ with right:
                 try:
                     st.session_state[exported_key] = svc.export_in_background(run_id)
                 except ServiceError as error:
-                    st.error(str(error))
+                    st.error(md(error))
         found = st.session_state.get(exported_key)
         if found:
             shape = "×".join(str(s) for s in found["input_shape"])
@@ -214,7 +215,7 @@ with right:
                 with open(found["path"], "rb") as onnx_file:
                     onnx_bytes = onnx_file.read()
             except OSError as error:
-                st.error(f"The ONNX file could not be read: {error}")
+                st.error(f"The ONNX file could not be read: {md(error)}")
             else:
                 st.download_button(
                     "Download model.onnx",

@@ -23,6 +23,18 @@ def _isolated_deepad_home(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _word_vector_folder(tmp_path_factory):
+    # tests write their small GloVe-style files under the session's temporary folder
+    previous = os.environ.get("DEEPAD_WORD_VECTORS")
+    os.environ["DEEPAD_WORD_VECTORS"] = str(tmp_path_factory.getbasetemp())
+    yield
+    if previous is None:
+        os.environ.pop("DEEPAD_WORD_VECTORS", None)
+    else:
+        os.environ["DEEPAD_WORD_VECTORS"] = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _default_run_store():
     # a developer's shared store must not receive the tests' runs
     previous = os.environ.pop("DEEPAD_STORE_URL", None)
@@ -61,7 +73,9 @@ def chromium_page(tmp_path):
 def worker_pid():
     """The PID of a live process that passes for a deepad worker (its command line names
     deepad), for tests of what the job runner does with running runs."""
-    process = subprocess.Popen([sys.executable, "-c", "import time  # deepad worker\ntime.sleep(600)"])
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time  # deepad worker\ntime.sleep(600)"]
+    )
     yield process.pid
     process.kill()
     process.wait()

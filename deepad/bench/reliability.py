@@ -93,6 +93,15 @@ class Tally:
     run_failures: list[str] = field(default_factory=list)
     tampered: int = 0
     full_disk_checks: int = 0
+    # second round: lost run index, server paths in settings, Markdown in names, damaged
+    # forests, FIFOs in place of model files, changed model files of a run
+    store_checks: int = 0
+    data_lost: list[str] = field(default_factory=list)
+    path_settings: int = 0
+    markdown_names: int = 0
+    forests: int = 0
+    fifos: int = 0
+    checksum_checks: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
@@ -435,7 +444,9 @@ def _clean_error(error: BaseException) -> bool:
     """A refusal the front ends show as one line (not a crash)."""
     if isinstance(error, UnicodeError | RecursionError):
         return False
-    if not isinstance(error, ValueError | OSError):
+    from deepad.errors import DeepadError
+
+    if not isinstance(error, ValueError | OSError | DeepadError):
         return False
     text = str(error)
     return bool(text.strip()) and "\n" not in text.strip() and "Traceback" not in text
@@ -695,6 +706,283 @@ def _tampered(data: bytes, name: str, rng: random.Random) -> bytes | None:
     return struct.pack("<Q", rng.choice([2**40, size + 10, 3])) + data[8:]
 
 
+# ------------------------------------------------------------------ second round
+def _refusal(tally: Tally, tag: str, action: Callable[[], Any], *, must_say: str = "") -> None:
+    """``action`` must fail with a clean one-line error (containing ``must_say``) in time;
+    a result is a silent acceptance, anything else a crash."""
+    try:
+        with time_limit(TIME_LIMIT_S):
+            action()
+    except Hang:
+        tally.crashes.append(f"{tag}: hang")
+    except Exception as exc:
+        if not _clean_error(exc) or must_say not in str(exc):
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            tally.crashes.append(f"{tag}: {detail}")
+    else:
+        tally.silent_nan.append(f"{tag}: accepted")
+
+
+def _tree_of(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def lost_index(work: Path, rng: random.Random, tally: Tally) -> None:
+    """A run index deleted, emptied or overwritten with garbage while run folders exist:
+    opening it is one clear error, no run folder is written into, and rebuild-index brings
+    every run back."""
+    from deepad.cli import main
+    from deepad.runs.store import RunStore
+
+    for how in ("emptied", "deleted", "garbage", "truncated"):
+        home = work / f"index-{how}"
+        store = RunStore(home)
+        for i in range(3):
+            run_id = store.create_run("kde", {"seed": i}, f"{i:016d}")
+            (store.artifacts_dir(run_id) / "run.log").write_text(f"run {run_id}\n")
+        store.close()
+        runs = home / "runs"
+        before = _tree_of(runs)
+        db = home / "runs.db"
+        for side in ("runs.db-wal", "runs.db-shm"):
+            (home / side).unlink(missing_ok=True)
+        if how == "emptied":
+            db.write_bytes(b"")
+        elif how == "deleted":
+            db.unlink()
+        elif how == "garbage":
+            db.write_bytes(rng.randbytes(8192))
+        else:
+            db.write_bytes(db.read_bytes()[:100] + bytes(100))
+        tally.store_checks += 1
+        tag = f"run index {how}"
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            for argv in (["runs", "list"], ["train", "--method", "kde", "--data", str(work)]):
+                code = main(["--home", str(home), *argv])
+                if code == 0:
+                    tally.silent_nan.append(f"{tag}: `deepad {' '.join(argv)}` went on")
+        if "Traceback" in err.getvalue() or "rebuild-index" not in err.getvalue():
+            tally.crashes.append(f"{tag}: {err.getvalue().strip()[:200]!r}")
+        changed = [k for k, v in before.items() if _tree_of(runs).get(k) != v]
+        if changed:
+            tally.data_lost.append(f"{tag}: {', '.join(changed)} changed")
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = main(["--home", str(home), "runs", "rebuild-index"])
+        store = RunStore(home)
+        if code != 0 or [r.id for r in store.list_runs()] != [3, 2, 1]:
+            tally.data_lost.append(f"{tag}: rebuild-index did not bring runs 1-3 back")
+        elif store.create_run("kde", {}, "0" * 16) != 4:
+            tally.data_lost.append(f"{tag}: a new run reused an old id")
+        store.close()
+
+
+def server_paths(work: Path, tally: Tally) -> None:
+    """Settings naming files outside the operator's word-vector folder: refused unread, and
+    no message quotes a file's content."""
+    from deepad.models import Detector
+    from deepad.models.textbank import TextKNN
+
+    allowed = work / "vectors"
+    allowed.mkdir()
+    words = [f"word{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(40)]
+    rows = [
+        f"{w} " + " ".join(f"{np.sin(i + j):.4f}" for j in range(8)) for i, w in enumerate(words)
+    ]
+    (allowed / "glove.txt").write_text("\n".join(rows) + "\n")
+    secret = work / "secret.txt"
+    secret.write_text("List of secrets: root:x:0:0\n" * 4)
+    (allowed / "notes.txt").write_text(secret.read_text())
+    (allowed / "link.txt").symlink_to(secret)
+    docs = [" ".join(words[(i * 7 + j) % 40] for j in range(12)) for i in range(10)]
+    previous = os.environ.get("DEEPAD_WORD_VECTORS")
+    os.environ["DEEPAD_WORD_VECTORS"] = str(allowed)
+
+    def fit(name: str) -> Any:
+        return TextKNN(embedding="file", embedding_file=name, cache_embeddings=False).fit(docs)
+
+    def quiet(name: str) -> Callable[[], Any]:
+        def action() -> Any:
+            try:
+                return fit(name)
+            except ValueError as exc:
+                if "List" in str(exc) or "root:" in str(exc):
+                    raise RuntimeError(f"the message quotes the file: {exc}") from None
+                raise
+
+        return action
+
+    try:
+        names = [str(secret), "../secret.txt", "/etc/passwd", "../../../../../../etc/passwd",
+                 "link.txt", "notes.txt", str(secret) + ".missing", "/proc/self/environ"]  # fmt: skip
+        for name in names:
+            tally.path_settings += 1
+            _refusal(tally, f"setting embedding_file={name!r}", quiet(name))
+        folder = work / "path-model"
+        fit("glove.txt").save(folder)
+        tree = json.loads((folder / "detector.json").read_text())
+        tree["config"]["embedding_file"] = "../../../../../../etc/passwd"
+        (folder / "detector.json").write_text(json.dumps(tree))
+        tally.path_settings += 1
+        _refusal(
+            tally,
+            "model file naming /etc/passwd",
+            lambda: Detector.load(folder).score(docs[:2]),
+            must_say="word-vector folder",
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("DEEPAD_WORD_VECTORS", None)
+        else:
+            os.environ["DEEPAD_WORD_VECTORS"] = previous
+
+
+def markdown_names(rng: random.Random, tally: Tally) -> None:
+    """Hostile names escaped as the pages escape them make no image and no link."""
+    from markdown_it import MarkdownIt
+
+    from deepad.markup import escape_markdown
+
+    parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    pieces = ["![x](https://evil.example/{}.png)", "[l](https://evil.example/{})",
+              "<img src=https://evil.example/{}>", "<https://evil.example/{}>",
+              ":red[{}]", "**{}**", "`{}", "[r][{}]\n\n[{}]: https://evil.example/r",
+              "![a]\n[a]: https://evil.example/{}.png", "$x^{}$", "~~{}~~", "\\![x](https://evil.example/{})"]  # fmt: skip
+    for i in range(200):
+        name = " ".join(rng.choice(pieces).format(i, i) for _ in range(rng.randint(1, 3)))
+        tally.markdown_names += 1
+        html = parser.render(escape_markdown(name))
+        if "evil.example" in html and ("<img" in html or "href=" in html):
+            tally.crashes.append(f"Markdown name {name!r} renders as {html.strip()!r}")
+
+
+def damaged_forests(work: Path, rng: random.Random, count: int, tally: Tally) -> None:
+    """Isolation forests whose node arrays are changed (cycles, indices out of range, wrong
+    lengths, negative roots) are refused on load, never scored or looped over."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from deepad.models import Detector, get_method
+
+    data = np.random.default_rng(3).normal(size=(60, 4)).astype(np.float32)
+    base = work / "forest"
+    get_method("iforest")(n_estimators=4).fit(data).save(base)
+    for i in range(count):
+        folder = work / f"forest-{i}"
+        folder.mkdir()
+        for p in base.iterdir():
+            (folder / p.name).write_bytes(p.read_bytes())
+        path = folder / "detector.safetensors"
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as opened:
+            meta = opened.metadata()
+        key = rng.choice(["left", "right", "feature", "roots"])
+        name = next(k for k in tensors if k.endswith("model." + key))
+        value = tensors[name].clone()
+        spots = torch.nonzero(value >= 0).flatten().tolist() or [0]
+        where = rng.choice(spots)
+        how = rng.choice(["self", "back", "far", "negative", "root"])
+        value[where] = {
+            "self": where, "back": max(0, where - rng.randint(1, 5)), "far": 10**9,
+            "negative": -rng.randint(2, 10**6), "root": int(value[0]) if len(value) else 0,
+        }[how]  # fmt: skip
+        if how == "self" and key in ("left", "right"):
+            value[value >= 0] = torch.arange(len(value))[value >= 0]  # every node: itself
+        tensors[name] = value
+        save_file(tensors, str(path), metadata=meta)
+        tally.forests += 1
+        tag = f"forest {key}/{how}#{i}"
+        before = Detector.load(base).score(data).score
+        try:
+            with time_limit(TIME_LIMIT_S):
+                scores = Detector.load(folder).score(data).score
+        except Hang:
+            tally.crashes.append(f"{tag}: hang")
+            continue
+        except Exception as exc:
+            if not _clean_error(exc) or str(folder) not in str(exc):
+                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                tally.crashes.append(f"{tag}: {detail}")
+            continue
+        # a change the checks allow (e.g. a split feature changed within range) is a valid
+        # forest; one that is not valid yet scores is a silent result
+        if not np.isfinite(scores).all():
+            tally.silent_nan.append(f"{tag}: non-finite scores")
+        elif how in ("self", "back", "far", "negative") and key in ("left", "right"):
+            tally.silent_nan.append(f"{tag}: accepted ({np.allclose(scores, before)=})")
+
+
+def fifo_models(work: Path, tally: Tally) -> None:
+    """A FIFO in place of either model file: refused at once, never waited on."""
+    from deepad.models import Detector, get_method
+    from deepad.models.checksum import model_checksum
+
+    data = np.random.default_rng(4).normal(size=(40, 3)).astype(np.float32)
+    for method in ("kde", "iforest", "ae"):
+        params = {"epochs": 1, "device": "cpu"} if method == "ae" else {}
+        base = work / f"fifo-{method}"
+        get_method(method)(**params).fit(data).save(base)
+        for target in ("detector.json", "detector.safetensors"):
+            folder = work / f"fifo-{method}-{target}"
+            folder.mkdir()
+            for p in base.iterdir():
+                if p.name != target:
+                    (folder / p.name).write_bytes(p.read_bytes())
+            os.mkfifo(folder / target)
+            for label, action in (
+                ("load", lambda f=folder: Detector.load(f).score(data)),
+                ("checksum", lambda f=folder: model_checksum(f)),
+            ):
+                tally.fifos += 1
+                _refusal(tally, f"FIFO as {method}/{target} ({label})", action,
+                         must_say="not a regular file")  # fmt: skip
+
+
+def checksum_mismatch(work: Path, rng: random.Random, tally: Tally) -> None:
+    """A run's model files changed after the run saved them (valid files, other content;
+    another method's model; a model for other data): scoring refuses them."""
+    from deepad.data.types import DataKind, Dataset
+    from deepad.models import get_method
+    from deepad.models.checksum import model_checksum
+    from deepad.service import Service
+
+    data = np.random.default_rng(5).normal(size=(50, 3)).astype(np.float32)
+    table = Dataset(DataKind.TABLE, data, [f"r{i}" for i in range(50)], columns=["a", "b", "c"])
+    csv = work / "score.csv"
+    csv.write_text("a,b,c\n" + "\n".join(",".join(map(str, r)) for r in data[:5]))
+    for i, how in enumerate(["threshold", "bytes", "swap", "method", "kind"]):
+        svc = Service(work / f"checksum-{i}")
+        train = svc.registry.add(table, name="t").id
+        method = "iforest" if how == "method" else "kde"
+        if how == "kind":
+            images = [np.zeros((8, 8), np.uint8)] * 3
+            train = svc.registry.add(Dataset(DataKind.IMAGE, images, ["a", "b", "c"])).id
+        run_id = svc.store.create_run(method, {}, train)
+        folder = svc.store.model_dir(run_id)
+        get_method("kde")().fit(table).save(folder)
+        checksum = model_checksum(folder) if how not in ("method", "kind") else None
+        svc.store.update(run_id, status="done", threshold=1.0, model_checksum=checksum)
+        if how in ("threshold", "bytes", "swap"):
+            svc.score_path(run_id, csv)  # the files as saved score
+        if how == "threshold":
+            tree = json.loads((folder / "detector.json").read_text())
+            tree["threshold"] = -1.0
+            (folder / "detector.json").write_text(json.dumps(tree))
+        elif how == "bytes":
+            raw = bytearray((folder / "detector.safetensors").read_bytes())
+            raw[-rng.randint(1, 64)] ^= 0x55  # a flipped bit in a weight: still loads
+            (folder / "detector.safetensors").write_bytes(bytes(raw))
+        elif how == "swap":
+            get_method("kde")(bandwidth=0.3).fit(table).save(folder)
+        tally.checksum_checks += 1
+        expected = {"method": "trained iforest", "kind": "trained on image data"}
+        _refusal(tally, f"changed model of a run ({how})", lambda s=svc, r=run_id: s.score_path(r, csv),
+                 must_say=expected.get(how, "checksum mismatch"))  # fmt: skip
+
+
 # ------------------------------------------------------------------ full disk
 def _writes(sql: str) -> bool:
     words = sql.upper().replace("=", " = ").split()
@@ -820,6 +1108,16 @@ def run(*, inputs: int, kills: int, tampered: int, seed: int, work: Path, log: A
     (work / "models").mkdir()
     tamper_models(work / "models", tampered, rng, tally)
     full_disk(work, tally)
+    for name, check in (
+        ("index", lambda folder: lost_index(folder, rng, tally)),
+        ("paths", lambda folder: server_paths(folder, tally)),
+        ("markdown", lambda folder: markdown_names(rng, tally)),
+        ("forests", lambda folder: damaged_forests(folder, rng, max(10, tampered // 4), tally)),
+        ("fifos", lambda folder: fifo_models(folder, tally)),
+        ("checksums", lambda folder: checksum_mismatch(folder, rng, tally)),
+    ):
+        (work / name).mkdir()
+        check(work / name)
     if kills:
         kill_and_resume(work / "kill-home", kills, rng, tally)
     return tally
@@ -851,9 +1149,17 @@ def report(tally: Tally, *, command: str, seconds: float) -> str:
         f"| inputs refused or skipped with a reason | {tally.refused} |",
         f"| tampered model files scored | {tally.tampered} |",
         f"| full-disk checks | {tally.full_disk_checks} |",
+        f"| run index lost, emptied or damaged while run folders exist | {tally.store_checks} |",
+        f"| settings or model files naming server paths | {tally.path_settings} |",
+        f"| hostile names rendered as Markdown after escaping | {tally.markdown_names} |",
+        f"| isolation forests with damaged node arrays | {tally.forests} |",
+        f"| FIFOs in place of model files | {tally.fifos} |",
+        f"| run models changed after saving (checksum, method, kind) | {tally.checksum_checks} |",
         f"| crashes (traceback or hang) | {len(tally.crashes)} |",
-        f"| silent wrong results (NaN/inf loaded or scored) | {len(tally.silent_nan)} |",
+        f"| silent wrong results (NaN/inf loaded or scored, damaged input accepted) "
+        f"| {len(tally.silent_nan)} |",
         f"| good files lost | {len(tally.lost)} |",
+        f"| run data lost or overwritten | {len(tally.data_lost)} |",
         f"| workers killed with SIGKILL | {tally.kills} |",
         f"| runs resumed from a checkpoint | {tally.resumed} |",
         f"| killed runs finished with a full history | {tally.runs_done} |",
@@ -870,6 +1176,7 @@ def report(tally: Tally, *, command: str, seconds: float) -> str:
         ("Crashes", tally.crashes),
         ("Silent NaN", tally.silent_nan),
         ("Good files lost", tally.lost),
+        ("Run data lost", tally.data_lost),
         ("Killed runs that did not finish", tally.run_failures),
     ):
         if items:

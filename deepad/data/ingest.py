@@ -272,7 +272,7 @@ class _Collector:
         try:
             archive = self.stack.enter_context(zipfile.ZipFile(file))
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            self.skipped.append(Skipped(label, f"not a readable zip archive ({exc})"))
+            self.skipped.append(Skipped(label, _zip_problem(file, exc)))
             return
         for info in archive.infolist():
             if info.is_dir():
@@ -534,3 +534,22 @@ def _text_column(columns: list[str], rows: list[tuple[int, list]]) -> str | None
         if values and 2 * phrases > len(values):
             return column
     return None
+
+
+def _zip_problem(file: Path | io.BytesIO, error: BaseException) -> str:
+    """Why a zip archive cannot be opened: one that starts like a zip archive but has no
+    readable directory at its end is damaged or cut short (e.g. an interrupted download)."""
+    try:
+        if isinstance(file, io.BytesIO):
+            start = file.getvalue()[:4]
+        else:
+            with open(file, "rb") as handle:
+                start = handle.read(4)
+    except OSError:
+        start = b""
+    if start.startswith(b"PK"):
+        return (
+            "the zip archive is damaged or truncated (its directory at the end is missing "
+            "or unreadable); download or zip it again"
+        )
+    return f"not a readable zip archive ({error})"

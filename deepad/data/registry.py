@@ -128,12 +128,19 @@ class DatasetRegistry:
 
     def add(self, dataset: Dataset, *, name: str | None = None, source: str = "") -> DatasetRecord:
         """Store ``dataset`` (or find it, when the same content is already stored)."""
+        return self.add_or_find(dataset, name=name, source=source)[0]
+
+    def add_or_find(
+        self, dataset: Dataset, *, name: str | None = None, source: str = ""
+    ) -> tuple[DatasetRecord, bool]:
+        """:meth:`add`, and whether the content was stored already (then the record is the
+        earlier one's, with its name and skipped files)."""
         dataset_id = content_hash(dataset)
         final = self.root / dataset_id
         if (final / "manifest.json").exists():
-            return self.record(dataset_id)
+            return self.record(dataset_id), True
         try:
-            return self._add(dataset, dataset_id, name, source)
+            return self._add(dataset, dataset_id, name, source), False
         except OSError as exc:
             raise RegistryError(
                 f"{self.root}: could not store the dataset ({exc.strerror or exc})"

@@ -11,7 +11,8 @@
   a note.
 - Files must be UTF-8, with or without a byte-order mark; anything else is a
   :class:`TextEncodingError` naming the file and the byte offset of the first invalid byte.
-- A jsonl line holding an escaped lone surrogate (``"\\ud800"``, not valid Unicode) is
+- A jsonl line that is not a JSON object (broken JSON, an integer of thousands of digits) or
+  holds an escaped lone surrogate (``"\\ud800"``, not valid Unicode) is
   skipped with a note.
 - Decoded sizes are bounded: a csv/tsv/jsonl file of more than :data:`MAX_RECORD_CELLS`
   cells is not read, nor is a file that would take the documents of one source over
@@ -178,30 +179,52 @@ def _read_jsonl(
 ) -> tuple[list[str], list[tuple[int, list]]]:
     objects: list[tuple[int, dict]] = []
     columns: dict[str, None] = {}
+    first_bad: tuple[int, str] | None = None
     cells = 0
     for number, line in enumerate(content.split("\n"), start=1):
         if not line.strip():
             continue
+        reason = None
         try:
             value = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-            raise ValueError(f"{name}: line {number} is not JSON ({why})") from None
-        if not isinstance(value, dict):
-            raise ValueError(f"{name}: line {number} is not a JSON object")
-        if "\\ud" in line.lower() and not _valid_unicode(value):
-            reason = "holds text that is not valid Unicode (a lone surrogate); line skipped"
+        except (ValueError, RecursionError) as exc:
+            # JSONDecodeError, and e.g. an integer of more digits than Python converts
+            why = (
+                exc.msg
+                if isinstance(exc, json.JSONDecodeError)
+                else "nested too deeply"
+                if isinstance(exc, RecursionError)
+                else "an integer of more digits than can be read"
+                if "digits" in str(exc)
+                else first_line(exc)
+            )
+            reason = f"is not JSON ({why})"
+        else:
+            if not isinstance(value, dict):
+                reason = "is not a JSON object"
+            elif "\\ud" in line.lower() and not _valid_unicode(value):
+                reason = "holds text that is not valid Unicode (a lone surrogate)"
+        if reason is not None:
+            # one bad line costs that line, not the file: skipped and named
+            first_bad = first_bad or (number, reason)
             if skipped is None:
                 raise ValueError(f"{name}: line {number} {reason}")
-            skipped.append(Skipped(f"{name}:{number}", reason))
+            skipped.append(Skipped(f"{name}:{number}", f"{reason}; line skipped"))
             continue
         cells += len(value)
         if cells > MAX_RECORD_CELLS:
             raise ValueError(f"{name}: more than {MAX_RECORD_CELLS:,} cells; not read")
         objects.append((number, value))
         columns.update(dict.fromkeys(value))
+    if not objects and first_bad is not None:  # every line was skipped: nothing to read
+        raise ValueError(f"{name}: no readable line; e.g. line {first_bad[0]} {first_bad[1]}")
     names = list(columns)
     return names, [(n, [obj.get(c) for c in names]) for n, obj in objects]
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _valid_unicode(value: object) -> bool:

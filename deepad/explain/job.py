@@ -60,13 +60,12 @@ def explain_item(detector: Any, item: Any) -> dict[str, Any]:
 
 
 def _run_parts(home: Path, run_id: int) -> tuple[Any, Any, Path]:
-    from deepad.models.base import Detector
     from deepad.service import Service
 
     svc = Service(home)
     results = svc.results(run_id)
     data = svc.dataset(results.dataset_id)
-    detector = Detector.load(svc.store.artifacts_dir(run_id) / "model")
+    detector = svc.model(run_id)  # checked against the run's checksum, method and kind
     return detector, data, svc.store.artifacts_dir(run_id) / FOLDER
 
 

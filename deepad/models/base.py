@@ -149,9 +149,19 @@ class Detector(ABC):
         """The primary score and its named components for each item; a NaN or infinite
         score is a ``ValueError`` naming the item, never a result."""
         data = self._checked(items)
-        return check_finite_scores(
-            self._score(data), data.names, getattr(self, "_loaded_from", None)
-        )
+        loaded_from = getattr(self, "_loaded_from", None)
+        try:
+            scores = self._score(data)
+        except (RuntimeError, IndexError, KeyError, TypeError, MemoryError, OverflowError) as exc:
+            if loaded_from is None:
+                raise
+            # a loaded model whose parts do not fit together (checked on load where it can be)
+            text = str(exc).strip().splitlines()
+            raise ModelFileError(
+                f"{loaded_from}: the saved model cannot score ({text[0] if text else type(exc).__name__}); "
+                "its files are damaged or were changed"
+            ) from None
+        return check_finite_scores(scores, data.names, loaded_from)
 
     def prepare(self, items: Any, *, context: RunContext | None = None) -> None:
         """Do the slow per-item work that scoring ``items`` needs, reporting it through
@@ -258,6 +268,7 @@ class Detector(ABC):
             raise ModelFileError(f"{path}: 'method' is not a known method ({method!r})")
         saved = load_state(directory / "detector", device="cpu")
         _check_saved(saved, path)
+        _check_sizes(saved, path)
         try:
             config = from_json(cls.Config, saved["config"])
             validate(config)
@@ -390,6 +401,57 @@ def _check_saved(saved: dict[str, Any], path: Path) -> None:
         raise ModelFileError(f"{path}: 'columns' must be a list of names")
     if not np.isfinite(saved["threshold"]):
         raise ModelFileError(f"{path}: 'threshold' is not finite")
+
+
+# Sizes a method reads from its saved metadata, and their bounds: a tampered value must not
+# make loading allocate terabytes (e.g. an image side of 10^9).
+_META_SIZES: dict[str, tuple[int, int]] = {
+    "image_size": (0, 4096),
+    "channels": (0, 16),
+    "features": (1, 10**6),
+    "code_size": (1, 10**6),
+    "dim": (1, 10**6),
+    "filters": (1, 10**5),
+    "hidden": (1, 10**6),
+    "shape": (1, 10**6),
+    "input_shape": (1, 10**6),
+}
+_MAX_META_ELEMENTS = 2**28  # the product of a saved shape
+
+
+def _check_sizes(saved: dict[str, Any], path: Path) -> None:
+    """Bound the sizes read from metadata, and refuse double-precision network tensors
+    (deepad's networks are single precision; float64 weights would fail mid-scoring)."""
+    import torch  # loaded already: load_state needs it
+
+    for key, value in saved["meta"].items():
+        if key not in _META_SIZES:
+            continue
+        low, high = _META_SIZES[key]
+        values = value if isinstance(value, list) else [value]
+        if value is None and key == "image_size":
+            continue
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ModelFileError(f"{path}: meta {key!r} must be whole numbers")
+        if any(not low <= v <= high for v in values):
+            raise ModelFileError(f"{path}: meta {key!r} = {value} is outside {low}..{high}")
+        if isinstance(value, list) and int(np.prod(values, dtype=np.float64)) > _MAX_META_ELEMENTS:
+            raise ModelFileError(f"{path}: meta {key!r} = {value} is too large")
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, torch.Tensor):
+            if node.dtype == torch.float64:
+                raise ModelFileError(
+                    f"{path}: tensor {where} is float64; deepad's networks save float32"
+                )
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{where}.{k}")
+        elif isinstance(node, list | tuple):
+            for i, v in enumerate(node):
+                walk(v, f"{where}.{i}")
+
+    walk(saved["tensors"], "tensors")
 
 
 def check_finite_items(data: Dataset, role: str) -> None:

@@ -21,6 +21,7 @@ lock.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import urllib.parse
 from collections.abc import Sequence
@@ -65,6 +66,9 @@ class Backend:
         """An INSERT that supports ``on_conflict_do_update`` on this database."""
         raise NotImplementedError
 
+    def after_explicit_id(self, con: Connection) -> None:
+        """After inserting a run with an explicit id: make later ids follow it."""
+
     def insert_rows(
         self, con: Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]
     ) -> None:
@@ -87,10 +91,12 @@ class SqliteBackend(Backend):
 
     name = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, connect: Any = None) -> None:
         super().__init__()
         self.path = path
         self.folder = path.parent
+        # sqlite3.connect, or a stand-in (tests and the reliability bench inject faults here)
+        self.connect = connect or sqlite3.connect
 
     def describe(self) -> str:
         return str(self.path)
@@ -122,10 +128,14 @@ class SqliteBackend(Backend):
                 con.execute("PRAGMA synchronous = NORMAL")
                 con.execute("PRAGMA foreign_keys = ON")
                 return con
-            except sqlite3.OperationalError:
-                if os.access(self.folder, os.W_OK) and os.access(self.path, os.W_OK):
+            except sqlite3.OperationalError as exc:
+                writable = os.access(self.folder, os.W_OK) and os.access(self.path, os.W_OK)
+                if writable and not _disk_trouble(exc, self.folder):
                     raise
-                self.read_only = True
+                # a read-only home stays so; on a full disk (WAL's shared-memory file cannot
+                # grow) this connection reads only, and a write through it says the disk is full
+                if not writable:
+                    self.read_only = True
         # a WAL database in a folder we cannot write has no -shm file to share; reading it
         # immutable is safe because nobody can write there either
         uri = "file:" + urllib.parse.quote(str(self.path))
@@ -139,10 +149,9 @@ class SqliteBackend(Backend):
             return con
         raise sqlite3.OperationalError("unable to open database file (read-only)")
 
-    @staticmethod
-    def _connect(target: Any, uri: bool = False) -> sqlite3.Connection:
+    def _connect(self, target: Any, uri: bool = False) -> sqlite3.Connection:
         # the pool hands a connection to one thread at a time, so it may change threads
-        con = sqlite3.connect(
+        con = self.connect(
             target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri,
             check_same_thread=False,
         )  # fmt: skip
@@ -170,8 +179,13 @@ class SqliteBackend(Backend):
         text = first_line(error)
         low = text.lower()
         path = self.path
-        if "full" in low or getattr(error, "errno", None) == 28:
+        if "full" in low or getattr(error, "errno", None) == 28 or _disk_full(self.folder):
             return f"{path}: the disk is full ({text}); free some space and retry"
+        if "not a database" in low or "malformed" in low:
+            return (
+                f"{path}: the run store is damaged ({text}); move it aside and rebuild it from "
+                "the run folders with: deepad runs rebuild-index"
+            )
         if "readonly" in low or "read-only" in low:
             return f"{path}: the run store is read-only here; this needs to write to it"
         if "unable to open" in low:
@@ -220,6 +234,13 @@ class PostgresBackend(Backend):
     def insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table)
 
+    def after_explicit_id(self, con: Connection) -> None:
+        con.execute(
+            sa.text(
+                "SELECT setval(pg_get_serial_sequence('runs', 'id'), (SELECT max(id) FROM runs))"
+            )
+        )
+
     def insert_rows(
         self, con: Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]
     ) -> None:
@@ -264,13 +285,27 @@ def parse_store_url(text: str) -> sa.URL:
     return url
 
 
-def backend_for(home: Path, url: str | None) -> Backend:
-    """The backend for a store URL, or the SQLite file in ``home`` when there is none."""
+def _disk_full(folder: Path, margin: int = 2**20) -> bool:
+    """Whether the file system holding ``folder`` has (almost) no space left."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
+def _disk_trouble(error: BaseException, folder: Path) -> bool:
+    low = str(error).lower()
+    return "disk i/o error" in low or "full" in low or _disk_full(folder)
+
+
+def backend_for(home: Path, url: str | None, *, connect: Any = None) -> Backend:
+    """The backend for a store URL, or the SQLite file in ``home`` when there is none;
+    ``connect`` replaces ``sqlite3.connect`` for a SQLite store."""
     if not url:
-        return SqliteBackend(home / "runs.db")
+        return SqliteBackend(home / "runs.db", connect)
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             raise ValueError("a SQLite run store needs a file: sqlite:////path/to/runs.db")
-        return SqliteBackend(Path(parsed.database).expanduser())
+        return SqliteBackend(Path(parsed.database).expanduser(), connect)
     return PostgresBackend(parsed)

@@ -358,6 +358,10 @@ def _being_started(record: RunRecord, now: float) -> bool:
 
 
 def _holds_slot(record: RunRecord, now: float) -> bool:
+    if record.pid is not None and not elsewhere(record) and not pid_alive(record.pid):
+        # its worker on this machine is gone (killed, or died while starting): until
+        # reconcile marks the run interrupted, it must not keep a waiting run from starting
+        return False
     return record.status == RUNNING or (
         record.status == QUEUED and (record.pid is not None or _being_started(record, now))
     )

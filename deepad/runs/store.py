@@ -40,6 +40,8 @@ import math
 import os
 import shutil
 import socket
+import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -212,10 +214,15 @@ def _add_run_host(con: Connection) -> None:
     con.exec_driver_sql("ALTER TABLE runs ADD COLUMN host TEXT")
 
 
+def _add_model_checksum(con: Connection) -> None:
+    """Version 3: the SHA-256 of the run's saved model files, checked before they are used."""
+    con.exec_driver_sql("ALTER TABLE runs ADD COLUMN model_checksum TEXT")
+
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1; version 0 is an empty
 # database. Each step runs in its own transaction together with the version bump, so a step
 # either applies completely or not at all (PostgreSQL's DDL is transactional, as SQLite's).
-MIGRATIONS: tuple[Migration, ...] = (_create_v1, _add_run_host)
+MIGRATIONS: tuple[Migration, ...] = (_create_v1, _add_run_host, _add_model_checksum)
 SCHEMA_VERSION = len(MIGRATIONS)  # the version this code creates and understands
 
 # The tables as the statements below use them (a description, not what creates them: the
@@ -238,6 +245,7 @@ RUNS = sa.Table(
     *(sa.Column(c, sa.Double) for c in ("started", "finished", "threshold")),
     sa.Column("components", sa.Text),
     sa.Column("host", sa.Text),
+    sa.Column("model_checksum", sa.Text),
 )
 HISTORY = sa.Table(
     "history",
@@ -288,6 +296,7 @@ _UPDATABLE = frozenset(
         "threshold",
         "components",
         "host",
+        "model_checksum",
     }
 )
 
@@ -305,6 +314,16 @@ class RunStateError(ValueError):
 
 class StoreError(DeepadError, ValueError):
     """The run store cannot be opened or written (full disk, read-only or wrong home)."""
+
+
+class IndexMissingError(StoreError):
+    """The run index holds no runs while run folders exist: it was deleted, emptied or
+    replaced. Opening it anyway would hand out ids of existing runs and overwrite them."""
+
+
+REBUILD_HINT = "rebuild it from the run folders with: deepad runs rebuild-index"
+RUN_FILE = "run.json"  # in each run's folder: what the index knows of it when it is created
+MAX_RUN_FILE_BYTES = 4 * 2**20
 
 
 def private_dir(path: Path) -> Path:
@@ -369,6 +388,7 @@ class RunRecord:
     threshold: float | None
     components: list[str] = field(default_factory=list)
     host: str | None = None  # the machine whose process runs it (None: before schema 2)
+    model_checksum: str | None = None  # of its saved model files (None: before schema 3)
 
     @property
     def active(self) -> bool:
@@ -451,12 +471,18 @@ class RunStore:
     """
 
     def __init__(
-        self, home: str | os.PathLike[str] | None = None, *, url: str | None = None
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        url: str | None = None,
+        connect: Callable[..., Any] | None = None,
+        _adopt_folders: bool = False,
     ) -> None:
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.url = url if url is not None else (os.environ.get(STORE_URL_ENV) or None)
+        self._adopt_folders = _adopt_folders
         try:
-            self._backend: Backend = backend_for(self.home, self.url)
+            self._backend: Backend = backend_for(self.home, self.url, connect=connect)
         except ValueError as exc:
             raise StoreError(str(exc)) from None
         self.path = getattr(self._backend, "path", None)  # the SQLite file, if it is one
@@ -525,7 +551,10 @@ class RunStore:
         try:
             with self._engine().connect() as con:
                 yield con
-        except sa.exc.OperationalError as exc:
+        except sa.exc.IntegrityError:
+            raise
+        except (sa.exc.DatabaseError, sqlite3.DatabaseError) as exc:
+            # OperationalError, and "file is not a database" / "malformed" of a damaged file
             raise self._error(exc) from None
 
     @contextmanager
@@ -540,7 +569,9 @@ class RunStore:
                 con = con.execution_options(deepad_write=True)
                 with con.begin():
                     yield con
-        except sa.exc.OperationalError as exc:
+        except sa.exc.IntegrityError:
+            raise
+        except (sa.exc.DatabaseError, sqlite3.DatabaseError) as exc:
             raise self._error(exc) from None
 
     def close(self) -> None:
@@ -560,6 +591,17 @@ class RunStore:
         target = len(MIGRATIONS)
         with self._read() as con:
             version = self._schema_version(con, target)
+        if version == 0 and not self._adopt_folders:
+            orphans = self.run_folders()
+            if orphans:
+                shown = ", ".join(str(i) for i in orphans[:5]) + (
+                    ", ..." if len(orphans) > 5 else ""
+                )
+                raise IndexMissingError(
+                    f"{self.location} holds no runs, but {len(orphans)} run folder(s) exist in "
+                    f"{self.home / 'runs'} (runs {shown}): the run index is missing or was "
+                    f"emptied, and new runs would overwrite those; {REBUILD_HINT}"
+                )
         while version < target:
             with self._write() as con:
                 self._backend.lock_for_migration(con)
@@ -585,6 +627,46 @@ class RunStore:
             )
         return version
 
+    # ------------------------------------------------------------------ run folders
+    def run_folders(self, *, with_empty: bool = False) -> list[int]:
+        """Ids of the run folders under ``<home>/runs`` (those with something in them unless
+        ``with_empty``), ascending."""
+        found = []
+        try:
+            entries = list(os.scandir(self.home / "runs"))
+        except OSError:
+            return []
+        for entry in entries:
+            if not (entry.name.isascii() and entry.name.isdigit()):
+                continue
+            try:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                if not with_empty and not any(os.scandir(entry.path)):
+                    continue
+            except OSError:
+                continue
+            found.append(int(entry.name))
+        return sorted(found)
+
+    def rebuild_index(self) -> list[int]:
+        """Add a record for every run folder the index lacks (from the folder's ``run.json``,
+        else its saved model); returns the ids added. A run with a saved model comes back as
+        done (its per-item scores are not in the folder: ``deepad score`` scores again), one
+        without as interrupted when its data is known, else as failed."""
+        with self._read() as con:
+            known = set(con.execute(sa.select(RUNS.c.id)).scalars())
+        added = []
+        for run_id in self.run_folders():
+            if run_id in known:
+                continue
+            values = _recovered_run(self.artifacts_dir(run_id), run_id)
+            with self._write() as con:
+                con.execute(sa.insert(RUNS).values(**values))
+                self._backend.after_explicit_id(con)
+            added.append(run_id)
+        return added
+
     # ------------------------------------------------------------------ runs
     def create_run(
         self,
@@ -594,21 +676,47 @@ class RunStore:
         test: str | None = None,
         labeled: str | None = None,
     ) -> int:
-        """Record a new queued run and make its folder; returns the run id."""
+        """Record a new queued run and make its folder; returns the run id.
+
+        The id is above every run folder on disk, and the folder must not exist yet: a new
+        run never writes into an old run's folder, even when the index lost that run."""
+        values = dict(
+            method=method,
+            config=json.dumps(_json_ready(dict(config))),
+            train_dataset=str(train),
+            test_dataset=None if test is None else str(test),
+            labeled_dataset=None if labeled is None else str(labeled),
+            status=QUEUED,
+            created=time.time(),
+        )
+        private_dir(self.home / "runs")
         with self._write() as con:
-            result = con.execute(
-                sa.insert(RUNS).values(
-                    method=method,
-                    config=json.dumps(_json_ready(dict(config))),
-                    train_dataset=str(train),
-                    test_dataset=None if test is None else str(test),
-                    labeled_dataset=None if labeled is None else str(labeled),
-                    status=QUEUED,
-                    created=time.time(),
-                )
-            )
-            run_id = int(result.inserted_primary_key[0])
-        private_dir(self.artifacts_dir(run_id))
+            floor = max(self.run_folders(with_empty=True), default=0)
+            top = con.execute(sa.select(sa.func.max(RUNS.c.id))).scalar() or 0
+            explicit = floor > top
+            if explicit:
+                values["id"] = floor + 1
+            result = con.execute(sa.insert(RUNS).values(**values))
+            run_id = int(values["id"]) if explicit else int(result.inserted_primary_key[0])
+            if explicit:
+                self._backend.after_explicit_id(con)
+            folder = self.artifacts_dir(run_id)
+            try:
+                folder.mkdir(mode=0o700)
+            except FileExistsError:
+                raise StoreError(
+                    f"{folder} exists already; a new run never writes into another run's "
+                    f"folder ({REBUILD_HINT})"
+                ) from None
+            except OSError as exc:
+                raise StoreError(
+                    f"{folder}: cannot create the run's folder ({exc.strerror})"
+                ) from None
+            try:
+                _write_run_file(folder, {**values, "id": run_id})
+            except OSError:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
         return run_id
 
     def get(self, run_id: int) -> RunRecord:
@@ -616,17 +724,36 @@ class RunStore:
             row = con.execute(_select_runs().where(RUNS.c.id == int(run_id))).first()
         if row is None:
             raise RunNotFound(f"no run {run_id}")
-        return _record(row)
+        try:
+            return _record(row)
+        except DamagedRow as exc:
+            raise StoreError(
+                f"{self.location}: the record of run {run_id} is damaged ({exc})"
+            ) from None
 
-    def list_runs(self, status: str | Sequence[str] | None = None) -> list[RunRecord]:
-        """All runs, newest first (optionally only those with one of ``status``)."""
+    def list_runs(
+        self,
+        status: str | Sequence[str] | None = None,
+        *,
+        damaged: list[tuple[int, str]] | None = None,
+    ) -> list[RunRecord]:
+        """All runs, newest first (optionally only those with one of ``status``). A damaged
+        record (e.g. its stored config is not JSON) is left out; ``damaged``, when given,
+        collects its id and what is wrong with it."""
         query = _select_runs().order_by(RUNS.c.id.desc())
         if status is not None:
             wanted = (status,) if isinstance(status, str) else tuple(status)
             query = query.where(RUNS.c.status.in_(wanted))
         with self._read() as con:
             rows = con.execute(query).all()
-        return [_record(r) for r in rows]
+        records = []
+        for row in rows:
+            try:
+                records.append(_record(row))
+            except DamagedRow as exc:
+                if damaged is not None:
+                    damaged.append((int(row[0]), str(exc)))
+        return records
 
     def update(self, run_id: int, **fields: Any) -> None:
         """Set some run columns (what a worker reports); dicts/lists are stored as JSON."""
@@ -848,6 +975,13 @@ class RunStore:
         n = len(scores)
         if len(names) != n:
             raise ValueError(f"{len(names)} names for {n} scores")
+        bad = np.flatnonzero(~np.isfinite(scores))
+        if bad.size:
+            raise ValueError(
+                f"{bad.size} of {n} items got a non-finite score (NaN or infinite, e.g. "
+                f"{names[int(bad[0])]}); an input value is out of range for this model, or "
+                "training diverged"
+            )
         label_col = (
             np.full(n, -1, dtype=np.int64) if labels is None else np.asarray(labels, np.int64)
         )
@@ -956,6 +1090,38 @@ class RunStore:
         return dict(zip(keys, row, strict=True))
 
 
+def rebuild_index(
+    home: str | os.PathLike[str] | None = None, *, url: str | None = None
+) -> tuple[list[int], Path | None]:
+    """Rebuild a missing, emptied or damaged run index from the run folders under
+    ``<home>/runs``: a damaged SQLite file is first moved aside (``runs.db.damaged-<time>``).
+    Returns the ids recovered and where the damaged file went (None when nothing moved)."""
+    moved = None
+    try:
+        store = RunStore(home, url=url)
+    except IndexMissingError:
+        store = RunStore(home, url=url, _adopt_folders=True)
+    except StoreError:
+        backend = backend_for(
+            Path(home).expanduser() if home is not None else default_home(),
+            url or os.environ.get(STORE_URL_ENV),
+        )
+        path = getattr(backend, "path", None)
+        if path is None or not path.is_file():
+            raise
+        moved = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(path, moved)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.replace(side, moved.with_name(moved.name + suffix))
+        store = RunStore(home, url=url, _adopt_folders=True)
+    try:
+        return store.rebuild_index(), moved
+    finally:
+        store.close()
+
+
 _SCORE_COLUMNS = ("run_id", "idx", "name", "score", "label", "class", "components")
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
 
@@ -964,12 +1130,102 @@ def _select_runs() -> sa.Select:
     return sa.select(*(RUNS.c[k] for k in _RECORD_FIELDS))
 
 
+class DamagedRow(ValueError):
+    """A run's row whose JSON columns cannot be read."""
+
+
 def _record(row: sa.Row) -> RunRecord:
     values = dict(zip(_RECORD_FIELDS, row, strict=True))
-    values["config"] = json.loads(values["config"])
-    values["metrics"] = json.loads(values["metrics"] or "{}")
-    values["components"] = json.loads(values["components"] or "[]")
+    for key, empty, kind in (
+        ("config", "{}", dict),
+        ("metrics", "{}", dict),
+        ("components", "[]", list),
+    ):
+        try:
+            value = json.loads(values[key] or empty)
+        except (TypeError, ValueError, RecursionError):
+            raise DamagedRow(f"its stored {key} is not valid JSON") from None
+        if not isinstance(value, kind):
+            raise DamagedRow(f"its stored {key} is not a JSON {kind.__name__}")
+        values[key] = value
     return RunRecord(**values)
+
+
+def _write_run_file(folder: Path, values: Mapping[str, Any]) -> None:
+    """``run.json``: what the index records of a new run, so the index can be rebuilt."""
+    data = {
+        k: values.get(k)
+        for k in ("id", "method", "train_dataset", "test_dataset", "labeled_dataset", "created")
+    }
+    data["config"] = json.loads(values["config"])
+    path = folder / RUN_FILE
+    tmp = folder / (RUN_FILE + ".tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _read_small_json(path: Path) -> Any:
+    """A regular file's JSON (None when absent, not a plain file, too large or not JSON)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RUN_FILE_BYTES:
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1
+            return json.loads(handle.read(MAX_RUN_FILE_BYTES + 1))
+    except (OSError, ValueError, RecursionError):
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _recovered_run(folder: Path, run_id: int) -> dict[str, Any]:
+    """A runs row for a run folder the index lost."""
+    from deepad.models.checksum import model_checksum
+
+    info = _read_small_json(folder / RUN_FILE)
+    info = info if isinstance(info, dict) else {}
+    model = folder / "model"
+    header = _read_small_json(model / "detector.json")
+    header = header if isinstance(header, dict) else {}
+    method = info.get("method") if isinstance(info.get("method"), str) else header.get("method")
+    config = info.get("config") if isinstance(info.get("config"), dict) else header.get("config")
+    train = info.get("train_dataset")
+    has_model = (model / "detector.json").is_file() and (model / "detector.safetensors").is_file()
+    created = info.get("created")
+    values: dict[str, Any] = dict(
+        id=run_id,
+        method=method if isinstance(method, str) else "unknown",
+        config=json.dumps(_json_ready(config if isinstance(config, dict) else {})),
+        train_dataset=train if isinstance(train, str) else "",
+        test_dataset=info.get("test_dataset")
+        if isinstance(info.get("test_dataset"), str)
+        else None,
+        labeled_dataset=(
+            info.get("labeled_dataset") if isinstance(info.get("labeled_dataset"), str) else None
+        ),
+        created=float(created) if isinstance(created, int | float) else folder.stat().st_mtime,
+        metrics="{}",
+        components="[]",
+    )
+    if has_model:
+        values.update(status=DONE, progress=1.0, model_checksum=model_checksum(model))
+        values["error"] = None
+    elif isinstance(train, str) and train:
+        values.update(status=INTERRUPTED)
+    else:
+        values.update(
+            status=FAILED,
+            error="recovered from its folder without a saved model or a record of its data",
+        )
+    return values
 
 
 def _run_values(fields: Mapping[str, Any]) -> dict[str, Any]:

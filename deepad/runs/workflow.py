@@ -24,6 +24,7 @@ from deepad import metrics
 from deepad.config import from_json, validate
 from deepad.data.types import Dataset
 from deepad.models import Detector, Explanation, ImageMaps, Scores, get_method
+from deepad.models.checksum import model_checksum
 from deepad.models.config import NetworkConfig
 from deepad.plugins import load_plugins
 from deepad.results import DEFECTS_FILE
@@ -399,6 +400,8 @@ def _execute(
     model_dir = store.model_dir(run_id)
     shutil.rmtree(model_dir, ignore_errors=True)
     detector.save(model_dir)
+    # scoring later checks the files against this, so a changed model is never used silently
+    store.update(run_id, model_checksum=model_checksum(model_dir))
 
     phase("scoring", TRAIN_SHARE)
     stages.span = (TRAIN_SHARE, 0.99)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from deepad.config import param
+from deepad.data.types import printable
 from deepad.text.embeddings import (
     DocumentEmbeddings,
     EmbeddingSource,
@@ -26,7 +29,10 @@ class TextEmbeddingConfig:
         "minilm-static = its input embedding table; file = a GloVe/fastText text file.",
     )
     embedding_file: str = param(
-        "", help="Path of the GloVe/fastText text file for embedding = file.", advanced=True
+        "",
+        help="For embedding = file: the name of a GloVe/fastText text file in the word-vector "
+        "folder the operator allows ($DEEPAD_WORD_VECTORS); paths outside it are refused.",
+        advanced=True,
     )
     max_tokens: int = param(
         256,
@@ -58,6 +64,35 @@ class TextEmbeddingConfig:
         )
 
 
+WORD_VECTORS_ENV = "DEEPAD_WORD_VECTORS"
+
+
+def word_vectors_path(name: str) -> Path:
+    """The word-vector file a setting names: a file in the folder the operator allows in
+    ``$DEEPAD_WORD_VECTORS`` (a name, or a path that stays inside that folder). A setting
+    comes from a form or a model file, so it never reaches any other file on the server;
+    the messages name the setting, never the folder's other files or a file's content."""
+    folder = os.environ.get(WORD_VECTORS_ENV, "").strip()
+    if not folder:
+        raise ValueError(
+            "embedding = file reads word vectors only from the folder the operator names in "
+            f"${WORD_VECTORS_ENV}, which is not set here; use minilm or minilm-static"
+        )
+    if not name:
+        raise ValueError("embedding = file needs embedding_file: a file in the word-vector folder")
+    root = Path(folder).expanduser().resolve()
+    path = (root / name).resolve()  # an absolute name replaces root; resolve follows links
+    shown = printable(name)
+    if not path.is_relative_to(root) or path == root:
+        raise ValueError(
+            f"embedding_file {shown!r} is not in the word-vector folder (${WORD_VECTORS_ENV}); "
+            "name a file in it"
+        )
+    if not path.is_file():
+        raise ValueError(f"embedding_file {shown!r}: no such file in the word-vector folder")
+    return path
+
+
 def embed_with(
     config: TextEmbeddingConfig,
     texts: Sequence[str],
@@ -70,7 +105,11 @@ def embed_with(
         texts,
         source=config.embedding,
         prep=config.preprocessing(),
-        embedding_file=config.embedding_file or None,
+        embedding_file=(
+            word_vectors_path(config.embedding_file)
+            if EmbeddingSource(config.embedding) == EmbeddingSource.FILE
+            else None
+        ),
         max_tokens=config.max_tokens,
         device=device,
         cache_dir=default_cache_dir() if config.cache_embeddings else None,

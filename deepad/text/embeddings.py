@@ -266,8 +266,11 @@ def _contextual(
     encoder = model[0].auto_model
     dim = int(encoder.config.hidden_size)
     n = len(texts)
+    # only the first max_tokens word-pieces are read: cut each document to the characters
+    # they can cover before tokenising, so a huge one-line text costs no more than its window
+    texts = [window(t, max_tokens) for t in texts]
     encoded = tokenizer(
-        list(texts),
+        texts,
         truncation=True,
         max_length=max_tokens,
         return_offsets_mapping=True,
@@ -306,6 +309,14 @@ def _contextual(
         if not words:
             docs[i] = ([EMPTY_TOKEN], pooled[i : i + 1])
     return _assemble(docs, pooled, dim)
+
+
+CHARS_PER_PIECE = 100  # a word-piece never covers more (BERT's longest word; longer is [UNK])
+
+
+def window(text: str, max_tokens: int) -> str:
+    """The start of ``text`` that its first ``max_tokens`` word-pieces can cover."""
+    return text[: max_tokens * CHARS_PER_PIECE]
 
 
 def _states_to_words(
@@ -395,16 +406,23 @@ def _read_vector_file(path: Path, size: int, mtime: int) -> dict[str, np.ndarray
                 continue  # words containing spaces; rare, skip
             word = parts[0]
             if word not in table:
-                table[word] = np.asarray(parts[1:], dtype=np.float32)
+                try:
+                    table[word] = np.asarray(parts[1:], dtype=np.float32)
+                except ValueError:
+                    # the message names the line, never its text (the file may be anything)
+                    raise ValueError(
+                        f"{path.name}, line {line_no + 1}: not a word followed by numbers; "
+                        "not a GloVe/fastText text file"
+                    ) from None
     if not table:
-        raise ValueError(f"{path} holds no word vectors")
+        raise ValueError(f"{path.name} holds no word vectors")
     log.info("read %d word vectors of dimension %d from %s", len(table), dim, path.name)
     return table
 
 
 def _file_word_vectors(path: Path) -> WordVectors:
     if not path.is_file():
-        raise FileNotFoundError(f"embedding file {path} does not exist")
+        raise FileNotFoundError(f"embedding file {path.name} does not exist")
     stat = path.stat()
 
     def lookup(words: list[str]) -> dict[str, np.ndarray]:

@@ -25,6 +25,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from deepad.errors import ModelFileError  # re-exported: checkpoint callers import it from here
+from deepad.models.checksum import check_regular, read_model_json
+
+MAX_JSON_BYTES = 256 * 2**20
 
 _TENSOR = "__tensor__"
 _ARRAY = "__ndarray__"
@@ -90,16 +93,10 @@ def _checked_tensor(
 
 
 def read_json(path: Path) -> Any:
-    """A JSON file; anything that stops it being read is a :class:`ModelFileError`."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: missing") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"{path}: a folder, not a file") from None
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else _first_line(exc)
-        raise ModelFileError(f"{path}: not readable JSON ({reason})") from None
+    """A JSON file; anything that stops it being read is a :class:`ModelFileError`. Only a
+    regular file is opened (a FIFO in its place would block), of at most
+    :data:`MAX_JSON_BYTES`."""
+    return read_model_json(path, MAX_JSON_BYTES)
 
 
 def _first_line(error: BaseException) -> str:
@@ -140,6 +137,7 @@ def pair_token(path: Path) -> str | None:
             tree = read_json(path)
             token = tree.get(_PAIR) if isinstance(tree, dict) else None
         else:
+            check_regular(path)
             with safe_open(str(path), framework="pt") as opened:
                 token = (opened.metadata() or {}).get("pair")
     except Exception:  # unreadable: it pairs with nothing
@@ -154,10 +152,7 @@ def load_pair(
     tree = read_json(json_path)
     if not isinstance(tree, dict):
         raise ModelFileError(f"{json_path}: holds a JSON {type(tree).__name__}, not an object")
-    if tensor_path.is_dir():
-        raise ModelFileError(f"{tensor_path}: a folder, not a file")
-    if not tensor_path.exists():
-        raise ModelFileError(f"{tensor_path}: missing")
+    check_regular(tensor_path)  # missing, a folder or a FIFO: refused before safetensors opens it
     try:
         tensors = load_file(str(tensor_path), device="cpu")
         with safe_open(str(tensor_path), framework="pt") as opened:

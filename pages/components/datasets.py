@@ -9,6 +9,7 @@ from deepad import viz
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
 from deepad.service import Ingested, ServiceError
 from pages.components.state import TRAIN, service
+from pages.components.text import md
 
 ACCEPT = {
     DataKind.IMAGE: ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "zip"],
@@ -44,17 +45,11 @@ def counts(dataset: Dataset) -> dict[str, int]:
 
 
 def skipped_rows(dataset: Dataset, record: object | None = None) -> list[dict[str, str]]:
-    rows = [{"file": s.name, "reason": s.reason} for s in dataset.skipped]
-    if not rows and record is not None:
-        manifest = getattr(record, "manifest", {}) or {}
-        for entry in manifest.get("skipped", []) or []:
-            if isinstance(entry, dict):
-                rows.append(
-                    {"file": str(entry.get("name", "")), "reason": str(entry.get("reason", ""))}
-                )
-            elif isinstance(entry, list | tuple) and len(entry) == 2:
-                rows.append({"file": str(entry[0]), "reason": str(entry[1])})
-    return rows
+    """The files the dataset's upload skipped. The dataset holds them (a stored one reads
+    them from its manifest); a record's list is not used, as for content uploaded twice
+    it is the earlier upload's, not this one's."""
+    del record
+    return [{"file": s.name, "reason": s.reason} for s in dataset.skipped]
 
 
 def sample_indices(dataset: Dataset, count: int) -> list[int]:
@@ -185,7 +180,7 @@ def upload_form(role: str, *, kind: DataKind | None) -> Ingested | None:
         try:
             columns = service().columns([u for u in uploads if u[0] in tabular])
         except ServiceError as error:
-            st.error(str(error))
+            st.error(md(error))
             columns = []
         if columns:
             if kind == DataKind.TEXT:
@@ -231,10 +226,10 @@ def upload_form(role: str, *, kind: DataKind | None) -> Ingested | None:
                     uploads, kind, name=name, split_test=role == TRAIN, **options
                 )
             except ServiceError as error:
-                st.error(str(error))
+                st.error(md(error))
                 return None
             except Exception as error:  # never a traceback in the page
-                st.error(f"The upload could not be read: {error}")
+                st.error(f"The upload could not be read: {md(error)}")
                 return None
         st.session_state[round_key] = st.session_state.get(round_key, 0) + 1
         return done

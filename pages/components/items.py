@@ -10,6 +10,7 @@ import streamlit as st
 from deepad import metrics, viz
 from deepad.data.types import DataKind
 from deepad.service import ranked
+from pages.components.text import md
 from pages.views import default
 from pages.views.default import Context
 
@@ -68,7 +69,7 @@ def _documents(ctx: Context, view: Any, chosen: np.ndarray, start: int) -> None:
             head.markdown(
                 f"**#{rank}** · score {ctx.results.scores[item]:.4g}"
                 f"{' · ⚑ flagged' if metrics.flagged(ctx.results.scores[item], ctx.threshold) else ''}"
-                f" · {default.label_of(ctx.results, item)} · `{ctx.results.names[item]}`"
+                f" · {md(default.label_of(ctx.results, item))} · {md(ctx.results.names[item])}"
             )
             note = view.item_note(ctx, item)
             if note:

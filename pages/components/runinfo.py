@@ -6,6 +6,8 @@ import datetime as dt
 import time
 from typing import Any
 
+from pages.components.text import md
+
 STATUS_BADGES = {
     "queued": ":gray-badge[queued]",
     "running": ":blue-badge[running]",
@@ -128,11 +130,12 @@ def dataset_name(service: Any, dataset_id: str | None) -> str | None:
 
 
 def data_line(service: Any, record: Any) -> str:
-    parts = [f"train: {dataset_name(service, record.train_dataset)}"]
+    """The run's datasets by name, as Markdown (the names escaped)."""
+    parts = [f"train: {md(dataset_name(service, record.train_dataset))}"]
     test = dataset_name(service, getattr(record, "test_dataset", None))
     if test:
-        parts.append(f"test: {test}")
+        parts.append(f"test: {md(test)}")
     labeled = dataset_name(service, getattr(record, "labeled_dataset", None))
     if labeled:
-        parts.append(f"labeled: {labeled}")
+        parts.append(f"labeled: {md(labeled)}")
     return " · ".join(parts)

@@ -8,7 +8,9 @@ import streamlit as st
 
 from deepad import metrics
 from deepad.data.registry import home_dir
+from deepad.errors import DeepadError
 from deepad.service import Service
+from pages.components.text import md
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,14 @@ def _service(home: str) -> Service:
 
 
 def service() -> Service:
-    """The process-wide service for the current home (store, registry, dataset cache)."""
-    return _service(current_home())
+    """The process-wide service for the current home (store, registry, dataset cache); a
+    run store that cannot be opened (lost or damaged index, a home that is a file) stops
+    the page with its one-line message."""
+    try:
+        return _service(current_home())
+    except DeepadError as error:
+        st.error(f"The run store cannot be opened: {md(error)}")
+        st.stop()
 
 
 @st.cache_resource(show_spinner=False)
@@ -55,7 +63,7 @@ def finished_runs(svc: Service, empty_message: str) -> list:
     try:
         done = [r for r in svc.runs() if r.status == "done"]
     except Exception as error:
-        st.error(f"The run store could not be read: {error}")
+        st.error(f"The run store could not be read: {md(error)}")
         st.stop()
     if not done:
         st.info(empty_message)

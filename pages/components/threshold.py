@@ -9,6 +9,7 @@ import streamlit as st
 
 from deepad import metrics, viz
 from deepad.service import RunResults, Service, curves, threshold_presets
+from pages.components.text import md
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -164,7 +165,7 @@ def threshold_control(svc: Service, results: RunResults) -> float:
             )
         error = st.session_state.pop(f"{key}_error", None)
         if error:
-            st.error(f"The threshold could not be saved: {error}")
+            st.error(f"The threshold could not be saved: {md(error)}")
     return current
 
 

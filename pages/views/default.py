@@ -19,6 +19,7 @@ import streamlit as st
 from deepad import metrics, viz
 from deepad.data.types import DataKind, Dataset
 from deepad.service import Explanations, RunResults, Service
+from pages.components.text import md
 
 PAGE_SIZES = (12, 24, 48, 96)
 # maps sampled (evenly over the ranking) to fix the whole-set colour scale
@@ -236,8 +237,8 @@ def item_dialog(ctx: Context, item: int, view: Any) -> None:
     results = ctx.results
     flagged = bool(metrics.flagged(results.scores[item], ctx.threshold))
     st.markdown(
-        f"**{results.names[item]}** · score {results.scores[item]:.5g} · "
-        f"{'flagged' if flagged else 'not flagged'} · {label_of(results, item)}"
+        f"**{md(results.names[item])}** · score {results.scores[item]:.5g} · "
+        f"{'flagged' if flagged else 'not flagged'} · {md(label_of(results, item))}"
     )
     if results.components:
         st.caption(" · ".join(f"{k}: {float(v[item]):.5g}" for k, v in results.components.items()))

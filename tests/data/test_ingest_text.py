@@ -111,8 +111,8 @@ def test_label_errors_are_explicit():
         load_texts(Upload("n.csv", CSV.encode()))
     with pytest.raises(ValueError, match="no column 'txt'"):
         load_texts(Upload("n.csv", CSV.encode()), text_column="txt")
-    with pytest.raises(ValueError, match="line 2 is not a JSON object"):
-        load_texts(Upload("x.jsonl", b'{"text": "a"}\n[1, 2]\n'))
+    with pytest.raises(ValueError, match="x.jsonl: no readable line; e.g. line 1 is not a JSON"):
+        load_texts(Upload("x.jsonl", b"[1, 2]\n"))
     with pytest.raises(ValueError, match="line 3 has 2 fields"):
         load_texts(Upload("x.csv", b"text\na\nb,c\n"))
 

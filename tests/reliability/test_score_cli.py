@@ -47,9 +47,18 @@ def test_nan_weights_are_an_error_naming_the_model_file(finished, tmp_path, caps
         metadata = f.metadata()
     save_file(tensors, path, metadata=metadata)
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    store = RunStore(home)
+    checksum = store.get(run_id).model_checksum
     try:
+        # the run recorded its model's checksum: changed files are refused before loading
+        assert main(["--home", str(home), "score", str(run_id), str(tmp_path / "t.csv")]) == 2
+        err = capsys.readouterr().err
+        assert "checksum mismatch" in err and err.count("\n") == 1
+        # a run saved before checksums were recorded: loading itself names the NaN tensor
+        store.update(run_id, model_checksum=None)
         assert main(["--home", str(home), "score", str(run_id), str(tmp_path / "t.csv")]) == 2
     finally:
         path.write_bytes(original)
+        store.update(run_id, model_checksum=checksum)
     err = capsys.readouterr().err
     assert "detector.safetensors" in err and "NaN" in err and err.count("\n") == 1

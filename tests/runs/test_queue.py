@@ -117,3 +117,21 @@ def test_a_run_being_started_elsewhere_is_not_started_twice(store, monkeypatch):
     assert jobs.start_run(store, ids[0]) == Process.pid
     assert seen == {"waiting": [ids[1]], "free": 0}
     assert store.get(ids[0]).pid == Process.pid
+
+
+def test_a_slot_of_a_worker_that_died_frees_for_a_waiting_run(store, started, monkeypatch):
+    """Six slots, five live workers, one queued run whose worker died while starting (its
+    PID recorded, the process gone): the run waiting behind them starts."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("DEEPAD_MAX_RUNS", "6")
+    live = [new_run(store) for _ in range(5)]
+    assert jobs.start_queued(store) == live
+    stuck = new_run(store)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.update(stuck, pid=dead.pid)  # claimed, but its worker exited before running
+    waiting = new_run(store)
+    assert jobs.free_slots(store) == 1
+    assert jobs.start_queued(store) == [waiting]

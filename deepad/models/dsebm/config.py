@@ -106,7 +106,8 @@ class DSEBMConfig(NetworkConfig):
         0,
         low=0,
         high=1024,
-        help="Resize images to this square size (0: the first image's).",
+        help="Resize images to this square size (0: the median side of the training images, "
+        "at most 128).",
         kinds=("image",),
     )
     score_batch_size: int = param(

@@ -72,6 +72,19 @@ def _fit_scaler(values: np.ndarray, scaling: Scaling) -> Standardizer:
     return scaler
 
 
+AUTO_IMAGE_CAP = 128  # the largest side image_size = 0 picks
+
+
+def auto_image_size(train: Dataset) -> int:
+    """The image side for ``image_size = 0``: the median side of all training images,
+    halved until it is at most :data:`AUTO_IMAGE_CAP` (one huge image, first or not, does
+    not decide it)."""
+    from deepad.data.summary import nearest_image_size
+
+    sides = [max(np.shape(image)[:2]) for image in train.items]
+    return nearest_image_size(int(np.median(sides)), cap=AUTO_IMAGE_CAP)
+
+
 @register
 class DSEBM(Detector):
     """Deep structured energy-based model (fully connected, convolutional or recurrent)."""
@@ -147,8 +160,7 @@ class DSEBM(Detector):
     def _fit_preprocessing(self, train: Dataset) -> None:
         cfg = self.config
         if train.kind == DataKind.IMAGE:
-            first = np.asarray(train.items[0])
-            self.image_size_ = cfg.image_size or int(max(first.shape[:2]))
+            self.image_size_ = cfg.image_size or auto_image_size(train)
             self.channels_ = image_channels(train)
             pixels = to_float(stack_images(train, self.image_size_, self.channels_)).numpy()
             std = float(pixels.std())

@@ -90,5 +90,8 @@ class EmbeddingKNN(Detector):
         return {"embeddings": self.embeddings_}, {"image_size": self.image_size_}
 
     def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.embeddings_ = torch.as_tensor(np.asarray(tensors["embeddings"]), dtype=torch.float32)
+        embeddings = np.asarray(tensors["embeddings"])
+        if embeddings.ndim != 2 or len(embeddings) == 0 or embeddings.shape[1] == 0:
+            raise ValueError(f"the memory bank must hold at least one vector ({embeddings.shape})")
+        self.embeddings_ = torch.as_tensor(embeddings, dtype=torch.float32)
         self.image_size_ = int(meta["image_size"])

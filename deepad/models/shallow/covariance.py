@@ -18,9 +18,9 @@ class Gaussian(ShallowDetector):
     ignores the most outlying rows. For tables with (well) more rows than columns.
     """
 
-
     name = "gaussian"
     config: GaussianConfig
+    _MODEL_SHAPES = (("location", ("d",)), ("precision", ("d", "d")))
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config

@@ -9,7 +9,7 @@ as the fitted one did and nothing is pickled.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import logsumexp
@@ -29,7 +29,7 @@ from deepad.models.shallow.config import (
     PCAConfig,
 )
 from deepad.models.shallow.features import FeatureMap
-from deepad.models.shallow.iforest_arrays import forest_arrays, forest_scores
+from deepad.models.shallow.iforest_arrays import check_forest, forest_arrays, forest_scores
 from deepad.train.loop import ProgressCallback, RunContext
 
 SCORE_CHUNK = 2048  # rows per block of pairwise distances, to bound memory
@@ -38,7 +38,6 @@ NU_FLOOR = 1e-3  # OC-SVM nu from a contamination of 0 would leave no support ve
 
 class ShallowDetector(Detector):
     """Common part: standardised features, array state, chunked scoring."""
-
 
     def _fit(
         self,
@@ -66,6 +65,31 @@ class ShallowDetector(Detector):
         arrays = {k: np.asarray(v) for k, v in tensors.items()}
         self.features_ = FeatureMap.from_state(arrays, meta)
         self.model_ = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
+        self._check_model(self.features_.dimension)
+
+    # (name, shape) of each model array: an int is that size, "d" the feature count, another
+    # letter a size shared by the arrays naming it (at least 1)
+    _MODEL_SHAPES: ClassVar[tuple[tuple[str, tuple[int | str, ...]], ...]] = ()
+
+    def _check_model(self, d: int) -> None:
+        """The loaded arrays have the shapes this method saves, so a damaged or tampered
+        model is refused on load instead of scoring garbage or failing half-way."""
+        sizes: dict[str, int] = {"d": d}
+        for name, shape in self._MODEL_SHAPES:
+            array = self.model_.get(name)
+            if array is None:
+                raise ValueError(f"the model has no array {name!r}")
+            if array.dtype.kind not in "fiu" or array.ndim != len(shape):
+                raise ValueError(f"model array {name!r} is not a {len(shape)}-D numeric array")
+            for axis, (want, got) in enumerate(zip(shape, array.shape, strict=True)):
+                if isinstance(want, str):
+                    want = sizes.setdefault(want, got)
+                    if got < 1:
+                        raise ValueError(f"model array {name!r} is empty")
+                if got != want:
+                    raise ValueError(
+                        f"model array {name!r} has {got} entries on axis {axis}, expected {want}"
+                    )
 
     @abstractmethod
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -93,6 +117,12 @@ class KDE(ShallowDetector):
 
     name = "kde"
     config: KDEConfig
+    _MODEL_SHAPES = (("points", ("n", "d")), ("bandwidth", (1,)))
+
+    def _check_model(self, d: int) -> None:
+        super()._check_model(d)
+        if not float(self.model_["bandwidth"][0]) > 0:
+            raise ValueError("the bandwidth is not positive")
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config
@@ -137,16 +167,32 @@ class KDE(ShallowDetector):
             kind=data.kind,
         )
 
-    def _score_features(self, x: np.ndarray) -> np.ndarray:
+    def _score_features(self, x: np.ndarray, *, leave_out: bool = False) -> np.ndarray:
+        """Negative log-density; with ``leave_out``, ``x`` are the model's own points and
+        each is scored by the density of the others (its own kernel left out)."""
         points = self.model_["points"]
         h = float(self.model_["bandwidth"][0])
         n, d = points.shape
-        log_norm = np.log(n) + 0.5 * d * np.log(2.0 * np.pi * h * h)
+        others = n - 1 if leave_out else n
+        log_norm = np.log(max(others, 1)) + 0.5 * d * np.log(2.0 * np.pi * h * h)
         out = np.empty(len(x))
         for s in range(0, len(x), SCORE_CHUNK):
             sq = _squared_distances(x[s : s + SCORE_CHUNK], points)
+            if leave_out and n > 1:
+                rows = np.arange(len(sq))
+                sq[rows, s + rows] = np.inf
             out[s : s + SCORE_CHUNK] = log_norm - logsumexp(-0.5 * sq / (h * h), axis=1)
         return out
+
+    def _training_scores(self, train: Dataset) -> Scores:
+        """Leave-one-out: each training row is scored by the density of the other rows, as
+        an unseen normal row would be. Scored by the density that includes its own kernel,
+        a training row looks far more normal than new normal rows do, and the threshold
+        from ``contamination`` then flagged most new normal rows (84 % instead of 5 % on
+        8-D Gaussian rows)."""
+        del train  # the model's points are the training rows, in order
+        points = self.model_["points"]
+        return Scores(score=self._score_features(points, leave_out=True).astype(np.float64))
 
 
 # --------------------------------------------------------------------------- OC-SVM
@@ -156,6 +202,12 @@ class OCSVM(ShallowDetector):
 
     name = "ocsvm"
     config: OCSVMConfig
+    _MODEL_SHAPES = (
+        ("support_vectors", ("m", "d")),
+        ("dual_coef", ("m",)),
+        ("intercept", (1,)),
+        ("gamma", (1,)),
+    )
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config
@@ -186,6 +238,7 @@ class PCA(ShallowDetector):
 
     name = "pca"
     config: PCAConfig
+    _MODEL_SHAPES = (("mean", ("d",)), ("components", ("k", "d")))
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         mean = x.mean(0, dtype=np.float64)
@@ -223,6 +276,9 @@ class IForest(ShallowDetector):
 
     name = "iforest"
     config: IForestConfig
+
+    def _check_model(self, d: int) -> None:
+        check_forest(self.model_, d)
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config

@@ -19,6 +19,9 @@ def raw_features(data: Dataset, *, image_size: int, channels: int) -> np.ndarray
     return table
 
 
+MAX_IMAGE_SIZE = 256  # the largest image side a shallow model is fitted on (config's bound)
+
+
 class FeatureMap:
     """Fitted on the training set: channel count for images, then per-feature standardisation."""
 
@@ -40,12 +43,30 @@ class FeatureMap:
         tensors = {f"features.{k}": v for k, v in self.standardizer_.state().items()}
         return tensors, {"image_size": self.image_size_, "channels": self.channels_}
 
+    @property
+    def dimension(self) -> int:
+        """The number of features."""
+        return int(self.standardizer_.mean_.shape[0])
+
     @classmethod
     def from_state(cls, tensors: dict[str, np.ndarray], meta: dict[str, int]) -> FeatureMap:
         fm = cls()
         fm.image_size_ = int(meta["image_size"])
         fm.channels_ = int(meta["channels"])
-        fm.standardizer_ = Standardizer.from_state(
-            {k: np.asarray(tensors[f"features.{k}"]) for k in ("mean", "std")}
-        )
+        if not 1 <= fm.image_size_ <= MAX_IMAGE_SIZE or not 0 <= fm.channels_ <= 4:
+            raise ValueError(
+                f"image size {fm.image_size_} / channels {fm.channels_} are out of range"
+            )
+        parts = {k: np.asarray(tensors[f"features.{k}"]) for k in ("mean", "std")}
+        for name, part in parts.items():
+            if part.ndim != 1 or len(part) < 1 or part.dtype.kind != "f":
+                raise ValueError(f"the feature {name} is not a non-empty vector of numbers")
+        if len(parts["mean"]) != len(parts["std"]):
+            raise ValueError("the feature mean and spread differ in length")
+        if fm.channels_ and len(parts["mean"]) != fm.channels_ * fm.image_size_**2:
+            raise ValueError(
+                f"{len(parts['mean'])} features do not match {fm.channels_} channels of "
+                f"{fm.image_size_}x{fm.image_size_} pixels"
+            )
+        fm.standardizer_ = Standardizer.from_state(parts)
         return fm

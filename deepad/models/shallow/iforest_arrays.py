@@ -60,6 +60,39 @@ def forest_arrays(forest) -> dict[str, np.ndarray]:
     }
 
 
+def check_forest(arrays: dict[str, np.ndarray], features: int) -> None:
+    """A forest's arrays as :func:`forest_arrays` makes them: equal lengths, child indices in
+    range and each larger than its parent's (so every path ends at a leaf: no cycle), leaves
+    on both sides together, split features in range. ``ValueError`` otherwise."""
+    keys = ("left", "right", "feature", "threshold", "leaf_value")
+    for key in (*keys, "roots", "max_samples"):
+        if key not in arrays or np.asarray(arrays[key]).ndim != 1:
+            raise ValueError(f"the forest's {key!r} is missing or not a vector")
+    n = len(arrays["left"])
+    if n == 0 or any(len(arrays[k]) != n for k in keys):
+        raise ValueError("the forest's node arrays are empty or differ in length")
+    for key in ("left", "right", "feature", "roots", "max_samples"):
+        if arrays[key].dtype.kind not in "iu":
+            raise ValueError(f"the forest's {key!r} does not hold integers")
+    left, right, feature = arrays["left"], arrays["right"], arrays["feature"]
+    nodes = np.arange(n)
+    leaf = left == -1
+    if np.any(leaf != (right == -1)):
+        raise ValueError("a tree node has one child")
+    inner = ~leaf
+    if np.any(left[inner] <= nodes[inner]) or np.any(right[inner] <= nodes[inner]):
+        raise ValueError("a tree node points back at itself or an earlier node (a cycle)")
+    if np.any(left[inner] >= n) or np.any(right[inner] >= n):
+        raise ValueError("a tree node points past the last node")
+    if np.any(feature[inner] < 0) or np.any(feature[inner] >= features):
+        raise ValueError(f"a tree splits on a feature outside 0..{features - 1}")
+    roots = arrays["roots"]
+    if len(roots) == 0 or np.any(roots < 0) or np.any(roots >= n):
+        raise ValueError("a tree's root is outside the node arrays")
+    if len(arrays["max_samples"]) != 1 or arrays["max_samples"][0] < 1:
+        raise ValueError("max_samples must be one positive count")
+
+
 def forest_scores(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """The anomaly score 2 ** (-E[h(x)] / c(max_samples)) in (0, 1]; higher = more anomalous."""
     x = np.asarray(x, dtype=np.float32)  # trees compare float32 inputs, as scikit-learn does

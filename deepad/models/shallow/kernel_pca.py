@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepad.data.types import Dataset
+from deepad.models.base import Scores
 from deepad.models.registry import register
 from deepad.models.shallow.config import KernelPCAConfig
 from deepad.models.shallow.detectors import (
@@ -12,6 +14,8 @@ from deepad.models.shallow.detectors import (
     ShallowDetector,
     _squared_distances,
 )
+
+FOLDS = 5  # cross-fitting folds for the training scores that set the threshold
 
 
 @register
@@ -22,15 +26,52 @@ class KernelPCA(ShallowDetector):
 
     name = "kernel_pca"
     config: KernelPCAConfig
+    _MODEL_SHAPES = (
+        ("points", ("n", "d")),
+        ("alphas", ("n", "k")),
+        ("column_mean", ("n",)),
+        ("total_mean", (1,)),
+        ("gamma", (1,)),
+    )
 
     def _fit_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
-        points = x[np.sort(rng.permutation(len(x))[: cfg.max_rows])].astype(np.float64)
+        chosen = np.sort(rng.permutation(len(x))[: cfg.max_rows])
+        points = x[chosen].astype(np.float64)
         gamma = cfg.gamma
         if gamma is None:
             variance = float(points.var())
             gamma = 1.0 / (points.shape[1] * variance) if variance > 0 else 1.0
+        model = self._fit_points(points, gamma)
+        self.n_components_ = int(model["alphas"].shape[1])
+        self._fit_rows = chosen
+        return model
+
+    def _training_scores(self, train: Dataset) -> Scores:
+        """Scores of the training rows as unseen normal rows would get them: a row the
+        subspace was fitted on lies in it and scores near zero, so the threshold from
+        ``contamination`` flagged far too many new normal rows (63 % instead of 5 % on 8-D
+        Gaussian rows). The fitted rows are scored by cross-fitting (:data:`FOLDS` folds,
+        each scored by a model fitted on the others with the same kernel); training rows
+        left out of the fit are scored by the model itself."""
+        x = self.features_.transform(train)
+        scores = self._score_features(x)
+        rows = getattr(self, "_fit_rows", None)
+        if rows is None or len(rows) < 8:
+            return Scores(score=scores.astype(np.float64))
+        gamma = float(self.model_["gamma"][0])
+        folds = np.array_split(np.random.default_rng(self.config.seed + 1).permutation(rows), FOLDS)
+        for i, scored in enumerate(folds):
+            fitted = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != i]))
+            model = self._fit_points(x[fitted].astype(np.float64), gamma)
+            scores[scored] = _reconstruction_errors(model, x[scored])
+        self._fit_rows = None
+        return Scores(score=scores.astype(np.float64))
+
+    def _fit_points(self, points: np.ndarray, gamma: float) -> dict[str, np.ndarray]:
+        """The kernel PCA of ``points`` with the RBF kernel of width ``gamma``."""
+        cfg = self.config
         kernel = np.exp(-gamma * _squared_distances(points, points))
         column_mean = kernel.mean(0)
         total_mean = float(kernel.mean())
@@ -48,7 +89,6 @@ class KernelPCA(ShallowDetector):
         # unit-norm principal axes in feature space: alpha_j = v_j / sqrt(lambda_j)
         # C order, as after loading, so saved and fitted detectors multiply alike
         alphas = np.ascontiguousarray(eigenvectors[:, :k] / np.sqrt(eigenvalues[:k]))
-        self.n_components_ = k
         return {
             "points": points,
             "alphas": alphas,
@@ -58,15 +98,19 @@ class KernelPCA(ShallowDetector):
         }
 
     def _score_features(self, x: np.ndarray) -> np.ndarray:
-        m = self.model_
-        gamma, total_mean = float(m["gamma"][0]), float(m["total_mean"][0])
-        out = np.empty(len(x))
-        for s in range(0, len(x), SCORE_CHUNK):
-            k = np.exp(-gamma * _squared_distances(x[s : s + SCORE_CHUNK], m["points"]))
-            row_mean = k.mean(1, keepdims=True)
-            centred = k - m["column_mean"][None, :] - row_mean + total_mean
-            # |phi~(x)|^2 = k(x, x) - 2 mean_i k(x, x_i) + mean K, with k(x, x) = 1
-            norm = 1.0 - 2.0 * row_mean[:, 0] + total_mean
-            projections = centred @ m["alphas"]
-            out[s : s + SCORE_CHUNK] = np.maximum(norm - (projections**2).sum(1), 0.0)
-        return out
+        return _reconstruction_errors(self.model_, x)
+
+
+def _reconstruction_errors(m: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Squared distance of each row's feature map from the principal subspace of ``m``."""
+    gamma, total_mean = float(m["gamma"][0]), float(m["total_mean"][0])
+    out = np.empty(len(x))
+    for s in range(0, len(x), SCORE_CHUNK):
+        k = np.exp(-gamma * _squared_distances(x[s : s + SCORE_CHUNK], m["points"]))
+        row_mean = k.mean(1, keepdims=True)
+        centred = k - m["column_mean"][None, :] - row_mean + total_mean
+        # |phi~(x)|^2 = k(x, x) - 2 mean_i k(x, x_i) + mean K, with k(x, x) = 1
+        norm = 1.0 - 2.0 * row_mean[:, 0] + total_mean
+        projections = centred @ m["alphas"]
+        out[s : s + SCORE_CHUNK] = np.maximum(norm - (projections**2).sum(1), 0.0)
+    return out

@@ -88,7 +88,10 @@ class MemoryBankDetector(EmbeddingDetector):
         return {"bank": self.bank_}, {}
 
     def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.bank_ = np.asarray(tensors["bank"], dtype=np.float32)
+        bank = np.asarray(tensors["bank"], dtype=np.float32)
+        if bank.ndim != 2 or len(bank) == 0 or bank.shape[1] == 0:
+            raise ValueError(f"the memory bank must hold at least one vector (shape {bank.shape})")
+        self.bank_ = bank
 
 
 # ---------------------------------------------------------------------- documents
