@@ -22,7 +22,7 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 EmbedProgress = Callable[[int, int], None]  # (documents done, total)
 
 EMPTY_TOKEN = "<empty>"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: every layer's pooled states (``pools``)
 MODEL_MAX_TOKENS = 512  # MiniLM's position table
 
 
@@ -53,12 +53,18 @@ class DocumentEmbeddings:
     ``pooled`` is one vector per document: for ``minilm`` the mean of all its word-piece states
     (stop words included, as sentence-transformers pools), otherwise the mean word vector.
     Every document has at least one row; a document with no kept word gets ``<empty>``.
+
+    ``pools`` holds more document vectors of the contextual source, all ``(n, d)`` float32 from
+    the same forward pass: ``mean<l>`` the mean word-piece state of layer ``l`` (0: the input
+    embeddings, the last layer's equals ``pooled``), ``cls`` and ``max`` the last layer's
+    ``[CLS]`` state and element-wise maximum. Empty for the static sources.
     """
 
     vectors: np.ndarray  # (total words, d) float16
     offsets: np.ndarray  # (n + 1,) int64
     tokens: list[list[str]]
     pooled: np.ndarray  # (n, d) float32
+    pools: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -93,7 +99,17 @@ class DocumentEmbeddings:
             offsets=offsets,
             tokens=[self.tokens[i] for i in index],
             pooled=self.pooled[index],
+            pools={name: pool[index] for name, pool in self.pools.items()},
         )
+
+    def pool(self, name: str) -> np.ndarray:
+        """Document vectors ``name`` (a key of ``pools``, or ``pooled``)."""
+        if name == "pooled":
+            return self.pooled
+        if name not in self.pools:
+            known = ", ".join(["pooled", *self.pools])
+            raise KeyError(f"these embeddings have no {name!r} document vectors; they have {known}")
+        return self.pools[name]
 
 
 # ---------------------------------------------------------------------------- the model
@@ -212,6 +228,7 @@ def _write_cache(path: Path, emb: DocumentEmbeddings) -> None:
         offsets=emb.offsets,
         pooled=emb.pooled,
         words=np.frombuffer(words, dtype=np.uint8),
+        **{f"pool_{name}": pool for name, pool in emb.pools.items()},
     )
     tmp.replace(path)  # atomic, so a reader never sees half a file
     log.info("cached embeddings of %d documents in %s", len(emb), path)
@@ -222,13 +239,21 @@ def _read_cache(path: Path) -> DocumentEmbeddings:
         words = data["words"].tobytes().decode("utf-8")
         offsets = data["offsets"]
         tokens = [line.split(" ") for line in words.split("\n")] if len(offsets) > 1 else []
+        pools = {key[5:]: data[key] for key in data.files if key.startswith("pool_")}
         return DocumentEmbeddings(
-            vectors=data["vectors"], offsets=offsets, tokens=tokens, pooled=data["pooled"]
+            vectors=data["vectors"],
+            offsets=offsets,
+            tokens=tokens,
+            pooled=data["pooled"],
+            pools=pools,
         )
 
 
 def _assemble(
-    docs: list[tuple[list[str], np.ndarray]], pooled: np.ndarray, dim: int
+    docs: list[tuple[list[str], np.ndarray]],
+    pooled: np.ndarray,
+    dim: int,
+    pools: dict[str, np.ndarray] | None = None,
 ) -> DocumentEmbeddings:
     tokens, blocks = [], []
     for words, vectors in docs:
@@ -247,6 +272,7 @@ def _assemble(
         offsets=offsets,
         tokens=tokens,
         pooled=pooled.astype(np.float32),
+        pools={name: pool.astype(np.float32) for name, pool in (pools or {}).items()},
     )
 
 
@@ -276,6 +302,9 @@ def _contextual(
     order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
     docs: list[tuple[list[str], np.ndarray]] = [([], np.zeros((0, dim), np.float32))] * n
     pooled = np.zeros((n, dim), np.float32)
+    n_layers = int(encoder.config.num_hidden_layers) + 1  # with the input embeddings
+    pools = {f"mean{layer}": np.zeros((n, dim), np.float32) for layer in range(n_layers)}
+    pools |= {"cls": np.zeros((n, dim), np.float32), "max": np.zeros((n, dim), np.float32)}
     done = 0
     with torch.inference_mode():
         for start in range(0, n, batch_size):
@@ -287,15 +316,23 @@ def _contextual(
                 seq = encoded["input_ids"][i]
                 ids[row, : len(seq)] = seq
                 mask[row, : len(seq)] = 1
-            states = encoder(
+            output = encoder(
                 input_ids=torch.from_numpy(ids).to(model.device),
                 attention_mask=torch.from_numpy(mask).to(model.device),
-            ).last_hidden_state.float()
-            states = states.cpu().numpy()
+                output_hidden_states=True,
+            )
+            states = output.last_hidden_state.float().cpu().numpy()
+            mask_t = torch.from_numpy(mask).to(model.device, torch.float32)[:, :, None]
+            counts = mask_t.sum(dim=1)
+            for layer, hidden in enumerate(output.hidden_states):
+                means = (hidden.float() * mask_t).sum(dim=1) / counts
+                pools[f"mean{layer}"][batch] = means.cpu().numpy()
             for row, i in enumerate(batch):
                 length = int(mask[row].sum())
                 doc_states = states[row, :length]
                 pooled[i] = doc_states.mean(axis=0)
+                pools["cls"][i] = doc_states[0]
+                pools["max"][i] = doc_states.max(axis=0)
                 docs[i] = _states_to_words(
                     texts[i], encoded["offset_mapping"][i][:length], doc_states, prep
                 )
@@ -305,7 +342,7 @@ def _contextual(
     for i, (words, _) in enumerate(docs):
         if not words:
             docs[i] = ([EMPTY_TOKEN], pooled[i : i + 1])
-    return _assemble(docs, pooled, dim)
+    return _assemble(docs, pooled, dim, pools)
 
 
 def _states_to_words(
