@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 EmbedProgress = Callable[[int, int], None]  # (documents done, total)
 
 EMPTY_TOKEN = "<empty>"
-CACHE_VERSION = 2  # 2: every layer's pooled states (``pools``)
+CACHE_VERSION = 1
 MODEL_MAX_TOKENS = 512  # MiniLM's position table
 
 
@@ -54,8 +54,8 @@ class DocumentEmbeddings:
     (stop words included, as sentence-transformers pools), otherwise the mean word vector.
     Every document has at least one row; a document with no kept word gets ``<empty>``.
 
-    ``pools`` holds more document vectors of the contextual source, all ``(n, d)`` float32 from
-    the same forward pass: ``mean<l>`` the mean word-piece state of layer ``l`` (0: the input
+    ``pools`` (only when asked for: ``embed_documents(..., pools=True)``) holds more document
+    vectors of the contextual source, all ``(n, d)`` float32 from the same forward pass: ``mean<l>`` the mean word-piece state of layer ``l`` (0: the input
     embeddings, the last layer's equals ``pooled``), ``cls`` and ``max`` the last layer's
     ``[CLS]`` state and element-wise maximum. Empty for the static sources.
     """
@@ -157,11 +157,14 @@ def embed_documents(
     batch_size: int = 32,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: EmbedProgress | None = None,
+    pools: bool = False,
 ) -> DocumentEmbeddings:
     """Word embeddings of every document in ``texts`` (none is dropped), cached when asked.
 
     ``max_tokens`` bounds the word-pieces the contextual model reads per document (the rest of
-    a long document is not embedded); it does not apply to the static sources.
+    a long document is not embedded); it does not apply to the static sources. ``pools``
+    also keeps every layer's pooled states (``DocumentEmbeddings.pools``; contextual source
+    only); a cached result without them is then computed again.
     """
     source = EmbeddingSource(source)
     if source == EmbeddingSource.FILE and not embedding_file:
@@ -169,16 +172,22 @@ def embed_documents(
     if not 8 <= max_tokens <= MODEL_MAX_TOKENS:
         raise ValueError(f"max_tokens must be in [8, {MODEL_MAX_TOKENS}], got {max_tokens}")
     key = _cache_key(texts, source, prep, embedding_file, max_tokens)
-    if key in _MEMO:
+    pools = pools and source == EmbeddingSource.MINILM
+
+    def usable(emb: DocumentEmbeddings) -> bool:
+        return bool(emb.pools) or not pools
+
+    if key in _MEMO and usable(_MEMO[key]):
         _MEMO.move_to_end(key)
         return _MEMO[key]
     path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        result = _read_cache(path)
+    cached = _read_cache(path) if path is not None and path.is_file() else None
+    if cached is not None and usable(cached):
+        result = cached
         log.info("read embeddings of %d documents from %s", len(result), path)
     else:
         if source == EmbeddingSource.MINILM:
-            result = _contextual(texts, prep, max_tokens, device, batch_size, progress)
+            result = _contextual(texts, prep, max_tokens, device, batch_size, progress, pools)
         elif source == EmbeddingSource.MINILM_STATIC:
             result = _static(texts, prep, _minilm_word_vectors, progress)
         else:
@@ -284,6 +293,7 @@ def _contextual(
     device: str,
     batch_size: int,
     progress: EmbedProgress | None,
+    with_pools: bool = False,
 ) -> DocumentEmbeddings:
     import torch
 
@@ -319,12 +329,12 @@ def _contextual(
             output = encoder(
                 input_ids=torch.from_numpy(ids).to(model.device),
                 attention_mask=torch.from_numpy(mask).to(model.device),
-                output_hidden_states=True,
+                output_hidden_states=with_pools,
             )
             states = output.last_hidden_state.float().cpu().numpy()
             mask_t = torch.from_numpy(mask).to(model.device, torch.float32)[:, :, None]
             counts = mask_t.sum(dim=1)
-            for layer, hidden in enumerate(output.hidden_states):
+            for layer, hidden in enumerate(output.hidden_states or ()):
                 means = (hidden.float() * mask_t).sum(dim=1) / counts
                 pools[f"mean{layer}"][batch] = means.cpu().numpy()
             for row, i in enumerate(batch):
@@ -342,7 +352,7 @@ def _contextual(
     for i, (words, _) in enumerate(docs):
         if not words:
             docs[i] = ([EMPTY_TOKEN], pooled[i : i + 1])
-    return _assemble(docs, pooled, dim, pools)
+    return _assemble(docs, pooled, dim, pools if with_pools else None)
 
 
 def _states_to_words(

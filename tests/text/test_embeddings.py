@@ -102,7 +102,8 @@ def test_minilm_pools_every_layer_in_one_pass_and_caches_them(tmp_path):
 
     model = E.load_minilm("cpu")
     texts = ["Shares of the bank rose after the merger.", "A short one.", "Hockey season starts."]
-    emb = embed_documents(texts, cache_dir=tmp_path)
+    assert embed_documents(texts, cache_dir=tmp_path).pools == {}  # only when asked for
+    emb = embed_documents(texts, cache_dir=tmp_path, pools=True)  # computed again, with them
     layers = model[0].auto_model.config.num_hidden_layers
     assert set(emb.pools) == {f"mean{layer}" for layer in range(layers + 1)} | {"cls", "max"}
     # A padded batch gives every document the states it has on its own.
@@ -119,7 +120,7 @@ def test_minilm_pools_every_layer_in_one_pass_and_caches_them(tmp_path):
     part = emb.subset([2, 0])
     np.testing.assert_array_equal(part.pools["cls"], emb.pools["cls"][[2, 0]])
     E._MEMO.clear()
-    again = embed_documents(texts, cache_dir=tmp_path)
+    again = embed_documents(texts, cache_dir=tmp_path, pools=True)
     assert again.pools.keys() == emb.pools.keys()
     np.testing.assert_array_equal(again.pools["mean2"], emb.pools["mean2"])
     with pytest.raises(KeyError, match="no 'mean9'"):
