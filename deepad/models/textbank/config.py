@@ -63,8 +63,9 @@ METHODS = (
         kinds=frozenset({DataKind.TEXT}),
         detector="deepad.models.textbank.detector:TextKNN",
         summary="k-nearest-neighbour distance on MiniLM document embeddings: score = mean cosine "
-        "distance to the k most similar normal documents. No training; strong when the normal "
-        "documents cover their topic well, and fast to refit.",
+        "distance to the k most similar normal documents, plus (word_weight) the same on each "
+        "document's mean kept-word state. No training; strong when the normal documents cover "
+        "their topic well, and fast to refit.",
     ),
     MethodInfo(
         name="token_bank",

@@ -2,7 +2,9 @@
 
 - :class:`TextKNN`: the bank holds one unit vector per normal document (MiniLM's sentence
   embedding, the mean of its word-piece states); a document's score is its mean cosine
-  distance to its ``k`` nearest normal documents.
+  distance to its ``k`` nearest normal documents, plus ``word_weight`` times the same
+  distance on the mean of its kept words' states, both standardised by their leave-one-out
+  training scores.
 - :class:`TokenBank`: the bank holds the contextual states of the normal documents' kept
   words (MiniLM's last hidden states, each word the mean of its word-pieces), cut down by a
   greedy k-centre coreset (PatchCore's recipe, on words instead of image patches). Each word
@@ -95,8 +97,9 @@ class MemoryBankDetector(EmbeddingDetector):
 @register
 class TextKNN(MemoryBankDetector):
     """k-nearest-neighbour distance on MiniLM document embeddings: score = mean cosine
-    distance to the k most similar normal documents. No training; strong when the normal
-    documents cover their topic well, and fast to refit.
+    distance to the k most similar normal documents, plus (word_weight) the same on each
+    document's mean kept-word state. No training; strong when the normal documents cover
+    their topic well, and fast to refit.
 
     With ``word_weight`` > 0 a second bank holds each normal document's mean kept-word
     state; the score is then the document distance plus ``word_weight`` times the word
