@@ -61,9 +61,7 @@ def chromium_page(tmp_path):
 def worker_pid():
     """The PID of a live process that passes for a deepad worker (its command line names
     deepad), for tests of what the job runner does with running runs."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import time  # deepad worker\ntime.sleep(600)"]
-    )
+    process = subprocess.Popen([sys.executable, "-c", "import time  # deepad worker\ntime.sleep(600)"])
     yield process.pid
     process.kill()
     process.wait()

@@ -44,7 +44,8 @@ def holds(text: str, figure: str) -> bool:
     decimals = len(figure.split(".")[1])
     wanted = float(figure)
     return any(
-        abs(float(found) - wanted) <= 0.5 * 10**-decimals + 1e-12 for found in NUMBER.findall(text)
+        abs(float(found) - wanted) <= 0.5 * 10**-decimals + 1e-12
+        for found in NUMBER.findall(text)
     )
 
 

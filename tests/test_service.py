@@ -166,7 +166,7 @@ def test_score_in_chunks_keeps_every_component_and_reports_progress(monkeypatch)
     assert seen == [(3, 8), (6, 8), (8, 8)]
 
 
-PLUGIN = """
+PLUGIN = '''
 from deepad.data.types import DataKind
 from deepad.models import register
 from deepad.models.base import Detector
@@ -179,7 +179,7 @@ class Median(Detector):
     title = "Median distance (plugin)"
     Config = DetectorConfig
     kinds = frozenset({DataKind.TABLE})
-"""
+'''
 
 
 def test_a_plugin_method_is_offered_by_the_service(tmp_path, monkeypatch):
@@ -196,7 +196,7 @@ def test_a_plugin_method_is_offered_by_the_service(tmp_path, monkeypatch):
 
 # A plugin that lists its method without importing the detector: the catalogue entry lives in
 # a module that imports neither torch nor the detector, which loads only when a run needs it.
-PLUGIN_ENTRY = """
+PLUGIN_ENTRY = '''
 from deepad.data.types import DataKind
 from deepad.models import MethodInfo, register_method
 from deepad.models.config import DetectorConfig
@@ -206,9 +206,9 @@ register_method(MethodInfo(
     kinds=frozenset({DataKind.TABLE}), detector="deepad_test_lazy_detector:Lazy",
     summary="Lists itself without loading.",
 ))
-"""
+'''
 
-PLUGIN_DETECTOR = """
+PLUGIN_DETECTOR = '''
 import numpy as np
 from deepad.data.types import DataKind
 from deepad.models import Scores, register
@@ -234,10 +234,12 @@ class Lazy(Detector):
 
     def _restore(self, tensors, meta):
         self.mean_ = np.asarray(tensors["mean"])
-"""
+'''
 
 
-def test_a_plugin_catalogue_entry_lists_the_method_before_its_detector_loads(tmp_path, monkeypatch):
+def test_a_plugin_catalogue_entry_lists_the_method_before_its_detector_loads(
+    tmp_path, monkeypatch
+):
     import sys
 
     from deepad.models import get_method
@@ -264,9 +266,7 @@ def test_a_path_is_ingested_like_an_upload_and_its_kind_inferred(tmp_path):
     assert done.dataset.kind == DataKind.TABLE and done.kind_reason == "numeric columns a, b"
     assert done.record.name == "sensors" and done.record.manifest["source"] == str(table)
     assert svc.ingest_path(table, "table").kind_reason == ""
-    with pytest.raises(
-        ServiceError, match=r"reads as table data .*; only sequence or text data fits"
-    ):
+    with pytest.raises(ServiceError, match=r"reads as table data .*; only sequence or text data fits"):
         svc.ingest_path(table, kinds=frozenset({DataKind.TEXT, DataKind.SEQUENCE}))
     with pytest.raises(ServiceError, match="no such file or folder"):
         svc.ingest_path(tmp_path / "missing.csv")

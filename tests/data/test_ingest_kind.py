@@ -44,9 +44,7 @@ def test_text_files_and_text_columns_are_text_data(tmp_path):
 def test_a_numeric_csv_is_table_data_even_with_a_label_column(tmp_path):
     table = _write(tmp_path / "t.csv", "a,b,c,label\n1,2,3,normal\n4,5,NA,anomalous\n")
     assert infer_kind(table) == (DataKind.TABLE, "numeric columns a, b, c")
-    wide = _write(
-        tmp_path / "w.csv", ",".join(f"x{i}" for i in range(10)) + "\n" + "1," * 9 + "1\n"
-    )
+    wide = _write(tmp_path / "w.csv", ",".join(f"x{i}" for i in range(10)) + "\n" + "1," * 9 + "1\n")
     assert infer_kind(wide).reason.endswith("x7, … (10 in all)")
 
 

@@ -98,3 +98,4 @@ def test_pipeline_scales_then_detects(method):
     name, values = next(iter(grid.items()))
     pipe.set_params(**{f"det__{name}": values[0]})
     assert getattr(pipe.named_steps["det"].config, name) == values[0]
+

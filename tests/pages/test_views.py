@@ -144,9 +144,7 @@ def test_a_method_without_a_view_gets_the_default_and_registered_views_override_
     from pages.views.default import panel as default_panel
 
     assert view_for("ae") is DEFAULT and view_for("no such method") is DEFAULT
-    assert set(VIEWS) <= {
-        e.name for e in catalog()
-    }  # a misspelt key would silently show the default view
+    assert set(VIEWS) <= {e.name for e in catalog()}  # a misspelt key would silently show the default view
     fcdd = view_for("fcdd")
     assert isinstance(fcdd, View)
     assert fcdd.panel is fcdd_view.panel and fcdd.image_maps is fcdd_view.image_maps
