@@ -22,7 +22,7 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,12 +53,18 @@ class DocumentEmbeddings:
     ``pooled`` is one vector per document: for ``minilm`` the mean of all its word-piece states
     (stop words included, as sentence-transformers pools), otherwise the mean word vector.
     Every document has at least one row; a document with no kept word gets ``<empty>``.
+
+    ``pools`` (only when asked for: ``embed_documents(..., pools=True)``) holds more document
+    vectors of the contextual source, all ``(n, d)`` float32 from the same forward pass: ``mean<l>`` the mean word-piece state of layer ``l`` (0: the input
+    embeddings, the last layer's equals ``pooled``), ``cls`` and ``max`` the last layer's
+    ``[CLS]`` state and element-wise maximum. Empty for the static sources.
     """
 
     vectors: np.ndarray  # (total words, d) float16
     offsets: np.ndarray  # (n + 1,) int64
     tokens: list[list[str]]
     pooled: np.ndarray  # (n, d) float32
+    pools: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -93,7 +99,17 @@ class DocumentEmbeddings:
             offsets=offsets,
             tokens=[self.tokens[i] for i in index],
             pooled=self.pooled[index],
+            pools={name: pool[index] for name, pool in self.pools.items()},
         )
+
+    def pool(self, name: str) -> np.ndarray:
+        """Document vectors ``name`` (a key of ``pools``, or ``pooled``)."""
+        if name == "pooled":
+            return self.pooled
+        if name not in self.pools:
+            known = ", ".join(["pooled", *self.pools])
+            raise KeyError(f"these embeddings have no {name!r} document vectors; they have {known}")
+        return self.pools[name]
 
 
 # ---------------------------------------------------------------------------- the model
@@ -141,11 +157,14 @@ def embed_documents(
     batch_size: int = 32,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: EmbedProgress | None = None,
+    pools: bool = False,
 ) -> DocumentEmbeddings:
     """Word embeddings of every document in ``texts`` (none is dropped), cached when asked.
 
     ``max_tokens`` bounds the word-pieces the contextual model reads per document (the rest of
-    a long document is not embedded); it does not apply to the static sources.
+    a long document is not embedded); it does not apply to the static sources. ``pools``
+    also keeps every layer's pooled states (``DocumentEmbeddings.pools``; contextual source
+    only); a cached result without them is then computed again.
     """
     source = EmbeddingSource(source)
     if source == EmbeddingSource.FILE and not embedding_file:
@@ -153,16 +172,22 @@ def embed_documents(
     if not 8 <= max_tokens <= MODEL_MAX_TOKENS:
         raise ValueError(f"max_tokens must be in [8, {MODEL_MAX_TOKENS}], got {max_tokens}")
     key = _cache_key(texts, source, prep, embedding_file, max_tokens)
-    if key in _MEMO:
+    pools = pools and source == EmbeddingSource.MINILM
+
+    def usable(emb: DocumentEmbeddings) -> bool:
+        return bool(emb.pools) or not pools
+
+    if key in _MEMO and usable(_MEMO[key]):
         _MEMO.move_to_end(key)
         return _MEMO[key]
     path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        result = _read_cache(path)
+    cached = _read_cache(path) if path is not None and path.is_file() else None
+    if cached is not None and usable(cached):
+        result = cached
         log.info("read embeddings of %d documents from %s", len(result), path)
     else:
         if source == EmbeddingSource.MINILM:
-            result = _contextual(texts, prep, max_tokens, device, batch_size, progress)
+            result = _contextual(texts, prep, max_tokens, device, batch_size, progress, pools)
         elif source == EmbeddingSource.MINILM_STATIC:
             result = _static(texts, prep, _minilm_word_vectors, progress)
         else:
@@ -212,6 +237,7 @@ def _write_cache(path: Path, emb: DocumentEmbeddings) -> None:
         offsets=emb.offsets,
         pooled=emb.pooled,
         words=np.frombuffer(words, dtype=np.uint8),
+        **{f"pool_{name}": pool for name, pool in emb.pools.items()},
     )
     tmp.replace(path)  # atomic, so a reader never sees half a file
     log.info("cached embeddings of %d documents in %s", len(emb), path)
@@ -222,13 +248,21 @@ def _read_cache(path: Path) -> DocumentEmbeddings:
         words = data["words"].tobytes().decode("utf-8")
         offsets = data["offsets"]
         tokens = [line.split(" ") for line in words.split("\n")] if len(offsets) > 1 else []
+        pools = {key[5:]: data[key] for key in data.files if key.startswith("pool_")}
         return DocumentEmbeddings(
-            vectors=data["vectors"], offsets=offsets, tokens=tokens, pooled=data["pooled"]
+            vectors=data["vectors"],
+            offsets=offsets,
+            tokens=tokens,
+            pooled=data["pooled"],
+            pools=pools,
         )
 
 
 def _assemble(
-    docs: list[tuple[list[str], np.ndarray]], pooled: np.ndarray, dim: int
+    docs: list[tuple[list[str], np.ndarray]],
+    pooled: np.ndarray,
+    dim: int,
+    pools: dict[str, np.ndarray] | None = None,
 ) -> DocumentEmbeddings:
     tokens, blocks = [], []
     for words, vectors in docs:
@@ -247,6 +281,7 @@ def _assemble(
         offsets=offsets,
         tokens=tokens,
         pooled=pooled.astype(np.float32),
+        pools={name: pool.astype(np.float32) for name, pool in (pools or {}).items()},
     )
 
 
@@ -258,6 +293,7 @@ def _contextual(
     device: str,
     batch_size: int,
     progress: EmbedProgress | None,
+    with_pools: bool = False,
 ) -> DocumentEmbeddings:
     import torch
 
@@ -279,6 +315,9 @@ def _contextual(
     order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
     docs: list[tuple[list[str], np.ndarray]] = [([], np.zeros((0, dim), np.float32))] * n
     pooled = np.zeros((n, dim), np.float32)
+    n_layers = int(encoder.config.num_hidden_layers) + 1  # with the input embeddings
+    pools = {f"mean{layer}": np.zeros((n, dim), np.float32) for layer in range(n_layers)}
+    pools |= {"cls": np.zeros((n, dim), np.float32), "max": np.zeros((n, dim), np.float32)}
     done = 0
     with torch.inference_mode():
         for start in range(0, n, batch_size):
@@ -290,15 +329,23 @@ def _contextual(
                 seq = encoded["input_ids"][i]
                 ids[row, : len(seq)] = seq
                 mask[row, : len(seq)] = 1
-            states = encoder(
+            output = encoder(
                 input_ids=torch.from_numpy(ids).to(model.device),
                 attention_mask=torch.from_numpy(mask).to(model.device),
-            ).last_hidden_state.float()
-            states = states.cpu().numpy()
+                output_hidden_states=with_pools,
+            )
+            states = output.last_hidden_state.float().cpu().numpy()
+            mask_t = torch.from_numpy(mask).to(model.device, torch.float32)[:, :, None]
+            counts = mask_t.sum(dim=1)
+            for layer, hidden in enumerate(output.hidden_states or ()):
+                means = (hidden.float() * mask_t).sum(dim=1) / counts
+                pools[f"mean{layer}"][batch] = means.cpu().numpy()
             for row, i in enumerate(batch):
                 length = int(mask[row].sum())
                 doc_states = states[row, :length]
                 pooled[i] = doc_states.mean(axis=0)
+                pools["cls"][i] = doc_states[0]
+                pools["max"][i] = doc_states.max(axis=0)
                 docs[i] = _states_to_words(
                     texts[i], encoded["offset_mapping"][i][:length], doc_states, prep
                 )
@@ -308,7 +355,7 @@ def _contextual(
     for i, (words, _) in enumerate(docs):
         if not words:
             docs[i] = ([EMPTY_TOKEN], pooled[i : i + 1])
-    return _assemble(docs, pooled, dim)
+    return _assemble(docs, pooled, dim, pools if with_pools else None)
 
 
 CHARS_PER_PIECE = 100  # a word-piece never covers more (BERT's longest word; longer is [UNK])

@@ -110,3 +110,50 @@ def test_real_minilm_highlights_the_off_topic_word():
     assert weights.tokens[0][int(weights.weights[0].argmax())] == "giraffe"
     knn = TextKNN().fit(train)
     assert knn.decision_function([off_topic])[0] > knn.decision_function([on_topic])[0]
+
+
+def test_knn_distance_is_the_mean_of_the_k_smallest_cosine_distances_leaving_self_out():
+    from deepad.models.textbank.detector import knn_distance
+
+    rows = unit_rows(np.random.default_rng(3).normal(size=(12, 5)))
+    full = 1 - rows.astype(np.float64) @ rows.T.astype(np.float64)
+    np.testing.assert_allclose(
+        knn_distance(rows, rows, 3), np.sort(full, 1)[:, :3].mean(1), atol=1e-5
+    )
+    np.fill_diagonal(full, np.inf)
+    got = knn_distance(rows, rows, 3, np.arange(12))
+    np.testing.assert_allclose(got, np.sort(full, 1)[:, :3].mean(1), atol=1e-5)
+
+
+def test_word_channel_adds_standardised_word_distance_by_hand(vectors, tmp_path):
+    from deepad.text.embeddings import embed_documents
+
+    train, test = finance_docs(30), finance_docs(5, seed=9) + sports_docs(5)
+    det = TextKNN(**_file(vectors, k=3, word_weight=0.5)).fit(train)
+    emb_train = embed_documents(train, source="file", embedding_file=vectors)
+    emb_test = embed_documents(test, source="file", embedding_file=vectors)
+
+    def knn(q, bank, leave_out):
+        d = 1 - unit_rows(q).astype(np.float64) @ unit_rows(bank).T.astype(np.float64)
+        if leave_out:
+            np.fill_diagonal(d, np.inf)
+        return np.sort(d, 1)[:, :3].mean(1)
+
+    doc_train, word_train = (
+        knn(emb_train.pooled, emb_train.pooled, True),
+        knn(emb_train.mean(), emb_train.mean(), True),
+    )
+    expected = (knn(emb_test.pooled, emb_train.pooled, False) - doc_train.mean()) / doc_train.std()
+    expected += (
+        0.5
+        * (knn(emb_test.mean(), emb_train.mean(), False) - word_train.mean())
+        / (word_train.std())
+    )
+    scores = det.score(test)
+    np.testing.assert_allclose(scores.score, expected, atol=1e-4)
+    assert {"document", "words", "nearest"} <= scores.components.keys()
+    assert metrics.auroc(np.r_[np.zeros(5), np.ones(5)], scores.score) > 0.95
+    det.save(tmp_path / "m")
+    np.testing.assert_array_equal(
+        Detector.load(tmp_path / "m").decision_function(test), scores.score
+    )

@@ -95,3 +95,33 @@ def test_minilm_static_table_and_package_path():
     emb = embed_documents(["profit dividend", ""], source="minilm-static")
     assert emb.tokens == [["profit", "dividend"], [EMPTY_TOKEN]]
     assert emb.dim == 384
+
+
+def test_minilm_pools_every_layer_in_one_pass_and_caches_them(tmp_path):
+    import torch
+
+    model = E.load_minilm("cpu")
+    texts = ["Shares of the bank rose after the merger.", "A short one.", "Hockey season starts."]
+    assert embed_documents(texts, cache_dir=tmp_path).pools == {}  # only when asked for
+    emb = embed_documents(texts, cache_dir=tmp_path, pools=True)  # computed again, with them
+    layers = model[0].auto_model.config.num_hidden_layers
+    assert set(emb.pools) == {f"mean{layer}" for layer in range(layers + 1)} | {"cls", "max"}
+    # A padded batch gives every document the states it has on its own.
+    enc = model.tokenizer(texts[1], return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model[0].auto_model(**enc, output_hidden_states=True).hidden_states
+    for layer in (0, 3, layers):
+        np.testing.assert_allclose(
+            emb.pools[f"mean{layer}"][1], hidden[layer][0].mean(0).numpy(), atol=1e-4
+        )
+    np.testing.assert_allclose(emb.pools["cls"][1], hidden[-1][0, 0].numpy(), atol=1e-4)
+    np.testing.assert_allclose(emb.pools["max"][1], hidden[-1][0].max(0).values, atol=1e-4)
+    np.testing.assert_allclose(emb.pool(f"mean{layers}"), emb.pool("pooled"), atol=1e-5)
+    part = emb.subset([2, 0])
+    np.testing.assert_array_equal(part.pools["cls"], emb.pools["cls"][[2, 0]])
+    E._MEMO.clear()
+    again = embed_documents(texts, cache_dir=tmp_path, pools=True)
+    assert again.pools.keys() == emb.pools.keys()
+    np.testing.assert_array_equal(again.pools["mean2"], emb.pools["mean2"])
+    with pytest.raises(KeyError, match="no 'mean9'"):
+        emb.pool("mean9")

@@ -2,7 +2,9 @@
 
 - :class:`TextKNN`: the bank holds one unit vector per normal document (MiniLM's sentence
   embedding, the mean of its word-piece states); a document's score is its mean cosine
-  distance to its ``k`` nearest normal documents.
+  distance to its ``k`` nearest normal documents, plus ``word_weight`` times the same
+  distance on the mean of its kept words' states, both standardised by their leave-one-out
+  training scores.
 - :class:`TokenBank`: the bank holds the contextual states of the normal documents' kept
   words (MiniLM's last hidden states, each word the mean of its word-pieces), cut down by a
   greedy k-centre coreset (PatchCore's recipe, on words instead of image patches). Each word
@@ -98,27 +100,74 @@ class MemoryBankDetector(EmbeddingDetector):
 @register
 class TextKNN(MemoryBankDetector):
     """k-nearest-neighbour distance on MiniLM document embeddings: score = mean cosine
-    distance to the k most similar normal documents. No training; strong when the normal
-    documents cover their topic well, and fast to refit."""
+    distance to the k most similar normal documents, plus (word_weight) the same on each
+    document's mean kept-word state. No training; strong when the normal documents cover
+    their topic well, and fast to refit.
+
+    With ``word_weight`` > 0 a second bank holds each normal document's mean kept-word
+    state; the score is then the document distance plus ``word_weight`` times the word
+    distance, each standardised by the mean and spread of its leave-one-out training
+    scores (so the two are in the same units)."""
 
     name = "text_knn"
 
     def _fit_embeddings(self, emb: DocumentEmbeddings, context: RunContext) -> np.ndarray:
         self.bank_ = unit_rows(emb.pooled)
+        self.word_bank_ = unit_rows(emb.mean()) if self.config.word_weight > 0 else None
+        self.scales_ = np.array([0.0, 1.0, 0.0, 1.0])  # mean, spread: document, words
         if len(self.bank_) < 2:
             return np.zeros(len(self.bank_))
         own = np.arange(len(self.bank_))
         k = min(self.config.k, len(self.bank_) - 1)  # the others of a small training set
-        distances = nearest_distances(self.bank_, self.bank_, k, query_groups=own, bank_groups=own)
-        return distances.mean(axis=1)
+        document = knn_distance(self.bank_, self.bank_, k, own)
+        if self.word_bank_ is None:
+            return document
+        words = knn_distance(self.word_bank_, self.word_bank_, k, own)
+        self.scales_ = np.array([document.mean(), _spread(document), words.mean(), _spread(words)])
+        return self._combined(document, words)
+
+    def _combined(self, document: np.ndarray, words: np.ndarray) -> np.ndarray:
+        mean_d, spread_d, mean_w, spread_w = self.scales_
+        return (document - mean_d) / spread_d + self.config.word_weight * (
+            words - mean_w
+        ) / spread_w
 
     def score_embeddings(self, emb: DocumentEmbeddings) -> Scores:
         self._check_dim(emb)
         distances = nearest_distances(unit_rows(emb.pooled), self.bank_, self.config.k)
-        return Scores(
-            score=distances.mean(axis=1).astype(np.float64),
-            components={"nearest": distances[:, 0].astype(np.float64)},
-        )
+        document = distances.mean(axis=1).astype(np.float64)
+        components = {"nearest": distances[:, 0].astype(np.float64), "document": document}
+        if self.word_bank_ is None:
+            return Scores(score=document, components=components)
+        words = knn_distance(unit_rows(emb.mean()), self.word_bank_, self.config.k)
+        components["words"] = words
+        return Scores(score=self._combined(document, words), components=components)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        tensors = {"bank": self.bank_, "scales": self.scales_}
+        if self.word_bank_ is not None:
+            tensors["word_bank"] = self.word_bank_
+        return tensors, {}
+
+    def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        self.bank_ = np.asarray(tensors["bank"], dtype=np.float32)
+        self.scales_ = np.asarray(tensors.get("scales", [0.0, 1.0, 0.0, 1.0]), dtype=np.float64)
+        word_bank = tensors.get("word_bank")
+        self.word_bank_ = None if word_bank is None else np.asarray(word_bank, dtype=np.float32)
+
+
+def knn_distance(
+    queries: np.ndarray, bank: np.ndarray, k: int, own: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean cosine distance of each unit query row to its ``k`` nearest unit bank rows;
+    with ``own`` (the queries are the bank), a row is never its own neighbour."""
+    distances = nearest_distances(queries, bank, k, query_groups=own, bank_groups=own)
+    return distances.mean(axis=1).astype(np.float64)
+
+
+def _spread(scores: np.ndarray) -> float:
+    """Standard deviation of training scores, never 0 (identical documents)."""
+    return max(float(np.std(scores)), 1e-6)
 
 
 # ---------------------------------------------------------------------- words
