@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 import deepad
 from deepad.runs import ray_runner
 from deepad.runs.store import (
@@ -53,20 +55,12 @@ def pid_alive(pid: int | None) -> bool:
     if not pid or pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        status = psutil.Process(pid).status()
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:  # exists, owned by someone else
+    except psutil.Error:  # exists, but cannot be inspected (another user's, say)
         return True
-    except OSError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        # the state letter follows the parenthesised command name
-        state = stat.read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
+    return status not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 
 
 def elsewhere(record: RunRecord) -> bool:
@@ -76,12 +70,15 @@ def elsewhere(record: RunRecord) -> bool:
 
 
 def _is_worker_process(pid: int) -> bool:
-    """Whether ``pid`` still runs deepad (guards against a recycled PID); True if unknown."""
+    """Whether ``pid`` still runs deepad (guards against a recycled PID); True if it exists
+    but cannot be inspected."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        cmdline = psutil.Process(pid).cmdline()
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
         return True
-    return b"deepad" in cmdline
+    return any("deepad" in part for part in cmdline)
 
 
 def _worker_env(store_url: str | None = None) -> dict[str, str]:
