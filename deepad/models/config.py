@@ -37,8 +37,17 @@ class DetectorConfig:
         0.05,
         low=0.0,
         high=0.5,
-        help="Expected share of anomalies; sets the default threshold at this quantile of the "
-        "training scores.",
+        help="Expected share of anomalies; the default threshold flags this share of the "
+        "held-out normal training items (or of the leave-one-out training scores).",
+    )
+    threshold_holdout: float = param(
+        0.15,
+        low=0.0,
+        high=0.5,
+        help="Share of the normal training items held out of fitting (at least 10 items), "
+        "whose scores set the default threshold and, for networks, stop training early; "
+        "methods with leave-one-out scores use those; 0: set on the training scores.",
+        advanced=True,
     )
 
     @classmethod
@@ -85,6 +94,13 @@ class NetworkConfig(DetectorConfig):
     compile: bool = param(False, help="torch.compile the network (CUDA only).", advanced=True)
     num_workers: int = param(0, low=0, high=64, help="DataLoader worker processes.", advanced=True)
     seed: int = param(0, low=0, help="Random seed.", advanced=True)
+    patience: int = param(
+        0,
+        low=0,
+        high=10_000,
+        help="Stop once the loss on the held-out normal items has not improved for this many "
+        "epochs, and keep the weights of its best epoch (0: train every epoch).",
+    )
     checkpoint_every: int = param(
         5,
         low=0,
