@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepad.data.types import Dataset, DataKind
+from deepad.data.types import DataKind, Dataset
 
 CATEGORIES = ("moon", "hubble_deep_field", "retina", "coffee")
 _PATCH_SOURCES = ("camera", "astronaut", "chelsea", "coins")

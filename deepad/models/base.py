@@ -191,9 +191,7 @@ class Detector(ABC):
         share = float(cfg.threshold_holdout)
 
         def fit(part: Dataset, held: Dataset | None) -> None:
-            self._fit(
-                part, labeled=labeled, validation=held, progress=progress, context=context
-            )
+            self._fit(part, labeled=labeled, validation=held, progress=progress, context=context)
 
         if validation is not None:
             normal = validation.subset(normal_positions(validation.labels, len(validation)))

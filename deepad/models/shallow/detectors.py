@@ -43,7 +43,6 @@ class ShallowDetector(Detector):
 
     threshold_from = ThresholdSource.CROSS_FIT
 
-
     def _fit(
         self,
         train: Dataset,
