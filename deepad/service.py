@@ -48,6 +48,15 @@ class ServiceError(DeepadError, RuntimeError):
     """A user-facing failure with a one-line message (bad upload, bad setting, missing run)."""
 
 
+@dataclass(frozen=True)
+class TrainingEstimate:
+    """How long a training run will take on this machine, before it starts."""
+
+    seconds: float
+    text: str  # "about 3 minutes"
+    long: bool  # over ten minutes: the Train page warns
+
+
 @dataclass
 class Ingested:
     """A registered upload or path. An MVTec-AD category read whole as the training set comes
@@ -501,6 +510,37 @@ class Service:
             suggested = config.suggested_defaults(device, self.data_summary(dataset_id))
         from_data = [k for k, v in suggested.items() if k not in machine or machine[k] != v]
         return describe(config, suggested=suggested, from_data=from_data)
+
+    def training_estimate(
+        self, method: str, values: dict[str, Any], dataset_id: str
+    ) -> TrainingEstimate | None:
+        """How long training ``method`` with the form's ``values`` on ``dataset_id`` will take
+        on this machine (:mod:`deepad.models.cost`; no torch): None where no cost was
+        measured (a GPU, tables, text, methods without a training loop) or the values are
+        not valid settings."""
+        from deepad.hardware import device_type
+        from deepad.models.cost import (
+            WARN_SECONDS,
+            describe_estimate,
+            estimate_fit_seconds,
+            machine_speed,
+        )
+
+        try:
+            settings = self.build_config(method, values)
+            data = self.data_summary(dataset_id)
+        except (ServiceError, KeyError, ValueError):
+            return None
+        seconds = estimate_fit_seconds(
+            method,
+            settings,
+            data,
+            device_type=device_type(),
+            speed=machine_speed(self.home),
+        )
+        if seconds is None:
+            return None
+        return TrainingEstimate(seconds, describe_estimate(seconds), seconds > WARN_SECONDS)
 
     def data_summary(self, dataset_id: str) -> DataSummary:
         """Kind, size, image side and channels of a registered dataset, from its manifest."""

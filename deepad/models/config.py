@@ -61,6 +61,18 @@ class DetectorConfig:
         return {}
 
 
+# On a CPU the Train form starts networks with early stopping: training ends once the loss on
+# the held-out normal items has not improved for this many epochs (on a GPU: the published
+# settings, every epoch).
+CPU_PATIENCE = 5
+
+
+def cpu_training(device_type: str, **settings: Any) -> dict[str, Any]:
+    """The training settings a form suggests on a CPU (early stopping and ``settings``, e.g.
+    fewer epochs); nothing on other devices, which keep the published settings."""
+    return {"patience": CPU_PATIENCE, **settings} if device_type == "cpu" else {}
+
+
 @dataclass(frozen=True)
 class NetworkConfig(DetectorConfig):
     epochs: int = param(30, low=1, high=10_000, help="Passes over the training set.")
@@ -107,6 +119,13 @@ class NetworkConfig(DetectorConfig):
         help="Save a resumable checkpoint every N epochs (0: only at the end).",
         advanced=True,
     )
+
+    @classmethod
+    def suggested_defaults(
+        cls, device_type: str, data: DataSummary | None = None
+    ) -> dict[str, Any]:
+        del data
+        return cpu_training(device_type)
 
 
 @dataclass(frozen=True)
