@@ -511,6 +511,12 @@ class Service:
         from_data = [k for k, v in suggested.items() if k not in machine or machine[k] != v]
         return describe(config, suggested=suggested, from_data=from_data)
 
+    def suggested_settings(self, method: str, dataset_id: str | None = None) -> dict[str, Any]:
+        """The settings :meth:`config_fields` suggests instead of the config's defaults (for
+        this machine and, given ``dataset_id``, its data), by name: what the Train form sends
+        when nothing is changed, and what ``deepad train`` starts from."""
+        return {s.name: s.default for s in self.config_fields(method, dataset_id) if s.suggested}
+
     def training_estimate(
         self, method: str, values: dict[str, Any], dataset_id: str
     ) -> TrainingEstimate | None:
