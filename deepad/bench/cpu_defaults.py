@@ -26,6 +26,7 @@ import numpy as np
 from deepad import metrics
 from deepad.bench import BenchOptions, suite
 from deepad.bench.report import format_table, write_results
+from deepad.bench.thresholds import command_line
 from deepad.data.summary import DataSummary
 from deepad.data.types import NORMAL, DataKind
 
@@ -134,5 +135,6 @@ def run(options: BenchOptions) -> None:
     table = format_table(rows, COLUMNS, title)
     print("\n" + table)
     out = options.output or RESULTS / "cpu-defaults.json"
-    write_results(out, {"size": size, "machine_gflops": speed, "rows": rows})
-    out.with_suffix(".txt").write_text(table + "\n")
+    command = command_line()
+    write_results(out, {"command": command, "size": size, "machine_gflops": speed, "rows": rows})
+    out.with_suffix(".txt").write_text(f"command: {command}\n\n{table}\n")

@@ -21,6 +21,7 @@ chosen with test labels.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -171,13 +172,22 @@ def run(options: BenchOptions) -> None:
                 row.update(kind=kind, data=name)
                 rows.append(row)
                 print(format_table([row], COLUMNS), flush=True)
+                _write(options, epochs, rows)  # a stopped run keeps what it measured
+    print("\n" + _write(options, epochs, rows))
+
+
+def _write(options: BenchOptions, epochs: int, rows: list[dict[str, Any]]) -> str:
     table = format_table(rows, COLUMNS, "thresholds: normal test items flagged at the default")
-    print("\n" + table)
-    summary = _summary(rows)
-    print("\n" + summary)
+    text = f"command: {command_line()}\n\n{table}\n\n{_summary(rows)}\n"
     out = options.output or RESULTS / "thresholds.json"
-    write_results(out, {"epochs": epochs, "rows": rows})
-    out.with_suffix(".txt").write_text(table + "\n\n" + summary + "\n")
+    write_results(out, {"command": command_line(), "epochs": epochs, "rows": rows})
+    out.with_suffix(".txt").write_text(text)
+    return text
+
+
+def command_line() -> str:
+    """The ``deepad ...`` command this process runs, as a results file records it."""
+    return "deepad " + " ".join(sys.argv[1:])
 
 
 def _summary(rows: list[dict[str, Any]]) -> str:
