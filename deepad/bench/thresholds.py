@@ -8,7 +8,7 @@ from on a CPU (``Config.suggested_defaults("cpu", data)``), its epochs capped at
 - **photo**: grey crops of real photographs (:mod:`deepad.bench.photo_crops`), 120 training
   crops at ``--set size=`` px (default 96), 40 normal and 40 anomalous test crops;
 - **text**: 20 Newsgroups, one top-level group normal: ``--set docs=`` (default 300)
-  training posts of it, 200 of its test posts and 100 others;
+  training posts of it, 150 of its test posts and 75 others;
 - **table**: ODDS sets; half of the normal rows train, the other half and every anomaly test.
 
 Columns: ``fpr`` = share of the normal test items above the default threshold (it should be
@@ -113,7 +113,8 @@ def _photo_sets(options: BenchOptions) -> list[tuple[str, Dataset, Dataset]]:
     from deepad.bench.photo_crops import photo_split
 
     size = int(options.extra.get("size", 96))
-    return [(name, *photo_split(name, size=size, seed=options.seed)) for name in PHOTO_SETS]
+    names = options.extra.get("photos", ",".join(PHOTO_SETS)).split(",")
+    return [(name, *photo_split(name, size=size, seed=options.seed)) for name in names]
 
 
 def _text_sets(options: BenchOptions) -> list[tuple[str, Dataset, Dataset]]:
@@ -122,12 +123,12 @@ def _text_sets(options: BenchOptions) -> list[tuple[str, Dataset, Dataset]]:
     docs = int(options.extra.get("docs", 300))
     rng = np.random.default_rng(options.seed)
     out = []
-    for group in TEXT_GROUPS:
+    for group in options.extra.get("groups", ",".join(TEXT_GROUPS)).split(","):
         train, test = newsgroups_one_vs_rest(options.root(), group)
         train = train.subset(np.sort(rng.choice(len(train), min(docs, len(train)), False)))
         normal = np.flatnonzero(test.labels == NORMAL)
         other = np.flatnonzero(test.labels != NORMAL)
-        keep = np.r_[rng.choice(normal, 200, False), rng.choice(other, 100, False)]
+        keep = np.r_[rng.choice(normal, 150, False), rng.choice(other, 75, False)]
         out.append((f"20ng-{group}", train, test.subset(np.sort(keep))))
     return out
 
