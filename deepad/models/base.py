@@ -204,8 +204,12 @@ class Detector(ABC):
                     source_record(ThresholdSource.VALIDATION, len(normal), len(normal)),
                 )
         if strategy == ThresholdSource.LEAVE_ONE_OUT or share <= 0:
-            fit(train, validation)
-            kind = strategy if share > 0 else ThresholdSource.TRAINING
+            fit(train, None)
+            kind = (
+                ThresholdSource.LEAVE_ONE_OUT
+                if strategy == ThresholdSource.LEAVE_ONE_OUT
+                else ThresholdSource.TRAINING
+            )
             return self._training_scores(train), None, source_record(kind, n, n)
         if strategy == ThresholdSource.CROSS_FIT:
             folds = cross_fit_folds(train.labels, n, share, seed)
