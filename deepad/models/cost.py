@@ -45,7 +45,14 @@ class ItemCost:
 
 
 # Measured by `deepad bench cpu-defaults --threads 1` (benchmarks/results/cpu-defaults.txt).
-CPU_COSTS: dict[str, ItemCost] = {}
+# ``seconds`` is the fit's CPU time divided by (items fitted × epochs run), so it includes
+# the per-epoch validation pass and the scoring of the training set.
+REFERENCE_GFLOPS = 92.0  # machine_speed() of the machine they were measured on, one thread
+CPU_COSTS: dict[str, ItemCost] = {
+    # pretrained EfficientNet-Lite0 trunk to s8 and a head of width 0.25 (the CPU form)
+    "fcdd": ItemCost(seconds=0.134, side=192, gflops=REFERENCE_GFLOPS, width=0.25),
+    "ae": ItemCost(seconds=0.0097, side=96, gflops=REFERENCE_GFLOPS),
+}
 
 
 def _matmul_gflops(size: int = 256, repeats: int = 20) -> float:

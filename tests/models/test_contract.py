@@ -25,6 +25,7 @@ from deepad.models.threshold import (
     ThresholdSource,
     cross_fit_folds,
     holdout_split,
+    threshold_at,
 )
 from tests.models.conftest import tiny_split
 
@@ -145,7 +146,7 @@ def test_fit_scores_and_threshold(pair):
     assert np.all(np.isfinite(scores))
     assert detector.decision_scores_.shape == (len(train),)
     assert np.isfinite(detector.threshold_)
-    expected = np.quantile(_threshold_scores(detector, train), 1 - detector.config.contamination)
+    expected = threshold_at(_threshold_scores(detector, train), detector.config.contamination)
     assert detector.threshold_ == pytest.approx(expected)
     np.testing.assert_array_equal(
         detector.predict(test), (scores > detector.threshold_).astype(np.int8)

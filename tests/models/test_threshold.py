@@ -17,6 +17,7 @@ from deepad.models.threshold import (
     describe_source,
     held_out_count,
     holdout_split,
+    threshold_at,
 )
 
 
@@ -108,7 +109,7 @@ def test_a_given_validation_set_sets_the_threshold():
     detector = Memorizer(contamination=0.1).fit(train, validation=validation)
     assert len(detector.bank_) == 200
     normal = validation.subset(np.arange(5, 50))
-    expected = np.quantile(detector.decision_function(normal), 0.9)
+    expected = threshold_at(detector.decision_function(normal), 0.1)
     assert detector.threshold_ == pytest.approx(expected)
     assert detector.threshold_source_ == {"source": "validation", "items": 45, "of": 45}
 
@@ -116,7 +117,7 @@ def test_a_given_validation_set_sets_the_threshold():
 def test_small_sets_and_a_zero_share_use_the_training_scores():
     small = Memorizer().fit(_table(15, 0))
     assert small.threshold_source_["source"] == "training"
-    assert small.threshold_ == pytest.approx(np.quantile(small.decision_scores_, 0.95))
+    assert small.threshold_ == pytest.approx(threshold_at(small.decision_scores_, 0.05))
     off = Memorizer(threshold_holdout=0.0).fit(_table(200, 0))
     assert off.threshold_source_["source"] == "training" and len(off.bank_) == 200
     assert "too few" in describe_source(small.threshold_source_)
@@ -147,3 +148,19 @@ def test_describe_source_reads_every_source_and_old_models():
     assert "out-of-fold" in describe_source({"source": "cross_fit", "items": 9, "of": 9})
     assert "validation" in describe_source({"source": "validation", "items": 9, "of": 9})
     assert describe_source({"source": "nonsense"}) == "the training scores"
+
+
+def test_threshold_is_the_order_statistic_new_items_exceed_at_most_the_contamination():
+    scores = np.arange(1.0, 19.0)  # 18 held-out scores 1 … 18
+    assert threshold_at(scores, 0.05) == 18.0  # ⌈19 × 0.95⌉ = 19 > 18: the highest
+    assert threshold_at(scores, 0.2) == 16.0  # ⌈19 × 0.8⌉ = 16
+    assert threshold_at(np.arange(1.0, 100.0), 0.1) == 90.0  # ⌈100 × 0.9⌉ = 90
+    assert threshold_at(scores, 0.0) == 18.0
+    # the share of new exchangeable items above it: (n + 1 − k) / (n + 1) ≤ contamination
+    rng = np.random.default_rng(0)
+    flagged = [np.mean(rng.random(1000) > threshold_at(rng.random(18), 0.05)) for _ in range(400)]
+    assert np.mean(flagged) <= 0.06
+    interpolated = [
+        np.mean(rng.random(1000) > np.quantile(rng.random(18), 0.95)) for _ in range(400)
+    ]
+    assert np.mean(interpolated) > 0.08  # what the interpolated quantile flags instead
