@@ -52,6 +52,8 @@ CPU_COSTS: dict[str, ItemCost] = {
     # pretrained EfficientNet-Lite0 trunk to s8 and a head of width 0.25 (the CPU form)
     "fcdd": ItemCost(seconds=0.134, side=192, gflops=REFERENCE_GFLOPS, width=0.25),
     "ae": ItemCost(seconds=0.0097, side=96, gflops=REFERENCE_GFLOPS),
+    "dsebm": ItemCost(seconds=0.0071, side=48, gflops=REFERENCE_GFLOPS),
+    "deepsvdd": ItemCost(seconds=0.0143, side=48, gflops=REFERENCE_GFLOPS),
 }
 
 

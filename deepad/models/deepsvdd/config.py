@@ -89,7 +89,8 @@ class HypersphereConfig(NetworkConfig):
         cls, device_type: str, data: DataSummary | None = None
     ) -> dict[str, Any]:
         # on a CPU the convolutional φ at a photograph's own side trains for many minutes;
-        # 64 px keeps 120 images near a minute (cpu-defaults in benchmarks/results)
+        # at most 64 px (192 px photos are halved twice, to 48) keeps 120 images near a
+        # CPU-minute (cpu-defaults in benchmarks/results)
         found = cpu_training(device_type)
         size = suggested_image_size(data, device_type, cpu_cap=64, cap=256)
         if size is not None:
