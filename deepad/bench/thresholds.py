@@ -188,7 +188,11 @@ def _write(options: BenchOptions, epochs: int, rows: list[dict[str, Any]]) -> st
 
 def command_line() -> str:
     """The ``deepad ...`` command this process runs, as a results file records it."""
-    return "deepad " + " ".join(sys.argv[1:])
+    args = list(sys.argv[1:])
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--data":
+            args[i + 1] = "DATA"  # the data folder's name, not this machine's path
+    return "deepad " + " ".join(args)
 
 
 def _summary(rows: list[dict[str, Any]]) -> str:
