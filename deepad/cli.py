@@ -201,9 +201,18 @@ def _new_run(args: argparse.Namespace, svc: Service) -> int:
         raise ServiceError("train needs --method and --data (or --resume RUN_ID)")
 
     cls = svc.method(args.method)
-    config = svc.build_config(args.method, _parse_sets(args.set))
+    given = _parse_sets(args.set)
+    svc.build_config(args.method, given)  # a bad --set is reported before data is read
     ids = _resolve_data(args, svc, args.data, "train", cls.kinds)
     train = ids["train"]
+    # as the Train form: settings suggested for this machine and this data, then --set
+    suggested = {
+        k: v for k, v in svc.suggested_settings(args.method, train).items() if k not in given
+    }
+    config = svc.build_config(args.method, {**suggested, **given})
+    if suggested:
+        shown = " ".join(f"{k}={getattr(v, 'value', v)}" for k, v in sorted(suggested.items()))
+        print(f"settings for this machine and data: {shown} (change with --set)")
     test = ids.get("test")
     labeled = ids.get("labeled") if cls.uses_labeled else None
     if args.test:

@@ -52,6 +52,15 @@ class ServiceError(DeepadError, RuntimeError):
     """A user-facing failure with a one-line message (bad upload, bad setting, missing run)."""
 
 
+@dataclass(frozen=True)
+class TrainingEstimate:
+    """How long a training run will take on this machine, before it starts."""
+
+    seconds: float
+    text: str  # "about 3 minutes"
+    long: bool  # over ten minutes: the Train page warns
+
+
 @dataclass
 class Ingested:
     """A registered upload or path. An MVTec-AD category read whole as the training set comes
@@ -553,6 +562,43 @@ class Service:
         # images, its recurrent ones for sequences); the others keep their defaults
         kind = str(self.record(dataset_id).kind)
         return [s for s in specs if s.kinds is None or kind in s.kinds]
+
+    def suggested_settings(self, method: str, dataset_id: str | None = None) -> dict[str, Any]:
+        """The settings :meth:`config_fields` suggests instead of the config's defaults (for
+        this machine and, given ``dataset_id``, its data), by name: what the Train form sends
+        when nothing is changed, and what ``deepad train`` starts from."""
+        return {s.name: s.default for s in self.config_fields(method, dataset_id) if s.suggested}
+
+    def training_estimate(
+        self, method: str, values: dict[str, Any], dataset_id: str
+    ) -> TrainingEstimate | None:
+        """How long training ``method`` with the form's ``values`` on ``dataset_id`` will take
+        on this machine (:mod:`deepad.models.cost`; no torch): None where no cost was
+        measured (a GPU, tables, text, methods without a training loop) or the values are
+        not valid settings."""
+        from deepad.hardware import device_type
+        from deepad.models.cost import (
+            WARN_SECONDS,
+            describe_estimate,
+            estimate_fit_seconds,
+            machine_speed,
+        )
+
+        try:
+            settings = self.build_config(method, values)
+            data = self.data_summary(dataset_id)
+        except (ServiceError, KeyError, ValueError):
+            return None
+        seconds = estimate_fit_seconds(
+            method,
+            settings,
+            data,
+            device_type=device_type(),
+            speed=machine_speed(self.home),
+        )
+        if seconds is None:
+            return None
+        return TrainingEstimate(seconds, describe_estimate(seconds), seconds > WARN_SECONDS)
 
     def data_summary(self, dataset_id: str) -> DataSummary:
         """Kind, size, image side and channels of a registered dataset, from its manifest."""

@@ -92,6 +92,8 @@ st.caption(
     + (f" · {runinfo.metrics_line(record.metrics)}" if record.metrics else "")
     + " · flagged, precision and recall below follow the threshold"
 )
+if record.metrics.get("threshold_from"):
+    st.caption(f"Default threshold: set on {record.metrics['threshold_from']}.")
 if scored_on == "train":
     st.info(
         "This run had no test set, so its training items were scored: flagged items are the "

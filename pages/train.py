@@ -118,8 +118,23 @@ with st.container(border=True):
             "colour channels."
         )
     st.caption(
-        "Threshold: after training, items scoring above the top `contamination` share of the "
-        "training scores are flagged; change it on the Inspect page."
+        "Threshold: set so that about a `contamination` share of normal items is flagged, "
+        "from the scores of normal training items held out of training (or leave-one-out "
+        "scores); change it on the Inspect page."
+    )
+try:  # from a measured cost per item and this machine's speed; never torch in this process
+    estimate = svc.training_estimate(method_name, values, train_id)
+except Exception:  # an estimate is a help: without one the page still works
+    estimate = None
+if estimate is not None and estimate.long:
+    st.warning(
+        f"Training will take {estimate.text} on this machine, more than ten minutes. Fewer "
+        "epochs or a smaller image size finish sooner."
+    )
+elif estimate is not None:
+    st.caption(
+        f"Expected training time on this machine: {estimate.text} at most (early stopping "
+        "may end it sooner)."
     )
 confirmed = not data.anomalous or st.checkbox(
     "Train on this set although it holds labeled anomalies", key="train_confirm_anomalies"

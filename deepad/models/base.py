@@ -14,8 +14,10 @@ Every detector:
   ``score_and_explain(items)`` gives both, from one forward pass where the method can;
 - tables and sequences are matched to the training columns by name wherever items come in;
 - after ``fit``: ``decision_scores_`` (training scores, leave-one-out where a method keeps
-  its training items) and ``threshold_`` (from
-  ``contamination``); ``predict`` compares with ``threshold_``;
+  its training items), ``threshold_`` (the ``1 - contamination`` quantile of scores of
+  normal items the model did not fit: held out, out-of-fold or leave-one-out, see
+  :mod:`deepad.models.threshold`) and ``threshold_source_`` (which of them, saved with the
+  model); ``predict`` compares with ``threshold_``;
 - ``save(directory)`` / ``Detector.load(directory)``: safetensors plus JSON, never pickle.
 """
 
@@ -32,6 +34,14 @@ from deepad.config import ConfigError, from_json, to_json, validate
 from deepad.data.types import DataKind, Dataset, as_dataset
 from deepad.errors import ModelFileError
 from deepad.models.config import DetectorConfig
+from deepad.models.threshold import (
+    ThresholdSource,
+    cross_fit_folds,
+    holdout_split,
+    normal_positions,
+    source_record,
+    threshold_at,
+)
 from deepad.results import Explanation, Scores  # defined there (no torch); importable from here
 from deepad.results import FeatureWeights as FeatureWeights
 from deepad.results import ImageMaps as ImageMaps
@@ -69,6 +79,10 @@ class Detector(ABC):
     kinds: ClassVar[frozenset[DataKind]]
     explains: ClassVar[bool] = False
     uses_labeled: ClassVar[bool] = False  # makes use of labeled anomalies in fit
+    # where the default threshold's scores come from when the method has no leave-one-out
+    # scores (deepad.models.threshold): held_out (train on the rest; networks) or cross_fit
+    # (refit on all; only for methods cheap enough to fit six times)
+    threshold_from: ClassVar[ThresholdSource] = ThresholdSource.HELD_OUT
     _estimator_type: ClassVar[str] = "outlier_detector"  # scikit-learn < 1.6 reads this
 
     def __init__(self, *, config: DetectorConfig | None = None, **params: Any) -> None:
@@ -119,6 +133,14 @@ class Detector(ABC):
         ``y`` is ignored by every method and only there for scikit-learn, which passes the
         labels of a split as the second argument (e.g. in ``GridSearchCV``); labeled anomalies
         for a semi-supervised method go to ``labeled``.
+
+        The default threshold comes from normal items the model did not fit
+        (:mod:`deepad.models.threshold`): a ``validation`` set's normal items when one is
+        given; else leave-one-out scores where the method has them; else, for methods cheap
+        to fit (``threshold_from = cross_fit``), out-of-fold scores, the model then refitted
+        on all of ``train``; else ``threshold_holdout`` of the normal items is held out, the
+        model is trained on the rest (not refitted: training a network twice costs twice) and
+        the held-out items are the training loop's validation set.
         """
         from deepad.train.loop import forked_rng  # torch: only once something is trained
 
@@ -131,19 +153,105 @@ class Detector(ABC):
         self.columns_ = list(train.columns) if train.columns else None
         labeled = self._like_train(labeled, train)
         validation = self._like_train(validation, train)
+        context = context or RunContext()
         with forked_rng():  # seeding inside must not change the caller's random draws
-            self._fit(
-                train,
-                labeled=labeled,
-                validation=validation,
-                progress=progress,
-                context=context or RunContext(),
+            scores, held_scores, source = self._fit_for_threshold(
+                train, labeled, validation, progress, context
             )
-            scores = self._training_scores(train)
         self.decision_scores_ = check_finite_scores(scores, train.names).score.astype(np.float64)
-        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
+        if held_scores is None:
+            held_scores = self.decision_scores_
+        self.threshold_ = threshold_at(held_scores, self.config.contamination)
+        self.threshold_source_ = source
         self.kind_ = train.kind
         return self
+
+    def threshold_strategy(self) -> ThresholdSource:
+        """How :meth:`fit` gets scores of normal items the model did not fit: leave-one-out
+        where the method overrides :meth:`_training_scores`, else ``threshold_from``."""
+        if type(self)._training_scores is not Detector._training_scores:
+            return ThresholdSource.LEAVE_ONE_OUT
+        return self.threshold_from
+
+    def _fit_for_threshold(
+        self,
+        train: Dataset,
+        labeled: Dataset | None,
+        validation: Dataset | None,
+        progress: ProgressCallback | None,
+        context: RunContext,
+    ) -> tuple[Scores, np.ndarray | None, dict[str, Any]]:
+        """Fit, and return the training scores, the scores the threshold is read from (None:
+        the training scores themselves) and where they came from (see
+        :mod:`deepad.models.threshold`)."""
+        cfg = self.config
+        n = len(train)
+        strategy = self.threshold_strategy()
+        seed = int(getattr(cfg, "seed", 0))
+        share = float(cfg.threshold_holdout)
+
+        def fit(part: Dataset, held: Dataset | None) -> None:
+            self._fit(part, labeled=labeled, validation=held, progress=progress, context=context)
+
+        if validation is not None:
+            normal = validation.subset(normal_positions(validation.labels, len(validation)))
+            if len(normal):
+                fit(train, normal)
+                held = self._checked_scores(normal)
+                return (
+                    self._training_scores(train),
+                    held,
+                    source_record(ThresholdSource.VALIDATION, len(normal), len(normal)),
+                )
+        if strategy == ThresholdSource.LEAVE_ONE_OUT or share <= 0:
+            fit(train, None)
+            kind = (
+                ThresholdSource.LEAVE_ONE_OUT
+                if strategy == ThresholdSource.LEAVE_ONE_OUT
+                else ThresholdSource.TRAINING
+            )
+            return self._training_scores(train), None, source_record(kind, n, n)
+        if strategy == ThresholdSource.CROSS_FIT:
+            folds = cross_fit_folds(train.labels, n, share, seed)
+            if folds is not None:
+                out_of_fold = []
+                for done, held_positions in enumerate(folds):
+                    context.stage("fitting folds for the threshold", done, len(folds))
+                    other = type(self)(config=cfg)
+                    other.columns_ = self.columns_
+                    rest = np.setdiff1d(np.arange(n), held_positions)
+                    other._fit(
+                        train.subset(rest),
+                        labeled=labeled,
+                        validation=None,
+                        progress=None,
+                        context=context,
+                    )
+                    out_of_fold.append(other._checked_scores(train.subset(held_positions)))
+                fit(train, None)
+                held = np.concatenate(out_of_fold)
+                return (
+                    self._training_scores(train),
+                    held,
+                    source_record(ThresholdSource.CROSS_FIT, len(held), len(held)),
+                )
+        else:
+            split = holdout_split(train.labels, n, share, seed)
+            if split is not None:
+                fit_positions, held_positions = split
+                held_set = train.subset(held_positions)
+                fit(train.subset(fit_positions), held_set)
+                normals = len(normal_positions(train.labels, n))
+                return (
+                    self._score(train),
+                    self._checked_scores(held_set),
+                    source_record(ThresholdSource.HELD_OUT, len(held_positions), normals),
+                )
+        fit(train, None)  # too few normal items to hold any out
+        return self._training_scores(train), None, source_record(ThresholdSource.TRAINING, n, n)
+
+    def _checked_scores(self, data: Dataset) -> np.ndarray:
+        return check_finite_scores(self._score(data), data.names).score.astype(np.float64)
 
     def score(self, items: Any) -> Scores:
         """The primary score and its named components for each item; a NaN or infinite
@@ -239,6 +347,7 @@ class Detector(ABC):
                 "kind": self.kind_.value,
                 "columns": self.columns_,
                 "threshold": self.threshold_,
+                "threshold_source": getattr(self, "threshold_source_", None),
                 "decision_scores": self.decision_scores_,
                 "meta": meta,
                 "tensors": tensors,
@@ -281,6 +390,8 @@ class Detector(ABC):
         detector.kind_ = DataKind(saved["kind"])
         detector.columns_ = saved.get("columns")
         detector.threshold_ = float(saved["threshold"])
+        source = saved.get("threshold_source")  # absent in models saved before it was kept
+        detector.threshold_source_ = source if isinstance(source, dict) else None
         detector.decision_scores_ = np.asarray(saved["decision_scores"], dtype=np.float64)
         try:
             detector._restore(saved["tensors"], saved["meta"])
@@ -408,7 +519,7 @@ def _check_saved(saved: dict[str, Any], path: Path) -> None:
 _META_SIZES: dict[str, tuple[int, int]] = {
     "image_size": (0, 4096),
     "channels": (0, 16),
-    "features": (1, 10**6),
+    "features": (0, 10**6),  # 0: an image model
     "code_size": (1, 10**6),
     "dim": (1, 10**6),
     "filters": (1, 10**5),

@@ -37,8 +37,17 @@ class DetectorConfig:
         0.05,
         low=0.0,
         high=0.5,
-        help="Expected share of anomalies; sets the default threshold at this quantile of the "
-        "training scores.",
+        help="Expected share of anomalies; the default threshold flags this share of the "
+        "held-out normal training items (or of the leave-one-out training scores).",
+    )
+    threshold_holdout: float = param(
+        0.15,
+        low=0.0,
+        high=0.5,
+        help="Share of the normal training items held out of fitting (at least 10 items), "
+        "whose scores set the default threshold and, for networks, stop training early; "
+        "methods with leave-one-out scores use those; 0: set on the training scores.",
+        advanced=True,
     )
 
     @classmethod
@@ -50,6 +59,18 @@ class DetectorConfig:
         defaults; the defaults themselves never depend on the device or the data."""
         del device_type, data
         return {}
+
+
+# On a CPU the Train form starts networks with early stopping: training ends once the loss on
+# the held-out normal items has not improved for this many epochs (on a GPU: the published
+# settings, every epoch).
+CPU_PATIENCE = 5
+
+
+def cpu_training(device_type: str, **settings: Any) -> dict[str, Any]:
+    """The training settings a form suggests on a CPU (early stopping and ``settings``, e.g.
+    fewer epochs); nothing on other devices, which keep the published settings."""
+    return {"patience": CPU_PATIENCE, **settings} if device_type == "cpu" else {}
 
 
 @dataclass(frozen=True)
@@ -85,12 +106,26 @@ class NetworkConfig(DetectorConfig):
     compile: bool = param(False, help="torch.compile the network (CUDA only).", advanced=True)
     num_workers: int = param(0, low=0, high=64, help="DataLoader worker processes.", advanced=True)
     seed: int = param(0, low=0, help="Random seed.", advanced=True)
+    patience: int = param(
+        0,
+        low=0,
+        high=10_000,
+        help="Stop once the loss on the held-out normal items has not improved for this many "
+        "epochs, and keep the weights of its best epoch (0: train every epoch).",
+    )
     checkpoint_every: int = param(
         5,
         low=0,
         help="Save a resumable checkpoint every N epochs (0: only at the end).",
         advanced=True,
     )
+
+    @classmethod
+    def suggested_defaults(
+        cls, device_type: str, data: DataSummary | None = None
+    ) -> dict[str, Any]:
+        del data
+        return cpu_training(device_type)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from deepad.data.types import Dataset
 from deepad.models import Detector, Explanation, ImageMaps, Scores, get_method
 from deepad.models.checksum import model_checksum
 from deepad.models.config import NetworkConfig
+from deepad.models.threshold import describe_source
 from deepad.plugins import load_plugins
 from deepad.results import DEFECTS_FILE
 from deepad.runs.artifacts import load_explanations, write_explanations
@@ -439,6 +440,7 @@ def _execute(
     if cls.explains and data.has_masks:
         run_metrics["pixel_auroc"] = _pixel_auroc(data, explain_dir)
     run_metrics.update(timings, scored_on=scored_on, items=len(data), train_items=len(train))
+    run_metrics["threshold_from"] = describe_source(getattr(detector, "threshold_source_", None))
     store.transition(
         run_id,
         (RUNNING, INTERRUPTED),

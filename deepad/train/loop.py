@@ -3,7 +3,10 @@
 A detector supplies a module, a loss ``loss_fn(module, batch) -> scalar`` and its data; the loop
 owns everything else: device placement, bf16 autocast and channels_last on CUDA, seeding, the
 optimiser and learning-rate schedule, gradient clipping, progress reports, checkpoints, resume,
-cooperative cancel and divergence checks.
+cooperative cancel and divergence checks, and early stopping: given a ``validation`` batch
+source (the normal items :meth:`deepad.models.base.Detector.fit` held out) and
+``patience > 0``, the loss on it is measured after every epoch, training stops once it has not
+improved for ``patience`` epochs, and the weights of its best epoch are kept.
 
 Checkpoints: ``last.*`` is the newest, ``prev.*`` the one before it, so a damaged newest one
 (a killed write, a full disk) falls back to the previous one. A stop (``Cancelled``, from the
@@ -65,6 +68,7 @@ class EpochStats:
     lr: float
     items_per_second: float
     seconds: float
+    val_loss: float | None = None  # loss on the validation set, where early stopping is on
 
 
 @dataclass
@@ -353,12 +357,17 @@ def fit_network(
     progress: ProgressCallback | None = None,
     context: RunContext | None = None,
     parameters: Iterable[nn.Parameter] | None = None,
+    validation: BatchSource | None = None,
 ) -> list[EpochStats]:
     """Train ``module`` in place by minimising ``loss_fn`` over ``data``; return the history.
 
     ``data`` is a torch ``Dataset`` (batched by a seeded, shuffling ``DataLoader``) or a
     callable ``(epoch, generator) -> iterable of batches`` for data that is already on the
     device. ``parameters`` restricts what the optimiser updates (default: all of ``module``).
+    ``validation`` (the same kinds of source; a callable is called with a fixed seed, so
+    every epoch sees the same batches) is scored with ``loss_fn`` in eval mode after each
+    epoch when ``cfg.patience > 0``: see :class:`EarlyStopping`. A resumed run starts its
+    count of epochs without improvement afresh.
     """
     context = context or RunContext()
     device = select_device(cfg.device)
@@ -409,6 +418,11 @@ def fit_network(
         progress = None
 
     saved_epoch = start_epoch - 1
+    stopper = (
+        EarlyStopping(validation, loss_fn, cfg, device, channels_last)
+        if validation is not None and cfg.patience > 0
+        else None
+    )
 
     def save_checkpoint(epoch: int) -> None:
         nonlocal saved_epoch
@@ -481,20 +495,25 @@ def fit_network(
             mean_loss = _checked_loss(loss_sum, n_steps, epoch)
             seconds = time.perf_counter() - epoch_start
             lr = optimizer.param_groups[0]["lr"]
+            val_loss = stopper.measure(step_module, module, epoch) if stopper is not None else None
             state.history.append(
-                EpochStats(epoch, mean_loss, lr, n_items / max(seconds, 1e-9), seconds)
+                EpochStats(epoch, mean_loss, lr, n_items / max(seconds, 1e-9), seconds, val_loss)
             )
             log.info(
-                "epoch %d/%d loss %.6g lr %.3g %.0f items/s",
+                "epoch %d/%d loss %.6g%s lr %.3g %.0f items/s",
                 epoch,
                 cfg.epochs,
                 mean_loss,
+                "" if val_loss is None else f" validation {val_loss:.6g}",
                 lr,
                 n_items / max(seconds, 1e-9),
             )
             if scheduler is not None:
                 scheduler.step()
-            if (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0) or epoch == cfg.epochs:
+            last = epoch == cfg.epochs or (stopper is not None and stopper.exhausted(epoch))
+            if stopper is not None and last:
+                stopper.restore(module)  # the checkpoint and the model: the best epoch's
+            if (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0) or last:
                 save_checkpoint(epoch)
             if progress is not None:
                 report = _progress(
@@ -509,7 +528,16 @@ def fit_network(
                     start_epoch,
                 )
                 report.epoch_end = True
+                if last:
+                    report.epochs = epoch  # an early stop ends the run here
                 progress(report)
+            if last and epoch < cfg.epochs:
+                log.info(
+                    "early stop after epoch %d: the validation loss was lowest at epoch %d",
+                    epoch,
+                    stopper.best_epoch if stopper is not None else epoch,
+                )
+                break
     except (Cancelled, KeyboardInterrupt):
         # keep the epochs finished since the last checkpoint: SIGTERM may stop us anywhere
         done = state.history[-1].epoch if state.history else 0
@@ -518,6 +546,58 @@ def fit_network(
         raise
     module.eval()
     return state.history
+
+
+class EarlyStopping:
+    """The validation loss after each epoch; ends training once ``cfg.patience`` epochs pass
+    without a lower one and puts back the weights of the epoch where it was lowest."""
+
+    def __init__(
+        self,
+        validation: BatchSource,
+        loss_fn: LossFn,
+        cfg: NetworkConfig,
+        device: torch.device,
+        channels_last: bool,
+    ) -> None:
+        self.validation, self.loss_fn, self.cfg = validation, loss_fn, cfg
+        self.device, self.channels_last = device, channels_last
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def _batches(self) -> Iterable[Batch]:
+        if callable(self.validation) and not isinstance(self.validation, TorchDataset):
+            # the same draws every epoch (e.g. FCDD's confetti), so losses compare
+            return self.validation(0, torch.Generator().manual_seed(self.cfg.seed))
+        return DataLoader(self.validation, batch_size=self.cfg.batch_size, shuffle=False)
+
+    def measure(self, module: nn.Module, raw: nn.Module, epoch: int) -> float:
+        """The mean validation loss of ``module`` (the stepped one: compiled or wrapped) now;
+        remembers the weights of ``raw`` (the plain module) at the best epoch."""
+        was_training = module.training
+        module.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for batch in self._batches():
+                batch = move_to_device(batch, self.device, self.channels_last)
+                with autocast(self.device, self.cfg.precision):
+                    total += float(self.loss_fn(module, batch).float())
+                count += 1
+        module.train(was_training)
+        value = total / max(count, 1)
+        if math.isfinite(value) and value < self.best_loss:
+            self.best_loss, self.best_epoch = value, epoch
+            self.best_state = {k: v.detach().clone() for k, v in raw.state_dict().items()}
+        return value
+
+    def exhausted(self, epoch: int) -> bool:
+        """Whether ``patience`` epochs have passed since the best one."""
+        return epoch - self.best_epoch >= self.cfg.patience
+
+    def restore(self, module: nn.Module) -> None:
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
 
 
 def _checked_loss(loss_sum: torch.Tensor, steps: int, epoch: int) -> float:

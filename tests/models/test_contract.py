@@ -20,6 +20,13 @@ from deepad.config import describe
 from deepad.data.types import DataKind
 from deepad.models import Detector, NotFittedError, list_methods
 from deepad.models.base import FeatureWeights, ImageMaps, TokenWeights
+from deepad.models.threshold import (
+    MIN_HELD_OUT,
+    ThresholdSource,
+    cross_fit_folds,
+    holdout_split,
+    threshold_at,
+)
 from tests.models.conftest import tiny_split
 
 SMALL_EPOCHS = 3
@@ -106,6 +113,29 @@ def test_not_fitted_error_before_fit(pair):
         detector.save("unused-directory-never-created")
 
 
+def _threshold_scores(detector: Detector, train) -> np.ndarray:
+    """The scores the default threshold should come from, recomputed from its recorded
+    source: normal items the model did not fit."""
+    source = detector.threshold_source_
+    cfg = detector.config
+    seed = getattr(cfg, "seed", 0)
+    if source["source"] == ThresholdSource.HELD_OUT:
+        _, held = holdout_split(train.labels, len(train), cfg.threshold_holdout, seed)
+        assert source["items"] == len(held) >= MIN_HELD_OUT
+        return detector.decision_function(train.subset(held))
+    if source["source"] == ThresholdSource.CROSS_FIT:
+        folds = cross_fit_folds(train.labels, len(train), cfg.threshold_holdout, seed)
+        out = []
+        for held in folds:
+            rest = np.setdiff1d(np.arange(len(train)), held)
+            other = type(detector)(config=cfg)
+            other.set_params(threshold_holdout=0.0)  # one plain fit on the rest
+            out.append(other.fit(train.subset(rest)).decision_function(train.subset(held)))
+        return np.concatenate(out)
+    assert source["source"] in (ThresholdSource.LEAVE_ONE_OUT, ThresholdSource.TRAINING)
+    return detector.decision_scores_
+
+
 @pytest.mark.parametrize("pair", PAIRS, ids=_pair_id)
 def test_fit_scores_and_threshold(pair):
     cls, kind = pair
@@ -116,7 +146,7 @@ def test_fit_scores_and_threshold(pair):
     assert np.all(np.isfinite(scores))
     assert detector.decision_scores_.shape == (len(train),)
     assert np.isfinite(detector.threshold_)
-    expected = np.quantile(detector.decision_scores_, 1 - detector.config.contamination)
+    expected = threshold_at(_threshold_scores(detector, train), detector.config.contamination)
     assert detector.threshold_ == pytest.approx(expected)
     np.testing.assert_array_equal(
         detector.predict(test), (scores > detector.threshold_).astype(np.int8)

@@ -120,3 +120,21 @@ def test_a_run_beyond_the_limit_waits_in_the_queue(svc, monkeypatch, worker_pid)
     waiting = max(r.id for r in svc.runs())
     assert svc.run(waiting).status == "queued" and svc.queue() == {waiting: 1}
     assert any("waits in the queue" in i.value for i in at.info)
+
+
+def test_expected_training_time_is_shown_and_long_runs_are_warned_about(svc, monkeypatch):
+    from deepad import hardware
+    from deepad.models import cost
+
+    monkeypatch.setattr(hardware, "device_type", lambda: "cpu")
+    monkeypatch.setattr(cost, "machine_speed", lambda home: 10.0)
+    measured = cost.ItemCost(seconds=0.002, side=28, gflops=10.0)
+    monkeypatch.setitem(cost.CPU_COSTS, "ae", measured)
+    demo = svc.use_demo("fashion")
+    at = app("pages/train.py", **{TRAIN: demo.train})
+    no_errors(at)
+    assert any("Expected training time on this machine" in c.value for c in at.caption)
+    assert not at.warning
+    at.number_input(key="cfg_ae_epochs").set_value(10_000).run()
+    no_errors(at)
+    assert any("more than ten minutes" in w.value for w in at.warning)

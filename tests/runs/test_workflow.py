@@ -5,6 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from deepad.models import Detector
+from deepad.models.threshold import describe_source
 from deepad.results import DEFECTS_FILE
 from deepad.runs import workflow
 from deepad.runs.artifacts import load_explanations
@@ -69,6 +70,9 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     by_defect = json.loads((store.artifacts_dir(run_id) / DEFECTS_FILE).read_text())
     assert set(by_defect) <= set(test.classes) and by_defect
     assert {"threshold", "flagged", "auprc", "f1", "fit_seconds", "auroc_max"} <= set(m)
+    # where the saved threshold came from, said in words for the pages
+    assert m["threshold_from"] == describe_source(model.threshold_source_)
+    assert model.threshold_source_["source"] == "held_out"
 
     index, maps = load_explanations(store.artifacts_dir(run_id) / "explain")
     np.testing.assert_array_equal(index, np.arange(30))

@@ -110,3 +110,63 @@ def test_one_item_last_batch_is_dropped_so_batchnorm_trains():
     cfg = dataclasses.replace(CFG, epochs=2, batch_size=32)
     history = fit_network(model, _mse, _regression(n=33), cfg)
     assert len(history) == 2
+
+
+class _Scalar(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def forward(self, target):
+        return ((self.w - target) ** 2).mean()
+
+
+def _to_target(module, batch):
+    return module(batch[0])
+
+
+def test_early_stopping_ends_training_and_keeps_the_best_epoch():
+    # training pulls w from 0 towards 1; the validation targets sit at 0, so its loss is
+    # lowest after the first epoch and rises after it
+    module = _Scalar()
+    cfg = NetworkConfig(epochs=20, batch_size=8, lr=0.05, device="cpu", patience=2)
+    history = fit_network(
+        module,
+        _to_target,
+        TensorDataset(torch.ones(32)),
+        cfg,
+        validation=TensorDataset(torch.zeros(16)),
+    )
+    assert len(history) == 1 + cfg.patience  # the best epoch, then `patience` without gain
+    losses = [h.val_loss for h in history]
+    assert losses[0] == min(losses) and losses == sorted(losses)
+    # the weights are those of the first epoch: their validation loss is w²
+    assert float(module.w.detach()) ** 2 == pytest.approx(losses[0])
+
+
+def test_without_patience_every_epoch_runs_and_validation_is_not_scored():
+    module = _Scalar()
+    cfg = NetworkConfig(epochs=4, batch_size=8, lr=0.05, device="cpu")
+    history = fit_network(
+        module,
+        _to_target,
+        TensorDataset(torch.ones(32)),
+        cfg,
+        validation=TensorDataset(torch.zeros(16)),
+    )
+    assert len(history) == 4 and all(h.val_loss is None for h in history)
+    assert float(module.w.detach()) > 0.5  # the last epoch's weights, not the first's
+
+
+def test_validation_batches_from_a_callable_are_drawn_alike_each_epoch():
+    draws = []
+
+    def source(epoch, generator):
+        value = torch.rand((), generator=generator)
+        draws.append(float(value))
+        return [(value.expand(4),)]
+
+    module = _Scalar()
+    cfg = NetworkConfig(epochs=3, batch_size=4, lr=0.01, device="cpu", patience=5)
+    fit_network(module, _to_target, TensorDataset(torch.ones(8)), cfg, validation=source)
+    assert len(draws) == 3 and len(set(draws)) == 1

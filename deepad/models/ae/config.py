@@ -9,7 +9,7 @@ from typing import Any
 from deepad.config import param
 from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.types import DataKind
-from deepad.models.config import NetworkConfig
+from deepad.models.config import NetworkConfig, cpu_training
 from deepad.models.registry import MethodInfo
 
 
@@ -60,8 +60,11 @@ class AEConfig(NetworkConfig):
     ) -> dict[str, Any]:
         # a dense net on flattened 28×28 pixels fits digits, not photographs: images get the
         # convolutional net at a size near their own
+        found = cpu_training(device_type)
         size = suggested_image_size(data, device_type, cpu_cap=128, cap=256)
-        return {} if size is None else {"architecture": Architecture.CONV, "image_size": size}
+        if size is not None:
+            found.update(architecture=Architecture.CONV, image_size=size)
+        return found
 
 
 METHODS = (

@@ -83,6 +83,7 @@ class Autoencoder(Detector):
             cfg,
             progress=progress,
             context=context,
+            validation=None if validation is None else TensorDataset(self._tensor(validation)),
         )
 
     def _statistics(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

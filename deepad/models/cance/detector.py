@@ -21,8 +21,8 @@
 With ``encoder = pca`` the code and reconstruction come from a principal subspace of the
 standardised inputs instead (the paper's variant on PCA of pretrained features; here of the
 inputs themselves, until a shared pretrained backbone is wired in) and stages 1-2 are skipped.
-Model selection follows the paper: ``validation_share`` of the (normal) training rows is held
-out by a seeded draw, and each stage keeps the epoch whose loss on those rows is lowest (the
+Model selection follows the paper: held-out normal rows (those :meth:`Detector.fit` holds out
+for the threshold, else ``validation_share`` of the training rows, a seeded draw), and each stage keeps the epoch whose loss on those rows is lowest (the
 autoencoder's loss, the decoder's, and the NCE loss against a fixed draw of noise). No labels
 are read; ``validation_share = 0`` trains every stage for its configured epochs.
 """
@@ -264,7 +264,12 @@ class CANCE(Detector):
             np.ascontiguousarray(self.features_.fit(train, image_size=cfg.image_size))
         )
         torch.manual_seed(cfg.seed)
-        x, held = _hold_out(x_all, cfg.validation_share, cfg.seed)
+        if validation is not None and len(validation) and cfg.validation_share > 0:
+            # the normal items Detector.fit held out for the threshold serve here too
+            x = x_all
+            held = torch.from_numpy(np.ascontiguousarray(self.features_.transform(validation)))
+        else:
+            x, held = _hold_out(x_all, cfg.validation_share, cfg.seed)
         self.history_ = []
         self.chosen_epochs_: dict[str, int] = {}
         if cfg.encoder == Encoder.AE:

@@ -20,6 +20,7 @@ from deepad.models.base import Scores
 from deepad.models.cvdd.config import Pooling
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
+from deepad.models.threshold import ThresholdSource, source_record
 from deepad.text.embeddings import DocumentEmbeddings
 from deepad.train.loop import ProgressCallback, RunContext, forked_rng
 
@@ -94,6 +95,7 @@ class EmbeddingOCSVM(EmbeddingDetector):
             self._fit_embeddings(emb)
         self.decision_scores_ = self.score_embeddings(emb).score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
+        self.threshold_source_ = source_record(ThresholdSource.TRAINING, len(self.decision_scores_), len(self.decision_scores_))
         self.kind_ = DataKind.TEXT
         return self
 

@@ -35,6 +35,7 @@ from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.cvdd.loss import annealed_alpha, cvdd_loss
 from deepad.models.cvdd.network import CVDDNet
 from deepad.models.registry import register
+from deepad.models.threshold import ThresholdSource, source_record
 from deepad.text.embeddings import DocumentEmbeddings
 from deepad.train.loop import (
     LoopState,
@@ -210,6 +211,7 @@ class CVDD(EmbeddingDetector):
             self._fit_embeddings(emb, progress, context or RunContext())
         self.decision_scores_ = self.score_embeddings(emb).score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
+        self.threshold_source_ = source_record(ThresholdSource.TRAINING, len(self.decision_scores_), len(self.decision_scores_))
         self.kind_ = DataKind.TEXT
         return self
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from deepad.config import param
+from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.types import DataKind
-from deepad.models.config import NetworkConfig
+from deepad.models.config import NetworkConfig, cpu_training
 from deepad.models.registry import MethodInfo
 
 
@@ -82,6 +84,18 @@ class HypersphereConfig(NetworkConfig):
         advanced=True,
     )
 
+    @classmethod
+    def suggested_defaults(
+        cls, device_type: str, data: DataSummary | None = None
+    ) -> dict[str, Any]:
+        # on a CPU the convolutional φ at a photograph's own side trains for many minutes;
+        # at most 64 px (192 px photos are halved twice, to 48) keeps 120 images near a
+        # CPU-minute (cpu-defaults in benchmarks/results)
+        found = cpu_training(device_type)
+        size = suggested_image_size(data, device_type, cpu_cap=64, cap=256)
+        if size is not None:
+            found["image_size"] = size
+        return found
 
 @dataclass(frozen=True)
 class DeepSVDDConfig(HypersphereConfig):

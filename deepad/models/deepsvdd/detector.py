@@ -125,6 +125,11 @@ class HypersphereDetector(Detector):
             if self.centered:
                 self._set_center(normal)
         loss = self._objective()
+        held = None
+        if validation is not None:
+            held_inputs = self._tensor(validation)
+            held_semi = torch.full((len(held_inputs),), UNLABELED, dtype=torch.int8)
+            held = _InMemoryBatches((held_inputs, held_semi), cfg.batch_size)
         self.history_ = fit_network(
             self.module_,
             lambda module, batch: loss(module(batch[0]).sum(1), batch[1]),
@@ -133,6 +138,7 @@ class HypersphereDetector(Detector):
             hooks=self._hooks(normal),
             progress=progress,
             context=context,
+            validation=held,
         )
         self._after_training(normal)
         self.module_.cpu().eval()

@@ -9,7 +9,7 @@ from typing import Any
 from deepad.config import param
 from deepad.data.summary import DataSummary, suggested_image_size
 from deepad.data.types import DataKind
-from deepad.models.config import NetworkConfig
+from deepad.models.config import NetworkConfig, cpu_training
 from deepad.models.registry import MethodInfo
 
 
@@ -118,8 +118,11 @@ class DSEBMConfig(NetworkConfig):
     def suggested_defaults(
         cls, device_type: str, data: DataSummary | None = None
     ) -> dict[str, Any]:
+        found = cpu_training(device_type)
         size = suggested_image_size(data, device_type, cpu_cap=64, cap=128)
-        return {} if size is None else {"image_size": size}
+        if size is not None:
+            found["image_size"] = size
+        return found
 
 
 METHODS = (

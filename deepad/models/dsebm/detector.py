@@ -134,8 +134,20 @@ class DSEBM(Detector):
                 return denoising_score_matching_loss(module, batch, cfg.noise_std)
 
             data = self._batches((x,), cfg.batch_size, single=True)
+        held = None
+        if validation is not None:
+            if self.architecture_ == Architecture.RECURRENT:
+                held = self._batches(self._sequence_tensor(validation, device), cfg.batch_size)
+            else:
+                held = self._batches((self._tensor(validation, device),), cfg.batch_size, True)
         self.history_ = fit_network(
-            self.module_, loss_fn, data, loop_cfg, progress=progress, context=context
+            self.module_,
+            loss_fn,
+            data,
+            loop_cfg,
+            progress=progress,
+            context=context,
+            validation=held,
         )
         self.module_.eval()
 

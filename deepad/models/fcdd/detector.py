@@ -135,19 +135,27 @@ class FCDD(Detector):
             "pixel loss" if pixel else "image loss",
         )
 
-        sampler = _BatchSampler(
-            normals=normals.to(device),
-            normal_weight=normal_weight.to(device),
-            known=None if known_images is None else known_images.to(device),
-            known_masks=None if known_masks is None else known_masks.to(device),
-            outliers=None if outliers is None else outliers.to(device),
-            confetti=uses_confetti,
-            oe=uses_oe,
-            cfg=cfg,
-            pixel=pixel,
-            mean=mean.to(device),
-            std=std.to(device),
-        )
+        def batch_sampler(images: torch.Tensor, weight: torch.Tensor) -> _BatchSampler:
+            return _BatchSampler(
+                normals=images.to(device),
+                normal_weight=weight.to(device),
+                known=None if known_images is None else known_images.to(device),
+                known_masks=None if known_masks is None else known_masks.to(device),
+                outliers=None if outliers is None else outliers.to(device),
+                confetti=uses_confetti,
+                oe=uses_oe,
+                cfg=cfg,
+                pixel=pixel,
+                mean=mean.to(device),
+                std=std.to(device),
+            )
+
+        sampler = batch_sampler(normals, normal_weight)
+        # the held-out normal images with the same kinds of anomalies, drawn alike each epoch
+        held = None
+        if validation is not None and len(validation):
+            held_images = stack_images(validation, size, channels)
+            held = batch_sampler(held_images, torch.ones(len(held_images)))
         rf, sigma = network.receptive_field, self.sigma_
 
         def loss_fn(module: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -162,6 +170,8 @@ class FCDD(Detector):
             # faster in channels_last too (compare the two CPU rows of fcdd-speed)
             network.to(memory_format=torch.channels_last)
             sampler.channels_last = True
+            if held is not None:
+                held.channels_last = True
         self.history_ = fit_network(
             network,
             loss_fn,
@@ -170,6 +180,7 @@ class FCDD(Detector):
             progress=progress,
             context=context,
             parameters=network.trainable_parameters(),
+            validation=held,
         )
         network.to(memory_format=torch.contiguous_format)
 

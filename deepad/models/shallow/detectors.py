@@ -30,6 +30,7 @@ from deepad.models.shallow.config import (
 )
 from deepad.models.shallow.features import FeatureMap
 from deepad.models.shallow.iforest_arrays import check_forest, forest_arrays, forest_scores
+from deepad.models.threshold import ThresholdSource
 from deepad.train.loop import ProgressCallback, RunContext
 
 SCORE_CHUNK = 2048  # rows per block of pairwise distances, to bound memory
@@ -37,7 +38,10 @@ NU_FLOOR = 1e-3  # OC-SVM nu from a contamination of 0 would leave no support ve
 
 
 class ShallowDetector(Detector):
-    """Common part: standardised features, array state, chunked scoring."""
+    """Common part: standardised features, array state, chunked scoring. Cheap to fit, so
+    the threshold comes from out-of-fold scores and the model is refitted on all items."""
+
+    threshold_from = ThresholdSource.CROSS_FIT
 
     def _fit(
         self,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepad.data.types import Dataset
-from deepad.models.base import Scores
 from deepad.models.registry import register
 from deepad.models.shallow.config import KernelPCAConfig
 from deepad.models.shallow.detectors import (
@@ -14,8 +12,6 @@ from deepad.models.shallow.detectors import (
     ShallowDetector,
     _squared_distances,
 )
-
-FOLDS = 5  # cross-fitting folds for the training scores that set the threshold
 
 
 @register
@@ -45,29 +41,7 @@ class KernelPCA(ShallowDetector):
             gamma = 1.0 / (points.shape[1] * variance) if variance > 0 else 1.0
         model = self._fit_points(points, gamma)
         self.n_components_ = int(model["alphas"].shape[1])
-        self._fit_rows = chosen
         return model
-
-    def _training_scores(self, train: Dataset) -> Scores:
-        """Scores of the training rows as unseen normal rows would get them: a row the
-        subspace was fitted on lies in it and scores near zero, so the threshold from
-        ``contamination`` flagged far too many new normal rows (63 % instead of 5 % on 8-D
-        Gaussian rows). The fitted rows are scored by cross-fitting (:data:`FOLDS` folds,
-        each scored by a model fitted on the others with the same kernel); training rows
-        left out of the fit are scored by the model itself."""
-        x = self.features_.transform(train)
-        scores = self._score_features(x)
-        rows = getattr(self, "_fit_rows", None)
-        if rows is None or len(rows) < 8:
-            return Scores(score=scores.astype(np.float64))
-        gamma = float(self.model_["gamma"][0])
-        folds = np.array_split(np.random.default_rng(self.config.seed + 1).permutation(rows), FOLDS)
-        for i, scored in enumerate(folds):
-            fitted = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != i]))
-            model = self._fit_points(x[fitted].astype(np.float64), gamma)
-            scores[scored] = _reconstruction_errors(model, x[scored])
-        self._fit_rows = None
-        return Scores(score=scores.astype(np.float64))
 
     def _fit_points(self, points: np.ndarray, gamma: float) -> dict[str, np.ndarray]:
         """The kernel PCA of ``points`` with the RBF kernel of width ``gamma``."""

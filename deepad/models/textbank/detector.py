@@ -32,6 +32,7 @@ from deepad.models.base import Scores, TokenWeights
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
 from deepad.models.textbank.bank import KCenterGreedy, nearest_distances, unit_rows
+from deepad.models.threshold import ThresholdSource, source_record
 from deepad.text.embeddings import DocumentEmbeddings
 from deepad.train.loop import ProgressCallback, RunContext
 
@@ -69,6 +70,7 @@ class MemoryBankDetector(EmbeddingDetector):
             np.float64
         )
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
+        self.threshold_source_ = source_record(ThresholdSource.LEAVE_ONE_OUT, len(self.decision_scores_), len(self.decision_scores_))
         self.kind_ = DataKind.TEXT
         return self
 
