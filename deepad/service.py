@@ -35,6 +35,7 @@ from deepad.receptive_field import ReceptiveField, upsample_numpy
 from deepad.results import DEFECTS_FILE, Explanation, explanation_kind
 
 if TYPE_CHECKING:
+    from deepad.models.recommend import Recommendation
     from deepad.models.registry import MethodInfo
 
 log = logging.getLogger(__name__)
@@ -501,6 +502,38 @@ class Service:
             suggested = config.suggested_defaults(device, self.data_summary(dataset_id))
         from_data = [k for k, v in suggested.items() if k not in machine or machine[k] != v]
         return describe(config, suggested=suggested, from_data=from_data)
+
+    def recommend(
+        self,
+        train: str,
+        test: str | None = None,
+        labeled: str | None = None,
+        *,
+        gpu: bool | None = None,
+    ) -> Recommendation:
+        """The method ``auto`` stands for on the training set ``train`` (registry id), with
+        the one line that says why (:func:`deepad.models.recommend.recommend`): from its kind
+        and size, whether labeled anomalies (``labeled``) and defect masks in ``test`` are
+        there, and whether this machine trains on a GPU (``gpu``; found without torch when
+        None). Every method stays selectable; this only says where to start."""
+        from deepad.hardware import device_type
+        from deepad.models.recommend import recommend
+
+        data = self.data_summary(train)
+        masks = False
+        if test is not None:
+            masks = bool(self.record(test).manifest.get("has_masks"))
+        entries = self.methods(data.kind)
+        if not entries:
+            raise ServiceError(f"no method works on {data.kind.value} data yet")
+        return recommend(
+            data,
+            available=[e.name for e in entries],
+            titles={e.name: e.title for e in entries},
+            labeled=labeled is not None and self.record(labeled).count > 0,
+            test_masks=masks,
+            gpu=device_type() == "cuda" if gpu is None else gpu,
+        )
 
     def data_summary(self, dataset_id: str) -> DataSummary:
         """Kind, size, image side and channels of a registered dataset, from its manifest."""

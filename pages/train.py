@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from deepad.models.recommend import AUTO
 from deepad.service import ServiceError
 from pages.components.config_form import config_form
 from pages.components.state import INSPECT_RUN, LABELED, TEST, TRAIN, service
@@ -64,15 +65,25 @@ titles = {
     m.name: m.title if m.name.lower() in m.title.lower() else f"{m.title} ({m.name})"
     for m in methods
 }
-default = "ae" if "ae" in titles else next(iter(titles))
-method_name = st.selectbox(
+try:
+    choice = svc.recommend(train_id, test_id, labeled_id)
+except Exception as error:  # no recommendation: every method is still listed
+    choice = None
+    st.caption(f"No recommendation for this data: {error}")
+if choice is not None:
+    titles = {AUTO: f"auto — {choice.reason.partition(' → ')[2]}", **titles}
+picked = st.selectbox(
     "Method",
     list(titles),
-    index=list(titles).index(default),
+    index=0,
     format_func=titles.get,
     key="train_method",
-    help="Only methods that work on this data type are listed.",
+    help="auto: the method measured best on this kind of data (benchmarks/results/"
+    "recommend.md). Only methods that work on this data type are listed.",
 )
+method_name = choice.method if picked == AUTO else picked
+if picked == AUTO:
+    st.info(f"Recommended: {choice.reason}.", icon="✨")
 cls = svc.method(method_name)  # the catalogue entry: no detector (nor torch) is loaded
 if cls.summary:
     st.caption(cls.summary)

@@ -1,0 +1,245 @@
+"""``method = auto``: the detector to start from for a training set, and why, in one line.
+
+The choice is read off a measured table, not guessed: :data:`MEASURED` is the summary of
+``benchmarks/results/recommend.json`` (``deepad bench recommend --threads 1``; the readable
+table is ``benchmarks/results/recommend.md``): per data kind and with or without labeled
+anomalies, each method's mean AUROC over the benchmark cases of that kind, its mean pixel
+AUROC where the cases have masks, and its fit seconds per training item at the Train page's
+settings. A test checks that :data:`MEASURED` and the committed JSON agree.
+
+The rule (:func:`recommend`):
+
+1. candidates: the methods measured on the data's kind, in the condition that applies
+   (labeled anomalies chosen or not), that this installation offers;
+2. on a CPU, drop those whose estimated fit time for this many items (measured seconds per
+   item × items) is over :data:`CPU_BUDGET_S` — unless that drops every one;
+3. quality: the mean AUROC; for images whose test set has defect masks, the mean of image
+   and pixel AUROC over the methods that draw maps (the maps are what such a user wants);
+4. among the methods within :data:`TOLERANCE` of the best quality, the fastest.
+
+Torch-free: the dashboard imports it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from deepad.data.summary import DataSummary
+from deepad.data.types import DataKind
+
+AUTO = "auto"
+KIND_ORDER = ("image", "text", "table")
+CPU_BUDGET_S = 300.0  # a default the user waits for on a CPU: five minutes at most
+TOLERANCE = 0.01  # AUROC differences below this are noise at these test-set sizes
+SOURCE = "benchmarks/results/recommend.md"
+
+# Summary of benchmarks/results/recommend.json (deepad bench recommend --threads 1), rounded
+# to 4 digits; kind -> condition -> method -> measurements. Regenerate with
+# `python -m deepad.models.recommend benchmarks/results/recommend.json`.
+MEASURED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The method ``auto`` stands for on one training set, and the line that says why."""
+
+    method: str
+    reason: str
+    quality: float | None = None  # the measured mean AUROC (or image/pixel mean) it was chosen on
+    seconds: float | None = None  # estimated fit time on this machine's kind of device
+    ranking: tuple[str, ...] = ()  # the candidates, best first
+
+
+def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """The :data:`MEASURED` form of the bench's rows: per kind, ``unlabeled`` (every method
+    without labeled anomalies) and ``labeled`` (over the cases that had a labeled set: a
+    method that uses them with them, every other method as it is), each method's mean
+    over the cases it finished. A method that failed on a case of its kind is left out of
+    that kind (its mean would be over easier cases)."""
+    rows = [r for r in rows if r.get("base") != "adengine"]
+    out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for kind in sorted({r["kind"] for r in rows}):
+        mine = [r for r in rows if r["kind"] == kind]
+        cases = sorted({r["case"] for r in mine})
+        labeled_cases = sorted({r["case"] for r in mine if r.get("labeled")})
+        failed = {r["base"] for r in mine if "error" in r}
+        plain = {
+            (r["case"], r["base"]): r for r in mine if not r.get("labeled") and "error" not in r
+        }
+        helped = {(r["case"], r["base"]): r for r in mine if r.get("labeled") and "error" not in r}
+        methods = sorted({r["base"] for r in mine} - failed)
+        conditions = {"unlabeled": (cases, plain)}
+        if labeled_cases:
+            conditions["labeled"] = (labeled_cases, {**plain, **helped})
+        out[kind] = {}
+        for condition, (over, found) in conditions.items():
+            table = {}
+            for method in methods:
+                got = [found[(c, method)] for c in over if (c, method) in found]
+                if len(got) != len(over):
+                    continue
+                table[method] = _mean_of(got)
+            out[kind][condition] = table
+    return out
+
+
+def _mean_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def mean(values: list[float]) -> float | None:
+        values = [v for v in values if v is not None and math.isfinite(v)]
+        return round(sum(values) / len(values), 4) if values else None
+
+    return {
+        "cases": len(rows),
+        "auroc": mean([r["auroc"] for r in rows]),
+        "pixel_auroc": mean([r.get("pixel_auroc") for r in rows]),
+        "fit_s_per_item": mean([r["fit s"] / r["train"] for r in rows]),
+        "default_fit_s_per_item": mean([r["default fit s"] / r["train"] for r in rows]),
+    }
+
+
+def recommend(
+    data: DataSummary,
+    *,
+    available: Collection[str],
+    titles: dict[str, str] | None = None,
+    labeled: bool = False,
+    test_masks: bool = False,
+    gpu: bool = False,
+    measured: dict[str, Any] | None = None,
+) -> Recommendation:
+    """The method to start from for the training set ``data`` (see the module's rule).
+
+    ``available`` are the methods that work on its kind here (plugins included), ``titles``
+    their display names; ``labeled``: labeled anomalies are chosen; ``test_masks``: the test
+    set has defect masks; ``gpu``: a GPU will train it."""
+    measured = MEASURED if measured is None else measured
+    titles = titles or {}
+    kind = DataKind(data.kind).value
+    if not available:
+        raise ValueError(f"no method works on {kind} data")
+    what = describe(data) + (", labeled anomalies" if labeled else "")
+    where = "GPU" if gpu else "CPU"
+    by_kind = measured.get(kind) or {}
+    condition = "labeled" if labeled and by_kind.get("labeled") else "unlabeled"
+    table = {m: v for m, v in (by_kind.get(condition) or {}).items() if m in available}
+    if not table:
+        method = sorted(available)[0]
+        return Recommendation(
+            method=method,
+            reason=f"{what}, {where} → {_short(titles.get(method, method))}: no method is "
+            f"measured on {kind} data yet ({SOURCE}); the first that works on it",
+            ranking=tuple(sorted(available)),
+        )
+
+    def seconds(method: str) -> float:
+        return table[method]["default_fit_s_per_item"] * max(data.count, 1)
+
+    quality = {m: v["auroc"] for m, v in table.items() if v["auroc"] is not None}
+    maps_note = ""
+    if test_masks and kind == DataKind.IMAGE.value:
+        with_maps = {
+            m: (v["auroc"] + v["pixel_auroc"]) / 2
+            for m, v in table.items()
+            if v["auroc"] is not None and v["pixel_auroc"] is not None
+        }
+        if with_maps:
+            quality, maps_note = with_maps, "image and pixel AUROC"
+    candidates = dict(quality)
+    budget_note = ""
+    if not gpu:
+        fast = {m: q for m, q in candidates.items() if seconds(m) <= CPU_BUDGET_S}
+        if fast:
+            budget_note = "" if len(fast) == len(candidates) else " within 5 minutes"
+            candidates = fast
+        else:
+            fastest = min(candidates, key=seconds)
+            candidates = {fastest: candidates[fastest]}
+    best = max(candidates.values())
+    near = [m for m, q in candidates.items() if q >= best - TOLERANCE]
+    method = min(near, key=lambda m: (seconds(m), m))
+    ranking = tuple(sorted(candidates, key=lambda m: (-candidates[m], seconds(m))))
+    entry = table[method]
+    measure = maps_note or "AUROC"
+    why = [
+        f"best measured {measure}{budget_note} on {_plural(kind)} "
+        f"({candidates[method]:.3f} over {entry['cases']} sets)"
+        if method == ranking[0]
+        else f"{measure} within {TOLERANCE} of the best{budget_note} on {_plural(kind)} "
+        f"({candidates[method]:.3f} over {entry['cases']} sets) and faster"
+    ]
+    if entry["fit_s_per_item"] == entry["default_fit_s_per_item"] and _no_training(method):
+        why.append("no training")
+    estimate = seconds(method)
+    if not gpu or _no_training(method):
+        why.append(f"about {_duration(estimate)}")
+    return Recommendation(
+        method=method,
+        reason=f"{what}, {where} → {_short(titles.get(method, method))}: {', '.join(why)}",
+        quality=candidates[method],
+        seconds=estimate,
+        ranking=ranking,
+    )
+
+
+# methods that fit without gradient steps (a memory bank, an embedding, a classical model)
+_NO_TRAINING = frozenset(
+    {
+        "patchcore", "embedding_knn", "text_knn", "token_bank", "embedding_ocsvm",
+        "gaussian", "iforest", "kde", "kernel_pca", "ocsvm", "pca",
+    }
+)  # fmt: skip
+
+
+def _no_training(method: str) -> bool:
+    return method in _NO_TRAINING
+
+
+def describe(data: DataSummary) -> str:
+    """The data in a few words: "120 grey images, 192 px", "300 documents", "2,000 rows × 21
+    columns"."""
+    count = f"{data.count:,}"
+    if data.kind == DataKind.IMAGE:
+        colour = {1: "grey ", 3: "RGB "}.get(data.channels or 0, "")
+        side = f", {data.side} px" if data.side else ""
+        return f"{count} {colour}images{side}"
+    if data.kind == DataKind.TEXT:
+        return f"{count} documents"
+    if data.kind == DataKind.TABLE:
+        columns = f" × {data.features} columns" if data.features else ""
+        return f"{count} rows{columns}"
+    return f"{count} {DataKind(data.kind).value} items"
+
+
+def _plural(kind: str) -> str:
+    return {"image": "images", "text": "texts", "table": "tables"}.get(kind, kind)
+
+
+def _short(title: str) -> str:
+    """ "PatchCore (pretrained memory bank)" -> "PatchCore"."""
+    return title.split(" (")[0]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "a second"
+    if seconds < 90:
+        return f"{max(1, round(seconds / 5) * 5 if seconds > 10 else round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
+def _literal(summary: dict[str, Any]) -> str:
+    import pprint
+
+    return pprint.pformat(summary, width=100, sort_dicts=True)
+
+
+if __name__ == "__main__":  # print MEASURED from a results file
+    import json
+    import sys
+
+    print(_literal(summarize(json.loads(open(sys.argv[1]).read())["rows"])))
