@@ -21,6 +21,9 @@ picks and fits a detector on the same training rows.
 The summary (mean AUROC per kind and condition, fit seconds per item) is what
 :data:`deepad.models.recommend.MEASURED` holds; tests check the two agree.
 
+``--set keep=table`` keeps the rows of those kinds from the output file of an earlier run
+and measures only the other kinds.
+
 Options: ``--set kinds=image,text,table``, ``--set methods=a,b``, ``--set epochs=N``,
 ``--set train=N`` / ``--set test=N`` (items per case), ``--quick`` (one case per kind).
 """
@@ -28,6 +31,7 @@ Options: ``--set kinds=image,text,table``, ``--set methods=a,b``, ``--set epochs
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import sys
@@ -280,6 +284,53 @@ def run_method(
     return row
 
 
+def embed_once(case: Case) -> dict[str, Any]:
+    """Embed a text case's training and test documents once, with the text settings the text
+    methods share by default, timed from scratch (no disk cache, an empty memo), and leave
+    them in the process's memo: each method then reads them, and its row is charged this
+    time (:func:`charge_embedding`), so every method pays for the embedding once and the
+    order methods run in does not decide who pays."""
+    from deepad.models.textbank.config import TextKNNConfig
+    from deepad.text import embeddings
+
+    config = TextKNNConfig()
+    embeddings._MEMO.clear()
+    seconds = {}
+    for part, data in (("train", case.train), ("test", case.test)):
+        start = time.perf_counter()
+        embeddings.embed_documents(
+            data.items,
+            source=config.embedding,
+            prep=config.preprocessing(),
+            max_tokens=config.max_tokens,
+        )
+        seconds[part] = time.perf_counter() - start
+    return {"settings": _text_settings(config), **seconds}
+
+
+def _text_settings(config: Any) -> tuple[Any, ...] | None:
+    if not hasattr(config, "preprocessing"):
+        return None
+    return (config.embedding, config.preprocessing(), config.max_tokens)
+
+
+def charge_embedding(row: dict[str, Any], embedded: dict[str, Any] | None) -> dict[str, Any]:
+    """Add the shared embedding's seconds to a text row whose method read it from the memo."""
+    if embedded is None or "fit s" not in row:
+        return row
+    from deepad.config import from_json
+    from deepad.models.registry import method_info
+
+    config = from_json(method_info(row["base"]).Config, row["config"])
+    if _text_settings(config) != embedded["settings"]:
+        return row  # other text settings: the method embedded by itself, inside its own times
+    row["embed s"] = embedded["train"] + embedded["test"]
+    row["fit s"] += embedded["train"]
+    row["default fit s"] += embedded["train"]
+    row["score s"] += embedded["test"]
+    return row
+
+
 def _shape(data: Dataset) -> dict[str, Any]:
     found = summary_of(data)
     return {k: getattr(found, k) for k in ("side", "channels", "features") if getattr(found, k)}
@@ -294,7 +345,14 @@ def auto_beside_engine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for engine in [r for r in rows if r.get("base") == "adengine" and "auroc" in r]:
         case = engine["case"]
         others = summarize([r for r in rows if r.get("case") != case])
-        mine = {r["method"]: r for r in rows if r.get("case") == case and "auroc" in r}
+        mine = {
+            r["method"]: r
+            for r in rows
+            if r.get("case") == case
+            and "auroc" in r
+            and r.get("base") != "adengine"
+            and not r.get("labeled")
+        }
         data = DataSummary(
             kind=DataKind.TABLE, count=engine["train"], features=engine.get("features")
         )
@@ -347,7 +405,9 @@ def adengine_row(case: Case, seed: int) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the suite
 CASES = {DataKind.IMAGE: image_cases, DataKind.TEXT: text_cases, DataKind.TABLE: table_cases}
-COLUMNS = ("case", "method", "auroc", "pixel_auroc", "fit s", "default fit s", "score s")
+COLUMNS = (
+    "case", "method", "auroc", "pixel_auroc", "fit s", "default fit s", "score s", "embed s",
+)  # fmt: skip
 SUMMARY_COLUMNS = (
     "method", "cases", "auroc", "pixel_auroc", "fit s/100 items", "default fit s/100 items",
 )  # fmt: skip
@@ -380,16 +440,28 @@ def run(options: BenchOptions) -> None:
             "epoch_cap": cap,
             "image_epoch_cap": image_cap,
             "fit_limit_s": limit,
+            "commands": commands,
             "rows": rows,
             "summary": summarize(rows),
             "seconds": time.perf_counter() - start,
         }
         write_results(out, payload)
-        out.with_suffix(".md").write_text(report(payload, options))
+        try:
+            out.with_suffix(".md").write_text(report(payload, options))
+        except Exception:  # the rows are saved; a report bug must not end the run
+            log.exception("recommend: the report could not be written")
 
+    keep = [DataKind(k) for k in extra.get("keep", "").split(",") if k]
+    commands = [_command()]
+    if keep:  # the rows of these kinds come from the earlier run in the output file
+        earlier = json.loads(out.read_text())
+        rows += [r for r in earlier["rows"] if r.get("kind") in {k.value for k in keep}]
+        commands = [*earlier.get("commands", []), *commands]
+        kinds = [k for k in kinds if k not in keep]
     for kind in kinds:
         methods = [m.name for m in catalog(kind) if only is None or m.name in only]
         for case in CASES[kind](root, options, n_train, n_test):
+            embedded = embed_once(case) if kind == DataKind.TEXT else None
             log.warning(
                 "recommend: %s (%d train, %d test)", case.name, len(case.train), len(case.test)
             )
@@ -397,17 +469,16 @@ def run(options: BenchOptions) -> None:
                 info = next(m for m in catalog(kind) if m.name == method)
                 runs = [False] + ([True] if info.uses_labeled and case.labeled is not None else [])
                 for labeled in runs:
-                    rows.append(
-                        run_method(
-                            case,
-                            method,
-                            labeled=labeled,
-                            device=device,
-                            cap=image_cap if kind == DataKind.IMAGE else cap,
-                            seed=options.seed,
-                            limit=limit,
-                        )
+                    row = run_method(
+                        case,
+                        method,
+                        labeled=labeled,
+                        device=device,
+                        cap=image_cap if kind == DataKind.IMAGE else cap,
+                        seed=options.seed,
+                        limit=limit,
                     )
+                    rows.append(charge_embedding(row, embedded))
                     print(format_table(rows[-1:], COLUMNS), flush=True)
             if kind == DataKind.TABLE and with_engine:
                 try:
@@ -421,16 +492,20 @@ def run(options: BenchOptions) -> None:
     print(out.with_suffix(".md").read_text())
 
 
+def _command() -> str:
+    if sys.argv[1:2] == ["bench"]:
+        return " ".join(["deepad", *sys.argv[1:]])
+    return "deepad bench recommend"
+
+
 def report(payload: dict[str, Any], options: BenchOptions) -> str:
-    command = (
-        " ".join(["deepad", *sys.argv[1:]])
-        if sys.argv[1:2] == ["bench"]
-        else "deepad bench recommend"
-    )
+    commands = payload.get("commands") or [_command()]
+    several = " (the second keeps the first's rows of the kinds it names)"
     lines = [
         "# recommend: every method on every kind of data",
         "",
-        f"Command: `{command}`",
+        f"Command{'s' + several if len(commands) > 1 else ''}: "
+        + "; ".join(f"`{c}`" for c in commands),
         "",
         f"Device {payload['device']}; epoch counts above {payload['epoch_cap']} cut to "
         f"{payload['epoch_cap']} ({payload['image_epoch_cap']} on images; `default fit s` "
@@ -438,7 +513,9 @@ def report(payload: dict[str, Any], options: BenchOptions) -> str:
         f"a fit still going after {payload['fit_limit_s']:.0f} s is stopped and left out of "
         f"its kind's summary; wall time {payload['seconds']:.0f} s. Settings: what the Train page starts "
         "from for each data set on this machine. AUROC of the test items; pixel AUROC where "
-        "the test set has masks and the method draws maps.",
+        "the test set has masks and the method draws maps. Text rows include the MiniLM "
+        "embedding of their documents (`embed s`, timed once per case from scratch and "
+        "charged to every method that reads it).",
         "",
     ]
     summary = payload["summary"]

@@ -36,10 +36,41 @@ CPU_BUDGET_S = 300.0  # a default the user waits for on a CPU: five minutes at m
 TOLERANCE = 0.01  # AUROC differences below this are noise at these test-set sizes
 SOURCE = "benchmarks/results/recommend.md"
 
-# Summary of benchmarks/results/recommend.json (deepad bench recommend --threads 1), rounded
-# to 4 digits; kind -> condition -> method -> measurements. Regenerate with
+# Summary of benchmarks/results/recommend.json (its commands are in recommend.md), rounded
+# to 4 digits; kind -> condition -> method -> measurements. Printed by
 # `python -m deepad.models.recommend benchmarks/results/recommend.json`.
-MEASURED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+MEASURED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "table": {
+        "labeled": {
+            "ae": {"cases": 6, "auroc": 0.8791, "pixel_auroc": None, "fit_s_per_item": 0.0049, "default_fit_s_per_item": 0.0146},
+            "cance": {"cases": 6, "auroc": 0.8532, "pixel_auroc": None, "fit_s_per_item": 0.0073, "default_fit_s_per_item": 0.0612},
+            "deepsad": {"cases": 6, "auroc": 0.8021, "pixel_auroc": None, "fit_s_per_item": 0.0039, "default_fit_s_per_item": 0.0117},
+            "deepsvdd": {"cases": 6, "auroc": 0.8309, "pixel_auroc": None, "fit_s_per_item": 0.0036, "default_fit_s_per_item": 0.0084},
+            "dsebm": {"cases": 6, "auroc": 0.8551, "pixel_auroc": None, "fit_s_per_item": 0.0014, "default_fit_s_per_item": 0.0043},
+            "hsc": {"cases": 6, "auroc": 0.774, "pixel_auroc": None, "fit_s_per_item": 0.002, "default_fit_s_per_item": 0.0098},
+            "iforest": {"cases": 6, "auroc": 0.8968, "pixel_auroc": None, "fit_s_per_item": 0.0031, "default_fit_s_per_item": 0.0031},
+            "iterative_ae": {"cases": 6, "auroc": 0.6305, "pixel_auroc": None, "fit_s_per_item": 0.0027, "default_fit_s_per_item": 0.0539},
+            "kde": {"cases": 6, "auroc": 0.8958, "pixel_auroc": None, "fit_s_per_item": 0.0069, "default_fit_s_per_item": 0.0069},
+            "kernel_pca": {"cases": 6, "auroc": 0.9016, "pixel_auroc": None, "fit_s_per_item": 0.0006, "default_fit_s_per_item": 0.0006},
+            "ocsvm": {"cases": 6, "auroc": 0.866, "pixel_auroc": None, "fit_s_per_item": 0.0, "default_fit_s_per_item": 0.0},
+            "pca": {"cases": 6, "auroc": 0.7988, "pixel_auroc": None, "fit_s_per_item": 0.0001, "default_fit_s_per_item": 0.0001},
+        },
+        "unlabeled": {
+            "ae": {"cases": 6, "auroc": 0.8791, "pixel_auroc": None, "fit_s_per_item": 0.0049, "default_fit_s_per_item": 0.0146},
+            "cance": {"cases": 6, "auroc": 0.8532, "pixel_auroc": None, "fit_s_per_item": 0.0073, "default_fit_s_per_item": 0.0612},
+            "deepsad": {"cases": 6, "auroc": 0.8309, "pixel_auroc": None, "fit_s_per_item": 0.0036, "default_fit_s_per_item": 0.0108},
+            "deepsvdd": {"cases": 6, "auroc": 0.8309, "pixel_auroc": None, "fit_s_per_item": 0.0036, "default_fit_s_per_item": 0.0084},
+            "dsebm": {"cases": 6, "auroc": 0.8551, "pixel_auroc": None, "fit_s_per_item": 0.0014, "default_fit_s_per_item": 0.0043},
+            "hsc": {"cases": 6, "auroc": 0.8244, "pixel_auroc": None, "fit_s_per_item": 0.0017, "default_fit_s_per_item": 0.0087},
+            "iforest": {"cases": 6, "auroc": 0.8968, "pixel_auroc": None, "fit_s_per_item": 0.0031, "default_fit_s_per_item": 0.0031},
+            "iterative_ae": {"cases": 6, "auroc": 0.6305, "pixel_auroc": None, "fit_s_per_item": 0.0027, "default_fit_s_per_item": 0.0539},
+            "kde": {"cases": 6, "auroc": 0.8958, "pixel_auroc": None, "fit_s_per_item": 0.0069, "default_fit_s_per_item": 0.0069},
+            "kernel_pca": {"cases": 6, "auroc": 0.9016, "pixel_auroc": None, "fit_s_per_item": 0.0006, "default_fit_s_per_item": 0.0006},
+            "ocsvm": {"cases": 6, "auroc": 0.866, "pixel_auroc": None, "fit_s_per_item": 0.0, "default_fit_s_per_item": 0.0},
+            "pca": {"cases": 6, "auroc": 0.7988, "pixel_auroc": None, "fit_s_per_item": 0.0001, "default_fit_s_per_item": 0.0001},
+        },
+    },
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -232,14 +263,25 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} hours"
 
 
-def _literal(summary: dict[str, Any]) -> str:
-    import pprint
+def measured_literal(summary: dict[str, Any]) -> str:
+    """:data:`MEASURED`'s source text for a :func:`summarize` result, one method a line."""
+    keys = ("cases", "auroc", "pixel_auroc", "fit_s_per_item", "default_fit_s_per_item")
+    lines = ["{"]
+    for kind in sorted(summary):
+        lines.append(f'    "{kind}": {{')
+        for condition in sorted(summary[kind]):
+            lines.append(f'        "{condition}": {{')
+            for method, found in sorted(summary[kind][condition].items()):
+                body = ", ".join(f'"{k}": {found[k]!r}' for k in keys)
+                lines.append(f'            "{method}": {{{body}}},')
+            lines.append("        },")
+        lines.append("    },")
+    return "\n".join([*lines, "}  # fmt: skip"])
 
-    return pprint.pformat(summary, width=100, sort_dicts=True)
 
-
-if __name__ == "__main__":  # print MEASURED from a results file
+if __name__ == "__main__":  # MEASURED's text from a results file
     import json
     import sys
+    from pathlib import Path
 
-    print(_literal(summarize(json.loads(open(sys.argv[1]).read())["rows"])))
+    print(measured_literal(summarize(json.loads(Path(sys.argv[1]).read_text())["rows"])))
