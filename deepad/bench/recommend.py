@@ -114,7 +114,7 @@ def image_cases(root: Path, options: BenchOptions, n_train: int, n_test: int) ->
     yield from _photo_cases(options)
     fashion_train = load_idx_dataset(root / "fashion_mnist", "train")
     fashion_test = load_idx_dataset(root / "fashion_mnist", "test")
-    for c in (0, 7):
+    for c in [int(c) for c in options.extra.get("fmnist", "0,7").split(",") if c]:
         train = one_vs_rest(fashion_train, c, FASHION_CLASSES, normal_only=True, name="fmnist")
         test = one_vs_rest(fashion_test, c, FASHION_CLASSES, normal_only=False, name="fmnist")
         test, labeled = _split_off_labeled(_balanced_test(test, n_test, rng), rng)
@@ -500,7 +500,7 @@ def _command() -> str:
 
 def report(payload: dict[str, Any], options: BenchOptions) -> str:
     commands = payload.get("commands") or [_command()]
-    several = " (the second keeps the first's rows of the kinds it names)"
+    several = " (each adds the kinds it measured to the rows of the ones before)"
     lines = [
         "# recommend: every method on every kind of data",
         "",
@@ -511,7 +511,7 @@ def report(payload: dict[str, Any], options: BenchOptions) -> str:
         f"{payload['epoch_cap']} ({payload['image_epoch_cap']} on images; `default fit s` "
         "scales the fit time back to the default epochs, and the quality is the cut run's); "
         f"a fit still going after {payload['fit_limit_s']:.0f} s is stopped and left out of "
-        f"its kind's summary; wall time {payload['seconds']:.0f} s. Settings: what the Train page starts "
+        f"its kind's summary{' (' + payload['fit_limit_note'] + ')' if payload.get('fit_limit_note') else ''}; wall time {payload['seconds']:.0f} s. Settings: what the Train page starts "
         "from for each data set on this machine. AUROC of the test items; pixel AUROC where "
         "the test set has masks and the method draws maps. Text rows include the MiniLM "
         "embedding of their documents (`embed s`, timed once per case from scratch and "

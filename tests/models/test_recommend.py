@@ -19,6 +19,7 @@ from deepad.models.recommend import (
     recommend,
     summarize,
 )
+from deepad.models.registry import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "recommend.json"
@@ -126,3 +127,40 @@ def test_summarize_means_over_cases_and_keeps_labeled_runs_apart():
 def test_the_measured_table_is_the_committed_benchmarks():
     rows = json.loads(RESULTS.read_text())["rows"]
     assert summarize(rows) == MEASURED
+
+
+def _offered(kind):
+    return {e.name: e.title for e in catalog(kind)}
+
+
+def test_a_photo_set_gets_patchcore():
+    photos = DataSummary(kind=DataKind.IMAGE, count=120, side=192, channels=1)
+    offered = _offered("image")
+    for masks in (True, False):
+        choice = recommend(photos, available=offered, titles=offered, test_masks=masks)
+        assert choice.method == "patchcore", choice.reason
+    assert choice.reason.startswith("120 grey images, 192 px, CPU → PatchCore: ")
+    assert "no training" in choice.reason
+
+
+def test_a_few_hundred_documents_get_the_text_knn_detector_not_cvdd():
+    posts = DataSummary(kind=DataKind.TEXT, count=300)
+    offered = _offered("text")
+    choice = recommend(posts, available=offered, titles=offered)
+    assert choice.method == "text_knn", choice.reason
+    assert MEASURED["text"]["unlabeled"]["cvdd"]["auroc"] < choice.quality - TOLERANCE
+
+
+@pytest.mark.parametrize("labeled", [False, True])
+def test_a_table_gets_what_the_measured_table_says(labeled):
+    rows = DataSummary(kind=DataKind.TABLE, count=1000, features=21)
+    offered = _offered("table")
+    choice = recommend(rows, available=offered, labeled=labeled)
+    table = MEASURED["table"]["labeled" if labeled else "unlabeled"]
+    assert set(table) <= set(offered)
+    seconds = {m: v["default_fit_s_per_item"] * rows.count for m, v in table.items()}
+    fits = {m: v["auroc"] for m, v in table.items() if seconds[m] <= CPU_BUDGET_S}
+    near = [m for m, q in fits.items() if q >= max(fits.values()) - TOLERANCE]
+    assert choice.method in near
+    assert seconds[choice.method] == min(seconds[m] for m in near)
+    assert choice.quality == table[choice.method]["auroc"]
