@@ -24,7 +24,7 @@ The summary (mean AUROC per kind and condition, fit seconds per item) is what
 ``--set keep=table`` keeps the rows of those kinds from the output file of an earlier run
 and measures only the other kinds.
 
-Options: ``--set kinds=image,text,table``, ``--set methods=a,b``, ``--set epochs=N``,
+Options: ``--set kinds=image,text,table``, ``--set images=textures,photos,fmnist,mnist``, ``--set methods=a,b``, ``--set epochs=N``,
 ``--set train=N`` / ``--set test=N`` (items per case), ``--quick`` (one case per kind).
 """
 
@@ -107,11 +107,18 @@ def image_cases(root: Path, options: BenchOptions, n_train: int, n_test: int) ->
     from deepad.data.demo import load_demo
 
     rng = np.random.default_rng(options.seed)
-    demo = load_demo("textures")
-    yield Case(DataKind.IMAGE, "textures demo (128 px RGB)", demo.train, demo.test, demo.labeled)
+    wanted = set(options.extra.get("images", "textures,photos,fmnist,mnist").split(","))
+    if "textures" in wanted:
+        demo = load_demo("textures")
+        yield Case(
+            DataKind.IMAGE, "textures demo (128 px RGB)", demo.train, demo.test, demo.labeled
+        )
     if options.quick:
         return
-    yield from _photo_cases(options)
+    if "photos" in wanted:
+        yield from _photo_cases(options)
+    if "fmnist" not in wanted:
+        options = dataclasses.replace(options, extra={**options.extra, "fmnist": ""})
     fashion_train = load_idx_dataset(root / "fashion_mnist", "train")
     fashion_test = load_idx_dataset(root / "fashion_mnist", "test")
     for c in [int(c) for c in options.extra.get("fmnist", "0,7").split(",") if c]:
@@ -120,6 +127,8 @@ def image_cases(root: Path, options: BenchOptions, n_train: int, n_test: int) ->
         test, labeled = _split_off_labeled(_balanced_test(test, n_test, rng), rng)
         name = f"Fashion-MNIST {FASHION_CLASSES[c]} (28 px)"
         yield Case(DataKind.IMAGE, name, _first(train, n_train, rng), test, labeled)
+    if "mnist" not in wanted:
+        return
     # MNIST's training images are not in the data folder: train and test both come from its
     # test split, disjoint
     mnist = load_idx_dataset(root / "mnist", "test")
@@ -537,6 +546,8 @@ def report(payload: dict[str, Any], options: BenchOptions) -> str:
             ]
             title = f"{kind}, {'with' if condition == 'labeled' else 'without'} labeled anomalies: mean over cases"
             lines += ["```", format_table(srows, SUMMARY_COLUMNS, title=title), "```", ""]
+    if payload.get("note"):
+        lines += [payload["note"], ""]
     lines += ["## Every case", ""]
     for kind in KIND_ORDER:
         mine = [r for r in payload["rows"] if r.get("kind") == kind]
