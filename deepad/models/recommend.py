@@ -40,6 +40,36 @@ SOURCE = "benchmarks/results/recommend.md"
 # to 4 digits; kind -> condition -> method -> measurements. Printed by
 # `python -m deepad.models.recommend benchmarks/results/recommend.json`.
 MEASURED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "image": {
+        "labeled": {
+            "ae": {"cases": 4, "auroc": 0.7292, "pixel_auroc": 0.753, "fit_s_per_item": 0.1874, "default_fit_s_per_item": 5.6217},
+            "cance": {"cases": 4, "auroc": 0.6988, "pixel_auroc": None, "fit_s_per_item": 0.0059, "default_fit_s_per_item": 0.4948},
+            "dsebm": {"cases": 4, "auroc": 0.7507, "pixel_auroc": 0.7552, "fit_s_per_item": 0.0325, "default_fit_s_per_item": 0.9759},
+            "embedding_knn": {"cases": 4, "auroc": 0.8319, "pixel_auroc": None, "fit_s_per_item": 0.0759, "default_fit_s_per_item": 0.0759},
+            "fcdd": {"cases": 4, "auroc": 0.6728, "pixel_auroc": 0.8511, "fit_s_per_item": 0.1289, "default_fit_s_per_item": 3.8658},
+            "iforest": {"cases": 4, "auroc": 0.7259, "pixel_auroc": None, "fit_s_per_item": 0.01, "default_fit_s_per_item": 0.01},
+            "iterative_ae": {"cases": 4, "auroc": 0.5858, "pixel_auroc": None, "fit_s_per_item": 0.0029, "default_fit_s_per_item": 0.5787},
+            "kde": {"cases": 4, "auroc": 0.8345, "pixel_auroc": None, "fit_s_per_item": 0.0396, "default_fit_s_per_item": 0.0396},
+            "kernel_pca": {"cases": 4, "auroc": 0.8492, "pixel_auroc": None, "fit_s_per_item": 0.0011, "default_fit_s_per_item": 0.0011},
+            "ocsvm": {"cases": 4, "auroc": 0.8233, "pixel_auroc": None, "fit_s_per_item": 0.0009, "default_fit_s_per_item": 0.0009},
+            "patchcore": {"cases": 4, "auroc": 0.7965, "pixel_auroc": 0.8582, "fit_s_per_item": 0.2114, "default_fit_s_per_item": 0.2114},
+            "pca": {"cases": 4, "auroc": 0.8512, "pixel_auroc": 0.7863, "fit_s_per_item": 0.0014, "default_fit_s_per_item": 0.0014},
+        },
+        "unlabeled": {
+            "ae": {"cases": 4, "auroc": 0.7292, "pixel_auroc": 0.753, "fit_s_per_item": 0.1874, "default_fit_s_per_item": 5.6217},
+            "cance": {"cases": 4, "auroc": 0.6988, "pixel_auroc": None, "fit_s_per_item": 0.0059, "default_fit_s_per_item": 0.4948},
+            "dsebm": {"cases": 4, "auroc": 0.7507, "pixel_auroc": 0.7552, "fit_s_per_item": 0.0325, "default_fit_s_per_item": 0.9759},
+            "embedding_knn": {"cases": 4, "auroc": 0.8319, "pixel_auroc": None, "fit_s_per_item": 0.0759, "default_fit_s_per_item": 0.0759},
+            "fcdd": {"cases": 4, "auroc": 0.6255, "pixel_auroc": 0.8134, "fit_s_per_item": 0.1111, "default_fit_s_per_item": 3.3336},
+            "iforest": {"cases": 4, "auroc": 0.7259, "pixel_auroc": None, "fit_s_per_item": 0.01, "default_fit_s_per_item": 0.01},
+            "iterative_ae": {"cases": 4, "auroc": 0.5858, "pixel_auroc": None, "fit_s_per_item": 0.0029, "default_fit_s_per_item": 0.5787},
+            "kde": {"cases": 4, "auroc": 0.8345, "pixel_auroc": None, "fit_s_per_item": 0.0396, "default_fit_s_per_item": 0.0396},
+            "kernel_pca": {"cases": 4, "auroc": 0.8492, "pixel_auroc": None, "fit_s_per_item": 0.0011, "default_fit_s_per_item": 0.0011},
+            "ocsvm": {"cases": 4, "auroc": 0.8233, "pixel_auroc": None, "fit_s_per_item": 0.0009, "default_fit_s_per_item": 0.0009},
+            "patchcore": {"cases": 4, "auroc": 0.7965, "pixel_auroc": 0.8582, "fit_s_per_item": 0.2114, "default_fit_s_per_item": 0.2114},
+            "pca": {"cases": 4, "auroc": 0.8512, "pixel_auroc": 0.7863, "fit_s_per_item": 0.0014, "default_fit_s_per_item": 0.0014},
+        },
+    },
     "table": {
         "labeled": {
             "ae": {"cases": 6, "auroc": 0.8791, "pixel_auroc": None, "fit_s_per_item": 0.0049, "default_fit_s_per_item": 0.0146},
