@@ -289,12 +289,12 @@ def test_train_without_a_method_trains_the_recommended_one_on_real_photos(home, 
     from deepad.models.recommend import MEASURED
     from deepad.service import Service
 
-    train, test = make_category("coffee", n_train=8, n_test_good=2, n_per_defect=1, size=64)
+    train, test = make_category("coffee", n_train=8, n_test_good=2, n_per_defect=1)
     folder = write_mvtec(train, test, tmp_path / "coffee")
     assert run(home, "train", "--data", str(folder)) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("method auto: "))
-    assert line.startswith("method auto: 8 grey images, 64 px, ")
+    assert line.startswith("method auto: 8 grey images, 192 px, ")
     record = RunStore(home).get(1)
     assert record.status == DONE and record.metrics["scored_on"] == "test"
     choice = Service(home).recommend(record.train_dataset, record.test_dataset)
