@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from deepad.config import ConfigError
 from deepad.data.types import printable
 from deepad.errors import DeepadError
+from deepad.models.recommend import AUTO
 from deepad.service import Ingested, Service, ServiceError
 
 log = logging.getLogger("deepad.cli")
@@ -89,7 +90,7 @@ def _print_dataset(record: Any) -> None:
 
 
 def _resolve_data(
-    args: argparse.Namespace, svc: Service, spec: str, role: str, kinds: frozenset
+    args: argparse.Namespace, svc: Service, spec: str, role: str, kinds: frozenset | None
 ) -> dict[str, str | None]:
     """A dataset argument (registry id, ``demo:NAME`` or a path) as registry ids by role."""
     if spec.startswith("demo:"):
@@ -196,32 +197,49 @@ def _train_under_torchrun(args: argparse.Namespace) -> int:
 
 
 def _new_run(args: argparse.Namespace, svc: Service) -> int:
-    """Record the run that ``deepad train --method ... --data ...`` asks for; its id."""
-    if not args.method or not args.data:
-        raise ServiceError("train needs --method and --data (or --resume RUN_ID)")
-
-    cls = svc.method(args.method)
+    """Record the run that ``deepad train --method ... --data ...`` asks for; its id. Without
+    ``--method`` (or with ``--method auto``) the method is the one recommended for the data,
+    printed with the reason before it trains. As the Train form, the settings start from those
+    suggested for this machine and this data; ``--set`` overrides them."""
+    if not args.data:
+        raise ServiceError("train needs --data (and optionally --method), or --resume RUN_ID")
     given = _parse_sets(args.set)
-    svc.build_config(args.method, given)  # a bad --set is reported before data is read
-    ids = _resolve_data(args, svc, args.data, "train", cls.kinds)
-    train = ids["train"]
-    # as the Train form: settings suggested for this machine and this data, then --set
-    suggested = {
-        k: v for k, v in svc.suggested_settings(args.method, train).items() if k not in given
-    }
-    config = svc.build_config(args.method, {**suggested, **given})
+    if args.method in (None, AUTO):
+        # the data decides the method: read it first, as whatever kind it is
+        train, test, labeled = _data_parts(args, svc, None)
+        choice = svc.recommend(train, test, labeled)
+        print(f"method auto: {choice.reason}")
+        print("  (choose another with --method; every method: deepad methods)")
+        method = choice.method
+        svc.build_config(method, given)
+    else:  # a bad method or setting is reported before any data is read
+        method = args.method
+        svc.build_config(method, given)
+        train, test, labeled = _data_parts(args, svc, svc.method(method).kinds)
+    suggested = {k: v for k, v in svc.suggested_settings(method, train).items() if k not in given}
+    config = svc.build_config(method, {**suggested, **given})
     if suggested:
         shown = " ".join(f"{k}={getattr(v, 'value', v)}" for k, v in sorted(suggested.items()))
         print(f"settings for this machine and data: {shown} (change with --set)")
-    test = ids.get("test")
-    labeled = ids.get("labeled") if cls.uses_labeled else None
-    if args.test:
-        test = _pick(_resolve_data(args, svc, args.test, "test", cls.kinds), "test")
-    if args.labeled:
-        labeled = _pick(_resolve_data(args, svc, args.labeled, "labeled", cls.kinds), "labeled")
-    run_id = svc.create_run(args.method, config, train, test, labeled)
+    cls = svc.method(method)
+    labeled = labeled if cls.uses_labeled else None
+    run_id = svc.create_run(method, config, train, test, labeled)
     print(f"run {run_id}: {cls.title} on {svc.record(train).name}")
     return run_id
+
+
+def _data_parts(
+    args: argparse.Namespace, svc: Service, kinds: frozenset | None
+) -> tuple[str, str | None, str | None]:
+    """Registry ids of the training, test and labeled sets that ``--data``, ``--test`` and
+    ``--labeled`` name (a demo or an MVTec-AD category brings its own test / labeled part)."""
+    ids = _resolve_data(args, svc, args.data, "train", kinds)
+    test, labeled = ids.get("test"), ids.get("labeled")
+    if args.test:
+        test = _pick(_resolve_data(args, svc, args.test, "test", kinds), "test")
+    if args.labeled:
+        labeled = _pick(_resolve_data(args, svc, args.labeled, "labeled", kinds), "labeled")
+    return ids["train"], test, labeled
 
 
 def _pick(ids: dict[str, str | None], role: str) -> str | None:
@@ -643,7 +661,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("train", help="train a detector (foreground with a progress bar)")
-    p.add_argument("--method", help="method name (see: deepad methods)")
+    p.add_argument(
+        "--method",
+        help="method name (see: deepad methods); default auto: the method recommended for the "
+        "data, printed with the reason",
+    )
     p.add_argument("--data", help="training data: a path, a dataset id or demo:NAME")
     p.add_argument("--test", help="test data to score (default: the training data)")
     p.add_argument("--labeled", help="labeled anomalies, for methods that use them")

@@ -32,10 +32,12 @@ from deepad.config import ConfigError, ParamSpec, describe, to_json, with_overri
 from deepad.data.summary import DataSummary
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
 from deepad.errors import DeepadError
+from deepad.models.recommend import AUTO as AUTO  # the method name asking for a recommendation
 from deepad.receptive_field import ReceptiveField, upsample_numpy
 from deepad.results import DEFECTS_FILE, Explanation, explanation_kind
 
 if TYPE_CHECKING:
+    from deepad.models.recommend import Recommendation
     from deepad.models.registry import MethodInfo
 
 log = logging.getLogger(__name__)
@@ -599,6 +601,38 @@ class Service:
         if seconds is None:
             return None
         return TrainingEstimate(seconds, describe_estimate(seconds), seconds > WARN_SECONDS)
+
+    def recommend(
+        self,
+        train: str,
+        test: str | None = None,
+        labeled: str | None = None,
+        *,
+        gpu: bool | None = None,
+    ) -> Recommendation:
+        """The method ``auto`` stands for on the training set ``train`` (registry id), with
+        the one line that says why (:func:`deepad.models.recommend.recommend`): from its kind
+        and size, whether labeled anomalies (``labeled``) and defect masks in ``test`` are
+        there, and whether this machine trains on a GPU (``gpu``; found without torch when
+        None). Every method stays selectable; this only says where to start."""
+        from deepad.hardware import device_type
+        from deepad.models.recommend import recommend
+
+        data = self.data_summary(train)
+        masks = False
+        if test is not None:
+            masks = bool(self.record(test).manifest.get("has_masks"))
+        entries = self.methods(data.kind)
+        if not entries:
+            raise ServiceError(f"no method works on {data.kind.value} data yet")
+        return recommend(
+            data,
+            available=[e.name for e in entries],
+            titles={e.name: e.title for e in entries},
+            labeled=labeled is not None and self.record(labeled).count > 0,
+            test_masks=masks,
+            gpu=device_type() == "cuda" if gpu is None else gpu,
+        )
 
     def data_summary(self, dataset_id: str) -> DataSummary:
         """Kind, size, image side and channels of a registered dataset, from its manifest."""

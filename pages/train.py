@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from deepad.service import ServiceError
+from deepad.service import AUTO, ServiceError
 from pages.components import prefill
 from pages.components.config_form import config_form
 from pages.components.state import INSPECT_RUN, LABELED, ROLES, TEST, TRAIN, service
@@ -78,17 +78,28 @@ titles = {
     m.name: m.title if m.name.lower() in m.title.lower() else f"{m.title} ({m.name})"
     for m in methods
 }
-default = "ae" if "ae" in titles else next(iter(titles))
-if retry is not None and retry.method in titles:
-    default = retry.method
-method_name = st.selectbox(
+try:
+    choice = svc.recommend(train_id, test_id, labeled_id)
+except Exception as error:  # no recommendation: every method is still listed
+    choice = None
+    st.caption(f"No recommendation for this data: {md(error)}")
+if choice is not None:
+    titles = {AUTO: f"auto — {choice.reason.partition(' → ')[2]}", **titles}
+default = 0
+if retry is not None and retry.method in titles:  # "edit and retry": the failed run's method
+    default = list(titles).index(retry.method)
+picked = st.selectbox(
     "Method",
     list(titles),
-    index=list(titles).index(default),
+    index=default,
     format_func=titles.get,
     key="train_method",
-    help="Only methods that work on this data type are listed.",
+    help="auto: the method measured best on this kind of data (benchmarks/results/"
+    "recommend.md). Only methods that work on this data type are listed.",
 )
+method_name = choice.method if picked == AUTO else picked
+if picked == AUTO:
+    st.info(f"Recommended: {choice.reason}.", icon="✨")
 cls = svc.method(method_name)  # the catalogue entry: no detector (nor torch) is loaded
 if cls.summary:
     st.caption(cls.summary)
@@ -107,7 +118,7 @@ specs = svc.config_fields(method_name, train_id)
 if retry is not None and retry.method == method_name:
     specs = prefill.with_values(specs, retry.config)
     st.info(
-        f"Settings of run {retry.id} (failed: {retry.error or 'no reason recorded'}); "
+        f"Settings of run {retry.id} (failed: {md(retry.error or 'no reason recorded')}); "
         "change what you need and start it again."
     )
 with st.container(border=True):

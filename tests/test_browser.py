@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import time
 
-from tests.browser_support import MARKS, go_to, no_exceptions, set_number, train_and_inspect
+from tests.browser_support import (
+    MARKS,
+    choose,
+    go_to,
+    no_exceptions,
+    set_number,
+    train_and_inspect,
+)
 
 pytestmark = MARKS
 
@@ -21,6 +28,7 @@ def test_demo_train_inspect_in_browser(live_app, chromium_page, tmp_path):
     page.get_by_text("Demo set selected").wait_for()
 
     go_to(page, "Train")
+    choose(page, "Method", "Autoencoder (ae)")  # by name: the default is method = auto
     set_number(page, "epochs", 3)
     train_and_inspect(page)
 

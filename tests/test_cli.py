@@ -281,3 +281,35 @@ def test_background_train_and_resume_wait_in_the_queue_and_start_in_order(
     store.update(interrupted, status=DONE)
     assert jobs.start_queued(store) == [fresh]
     assert spawned[-1][-1] == str(fresh)
+
+
+def test_train_without_a_method_trains_the_recommended_one_on_real_photos(home, tmp_path, capsys):
+    pytest.importorskip("skimage")
+    from deepad.data.benchmarks.photos import make_category, write_mvtec
+    from deepad.models.recommend import MEASURED
+    from deepad.service import Service
+
+    train, test = make_category("coffee", n_train=8, n_test_good=2, n_per_defect=1)
+    folder = write_mvtec(train, test, tmp_path / "coffee")
+    assert run(home, "train", "--data", str(folder)) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("method auto: "))
+    assert line.startswith("method auto: 8 grey images, 192 px, ")
+    record = RunStore(home).get(1)
+    assert record.status == DONE and record.metrics["scored_on"] == "test"
+    choice = Service(home).recommend(record.train_dataset, record.test_dataset)
+    assert record.method == choice.method and line == f"method auto: {choice.reason}"
+    assert record.method in MEASURED["image"]["unlabeled"]
+
+
+def test_train_auto_on_a_table_picks_what_the_measured_table_says(home, tmp_path, capsys):
+    from deepad.models.recommend import MEASURED
+
+    table = tmp_path / "sensors.csv"
+    rows = np.random.default_rng(0).normal(size=(40, 3))
+    table.write_text("a,b,c\n" + "".join(",".join(f"{v:.3f}" for v in r) + "\n" for r in rows))
+    assert run(home, "train", "--method", "auto", "--data", str(table)) == 0
+    out = capsys.readouterr().out
+    assert "method auto: 40 rows × 3 columns, " in out and " → " in out
+    record = RunStore(home).get(1)
+    assert record.status == DONE and record.method in MEASURED["table"]["unlabeled"]

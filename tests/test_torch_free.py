@@ -1,6 +1,7 @@
 """The dashboard process never imports torch: its modules, the method catalogue and every
-method's settings form, and its pages (the Train page on image, table and text data, and runs
-of every explanation kind), checked in a fresh interpreter."""
+method's settings form, and its pages (the Train page on image, table and text data with its
+recommended method and others, and runs of every explanation kind), checked in a fresh
+interpreter."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ APP_MODULES = [
     "deepad.metrics",
     "deepad.models",
     "deepad.models.registry",
+    "deepad.models.recommend",
     "deepad.hardware",
     "deepad.plugins",
     *sorted(
@@ -121,7 +123,8 @@ def test_app_pages_render_runs_and_the_train_page_without_importing_torch(tmp_pa
     pages = [["pages/data.py", {}, {}], ["pages/runs.py", {}, {}], ["pages/compare.py", {}, {}]]
     pages += [["pages/inspect.py", {"inspect_run": run_id}, {}] for run_id in runs]
     pages += [
-        ["pages/train.py", {TRAIN: images}, {}],  # the autoencoder's form
+        # method = auto, its recommendation and its form, on each kind
+        *(["pages/train.py", {TRAIN: data}, {}] for data in (images, table, text)),
         ["pages/train.py", {TRAIN: images}, {"train_method": "fcdd"}],  # fields from the data
         ["pages/train.py", {TRAIN: table}, {"train_method": "dsebm"}],
         ["pages/train.py", {TRAIN: text}, {"train_method": "cvdd"}],

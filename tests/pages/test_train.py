@@ -17,8 +17,11 @@ def test_train_page_lists_methods_for_the_kind_and_renders_the_config(svc):
     at = app("pages/train.py", **{TRAIN: demo.train, TEST: demo.test, LABELED: demo.labeled})
     no_errors(at)
     methods = at.selectbox(key="train_method").options
+    assert methods[0].startswith("auto — ")
     assert any("(ae)" in m for m in methods)
     assert not any("(cvdd)" in m for m in methods)  # a text method is not offered for images
+    at.selectbox(key="train_method").set_value("ae").run()
+    no_errors(at)
     assert at.number_input(key="cfg_ae_epochs").value == svc.method("ae").Config().epochs
     assert any("Device:" in c.value for c in at.caption)
     assert any(e.label.startswith("Advanced settings") for e in at.expander)
@@ -27,6 +30,7 @@ def test_train_page_lists_methods_for_the_kind_and_renders_the_config(svc):
 def test_bad_setting_is_reported_without_traceback(svc):
     demo = svc.use_demo("fashion")
     at = app("pages/train.py", **{TRAIN: demo.train})
+    at.selectbox(key="train_method").set_value("ae").run()
     at.text_input(key="cfg_ae_lr_milestones").set_value("three")
     next(b for b in at.button if b.label == "Start training").click()
     at.run()
@@ -80,6 +84,7 @@ def test_image_forms_start_from_the_data_and_say_so(svc):
     train, _ = image_sets()
     train_id = svc.registry.add(train, name="blobs").id
     at = app("pages/train.py", **{TRAIN: train_id})
+    at.selectbox(key="train_method").set_value("ae").run()
     no_errors(at)
     assert at.selectbox(key="cfg_ae_architecture").value == "conv"
     assert at.number_input(key="cfg_ae_image_size").value == SIZE
@@ -103,6 +108,7 @@ def test_training_on_a_set_with_labeled_anomalies_needs_a_confirmation(svc):
 def test_changing_a_number_field_starts_no_run(svc):
     demo = svc.use_demo("fashion")
     at = app("pages/train.py", **{TRAIN: demo.train})
+    at.selectbox(key="train_method").set_value("ae").run()
     at.number_input(key="cfg_ae_epochs").set_value(2).run()  # as Enter in the field does
     no_errors(at)
     assert svc.runs() == []
@@ -115,6 +121,7 @@ def test_a_run_beyond_the_limit_waits_in_the_queue(svc, monkeypatch, worker_pid)
     busy = svc.store.create_run("ae", {"epochs": 1}, demo.train)
     svc.store.update(busy, status="running", pid=worker_pid, heartbeat=time.time())
     at = app("pages/train.py", **{TRAIN: demo.train})
+    at.selectbox(key="train_method").set_value("ae").run()
     at.button(key="train_start").click().run()
     no_errors(at)
     waiting = max(r.id for r in svc.runs())
@@ -132,9 +139,46 @@ def test_expected_training_time_is_shown_and_long_runs_are_warned_about(svc, mon
     monkeypatch.setitem(cost.CPU_COSTS, "ae", measured)
     demo = svc.use_demo("fashion")
     at = app("pages/train.py", **{TRAIN: demo.train})
+    at.selectbox(key="train_method").set_value("ae").run()
     no_errors(at)
     assert any("Expected training time on this machine" in c.value for c in at.caption)
     assert not at.warning
     at.number_input(key="cfg_ae_epochs").set_value(10_000).run()
     no_errors(at)
     assert any("more than ten minutes" in w.value for w in at.warning)
+
+
+def test_the_method_defaults_to_auto_with_the_recommendation_and_its_form(
+    svc, monkeypatch, worker_pid
+):
+    monkeypatch.setenv("DEEPAD_MAX_RUNS", "1")  # the run started here waits: nothing trains
+    demo = svc.use_demo("fashion")
+    busy = svc.store.create_run("ae", {"epochs": 1}, demo.train)
+    svc.store.update(busy, status="running", pid=worker_pid, heartbeat=time.time())
+    choice = svc.recommend(demo.train, demo.test, demo.labeled)
+    at = app("pages/train.py", **{TRAIN: demo.train, TEST: demo.test, LABELED: demo.labeled})
+    no_errors(at)
+    box = at.selectbox(key="train_method")
+    assert box.value == "auto" and box.index == 0
+    assert box.options[0] == "auto — " + choice.reason.partition(" → ")[2]
+    assert any(choice.reason in i.value for i in at.info)  # the one line, shown in full
+    # the form below is the chosen method's, exactly as when it is picked by name
+    fields = {w.key for w in (*at.number_input, *at.selectbox, *at.text_input, *at.checkbox)}
+    assert any(k.startswith(f"cfg_{choice.method}_") for k in fields)
+    at.button(key="train_start").click().run()
+    no_errors(at)
+    started = max(r.id for r in svc.runs())
+    assert started != busy and svc.run(started).status == "queued"
+    assert svc.run(started).method == choice.method  # the run records the method, not "auto"
+
+
+def test_auto_follows_the_kind_of_the_training_set(svc):
+    from deepad.models.recommend import MEASURED
+
+    texts = svc.use_demo("reuters")
+    at = app("pages/train.py", **{TRAIN: texts.train, TEST: texts.test})
+    no_errors(at)
+    choice = svc.recommend(texts.train, texts.test)
+    assert choice.method in MEASURED["text"]["unlabeled"]
+    assert at.selectbox(key="train_method").options[0].startswith("auto — ")
+    assert any(f"{choice.reason}" in i.value for i in at.info)
