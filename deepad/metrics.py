@@ -227,17 +227,23 @@ def pixel_auroc(
 
 
 def _map_mask_pairs(
-    masks: Sequence[np.ndarray | None], maps: Sequence[np.ndarray] | np.ndarray
+    masks: Sequence[np.ndarray | None],
+    maps: Sequence[np.ndarray] | np.ndarray,
+    max_pixels: int | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(binary mask, map at the mask's size) of every image that has a mask."""
+    """(binary mask, map) of every image that has a mask, at the mask's size, or at the
+    map's when the masks hold more than ``max_pixels`` pixels (as :func:`pixel_auroc`)."""
+    kept = [(m, a) for m, a in zip(masks, maps, strict=True) if m is not None]
+    shrink = max_pixels is not None and sum(np.size(m) for m, _ in kept) > max_pixels
     pairs = []
-    for mask, amap in zip(masks, maps, strict=True):
-        if mask is None:
-            continue
+    for mask, amap in kept:
         truth = (np.asarray(mask) > 0).astype(np.uint8)
         amap = np.asarray(amap, np.float32)
         if truth.shape != amap.shape:
-            amap = cv2.resize(amap, truth.shape[::-1], interpolation=cv2.INTER_LINEAR)
+            if shrink:
+                truth = cv2.resize(truth, amap.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            else:
+                amap = cv2.resize(amap, truth.shape[::-1], interpolation=cv2.INTER_LINEAR)
         pairs.append((truth, amap))
     return pairs
 
@@ -247,6 +253,7 @@ def pro_curve(
     maps: Sequence[np.ndarray] | np.ndarray,
     *,
     fpr_limit: float = 0.3,
+    max_pixels: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-region overlap against the pixel false-positive rate, up to ``fpr_limit``.
 
@@ -255,9 +262,9 @@ def pro_curve(
     overlap over all regions; the FPR is the share of all defect-free pixels (of every
     image with a mask, normal ones included) at or above it. One point per distinct map
     value, from the highest down, starting at (0, 0); the last point is interpolated at
-    ``fpr_limit``. Maps are resized to their masks as in :func:`pixel_auroc`. Empty arrays
-    without a region or without a defect-free pixel."""
-    pairs = _map_mask_pairs(masks, maps)
+    ``fpr_limit``. Maps are resized to their masks as in :func:`pixel_auroc` (masks to their
+    maps over ``max_pixels``). Empty arrays without a region or without a defect-free pixel."""
+    pairs = _map_mask_pairs(masks, maps, max_pixels)
     weights, background, values = [], [], []
     regions = 0
     for truth, amap in pairs:
@@ -300,12 +307,13 @@ def aupro(
     maps: Sequence[np.ndarray] | np.ndarray,
     *,
     fpr_limit: float = 0.3,
+    max_pixels: int | None = None,
 ) -> float:
     """Area under the per-region-overlap curve up to ``fpr_limit`` (30 %) FPR, divided by
     that limit, so 1 is perfect (the MVTec-AD benchmark's localisation metric; curve as in
     :func:`pro_curve`). Images whose mask is None are left out; normal images count with an
     all-zero mask (:func:`pixel_masks`). NaN without a defect region or a defect-free pixel."""
-    fpr, pro = pro_curve(masks, maps, fpr_limit=fpr_limit)
+    fpr, pro = pro_curve(masks, maps, fpr_limit=fpr_limit, max_pixels=max_pixels)
     if len(fpr) < 2 or fpr[-1] <= 0:
         return float("nan")
     area = np.sum(np.diff(fpr) * (pro[1:] + pro[:-1]) / 2.0)  # trapezoids
