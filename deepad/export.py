@@ -98,6 +98,8 @@ class PatchCoreScorer(nn.Module):
         self.size = int(detector.image_size_)
         self.stages = stage_list(cfg.stages)
         self.pool = int(cfg.pool)
+        self.pool_border = str(cfg.pool_border)
+        self.pool_each_stage = bool(cfg.pool_each_stage)
         network = pretrained_backbone()
         self.network = copy.deepcopy(network).cpu().to(memory_format=torch.contiguous_format)
         self.geometry = network.geometry(self.size)
@@ -114,7 +116,14 @@ class PatchCoreScorer(nn.Module):
 
         x = (images.float() / 255.0 - self.mean) / self.std
         features = self.network(x, self.stages)
-        embeddings, _ = patch_embeddings(features, self.geometry, self.stages, self.pool)
+        embeddings, _ = patch_embeddings(
+            features,
+            self.geometry,
+            self.stages,
+            self.pool,
+            border=self.pool_border,
+            each_stage=self.pool_each_stage,
+        )
         n, d, h, w = embeddings.shape
         patches = embeddings.flatten(2).transpose(1, 2)  # (n, h·w, d)
         bank = self.bank_model.memory_bank

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+import pytest
 import torch
 
 from deepad.data.synthetic import make_defect_dataset
@@ -148,3 +149,25 @@ def test_a_second_fit_and_score_read_the_features_from_disk(monkeypatch, tmp_pat
         second = PatchCore(config=config).fit(train)
         assert torch.equal(first.model_.memory_bank, second.model_.memory_bank)
         np.testing.assert_array_equal(second.decision_function(test), first_scores)
+
+
+def test_local_average_border_modes_and_per_stage_pooling():
+    from deepad.features import pretrained_backbone
+    from deepad.models.patchcore import patch_embeddings
+
+    geometry = pretrained_backbone().geometry(64)
+    features = {"s8": torch.ones(1, 2, 8, 8), "s16": torch.ones(1, 3, 4, 4)}
+    inside, _ = patch_embeddings(features, geometry, ("s8", "s16"), 3, border="inside")
+    torch.testing.assert_close(inside, torch.ones(1, 5, 8, 8))  # the mean of ones is one
+    zeros, _ = patch_embeddings(features, geometry, ("s8", "s16"), 3, border="zeros")
+    # corner windows hold 4 of 9 cells inside the grid, edges 6, the interior all 9
+    assert zeros[0, 0, 0, 0] == pytest.approx(4 / 9) and zeros[0, 0, 0, 3] == pytest.approx(6 / 9)
+    assert zeros[0, :, 1:-1, 1:-1].eq(1).all()
+    # each stage pooled on its own grid: the coarse stage's border cells shrink on its 4×4
+    # grid (4/9 at its corner cell) and are then interpolated onto the fine grid
+    each, _ = patch_embeddings(features, geometry, ("s8", "s16"), 3, border="zeros", each_stage=True)
+    torch.testing.assert_close(each[:, :2], zeros[:, :2])
+    assert each[0, 2, 0, 0] == pytest.approx(4 / 9)
+    assert each[0, 2, 3:5, 3:5].eq(1).all()
+    with pytest.raises(ValueError, match="border"):
+        patch_embeddings(features, geometry, ("s8",), 3, border="reflect")

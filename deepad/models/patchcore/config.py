@@ -37,6 +37,19 @@ class PatchCoreConfig(PretrainedConfig):
     pool: int = param(
         3, low=1, high=9, help="Side of the local average over neighbouring patches.", advanced=True
     )
+    pool_border: str = param(
+        "inside",
+        choices=("inside", "zeros"),
+        help="Border patches of the local average: averaged over the neighbours inside the "
+        "grid, or over the full window with zeros outside it (smaller at the border).",
+        advanced=True,
+    )
+    pool_each_stage: bool = param(
+        False,
+        help="Average each stage over its own neighbourhood before aligning the stages "
+        "(a coarse stage then sees a wider context).",
+        advanced=True,
+    )
     reweight: bool = param(
         False, help="Scale the image score by the paper's neighbourhood re-weighting."
     )

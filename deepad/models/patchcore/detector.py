@@ -153,7 +153,14 @@ class PatchCore(Detector):
                 batch_size=cfg.batch_size,
                 report=report,
             )
-            yield patch_embeddings(features, geometry, stages, cfg.pool)
+            yield patch_embeddings(
+                features,
+                geometry,
+                stages,
+                cfg.pool,
+                border=cfg.pool_border,
+                each_stage=cfg.pool_each_stage,
+            )
 
     def infer(self, data: Dataset, context: RunContext | None = None) -> PatchCoreResult:
         """Image scores and patch-score grids of already checked items.
