@@ -100,6 +100,7 @@ class PatchCoreScorer(nn.Module):
         self.pool = int(cfg.pool)
         self.pool_border = str(cfg.pool_border)
         self.pool_each_stage = bool(cfg.pool_each_stage)
+        self.smoothed_score = cfg.image_score == "smoothed_map"
         network = pretrained_backbone()
         self.network = copy.deepcopy(network).cpu().to(memory_format=torch.contiguous_format)
         self.geometry = network.geometry(self.size)
@@ -142,6 +143,9 @@ class PatchCoreScorer(nn.Module):
             score = best * self.bank_model._weights(worst, entry)
         low = distance.reshape(-1, h, w)
         full = self.to_pixels @ low @ self.to_pixels.T
+        if self.smoothed_score:
+            peak = full.amax(dim=(1, 2))
+            score = peak * (score / best.clamp_min(1e-12)) if self.bank_model.reweight else peak
         return score, full
 
 

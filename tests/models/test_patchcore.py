@@ -171,3 +171,17 @@ def test_local_average_border_modes_and_per_stage_pooling():
     assert each[0, 2, 3:5, 3:5].eq(1).all()
     with pytest.raises(ValueError, match="border"):
         patch_embeddings(features, geometry, ("s8",), 3, border="reflect")
+
+
+def test_smoothed_map_score_is_the_peak_of_the_explained_map():
+    train, test = _defects()
+    detector = PatchCore(
+        image_size=SIDE, device="cpu", coreset_share=0.25, image_score="smoothed_map"
+    ).fit(train)
+    scores = detector.decision_function(test)
+    maps = detector.explain(test).maps
+    np.testing.assert_allclose(scores, maps.reshape(len(maps), -1).max(axis=1), rtol=1e-5)
+    assert scores[3:].min() > scores[:3].max()
+    # the threshold comes from leave-one-out training scores of the same kind: below the
+    # peaks of the pasted squares
+    assert detector.threshold_ < scores[3:].min()

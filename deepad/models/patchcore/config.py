@@ -50,6 +50,12 @@ class PatchCoreConfig(PretrainedConfig):
         "(a coarse stage then sees a wider context).",
         advanced=True,
     )
+    image_score: str = param(
+        "max_patch",
+        choices=("max_patch", "smoothed_map"),
+        help="Image score: the largest patch distance, or the peak of the smoothed map.",
+        advanced=True,
+    )
     reweight: bool = param(
         False, help="Scale the image score by the paper's neighbourhood re-weighting."
     )
