@@ -266,7 +266,22 @@ def patchcore_peers(options: BenchOptions) -> None:
         for t in tools
     ]
     rows = summarise(run_jobs(jobs), tools)
+    command = "deepad bench patchcore-peers" + "".join(
+        f" --set {k}={v}" for k, v in sorted(options.extra.items())
+    )
     text = format_table(rows, COLUMNS, title="patchcore-peers: real-photo crops")
+    means = {r["tool"]: r for r in rows if r["category"] == "mean"}
+    if {"anomalib", "deepad"} <= set(means):
+        cpu = {t: means[t]["fit cpu s"] + means[t]["score cpu s"] for t in means}
+        text += (
+            f"\n\ndeepad's fit + score CPU time is {cpu['deepad'] / cpu['anomalib']:.3f} of "
+            f"anomalib's ({cpu['deepad']:.1f} vs {cpu['anomalib']:.1f} CPU-s per category)"
+        )
+    text += (
+        f"\n\n{sizes['n_train']} training and {sizes['n_test_good']} + "
+        f"{4 * sizes['n_per_defect']} test images per category at {sizes['size']} px, "
+        f"{threads} thread(s); command: {command}"
+    )
     print(text)
     name = "patchcore-peers" + ("-quick" if options.quick else "")
     path = options.output or RESULTS / f"{name}.json"
@@ -274,6 +289,7 @@ def patchcore_peers(options: BenchOptions) -> None:
         path,
         {
             "suite": "patchcore-peers",
+            "command": command,
             "sizes": sizes,
             "threads": threads,
             "seed": options.seed,

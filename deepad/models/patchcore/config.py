@@ -18,7 +18,7 @@ class PatchCoreConfig(PretrainedConfig):
         advanced=True,
     )
     coreset_share: float = param(
-        0.1, low=0.001, high=1.0, help="Share of the training patches kept in the memory bank."
+        0.05, low=0.001, high=1.0, help="Share of the training patches kept in the memory bank."
     )
     projection_dim: int = param(
         128,
@@ -38,14 +38,14 @@ class PatchCoreConfig(PretrainedConfig):
         3, low=1, high=9, help="Side of the local average over neighbouring patches.", advanced=True
     )
     pool_border: str = param(
-        "inside",
+        "zeros",
         choices=("inside", "zeros"),
         help="Border patches of the local average: averaged over the neighbours inside the "
         "grid, or over the full window with zeros outside it (smaller at the border).",
         advanced=True,
     )
     pool_each_stage: bool = param(
-        False,
+        True,
         help="Average each stage over its own neighbourhood before aligning the stages "
         "(a coarse stage then sees a wider context).",
         advanced=True,
