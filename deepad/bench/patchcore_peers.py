@@ -158,6 +158,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
     from deepad import metrics
     from deepad.data.benchmarks.photos import make_category
+    from deepad.features.disk_cache import using_disk_cache
 
     torch.set_num_threads(int(job["threads"]))
     train, test = make_category(job["category"], seed=job["seed"], **job["sizes"])
@@ -165,7 +166,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     if job["tool"] == "anomalib":
         scores, maps, cost = _run_anomalib(train, test, job["sizes"]["size"], clock)
     else:
-        scores, maps, cost = _run_deepad(train, test, job["overrides"], clock)
+        with using_disk_cache(None):  # the backbone runs: no features of an earlier run
+            scores, maps, cost = _run_deepad(train, test, job["overrides"], clock)
     masks = metrics.pixel_masks(test, range(len(test)))
     out: dict[str, Any] = {
         "category": job["category"],
