@@ -92,7 +92,7 @@ class PatchCoreScorer(nn.Module):
 
         from deepad.features import IMAGENET_MEAN, IMAGENET_STD, pretrained_backbone
         from deepad.features.detectors import stage_list
-        from deepad.features.resample import PIXELS, gaussian_matrix, interpolation_matrix
+        from deepad.models.patchcore.anomaly_map import map_matrix
 
         cfg = detector.config
         self.size = int(detector.image_size_)
@@ -108,9 +108,8 @@ class PatchCoreScorer(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         side = detector.grid_.cells(self.size)
-        smooth = torch.tensor(gaussian_matrix(self.size, float(cfg.sigma)))
-        rows = torch.tensor(interpolation_matrix(self.size, PIXELS, side, detector.grid_))
-        self.register_buffer("to_pixels", smooth @ rows)
+        rows = map_matrix(self.size, side, detector.grid_, float(cfg.sigma), cfg.upsample)
+        self.register_buffer("to_pixels", torch.tensor(rows))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         from deepad.models.patchcore.torch_model import patch_embeddings

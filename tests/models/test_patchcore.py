@@ -188,3 +188,48 @@ def test_smoothed_map_score_is_the_peak_of_the_explained_map():
     # the threshold comes from leave-one-out training scores of the same kind: below the
     # peaks of the pasted squares
     assert detector.threshold_ < scores[3:].min()
+
+
+def test_nearest_map_matches_resizing_then_a_mirrored_gaussian_blur():
+    """``upsample="nearest"``: the map equals nearest resizing of the patch scores followed
+    by a 2-D Gaussian convolution over a mirror-padded map (the reference computed here with
+    torch's own ops), including at the borders."""
+    from torch.nn import functional as F
+
+    from deepad.models.patchcore import AnomalyMapGenerator
+
+    sigma, side = 4.0, 64
+    low = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    grid = _fitted().grid_
+    got = AnomalyMapGenerator(sigma=sigma, upsample="nearest")(low, grid, side)
+    radius = int(4 * sigma + 0.5)
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = (kernel / kernel.sum()).float()
+    up = F.interpolate(low[:, None], size=(side, side), mode="nearest")
+    padded = F.pad(up, (radius,) * 4, mode="reflect")
+    want = F.conv2d(padded, (kernel[:, None] * kernel[None, :])[None, None])[:, 0]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    # a constant grid stays constant: the mirrored borders keep their level
+    flat = AnomalyMapGenerator(sigma=sigma, upsample="nearest")(torch.ones(1, 8, 8), grid, side)
+    torch.testing.assert_close(flat, torch.ones(1, side, side))
+    with pytest.raises(ValueError, match="upsample"):
+        AnomalyMapGenerator(upsample="bicubic")
+
+
+def test_nearest_maps_localise_and_the_smoothed_score_follows_them():
+    train, test = _defects()
+    detector = PatchCore(
+        image_size=SIDE,
+        device="cpu",
+        coreset_share=0.25,
+        upsample="nearest",
+        image_score="smoothed_map",
+    ).fit(train)
+    scores = detector.decision_function(test)
+    maps = detector.explain(test).maps
+    np.testing.assert_allclose(scores, maps.reshape(len(maps), -1).max(axis=1), rtol=1e-5)
+    for amap in maps[3:]:
+        row, col = np.unravel_index(np.argmax(amap), amap.shape)
+        assert SQUARE[0].start - 4 <= row < SQUARE[0].stop + 4
+        assert SQUARE[1].start - 4 <= col < SQUARE[1].stop + 4

@@ -65,6 +65,13 @@ class PatchCoreConfig(PretrainedConfig):
     sigma: float = param(
         4.0, low=0.0, high=64.0, help="σ in pixels of the Gaussian smoothing of the maps."
     )
+    upsample: str = param(
+        "geometry",
+        choices=("geometry", "nearest"),
+        help="Patch grid to pixels: cells at their receptive-field centres, linearly "
+        "interpolated; or stretched over the image (nearest) with mirrored borders.",
+        advanced=True,
+    )
     seed: int = param(0, low=0, help="Seed of the coreset's projection and start.", advanced=True)
 
 

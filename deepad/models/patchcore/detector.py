@@ -204,7 +204,9 @@ class PatchCore(Detector):
         score = result.pred_score
         if cfg.image_score == "smoothed_map":
             factor = result.pred_score / result.max_patch.clamp_min(1e-12)
-            peak = smoothed_peak(result.anomaly_map, self.grid_, self.image_size_, cfg.sigma)
+            peak = smoothed_peak(
+                result.anomaly_map, self.grid_, self.image_size_, cfg.sigma, cfg.upsample
+            )
             score = peak * factor if cfg.reweight else peak
         return Scores(
             score=score.numpy().astype(np.float64),
@@ -214,7 +216,8 @@ class PatchCore(Detector):
     def _explain(self, data: Dataset) -> ImageMaps:
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         low = self.infer(data).anomaly_map
-        full = AnomalyMapGenerator(sigma=cfg.sigma)(low, self.grid_, self.image_size_)
+        generator = AnomalyMapGenerator(sigma=cfg.sigma, upsample=cfg.upsample)
+        full = generator(low, self.grid_, self.image_size_)
         return ImageMaps(maps=full.numpy().astype(np.float32), low_res=low.numpy())
 
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -238,10 +241,12 @@ class PatchCore(Detector):
         self._last_inference = None
 
 
-def smoothed_peak(low: torch.Tensor, grid: StageGeometry, side: int, sigma: float):
+def smoothed_peak(
+    low: torch.Tensor, grid: StageGeometry, side: int, sigma: float, upsample: str = "geometry"
+):
     """The largest value of each image's full map (placed on the image and smoothed as
     :meth:`PatchCore.explain` does), computed in blocks of images."""
-    generator = AnomalyMapGenerator(sigma=sigma)
+    generator = AnomalyMapGenerator(sigma=sigma, upsample=upsample)
     peaks = [
         generator(low[first : first + 64], grid, side).amax(dim=(1, 2))
         for first in range(0, len(low), 64)
