@@ -92,12 +92,15 @@ class PatchCoreScorer(nn.Module):
 
         from deepad.features import IMAGENET_MEAN, IMAGENET_STD, pretrained_backbone
         from deepad.features.detectors import stage_list
-        from deepad.features.resample import PIXELS, gaussian_matrix, interpolation_matrix
+        from deepad.models.patchcore.anomaly_map import map_matrix
 
         cfg = detector.config
         self.size = int(detector.image_size_)
         self.stages = stage_list(cfg.stages)
         self.pool = int(cfg.pool)
+        self.pool_border = str(cfg.pool_border)
+        self.pool_each_stage = bool(cfg.pool_each_stage)
+        self.smoothed_score = cfg.image_score == "smoothed_map"
         network = pretrained_backbone()
         self.network = copy.deepcopy(network).cpu().to(memory_format=torch.contiguous_format)
         self.geometry = network.geometry(self.size)
@@ -105,16 +108,22 @@ class PatchCoreScorer(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         side = detector.grid_.cells(self.size)
-        smooth = torch.tensor(gaussian_matrix(self.size, float(cfg.sigma)))
-        rows = torch.tensor(interpolation_matrix(self.size, PIXELS, side, detector.grid_))
-        self.register_buffer("to_pixels", smooth @ rows)
+        rows = map_matrix(self.size, side, detector.grid_, float(cfg.sigma), cfg.upsample)
+        self.register_buffer("to_pixels", torch.tensor(rows))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         from deepad.models.patchcore.torch_model import patch_embeddings
 
         x = (images.float() / 255.0 - self.mean) / self.std
         features = self.network(x, self.stages)
-        embeddings, _ = patch_embeddings(features, self.geometry, self.stages, self.pool)
+        embeddings, _ = patch_embeddings(
+            features,
+            self.geometry,
+            self.stages,
+            self.pool,
+            border=self.pool_border,
+            each_stage=self.pool_each_stage,
+        )
         n, d, h, w = embeddings.shape
         patches = embeddings.flatten(2).transpose(1, 2)  # (n, h·w, d)
         bank = self.bank_model.memory_bank
@@ -133,6 +142,9 @@ class PatchCoreScorer(nn.Module):
             score = best * self.bank_model._weights(worst, entry)
         low = distance.reshape(-1, h, w)
         full = self.to_pixels @ low @ self.to_pixels.T
+        if self.smoothed_score:
+            peak = full.amax(dim=(1, 2))
+            score = peak * (score / best.clamp_min(1e-12)) if self.bank_model.reweight else peak
         return score, full
 
 

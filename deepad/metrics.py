@@ -236,6 +236,100 @@ def pixel_auroc(
     )
 
 
+def _map_mask_pairs(
+    masks: Sequence[np.ndarray | None],
+    maps: Sequence[np.ndarray] | np.ndarray,
+    max_pixels: int | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(binary mask, map) of every image that has a mask, at the mask's size, or at the
+    map's when the masks hold more than ``max_pixels`` pixels (as :func:`pixel_auroc`)."""
+    kept = [(m, a) for m, a in zip(masks, maps, strict=True) if m is not None]
+    shrink = max_pixels is not None and sum(np.size(m) for m, _ in kept) > max_pixels
+    pairs = []
+    for mask, amap in kept:
+        truth = (np.asarray(mask) > 0).astype(np.uint8)
+        amap = np.asarray(amap, np.float32)
+        if truth.shape != amap.shape:
+            if shrink:
+                truth = cv2.resize(truth, amap.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            else:
+                amap = cv2.resize(amap, truth.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        pairs.append((truth, amap))
+    return pairs
+
+
+def pro_curve(
+    masks: Sequence[np.ndarray | None],
+    maps: Sequence[np.ndarray] | np.ndarray,
+    *,
+    fpr_limit: float = 0.3,
+    max_pixels: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-region overlap against the pixel false-positive rate, up to ``fpr_limit``.
+
+    Every 8-connected region of every ground-truth mask is one region; at a threshold, its
+    overlap is the share of its pixels at or above the threshold, and the PRO is the mean
+    overlap over all regions; the FPR is the share of all defect-free pixels (of every
+    image with a mask, normal ones included) at or above it. One point per distinct map
+    value, from the highest down, starting at (0, 0); the last point is interpolated at
+    ``fpr_limit``. Maps are resized to their masks as in :func:`pixel_auroc` (masks to their
+    maps over ``max_pixels``). Empty arrays without a region or without a defect-free pixel."""
+    pairs = _map_mask_pairs(masks, maps, max_pixels)
+    weights, background, values = [], [], []
+    regions = 0
+    for truth, amap in pairs:
+        count, labels = cv2.connectedComponents(truth, connectivity=8)
+        labels = labels.ravel()
+        sizes = np.bincount(labels, minlength=count).astype(np.float64)
+        weight = np.zeros(labels.size)
+        inside = labels > 0
+        weight[inside] = 1.0 / sizes[labels[inside]]
+        weights.append(weight)
+        background.append(~inside)
+        values.append(amap.ravel())
+        regions += count - 1
+    if not pairs:
+        return np.zeros(0), np.zeros(0)
+    background = np.concatenate(background)
+    if regions == 0 or not background.any():
+        return np.zeros(0), np.zeros(0)
+    values = np.concatenate(values)
+    order = np.argsort(-values, kind="stable")
+    fpr = np.cumsum(background[order]) / background.sum()
+    pro = np.cumsum(np.concatenate(weights)[order]) / regions
+    ordered = values[order]
+    last_of_tie = np.append(ordered[:-1] != ordered[1:], True)
+    fpr = np.concatenate([[0.0], np.minimum(fpr[last_of_tie], 1.0)])
+    pro = np.concatenate([[0.0], np.minimum(pro[last_of_tie], 1.0)])
+    inside_limit = np.flatnonzero(fpr <= fpr_limit)
+    i = inside_limit[-1]
+    if fpr[i] < fpr_limit and i + 1 < len(fpr):
+        step = (fpr_limit - fpr[i]) / (fpr[i + 1] - fpr[i])
+        return (
+            np.append(fpr[: i + 1], fpr_limit),
+            np.append(pro[: i + 1], pro[i] + step * (pro[i + 1] - pro[i])),
+        )
+    return fpr[: i + 1], pro[: i + 1]
+
+
+def aupro(
+    masks: Sequence[np.ndarray | None],
+    maps: Sequence[np.ndarray] | np.ndarray,
+    *,
+    fpr_limit: float = 0.3,
+    max_pixels: int | None = None,
+) -> float:
+    """Area under the per-region-overlap curve up to ``fpr_limit`` (30 %) FPR, divided by
+    that limit, so 1 is perfect (the MVTec-AD benchmark's localisation metric; curve as in
+    :func:`pro_curve`). Images whose mask is None are left out; normal images count with an
+    all-zero mask (:func:`pixel_masks`). NaN without a defect region or a defect-free pixel."""
+    fpr, pro = pro_curve(masks, maps, fpr_limit=fpr_limit, max_pixels=max_pixels)
+    if len(fpr) < 2 or fpr[-1] <= 0:
+        return float("nan")
+    area = np.sum(np.diff(fpr) * (pro[1:] + pro[:-1]) / 2.0)  # trapezoids
+    return float(area / fpr[-1])
+
+
 def summary(labels: np.ndarray | None, scores: np.ndarray, threshold: float) -> dict[str, float]:
     """The metrics a run records: AUROC, AUPRC and P/R/F1 at ``threshold``."""
     point = operating_point(labels, scores, threshold)

@@ -1524,7 +1524,7 @@ def _run_errors() -> Iterator[None]:
         raise ServiceError(str(error)) from error
 
 
-METRIC_ORDER = ("auroc", "auprc", "pixel_auroc", "f1", "precision", "recall", "flagged")
+METRIC_ORDER = ("auroc", "auprc", "pixel_auroc", "aupro", "f1", "precision", "recall", "flagged")
 
 
 def _setting_text(value: Any) -> str:

@@ -38,8 +38,10 @@ def ae():
     return Autoencoder(config=config).fit(_images(32, 28, 1))
 
 
-def _patchcore(reweight):
-    config = PatchCoreConfig(image_size=64, coreset_share=0.25, reweight=reweight, device="cpu")
+def _patchcore(reweight, upsample="geometry"):
+    config = PatchCoreConfig(
+        image_size=64, coreset_share=0.25, reweight=reweight, upsample=upsample, device="cpu"
+    )
     return PatchCore(config=config).fit(_images(6, 64, 3))
 
 
@@ -54,6 +56,11 @@ def patchcore_reweighted():
 
 
 @pytest.fixture(scope="module")
+def patchcore_nearest():
+    return _patchcore(reweight=False, upsample="nearest")
+
+
+@pytest.fixture(scope="module")
 def deepsvdd():
     config = DeepSVDD.Config(
         epochs=1, pretrain_epochs=1, image_size=28, device="cpu", checkpoint_every=0
@@ -61,7 +68,9 @@ def deepsvdd():
     return DeepSVDD(config=config).fit(_images(32, 28, 1))
 
 
-@pytest.mark.parametrize("name", ["fcdd", "ae", "patchcore", "patchcore_reweighted"])
+@pytest.mark.parametrize(
+    "name", ["fcdd", "ae", "patchcore", "patchcore_reweighted", "patchcore_nearest"]
+)
 def test_onnx_runtime_scores_equal_pytorch(name, request, tmp_path):
     detector = request.getfixturevalue(name)
     exported = export_onnx(detector, tmp_path / f"{name}.onnx")
@@ -75,7 +84,7 @@ def test_onnx_runtime_scores_equal_pytorch(name, request, tmp_path):
     np.testing.assert_allclose(ort_score, pt_score, rtol=PARITY_TOLERANCE)
 
 
-@pytest.mark.parametrize("name", ["fcdd", "patchcore"])
+@pytest.mark.parametrize("name", ["fcdd", "patchcore", "patchcore_nearest"])
 def test_exported_heatmap_is_the_explained_one(name, request):
     detector = request.getfixturevalue(name)
     images = sample_images(detector, n=3)

@@ -182,3 +182,82 @@ def test_scikit_learn_loads_on_first_use_or_in_the_background():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------- AUPRO
+_PRO_MASKS = [np.array([[1, 1, 0, 0]], np.uint8), np.array([[0, 0, 1, 0]], np.uint8)]
+_PRO_MAPS = [np.array([[0.9, 0.2, 0.8, 0.1]]), np.array([[0.3, 0.05, 0.7, 0.4]])]
+
+
+def test_aupro_by_hand():
+    # regions R1 (2 px, image 1) and R2 (1 px, image 2); 5 defect-free pixels. From the top:
+    # 0.9 R1 half -> PRO .25; 0.8 bg -> FPR .2; 0.7 R2 -> PRO .75; 0.4 bg -> FPR .4; ...
+    fpr, pro = metrics.pro_curve(_PRO_MASKS, _PRO_MAPS)
+    np.testing.assert_allclose(fpr, [0, 0, 0.2, 0.2, 0.3])
+    np.testing.assert_allclose(pro, [0, 0.25, 0.25, 0.75, 0.75])
+    # area .2 × .25 + .1 × .75 = .125, over .3
+    assert metrics.aupro(_PRO_MASKS, _PRO_MAPS) == pytest.approx(0.125 / 0.3)
+    # to FPR .5: .05 + .3 × .75 = .275, over .5
+    assert metrics.aupro(_PRO_MASKS, _PRO_MAPS, fpr_limit=0.5) == pytest.approx(0.55)
+
+
+def test_aupro_regions_weigh_equally_whatever_their_size():
+    # a 3-px region found first and a 1-px region found late: the PRO is the mean of the two
+    # regions' overlaps, not the share of defect pixels
+    mask = np.array([[1, 1, 1, 0, 0, 1]], np.uint8)
+    amap = np.array([[0.9, 0.9, 0.9, 0.5, 0.4, 0.1]])
+    fpr, pro = metrics.pro_curve([mask], [amap], fpr_limit=1.0)
+    np.testing.assert_allclose(fpr, [0, 0, 0.5, 1.0, 1.0])
+    np.testing.assert_allclose(pro, [0, 0.5, 0.5, 0.5, 1.0])
+
+
+def test_aupro_diagonal_pixels_are_one_region_and_perfect_maps_score_one():
+    mask = np.zeros((6, 6), np.uint8)
+    mask[1, 1] = mask[2, 2] = 1  # 8-connected: one region
+    mask[4, 4] = 1
+    amap = mask.astype(float) + 0.01 * np.arange(36).reshape(6, 6) / 36
+    assert metrics.aupro([mask], [amap]) == pytest.approx(1.0)
+    # only the diagonal pair found before any false positive: half the regions
+    amap2 = np.zeros((6, 6))
+    amap2[1, 1] = amap2[2, 2] = 1.0
+    fpr, pro = metrics.pro_curve([mask], [amap2])
+    assert pro[np.flatnonzero(fpr == 0)[-1]] == pytest.approx(0.5)
+
+
+def test_aupro_matches_a_threshold_sweep():
+    rng = np.random.default_rng(0)
+    masks, maps = [], []
+    for _ in range(3):
+        mask = np.zeros((12, 12), np.uint8)
+        y, x = rng.integers(0, 9, 2)
+        mask[y : y + 3, x : x + 2] = 1
+        mask[rng.integers(0, 12), rng.integers(0, 12)] = 1
+        masks.append(mask)
+        maps.append(mask * rng.uniform(0, 1, (12, 12)) + rng.uniform(0, 0.8, (12, 12)))
+    masks.append(np.zeros((12, 12), np.uint8))  # a normal image adds only defect-free pixels
+    maps.append(rng.uniform(0, 0.8, (12, 12)))
+    fpr, pro = metrics.pro_curve(masks, maps, fpr_limit=1.0)
+    import cv2
+
+    regions = [
+        labels == r
+        for m in masks
+        for count, labels in [cv2.connectedComponents(m, connectivity=8)]
+        for r in range(1, count)
+    ]
+    owner = [i for i, m in enumerate(masks) for _ in range(cv2.connectedComponents(m)[0] - 1)]
+    background = np.concatenate([(m == 0).ravel() for m in masks])
+    values = np.concatenate([a.ravel() for a in maps])
+    for t in np.unique(values)[::7]:
+        expected_fpr = np.mean(values[background] >= t)
+        expected_pro = np.mean(
+            [np.mean(maps[o][r] >= t) for o, r in zip(owner, regions, strict=True)]
+        )
+        i = np.flatnonzero(np.isclose(fpr, expected_fpr))
+        assert len(i) and np.isclose(pro[i], expected_pro).any()
+
+
+def test_aupro_needs_regions_and_background():
+    assert math.isnan(metrics.aupro([np.zeros((2, 2), np.uint8)], [np.ones((2, 2))]))
+    assert math.isnan(metrics.aupro([None], [np.ones((2, 2))]))
+    assert math.isnan(metrics.aupro([np.ones((2, 2), np.uint8)], [np.ones((2, 2))]))

@@ -9,6 +9,9 @@ from __future__ import annotations
 import torch
 
 DEFAULT_CHUNK = 4096
+# Most entries of one chunk's distance matrix (16 MB of float32): the matrix is one buffer
+# reused for every chunk, so a large search no longer maps and faults in fresh pages per chunk.
+CHUNK_ENTRIES = 4 * 2**20
 
 
 def squared_distances(x: torch.Tensor, y: torch.Tensor, y_norms: torch.Tensor | None = None):
@@ -24,29 +27,59 @@ def nearest_distances(
     bank: torch.Tensor,
     k: int = 1,
     *,
-    chunk: int = DEFAULT_CHUNK,
+    chunk: int | None = None,
     exclude: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Euclidean distances ``(n, k)`` from each query to its ``k`` nearest bank rows, nearest
     first, and their indices ``(n, k)``.
 
     ``exclude = (query_groups, bank_groups)``, two integer vectors, leaves out the bank rows
-    of a query's own group (e.g. the training image a patch and a bank entry came from)."""
+    of a query's own group (e.g. the training image a patch and a bank entry came from).
+    Queries go ``chunk`` at a time (default: as many as keep the distance matrix within
+    :data:`CHUNK_ENTRIES`, at most :data:`DEFAULT_CHUNK`) through one reused buffer."""
     if k < 1 or k > len(bank):
         raise ValueError(f"k must be between 1 and the bank size {len(bank)}, got {k}")
+    n = len(queries)
+    if n == 0:
+        return queries.new_zeros((0, k)), torch.zeros((0, k), dtype=torch.long)
+    if chunk is None:
+        chunk = max(64, min(DEFAULT_CHUNK, CHUNK_ENTRIES // len(bank)))
     bank_norms = bank.pow(2).sum(dim=1)
-    distances, indices = [], []
-    for first in range(0, len(queries), chunk):
-        d2 = squared_distances(queries[first : first + chunk], bank, bank_norms)
-        if exclude is not None:
-            own = exclude[0][first : first + chunk, None] == exclude[1][None, :]
-            d2.masked_fill_(own, torch.inf)
+    bank_t = bank.T
+    groups = _GroupColumns(*exclude) if exclude is not None else None
+    buffer = queries.new_empty((min(chunk, n), len(bank)))
+    distances = queries.new_empty((n, k))
+    indices = torch.empty((n, k), dtype=torch.long, device=queries.device)
+    for first in range(0, n, chunk):
+        part = queries[first : first + chunk]
+        d2 = buffer[: len(part)]
+        torch.mm(part, bank_t, out=d2)
+        d2.mul_(-2.0).add_(part.pow(2).sum(dim=1, keepdim=True)).add_(bank_norms)
+        if groups is not None:
+            groups.exclude(d2, first)
         if k == 1:
             value, index = d2.min(dim=1, keepdim=True)
         else:
             value, index = d2.topk(k, dim=1, largest=False)
-        distances.append(value.sqrt_())
-        indices.append(index)
-    if not distances:
-        return queries.new_zeros((0, k)), torch.zeros((0, k), dtype=torch.long)
-    return torch.cat(distances), torch.cat(indices)
+        distances[first : first + len(part)] = value.clamp_min_(0.0).sqrt_()
+        indices[first : first + len(part)] = index
+    return distances, indices
+
+
+class _GroupColumns:
+    """The bank columns of each query group, to set to infinity chunk by chunk (a few
+    groups per chunk) instead of comparing every query's group with every bank row's."""
+
+    def __init__(self, query_groups: torch.Tensor, bank_groups: torch.Tensor) -> None:
+        self.query_groups = query_groups
+        self.order = torch.argsort(bank_groups)
+        self.sorted = bank_groups[self.order].contiguous()
+
+    def exclude(self, d2: torch.Tensor, first: int) -> None:
+        mine = self.query_groups[first : first + len(d2)]
+        for group in torch.unique(mine):
+            low = int(torch.searchsorted(self.sorted, group))
+            high = int(torch.searchsorted(self.sorted, group, right=True))
+            if high > low:
+                rows = torch.nonzero(mine == group)[:, 0]
+                d2[rows[:, None], self.order[low:high][None, :]] = torch.inf

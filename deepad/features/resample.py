@@ -55,6 +55,40 @@ def gaussian_matrix(n: int, sigma: float) -> np.ndarray:
     return matrix
 
 
+@lru_cache(maxsize=64)
+def nearest_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """``(n_out, n_in)`` float32 matrix of nearest-neighbour resizing as image libraries do it:
+    output pixel ``j`` copies input cell ``floor(j · n_in / n_out)`` (each cell covers an
+    equal run of pixels from the first one on; no receptive-field geometry)."""
+    source = np.minimum(np.floor(np.arange(n_out) * (n_in / n_out)).astype(np.int64), n_in - 1)
+    matrix = np.zeros((n_out, n_in), dtype=np.float32)
+    matrix[np.arange(n_out), source] = 1.0
+    matrix.setflags(write=False)
+    return matrix
+
+
+@lru_cache(maxsize=64)
+def reflect_gaussian_matrix(n: int, sigma: float) -> np.ndarray:
+    """``(n, n)`` float32 Gaussian smoothing along one axis with a kernel of
+    ``2 · int(4σ + 0.5) + 1`` taps (normalised to sum 1) and the signal mirrored at the
+    borders without repeating the edge sample (``… x2 x1 | x0 x1 x2 …``)."""
+    if sigma <= 0:
+        return np.eye(n, dtype=np.float32)
+    radius = int(4 * sigma + 0.5)
+    taps = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-(taps**2) / (2 * sigma**2))
+    kernel /= kernel.sum()
+    period = max(2 * (n - 1), 1)
+    matrix = np.zeros((n, n), dtype=np.float64)
+    for i in range(n):
+        index = np.abs(np.mod(i + taps.astype(np.int64), period))
+        index = np.where(index >= n, period - index, index) if n > 1 else np.zeros_like(index)
+        np.add.at(matrix[i], index, kernel)
+    matrix = matrix.astype(np.float32)
+    matrix.setflags(write=False)
+    return matrix
+
+
 def resample(
     maps: torch.Tensor, source: StageGeometry, target: StageGeometry, size: tuple[int, int]
 ):

@@ -438,7 +438,7 @@ def _execute(
         for name, values in scores.components.items():
             run_metrics[f"auroc_{name}"] = metrics.auroc(data.labels, values)
     if cls.explains and data.has_masks:
-        run_metrics["pixel_auroc"] = _pixel_auroc(data, explain_dir)
+        run_metrics["pixel_auroc"], run_metrics["aupro"] = _pixel_auroc(data, explain_dir)
     run_metrics.update(timings, scored_on=scored_on, items=len(data), train_items=len(train))
     run_metrics["threshold_from"] = describe_source(getattr(detector, "threshold_source_", None))
     store.transition(
@@ -559,13 +559,14 @@ def _precompute_explainers(
     return time.perf_counter() - start
 
 
-def _pixel_auroc(data: Dataset, explain_dir: Path) -> float:
-    """Pixel AUROC over the explained images (see :func:`deepad.metrics.pixel_auroc`); with
+def _pixel_auroc(data: Dataset, explain_dir: Path) -> tuple[float, float]:
+    """Pixel AUROC and AUPRO over the explained images (see :func:`deepad.metrics.pixel_auroc`
+    and :func:`deepad.metrics.aupro`); with
     defect types, each type's own pixel AUROC goes to :data:`DEFECTS_FILE` beside
     ``explain_dir`` (computed here once, so the dashboard never loads every map for it)."""
     loaded = load_explanations(explain_dir)
     if loaded is None or not isinstance(loaded[1], ImageMaps):
-        return float("nan")
+        return float("nan"), float("nan")
     index, explanation = loaded
     masks = metrics.pixel_masks(data, index)
     rows = [row for row, mask in enumerate(masks) if mask is not None]
@@ -584,4 +585,9 @@ def _pixel_auroc(data: Dataset, explain_dir: Path) -> float:
             for defect in sorted(set(defect_of))
         }
         (explain_dir.parent / DEFECTS_FILE).write_text(json.dumps(by_defect))
-    return over(rows)
+    aupro = metrics.aupro(
+        [masks[row] for row in rows],
+        [explanation.maps[row] for row in rows],
+        max_pixels=PIXEL_AUROC_MAX_PIXELS,
+    )
+    return over(rows), aupro

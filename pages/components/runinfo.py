@@ -20,6 +20,7 @@ METRIC_NAMES = {
     "auroc": "AUROC",
     "auprc": "AUPRC",
     "pixel_auroc": "pixel AUROC",
+    "aupro": "AUPRO",
     "f1": "F1",
     "precision": "precision",
     "recall": "recall",

@@ -106,6 +106,21 @@ def test_nearest_distances_match_brute_force():
     torch.testing.assert_close(d3, exact.topk(3, largest=False).values, atol=1e-4, rtol=1e-4)
 
 
+def test_nearest_distances_leave_out_the_query_group_in_every_chunk():
+    rng = torch.Generator().manual_seed(1)
+    queries, bank = torch.randn(40, 6, generator=rng), torch.randn(25, 6, generator=rng)
+    query_groups = torch.arange(40) // 6  # groups straddle the chunks of 7
+    bank_groups = torch.randint(0, 7, (25,), generator=rng)
+    exact = torch.cdist(queries, bank)
+    exact[query_groups[:, None] == bank_groups[None, :]] = torch.inf
+    for chunk in (7, 40, None):
+        d, i = nearest_distances(queries, bank, 2, chunk=chunk, exclude=(query_groups, bank_groups))
+        best = exact.topk(2, largest=False)
+        torch.testing.assert_close(d, best.values, atol=1e-4, rtol=1e-4)
+        assert torch.equal(i, best.indices)
+        assert not (bank_groups[i] == query_groups[:, None]).any()
+
+
 def test_interpolation_matrix_places_cells_by_position():
     coarse = StageGeometry(stride=4, field=9, offset=2.0)
     pixels = StageGeometry(stride=1, field=1)

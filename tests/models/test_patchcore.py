@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+import pytest
 import torch
 
 from deepad.data.synthetic import make_defect_dataset
@@ -116,7 +117,10 @@ def test_default_threshold_flags_about_contamination_of_unseen_normal_images():
     # and the threshold flagged nearly every unseen normal image
     train = make_defect_dataset("fabric", n_normal=24, size=SIDE, seed=0, split="train")
     normal = make_defect_dataset("fabric", n_normal=40, size=SIDE, seed=0, split="test")
-    detector = PatchCore(image_size=SIDE, device="cpu", contamination=0.1).fit(train)
+    # a bank of 10 % of the patches, so that many of a training image's own patches are in it
+    detector = PatchCore(
+        image_size=SIDE, device="cpu", contamination=0.1, coreset_share=0.1
+    ).fit(train)
     scores = detector.decision_function(normal)
     flagged = float(np.mean(scores > detector.threshold_))
     assert flagged <= 0.3, flagged
@@ -148,3 +152,84 @@ def test_a_second_fit_and_score_read_the_features_from_disk(monkeypatch, tmp_pat
         second = PatchCore(config=config).fit(train)
         assert torch.equal(first.model_.memory_bank, second.model_.memory_bank)
         np.testing.assert_array_equal(second.decision_function(test), first_scores)
+
+
+def test_local_average_border_modes_and_per_stage_pooling():
+    from deepad.features import pretrained_backbone
+    from deepad.models.patchcore import patch_embeddings
+
+    geometry = pretrained_backbone().geometry(64)
+    features = {"s8": torch.ones(1, 2, 8, 8), "s16": torch.ones(1, 3, 4, 4)}
+    inside, _ = patch_embeddings(features, geometry, ("s8", "s16"), 3, border="inside")
+    torch.testing.assert_close(inside, torch.ones(1, 5, 8, 8))  # the mean of ones is one
+    zeros, _ = patch_embeddings(features, geometry, ("s8", "s16"), 3, border="zeros")
+    # corner windows hold 4 of 9 cells inside the grid, edges 6, the interior all 9
+    assert zeros[0, 0, 0, 0] == pytest.approx(4 / 9) and zeros[0, 0, 0, 3] == pytest.approx(6 / 9)
+    assert zeros[0, :, 1:-1, 1:-1].eq(1).all()
+    # each stage pooled on its own grid: the coarse stage's border cells shrink on its 4×4
+    # grid (4/9 at its corner cell) and are then interpolated onto the fine grid
+    each, _ = patch_embeddings(features, geometry, ("s8", "s16"), 3, border="zeros", each_stage=True)
+    torch.testing.assert_close(each[:, :2], zeros[:, :2])
+    assert each[0, 2, 0, 0] == pytest.approx(4 / 9)
+    assert each[0, 2, 3:5, 3:5].eq(1).all()
+    with pytest.raises(ValueError, match="border"):
+        patch_embeddings(features, geometry, ("s8",), 3, border="reflect")
+
+
+def test_smoothed_map_score_is_the_peak_of_the_explained_map():
+    train, test = _defects()
+    detector = PatchCore(
+        image_size=SIDE, device="cpu", coreset_share=0.25, image_score="smoothed_map"
+    ).fit(train)
+    scores = detector.decision_function(test)
+    maps = detector.explain(test).maps
+    np.testing.assert_allclose(scores, maps.reshape(len(maps), -1).max(axis=1), rtol=1e-5)
+    assert scores[3:].min() > scores[:3].max()
+    # the threshold comes from leave-one-out training scores of the same kind: below the
+    # peaks of the pasted squares
+    assert detector.threshold_ < scores[3:].min()
+
+
+def test_nearest_map_matches_resizing_then_a_mirrored_gaussian_blur():
+    """``upsample="nearest"``: the map equals nearest resizing of the patch scores followed
+    by a 2-D Gaussian convolution over a mirror-padded map (the reference computed here with
+    torch's own ops), including at the borders."""
+    from torch.nn import functional as F
+
+    from deepad.models.patchcore import AnomalyMapGenerator
+
+    sigma, side = 4.0, 64
+    low = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    grid = _fitted().grid_
+    got = AnomalyMapGenerator(sigma=sigma, upsample="nearest")(low, grid, side)
+    radius = int(4 * sigma + 0.5)
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = (kernel / kernel.sum()).float()
+    up = F.interpolate(low[:, None], size=(side, side), mode="nearest")
+    padded = F.pad(up, (radius,) * 4, mode="reflect")
+    want = F.conv2d(padded, (kernel[:, None] * kernel[None, :])[None, None])[:, 0]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    # a constant grid stays constant: the mirrored borders keep their level
+    flat = AnomalyMapGenerator(sigma=sigma, upsample="nearest")(torch.ones(1, 8, 8), grid, side)
+    torch.testing.assert_close(flat, torch.ones(1, side, side))
+    with pytest.raises(ValueError, match="upsample"):
+        AnomalyMapGenerator(upsample="bicubic")
+
+
+def test_nearest_maps_localise_and_the_smoothed_score_follows_them():
+    train, test = _defects()
+    detector = PatchCore(
+        image_size=SIDE,
+        device="cpu",
+        coreset_share=0.25,
+        upsample="nearest",
+        image_score="smoothed_map",
+    ).fit(train)
+    scores = detector.decision_function(test)
+    maps = detector.explain(test).maps
+    np.testing.assert_allclose(scores, maps.reshape(len(maps), -1).max(axis=1), rtol=1e-5)
+    for amap in maps[3:]:
+        row, col = np.unravel_index(np.argmax(amap), amap.shape)
+        assert SQUARE[0].start - 4 <= row < SQUARE[0].stop + 4
+        assert SQUARE[1].start - 4 <= col < SQUARE[1].stop + 4

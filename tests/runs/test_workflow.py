@@ -66,6 +66,7 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     assert m["scored_on"] == "test" and m["items"] == 30 and m["train_items"] == 48
     assert m["auroc"] > 0.9  # the bright squares are obvious
     assert 0.5 < m["pixel_auroc"] <= 1.0
+    assert 0.0 <= m["aupro"] <= 1.0  # shown beside it in Inspect
     # each defect type's pixel AUROC is computed once here, for the Inspect page's table
     by_defect = json.loads((store.artifacts_dir(run_id) / DEFECTS_FILE).read_text())
     assert set(by_defect) <= set(test.classes) and by_defect

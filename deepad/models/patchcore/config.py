@@ -18,7 +18,7 @@ class PatchCoreConfig(PretrainedConfig):
         advanced=True,
     )
     coreset_share: float = param(
-        0.1, low=0.001, high=1.0, help="Share of the training patches kept in the memory bank."
+        0.05, low=0.001, high=1.0, help="Share of the training patches kept in the memory bank."
     )
     projection_dim: int = param(
         128,
@@ -37,6 +37,25 @@ class PatchCoreConfig(PretrainedConfig):
     pool: int = param(
         3, low=1, high=9, help="Side of the local average over neighbouring patches.", advanced=True
     )
+    pool_border: str = param(
+        "zeros",
+        choices=("inside", "zeros"),
+        help="Border patches of the local average: averaged over the neighbours inside the "
+        "grid, or over the full window with zeros outside it (smaller at the border).",
+        advanced=True,
+    )
+    pool_each_stage: bool = param(
+        True,
+        help="Average each stage over its own neighbourhood before aligning the stages "
+        "(a coarse stage then sees a wider context).",
+        advanced=True,
+    )
+    image_score: str = param(
+        "max_patch",
+        choices=("max_patch", "smoothed_map"),
+        help="Image score: the largest patch distance, or the peak of the smoothed map.",
+        advanced=True,
+    )
     reweight: bool = param(
         False, help="Scale the image score by the paper's neighbourhood re-weighting."
     )
@@ -45,6 +64,13 @@ class PatchCoreConfig(PretrainedConfig):
     )
     sigma: float = param(
         4.0, low=0.0, high=64.0, help="σ in pixels of the Gaussian smoothing of the maps."
+    )
+    upsample: str = param(
+        "geometry",
+        choices=("geometry", "nearest"),
+        help="Patch grid to pixels: cells at their receptive-field centres, linearly "
+        "interpolated; or stretched over the image (nearest) with mirrored borders.",
+        advanced=True,
     )
     seed: int = param(0, low=0, help="Seed of the coreset's projection and start.", advanced=True)
 

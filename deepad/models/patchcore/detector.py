@@ -121,7 +121,7 @@ class PatchCore(Detector):
                 exclude = (images[rows], bank_owner) if n > 1 else None
                 parts.append(self.model_(embeddings[rows], exclude))
         result = PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
-        return _scores(result)
+        return self._image_scores(result)
 
     def _training_scores(self, train: Dataset) -> Scores:
         scores = self._loo_scores
@@ -153,7 +153,14 @@ class PatchCore(Detector):
                 batch_size=cfg.batch_size,
                 report=report,
             )
-            yield patch_embeddings(features, geometry, stages, cfg.pool)
+            yield patch_embeddings(
+                features,
+                geometry,
+                stages,
+                cfg.pool,
+                border=cfg.pool_border,
+                each_stage=cfg.pool_each_stage,
+            )
 
     def infer(self, data: Dataset, context: RunContext | None = None) -> PatchCoreResult:
         """Image scores and patch-score grids of already checked items.
@@ -187,12 +194,30 @@ class PatchCore(Detector):
         self.infer(data, context)  # kept for the scoring and explaining that follow
 
     def _score(self, data: Dataset) -> Scores:
-        return _scores(self.infer(data))
+        return self._image_scores(self.infer(data))
+
+    def _image_scores(self, result: PatchCoreResult) -> Scores:
+        """The image score: the largest patch distance (``image_score="max_patch"``) or the
+        peak of the smoothed map (``"smoothed_map"``: one stray patch counts less than a
+        cluster of them), times the re-weighting's factor when it is on."""
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        score = result.pred_score
+        if cfg.image_score == "smoothed_map":
+            factor = result.pred_score / result.max_patch.clamp_min(1e-12)
+            peak = smoothed_peak(
+                result.anomaly_map, self.grid_, self.image_size_, cfg.sigma, cfg.upsample
+            )
+            score = peak * factor if cfg.reweight else peak
+        return Scores(
+            score=score.numpy().astype(np.float64),
+            components={"max_patch": result.max_patch.numpy().astype(np.float64)},
+        )
 
     def _explain(self, data: Dataset) -> ImageMaps:
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         low = self.infer(data).anomaly_map
-        full = AnomalyMapGenerator(sigma=cfg.sigma)(low, self.grid_, self.image_size_)
+        generator = AnomalyMapGenerator(sigma=cfg.sigma, upsample=cfg.upsample)
+        full = generator(low, self.grid_, self.image_size_)
         return ImageMaps(maps=full.numpy().astype(np.float32), low_res=low.numpy())
 
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -216,8 +241,14 @@ class PatchCore(Detector):
         self._last_inference = None
 
 
-def _scores(result: PatchCoreResult) -> Scores:
-    return Scores(
-        score=result.pred_score.numpy().astype(np.float64),
-        components={"max_patch": result.max_patch.numpy().astype(np.float64)},
-    )
+def smoothed_peak(
+    low: torch.Tensor, grid: StageGeometry, side: int, sigma: float, upsample: str = "geometry"
+):
+    """The largest value of each image's full map (placed on the image and smoothed as
+    :meth:`PatchCore.explain` does), computed in blocks of images."""
+    generator = AnomalyMapGenerator(sigma=sigma, upsample=upsample)
+    peaks = [
+        generator(low[first : first + 64], grid, side).amax(dim=(1, 2))
+        for first in range(0, len(low), 64)
+    ]
+    return torch.cat(peaks) if peaks else low.new_zeros(0)

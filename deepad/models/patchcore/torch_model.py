@@ -24,21 +24,45 @@ def patch_embeddings(
     geometry: dict[str, StageGeometry],
     stages: tuple[str, ...],
     pool: int = 3,
+    *,
+    border: str = "inside",
+    each_stage: bool = False,
 ) -> tuple[torch.Tensor, StageGeometry]:
     """``(n, d, h, w)`` embeddings on the grid of the finest of ``stages`` (coarser stages
     interpolated onto it by position), averaged over ``pool × pool`` neighbourhoods; and the
-    geometry of that grid."""
+    geometry of that grid.
+
+    ``border="zeros"`` counts the window's cells outside the grid as zeros (border
+    embeddings shrink toward the origin), ``"inside"`` averages only the cells inside it.
+    ``each_stage`` averages every stage on its own grid before the alignment, so a coarse
+    stage's window spans ``pool`` of its own (wider) cells."""
+    if border not in ("inside", "zeros"):
+        raise ValueError(f"border must be 'inside' or 'zeros', not {border!r}")
     finest = min(stages, key=lambda s: geometry[s].stride)
-    base = geometry[finest]
     size = tuple(features[finest].shape[-2:])
+
+    def average(x: torch.Tensor) -> torch.Tensor:
+        if pool <= 1:
+            return x
+        return F.avg_pool2d(
+            x, pool, stride=1, padding=pool // 2, count_include_pad=border == "zeros"
+        )
+
+    if each_stage:
+        pooled = {s: geometry[s].then(pool, 1) if pool > 1 else geometry[s] for s in stages}
+        maps = [
+            average(features[s])
+            if s == finest
+            else resample(average(features[s]), pooled[s], pooled[finest], size)
+            for s in stages
+        ]
+        return torch.cat(maps, dim=1), patch_grid(geometry, stages, pool)
+    base = geometry[finest]
     maps = [
         features[s] if s == finest else resample(features[s], geometry[s], base, size)
         for s in stages
     ]
-    x = torch.cat(maps, dim=1)
-    if pool > 1:
-        x = F.avg_pool2d(x, pool, stride=1, padding=pool // 2, count_include_pad=False)
-    return x, patch_grid(geometry, stages, pool)
+    return average(torch.cat(maps, dim=1)), patch_grid(geometry, stages, pool)
 
 
 def patch_grid(
