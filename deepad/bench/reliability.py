@@ -440,6 +440,24 @@ def build_source(case: Case, folder: Path, rng: random.Random) -> Any:
     return Upload("upload.zip", _zip(entries, links=links))
 
 
+def _load_and_score(folder: Path, data: Any, tag: str, tally: Any) -> np.ndarray | None:
+    """Scores of ``data`` by the model saved in ``folder``, or None when loading or scoring
+    refused it: a clean error naming the folder is what a damaged model should give; a hang,
+    or any other error, goes to ``tally.crashes``."""
+    from deepad.models import Detector
+
+    try:
+        with time_limit(TIME_LIMIT_S):
+            return Detector.load(folder).score(data).score
+    except Hang:
+        tally.crashes.append(f"{tag}: hang")
+    except Exception as exc:
+        if not _clean_error(exc) or str(folder) not in str(exc):
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            tally.crashes.append(f"{tag}: {detail}")
+    return None
+
+
 def _clean_error(error: BaseException) -> bool:
     """A refusal the front ends show as one line (not a crash)."""
     if isinstance(error, UnicodeError | RecursionError):
@@ -642,7 +660,7 @@ def kill_and_resume(
 
 # ------------------------------------------------------------------ tampered models
 def tamper_models(work: Path, count: int, rng: random.Random, tally: Tally) -> None:
-    from deepad.models import Detector, get_method
+    from deepad.models import get_method
 
     data = np.random.default_rng(2).normal(size=(80, 4)).astype(np.float32)
     models = {}
@@ -664,16 +682,8 @@ def tamper_models(work: Path, count: int, rng: random.Random, tally: Tally) -> N
                 (folder / name).write_bytes(content)
         tally.tampered += 1
         tag = f"model {method}/{target}#{i}"
-        try:
-            with time_limit(TIME_LIMIT_S):
-                scores = Detector.load(folder).score(data).score
-        except Hang:
-            tally.crashes.append(f"{tag}: hang")
-            continue
-        except Exception as exc:
-            if not _clean_error(exc) or str(folder) not in str(exc):
-                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                tally.crashes.append(f"{tag}: {detail}")
+        scores = _load_and_score(folder, data, tag, tally)
+        if scores is None:
             continue
         if not np.isfinite(scores).all():
             tally.silent_nan.append(f"{tag}: NaN scores")
@@ -896,16 +906,8 @@ def damaged_forests(work: Path, rng: random.Random, count: int, tally: Tally) ->
         tally.forests += 1
         tag = f"forest {key}/{how}#{i}"
         before = Detector.load(base).score(data).score
-        try:
-            with time_limit(TIME_LIMIT_S):
-                scores = Detector.load(folder).score(data).score
-        except Hang:
-            tally.crashes.append(f"{tag}: hang")
-            continue
-        except Exception as exc:
-            if not _clean_error(exc) or str(folder) not in str(exc):
-                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                tally.crashes.append(f"{tag}: {detail}")
+        scores = _load_and_score(folder, data, tag, tally)
+        if scores is None:
             continue
         # a change the checks allow (e.g. a split feature changed within range) is a valid
         # forest; one that is not valid yet scores is a silent result
