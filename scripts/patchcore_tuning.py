@@ -37,11 +37,11 @@ VARIANTS = {
     "ze+share25": {**ZE, "coreset_share": 0.25},
     "ze+share05": {**ZE, "coreset_share": 0.05},
     "ze+noproj+share05": {**ZE, "projection_dim": 0, "coreset_share": 0.05},
-    "default": {},
+    # the map's upsampling, on top of the defaults chosen above (ze+share05)
+    "geometry": {"upsample": "geometry"},
     "nearest": {"upsample": "nearest"},
     "nearest+sigma2": {"upsample": "nearest", "sigma": 2.0},
     "nearest+greedy10": {"upsample": "nearest", "coreset_share": 0.1, "coreset_block": 0},
-    "default+greedy10": {"coreset_share": 0.1, "coreset_block": 0},
 }
 
 

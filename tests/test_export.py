@@ -38,7 +38,7 @@ def ae():
     return Autoencoder(config=config).fit(_images(32, 28, 1))
 
 
-def _patchcore(reweight, upsample="geometry"):
+def _patchcore(reweight, upsample="nearest"):
     config = PatchCoreConfig(
         image_size=64, coreset_share=0.25, reweight=reweight, upsample=upsample, device="cpu"
     )
@@ -56,8 +56,8 @@ def patchcore_reweighted():
 
 
 @pytest.fixture(scope="module")
-def patchcore_nearest():
-    return _patchcore(reweight=False, upsample="nearest")
+def patchcore_geometry():
+    return _patchcore(reweight=False, upsample="geometry")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def deepsvdd():
 
 
 @pytest.mark.parametrize(
-    "name", ["fcdd", "ae", "patchcore", "patchcore_reweighted", "patchcore_nearest"]
+    "name", ["fcdd", "ae", "patchcore", "patchcore_reweighted", "patchcore_geometry"]
 )
 def test_onnx_runtime_scores_equal_pytorch(name, request, tmp_path):
     detector = request.getfixturevalue(name)
@@ -84,7 +84,7 @@ def test_onnx_runtime_scores_equal_pytorch(name, request, tmp_path):
     np.testing.assert_allclose(ort_score, pt_score, rtol=PARITY_TOLERANCE)
 
 
-@pytest.mark.parametrize("name", ["fcdd", "patchcore", "patchcore_nearest"])
+@pytest.mark.parametrize("name", ["fcdd", "patchcore", "patchcore_geometry"])
 def test_exported_heatmap_is_the_explained_one(name, request):
     detector = request.getfixturevalue(name)
     images = sample_images(detector, n=3)

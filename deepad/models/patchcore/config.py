@@ -66,7 +66,7 @@ class PatchCoreConfig(PretrainedConfig):
         4.0, low=0.0, high=64.0, help="σ in pixels of the Gaussian smoothing of the maps."
     )
     upsample: str = param(
-        "geometry",
+        "nearest",
         choices=("geometry", "nearest"),
         help="Patch grid to pixels: cells at their receptive-field centres, linearly "
         "interpolated; or stretched over the image (nearest) with mirrored borders.",
