@@ -251,7 +251,11 @@ def test_a_plugin_catalogue_entry_lists_the_method_before_its_detector_loads(
     svc = Service(tmp_path / "home")
     assert "plugin_lazy" in [m.name for m in svc.methods("table")]
     assert svc.method("plugin_lazy").summary == "Lists itself without loading."
-    assert [s.name for s in svc.config_fields("plugin_lazy")] == ["contamination"]
+    # a plugin's Config inherits the settings every detector has
+    assert [s.name for s in svc.config_fields("plugin_lazy")] == [
+        "contamination",
+        "threshold_holdout",
+    ]
     assert "deepad_test_lazy_detector" not in sys.modules
     detector = get_method("plugin_lazy")().fit(np.array([[0.0], [1.0], [2.0]]))
     assert "deepad_test_lazy_detector" in sys.modules

@@ -229,9 +229,12 @@ def bench_fcdd(device: torch.device, sizes: Sizes, seed: int) -> dict[str, Any]:
     images = rng.integers(0, 256, (sizes.fcdd_train, side, side, 3), dtype=np.uint8)
     score_images = images[: sizes.fcdd_score]
     config = FCDDConfig(
-        image_size=side,
-        **_loop_settings(sizes.epochs, batch, device, seed),
-        **FCDDConfig.suggested_defaults(device.type),  # the quarter width on a CPU
+        # the machine's suggestions (the quarter width on a CPU), then this check's own sizes
+        **{
+            **FCDDConfig.suggested_defaults(device.type),
+            "image_size": side,
+            **_loop_settings(sizes.epochs, batch, device, seed),
+        }
     )
     detector, train, score, peak = _library_path(
         lambda: FCDD(config=config).fit(images),

@@ -42,6 +42,8 @@ def test_image_methods_start_from_the_data_not_from_digits():
     assert FCDDConfig.suggested_defaults("cuda", data) == {"image_size": 256}
     assert DSEBMConfig.suggested_defaults("cuda", data) == {"image_size": 128}
     table = DataSummary(kind=DataKind.TABLE, count=1831, features=21)
-    assert AEConfig.suggested_defaults("cpu", table) == {}
+    assert AEConfig.suggested_defaults("cuda", table) == {}
+    # on a CPU a network stops once its held-out loss no longer improves
+    assert AEConfig.suggested_defaults("cpu", table) == {"patience": 5}
     specs = {s.name: s for s in describe(AEConfig, suggested=ae, from_data=list(ae))}
     assert specs["image_size"].from_data and "From your data" in specs["image_size"].help

@@ -196,7 +196,8 @@ def test_contexts_start_at_kmeans_centroids(vectors, monkeypatch):
 
     monkeypatch.setattr(module, "fit_network", spy)
     docs = finance_docs(20) + sports_docs(20)
-    CVDD(**_settings(vectors, n_contexts=2, epochs=1)).fit(docs)
+    # every document fitted (none held out for the threshold), so the centroids are of all 40
+    CVDD(**_settings(vectors, n_contexts=2, epochs=1, threshold_holdout=0)).fit(docs)
     emb = embed_documents(docs, source="file", embedding_file=vectors)
     expected = module.init_contexts(emb, 2, 0)
     torch.testing.assert_close(captured["start"], torch.from_numpy(expected))

@@ -7,6 +7,7 @@ from tests.pages.helpers import app, no_errors, scored_run
 def test_start_run_in_background_and_follow_it_on_runs_page(svc):
     demo = svc.use_demo("fashion")
     at = app("pages/train.py", **{TRAIN: demo.train, TEST: demo.test})
+    at.selectbox(key="train_method").set_value("ae").run()
     at.number_input(key="cfg_ae_epochs").set_value(1)
     next(b for b in at.button if b.label == "Start training").click()
     at.run()

@@ -47,6 +47,7 @@ def test_upload_train_and_threshold(svc):
 
     at.switch_page("pages/train.py")
     at.run()
+    at.selectbox(key="train_method").set_value("ae").run()
     at.number_input(key="cfg_ae_epochs").set_value(3)
     at.number_input(key="cfg_ae_image_size").set_value(16)
     next(b for b in at.button if b.label == "Start training").click()
