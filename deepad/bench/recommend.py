@@ -21,10 +21,14 @@ picks and fits a detector on the same training rows.
 The summary (mean AUROC per kind and condition, fit seconds per item) is what
 :data:`deepad.models.recommend.MEASURED` holds; tests check the two agree.
 
-``--set keep=table`` keeps the rows of those kinds from the output file of an earlier run
-and measures only the other kinds.
+``--set keep=table,text`` keeps the rows of those kinds from the output file of an earlier
+run and measures only the other kinds (the committed table's image rows come from such a
+run: its command is the last in ``recommend.md``).
 
-Options: ``--set kinds=image,text,table``, ``--set images=textures,photos,fmnist,mnist``, ``--set methods=a,b``, ``--set epochs=N``,
+Options: ``--set kinds=image,text,table``, ``--set images=textures,photos,fmnist,mnist``,
+``--set photos=hubble,moon`` (real-photo categories of :mod:`deepad.data.benchmarks.photos`),
+``--set fmnist=0,7`` (Fashion-MNIST classes), ``--set methods=a,b``, ``--set epochs=N`` /
+``--set image_epochs=N`` (epoch caps), ``--set limit=S`` (seconds a fit may run),
 ``--set train=N`` / ``--set test=N`` (items per case), ``--quick`` (one case per kind).
 """
 
@@ -469,7 +473,7 @@ def run(options: BenchOptions) -> None:
     if keep:  # the rows of these kinds come from the earlier run in the output file
         earlier = json.loads(out.read_text())
         rows += [r for r in earlier["rows"] if r.get("kind") in {k.value for k in keep}]
-        commands = [*earlier.get("commands", []), *commands]
+        commands = list(dict.fromkeys([*earlier.get("commands", []), *commands]))
         kinds = [k for k in kinds if k not in keep]
     for kind in kinds:
         methods = [m.name for m in catalog(kind) if only is None or m.name in only]
