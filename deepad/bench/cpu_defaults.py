@@ -1,7 +1,7 @@
 """``deepad bench cpu-defaults``: CPU time and quality of the trained networks at the settings
 the Train form starts from on a CPU, for 120 grey photo crops at 192 px.
 
-For each photo category (:mod:`deepad.bench.photo_crops`) and each of FCDD, the
+For each photo category (:mod:`deepad.data.benchmarks.photos`) and each of FCDD, the
 autoencoder, DSEBM and Deep SVDD: ``Config.suggested_defaults("cpu", data)`` as the form
 fills it in, fitted on the 120 training crops. Times are CPU seconds of this process
 (``time.process_time``; run it with ``--threads 1`` so they are one core's seconds, an upper
@@ -32,7 +32,7 @@ from deepad.data.types import NORMAL, DataKind
 
 RESULTS = Path("benchmarks") / "results"
 METHODS = ("fcdd", "ae", "dsebm", "deepsvdd")
-CATEGORIES = ("hubble_deep_field", "moon")
+CATEGORIES = ("hubble", "moon")
 COLUMNS = (
     "data",
     "method",
@@ -85,7 +85,7 @@ def _describe(values: dict[str, Any]) -> str:
     needs_data=False,
 )
 def run(options: BenchOptions) -> None:
-    from deepad.bench.photo_crops import photo_split
+    from deepad.data.benchmarks.photos import make_category
     from deepad.models.cost import machine_speed
     from deepad.models.registry import method_info
 
@@ -97,7 +97,9 @@ def run(options: BenchOptions) -> None:
     speed = machine_speed(None)
     rows = []
     for category in categories:
-        train, test = photo_split(category, size=size, seed=options.seed)
+        train, test = make_category(
+            category, size=size, n_test_good=40, n_per_defect=10, seed=options.seed
+        )
         summary = DataSummary(kind=DataKind.IMAGE, count=len(train), side=size, channels=1)
         for method in methods:
             config = method_info(method).Config

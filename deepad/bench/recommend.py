@@ -21,10 +21,14 @@ picks and fits a detector on the same training rows.
 The summary (mean AUROC per kind and condition, fit seconds per item) is what
 :data:`deepad.models.recommend.MEASURED` holds; tests check the two agree.
 
-``--set keep=table`` keeps the rows of those kinds from the output file of an earlier run
-and measures only the other kinds.
+``--set keep=table,text`` keeps the rows of those kinds from the output file of an earlier
+run and measures only the other kinds (the committed table's image rows come from such a
+run: its command is the last in ``recommend.md``).
 
-Options: ``--set kinds=image,text,table``, ``--set images=textures,photos,fmnist,mnist``, ``--set methods=a,b``, ``--set epochs=N``,
+Options: ``--set kinds=image,text,table``, ``--set images=textures,photos,fmnist,mnist``,
+``--set photos=hubble,moon`` (real-photo categories of :mod:`deepad.data.benchmarks.photos`),
+``--set fmnist=0,7`` (Fashion-MNIST classes), ``--set methods=a,b``, ``--set epochs=N`` /
+``--set image_epochs=N`` (epoch caps), ``--set limit=S`` (seconds a fit may run),
 ``--set train=N`` / ``--set test=N`` (items per case), ``--quick`` (one case per kind).
 """
 
@@ -58,6 +62,7 @@ DEFAULT_EPOCH_CAP = 10
 IMAGE_EPOCH_CAP = 5
 FIT_LIMIT_S = 180.0  # a fit still going after this is stopped and its row says so
 LABELED_PER_CASE = 10
+DEFAULT_PHOTOS = "hubble,moon"
 ODDS_SETS = ("thyroid", "annthyroid", "arrhythmia", "cardio", "ionosphere", "pima")
 
 
@@ -143,15 +148,18 @@ def image_cases(root: Path, options: BenchOptions, n_train: int, n_test: int) ->
 
 def _photo_cases(options: BenchOptions) -> Iterator[Case]:
     """Real-photo categories (120 gray 192-px crops to train on, pasted defects with masks
-    to test): the settings-choosing categories of :mod:`deepad.data.benchmarks.photos`, not
-    the ones its benchmark reports, nor the held-out photographs."""
-    from deepad.data.benchmarks.photos import TUNING_CATEGORIES, make_category
+    to test) of :mod:`deepad.data.benchmarks.photos`: by default two of the categories its
+    benchmark reports (the PatchCore defaults were chosen on the tuning categories, so these
+    are data no detector setting was chosen with); tuning categories can be named too. The
+    held-out photographs are never read."""
+    from deepad.data.benchmarks.photos import CATEGORIES, TUNING_CATEGORIES, make_category
 
     rng = np.random.default_rng(options.seed)
-    wanted = options.extra.get("photos", "coffee,coins").split(",")
+    wanted = options.extra.get("photos", DEFAULT_PHOTOS).split(",")
     for category in [c for c in wanted if c]:
-        if category not in TUNING_CATEGORIES:
-            raise ValueError(f"photos: {category!r} is not a tuning category")
+        if category not in CATEGORIES and category not in TUNING_CATEGORIES:
+            known = ", ".join([*CATEGORIES, *TUNING_CATEGORIES])
+            raise ValueError(f"photos: {category!r} is not a photo category ({known})")
         train, test = make_category(category, seed=options.seed)
         test, labeled = _split_off_labeled(test, rng)
         yield Case(DataKind.IMAGE, f"photo {category} (192 px grey)", train, test, labeled)
@@ -465,7 +473,7 @@ def run(options: BenchOptions) -> None:
     if keep:  # the rows of these kinds come from the earlier run in the output file
         earlier = json.loads(out.read_text())
         rows += [r for r in earlier["rows"] if r.get("kind") in {k.value for k in keep}]
-        commands = [*earlier.get("commands", []), *commands]
+        commands = list(dict.fromkeys([*earlier.get("commands", []), *commands]))
         kinds = [k for k in kinds if k not in keep]
     for kind in kinds:
         methods = [m.name for m in catalog(kind) if only is None or m.name in only]

@@ -5,8 +5,9 @@ Every method that works on the data kind is fitted with the settings the Train f
 from on a CPU (``Config.suggested_defaults("cpu", data)``), its epochs capped at
 ``--set epochs=N`` (default 8) so the whole suite runs in minutes, on:
 
-- **photo**: grey crops of real photographs (:mod:`deepad.bench.photo_crops`), 120 training
-  crops at ``--set size=`` px (default 96), 40 normal and 40 anomalous test crops;
+- **photo**: grey crops of real photographs (:mod:`deepad.data.benchmarks.photos`), 120
+  training crops at ``--set size=`` px (default 96), 40 normal and 40 anomalous test crops
+  (10 of each pasted defect);
 - **text**: 20 Newsgroups, one top-level group normal: ``--set docs=`` (default 300)
   training posts of it, 150 of its test posts and 75 others;
 - **table**: ODDS sets; half of the normal rows train, the other half and every anomaly test.
@@ -51,7 +52,7 @@ COLUMNS = (
     "fit s",
 )
 ODDS_SETS = ("thyroid", "cardio", "arrhythmia", "pima")
-PHOTO_SETS = ("moon", "hubble_deep_field", "coffee")
+PHOTO_SETS = ("moon", "hubble", "coffee")
 TEXT_GROUPS = ("comp", "rec")
 
 
@@ -110,11 +111,14 @@ def measure(method: str, train: Dataset, test: Dataset, epochs: int) -> dict[str
 
 
 def _photo_sets(options: BenchOptions) -> list[tuple[str, Dataset, Dataset]]:
-    from deepad.bench.photo_crops import photo_split
+    from deepad.data.benchmarks.photos import make_category
 
     size = int(options.extra.get("size", 96))
     names = options.extra.get("photos", ",".join(PHOTO_SETS)).split(",")
-    return [(name, *photo_split(name, size=size, seed=options.seed)) for name in names]
+    return [
+        (name, *make_category(name, size=size, n_test_good=40, n_per_defect=10, seed=options.seed))
+        for name in names
+    ]
 
 
 def _text_sets(options: BenchOptions) -> list[tuple[str, Dataset, Dataset]]:

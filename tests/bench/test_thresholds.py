@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepad.bench.photo_crops import photo_split
 from deepad.bench.thresholds import form_settings, measure
+from deepad.data.benchmarks.photos import make_category
 from deepad.data.types import DataKind, Dataset
 
 
-def test_photo_crops_are_grey_squares_with_masks_on_the_anomalies_only():
-    train, test = photo_split("moon", size=64, n_train=12, n_test_normal=4, n_test_anomalous=4)
-    assert len(train) == 12 and train.labels is None
-    assert all(np.shape(im) == (64, 64) and im.dtype == np.uint8 for im in train.items)
-    assert list(test.labels) == [0] * 4 + [1] * 4
-    assert all(m.sum() == 0 for m in test.masks[:4])
-    assert all(m.sum() > 0 for m in test.masks[4:])
-    # the pasted patch changes the pixels under its mask
-    again = photo_split("moon", size=64, n_train=12, n_test_normal=4, n_test_anomalous=4)[1]
-    np.testing.assert_array_equal(again.items[5], test.items[5])  # seeded
+def test_the_photo_suites_read_the_shared_photo_generator():
+    # both benches name categories of deepad.data.benchmarks.photos (no second generator)
+    from deepad.bench import cpu_defaults, thresholds
+    from deepad.data.benchmarks.photos import CATEGORIES, HELD_OUT, TUNING_CATEGORIES
+
+    for name in (*thresholds.PHOTO_SETS, *cpu_defaults.CATEGORIES):
+        assert name in CATEGORIES or name in TUNING_CATEGORIES
+        assert {**CATEGORIES, **TUNING_CATEGORIES}[name] not in HELD_OUT
 
 
 def test_form_settings_cap_epochs_and_use_the_cpu_suggestions():
-    train, _ = photo_split("coffee", size=64, n_train=4, n_test_normal=1, n_test_anomalous=1)
+    train, _ = make_category("coffee", size=64, n_train=4, n_test_good=1, n_per_defect=0)
     values = form_settings("fcdd", train, epochs=2)
     assert values["epochs"] == 2 and values["device"] == "cpu"
     assert values["width"] == 0.25 and values["patience"] > 0  # the CPU form's suggestions
