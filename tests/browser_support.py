@@ -144,9 +144,17 @@ def upload(page, tab: str, files: list[Path]) -> None:
     deadline = time.time() + STEP_MS / 1000
     while uploader.count() != 1 and time.time() < deadline:
         page.wait_for_timeout(300)
-    uploader.set_input_files([str(f) for f in files])
-    for f in files:
-        panel.get_by_text(f.name).first.wait_for()
+    # a rerun still under way when the files arrive can draw the uploader anew without them:
+    # give them again until every file shows in the panel or the step's time is up
+    for attempt in range(3):
+        uploader.set_input_files([str(f) for f in files])
+        try:
+            for f in files:
+                panel.get_by_text(f.name).first.wait_for(timeout=STEP_MS / 3)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
 
 
 def ingest(page, *, expect: str) -> None:

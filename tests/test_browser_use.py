@@ -75,6 +75,7 @@ def test_after_training_in_browser(live_app, chromium_page, tmp_path):
     go_to(page, "Train")
     chosen = page.locator('[data-testid="stMain"]').inner_text()
     assert "gravel_test.zip" in chosen and "Fashion" not in chosen
+    choose(page, "Method", "Autoencoder (ae)")  # by name: the default is method = auto
     set_number(page, "epochs", 1)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("started in the background").wait_for()
