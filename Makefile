@@ -36,7 +36,7 @@ app: install
 test: install browser postgres
 	$(BIN)/ruff check deepad pages tests app.py
 	$(BIN)/lint-imports
-	bash .ci/with-postgres $(BIN)/python -m pytest -q -n auto --maxprocesses=4
+	bash .ci/with-postgres $(BIN)/python -m pytest -q -n auto --maxprocesses=4 --durations=10
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
