@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,8 @@ def text_peers(options: BenchOptions) -> None:
     payload: dict[str, Any] = {
         "suite": "text-peers",
         "command": "deepad " + " ".join(sys.argv[1:]),
+        # BLAS threads, set outside the command (its --threads sets torch's)
+        "environment": {k: os.environ[k] for k in ("OMP_NUM_THREADS",) if k in os.environ},
         "text_knn": to_json(deepad),
         "text_knn (old)": to_json(configs["text_knn (old)"]),
         "settings": dict(options.extra),
@@ -240,18 +243,10 @@ def text_peers(options: BenchOptions) -> None:
             f"embeddings {split.embed_seconds:.0f} s"
         )
         held = heldout_rows(split, options)
-        columns = list(held[0])[1:]
-        held.append(mean_row(held, columns, "class"))
-        title = (
-            f"text-peers {dataset}, held-out (training split only): validation AUROC of "
-            "text_knn variants"
-        )
-        print(format_table(held, ["class", *columns], title))
+        held.append(mean_row(held, list(held[0])[1:], "class"))
         rows = _class_rows(split, options, configs)
         mean = mean_row(rows, auroc_columns + time_columns, "class")
         table = [*rows, mean]
-        title = f"text-peers {dataset}: AUROC, one class normal vs. the rest of the test split"
-        print(format_table(table, ["class", "train", "test", *auroc_columns, *time_columns], title))
         payload["data"][dataset] = {
             "train": len(split.train),
             "test": len(split.test),
@@ -260,7 +255,32 @@ def text_peers(options: BenchOptions) -> None:
             "rows": table,
         }
         summary.append({"data": dataset, **{c: mean[c] for c in auroc_columns if c in mean}})
-    print(format_table(summary, ["data", *auroc_columns], "text-peers: mean AUROC"))
     payload["summary"] = summary
     payload["wall_seconds"] = time.perf_counter() - start
+    text = report(payload)
+    print(text)
     write_results(options.output, payload)
+    if options.output is not None:
+        options.output.with_suffix(".md").write_text(text)
+
+
+def report(payload: dict[str, Any]) -> str:
+    """The run's tables as Markdown (the command first), from its JSON payload alone."""
+    summary = payload["summary"]
+    prefix = "".join(f"{k}={v} " for k, v in payload.get("environment", {}).items())
+    parts = [f"# text-peers\n\nCommand: `{prefix}{payload['command']}`\n"]
+    for dataset, found in payload["data"].items():
+        held = found["heldout"]
+        title = (
+            f"text-peers {dataset}, held-out (training split only): validation AUROC of "
+            "text_knn variants"
+        )
+        parts.append(format_table(held, list(held[0]), title))
+        rows = found["rows"]
+        scores = [c for c in summary[0] if c != "data"]
+        columns = ["class", "train", "test", *scores, *(f"{c} s" for c in scores)]
+        title = f"text-peers {dataset}: AUROC, one class normal vs. the rest of the test split"
+        parts.append(format_table(rows, [c for c in columns if c in rows[0]], title))
+    parts.append(format_table(summary, list(summary[0]), "text-peers: mean AUROC"))
+    body = "\n\n".join(parts[1:])
+    return f"{parts[0]}\n```\n{body}\n```\n"
