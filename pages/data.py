@@ -3,9 +3,9 @@
 import streamlit as st
 
 from deepad.data.types import DataKind
+from deepad.markup import escape_markdown as md
 from pages.components import datasets
 from pages.components.state import LABELED, ROLES, TEST, TRAIN, service
-from pages.components.text import md
 
 st.title("Data")
 svc = service()

@@ -11,10 +11,10 @@ import streamlit as st
 
 from deepad import viz
 from deepad.data.types import DataKind
+from deepad.markup import escape_markdown as md
 from deepad.service import ServiceError
 from pages.components import runinfo
 from pages.components.state import EXPLAIN_ITEM, INSPECT_RUN, finished_runs, service
-from pages.components.text import md
 from pages.views import default
 from pages.views.default import Context
 

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from deepad.data.types import DataKind
+from deepad.markup import escape_markdown as md
 from deepad.service import FILTERS, ServiceError
 from pages.components import export, items, runinfo
 from pages.components.state import (
@@ -12,7 +13,6 @@ from pages.components.state import (
     finished_runs,
     service,
 )
-from pages.components.text import md
 from pages.components.threshold import numbers, plots, threshold_control
 from pages.views import default, view_for
 from pages.views.default import Context

@@ -4,9 +4,9 @@ of a training set, delete (to a trash, restorable) and restore."""
 import streamlit as st
 
 from deepad import viz
+from deepad.markup import escape_markdown as md
 from pages.components import runinfo
 from pages.components.state import service
-from pages.components.text import md
 
 st.title("Runs")
 svc = service()

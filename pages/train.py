@@ -2,11 +2,11 @@
 
 import streamlit as st
 
+from deepad.markup import escape_markdown as md
 from deepad.service import AUTO, ServiceError
 from pages.components import prefill
 from pages.components.config_form import config_form
 from pages.components.state import INSPECT_RUN, LABELED, ROLES, TEST, TRAIN, service
-from pages.components.text import md
 
 st.title("Train")
 svc = service()

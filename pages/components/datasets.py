@@ -7,9 +7,9 @@ import streamlit as st
 
 from deepad import viz
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
+from deepad.markup import escape_markdown as md
 from deepad.service import Ingested, ServiceError
 from pages.components.state import TRAIN, service
-from pages.components.text import md
 
 ACCEPT = {
     DataKind.IMAGE: ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "zip"],

@@ -9,8 +9,8 @@ import streamlit as st
 
 from deepad import metrics, viz
 from deepad.data.types import DataKind
+from deepad.markup import escape_markdown as md
 from deepad.service import ranked
-from pages.components.text import md
 from pages.views import default
 from pages.views.default import Context
 

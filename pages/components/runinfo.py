@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from pages.components.text import md
+from deepad.markup import escape_markdown as md
 
 STATUS_BADGES = {
     "queued": ":gray-badge[queued]",

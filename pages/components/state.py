@@ -9,8 +9,8 @@ import streamlit as st
 from deepad import metrics
 from deepad.data.registry import home_dir
 from deepad.errors import DeepadError
+from deepad.markup import escape_markdown as md
 from deepad.service import Service
-from pages.components.text import md
 
 log = logging.getLogger(__name__)
 

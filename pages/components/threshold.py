@@ -8,8 +8,8 @@ import numpy as np
 import streamlit as st
 
 from deepad import metrics, viz
+from deepad.markup import escape_markdown as md
 from deepad.service import RunResults, Service, curves, threshold_presets
-from pages.components.text import md
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

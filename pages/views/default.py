@@ -18,8 +18,8 @@ import streamlit as st
 
 from deepad import metrics, viz
 from deepad.data.types import DataKind, Dataset
+from deepad.markup import escape_markdown as md
 from deepad.service import Explanations, RunResults, Service
-from pages.components.text import md
 
 PAGE_SIZES = (12, 24, 48, 96)
 # maps sampled (evenly over the ranking) to fix the whole-set colour scale

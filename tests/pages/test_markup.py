@@ -95,7 +95,7 @@ def plain(text: str) -> str:
 
 
 def test_the_check_sees_an_unescaped_name_and_escaping_keeps_the_text():
-    from pages.components.text import md
+    from deepad.markup import escape_markdown as md
 
     assert fetches(NAME) and fetches(hostile("x"))
     assert not fetches(md(NAME)) and plain(md(NAME)) == NAME
