@@ -110,7 +110,7 @@ def test_resume_continues_an_interrupted_run_in_the_foreground(home, capsys, mon
     assert run(home, "train", "--resume", str(run_id)) == 0
     assert store.get(run_id).status == DONE
     assert [h["epoch"] for h in store.history(run_id)] == [1, 2, 3]
-    assert "resuming run" in store.log_path(run_id).read_text()
+    assert "resuming run" in store.folder(run_id).log.read_text()
 
 
 @pytest.mark.parametrize(
