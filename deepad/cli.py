@@ -685,7 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a finished run's image network (ONNX)")
     p.add_argument("run_id", type=int)
     p.add_argument("--format", default="onnx", choices=("onnx",))
-    p.add_argument("--output", help="file to write (default: model.onnx in the run's folder)")
+    p.add_argument("--output", help="file to write (default: beside the run's model, in its folder)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
