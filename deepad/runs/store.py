@@ -1099,8 +1099,8 @@ class RunStore:
 def rebuild_index(
     home: str | os.PathLike[str] | None = None, *, url: str | None = None
 ) -> tuple[list[int], Path | None]:
-    """Rebuild a missing, emptied or damaged run index from the run folders under
-    ``<home>/runs``: a damaged SQLite file is first moved aside (``runs.db.damaged-<time>``).
+    """Rebuild a missing, emptied or damaged run index from the run folders (under
+    ``<home>/runs``, or the shared artifact root): a damaged SQLite file is first moved aside (``runs.db.damaged-<time>``).
     Returns the ids recovered and where the damaged file went (None when nothing moved)."""
     moved = None
     try:
