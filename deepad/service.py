@@ -6,6 +6,9 @@ returns; user errors come back as one :class:`ServiceError` with a one-line mess
 here draws or imports streamlit, so the same calls work from a notebook or a test. Results that
 never change (a registered dataset, the scores of a finished run) are kept in small in-memory
 caches; anything that can change (run status, threshold) is read from the store every time.
+
+What results become for the front ends (ranked, thresholded, curves, CSV and zip files) is in
+:mod:`deepad.run_results`; where a run's files are, in :mod:`deepad.runs.layout`.
 """
 
 from __future__ import annotations
