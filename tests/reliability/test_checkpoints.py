@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from deepad.models.config import NetworkConfig
-from deepad.train.checkpoint import ModelFileError
-from deepad.train.loop import Cancelled, RunContext, fit_network, load_checkpoint
+from deepad.train.checkpoint import ModelFileError, load_checkpoint
+from deepad.train.loop import Cancelled, RunContext, fit_network
 
 CFG = NetworkConfig(epochs=4, batch_size=8, checkpoint_every=1, device="cpu")
 
