@@ -47,15 +47,15 @@ class ItemCost:
 # Measured by `deepad bench cpu-defaults --threads 1` (benchmarks/results/cpu-defaults.txt).
 # ``seconds`` is the fit's CPU time divided by (items fitted × epochs run), so it includes
 # the per-epoch validation pass and the scoring of the training set.
-REFERENCE_GFLOPS = 83.5  # machine_speed() of the machine they were measured on, one thread
+REFERENCE_GFLOPS = 93.2  # machine_speed() of the machine they were measured on, one thread
 CPU_COSTS: dict[str, ItemCost] = {
     # pretrained EfficientNet-Lite0 trunk to s8 and a head of width 0.25 (the CPU form)
     "fcdd": ItemCost(
-        seconds=0.134, side=192, gflops=REFERENCE_GFLOPS, width=0.25, wide_seconds=0.192
+        seconds=0.115, side=192, gflops=REFERENCE_GFLOPS, width=0.25, wide_seconds=0.204
     ),
-    "ae": ItemCost(seconds=0.0097, side=96, gflops=REFERENCE_GFLOPS),
-    "dsebm": ItemCost(seconds=0.0071, side=48, gflops=REFERENCE_GFLOPS),
-    "deepsvdd": ItemCost(seconds=0.0143, side=48, gflops=REFERENCE_GFLOPS),
+    "ae": ItemCost(seconds=0.0084, side=96, gflops=REFERENCE_GFLOPS),
+    "dsebm": ItemCost(seconds=0.0066, side=48, gflops=REFERENCE_GFLOPS),
+    "deepsvdd": ItemCost(seconds=0.0121, side=48, gflops=REFERENCE_GFLOPS),
 }
 
 

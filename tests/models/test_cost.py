@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from deepad.data.summary import DataSummary
@@ -52,6 +55,18 @@ def test_measured_costs_name_image_networks_of_the_catalogue():
     for method, item in cost.CPU_COSTS.items():
         assert method in image_methods
         assert item.seconds > 0 and item.gflops > 0 and item.side > 0
+
+
+def test_measured_costs_are_the_committed_benchmark_s():
+    results = Path(__file__).parents[2] / "benchmarks" / "results" / "cpu-defaults.json"
+    measured = json.loads(results.read_text())
+    assert cost.REFERENCE_GFLOPS == pytest.approx(measured["machine_gflops"], abs=0.05)
+    rows = {r["method"]: r["s/item-epoch"] for r in measured["rows"]}
+    for method, item in cost.CPU_COSTS.items():
+        assert item.seconds == pytest.approx(rows[method], abs=5e-4), method
+    assert cost.CPU_COSTS["fcdd"].wide_seconds == pytest.approx(
+        rows["fcdd (published)"], abs=5e-4
+    )
 
 
 def test_machine_speed_is_measured_once_and_cached(tmp_path, monkeypatch):
