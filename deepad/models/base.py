@@ -330,6 +330,12 @@ class Detector(ABC):
         maps are stored as they are."""
         return None
 
+    def inference_graph(self) -> Any:
+        """The fitted detector's whole inference, raw pixels to score (and map), as one CPU
+        :class:`deepad.models.inference.InferenceGraph` in eval mode, for export; None where
+        the method (or the kind of data it was fitted on) has no image network."""
+        return None
+
     def save(self, directory: str | Path) -> Path:
         """Write ``detector.json`` and ``detector.safetensors`` into ``directory``."""
         from deepad.train.checkpoint import save_state  # torch: only to save or load a model

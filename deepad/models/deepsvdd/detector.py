@@ -40,6 +40,7 @@ from deepad.models.deepsvdd.config import (
     Objective,
     SemiSupervisedConfig,
 )
+from deepad.models.deepsvdd.inference import HypersphereInference
 from deepad.models.deepsvdd.loss import (
     LABELED_ANOMALY,
     LABELED_NORMAL,
@@ -323,6 +324,12 @@ class HypersphereDetector(Detector):
                 f"expected a table with {self.features_} columns, got shape {table.shape}"
             )
         return torch.from_numpy(np.ascontiguousarray(table))
+
+    def inference_graph(self) -> HypersphereInference | None:
+        self._check_fitted()
+        if not self.image_size_:  # a table: no image network
+            return None
+        return HypersphereInference(self).cpu().eval()
 
     # ----------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -24,6 +24,7 @@ from deepad.models.fcdd.anomalies import (
     sample_rows,
 )
 from deepad.models.fcdd.config import AnomalySource, FCDDConfig, PixelLoss
+from deepad.models.fcdd.inference import FCDDInference
 from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
 from deepad.models.fcdd.network import (
     Backbone,
@@ -294,6 +295,10 @@ class FCDD(Detector):
         )
 
     # ----------------------------------------------------------------- persistence
+    def inference_graph(self) -> FCDDInference:
+        self._check_fitted()
+        return FCDDInference(self).cpu().eval()
+
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         # the frozen trunk is not saved: it is the pretrained weights, loaded again
         tensors = {
