@@ -42,10 +42,7 @@ from deepad.models.threshold import (
     source_record,
     threshold_at,
 )
-from deepad.results import Explanation, Scores  # defined there (no torch); importable from here
-from deepad.results import FeatureWeights as FeatureWeights
-from deepad.results import ImageMaps as ImageMaps
-from deepad.results import TokenWeights as TokenWeights
+from deepad.results import Explanation, Scores
 from deepad.train.progress import ProgressCallback, RunContext
 
 FORMAT_VERSION = 1

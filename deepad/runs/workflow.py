@@ -47,15 +47,8 @@ from deepad.runs.store import (
     this_host,
 )
 from deepad.scoring import concatenate_scores, score_in_chunks
-from deepad.train.loop import (
-    Cancelled,
-    Progress,
-    RunContext,
-    checkpoint_files,
-    checkpoint_stem,
-    load_checkpoint,
-    previous_stem,
-)
+from deepad.train.loop import checkpoint_files, checkpoint_stem, load_checkpoint, previous_stem
+from deepad.train.progress import Cancelled, Progress, RunContext
 
 log = logging.getLogger(__name__)
 # Tracebacks go only to the run's log file, never to the console or the app.

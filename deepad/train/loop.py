@@ -41,11 +41,12 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from torch.utils.data import Dataset as TorchDataset
 
 from deepad.device import select_device
+from deepad.errors import ModelFileError
 from deepad.models.config import NetworkConfig, Optimizer, Precision, Schedule
 from deepad.train import distributed
-from deepad.train.checkpoint import ModelFileError, load_pair, pair_token, save_state, state_exists
+from deepad.train.checkpoint import load_pair, pair_token, save_state, state_exists
 from deepad.train.distributed import World
-from deepad.train.progress import Cancelled, Progress, ProgressCallback, RunContext  # re-exported
+from deepad.train.progress import Cancelled, Progress, ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 

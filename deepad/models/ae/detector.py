@@ -22,9 +22,11 @@ from deepad.explain.declare import LRPModel
 from deepad.models.ae.config import AEConfig, Architecture, Normalization
 from deepad.models.ae.inference import AutoencoderInference
 from deepad.models.ae.network import ConvAutoencoder, DenseAutoencoder
-from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
+from deepad.models.base import Detector
 from deepad.models.registry import register
-from deepad.train.loop import ProgressCallback, RunContext, fit_network
+from deepad.results import FeatureWeights, ImageMaps, Scores
+from deepad.train.loop import fit_network
+from deepad.train.progress import ProgressCallback, RunContext
 
 STD_FLOOR = 1e-3  # on [0, 1] pixels: a constant pixel is not divided by ~0
 

@@ -29,21 +29,16 @@ import torch
 from deepad.config import validate
 from deepad.data.types import DataKind, Dataset
 from deepad.explain.attention import context_word_relevance, score_word_relevance
-from deepad.models.base import Scores, TokenWeights
 from deepad.models.cvdd.config import AlphaSchedule, CVDDConfig, ScoreAggregation
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.cvdd.loss import annealed_alpha, cvdd_loss
 from deepad.models.cvdd.network import CVDDNet
 from deepad.models.registry import register
 from deepad.models.threshold import ThresholdSource, source_record
+from deepad.results import Scores, TokenWeights
 from deepad.text.embeddings import DocumentEmbeddings
-from deepad.train.loop import (
-    LoopState,
-    ProgressCallback,
-    RunContext,
-    fit_network,
-    forked_rng,
-)
+from deepad.train.loop import LoopState, fit_network, forked_rng
+from deepad.train.progress import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 

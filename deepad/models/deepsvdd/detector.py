@@ -33,7 +33,7 @@ from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
 from deepad.explain.declare import LRPModel, squared_distance_relevance
 from deepad.models.ae.network import ConvAutoencoder
-from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
+from deepad.models.base import Detector
 from deepad.models.deepsvdd.config import (
     DeepSVDDConfig,
     HypersphereConfig,
@@ -59,7 +59,9 @@ from deepad.models.deepsvdd.network import (
     standardise,
 )
 from deepad.models.registry import register
-from deepad.train.loop import LoopState, Progress, ProgressCallback, RunContext, fit_network
+from deepad.results import FeatureWeights, ImageMaps, Scores
+from deepad.train.loop import LoopState, fit_network
+from deepad.train.progress import Progress, ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
 from deepad.explain.declare import LRPModel
 from deepad.features.backbone import IMAGENET_MEAN, IMAGENET_STD
-from deepad.models.base import Detector, ImageMaps, Scores
+from deepad.models.base import Detector
 from deepad.models.fcdd.anomalies import (
     confetti_noise,
     random_hflip,
@@ -26,19 +26,13 @@ from deepad.models.fcdd.anomalies import (
 from deepad.models.fcdd.config import AnomalySource, FCDDConfig, PixelLoss
 from deepad.models.fcdd.inference import FCDDInference
 from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
-from deepad.models.fcdd.network import (
-    Backbone,
-    FCDDNet,
-    ReceptiveField,
-    choose_backbone,
-)
-from deepad.models.fcdd.upsample import (
-    UpsampledMaps,
-    default_sigma,
-    receptive_field_upsample,
-)
+from deepad.models.fcdd.network import Backbone, FCDDNet, choose_backbone
+from deepad.models.fcdd.upsample import receptive_field_upsample
 from deepad.models.registry import register
-from deepad.train.loop import ProgressCallback, RunContext, autocast, fit_network
+from deepad.receptive_field import ReceptiveField, UpsampledMaps, default_sigma
+from deepad.results import ImageMaps, Scores
+from deepad.train.loop import autocast, fit_network
+from deepad.train.progress import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from deepad.features import (
     pretrained_backbone,
 )
 from deepad.features.detectors import stage_list, training_images
-from deepad.models.base import Detector, ImageMaps, Scores
+from deepad.models.base import Detector
 from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
 from deepad.models.patchcore.config import MAX_PATCH, SMOOTHED_MAP, PatchCoreConfig
 from deepad.models.patchcore.coreset import KCenterGreedy
@@ -35,6 +35,7 @@ from deepad.models.patchcore.torch_model import (
     patch_grid,
 )
 from deepad.models.registry import register
+from deepad.results import ImageMaps, Scores
 from deepad.train.progress import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
