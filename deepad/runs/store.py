@@ -434,10 +434,6 @@ class ScoreTable:
         return self.components[column]
 
     @property
-    def class_(self) -> np.ndarray:
-        return self.classes
-
-    @property
     def has_labels(self) -> bool:
         return bool(np.any(self.label >= 0))
 

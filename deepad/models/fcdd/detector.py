@@ -198,11 +198,6 @@ class FCDD(Detector):
 
     # ----------------------------------------------------------------- inference
     @torch.no_grad()
-    def low_res_maps(self, items: Any) -> np.ndarray:
-        """A(x) for each image, ``(n, u, v)`` float32, in the network's output resolution."""
-        return self._forward(self._checked(items))[1]
-
-    @torch.no_grad()
     def _forward(self, data: Dataset) -> tuple[Scores, np.ndarray]:
         """One pass of the network: the scores and the low-resolution maps they come from."""
         cfg: FCDDConfig = self.config  # type: ignore[assignment]
@@ -249,7 +244,7 @@ class FCDD(Detector):
         return scores, ImageMaps(maps=UpsampledMaps(low, self.map_upsampling()), low_res=low)
 
     def upsample(self, low_res: np.ndarray, sigma: float | None = None) -> np.ndarray:
-        """Full-resolution heatmaps (``image_size_`` square) from :meth:`low_res_maps` output."""
+        """Full-resolution heatmaps (``image_size_`` square) from low-resolution maps ``(n, u, v)`` (``low_res`` of an explanation)."""
         self._check_fitted()
         return receptive_field_upsample(
             np.asarray(low_res, np.float32),
