@@ -55,8 +55,8 @@ TIME_LIMIT_S = 20.0
 
 # module, attribute, value: limits while the hostile inputs run
 BENCH_LIMITS: tuple[tuple[str, str, int], ...] = (
-    ("deepad.data.ingest", "MAX_ENTRY_BYTES", 8 * 2**20),
-    ("deepad.data.ingest", "MAX_TOTAL_BYTES", 48 * 2**20),
+    ("deepad.data.sources", "MAX_ENTRY_BYTES", 8 * 2**20),
+    ("deepad.data.sources", "MAX_TOTAL_BYTES", 48 * 2**20),
     ("deepad.data.images", "MAX_PIXELS_PER_IMAGE", 4_000_000),
     ("deepad.data.images", "MAX_DECODED_BYTES", 64 * 2**20),
     ("deepad.data.text", "MAX_TEXT_CHARS", 4 * 2**20),
@@ -422,7 +422,7 @@ def _place(folder: Path, files: dict[str, Any], outside: Path) -> None:
 
 def build_source(case: Case, folder: Path, rng: random.Random) -> Any:
     """Write ``case`` and its good files, and return the source to load."""
-    from deepad.data.ingest import Upload
+    from deepad.data.sources import Upload
 
     outside = folder.parent / "outside"
     outside.mkdir(exist_ok=True)

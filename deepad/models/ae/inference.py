@@ -3,18 +3,14 @@ per-pixel mean over channels)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
+from deepad.models.base import Detector
 from deepad.models.inference import InferenceGraph
-
-if TYPE_CHECKING:
-    from deepad.models.ae.detector import Autoencoder
 
 
 class AutoencoderInference(InferenceGraph):
-    def __init__(self, detector: Autoencoder) -> None:
+    def __init__(self, detector: Detector) -> None:
         super().__init__(tuple(int(s) for s in detector.shape_))
         self.reconstructor = detector.module_
 

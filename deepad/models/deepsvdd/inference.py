@@ -5,20 +5,16 @@ score only."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
+from deepad.models.base import Detector
 from deepad.models.inference import SCORE_ONLY, InferenceGraph
-
-if TYPE_CHECKING:
-    from deepad.models.deepsvdd.detector import HypersphereDetector
 
 
 class HypersphereInference(InferenceGraph):
     outputs = SCORE_ONLY
 
-    def __init__(self, detector: HypersphereDetector) -> None:
+    def __init__(self, detector: Detector) -> None:
         side = int(detector.image_size_)
         super().__init__((int(detector.channels_), side, side))
         self.module = detector.module_

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
+from deepad.models.base import Detector
 from deepad.models.fcdd.loss import anomaly_map
 from deepad.models.fcdd.upsample import receptive_field_upsample
 from deepad.models.inference import InferenceGraph
-
-if TYPE_CHECKING:
-    from deepad.models.fcdd.detector import FCDD
 
 
 class FCDDInference(InferenceGraph):
     """Input scaling, the network, the map's mean as score and its Gaussian upsampling."""
 
-    def __init__(self, detector: FCDD) -> None:
+    def __init__(self, detector: Detector) -> None:
         size = int(detector.image_size_)
         super().__init__((int(detector.channels_), size, size))
         self.network = detector.network_

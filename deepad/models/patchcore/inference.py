@@ -11,23 +11,20 @@ detector uses it), the map placed on the image by the grid's geometry and Gaussi
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
 import torch
 
 from deepad.features import IMAGENET_MEAN, IMAGENET_STD, pretrained_backbone
 from deepad.features.detectors import stage_list
+from deepad.models.base import Detector
 from deepad.models.inference import InferenceGraph
 from deepad.models.patchcore.anomaly_map import map_matrix
 from deepad.models.patchcore.config import SMOOTHED_MAP
 from deepad.models.patchcore.torch_model import patch_embeddings
 
-if TYPE_CHECKING:
-    from deepad.models.patchcore.detector import PatchCore
-
 
 class PatchCoreInference(InferenceGraph):
-    def __init__(self, detector: PatchCore) -> None:
+    def __init__(self, detector: Detector) -> None:
         cfg = detector.config
         size = int(detector.image_size_)
         super().__init__((3, size, size))
