@@ -34,7 +34,7 @@ from deepad.bench.report import format_table, mean_row, pyod_peers, write_result
 from deepad.config import to_json, with_overrides
 from deepad.data.types import Dataset
 from deepad.models.cvdd.baselines import EmbeddingOCSVM, Pooling
-from deepad.models.cvdd.config import CVDDConfig
+from deepad.models.cvdd.config import CVDDConfig, ScoreAggregation, context_key
 from deepad.models.cvdd.detector import CVDD, init_contexts
 from deepad.text.embeddings import DocumentEmbeddings, default_cache_dir, embed_documents
 
@@ -156,10 +156,10 @@ def _run(options: BenchOptions, dataset: str) -> None:
             row[f"s r={r}"] = time.perf_counter() - t0
             if r == 3:
                 per_context = [
-                    _auroc(labels, scores.components[f"context_{k + 1}"]) for k in range(r)
+                    _auroc(labels, scores.components[context_key(k)]) for k in range(r)
                 ]
                 row["c* r=3 (oracle)"] = max(per_context)
-                row["CVDD r=3 min"] = _auroc(labels, scores.components["min"])
+                row["CVDD r=3 min"] = _auroc(labels, scores.components[ScoreAggregation.MIN.value])
                 top_words[name] = model.top_words_
         for pooling in (Pooling.MEAN, Pooling.TFIDF, Pooling.MAX, Pooling.DOCUMENT):
             svm = EmbeddingOCSVM(pooling=pooling, nu=0.1).fit_embeddings(part)

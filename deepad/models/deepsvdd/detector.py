@@ -35,6 +35,8 @@ from deepad.explain.declare import LRPModel, squared_distance_relevance
 from deepad.models.ae.network import ConvAutoencoder
 from deepad.models.base import Detector
 from deepad.models.deepsvdd.config import (
+    MINUS_RADIUS,
+    RADIUS_SQ,
     DeepSVDDConfig,
     HypersphereConfig,
     Objective,
@@ -344,7 +346,7 @@ class HypersphereDetector(Detector):
             "hidden": list(self.hidden_),
             "code_size": self.code_size_,
             # R² of the soft boundary (0 otherwise), on the scale of the scores
-            "radius_sq": float(self.module_.radius_sq),
+            RADIUS_SQ: float(self.module_.radius_sq),
         }
         return tensors, meta
 
@@ -411,7 +413,7 @@ class DeepSVDD(HypersphereDetector):
         if self.config.objective != Objective.SOFT_BOUNDARY:
             return {}
         # the thesis' soft-boundary score: positive outside the sphere, negative inside
-        return {"minus_radius": dist - float(self.module_.radius_sq)}
+        return {MINUS_RADIUS: dist - float(self.module_.radius_sq)}
 
 
 class _RadiusUpdate:

@@ -298,7 +298,7 @@ class DSEBM(Detector):
         energy = np.concatenate(energies) if energies else np.zeros(0)
         error = np.concatenate(errors) if errors else np.zeros(0)
         primary = energy if Criterion(self.config.criterion) == Criterion.ENERGY else error
-        return Scores(score=primary, components={"energy": energy, "reconstruction": error})
+        return Scores(score=primary, components={Criterion.ENERGY.value: energy, Criterion.RECONSTRUCTION.value: error})
 
     def step_scores(self, items: Any) -> SequenceSteps:
         """Per-step energy ``E(xᵗ; θᵗ)`` and ``‖∇_{xᵗ}E‖²`` of each sequence (sequences only).
