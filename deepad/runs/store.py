@@ -55,7 +55,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from deepad.errors import DeepadError
-from deepad.runs.database import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS  # re-exported
 from deepad.runs.database import STORE_URL_ENV, Backend, backend_for, first_line
 
 QUEUED = "queued"
