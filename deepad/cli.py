@@ -264,7 +264,7 @@ def _launch(args: argparse.Namespace, svc: Service, run_id: int, *, resume: bool
                 f"run {run_id} is queued ({where}): {svc.max_runs()} run(s) train at once "
                 "(DEEPAD_MAX_RUNS); it starts when one ends"
             )
-        print(f"  follow it with: deepad runs show {run_id}   log: {svc.store.log_path(run_id)}")
+        print(f"  follow it with: deepad runs show {run_id}   log: {svc.log_path(run_id)}")
         return 0
     return _train_foreground(svc, run_id, resume=resume)
 
@@ -327,7 +327,7 @@ def _train_foreground(svc: Service, run_id: int, *, resume: bool) -> int:
         print(f"run {run_id} cancelled; resume with: deepad train --resume {run_id}")
         return 1
     print(f"run {run_id} {record.status}: {record.error}", file=sys.stderr)
-    print(f"  details in {svc.store.log_path(run_id)}", file=sys.stderr)
+    print(f"  details in {svc.log_path(run_id)}", file=sys.stderr)
     return 1
 
 
@@ -348,7 +348,7 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
 def cmd_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from deepad.service import write_scores_csv
+    from deepad.run_results import write_scores_csv
 
     bar: tqdm | None = None
 
@@ -449,7 +449,7 @@ def _rebuild_index(args: argparse.Namespace) -> int:
 
 def _runs_list(svc: Service) -> int:
     damaged: list[tuple[int, str]] = []
-    runs = svc.store.list_runs(damaged=damaged)
+    runs = svc.runs(with_trash=True, damaged=damaged)
     for run_id, reason in damaged:
         print(f"run {run_id} skipped: {reason}", file=sys.stderr)
     if not runs:
@@ -459,7 +459,7 @@ def _runs_list(svc: Service) -> int:
 
     rows = []
     for r in runs:
-        data = svc.store.dataset_summary(r.test_dataset or r.train_dataset)
+        data = svc.recorded_dataset(r.test_dataset or r.train_dataset)
         rows.append(
             {
                 "id": str(r.id),
@@ -489,7 +489,7 @@ def _runs_show(svc: Service, run_id: int) -> int:
         ("labeled", r.labeled_dataset),
     ):
         if dataset_id:
-            summary = svc.store.dataset_summary(dataset_id)
+            summary = svc.recorded_dataset(dataset_id)
             label = f"{printable(summary['name'])} ({summary['count']} items)" if summary else ""
             print(f"  {role:<8} {dataset_id} {label}")
     print(f"  progress {100 * r.progress:.0f}%  epoch {r.epoch}/{r.epochs}", end="")
@@ -514,19 +514,7 @@ def _runs_show(svc: Service, run_id: int) -> int:
         found = dict(r.metrics)
         if r.status == "done" and r.threshold is not None:
             # flagged / P / R / F1 at the threshold printed above, not the one training set
-            import numpy as np
-
-            from deepad import metrics
-
-            table = svc.store.scores(run_id)
-            labels = getattr(table, "label", None)
-            found.update(
-                metrics.summary(
-                    None if labels is None else np.asarray(labels),
-                    np.asarray(table.score, dtype=np.float64),
-                    r.threshold,
-                )
-            )
+            found.update(svc.metrics_at(run_id, r.threshold))
         found.pop("threshold", None)
         print("  metrics")
         _print_metrics(found)
@@ -534,7 +522,7 @@ def _runs_show(svc: Service, run_id: int) -> int:
     if history:
         last = history[-5:]
         print("  last epochs: " + ", ".join(f"{h['epoch']}: {h['loss']:.4g}" for h in last))
-    print(f"  folder {svc.store.artifacts_dir(run_id)}")
+    print(f"  folder {svc.run_folder(run_id).path}")
     return 0
 
 
@@ -642,7 +630,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         default=None,
         help="run store database, e.g. postgresql+psycopg://user@host/deepad (default: "
-        "$DEEPAD_STORE_URL, else runs.db in the home); artifacts stay under --home",
+        "$DEEPAD_STORE_URL, else runs.db in the home)",
+    )
+    parser.add_argument(
+        "--artifacts",
+        metavar="PATH",
+        default=None,
+        help="shared folder of the run folders, e.g. a network mount every machine of a shared "
+        "store reaches (default: $DEEPAD_ARTIFACTS, else runs/ in the home)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -690,7 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a finished run's image network (ONNX)")
     p.add_argument("run_id", type=int)
     p.add_argument("--format", default="onnx", choices=("onnx",))
-    p.add_argument("--output", help="file to write (default: model.onnx in the run's folder)")
+    p.add_argument("--output", help="file to write (default: beside the run's model, in its folder)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
@@ -737,6 +732,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from deepad.runs.database import STORE_URL_ENV
 
         os.environ[STORE_URL_ENV] = args.store
+    if args.artifacts:  # likewise
+        from deepad.runs.layout import ARTIFACTS_ENV
+
+        os.environ[ARTIFACTS_ENV] = str(Path(args.artifacts).expanduser())
     try:
         return int(args.func(args) or 0)
     except DeepadError as error:  # ServiceError, and a store or model file that fails

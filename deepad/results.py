@@ -11,9 +11,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# in a run's folder: defect type -> pixel AUROC, written once when the run ends
-DEFECTS_FILE = "pixel_auroc_by_defect.json"
-
 
 @dataclass
 class Scores:

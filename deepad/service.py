@@ -6,12 +6,14 @@ returns; user errors come back as one :class:`ServiceError` with a one-line mess
 here draws or imports streamlit, so the same calls work from a notebook or a test. Results that
 never change (a registered dataset, the scores of a finished run) are kept in small in-memory
 caches; anything that can change (run status, threshold) is read from the store every time.
+
+What results become for the front ends (ranked, thresholded, curves, CSV and zip files) is in
+:mod:`deepad.run_results`; where a run's files are, in :mod:`deepad.runs.layout`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import io
 import json
@@ -21,24 +23,34 @@ import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deepad import metrics, scoring
 from deepad.config import ConfigError, ParamSpec, describe, to_json, with_overrides
 from deepad.data.summary import DataSummary
-from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
+from deepad.data.types import ANOMALOUS, DataKind, Dataset
 from deepad.errors import DeepadError
 from deepad.models.recommend import AUTO as AUTO  # the method name asking for a recommendation
-from deepad.receptive_field import ReceptiveField, upsample_numpy
-from deepad.results import DEFECTS_FILE, Explanation, explanation_kind
+from deepad.run_results import (
+    Explanations,
+    ItemExplanation,
+    RunResults,
+    ScoredData,
+    at_threshold,
+    comparison_rows,
+    explanations_of,
+    results_from_table,
+    scored_results,
+)
 
 if TYPE_CHECKING:
     from deepad.models.recommend import Recommendation
     from deepad.models.registry import MethodInfo
+    from deepad.runs.layout import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +58,6 @@ ACTIVE = ("queued", "running")
 # the methods `deepad export` writes as ONNX (deepad.export.exportable_methods, which needs
 # torch; a test keeps the two equal)
 EXPORTABLE = ("ae", "deepsad", "deepsvdd", "fcdd", "hsc", "patchcore")
-THRESHOLD_SOURCE_FILE = "threshold.json"  # in the run's folder: where its threshold came from
-FILTERS = ("all", "flagged", "unflagged", "labeled normal", "labeled anomalous")
 
 
 class ServiceError(DeepadError, RuntimeError):
@@ -77,213 +87,6 @@ class Ingested:
     # the name the same content was stored under before (None: stored now); ``record`` then
     # still reports this upload: its name and the files it skipped
     known_as: str | None = None
-
-
-@dataclass(frozen=True)
-class ScoredData:
-    """New data scored by a finished run's detector, with the run's current threshold."""
-
-    dataset: Dataset
-    scores: Any  # deepad.models.Scores: score and components per item
-    threshold: float
-
-    @property
-    def flagged(self) -> int:
-        return int(metrics.flagged(self.scores.score, self.threshold).sum())
-
-
-# --------------------------------------------------------------------------- results
-@dataclass
-class RunResults:
-    """The scored items of a finished run, ready to rank, threshold and plot."""
-
-    run_id: int
-    method: str
-    dataset_id: str
-    kind: DataKind
-    names: list[str]
-    scores: np.ndarray
-    labels: np.ndarray | None
-    classes: list[str] | None
-    components: dict[str, np.ndarray] = field(default_factory=dict)
-    default_threshold: float = float("nan")
-    contamination: float = 0.05
-
-    def __len__(self) -> int:
-        return int(self.scores.size)
-
-    @property
-    def has_labels(self) -> bool:
-        """Both normal and anomalous labels are present (needed for curves and best F1)."""
-        if self.labels is None:
-            return False
-        return bool(np.any(self.labels == NORMAL)) and bool(np.any(self.labels == ANOMALOUS))
-
-    @property
-    def order(self) -> np.ndarray:
-        """Item indices by descending score (computed once)."""
-        cached = getattr(self, "_order", None)
-        if cached is None:
-            cached = np.argsort(-self.scores, kind="stable")
-            self._order = cached
-        return cached
-
-
-@dataclass(frozen=True)
-class Explanations:
-    """A run's saved explanations and where each scored item's row is.
-
-    ``explanation`` is an ``ImageMaps`` (memory-mapped float16), ``TokenWeights`` or
-    ``FeatureWeights``; ``row[i]`` is item ``i``'s row in it, or -1 when the item was not
-    explained (large runs keep maps of the top-scored items only).
-    """
-
-    explanation: Explanation
-    row: np.ndarray
-    partial: bool = False
-
-    def has(self, item: int) -> bool:
-        return 0 <= item < self.row.size and self.row[item] >= 0
-
-    @property
-    def kind(self) -> str:
-        """ "image", "tokens" or "features" (see :func:`deepad.results.explanation_kind`)."""
-        return explanation_kind(self.explanation)
-
-
-def ranked(
-    results: RunResults,
-    threshold: float,
-    which: str = "all",
-    *,
-    by: np.ndarray | None = None,
-) -> np.ndarray:
-    """Indices of items passing the filter ``which``, most anomalous first.
-
-    ``by`` ranks by another per-item value (e.g. one score component) instead of the score.
-    Work is a few vectorised passes over the arrays, so 10,000 items take well under a millisecond.
-    """
-    if which not in FILTERS:
-        raise ValueError(f"unknown filter {which!r}; choose one of {', '.join(FILTERS)}")
-    order = results.order if by is None else np.argsort(-np.asarray(by), kind="stable")
-    if which == "all":
-        return order
-    if which in ("flagged", "unflagged"):
-        flagged = metrics.flagged(results.scores[order], threshold)
-        return order[flagged if which == "flagged" else ~flagged]
-    if results.labels is None:
-        return order[:0]
-    wanted = NORMAL if which == "labeled normal" else ANOMALOUS
-    return order[results.labels[order] == wanted]
-
-
-def threshold_presets(
-    results: RunResults, *, contamination: float | None = None, target_fpr: float = 0.05
-) -> dict[str, float]:
-    """Named thresholds: the run's default, contamination quantile, and with labels best F1 and
-    a target false-positive rate."""
-    presets = {}
-    if np.isfinite(results.default_threshold):
-        presets["default (from training scores)"] = float(results.default_threshold)
-    share = results.contamination if contamination is None else contamination
-    presets[f"top {share:.1%}"] = metrics.threshold_for_contamination(results.scores, share)
-    if results.has_labels:
-        presets["best F1 (uses labels)"] = metrics.best_f1_threshold(
-            results.labels, results.scores
-        )[0]
-        presets[f"FPR ≤ {target_fpr:.0%} (uses labels)"] = metrics.threshold_for_fpr(
-            results.labels, results.scores, target_fpr
-        )
-    return presets
-
-
-@dataclass(frozen=True)
-class Curves:
-    fpr: np.ndarray
-    tpr: np.ndarray
-    precision: np.ndarray
-    recall: np.ndarray
-    auroc: float
-    auprc: float
-
-
-def curves(results: RunResults) -> Curves | None:
-    """ROC and precision-recall curves, or None without both labels."""
-    if not results.has_labels:
-        return None
-    fpr, tpr, _ = metrics.roc_points(results.labels, results.scores)
-    precision, recall, _ = metrics.pr_points(results.labels, results.scores)
-    return Curves(
-        fpr=fpr,
-        tpr=tpr,
-        precision=precision,
-        recall=recall,
-        auroc=metrics.auroc(results.labels, results.scores),
-        auprc=metrics.auprc(results.labels, results.scores),
-    )
-
-
-def write_scores_csv(
-    out: TextIO,
-    order: Sequence[int] | np.ndarray,
-    names: Sequence[str],
-    scores: np.ndarray,
-    threshold: float,
-    *,
-    labels: np.ndarray | None = None,
-    components: dict[str, np.ndarray] | None = None,
-) -> None:
-    """Items ``order`` as CSV: id (position in the scored set), name, score, flagged (1 above
-    ``threshold``), label (1 anomalous, 0 normal, empty if unknown) and one column per score
-    component (e.g. DSEBM's energy and reconstruction, CVDD's per-context scores)."""
-    components = components or {}
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["id", "name", "score", "flagged", "label", *components])
-    above = metrics.flagged(np.asarray(scores, dtype=np.float64), threshold)
-    for i in np.asarray(order, dtype=np.int64):
-        label = "" if labels is None or labels[i] == UNKNOWN else int(labels[i])
-        writer.writerow(
-            [int(i), names[i], repr(float(scores[i])), int(above[i]), label]
-            + [repr(float(values[i])) for values in components.values()]
-        )
-
-
-def flagged_csv(results: RunResults, threshold: float) -> bytes:
-    """CSV of the flagged items, most anomalous first (columns: :func:`write_scores_csv`)."""
-    buffer = io.StringIO()
-    write_scores_csv(
-        buffer,
-        ranked(results, threshold, "flagged"),
-        results.names,
-        results.scores,
-        threshold,
-        labels=results.labels,
-        components=results.components,
-    )
-    return buffer.getvalue().encode()
-
-
-def zip_pngs(entries: Sequence[tuple[str, bytes]]) -> bytes:
-    """A zip archive of (file name, PNG bytes) pairs; PNGs are stored, not recompressed."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, data in entries:
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def safe_stem(name: str) -> str:
-    stem = Path(name).stem or "item"
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)[:80]
-
-
-def heatmap_file_name(rank: int, name: str) -> str:
-    """The zip entry of the heatmap of the item ``name`` at ``rank``: the item's path kept
-    (``hole/011.png`` -> ``hole/00001_011.png``), so items of different folders with one file
-    name stay apart; every part made safe for a file system."""
-    parts = [p for p in str(name).replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    folders = [safe_stem(p + ".x") for p in parts[:-1]]
-    return "/".join([*folders, f"{rank:05d}_{safe_stem(parts[-1] if parts else '')}.png"])
 
 
 # --------------------------------------------------------------------------- the service
@@ -765,9 +568,16 @@ class Service:
         with _run_errors():
             execute_replica(self.store, run_id, resume=resume)
 
-    def runs(self) -> list[Any]:
-        """Every run but those in the trash, newest first."""
-        return [r for r in self.store.list_runs() if self.store.trashed_at(r.id) is None]
+    def runs(
+        self, *, with_trash: bool = False, damaged: list[tuple[int, str]] | None = None
+    ) -> list[Any]:
+        """Every run but those in the trash (all of them ``with_trash``), newest first; runs
+        whose stored row cannot be read are left out and, given a list ``damaged``, added to
+        it as ``(id, reason)``."""
+        found = self.store.list_runs(damaged=damaged)
+        if with_trash:
+            return found
+        return [r for r in found if self.store.trashed_at(r.id) is None]
 
     def trashed_runs(self) -> list[tuple[Any, float]]:
         """The runs in the trash with when each was deleted, most recently deleted first."""
@@ -838,6 +648,30 @@ class Service:
         with _run_errors():
             return self.store.get(run_id)
 
+    def run_folder(self, run_id: int) -> RunFolder:
+        """Where the run's files are (:class:`deepad.runs.layout.RunFolder`)."""
+        return self.store.folder(run_id)
+
+    def log_path(self, run_id: int) -> Path:
+        """The run's log file (its worker's output, tracebacks of failures included)."""
+        return self.run_folder(run_id).log
+
+    def recorded_dataset(self, dataset_id: str) -> dict[str, Any] | None:
+        """The name, kind and item count the run store recorded of a dataset a run used
+        (there also when the dataset has left the registry), or None."""
+        return self.store.dataset_summary(dataset_id)
+
+    def metrics_at(self, run_id: int, threshold: float) -> dict[str, Any]:
+        """A finished run's flagged count and, with labels, precision, recall and F1 of its
+        stored scores at ``threshold`` (:func:`deepad.metrics.summary`)."""
+        table = self.store.scores(run_id)
+        labels = getattr(table, "label", None)
+        return metrics.summary(
+            None if labels is None else np.asarray(labels),
+            np.asarray(table.score, dtype=np.float64),
+            threshold,
+        )
+
     def _check_resumable(self, run_id: int) -> None:
         record = self.run(run_id)
         if not record.resumable:
@@ -882,7 +716,7 @@ class Service:
 
     def log_tail(self, run_id: int, lines: int = 40) -> str:
         """The end of a run's log file (the full story behind a one-line failure reason)."""
-        path = self.store.log_path(run_id)
+        path = self.log_path(run_id)
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -897,31 +731,8 @@ class Service:
         if record.status != "done":
             raise ServiceError(f"run {run_id} is {record.status}, not finished")
         table = self.store.scores(run_id)
-        scores = np.asarray(_column(table, "score"), dtype=np.float64)
-        labels = _column(table, "label")
-        labels = None if labels is None else np.asarray(labels, dtype=np.int8)
-        if labels is not None and not np.any(labels != UNKNOWN):
-            labels = None
-        names = [str(n) for n in _column(table, "name")]
-        classes = _column(table, "class")
-        if classes is None:
-            classes = _column(table, "classes")
-        components = _column(table, "components") or {}
-        config = record.config if isinstance(record.config, dict) else json.loads(record.config)
-        dataset_id = record.test_dataset or record.train_dataset
-        results = RunResults(
-            run_id=run_id,
-            method=record.method,
-            dataset_id=dataset_id,
-            kind=DataKind(self.record(dataset_id).kind),
-            names=names,
-            scores=scores,
-            labels=labels,
-            classes=None if classes is None else [str(c) for c in classes],
-            components={k: np.asarray(v, dtype=np.float64) for k, v in components.items()},
-            default_threshold=_default_threshold(record, scores),
-            contamination=float(config.get("contamination", 0.05)),
-        )
+        kind = DataKind(self.record(record.test_dataset or record.train_dataset).kind)
+        results = results_from_table(record, table, kind)
         with self._lock:
             self._results[run_id] = results
             while len(self._results) > 8:
@@ -940,13 +751,13 @@ class Service:
         """Save the threshold ``deepad score`` and the dashboard use, with where it came from
         (``contamination``, ``best F1``, ``target FPR``, ``manual``)."""
         self.store.set_threshold(run_id, float(value))
-        path = self.store.artifacts_dir(run_id) / THRESHOLD_SOURCE_FILE
+        path = self.run_folder(run_id).threshold_source
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"value": float(value), "source": str(source)}))
 
     def threshold_source(self, run_id: int) -> str:
         """Where the run's saved threshold came from, in words."""
-        path = self.store.artifacts_dir(run_id) / THRESHOLD_SOURCE_FILE
+        path = self.run_folder(run_id).threshold_source
         try:
             saved = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -962,7 +773,7 @@ class Service:
         """The run's saved maps / token weights / feature weights, or None if it has none."""
         from deepad.runs.artifacts import load_explanations, read_manifest
 
-        folder = self.store.artifacts_dir(run_id) / "explain"
+        folder = self.run_folder(run_id).explain
         try:
             loaded = load_explanations(folder)
         except (OSError, ValueError, KeyError) as error:
@@ -970,13 +781,7 @@ class Service:
             return None
         if loaded is None:
             return None
-        index, explanation = loaded
-        n = len(self.results(run_id))
-        row = np.full(n, -1, dtype=np.int64)
-        keep = (index >= 0) & (index < n)
-        row[index[keep]] = np.flatnonzero(keep)
-        manifest = read_manifest(folder) or {}
-        return Explanations(explanation, row, partial=bool(manifest.get("partial")))
+        return explanations_of(loaded, len(self.results(run_id)), read_manifest(folder))
 
     def defect_table(self, run_id: int, threshold: float) -> list[dict[str, Any]]:
         """Per defect type of a labeled test set: count, image AUROC (that type against the
@@ -988,7 +793,7 @@ class Service:
         fixed = getattr(results, "_defects", None)  # counts and AUROCs never change
         if fixed is None:
             fixed = metrics.by_defect(results.labels, results.scores, results.classes, np.inf)
-            path = self.store.artifacts_dir(run_id) / DEFECTS_FILE
+            path = self.run_folder(run_id).defects
             try:
                 pixel = json.loads(path.read_text())
             except (OSError, ValueError):
@@ -1009,9 +814,9 @@ class Service:
         """The JSON metadata a run's detector saved (e.g. FCDD's receptive field, CVDD's top
         words per context), read without loading the network."""
         from deepad.errors import ModelFileError
-        from deepad.models.checksum import read_model_json
+        from deepad.models.checksum import MODEL_FILES, read_model_json
 
-        path = self.store.artifacts_dir(run_id) / "model" / "detector.json"
+        path = self.run_folder(run_id).model / MODEL_FILES[0]
         if not path.exists():
             return {}
         try:
@@ -1031,7 +836,7 @@ class Service:
         from deepad.models.checksum import model_checksum
 
         record = self.run(run_id)
-        folder = self.store.artifacts_dir(run_id) / "model"
+        folder = self.run_folder(run_id).model
         if record.model_checksum is not None:
             if model_checksum(folder) != record.model_checksum:
                 raise ModelFileError(
@@ -1093,7 +898,7 @@ class Service:
         if format != "onnx":
             raise ServiceError(f"unknown export format {format!r}; known: onnx")
         detector = self._finished_model(run_id, "be exported")
-        path = Path(output) if output else self.store.artifacts_dir(run_id) / "model.onnx"
+        path = Path(output) if output else self.run_folder(run_id).onnx
         try:
             done = export.export_onnx(detector, path)
         except export.ExportError as error:
@@ -1113,28 +918,8 @@ class Service:
     def compare(self, run_ids: Sequence[int]) -> list[dict[str, Any]]:
         """One row per run: method, data, settings that differ, metrics."""
         records = [self.run(i) for i in run_ids]
-        configs = [
-            r.config if isinstance(r.config, dict) else json.loads(r.config) for r in records
-        ]
-        keys = sorted({k for c in configs for k in c})
-        differing = [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
-        rows = []
         best = set(self.best_runs().values())
-        for record, config in zip(records, configs, strict=True):
-            found = dict(record.metrics) if isinstance(record.metrics, dict) else {}
-            found.update(self._at_saved_threshold(record))
-            # metrics first: with several methods the differing settings are many
-            row = {
-                "run": record.id,
-                "best": "★" if record.id in best else "",
-                "method": record.method,
-                "status": record.status,
-            }
-            row.update({k: found.get(k) for k in METRIC_ORDER if k in found})
-            row.update({k: v for k, v in found.items() if k not in METRIC_ORDER})
-            row.update({f"set {k}": _setting_text(config.get(k)) for k in differing})
-            rows.append(row)
-        return rows
+        return comparison_rows(records, best, [self._at_saved_threshold(r) for r in records])
 
     def _at_saved_threshold(self, record: Any) -> dict[str, Any]:
         """P/R/F1 and the flagged count at the threshold saved for scoring (when one was
@@ -1145,11 +930,7 @@ class Service:
             results = self.results(record.id)
         except Exception:  # a run without scores: its recorded metrics stand
             return {}
-        point = metrics.operating_point(results.labels, results.scores, record.threshold)
-        out: dict[str, Any] = {"threshold": float(record.threshold), "flagged": point.flagged}
-        if results.has_labels:
-            out.update(precision=point.precision, recall=point.recall, f1=point.f1)
-        return out
+        return at_threshold(results, record.threshold)
 
     # ------------------------------------------------------------------ the model, in use
     def model_archive(self, run_id: int) -> bytes:
@@ -1157,7 +938,7 @@ class Service:
         and the threshold saved for scoring (``threshold.json``)."""
         if self.run(run_id).status != "done":
             raise ServiceError(f"run {run_id} is not finished; it has no model to download")
-        folder = self.store.model_dir(run_id)
+        folder = self.run_folder(run_id).model
         files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
         if not files:
             raise ServiceError(f"run {run_id} kept no model files")
@@ -1169,7 +950,8 @@ class Service:
                 "threshold": self.threshold(run_id),
                 "source": self.threshold_source(run_id),
             }
-            archive.writestr(f"run{run_id}_model/threshold.json", json.dumps(threshold))
+            name = self.run_folder(run_id).threshold_source.name
+            archive.writestr(f"run{run_id}_model/{name}", json.dumps(threshold))
         return buffer.getvalue()
 
     @staticmethod
@@ -1187,7 +969,7 @@ class Service:
         from deepad.runs.jobs import _worker_env
 
         self._finished_model_record(run_id, "be exported")
-        out = self.store.artifacts_dir(run_id) / "export.json"
+        out = self.run_folder(run_id).export_result
         out.unlink(missing_ok=True)
         command = [
             sys.executable, "-m", "deepad.tasks", "--home", str(self.store.home),
@@ -1259,27 +1041,24 @@ class Service:
     def score_jobs(self, run_id: int) -> list[dict[str, Any]]:
         """The run's score jobs, newest first: ``{job, dataset, status, done, total[,
         error]}``."""
-        from deepad.runs.jobs import score_job_folders
-
         found = []
-        for folder in score_job_folders(self.store, run_id):
+        for folder in self.run_folder(run_id).score_jobs():
             try:
-                state = json.loads((folder / "progress.json").read_text())
+                state = json.loads(folder.progress.read_text())
             except (OSError, ValueError):
                 continue
-            found.append({"job": folder.name, **state})
+            found.append({"job": folder.job, **state})
         return found
 
     def scored_results(self, run_id: int, job: str) -> tuple[RunResults, Explanations | None]:
         """A finished score job's items as :class:`RunResults` (ranked, flagged, exported
         like a run's test set) at the run's saved threshold, and its heatmaps if any."""
         from deepad.runs.artifacts import load_explanations, read_manifest
-        from deepad.runs.jobs import score_job_folder
 
-        folder = score_job_folder(self.store, run_id, job)
         try:
-            state = json.loads((folder / "progress.json").read_text())
-            saved = np.load(folder / "scores.npz")
+            folder = self.run_folder(run_id).score_job(job)
+            state = json.loads(folder.progress.read_text())
+            saved = np.load(folder.scores)
         except (OSError, ValueError) as error:
             raise ServiceError(f"score job {job} of run {run_id} has no results: {error}") from None
         if state.get("status") != "done":
@@ -1287,41 +1066,17 @@ class Service:
         dataset_id = str(state["dataset"])
         data = self.dataset(dataset_id)
         with saved:
-            scores = np.asarray(saved["score"], np.float64)
-            components = {
-                k[len("component.") :]: np.asarray(saved[k], np.float64)
-                for k in saved.files
-                if k.startswith("component.")
-            }
-        labels = None
-        if data.labels is not None and np.any(np.asarray(data.labels) != UNKNOWN):
-            labels = np.asarray(data.labels, np.int8)
-        threshold = self.threshold(run_id)
-        results = RunResults(
-            run_id=run_id,
-            method=self.run(run_id).method,
-            dataset_id=dataset_id,
-            kind=data.kind,
-            names=list(data.names),
-            scores=scores,
-            labels=labels,
-            classes=None if data.classes is None else [str(c) for c in data.classes],
-            components=components,
-            default_threshold=threshold,
+            arrays = {k: np.asarray(saved[k]) for k in saved.files}
+        results = scored_results(
+            run_id, self.run(run_id).method, dataset_id, data, arrays, self.threshold(run_id)
         )
-        explanations = None
         try:
-            loaded = load_explanations(folder / "explain")
+            loaded = load_explanations(folder.explain)
         except (OSError, ValueError, KeyError):
             loaded = None
-        if loaded is not None:
-            index, explanation = loaded
-            row = np.full(len(results), -1, dtype=np.int64)
-            keep = (index >= 0) & (index < len(results))
-            row[index[keep]] = np.flatnonzero(keep)
-            manifest = read_manifest(folder / "explain") or {}
-            explanations = Explanations(explanation, row, partial=bool(manifest.get("partial")))
-        return results, explanations
+        if loaded is None:
+            return results, None
+        return results, explanations_of(loaded, len(results), read_manifest(folder.explain))
 
     # ------------------------------------------------------------------ explainers
     def explain_item(
@@ -1367,10 +1122,10 @@ class Service:
         )
 
     def _precomputed_item(self, run_id: int, item: int) -> ItemExplanation | None:
-        from deepad.explain.precompute import FOLDER, read_item
+        from deepad.explain.precompute import read_item
 
         try:
-            found = read_item(self.store.artifacts_dir(run_id) / FOLDER, item)
+            found = read_item(self.run_folder(run_id).explainer_items, item)
         except (OSError, ValueError, KeyError) as error:
             log.warning("precomputed explanations of run %d unreadable: %s", run_id, error)
             return None
@@ -1405,38 +1160,25 @@ class Service:
 
     def explain_job(self, run_id: int) -> dict[str, Any] | None:
         """The explain job's progress (``status``, ``done``, ``total``) or None if never run."""
-        path = self.store.artifacts_dir(run_id) / "explainers" / "progress.json"
+        path = self.run_folder(run_id).explain_progress
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):
             return None
 
     def cancel_explain_job(self, run_id: int) -> None:
-        folder = self.store.artifacts_dir(run_id) / "explainers"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "cancel").touch()
+        folder = self.run_folder(run_id)
+        folder.explainers.mkdir(parents=True, exist_ok=True)
+        folder.explain_cancel.touch()
 
     def explainer_table(self, run_id: int) -> list[dict[str, Any]]:
         """The explain job's comparison rows (pixel AUROC, cosine, Clever Hans score per
         explainer and defect kind); empty until it has finished or without masks."""
-        path = self.store.artifacts_dir(run_id) / "explainers" / "summary.json"
+        path = self.run_folder(run_id).explain_summary
         try:
             return list(json.loads(path.read_text()).get("rows", []))
         except (OSError, ValueError):
             return []
-
-
-@dataclass(frozen=True)
-class ItemExplanation:
-    """One item's explanations by explainer (``default`` = the method's own map), its score,
-    and for LRP the relevance that reached the input and what biases absorbed."""
-
-    maps: dict[str, np.ndarray]
-    score: float
-    relevance_sum: float | None = None
-    absorbed: float | None = None
-    seconds: float = float("nan")
-    source: str = "computed"  # or "precomputed": read from what the run stored when scoring
 
 
 SCORE_CHUNK = scoring.SCORE_CHUNK
@@ -1522,35 +1264,3 @@ def _run_errors() -> Iterator[None]:
         yield
     except (RunNotFound, RunStateError) as error:
         raise ServiceError(str(error)) from error
-
-
-METRIC_ORDER = ("auroc", "auprc", "pixel_auroc", "aupro", "f1", "precision", "recall", "flagged")
-
-
-def _setting_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
-def _column(table: Any, name: str) -> Any:
-    if isinstance(table, dict):
-        return table.get(name)
-    return getattr(table, name, None)
-
-
-def _default_threshold(record: Any, scores: np.ndarray) -> float:
-    found = record.metrics if isinstance(record.metrics, dict) else {}
-    value = found.get("threshold")
-    if value is None:
-        value = getattr(record, "threshold", None)
-    return float(value) if value is not None else float(np.quantile(scores, 0.95))
-
-
-def fcdd_upsample(low_res: np.ndarray, meta: dict[str, Any], sigma: float) -> np.ndarray:
-    """FCDD's Gaussian receptive-field upsampling of stored low-resolution maps with ``sigma``
-    (numpy only, so the dashboard re-upsamples without torch)."""
-    rf = ReceptiveField.from_json(meta["receptive_field"])
-    return upsample_numpy(low_res, rf, sigma, size=int(meta["image_size"]))

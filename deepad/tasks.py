@@ -23,24 +23,24 @@ from typing import Any
 
 import numpy as np
 
-from deepad.runs.jobs import score_job_folder
+from deepad.runs.layout import ScoreJobFolder
 from deepad.runs.workflow import one_line
 
 log = logging.getLogger(__name__)
 
 
-def _write(folder: Path, state: dict[str, Any]) -> None:
-    temporary = folder / "progress.tmp"
+def _write(folder: ScoreJobFolder, state: dict[str, Any]) -> None:
+    temporary = folder.progress.with_suffix(".tmp")
     temporary.write_text(json.dumps(state))
-    temporary.replace(folder / "progress.json")
+    temporary.replace(folder.progress)
 
 
 def run_score_job(home: Path, run_id: int, job: str) -> int:
     from deepad.service import Service
 
     svc = Service(home)
-    folder = score_job_folder(svc.store, run_id, job)
-    state = json.loads((folder / "progress.json").read_text())
+    folder = svc.run_folder(run_id).score_job(job)
+    state = json.loads(folder.progress.read_text())
     state.update(status="running", started=time.time())
     _write(folder, state)
 
@@ -53,7 +53,7 @@ def run_score_job(home: Path, run_id: int, job: str) -> int:
         arrays = {"score": np.asarray(scored.scores.score, np.float64)}
         for name, values in (scored.scores.components or {}).items():
             arrays[f"component.{name}"] = np.asarray(values, np.float64)
-        np.savez(folder / "scores.npz", **arrays)
+        np.savez(folder.scores, **arrays)
         _explain(svc, run_id, scored.dataset, folder)
     except Exception as error:
         log.exception("score job %s of run %d failed", job, run_id)
@@ -73,7 +73,7 @@ def run_score_job(home: Path, run_id: int, job: str) -> int:
     return 0
 
 
-def _explain(svc: Any, run_id: int, data: Any, folder: Path) -> None:
+def _explain(svc: Any, run_id: int, data: Any, folder: ScoreJobFolder) -> None:
     """Heatmaps / word weights of the scored items, where the method explains (a failure
     here leaves the scores standing)."""
     from deepad.runs.workflow import _score_and_explain
@@ -82,7 +82,7 @@ def _explain(svc: Any, run_id: int, data: Any, folder: Path) -> None:
     if not svc.method(svc.run(run_id).method).explains:
         return
     try:
-        _score_and_explain(detector, data, folder / "explain")
+        _score_and_explain(detector, data, folder.explain)
     except Exception:
         log.exception("explaining the scored items failed; their scores stand")
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "--export", type=Path, metavar="JSON", help="export a finished run as ONNX; result here"
     )
     args = parser.parse_args(argv)
-    if args.score:  # new data scored by a finished run: state in runs/<id>/scored/<job>/
+    if args.score:  # new data scored by a finished run: state in RunFolder.score_job(job)
         return run_score_job(args.home, args.run_id, args.score)
     return run_export(args.home, args.run_id, args.export)
 

@@ -4,7 +4,8 @@ import streamlit as st
 
 from deepad.data.types import DataKind
 from deepad.markup import escape_markdown as md
-from deepad.service import FILTERS, ServiceError
+from deepad.run_results import FILTERS
+from deepad.service import ServiceError
 from pages.components import export, items, runinfo
 from pages.components.state import (
     EXPLAIN_ITEM,

@@ -7,7 +7,8 @@ import streamlit as st
 from deepad import metrics, viz
 from deepad.data.types import DataKind
 from deepad.markup import escape_markdown as md
-from deepad.service import FILTERS, ServiceError, flagged_csv, ranked, write_scores_csv
+from deepad.run_results import FILTERS, flagged_csv, ranked, write_scores_csv
+from deepad.service import ServiceError
 from pages.components import datasets, items, runinfo
 from pages.components.state import TRAIN, finished_runs, service
 from pages.views import view_for

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from deepad.data.synthetic import defect_benchmark, write_labeled_layout
-from deepad.service import Service, ranked
+from deepad.run_results import ranked
+from deepad.service import Service
 from tests.browser_support import (
     MARKS,
     STEP_MS,

@@ -110,7 +110,7 @@ def test_resume_continues_an_interrupted_run_in_the_foreground(home, capsys, mon
     assert run(home, "train", "--resume", str(run_id)) == 0
     assert store.get(run_id).status == DONE
     assert [h["epoch"] for h in store.history(run_id)] == [1, 2, 3]
-    assert "resuming run" in store.log_path(run_id).read_text()
+    assert "resuming run" in store.folder(run_id).log.read_text()
 
 
 @pytest.mark.parametrize(
@@ -313,3 +313,24 @@ def test_train_auto_on_a_table_picks_what_the_measured_table_says(home, tmp_path
     assert "method auto: 40 rows × 3 columns, " in out and " → " in out
     record = RunStore(home).get(1)
     assert record.status == DONE and record.method in MEASURED["table"]["unlabeled"]
+
+
+def test_runs_live_on_a_shared_artifact_root_given_by_flag(home, tmp_path, capsys, monkeypatch):
+    from deepad.runs.layout import ARTIFACTS_ENV
+
+    monkeypatch.setenv(ARTIFACTS_ENV, "")  # restored after the test: main sets it
+    monkeypatch.delenv(ARTIFACTS_ENV)
+    mount = tmp_path / "mount"
+    assert run(home, "--artifacts", str(mount), "runs", "list") == 2
+    assert "shared artifact root" in capsys.readouterr().err  # one line, nothing created
+    assert not mount.exists()
+    mount.mkdir()
+    store = RunStore(home, artifacts=mount)
+    registry = MemoryRegistry()
+    registry.add(blob_images(16), "train")
+    run_id = store.create_run("tiny", {"epochs": 1, "device": "cpu"}, "train")
+    execute(store, run_id, registry=registry)
+    assert run(home, "--artifacts", str(mount), "runs", "show", str(run_id)) == 0
+    out = capsys.readouterr().out
+    assert f"folder {mount / str(run_id)}" in out and "last epochs: 1:" in out
+    assert (mount / str(run_id) / "model").is_dir() and not (home / "runs" / str(run_id)).exists()

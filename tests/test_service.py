@@ -8,10 +8,8 @@ from PIL import Image
 
 from deepad import metrics
 from deepad.data.types import UNKNOWN, DataKind, as_dataset
-from deepad.service import (
+from deepad.run_results import (
     RunResults,
-    Service,
-    ServiceError,
     flagged_csv,
     ranked,
     safe_stem,
@@ -19,6 +17,7 @@ from deepad.service import (
     write_scores_csv,
     zip_pngs,
 )
+from deepad.service import Service, ServiceError
 
 
 def results(n: int = 10, labels: bool = True, seed: int = 0) -> RunResults:

@@ -14,15 +14,8 @@ import pytest
 
 from deepad import metrics
 from deepad.data.types import DataKind, Dataset
-from deepad.service import (
-    EXPORTABLE,
-    Service,
-    ServiceError,
-    flagged_csv,
-    heatmap_file_name,
-    ranked,
-    write_scores_csv,
-)
+from deepad.run_results import flagged_csv, heatmap_file_name, ranked, write_scores_csv
+from deepad.service import EXPORTABLE, Service, ServiceError
 from tests.pages.helpers import finished_run, image_sets, png, scored_run, zip_of
 
 
@@ -189,12 +182,10 @@ def test_new_data_scored_in_a_job_like_deepad_score_and_the_model_downloads(tmp_
     run_id = finished_run(svc, epochs=1)
     _, test = image_sets(seed=5)
     new_id = svc.registry.add(test, name="new photos").id
-    from deepad.runs.jobs import score_job_folder
-
     # the job's process, run here: what start_score_job spawns
-    folder = score_job_folder(svc.store, run_id, "1")
-    folder.mkdir(parents=True)
-    (folder / "progress.json").write_text(json.dumps({"status": "queued", "dataset": new_id}))
+    folder = svc.run_folder(run_id).score_job("1")
+    folder.path.mkdir(parents=True)
+    folder.progress.write_text(json.dumps({"status": "queued", "dataset": new_id}))
     assert run_score_job(tmp_path, run_id, "1") == 0
     jobs = svc.score_jobs(run_id)
     assert jobs[0]["status"] == "done" and jobs[0]["done"] == len(test)

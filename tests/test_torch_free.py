@@ -15,7 +15,8 @@ import numpy as np
 
 from deepad.data.types import DataKind, Dataset
 from deepad.results import FeatureWeights, ImageMaps, TokenWeights, explanation_kind
-from deepad.service import Explanations, Service
+from deepad.run_results import Explanations
+from deepad.service import Service
 from pages.components.state import TRAIN
 from tests.pages.helpers import ROOT, blob, fake_run, noise
 

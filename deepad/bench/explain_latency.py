@@ -73,7 +73,7 @@ print(json.dumps({"runs": out, "torch": torch}))
 
 def _train(home: Path, demos: list[tuple[str, str]], seed: int) -> list[dict[str, Any]]:
     from deepad.bench.demos import run_demo
-    from deepad.explain.precompute import FOLDER, read_manifest
+    from deepad.explain.precompute import read_manifest
     from deepad.runs import RunStore
 
     store = RunStore(home)
@@ -81,7 +81,7 @@ def _train(home: Path, demos: list[tuple[str, str]], seed: int) -> list[dict[str
     for demo, method in demos:
         run_demo(home, demo, method, seed=seed)
         record = max(store.list_runs(), key=lambda r: r.id)
-        manifest = read_manifest(store.artifacts_dir(record.id) / FOLDER) or {}
+        manifest = read_manifest(store.folder(record.id).explainer_items) or {}
         rows.append(
             {
                 "demo": demo,

@@ -34,6 +34,7 @@ RESULTS = Path("benchmarks") / "results"
 
 def fcdd_run(svc, n: int, side: int = 64, seed: int = 0) -> int:
     """A finished FCDD run over ``n`` labeled images with masks, maps and low-res maps."""
+    from deepad.models.checksum import MODEL_FILES
     from deepad.runs.artifacts import write_explanations
 
     rng = np.random.default_rng(seed)
@@ -53,14 +54,14 @@ def fcdd_run(svc, n: int, side: int = 64, seed: int = 0) -> int:
     run_id = svc.store.create_run("fcdd", {"epochs": 1}, dataset_id, dataset_id)
     svc.store.write_scores(run_id, names=names, scores=scores, labels=labels, classes=defects)
     write_explanations(
-        svc.store.artifacts_dir(run_id) / "explain",
+        svc.run_folder(run_id).explain,
         lambda p: ImageMaps(maps=np.kron(low[p], np.ones((8, 8), np.float32)), low_res=low[p]),
         np.arange(n),
     )
-    model = svc.store.artifacts_dir(run_id) / "model"
+    model = svc.run_folder(run_id).model
     model.mkdir(parents=True, exist_ok=True)
     meta = {"receptive_field": {"size": 18, "jump": 8, "start": 3.5}, "image_size": side}
-    (model / "detector.json").write_text(json.dumps({"meta": {**meta, "sigma": 4.0}}))
+    (model / MODEL_FILES[0]).write_text(json.dumps({"meta": {**meta, "sigma": 4.0}}))
     threshold = float(np.quantile(scores, 0.9))
     found = {**metrics.summary(labels, scores, threshold), "pixel_auroc": 0.9}
     svc.store.update(run_id, status="done", progress=1.0, threshold=threshold, metrics=found)

@@ -632,11 +632,14 @@ def kill_and_resume(
             state["plan"] = None
             time.sleep(0.5)
             jobs.reconcile(store, stale_after=3600)
-            run_dir = store.artifacts_dir(run_id)
-            if rng.random() < 0.3 and (run_dir / "last.safetensors").exists():
-                with open(run_dir / "last.safetensors", "r+b") as f:
+            from deepad.train.checkpoint import checkpoint_files, checkpoint_stem, has_checkpoint
+
+            checkpoints = store.folder(run_id).checkpoints
+            newest = checkpoint_files(checkpoint_stem(checkpoints))[1]  # its tensors
+            if rng.random() < 0.3 and newest.exists():
+                with open(newest, "r+b") as f:
                     f.truncate(rng.randint(0, 64))  # a damaged newest checkpoint
-            if (run_dir / "last.json").exists() or (run_dir / "prev.json").exists():
+            if has_checkpoint(checkpoints):
                 tally.resumed += 1
             state["pid"] = jobs.start_run(store, run_id, resume=True)
         if not busy:
@@ -751,9 +754,9 @@ def lost_index(work: Path, rng: random.Random, tally: Tally) -> None:
         store = RunStore(home)
         for i in range(3):
             run_id = store.create_run("kde", {"seed": i}, f"{i:016d}")
-            (store.artifacts_dir(run_id) / "run.log").write_text(f"run {run_id}\n")
+            store.folder(run_id).log.write_text(f"run {run_id}\n")
         store.close()
-        runs = home / "runs"
+        runs = store.artifacts.root
         before = _tree_of(runs)
         db = home / "runs.db"
         for side in ("runs.db-wal", "runs.db-shm"):
@@ -963,7 +966,7 @@ def checksum_mismatch(work: Path, rng: random.Random, tally: Tally) -> None:
             images = [np.zeros((8, 8), np.uint8)] * 3
             train = svc.registry.add(Dataset(DataKind.IMAGE, images, ["a", "b", "c"])).id
         run_id = svc.store.create_run(method, {}, train)
-        folder = svc.store.model_dir(run_id)
+        folder = svc.run_folder(run_id).model
         get_method("kde")().fit(table).save(folder)
         checksum = model_checksum(folder) if how not in ("method", "kind") else None
         svc.store.update(run_id, status="done", threshold=1.0, model_checksum=checksum)

@@ -5,9 +5,9 @@
   sum and absorbed relevance (:func:`explain_item`);
 - the whole scored set, as a background job started by :func:`deepad.runs.jobs.start_explain`
   (:func:`run_job`): maps of every explainer for every item, and the explainer comparison of
-  :mod:`deepad.explain.evaluate` where the data has ground-truth masks. It writes into the
-  run's folder, ``explainers/``: ``progress.json`` (status, done, total), ``summary.json``
-  (the comparison table) and stops when a ``cancel`` file appears there.
+  :mod:`deepad.explain.evaluate` where the data has ground-truth masks. It writes its
+  progress (status, done, total) and the comparison table into the run's folder and stops
+  when asked to (the ``explain_*`` paths of :class:`deepad.runs.layout.RunFolder`).
 """
 
 from __future__ import annotations
@@ -18,15 +18,17 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deepad.explain.evaluate import compare_explainers
 from deepad.results import FeatureWeights, ImageMaps, TokenWeights
 
+if TYPE_CHECKING:
+    from deepad.runs.layout import RunFolder
+
 log = logging.getLogger(__name__)
-FOLDER = "explainers"
 _CHUNK = 32
 
 
@@ -59,18 +61,18 @@ def explain_item(detector: Any, item: Any) -> dict[str, Any]:
     return out
 
 
-def _run_parts(home: Path, run_id: int) -> tuple[Any, Any, Path]:
+def _run_parts(home: Path, run_id: int) -> tuple[Any, Any, RunFolder]:
     from deepad.service import Service
 
     svc = Service(home)
     results = svc.results(run_id)
     data = svc.dataset(results.dataset_id)
     detector = svc.model(run_id)  # checked against the run's checksum, method and kind
-    return detector, data, svc.store.artifacts_dir(run_id) / FOLDER
+    return detector, data, svc.run_folder(run_id)
 
 
-def _write_progress(folder: Path, **fields: Any) -> None:
-    path = folder / "progress.json"
+def _write_progress(folder: RunFolder, **fields: Any) -> None:
+    path = folder.explain_progress
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({**fields, "time": time.time()}))
     tmp.replace(path)
@@ -79,15 +81,15 @@ def _write_progress(folder: Path, **fields: Any) -> None:
 def run_job(home: Path, run_id: int) -> int:
     """Every explainer over the run's scored set; the comparison table where masks exist."""
     detector, data, folder = _run_parts(home, run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "cancel").unlink(missing_ok=True)
+    folder.explainers.mkdir(parents=True, exist_ok=True)
+    folder.explain_cancel.unlink(missing_ok=True)
     methods = detector.explanation_methods()
     total = len(data)
     maps: dict[str, list[np.ndarray]] = {m: [] for m in methods}
     _write_progress(folder, status="running", done=0, total=total)
     try:
         for first in range(0, total, _CHUNK):
-            if (folder / "cancel").exists():
+            if folder.explain_cancel.exists():
                 _write_progress(folder, status="cancelled", done=first, total=total)
                 return 1
             part = data.subset(np.arange(first, min(first + _CHUNK, total)))
@@ -97,7 +99,7 @@ def run_job(home: Path, run_id: int) -> int:
         image_maps = {m: np.stack(v) for m, v in maps.items() if v and v[0].ndim == 2}
         scores = detector.decision_function(data) if data.labels is not None else None
         rows = compare_explainers(data, image_maps, scores)
-        (folder / "summary.json").write_text(json.dumps({"rows": rows, "methods": methods}))
+        folder.explain_summary.write_text(json.dumps({"rows": rows, "methods": methods}))
         _write_progress(folder, status="done", done=total, total=total)
     except Exception as error:  # reported to the page through the progress file
         log.exception("explaining run %d failed", run_id)

@@ -7,7 +7,7 @@ scoring: every explainer besides the method's own map (which the run stores anyw
 :mod:`deepad.runs.artifacts`) — LRP, the gradient baselines — for the top-scored items first,
 chunk by chunk, until all items are done or :data:`SECONDS` have passed; LRP's conservation
 report (relevance at the input, absorbed, score) comes from the same propagation. Stored in
-the run's ``explainers/items/``:
+the folder given (a run's ``RunFolder.explainer_items``):
 
 - ``manifest.json``: ``methods``, ``count``, ``seconds`` (compute time of all), ``complete``;
 - ``index.npy``: int64 positions of the explained items (sorted), shared by every method;
@@ -36,7 +36,6 @@ from deepad.results import Explanation, FeatureWeights, ImageMaps, TokenWeights
 
 log = logging.getLogger(__name__)
 
-FOLDER = Path("explainers") / "items"
 SECONDS = 60.0  # compute budget per run: the demo models finish well inside it
 _CHUNK = 64
 

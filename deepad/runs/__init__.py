@@ -1,8 +1,9 @@
 """Training runs: the run store, background jobs and the end-to-end run workflow.
 
 ``RunStore`` keeps runs, their per-epoch history and per-item scores in SQLite (WAL) or a
-shared PostgreSQL database, with artifacts in one folder per run; :mod:`deepad.runs.jobs` starts each run in its own worker
-process, cancels it and recovers after crashes; :func:`deepad.runs.workflow.execute` does
+shared PostgreSQL database, with artifacts in one folder per run (whose paths
+:class:`deepad.runs.layout.RunFolder` names); :mod:`deepad.runs.jobs` starts each run in its
+own worker process, cancels it and recovers after crashes; :func:`deepad.runs.workflow.execute` does
 one run (fit, save, score, explain, metrics) in the current process.
 """
 

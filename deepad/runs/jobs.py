@@ -45,7 +45,6 @@ from deepad.runs.store import (
 
 log = logging.getLogger(__name__)
 
-RESUME_MARKER = "resume-queued"  # in the run folder: start this queued run with --resume
 STALE_SECONDS = 120.0  # a heartbeat this old means the worker is gone or hung
 CANCEL_GRACE_SECONDS = 10.0  # how long a cooperative cancel may take before SIGTERM
 
@@ -81,13 +80,16 @@ def _is_worker_process(pid: int) -> bool:
     return any("deepad" in part for part in cmdline)
 
 
-def _worker_env(store_url: str | None = None) -> dict[str, str]:
+def _worker_env(
+    store_url: str | None = None, artifacts: dict[str, str] | None = None
+) -> dict[str, str]:
     """The worker must import this same deepad, even when it is not installed, and record
     into the same store (its URL travels in the environment, not on the command line, where
-    every user of the machine could read a password in it)."""
+    every user of the machine could read a password in it) and the same artifact root."""
     env = dict(os.environ)
     if store_url:
         env[STORE_URL_ENV] = store_url
+    env.update(artifacts or {})
     root = str(Path(deepad.__file__).resolve().parent.parent)
     parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in parts:
@@ -105,7 +107,7 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     """
     record = store.get(run_id)
     _check_not_running(record)
-    marker = store.artifacts_dir(run_id) / RESUME_MARKER
+    marker = store.folder(run_id).resume_marker
     if record.status == QUEUED and marker.exists():
         resume = True  # resumed into the queue: continue from its checkpoint now
     allowed = (QUEUED, *RESUMABLE) if resume else (QUEUED,)
@@ -132,11 +134,11 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
         ray_runner.submit(store, run_id, resume=resume)
         return 0
     marker.unlink(missing_ok=True)
-    store.artifacts_dir(run_id).joinpath(ray_runner.MARKER).unlink(missing_ok=True)
+    store.folder(run_id).ray_marker.unlink(missing_ok=True)
     command = [sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id)]
     if resume:
         command.append("--resume")
-    process = _spawn(command, store.log_path(run_id), store.url)
+    process = _spawn(command, store, run_id)
     # the worker writes its own PID too once it starts; recording it here closes the gap
     store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
     log.info("run %d started in process %d", run_id, process.pid)
@@ -158,8 +160,9 @@ def _check_not_running(record: RunRecord) -> None:
         raise RunStateError(f"run {record.id} is still running in process {record.pid}")
 
 
-def _spawn(command: list[str], log_path: Path, store_url: str | None = None) -> subprocess.Popen:
-    """A detached worker process writing into ``log_path`` (owner-only), reaped when it exits."""
+def _spawn(command: list[str], store: RunStore, run_id: int) -> subprocess.Popen:
+    """A detached worker process writing into the run's log (owner-only), reaped when it exits."""
+    log_path = store.folder(run_id).log
     private_dir(log_path.parent)
     with open(private_file(log_path), "ab") as log_file:
         kwargs: dict = {}
@@ -172,7 +175,7 @@ def _spawn(command: list[str], log_path: Path, store_url: str | None = None) -> 
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env=_worker_env(store_url),
+            env=_worker_env(store.url, store.artifacts.environment()),
             close_fds=True,
             **kwargs,
         )
@@ -299,7 +302,7 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
             error=(
                 "the training process stopped unexpectedly; resume to continue"
                 if record.status == RUNNING
-                else "the worker process ended before the run started; see run.log"
+                else "the worker process ended before the run started; see the run's log"
             ),
         ):
             log.info("run %d marked interrupted", record.id)
@@ -398,9 +401,9 @@ def enqueue_resume(store: RunStore, run_id: int) -> None:
     _check_not_running(record)
     if record.status not in RESUMABLE:
         raise RunStateError(f"run {run_id} is {record.status} and cannot be resumed")
-    folder = store.artifacts_dir(run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / RESUME_MARKER).write_text("")
+    folder = store.folder(run_id)
+    folder.path.mkdir(parents=True, exist_ok=True)
+    folder.resume_marker.write_text("")
     if not store.transition(
         run_id,
         RESUMABLE,
@@ -449,54 +452,35 @@ def start_explain(store: RunStore, run_id: int) -> int:
     """Start the explain job of finished run ``run_id`` (every explainer over its scored
     set, :mod:`deepad.explain.job`) in its own process; returns its PID. Its progress and
     cancel flag live in the run's ``explainers/`` folder, its output goes to the run log."""
-    folder = store.artifacts_dir(run_id) / "explainers"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "cancel").unlink(missing_ok=True)
-    (folder / "progress.json").write_text('{"status": "queued", "done": 0, "total": 0}')
+    folder = store.folder(run_id)
+    folder.explainers.mkdir(parents=True, exist_ok=True)
+    folder.explain_cancel.unlink(missing_ok=True)
+    folder.explain_progress.write_text('{"status": "queued", "done": 0, "total": 0}')
     command = [
         sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id),
         "--explain",
     ]  # fmt: skip
-    process = _spawn(command, store.log_path(run_id), store.url)
+    process = _spawn(command, store, run_id)
     log.info("explain job of run %d started in process %d", run_id, process.pid)
     return process.pid
 
 
 # --------------------------------------------------------------------------- score jobs
-# New data scored by a finished run, one folder per job: runs/<id>/scored/<job>/ holds
-# progress.json ({status, dataset, done, total[, error]}), scores.npz and explain/ (heatmaps).
-SCORED = "scored"
-
-
-def score_job_folder(store: RunStore, run_id: int, job: str) -> Path:
-    if not job.isdigit():
-        raise ValueError(f"no score job {job!r}")
-    return store.artifacts_dir(run_id) / SCORED / job
-
-
-def score_job_folders(store: RunStore, run_id: int) -> list[Path]:
-    """The run's score-job folders, newest first."""
-    root = store.artifacts_dir(run_id) / SCORED
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if p.is_dir() and p.name.isdigit()]
-    return sorted(found, key=lambda p: -int(p.name))
+# New data scored by a finished run, one folder per job (RunFolder.score_job).
 
 
 def start_scoring(store: RunStore, run_id: int, dataset_id: str) -> str:
     """Score the registered dataset ``dataset_id`` with finished run ``run_id`` in its own
     process (:mod:`deepad.tasks`); returns the job's id."""
-    existing = score_job_folders(store, run_id)
-    job = str(int(existing[0].name) + 1 if existing else 1)
-    folder = score_job_folder(store, run_id, job)
-    private_dir(folder.parent)
-    private_dir(folder)
+    folder = store.folder(run_id).next_score_job()
+    job = folder.job
+    private_dir(folder.path)
     state = {"status": "queued", "dataset": str(dataset_id), "done": 0, "total": 0}
-    (folder / "progress.json").write_text(json.dumps(state))
+    folder.progress.write_text(json.dumps(state))
     command = [
         sys.executable, "-m", "deepad.tasks", "--home", str(store.home), str(run_id),
         "--score", job,
     ]  # fmt: skip
-    process = _spawn(command, store.log_path(run_id), store.url)
+    process = _spawn(command, store, run_id)
     log.info("score job %s of run %d started in process %d", job, run_id, process.pid)
     return job

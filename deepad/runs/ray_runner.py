@@ -34,7 +34,6 @@ GPUS_ENV = "DEEPAD_RAY_GPUS"
 CPUS_ENV = "DEEPAD_RAY_CPUS"
 # passed on to the tasks, so they load the same plugins and use as many threads
 FORWARDED_ENV = ("DEEPAD_PLUGINS", "DEEPAD_DATA", "OMP_NUM_THREADS", "HF_HOME")
-MARKER = "runner.json"
 
 _tasks: dict[tuple[str, int], Any] = {}  # (home, run id) → ObjectRef, in this process
 _lock = threading.Lock()
@@ -46,7 +45,7 @@ def selected() -> bool:
 
 
 def _marker(store: RunStore, run_id: int) -> Path:
-    return store.artifacts_dir(run_id) / MARKER
+    return store.folder(run_id).ray_marker
 
 
 def on_ray(store: RunStore, run_id: int) -> bool:
@@ -81,12 +80,18 @@ def _resources(ray: Any) -> dict[str, float]:
     return {"num_gpus": float(gpus), "num_cpus": float(os.environ.get(CPUS_ENV, "1"))}
 
 
-def _run_task(home: str, run_id: int, resume: bool, store_url: str | None = None) -> str:
+def _run_task(
+    home: str,
+    run_id: int,
+    resume: bool,
+    store_url: str | None = None,
+    artifacts: str | None = None,
+) -> str:
     """The Ray task: one run end to end, recorded in the store at ``home`` (or ``store_url``,
-    the shared database, with the artifacts under ``home``)."""
+    the shared database, with the artifacts under ``home`` or the shared ``artifacts``)."""
     from deepad.runs.workflow import execute
 
-    store = RunStore(Path(home), url=store_url)
+    store = RunStore(Path(home), url=store_url, artifacts=artifacts)
     try:
         return execute(store, run_id, resume=resume).status
     finally:
@@ -98,7 +103,10 @@ def submit(store: RunStore, run_id: int, *, resume: bool = False) -> str:
     the task id."""
     ray = connect()
     resources = _resources(ray)
-    task = ray.remote(**resources)(_run_task).remote(str(store.home), run_id, resume, store.url)
+    shared = str(store.artifacts.root) if store.artifacts.shared else None
+    task = ray.remote(**resources)(_run_task).remote(
+        str(store.home), run_id, resume, store.url, shared
+    )
     task_id = task.hex()
     marker = _marker(store, run_id)
     marker.parent.mkdir(parents=True, exist_ok=True)

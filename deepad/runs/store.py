@@ -20,10 +20,8 @@ Layout under ``home``::
 
     runs.db                  runs, per-epoch history, per-item scores, dataset summaries
                              (SQLite only)
-    runs/<id>/model/         the fitted detector (Detector.save)
-    runs/<id>/last.*         the resumable training checkpoint (deepad.train.checkpoint)
-    runs/<id>/explain/       explanation arrays (see :mod:`deepad.runs.artifacts`)
-    runs/<id>/run.log        the worker's log, including tracebacks of failures
+    runs/<id>/               one folder per run (the artifact root, unless a shared one is
+                             set): :class:`deepad.runs.layout.RunFolder` names its files
 
 The home is owner-only: folders the store creates are ``0700`` and its files ``0600``.
 A home that cannot be written (a read-only folder or file system) still serves every
@@ -56,6 +54,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from deepad.errors import DeepadError
 from deepad.runs.database import STORE_URL_ENV, Backend, backend_for, first_line
+from deepad.runs.layout import Artifacts, RunFolder
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -72,7 +71,6 @@ STARTING = "starting"  # the phase of a queued run that a process has claimed to
 # a large set neither builds one huge parameter list nor sends one statement per row
 SCORE_CHUNK = 4096
 
-TRASH_FILE = "deleted.json"  # in a run's folder: the run is in the trash since then
 BEST_FILE = "best_runs.json"  # in the home: training-set id -> the run marked best
 
 # Version 1 as it was first released. Never edit it: a later change to the tables is a new
@@ -321,7 +319,6 @@ class IndexMissingError(StoreError):
 
 
 REBUILD_HINT = "rebuild it from the run folders with: deepad runs rebuild-index"
-RUN_FILE = "run.json"  # in each run's folder: what the index knows of it when it is created
 MAX_RUN_FILE_BYTES = 4 * 2**20
 
 
@@ -458,11 +455,13 @@ def _json_ready(value: Any) -> Any:
 
 
 class RunStore:
-    """Runs, their history and scores in one database; artifacts in ``<home>/runs/<id>``.
+    """Runs, their history and scores in one database; artifacts in one folder per run.
 
     ``url`` names the database (a SQLAlchemy URL: ``postgresql+psycopg://...`` or
     ``sqlite:////path/runs.db``); without it ``$DEEPAD_STORE_URL`` does, and without that it
-    is ``<home>/runs.db``.
+    is ``<home>/runs.db``. ``artifacts`` is a shared folder for the run folders (a network
+    mount every machine reaches); without it ``$DEEPAD_ARTIFACTS`` is, and without that
+    ``<home>/runs`` (see :class:`deepad.runs.layout.Artifacts`).
     """
 
     def __init__(
@@ -471,9 +470,11 @@ class RunStore:
         *,
         url: str | None = None,
         connect: Callable[..., Any] | None = None,
+        artifacts: str | os.PathLike[str] | None = None,
         _adopt_folders: bool = False,
     ) -> None:
         self.home = Path(home).expanduser() if home is not None else default_home()
+        self.artifacts = Artifacts.for_home(self.home, artifacts)
         self.url = url if url is not None else (os.environ.get(STORE_URL_ENV) or None)
         self._adopt_folders = _adopt_folders
         try:
@@ -506,7 +507,11 @@ class RunStore:
             )
         path = self.path
         try:
-            private_dir(self.home / "runs")
+            self.artifacts.check()
+        except FileNotFoundError as exc:
+            raise StoreError(str(exc)) from None
+        try:
+            private_dir(self.artifacts.root)
             if path is not None:
                 private_dir(path.parent)
                 private_file(path)
@@ -594,7 +599,7 @@ class RunStore:
                 )
                 raise IndexMissingError(
                     f"{self.location} holds no runs, but {len(orphans)} run folder(s) exist in "
-                    f"{self.home / 'runs'} (runs {shown}): the run index is missing or was "
+                    f"{self.artifacts.root} (runs {shown}): the run index is missing or was "
                     f"emptied, and new runs would overwrite those; {REBUILD_HINT}"
                 )
         while version < target:
@@ -628,7 +633,7 @@ class RunStore:
         ``with_empty``), ascending."""
         found = []
         try:
-            entries = list(os.scandir(self.home / "runs"))
+            entries = list(os.scandir(self.artifacts.root))
         except OSError:
             return []
         for entry in entries:
@@ -655,7 +660,7 @@ class RunStore:
         for run_id in self.run_folders():
             if run_id in known:
                 continue
-            values = _recovered_run(self.artifacts_dir(run_id), run_id)
+            values = _recovered_run(self.folder(run_id), run_id)
             with self._write() as con:
                 con.execute(sa.insert(RUNS).values(**values))
                 self._backend.after_explicit_id(con)
@@ -684,7 +689,7 @@ class RunStore:
             status=QUEUED,
             created=time.time(),
         )
-        private_dir(self.home / "runs")
+        private_dir(self.artifacts.root)
         with self._write() as con:
             floor = max(self.run_folders(with_empty=True), default=0)
             top = con.execute(sa.select(sa.func.max(RUNS.c.id))).scalar() or 0
@@ -695,7 +700,8 @@ class RunStore:
             run_id = int(values["id"]) if explicit else int(result.inserted_primary_key[0])
             if explicit:
                 self._backend.after_explicit_id(con)
-            folder = self.artifacts_dir(run_id)
+            run_folder = self.folder(run_id)
+            folder = run_folder.path
             try:
                 folder.mkdir(mode=0o700)
             except FileExistsError:
@@ -708,7 +714,7 @@ class RunStore:
                     f"{folder}: cannot create the run's folder ({exc.strerror})"
                 ) from None
             try:
-                _write_run_file(folder, {**values, "id": run_id})
+                _write_run_file(run_folder, {**values, "id": run_id})
             except OSError:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
@@ -844,18 +850,19 @@ class RunStore:
         record = self.get(run_id)
         if record.status == RUNNING and record.cancel_requested is None:
             raise RunStateError(f"run {run_id} is running; cancel it before deleting it")
-        folder = private_dir(self.artifacts_dir(run_id))
-        (folder / TRASH_FILE).write_text(json.dumps({"deleted": time.time()}))
+        folder = self.folder(run_id)
+        private_dir(folder.path)
+        folder.trash_marker.write_text(json.dumps({"deleted": time.time()}))
 
     def restore(self, run_id: int) -> None:
         """Take a run out of the trash."""
         self.get(run_id)  # a purged run is gone for good: RunNotFound
-        (self.artifacts_dir(run_id) / TRASH_FILE).unlink(missing_ok=True)
+        self.folder(run_id).trash_marker.unlink(missing_ok=True)
 
     def trashed_at(self, run_id: int) -> float | None:
         """When the run was put in the trash (seconds since the epoch), or None."""
         try:
-            marker = self.artifacts_dir(run_id) / TRASH_FILE
+            marker = self.folder(run_id).trash_marker
             return float(json.loads(marker.read_text())["deleted"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -900,14 +907,13 @@ class RunStore:
         temporary.write_text(json.dumps(found))
         os.replace(temporary, path)
 
+    def folder(self, run_id: int) -> RunFolder:
+        """The run's folder, whose paths :class:`RunFolder` names."""
+        return self.artifacts.run(run_id)
+
     def artifacts_dir(self, run_id: int) -> Path:
-        return self.home / "runs" / str(int(run_id))
-
-    def log_path(self, run_id: int) -> Path:
-        return self.artifacts_dir(run_id) / "run.log"
-
-    def model_dir(self, run_id: int) -> Path:
-        return self.artifacts_dir(run_id) / "model"
+        """The run's folder as a path (``folder(run_id).path``)."""
+        return self.folder(run_id).path
 
     # ------------------------------------------------------------------ history
     def add_history(self, run_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -1088,8 +1094,8 @@ class RunStore:
 def rebuild_index(
     home: str | os.PathLike[str] | None = None, *, url: str | None = None
 ) -> tuple[list[int], Path | None]:
-    """Rebuild a missing, emptied or damaged run index from the run folders under
-    ``<home>/runs``: a damaged SQLite file is first moved aside (``runs.db.damaged-<time>``).
+    """Rebuild a missing, emptied or damaged run index from the run folders (under
+    ``<home>/runs``, or the shared artifact root): a damaged SQLite file is first moved aside (``runs.db.damaged-<time>``).
     Returns the ids recovered and where the damaged file went (None when nothing moved)."""
     moved = None
     try:
@@ -1146,15 +1152,15 @@ def _record(row: sa.Row) -> RunRecord:
     return RunRecord(**values)
 
 
-def _write_run_file(folder: Path, values: Mapping[str, Any]) -> None:
+def _write_run_file(folder: RunFolder, values: Mapping[str, Any]) -> None:
     """``run.json``: what the index records of a new run, so the index can be rebuilt."""
     data = {
         k: values.get(k)
         for k in ("id", "method", "train_dataset", "test_dataset", "labeled_dataset", "created")
     }
     data["config"] = json.loads(values["config"])
-    path = folder / RUN_FILE
-    tmp = folder / (RUN_FILE + ".tmp")
+    path = folder.record
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(data))
@@ -1181,19 +1187,19 @@ def _read_small_json(path: Path) -> Any:
             os.close(fd)
 
 
-def _recovered_run(folder: Path, run_id: int) -> dict[str, Any]:
+def _recovered_run(folder: RunFolder, run_id: int) -> dict[str, Any]:
     """A runs row for a run folder the index lost."""
-    from deepad.models.checksum import model_checksum
+    from deepad.models.checksum import MODEL_FILES, model_checksum
 
-    info = _read_small_json(folder / RUN_FILE)
+    info = _read_small_json(folder.record)
     info = info if isinstance(info, dict) else {}
-    model = folder / "model"
-    header = _read_small_json(model / "detector.json")
+    model = folder.model
+    header = _read_small_json(model / MODEL_FILES[0])
     header = header if isinstance(header, dict) else {}
     method = info.get("method") if isinstance(info.get("method"), str) else header.get("method")
     config = info.get("config") if isinstance(info.get("config"), dict) else header.get("config")
     train = info.get("train_dataset")
-    has_model = (model / "detector.json").is_file() and (model / "detector.safetensors").is_file()
+    has_model = all((model / name).is_file() for name in MODEL_FILES)
     created = info.get("created")
     values: dict[str, Any] = dict(
         id=run_id,
@@ -1206,7 +1212,7 @@ def _recovered_run(folder: Path, run_id: int) -> dict[str, Any]:
         labeled_dataset=(
             info.get("labeled_dataset") if isinstance(info.get("labeled_dataset"), str) else None
         ),
-        created=float(created) if isinstance(created, int | float) else folder.stat().st_mtime,
+        created=float(created) if isinstance(created, int | float) else folder.path.stat().st_mtime,
         metrics="{}",
         components="[]",
     )

@@ -28,8 +28,8 @@ from deepad.models.checksum import model_checksum
 from deepad.models.config import NetworkConfig
 from deepad.models.threshold import describe_source
 from deepad.plugins import load_plugins
-from deepad.results import DEFECTS_FILE
 from deepad.runs.artifacts import load_explanations, write_explanations
+from deepad.runs.layout import RunFolder
 from deepad.runs.store import (
     CANCELLED,
     DONE,
@@ -47,7 +47,7 @@ from deepad.runs.store import (
     this_host,
 )
 from deepad.scoring import concatenate_scores, score_in_chunks
-from deepad.train.loop import checkpoint_files, checkpoint_stem, load_checkpoint, previous_stem
+from deepad.train.checkpoint import has_checkpoint, load_checkpoint, remove_checkpoint
 from deepad.train.progress import Cancelled, Progress, RunContext
 
 log = logging.getLogger(__name__)
@@ -212,23 +212,13 @@ class _StageReport:
             self.store.update(self.run_id, **fields)
 
 
-def _checkpoint_history(run_dir: Path) -> tuple[int, list[dict[str, Any]]] | None:
+def _checkpoint_history(folder: RunFolder) -> tuple[int, list[dict[str, Any]]] | None:
     """The epoch of the newest usable checkpoint and the history saved with it."""
-    found = load_checkpoint(run_dir)
+    found = load_checkpoint(folder.checkpoints)
     if found is None:
         return None
     saved = found[1]
     return int(saved["epoch"]), [dict(row) for row in saved["history"]]
-
-
-def _checkpoint_paths(run_dir: Path) -> list[Path]:
-    stems = (checkpoint_stem(run_dir), previous_stem(run_dir), run_dir / "resume")
-    return [path for stem in stems for path in checkpoint_files(stem)]
-
-
-def _remove_checkpoint(run_dir: Path) -> None:
-    for path in _checkpoint_paths(run_dir):
-        path.unlink(missing_ok=True)
 
 
 def execute(
@@ -268,9 +258,9 @@ def execute(
     )
     if not claimed:
         raise RunStateError(f"run {run_id} is {store.get(run_id).status}; it cannot start now")
-    run_dir = store.artifacts_dir(run_id)
-    private_dir(run_dir)
-    handler = logging.FileHandler(private_file(store.log_path(run_id)), encoding="utf-8")
+    folder = store.folder(run_id)
+    private_dir(folder.path)
+    handler = logging.FileHandler(private_file(folder.log), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     package_log = logging.getLogger("deepad")
@@ -314,7 +304,7 @@ def execute(
         return store.get(run_id)
     except RunNotFound:
         # deleted while it ran: take away what the last moments wrote, e.g. the checkpoint
-        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(folder.path, ignore_errors=True)
         raise
 
 
@@ -328,7 +318,7 @@ def _execute(
     registry: DatasetSource | None,
 ) -> None:
     run_id = record.id
-    run_dir = store.artifacts_dir(run_id)
+    folder = store.folder(run_id)
     timings: dict[str, float] = {}
     stages = _StageReport(store, run_id, on_stage)
 
@@ -351,12 +341,12 @@ def _execute(
     labeled = _load(store, registry, record.labeled_dataset) if record.labeled_dataset else None
     timings["load_seconds"] = time.perf_counter() - start
 
-    found = _checkpoint_history(run_dir) if resume else None
+    found = _checkpoint_history(folder) if resume else None
     resume_from = found[0] if found is not None else None
     if resume and resume_from is None:
         log.warning("run %d has no checkpoint yet; training starts from the beginning", run_id)
     if found is None:
-        _remove_checkpoint(run_dir)
+        remove_checkpoint(folder.checkpoints)
         store.truncate_history(run_id, 0)
     else:
         log.info("resuming run %d after epoch %d", run_id, resume_from)
@@ -370,7 +360,7 @@ def _execute(
     detector: Detector = cls(config=config)
     reporter = _StoreProgress(store, run_id, progress)
     context = RunContext(
-        checkpoint_dir=run_dir,
+        checkpoint_dir=folder.checkpoints,
         resume=resume_from is not None,
         should_stop=_CancelCheck(store, run_id),
         on_stage=stages,
@@ -391,16 +381,15 @@ def _execute(
     timings["fit_seconds"] = time.perf_counter() - start
 
     phase("saving", TRAIN_SHARE)
-    model_dir = store.model_dir(run_id)
-    shutil.rmtree(model_dir, ignore_errors=True)
-    detector.save(model_dir)
+    shutil.rmtree(folder.model, ignore_errors=True)
+    detector.save(folder.model)
     # scoring later checks the files against this, so a changed model is never used silently
-    store.update(run_id, model_checksum=model_checksum(model_dir))
+    store.update(run_id, model_checksum=model_checksum(folder.model))
 
     phase("scoring", TRAIN_SHARE)
     stages.span = (TRAIN_SHARE, 0.99)
     data, scored_on = (test, "test") if test is not None else (train, "train")
-    explain_dir = run_dir / "explain"
+    explain_dir = folder.explain
     shutil.rmtree(explain_dir, ignore_errors=True)
     start = time.perf_counter()
     detector.prepare(data, context=context)  # e.g. embedding documents, shown as a stage
@@ -421,7 +410,7 @@ def _execute(
 
     phase("explaining", 0.99)
     timings["explain_seconds"] = _precompute_explainers(
-        detector, data, scores, run_dir, _CancelCheck(store, run_id)
+        detector, data, scores, folder.explainer_items, _CancelCheck(store, run_id)
     )
 
     phase("metrics", 0.99)
@@ -431,7 +420,7 @@ def _execute(
         for name, values in scores.components.items():
             run_metrics[f"auroc_{name}"] = metrics.auroc(data.labels, values)
     if cls.explains and data.has_masks:
-        run_metrics["pixel_auroc"], run_metrics["aupro"] = _pixel_auroc(data, explain_dir)
+        run_metrics["pixel_auroc"], run_metrics["aupro"] = _pixel_auroc(data, folder)
     run_metrics.update(timings, scored_on=scored_on, items=len(data), train_items=len(train))
     run_metrics["threshold_from"] = describe_source(getattr(detector, "threshold_source_", None))
     store.transition(
@@ -473,10 +462,10 @@ def execute_replica(
     labeled = None
     if cls.uses_labeled and record.labeled_dataset:
         labeled = registry.get(record.labeled_dataset)
-    run_dir = store.artifacts_dir(run_id)
+    checkpoints = store.folder(run_id).checkpoints
     context = RunContext(
-        checkpoint_dir=run_dir,
-        resume=resume and any(path.exists() for path in _checkpoint_paths(run_dir)),
+        checkpoint_dir=checkpoints,
+        resume=resume and has_checkpoint(checkpoints),
         datasets=registry,
     )
     cls(config=config).fit(train, labeled=labeled, context=context)
@@ -534,30 +523,30 @@ def _precompute_explainers(
     detector: Detector,
     data: Dataset,
     scores: Scores,
-    run_dir: Path,
+    items: Path,
     should_stop: Callable[[], bool],
 ) -> float:
     """LRP and the gradient baselines of the top-scored items, within a time budget, for
-    the Explain page (:mod:`deepad.explain.precompute`); a failure here only costs the page
-    its shortcut, never the run; a cancel stops it between chunks (the next phase then
-    ends the run as cancelled). Returns the seconds spent."""
-    from deepad.explain.precompute import FOLDER, precompute
+    the Explain page (:mod:`deepad.explain.precompute`), into ``items``; a failure here only
+    costs the page its shortcut, never the run; a cancel stops it between chunks (the next
+    phase then ends the run as cancelled). Returns the seconds spent."""
+    from deepad.explain.precompute import precompute
 
     start = time.perf_counter()
     try:
-        precompute(detector, data, run_dir / FOLDER, scores.score, should_stop=should_stop)
+        precompute(detector, data, items, scores.score, should_stop=should_stop)
     except Exception:  # the run's scores stand; the page computes explanations on demand
         log.exception("precomputing the explanations failed; they are computed on demand")
-        shutil.rmtree(run_dir / FOLDER, ignore_errors=True)
+        shutil.rmtree(items, ignore_errors=True)
     return time.perf_counter() - start
 
 
-def _pixel_auroc(data: Dataset, explain_dir: Path) -> tuple[float, float]:
-    """Pixel AUROC and AUPRO over the explained images (see :func:`deepad.metrics.pixel_auroc`
-    and :func:`deepad.metrics.aupro`); with
-    defect types, each type's own pixel AUROC goes to :data:`DEFECTS_FILE` beside
-    ``explain_dir`` (computed here once, so the dashboard never loads every map for it)."""
-    loaded = load_explanations(explain_dir)
+def _pixel_auroc(data: Dataset, folder: RunFolder) -> tuple[float, float]:
+    """Pixel AUROC and AUPRO over the run's explained images (see
+    :func:`deepad.metrics.pixel_auroc` and :func:`deepad.metrics.aupro`); with defect types,
+    each type's own pixel AUROC goes to the run's ``defects`` file (computed here once, so
+    the dashboard never loads every map for it)."""
+    loaded = load_explanations(folder.explain)
     if loaded is None or not isinstance(loaded[1], ImageMaps):
         return float("nan"), float("nan")
     index, explanation = loaded
@@ -577,7 +566,7 @@ def _pixel_auroc(data: Dataset, explain_dir: Path) -> tuple[float, float]:
             defect: over([r for r, d in zip(rows, defect_of, strict=True) if d == defect])
             for defect in sorted(set(defect_of))
         }
-        (explain_dir.parent / DEFECTS_FILE).write_text(json.dumps(by_defect))
+        folder.defects.write_text(json.dumps(by_defect))
     aupro = metrics.aupro(
         [masks[row] for row in rows],
         [explanation.maps[row] for row in rows],

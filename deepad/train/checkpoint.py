@@ -14,6 +14,7 @@ recorded one, and a floating-point tensor holding NaN or infinity are each a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -26,6 +27,8 @@ from safetensors.torch import load_file, save_file
 
 from deepad.errors import ModelFileError
 from deepad.models.checksum import check_regular, read_model_json
+
+log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 256 * 2**20
 
@@ -189,3 +192,120 @@ def state_exists(stem: str | os.PathLike[str]) -> bool:
         stem.with_name(stem.name + ".json").exists()
         and stem.with_name(stem.name + ".safetensors").exists()
     )
+
+
+# --------------------------------------------------------------------------- training checkpoints
+# A training checkpoint in the folder it is kept in (a run's folder): ``last`` is the newest,
+# ``prev`` the one before it, ``resume`` one being written. Only the functions below spell these
+# names; the training loop and the run workflow go through them.
+
+
+def checkpoint_stem(directory: Path) -> Path:
+    """The newest checkpoint's stem (its files: :func:`checkpoint_files`)."""
+    return Path(directory) / "last"
+
+
+def previous_stem(directory: Path) -> Path:
+    """The checkpoint before the newest, kept until a new one is written whole."""
+    return Path(directory) / "prev"
+
+
+def checkpoint_files(stem: Path) -> list[Path]:
+    return [stem.with_name(stem.name + suffix) for suffix in (".json", ".safetensors")]
+
+
+def _resume_stem(directory: Path) -> Path:
+    return Path(directory) / "resume"
+
+
+def checkpoint_paths(directory: Path) -> list[Path]:
+    """Every file a checkpoint in ``directory`` may have (present or not)."""
+    stems = (checkpoint_stem(directory), previous_stem(directory), _resume_stem(directory))
+    return [path for stem in stems for path in checkpoint_files(stem)]
+
+
+def has_checkpoint(directory: Path) -> bool:
+    """Whether ``directory`` holds any checkpoint file (usable or not)."""
+    return any(path.exists() for path in checkpoint_paths(directory))
+
+
+def remove_checkpoint(directory: Path) -> None:
+    for path in checkpoint_paths(directory):
+        path.unlink(missing_ok=True)
+
+
+def load_checkpoint(
+    directory: Path, device: str | torch.device = "cpu"
+) -> tuple[list[Path], dict[str, Any]] | None:
+    """The newest usable checkpoint in ``directory`` as ``(its two files, state)``, None
+    when there is none; when every one there is damaged, a :class:`ModelFileError` says
+    which files to delete.
+
+    The halves of a checkpoint are matched by the token they share, not by name, so a
+    process killed between renaming one file and the other loses nothing."""
+    halves = [p for p in checkpoint_paths(directory) if p.exists()]
+    if not halves:
+        return None
+    tokens = {p: pair_token(p) for p in halves}
+    pairs = [
+        (j, t)
+        for j in halves
+        if j.suffix == ".json"
+        for t in halves
+        if t.suffix == ".safetensors"
+        and (tokens[j] == tokens[t] if tokens[j] else t.stem == j.stem)
+    ]
+    best: tuple[int, list[Path], dict[str, Any]] | None = None
+    problems = []
+    for json_path, tensor_path in pairs:
+        try:
+            saved = load_pair(json_path, tensor_path, device)
+            epoch = int(saved["epoch"])
+            list(saved["history"])
+            saved["module"], saved["optimizer"]  # noqa: B018 - present, checked on use
+        except (ModelFileError, KeyError, TypeError, ValueError) as exc:
+            log.warning("checkpoint %s is not usable: %s", tensor_path, exc)
+            problems.append(exc)
+            continue
+        if best is None or epoch > best[0]:
+            best = (epoch, [json_path, tensor_path], saved)
+    if best is not None:
+        return best[1], best[2]
+    names = " and ".join(sorted(p.name for p in halves))
+    reason = problems[0] if problems else "no two files belong together"
+    raise ModelFileError(
+        f"{directory}: the checkpoint cannot be read ({reason}); delete {names} there to "
+        "train from the start"
+    )
+
+
+def keep_only(directory: Path, files: list[Path]) -> None:
+    """Make ``files`` (a checkpoint's two halves) the only checkpoint, as ``last``, so a
+    damaged one is never rotated into ``prev``; at every step one matched pair exists."""
+    resume = checkpoint_files(_resume_stem(directory))
+    for path, target in zip(files, resume, strict=True):
+        if path != target:
+            os.replace(path, target)
+    for stem in (checkpoint_stem(directory), previous_stem(directory)):
+        for path in checkpoint_files(stem):
+            path.unlink(missing_ok=True)
+    for path, target in zip(resume, checkpoint_files(checkpoint_stem(directory)), strict=True):
+        os.replace(path, target)
+
+
+def rotate_and_save(stem: Path, state: dict[str, Any]) -> None:
+    """Save ``state`` as the newest checkpoint, keeping the one before it as ``prev``. The
+    new one is written whole before the oldest is removed, so a kill at any step leaves at
+    least two whole checkpoints or one whole and one being written."""
+    directory = stem.parent
+    staged = _resume_stem(directory)
+    save_state(staged, state)
+    if state_exists(stem):
+        for path in checkpoint_files(previous_stem(directory)):
+            path.unlink(missing_ok=True)
+        for old, new in zip(
+            checkpoint_files(stem), checkpoint_files(previous_stem(directory)), strict=True
+        ):
+            os.replace(old, new)
+    for old, new in zip(checkpoint_files(staged), checkpoint_files(stem), strict=True):
+        os.replace(old, new)

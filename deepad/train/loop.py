@@ -26,11 +26,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,10 +39,9 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from torch.utils.data import Dataset as TorchDataset
 
 from deepad.device import select_device
-from deepad.errors import ModelFileError
 from deepad.models.config import NetworkConfig, Optimizer, Precision, Schedule
 from deepad.train import distributed
-from deepad.train.checkpoint import load_pair, pair_token, save_state, state_exists
+from deepad.train.checkpoint import checkpoint_stem, keep_only, load_checkpoint, rotate_and_save
 from deepad.train.distributed import World
 from deepad.train.progress import Cancelled, Progress, ProgressCallback, RunContext
 
@@ -254,100 +251,6 @@ def _iterate(
     return loader, len(loader)
 
 
-def checkpoint_stem(directory: Path) -> Path:
-    return Path(directory) / "last"
-
-
-def previous_stem(directory: Path) -> Path:
-    return Path(directory) / "prev"
-
-
-def checkpoint_files(stem: Path) -> list[Path]:
-    return [stem.with_name(stem.name + suffix) for suffix in (".json", ".safetensors")]
-
-
-def _resume_stem(directory: Path) -> Path:
-    return Path(directory) / "resume"
-
-
-def load_checkpoint(
-    directory: Path, device: str | torch.device = "cpu"
-) -> tuple[list[Path], dict[str, Any]] | None:
-    """The newest usable checkpoint in ``directory`` as ``(its two files, state)``, None
-    when there is none; when every one there is damaged, a :class:`ModelFileError` says
-    which files to delete.
-
-    The halves of a checkpoint are matched by the token they share, not by name, so a
-    process killed between renaming one file and the other loses nothing."""
-    stems = (checkpoint_stem(directory), previous_stem(directory), _resume_stem(directory))
-    halves = [p for stem in stems for p in checkpoint_files(stem) if p.exists()]
-    if not halves:
-        return None
-    tokens = {p: pair_token(p) for p in halves}
-    pairs = [
-        (j, t)
-        for j in halves
-        if j.suffix == ".json"
-        for t in halves
-        if t.suffix == ".safetensors"
-        and (tokens[j] == tokens[t] if tokens[j] else t.stem == j.stem)
-    ]
-    best: tuple[int, list[Path], dict[str, Any]] | None = None
-    problems = []
-    for json_path, tensor_path in pairs:
-        try:
-            saved = load_pair(json_path, tensor_path, device)
-            epoch = int(saved["epoch"])
-            list(saved["history"])
-            saved["module"], saved["optimizer"]  # noqa: B018 - present, checked on use
-        except (ModelFileError, KeyError, TypeError, ValueError) as exc:
-            log.warning("checkpoint %s is not usable: %s", tensor_path, exc)
-            problems.append(exc)
-            continue
-        if best is None or epoch > best[0]:
-            best = (epoch, [json_path, tensor_path], saved)
-    if best is not None:
-        return best[1], best[2]
-    names = " and ".join(sorted(p.name for p in halves))
-    reason = problems[0] if problems else "no two files belong together"
-    raise ModelFileError(
-        f"{directory}: the checkpoint cannot be read ({reason}); delete {names} there to "
-        "train from the start"
-    )
-
-
-def _keep_only(directory: Path, files: list[Path]) -> None:
-    """Make ``files`` (a checkpoint's two halves) the only checkpoint, as ``last``, so a
-    damaged one is never rotated into ``prev``; at every step one matched pair exists."""
-    resume = checkpoint_files(_resume_stem(directory))
-    for path, target in zip(files, resume, strict=True):
-        if path != target:
-            os.replace(path, target)
-    for stem in (checkpoint_stem(directory), previous_stem(directory)):
-        for path in checkpoint_files(stem):
-            path.unlink(missing_ok=True)
-    for path, target in zip(resume, checkpoint_files(checkpoint_stem(directory)), strict=True):
-        os.replace(path, target)
-
-
-def _rotate_and_save(stem: Path, state: dict[str, Any]) -> None:
-    """Save ``state`` as the newest checkpoint, keeping the one before it as ``prev``. The
-    new one is written whole before the oldest is removed, so a kill at any step leaves at
-    least two whole checkpoints or one whole and one being written."""
-    directory = stem.parent
-    staged = _resume_stem(directory)
-    save_state(staged, state)
-    if state_exists(stem):
-        for path in checkpoint_files(previous_stem(directory)):
-            path.unlink(missing_ok=True)
-        for old, new in zip(
-            checkpoint_files(stem), checkpoint_files(previous_stem(directory)), strict=True
-        ):
-            os.replace(old, new)
-    for old, new in zip(checkpoint_files(staged), checkpoint_files(stem), strict=True):
-        os.replace(old, new)
-
-
 def fit_network(
     module: nn.Module,
     loss_fn: LossFn,
@@ -392,7 +295,7 @@ def fit_network(
         if found is None:
             raise FileNotFoundError("no checkpoint to resume from")
         if world.primary:  # one process tidies the shared folder
-            _keep_only(context.checkpoint_dir, found[0])
+            keep_only(context.checkpoint_dir, found[0])
         saved = found[1]
         module.load_state_dict(saved["module"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -430,7 +333,7 @@ def fit_network(
         if stem is None or not world.primary:
             return
         saved_epoch = epoch
-        _rotate_and_save(
+        rotate_and_save(
             stem,
             {
                 "module": module.state_dict(),

@@ -8,7 +8,7 @@ import streamlit as st
 
 from deepad import metrics, viz
 from deepad.data.types import DataKind
-from deepad.service import flagged_csv, heatmap_file_name, ranked, zip_pngs
+from deepad.run_results import flagged_csv, heatmap_file_name, ranked, zip_pngs
 from pages.views import default
 from pages.views.default import Context
 

@@ -10,7 +10,7 @@ import streamlit as st
 from deepad import metrics, viz
 from deepad.data.types import DataKind
 from deepad.markup import escape_markdown as md
-from deepad.service import ranked
+from deepad.run_results import ranked
 from pages.views import default
 from pages.views.default import Context
 

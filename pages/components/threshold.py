@@ -9,7 +9,8 @@ import streamlit as st
 
 from deepad import metrics, viz
 from deepad.markup import escape_markdown as md
-from deepad.service import RunResults, Service, curves, threshold_presets
+from deepad.run_results import RunResults, curves, threshold_presets
+from deepad.service import Service
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

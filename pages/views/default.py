@@ -19,7 +19,8 @@ import streamlit as st
 from deepad import metrics, viz
 from deepad.data.types import DataKind, Dataset
 from deepad.markup import escape_markdown as md
-from deepad.service import Explanations, RunResults, Service
+from deepad.run_results import Explanations, RunResults
+from deepad.service import Service
 
 PAGE_SIZES = (12, 24, 48, 96)
 # maps sampled (evenly over the ranking) to fix the whole-set colour scale

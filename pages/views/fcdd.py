@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from deepad import metrics, viz
-from deepad.service import fcdd_upsample
+from deepad.run_results import fcdd_upsample
 from pages.views import default
 from pages.views.default import Context, View
 

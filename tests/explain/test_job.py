@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from deepad.explain.job import run_job
-from deepad.explain.precompute import FOLDER, precompute, read_item, read_manifest
+from deepad.explain.precompute import precompute, read_item, read_manifest
 from deepad.service import Service
 from tests.pages.helpers import SIZE, finished_run
 
@@ -31,7 +31,7 @@ def test_one_item_in_a_subprocess(trained):
 
 def test_the_run_precomputed_what_the_subprocess_computes(trained):
     svc, run_id = trained
-    manifest = read_manifest(svc.store.artifacts_dir(run_id) / FOLDER)
+    manifest = read_manifest(svc.run_folder(run_id).explainer_items)
     assert manifest["complete"] and manifest["count"] == 20
     assert manifest["methods"] == ["lrp", "gradient", "gradient_x_input"]
     for item in (13,):
@@ -68,14 +68,13 @@ def test_the_job_writes_progress_and_a_summary(trained):
     assert run_job(svc.store.home, run_id) == 0
     progress = svc.explain_job(run_id)
     assert progress["status"] == "done" and progress["done"] == progress["total"] == 20
-    folder = svc.store.artifacts_dir(run_id) / "explainers"
-    assert json.loads((folder / "summary.json").read_text())["rows"] == []  # no masks here
+    summary = svc.run_folder(run_id).explain_summary
+    assert json.loads(summary.read_text())["rows"] == []  # no masks here
     assert svc.explainer_table(run_id) == []
 
 
 def test_a_cancelled_job_stops(trained, monkeypatch):
     svc, run_id = trained
-    folder = svc.store.artifacts_dir(run_id) / "explainers"
     import deepad.explain.job as job
 
     monkeypatch.setattr(job, "_CHUNK", 4)
@@ -84,7 +83,7 @@ def test_a_cancelled_job_stops(trained, monkeypatch):
     def cancel_after_first(where, **fields):
         real(where, **fields)
         if fields.get("done", 0) >= 4:
-            (folder / "cancel").touch()
+            svc.cancel_explain_job(run_id)
 
     monkeypatch.setattr(job, "_write_progress", cancel_after_first)
     assert run_job(svc.store.home, run_id) == 1

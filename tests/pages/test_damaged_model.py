@@ -11,7 +11,7 @@ from tests.pages.helpers import app, scored_run
 @pytest.mark.parametrize("page", ["pages/inspect.py", "pages/explain.py"])
 def test_broken_detector_json_does_not_break_the_page(jobless, content, page):
     run_id = scored_run(jobless)
-    (jobless.store.model_dir(run_id) / "detector.json").write_bytes(content)
+    (jobless.store.folder(run_id).model / "detector.json").write_bytes(content)
     at = app(page, **{INSPECT_RUN: run_id, EXPLAIN_ITEM: (run_id, 0)})
     assert not at.exception, [e.message for e in at.exception]
     assert jobless.model_meta(run_id) == {}

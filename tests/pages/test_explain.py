@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepad.data.types import DataKind, Dataset
-from deepad.service import ItemExplanation
+from deepad.run_results import ItemExplanation
 from pages.components.state import EXPLAIN_ITEM
 from tests.pages.helpers import SIZE, app, fake_run, no_errors, scored_run
 

@@ -79,7 +79,7 @@ def test_upload_train_and_threshold(svc):
     threshold = svc.threshold(run_id)
     at.radio(key=f"filter_{run_id}").set_value("flagged")
     at.run()
-    from deepad.service import flagged_csv, ranked
+    from deepad.run_results import flagged_csv, ranked
 
     rows = list(csv.DictReader(io.StringIO(flagged_csv(results, threshold).decode())))
     assert [r["name"] for r in rows] == [

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from deepad.service import ranked
+from deepad.run_results import ranked
 from tests.pages.helpers import app, finished_run, image_sets, no_errors, scored_run
 
 

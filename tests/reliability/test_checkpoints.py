@@ -6,7 +6,8 @@ from torch import nn
 
 from deepad.errors import ModelFileError
 from deepad.models.config import NetworkConfig
-from deepad.train.loop import fit_network, load_checkpoint
+from deepad.train.checkpoint import load_checkpoint
+from deepad.train.loop import fit_network
 from deepad.train.progress import Cancelled, RunContext
 
 CFG = NetworkConfig(epochs=4, batch_size=8, checkpoint_every=1, device="cpu")

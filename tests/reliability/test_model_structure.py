@@ -187,7 +187,7 @@ def run_with_model(tmp_path, *, method="kde", kind_data=None):
     data = kind_data or Dataset(DataKind.TABLE, X, [f"r{i}" for i in range(len(X))])
     train = svc.registry.add(data, name="train").id
     run_id = svc.store.create_run(method, {}, train)
-    folder = svc.store.model_dir(run_id)
+    folder = svc.store.folder(run_id).model
     get_method("kde")().fit(X).save(folder)
     svc.store.update(run_id, status="done", threshold=1.0, model_checksum=model_checksum(folder))
     csv = tmp_path / "new.csv"

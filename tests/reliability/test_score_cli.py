@@ -20,7 +20,7 @@ def finished(tmp_path_factory):
     store = RunStore(home)
     run_id = store.create_run("kde", {}, record.id)
     assert execute(store, run_id).status == "done"
-    return home, run_id, store.model_dir(run_id)
+    return home, run_id, store.folder(run_id).model
 
 
 def test_a_value_beyond_float32_is_an_error_not_a_nan_score(finished, tmp_path, capsys):

@@ -23,7 +23,7 @@ def home_with_runs(tmp_path, count=2):
     store = RunStore(home)
     for i in range(count):
         run_id = store.create_run("kde", {"seed": i}, f"{i:016d}")
-        model = store.model_dir(run_id)
+        model = store.folder(run_id).model
         model.mkdir()
         (model / "detector.json").write_text(json.dumps({"method": "kde", "config": {}}))
         (model / "detector.safetensors").write_bytes(b"old model of run %d" % run_id)

@@ -116,7 +116,7 @@ def test_kill_9_leaves_the_run_interrupted_and_resume_continues(store, worker_en
     record = store.get(run_id)
     assert record.status == DONE, record.error
     assert [h["epoch"] for h in store.history(run_id)] == list(range(1, 13))
-    log_text = store.log_path(run_id).read_text()
+    log_text = store.folder(run_id).log.read_text()
     resumed_after = int(log_text.split("resuming run")[1].split("after epoch")[1].split()[0])
     assert 1 <= resumed_after <= killed_at
     assert len(store.scores(run_id)) == 48
@@ -130,7 +130,7 @@ def test_cancel_stops_a_background_run_cooperatively(store, worker_env):
     record = jobs.cancel_run(store, run_id, grace=60.0, wait=True)
     assert record.status == CANCELLED and record.epoch >= 2
     _wait_for(lambda: not jobs.pid_alive(pid), timeout=10)
-    assert "SIGTERM" not in store.log_path(run_id).read_text()
+    assert "SIGTERM" not in store.folder(run_id).log.read_text()
     assert (store.artifacts_dir(run_id) / "last.safetensors").exists()
 
 
@@ -163,7 +163,7 @@ def test_sigterm_in_a_worker_marks_the_run_cancelled(store, monkeypatch):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert record.status == CANCELLED
-    assert "stopped by SIGTERM" in store.log_path(run_id).read_text()
+    assert "stopped by SIGTERM" in store.folder(run_id).log.read_text()
 
 
 def test_worker_exit_codes(store, capsys):

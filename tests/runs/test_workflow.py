@@ -6,7 +6,6 @@ import sqlalchemy as sa
 
 from deepad.models import Detector
 from deepad.models.threshold import describe_source
-from deepad.results import DEFECTS_FILE
 from deepad.runs import workflow
 from deepad.runs.artifacts import load_explanations
 from deepad.runs.store import (
@@ -53,7 +52,7 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert all(h["seconds"] > 0 and h["items_per_second"] > 0 for h in history)
 
-    model = Detector.load(store.model_dir(run_id))
+    model = Detector.load(store.folder(run_id).model)
     test = registry.get("test")
     table = store.scores(run_id)
     np.testing.assert_allclose(table.score, model.decision_function(test))
@@ -68,7 +67,7 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     assert 0.5 < m["pixel_auroc"] <= 1.0
     assert 0.0 <= m["aupro"] <= 1.0  # shown beside it in Inspect
     # each defect type's pixel AUROC is computed once here, for the Inspect page's table
-    by_defect = json.loads((store.artifacts_dir(run_id) / DEFECTS_FILE).read_text())
+    by_defect = json.loads(store.folder(run_id).defects.read_text())
     assert set(by_defect) <= set(test.classes) and by_defect
     assert {"threshold", "flagged", "auprc", "f1", "fit_seconds", "auroc_max"} <= set(m)
     # where the saved threshold came from, said in words for the pages
@@ -79,7 +78,7 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     np.testing.assert_array_equal(index, np.arange(30))
     assert maps.maps.shape == (30, 8, 8) and maps.maps.dtype == np.float16
     assert (store.artifacts_dir(run_id) / "last.safetensors").exists()
-    assert f"run {run_id} done" in store.log_path(run_id).read_text()
+    assert f"run {run_id} done" in store.folder(run_id).log.read_text()
     assert store.dataset_summary("test")["count"] == 30
 
 
@@ -88,7 +87,7 @@ def test_fcdd_run_scores_and_explains_in_one_pass_and_stores_low_res_maps_only(s
     run_id = store.create_run("fcdd", {**settings, "checkpoint_every": 0}, "train", "test")
     record = execute(store, run_id, registry=registry)
     assert record.status == DONE, record.error
-    model = Detector.load(store.model_dir(run_id))
+    model = Detector.load(store.folder(run_id).model)
     test = registry.get("test")
     np.testing.assert_allclose(store.scores(run_id).score, model.decision_function(test))
     explain_dir = store.artifacts_dir(run_id) / "explain"
@@ -117,7 +116,7 @@ def test_failing_run_is_failed_with_a_one_line_reason_and_traceback_in_the_log(s
     record = execute(store, run_id, registry=registry)
     assert record.status == FAILED
     assert record.error == "synthetic failure in epoch 2"
-    log_text = store.log_path(run_id).read_text()
+    log_text = store.folder(run_id).log.read_text()
     assert "Traceback" in log_text and "second line" in log_text
     assert record.finished is not None
 
@@ -157,7 +156,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes_the_run(store, registry, 
     assert record.status == DONE, record.error
     assert epochs_seen[0] >= 3  # continued, not restarted
     assert [h["epoch"] for h in store.history(run_id)] == [1, 2, 3, 4, 5, 6]
-    assert "resuming run" in store.log_path(run_id).read_text()
+    assert "resuming run" in store.folder(run_id).log.read_text()
 
 
 class _RecordedStages(workflow._StageReport):
