@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,bench,scale]"
+	$(BIN)/pip install --quiet -e ".[app,dev,bench,scale]"
 	touch $@
 
 install: $(BIN)/.installed

@@ -273,7 +273,7 @@ def _train_foreground(svc: Service, run_id: int, *, resume: bool) -> int:
     from tqdm import tqdm
 
     from deepad.runs.store import CANCELLED, DONE
-    from deepad.train.loop import Cancelled
+    from deepad.train.progress import Cancelled
 
     bar: tqdm | None = None
 

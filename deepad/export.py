@@ -1,18 +1,13 @@
-"""Fitted image detectors as ONNX models: the network together with its score head.
+"""Fitted image detectors as ONNX models: the detector's inference graph, exported as it is.
 
-:func:`scoring_module` wraps a detector's network with everything between raw pixels and its
-score (input scaling, FCDD's map → score and Gaussian upsampling, the autoencoder's
-reconstruction error), so the exported graph takes what :func:`deepad.data.transforms.stack_images`
-makes — ``uint8`` images ``(n, c, s, s)`` at the detector's size — and returns:
+Each method that can be exported gives its detector an ``inference_graph()`` in its own folder
+(:mod:`deepad.models.inference`): a module from ``uint8`` images ``(n, c, s, s)`` — what
+:func:`deepad.data.transforms.stack_images` makes at the detector's size — to
 
 - ``score`` ``(n,)``: the same number as ``detector.decision_function`` (higher = more anomalous);
-- ``anomaly_map`` ``(n, s, s)``: the full-resolution heatmap the detector explains with
-  (FCDD, the autoencoder, PatchCore; Deep SVDD's explanation is a gradient, so its graph
-  returns the score only).
+- ``anomaly_map`` ``(n, s, s)``: the full-resolution heatmap, where the method explains with one.
 
-PatchCore's graph holds the frozen backbone, the patch embedding and the memory bank as a
-constant; the nearest-neighbour distance is written as matrix products,
-``|x|² − 2 x·yᵀ + |y|²`` and a ``min`` over the bank, which every runtime has.
+This module only traces that graph, whatever the method; it knows none of them by name.
 
 :func:`check_parity` runs the exported file in ONNX Runtime next to PyTorch on the same images,
 because exporters and runtimes can silently change results.
@@ -28,7 +23,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+
+from deepad.models.inference import InferenceGraph
 
 log = logging.getLogger(__name__)
 
@@ -41,168 +37,37 @@ class ExportError(ValueError):
     """The detector has no exportable image network."""
 
 
-class FCDDScorer(nn.Module):
-    """uint8 images → (mean of the low-resolution map, full-resolution heatmap)."""
+def _has_graph(cls: type) -> bool:
+    from deepad.models.base import Detector
 
-    def __init__(self, detector: Any) -> None:
-        super().__init__()
-        from deepad.models.fcdd.loss import anomaly_map
-
-        self.network = detector.network_
-        self._anomaly_map = anomaly_map
-        self.receptive_field = detector.receptive_field_
-        self.sigma = float(detector.sigma_)
-        self.size = int(detector.image_size_)
-        self.register_buffer("mean", torch.as_tensor(detector.mean_).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.as_tensor(detector.std_).view(1, -1, 1, 1))
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from deepad.models.fcdd.upsample import receptive_field_upsample
-
-        x = (images.float() / 255.0 - self.mean) / self.std
-        low = self._anomaly_map(self.network(x))[:, 0]
-        full = receptive_field_upsample(low, self.receptive_field, self.sigma, size=self.size)
-        return low.flatten(1).mean(1), full
-
-
-class AutoencoderScorer(nn.Module):
-    """uint8 images → (mean squared reconstruction error, its per-pixel mean over channels)."""
-
-    def __init__(self, detector: Any) -> None:
-        super().__init__()
-        self.reconstructor = detector.module_
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        errors = self.reconstructor(images)
-        return errors.flatten(1).mean(1), errors.mean(1)
-
-
-class PatchCoreScorer(nn.Module):
-    """uint8 RGB images → (PatchCore's image score, its smoothed full-resolution map).
-
-    The same steps as :meth:`deepad.models.patchcore.PatchCore.infer` and ``explain``: ImageNet
-    normalisation, backbone stages, locally averaged patch embeddings, squared distances to
-    every bank entry as matrix products, the ``min`` over the bank and the ``max`` over patches
-    (with the paper's re-weighting when the detector uses it), the map placed on the image by
-    the grid's geometry and Gaussian-smoothed (two constant matrices)."""
-
-    def __init__(self, detector: Any) -> None:
-        super().__init__()
-        import copy
-
-        from deepad.features import IMAGENET_MEAN, IMAGENET_STD, pretrained_backbone
-        from deepad.features.detectors import stage_list
-        from deepad.models.patchcore.anomaly_map import map_matrix
-
-        cfg = detector.config
-        self.size = int(detector.image_size_)
-        self.stages = stage_list(cfg.stages)
-        self.pool = int(cfg.pool)
-        self.pool_border = str(cfg.pool_border)
-        self.pool_each_stage = bool(cfg.pool_each_stage)
-        self.smoothed_score = cfg.image_score == "smoothed_map"
-        network = pretrained_backbone()
-        self.network = copy.deepcopy(network).cpu().to(memory_format=torch.contiguous_format)
-        self.geometry = network.geometry(self.size)
-        self.bank_model = detector.model_
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-        side = detector.grid_.cells(self.size)
-        rows = map_matrix(self.size, side, detector.grid_, float(cfg.sigma), cfg.upsample)
-        self.register_buffer("to_pixels", torch.tensor(rows))
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from deepad.models.patchcore.torch_model import patch_embeddings
-
-        x = (images.float() / 255.0 - self.mean) / self.std
-        features = self.network(x, self.stages)
-        embeddings, _ = patch_embeddings(
-            features,
-            self.geometry,
-            self.stages,
-            self.pool,
-            border=self.pool_border,
-            each_stage=self.pool_each_stage,
-        )
-        n, d, h, w = embeddings.shape
-        patches = embeddings.flatten(2).transpose(1, 2)  # (n, h·w, d)
-        bank = self.bank_model.memory_bank
-        # one (n, h·w, bank) product rather than the detector's chunks: a traced loop over
-        # chunks would keep the example's chunk count for every batch size. Its memory is
-        # n · h·w · bank · 4 bytes (49 MB per 224-px image against a 15,680-entry bank), so
-        # the exported model is best run on small batches.
-        squared = patches.pow(2).sum(2, keepdim=True) - 2.0 * patches @ bank.T + bank.pow(2).sum(1)
-        nearest_sq, nearest = squared.min(dim=2)
-        distance = nearest_sq.clamp_min(0.0).sqrt()
-        best, where = distance.max(dim=1)
-        score = best
-        if self.bank_model.reweight:
-            worst = patches.gather(1, where[:, None, None].expand(-1, 1, d))[:, 0]
-            entry = nearest.gather(1, where[:, None])[:, 0]
-            score = best * self.bank_model._weights(worst, entry)
-        low = distance.reshape(-1, h, w)
-        full = self.to_pixels @ low @ self.to_pixels.T
-        if self.smoothed_score:
-            peak = full.amax(dim=(1, 2))
-            score = peak * (score / best.clamp_min(1e-12)) if self.bank_model.reweight else peak
-        return score, full
-
-
-class HypersphereScorer(nn.Module):
-    """uint8 images → Deep SVDD's (or Deep SAD's, HSC's) score ``Σ (φ(x) − c)²``."""
-
-    def __init__(self, detector: Any) -> None:
-        super().__init__()
-        self.module = detector.module_
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.module(images).sum(1)
-
-
-def _scorers() -> dict[str, type[nn.Module]]:
-    return {
-        "fcdd": FCDDScorer,
-        "ae": AutoencoderScorer,
-        "patchcore": PatchCoreScorer,
-        "deepsvdd": HypersphereScorer,
-        "deepsad": HypersphereScorer,
-        "hsc": HypersphereScorer,
-    }
-
-
-def output_names(method: str) -> list[str]:
-    """The graph's outputs: ``score``, and ``anomaly_map`` where the method has one."""
-    return ["score"] if _scorers().get(method) is HypersphereScorer else ["score", "anomaly_map"]
+    return cls.inference_graph is not Detector.inference_graph
 
 
 def exportable_methods() -> list[str]:
-    return sorted(_scorers())
+    """The registered methods whose detectors give an inference graph (imports them)."""
+    from deepad.models.registry import catalog, get_method
+
+    return sorted(entry.name for entry in catalog() if _has_graph(get_method(entry.name)))
 
 
-def input_shape(detector: Any) -> tuple[int, int, int]:
-    """``(channels, side, side)`` the exported model takes."""
-    if detector.name == "fcdd":
-        return (int(detector.channels_), int(detector.image_size_), int(detector.image_size_))
-    if detector.name == "patchcore":
-        return (3, int(detector.image_size_), int(detector.image_size_))
-    if detector.name in ("deepsvdd", "deepsad", "hsc") and detector.image_size_:
-        side = int(detector.image_size_)
-        return (int(detector.channels_), side, side)
-    if detector.name == "ae" and len(detector.shape_) == 3:
-        return tuple(int(s) for s in detector.shape_)  # type: ignore[return-value]
-    raise ExportError(f"{detector.name} on this kind of data has no image network to export")
-
-
-def scoring_module(detector: Any) -> nn.Module:
-    """The detector's network and score head as one CPU ``nn.Module`` in eval mode."""
+def scoring_module(detector: Any) -> InferenceGraph:
+    """The detector's inference graph (its network and score head) as one CPU ``nn.Module``
+    in eval mode."""
     detector._check_fitted()
-    scorer = _scorers().get(detector.name)
-    if scorer is None:
+    graph = detector.inference_graph()
+    if graph is None:
+        if _has_graph(type(detector)):
+            raise ExportError(
+                f"{detector.name} on this kind of data has no image network to export"
+            )
         known = ", ".join(exportable_methods())
         raise ExportError(f"{detector.name} cannot be exported to ONNX; exportable: {known}")
-    input_shape(detector)  # image networks only
-    module = scorer(detector).cpu().eval()
-    return module.to(memory_format=torch.contiguous_format)
+    return graph.cpu().eval().to(memory_format=torch.contiguous_format)
+
+
+def input_shape(detector: Any) -> tuple[int, ...]:
+    """``(channels, side, side)`` the exported model takes."""
+    return scoring_module(detector).input_shape
 
 
 @dataclass
@@ -217,11 +82,11 @@ class Exported:
 def export_onnx(detector: Any, path: str | Path, *, opset: int = OPSET) -> Exported:
     """Write ``detector`` as an ONNX model with a dynamic batch dimension."""
     module = scoring_module(detector)
-    shape = input_shape(detector)
+    shape = module.input_shape
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros((2, *shape), dtype=torch.uint8)
-    outputs = output_names(detector.name)
+    outputs = list(module.outputs)
     with torch.no_grad(), warnings.catch_warnings():
         # the upsampling matrices depend only on the map size: constants in the graph, as meant
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -241,7 +106,7 @@ def export_onnx(detector: Any, path: str | Path, *, opset: int = OPSET) -> Expor
 
 def onnx_scores(path: str | Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``(score, anomaly_map)`` of uint8 images ``(n, c, s, s)`` in ONNX Runtime; the map is
-    None for a graph without one (Deep SVDD)."""
+    None for a graph without one (a score-only graph)."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -8,8 +8,7 @@ compute: one 28×28 map to 224×224 is two tiny matrix products instead of a str
 transposed convolution over a padded canvas.
 
 This lives outside :mod:`deepad.models.fcdd` so the dashboard can re-upsample stored maps with
-another σ without importing torch; :mod:`deepad.models.fcdd.network` and
-:mod:`deepad.models.fcdd.upsample` re-export it and add the torch paths.
+another σ without importing torch; :mod:`deepad.models.fcdd.upsample` adds the torch paths.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 They live apart from :mod:`deepad.models.base` (which imports the training loop and torch) so
 that the dashboard, the run store and the artifact files can read and dispatch on them in a
-process that never imports torch. :mod:`deepad.models.base` re-exports them.
+process that never imports torch. Import them from here.
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ class Service:
 
     def columns(self, uploads: Sequence[tuple[str, bytes]]) -> list[str]:
         """Column names of an uploaded csv/jsonl, for the column pickers."""
-        from deepad.data.ingest import Upload, read_columns
+        from deepad.data import Upload, read_columns
 
         if not uploads:
             return []
@@ -192,7 +192,7 @@ class Service:
         """
         import hashlib
 
-        from deepad.data.ingest import Upload
+        from deepad.data.sources import Upload
         from deepad.data.types import Skipped
 
         if not uploads:

@@ -23,7 +23,7 @@ sys.path.insert(0, sys.argv[1])
 import numpy as np, torch
 torch.set_num_threads(1)
 from deepad.data.types import DataKind, Dataset
-from deepad.features.disk_cache import using_disk_cache
+from deepad.features.extract import using_disk_cache
 from deepad.models.patchcore import PatchCore
 z = np.load(sys.argv[2])
 train, test = (Dataset(DataKind.IMAGE, list(z[k]), [str(i) for i in range(len(z[k]))])

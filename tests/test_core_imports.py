@@ -31,15 +31,16 @@ SCRIPT = textwrap.dedent(
     from deepad.models import list_methods
 
     assert "gpu" in list_suites()
+    assert deepad.cli.main(["--home", sys.argv[1], "methods"]) == 0
     print(",".join(m.name for m in list_methods()))
     assert not any(name.split(".")[0] in {BLOCKED!r} for name in sys.modules)
     """
 )
 
 
-def test_core_imports_without_app_packages():
+def test_core_imports_without_app_packages(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "home")],
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -47,5 +48,20 @@ def test_core_imports_without_app_packages():
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    methods = done.stdout.strip().split(",")
+    methods = done.stdout.strip().splitlines()[-1].split(",")
     assert {"ae", "fcdd", "dsebm", "cvdd"} <= set(methods)
+
+
+def test_the_app_packages_are_an_extra():
+    """``pip install deepad`` brings the library and the CLI; ``deepad[app]`` the dashboard."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(requirements):
+        return {re.split(r"[<>=!\[; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    assert names(project["dependencies"]) & {"streamlit", "plotly"} == set()
+    assert {"streamlit", "plotly"} <= names(project["optional-dependencies"]["app"])
+    assert ".[app," in (ROOT / "Makefile").read_text()  # make app / make test install it

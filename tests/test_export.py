@@ -137,3 +137,23 @@ def test_cli_exports_a_finished_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert output.is_file() and "exported to" in out and "relative score difference" in out
     assert main(["--home", home, "export", "2"]) == 2  # no such run: one line, exit 2
+
+
+def test_the_exporter_knows_no_method_by_name():
+    """A method's export lives in its own folder (its inference graph): the generic exporter
+    names none of them, and lists as exportable exactly the detectors that give a graph."""
+    import re
+    from pathlib import Path
+
+    import deepad.export as export
+    from deepad.models.registry import catalog, get_method
+
+    source = Path(export.__file__).read_text()
+    for entry in catalog():
+        for word in {entry.name, entry.title, get_method(entry.name).__name__}:
+            assert not re.search(rf"\b{re.escape(word)}\b", source, re.IGNORECASE), word
+    exportable = export.exportable_methods()
+    assert exportable == ["ae", "deepsad", "deepsvdd", "fcdd", "hsc", "patchcore"]
+    for name in exportable:
+        folder = get_method(name).__module__.rsplit(".", 1)[0]
+        assert get_method(name).inference_graph.__module__.startswith(folder), name

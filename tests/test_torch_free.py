@@ -191,13 +191,3 @@ def test_explanation_kinds_follow_the_types():
     found = Explanations(FeatureWeights(weights=[np.ones(2)]), np.array([0]))
     assert found.kind == "features"
 
-
-def test_result_types_are_the_same_objects_where_they_were():
-    from deepad.models import base
-    from deepad.models.fcdd import network, upsample
-    from deepad.receptive_field import ReceptiveField, default_sigma
-    from deepad.train import loop, progress
-
-    assert base.ImageMaps is ImageMaps and base.TokenWeights is TokenWeights
-    assert loop.RunContext is progress.RunContext and loop.Cancelled is progress.Cancelled
-    assert network.ReceptiveField is ReceptiveField and upsample.default_sigma is default_sigma

@@ -70,7 +70,7 @@ def run_suite(name: str, options: BenchOptions) -> None:
     _load_all()
     if name not in _SUITES:
         raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(sorted(_SUITES))}")
-    from deepad.features.disk_cache import using_disk_cache
+    from deepad.features.extract import using_disk_cache
 
     # no backbone features from an earlier run's disk cache: each suite's seconds (and the
     # GPU check's fit times) measure the backbone; patchcore-speed times the cache itself

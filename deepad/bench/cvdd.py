@@ -10,7 +10,7 @@ with their defaults) on the L2-normalised MiniLM mean-pooled document embeddings
 words of each r = 3 context.
 
 Word embeddings of both splits are computed once and cached (``--set cache=DIR``, default
-``$DEEPAD_HOME/cache/embeddings``), so later runs only train. ``--quick`` trains r = 3 only,
+deepad's disk cache, ``$DEEPAD_HOME/cache``), so later runs only train. ``--quick`` trains r = 3 only,
 for 10 epochs. ``--set train_per_class=N`` and ``--set test_size=M`` subsample (seeded) the
 training documents of each class and the test split, for CPU-bound runs; for 20 Newsgroups,
 ``--set strip_quotes=true`` also removes quotes, quote attributions and signatures (the thesis'
@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,10 +32,11 @@ from deepad.bench import BenchOptions, suite
 from deepad.bench.report import format_table, mean_row, pyod_peers, write_results
 from deepad.config import to_json, with_overrides
 from deepad.data.types import Dataset
+from deepad.disk_cache import DiskCache, disk_cache_at
 from deepad.models.cvdd.baselines import EmbeddingOCSVM, Pooling
-from deepad.models.cvdd.config import CVDDConfig
+from deepad.models.cvdd.config import CVDDConfig, ScoreAggregation, context_key
 from deepad.models.cvdd.detector import CVDD, init_contexts
-from deepad.text.embeddings import DocumentEmbeddings, default_cache_dir, embed_documents
+from deepad.text.embeddings import DocumentEmbeddings, embed_documents
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _progress_bar(label: str):
     return update
 
 
-def embed_split(data: Dataset, config: CVDDConfig, cache: Path) -> DocumentEmbeddings:
+def embed_split(data: Dataset, config: CVDDConfig, cache: DiskCache | None) -> DocumentEmbeddings:
     return embed_documents(
         data.items,
         source=config.embedding,
@@ -95,7 +95,7 @@ def embed_split(data: Dataset, config: CVDDConfig, cache: Path) -> DocumentEmbed
         embedding_file=config.embedding_file or None,
         max_tokens=config.max_tokens,
         device="cpu" if config.device == "auto" else config.device,
-        cache_dir=cache,
+        cache=cache,
         progress=_progress_bar(data.name),
     )
 
@@ -124,7 +124,7 @@ def _run(options: BenchOptions, dataset: str) -> None:
     classes = _pick(options.classes, names)
     contexts = (3,) if options.quick else CONTEXTS
     base = cvdd_config(options, **({"epochs": 10, "lr_milestones": (4,)} if options.quick else {}))
-    cache = Path(options.extra.get("cache") or default_cache_dir())
+    cache = disk_cache_at(options.extra.get("cache"))
     train, test = _sample(train, test, classes, options)
 
     start = time.perf_counter()
@@ -155,11 +155,9 @@ def _run(options: BenchOptions, dataset: str) -> None:
             row[f"CVDD r={r}"] = _auroc(labels, scores.score)
             row[f"s r={r}"] = time.perf_counter() - t0
             if r == 3:
-                per_context = [
-                    _auroc(labels, scores.components[f"context_{k + 1}"]) for k in range(r)
-                ]
+                per_context = [_auroc(labels, scores.components[context_key(k)]) for k in range(r)]
                 row["c* r=3 (oracle)"] = max(per_context)
-                row["CVDD r=3 min"] = _auroc(labels, scores.components["min"])
+                row["CVDD r=3 min"] = _auroc(labels, scores.components[ScoreAggregation.MIN.value])
                 top_words[name] = model.top_words_
         for pooling in (Pooling.MEAN, Pooling.TFIDF, Pooling.MAX, Pooling.DOCUMENT):
             svm = EmbeddingOCSVM(pooling=pooling, nu=0.1).fit_embeddings(part)
@@ -207,7 +205,7 @@ def _heldout(options: BenchOptions, dataset: str) -> None:
     80 % trains, the 20 % plus (up to) 2000 training documents of the other classes validate."""
     train, _, (names, _) = _splits(options, dataset)
     base = cvdd_config(options)
-    emb = embed_split(train, base, Path(options.extra.get("cache") or default_cache_dir()))
+    emb = embed_split(train, base, disk_cache_at(options.extra.get("cache")))
     train_classes = np.array(train.classes)
     rng = np.random.default_rng(options.seed)
     rows: list[dict[str, Any]] = []

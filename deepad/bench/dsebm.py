@@ -49,6 +49,7 @@ from deepad.bench.report import (
 from deepad.config import to_json, with_overrides
 from deepad.data.types import DataKind, Dataset
 from deepad.models.dsebm import DSEBM, DSEBMConfig
+from deepad.models.dsebm.config import Criterion
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ PAPER = {
     "mnist": {"DSEBM-e": (0.9788, 0.9616, 0.9689), "DSEBM-r": (0.9597, 0.9503, 0.9536)},
 }
 TABLE_COLUMNS = ("method", "precision", "recall", "f1", "auroc", "auprc", "seconds")
-CRITERIA = (("energy", "e"), ("reconstruction", "r"))
+CRITERIA = ((Criterion.ENERGY.value, "e"), (Criterion.RECONSTRUCTION.value, "r"))
 
 # Candidate settings for the validation-split selection (the product of the lists is tried).
 # KDD: the two input scalings of the DSEBM/DAGMM literature, noise levels from below the
@@ -190,7 +191,7 @@ def select_on_validation(
     fit, val = train_half.subset(fit_idx), train_half.subset(val_idx)
     ratio = float(np.mean(val.labels == 1))
     rows: list[dict[str, Any]] = []
-    best = (-np.inf, config, "energy", -1)
+    best = (-np.inf, config, Criterion.ENERGY.value, -1)
     for point in _grid_points(grid):
         candidate = with_overrides(config, point)
         timing: dict[str, float] = {}
@@ -464,7 +465,7 @@ def run_mnist(options: BenchOptions) -> None:
                 test = Dataset(DataKind.IMAGE, list(x_test), [str(i) for i in range(len(x_test))])
                 scores = detector.score(test)
             rng = np.random.default_rng(options.seed)
-            for criterion, short in (("energy", "e"), ("reconstruction", "r")):
+            for criterion, short in CRITERIA:
                 s = scores.components[criterion]
                 row[f"AUROC-{short}"] = metrics.auroc(y_test, s)
                 row[f"F1-{short}"] = _rho_f1(s[y_test == 0], s[y_test == 1], rng)[2]

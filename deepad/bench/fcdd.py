@@ -45,7 +45,7 @@ from deepad.models.config import Precision
 from deepad.models.fcdd import FCDD, AnomalySource, FCDDConfig, PixelLoss
 from deepad.models.fcdd.evaluate import localisation_metrics, threshold_from_normals
 from deepad.models.fcdd.upsample import receptive_field_upsample
-from deepad.train.loop import RunContext
+from deepad.train.progress import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -369,7 +369,7 @@ def _score_speed(detector: FCDD, images: np.ndarray, repeats: int = 2) -> float:
 
 
 def _upsample_ms(repeats: int, batch: int, use_torch: bool) -> float:
-    from deepad.models.fcdd.network import ReceptiveField
+    from deepad.receptive_field import ReceptiveField
 
     rf = ReceptiveField(size=62, jump=8, start=3.5)
     low: Any = np.random.default_rng(0).random((batch, 28, 28), dtype=np.float32)

@@ -158,7 +158,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
     from deepad import metrics
     from deepad.data.benchmarks.photos import make_category
-    from deepad.features.disk_cache import using_disk_cache
+    from deepad.features.extract import using_disk_cache
 
     torch.set_num_threads(int(job["threads"]))
     train, test = make_category(job["category"], seed=job["seed"], **job["sizes"])

@@ -48,15 +48,15 @@ from deepad.data.benchmarks.idx import FASHION_CLASSES, load_idx_dataset, one_vs
 from deepad.data.synthetic import DEFECTS, TEXTURES, defect_benchmark, make_defect_dataset
 from deepad.data.types import DataKind, Dataset
 from deepad.device import describe_device, select_device
+from deepad.disk_cache import DEFAULT_MAX_MB, DiskCache
 from deepad.features import (
     FEATURE_CACHE,
     STAGES,
-    DiskFeatureCache,
     extract_features,
     nearest_distances,
 )
 from deepad.features.detectors import stage_list
-from deepad.features.disk_cache import DEFAULT_MAX_MB, using_disk_cache
+from deepad.features.extract import using_disk_cache
 from deepad.models.embedding_knn import EmbeddingKNN, EmbeddingKNNConfig
 from deepad.models.fcdd.evaluate import localisation_metrics, masks_at, threshold_from_normals
 from deepad.models.patchcore import PatchCore, PatchCoreConfig
@@ -254,7 +254,7 @@ def run_speed(options: BenchOptions) -> None:
     config = with_overrides(config, overrides)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        disk = DiskFeatureCache(folder, max_bytes=DEFAULT_MAX_MB * 2**20)
+        disk = DiskCache(folder, max_bytes=DEFAULT_MAX_MB * 2**20)
         for run in ("first (no cache)", "second (disk cache)"):
             FEATURE_CACHE.clear()  # a new process starts with an empty memory cache
             with using_disk_cache(disk):

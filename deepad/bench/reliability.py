@@ -55,8 +55,8 @@ TIME_LIMIT_S = 20.0
 
 # module, attribute, value: limits while the hostile inputs run
 BENCH_LIMITS: tuple[tuple[str, str, int], ...] = (
-    ("deepad.data.ingest", "MAX_ENTRY_BYTES", 8 * 2**20),
-    ("deepad.data.ingest", "MAX_TOTAL_BYTES", 48 * 2**20),
+    ("deepad.data.sources", "MAX_ENTRY_BYTES", 8 * 2**20),
+    ("deepad.data.sources", "MAX_TOTAL_BYTES", 48 * 2**20),
     ("deepad.data.images", "MAX_PIXELS_PER_IMAGE", 4_000_000),
     ("deepad.data.images", "MAX_DECODED_BYTES", 64 * 2**20),
     ("deepad.data.text", "MAX_TEXT_CHARS", 4 * 2**20),
@@ -422,7 +422,7 @@ def _place(folder: Path, files: dict[str, Any], outside: Path) -> None:
 
 def build_source(case: Case, folder: Path, rng: random.Random) -> Any:
     """Write ``case`` and its good files, and return the source to load."""
-    from deepad.data.ingest import Upload
+    from deepad.data.sources import Upload
 
     outside = folder.parent / "outside"
     outside.mkdir(exist_ok=True)
@@ -1037,56 +1037,58 @@ class _FullDiskConnection:
         return getattr(self._con, name)
 
 
+def full_connect(*args: Any, **kwargs: Any) -> _FullDiskConnection:
+    """``sqlite3.connect`` on a full disk, for :class:`deepad.runs.store.RunStore`'s
+    ``connect``: opening and reading work, every write fails with SQLITE_FULL."""
+    return _FullDiskConnection(sqlite3.connect(*args, **kwargs))
+
+
+def no_space(path: Path, array: np.ndarray) -> None:
+    """A ``save_array`` for :class:`deepad.data.registry.DatasetRegistry` on a full disk."""
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
 def full_disk(work: Path, tally: Tally) -> None:
-    from deepad.cli import main
+    """The run store and the dataset registry on a full disk, injected through their
+    ``connect`` and ``save_array`` parameters (nothing global is replaced): reading runs
+    works, writing gives a clean one-line error. The command line on a full disk is
+    tests/reliability/test_home.py."""
     from deepad.data.registry import DatasetRegistry
     from deepad.data.types import DataKind, Dataset
     from deepad.runs.store import RunStore
 
     home = work / "full-home"
     RunStore(home).create_run("kde", {}, "0" * 16)
-    real_connect = sqlite3.connect
-    real_save = np.save
 
-    def full_connect(*args: Any, **kwargs: Any) -> Any:
-        return _FullDiskConnection(real_connect(*args, **kwargs))
+    def full_store() -> RunStore:
+        return RunStore(home, connect=full_connect)
 
-    def full_save(*args: Any, **kwargs: Any) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    checks: list[tuple[str, Callable[[], Any], bool]] = [
-        ("runs list", lambda: main(["--home", str(home), "runs", "list"]), True),
-        ("runs show", lambda: main(["--home", str(home), "runs", "show", "1"]), True),
-        ("create run", lambda: RunStore(home).create_run("kde", {}, "0" * 16), False),
-        (
-            "register dataset",
-            lambda: DatasetRegistry(home).add(
-                Dataset(DataKind.TABLE, np.ones((2, 2), np.float32), ["a", "b"])
-            ),
-            False,
-        ),
+    table = Dataset(DataKind.TABLE, np.ones((2, 2), np.float32), ["a", "b"])
+    fails: Any = object()  # the expected outcome of a write: a clean error, no result
+    checks: list[tuple[str, Callable[[], Any], Any]] = [
+        ("list runs", lambda: [r.id for r in full_store().list_runs()], [1]),
+        ("show a run", lambda: full_store().get(1).method, "kde"),
+        ("create run", lambda: full_store().create_run("kde", {}, "0" * 16), fails),
+        ("register dataset", lambda: DatasetRegistry(home, save_array=no_space).add(table), fails),
     ]
-    sqlite3.connect = full_connect  # type: ignore[assignment]
-    np.save = full_save
-    try:
-        for label, check, must_work in checks:
-            tally.full_disk_checks += 1
-            err = io.StringIO()
-            try:
-                with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                    result = check()
-            except Exception as exc:
-                if must_work or not _clean_error(exc):
-                    detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                    tally.crashes.append(f"full disk, {label}: {detail}")
-                continue
-            if must_work and result not in (0, None):
-                tally.crashes.append(f"full disk, {label}: exit {result}: {err.getvalue()!r}")
-            if "Traceback" in err.getvalue():
-                tally.crashes.append(f"full disk, {label}: traceback printed")
-    finally:
-        sqlite3.connect = real_connect  # type: ignore[assignment]
-        np.save = real_save
+    for label, check, expected in checks:
+        must_work = expected is not fails
+        tally.full_disk_checks += 1
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                result = check()
+        except Exception as exc:
+            if must_work or not _clean_error(exc):
+                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                tally.crashes.append(f"full disk, {label}: {detail}")
+            continue
+        if must_work and result != expected:
+            tally.crashes.append(f"full disk, {label}: {result!r}, not {expected!r}")
+        elif not must_work:
+            tally.crashes.append(f"full disk, {label}: the write did not fail")
+        if "Traceback" in err.getvalue():
+            tally.crashes.append(f"full disk, {label}: traceback printed")
 
 
 # ------------------------------------------------------------------ the suite

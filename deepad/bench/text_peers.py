@@ -23,7 +23,6 @@ import dataclasses
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,9 +32,10 @@ from deepad.bench.cvdd import _auroc, _pick, _progress_bar, _sample, _splits, he
 from deepad.bench.report import format_table, mean_row, write_results
 from deepad.config import to_json, with_overrides
 from deepad.data.types import Dataset
+from deepad.disk_cache import DiskCache, disk_cache_at
 from deepad.models.cvdd.config import CVDDConfig
 from deepad.models.textbank.config import TextKNNConfig
-from deepad.text.embeddings import DocumentEmbeddings, default_cache_dir, embed_documents
+from deepad.text.embeddings import DocumentEmbeddings, embed_documents
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def load_split(options: BenchOptions, dataset: str) -> Split:
     train, test, (names, _) = _splits(options, dataset)
     train, test = _sample(train, test, names, options)
     text = CVDDConfig(device=options.device)  # the text settings every detector shares
-    cache = Path(options.extra.get("cache") or default_cache_dir())
+    cache = disk_cache_at(options.extra.get("cache"))
     start = time.perf_counter()
     emb_train, emb_test = (_embed(data, text, cache) for data in (train, test))
     return Split(
@@ -88,14 +88,14 @@ def load_split(options: BenchOptions, dataset: str) -> Split:
     )
 
 
-def _embed(data: Dataset, text: CVDDConfig, cache: Path) -> DocumentEmbeddings:
+def _embed(data: Dataset, text: CVDDConfig, cache: DiskCache | None) -> DocumentEmbeddings:
     """MiniLM states of ``data`` with every layer's pooled vectors (for the held-out table)."""
     return embed_documents(
         data.items,
         prep=text.preprocessing(),
         max_tokens=text.max_tokens,
         device="cpu" if text.device == "auto" else text.device,
-        cache_dir=cache,
+        cache=cache,
         progress=_progress_bar(data.name),
         pools=True,
     )

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,12 +43,13 @@ from deepad.bench.cvdd import (
 )
 from deepad.bench.report import format_table, mean_row, write_results
 from deepad.config import to_json, with_overrides
+from deepad.disk_cache import DiskCache, disk_cache_at
 from deepad.models.cvdd.config import CVDDConfig
 from deepad.models.textbank.bank import KCenterGreedy, nearest_distances, unit_rows
 from deepad.models.textbank.config import TextKNNConfig, TokenBankConfig
 from deepad.models.textbank.detector import TextKNN, TokenBank, top_word_scores
 from deepad.text.config import TextEmbeddingConfig
-from deepad.text.embeddings import DocumentEmbeddings, default_cache_dir
+from deepad.text.embeddings import DocumentEmbeddings
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,8 @@ def settings(options: BenchOptions) -> Settings:
     )
 
 
-def _cache(options: BenchOptions) -> Path:
-    return Path(options.extra.get("cache") or default_cache_dir())
+def _cache(options: BenchOptions) -> DiskCache | None:
+    return disk_cache_at(options.extra.get("cache"))
 
 
 def _run(options: BenchOptions, dataset: str) -> None:

@@ -8,8 +8,6 @@ from deepad.data.demo import DemoInfo, DemoSet, list_demos, load_demo
 from deepad.data.images import split_train_test
 from deepad.data.ingest import (
     InferredKind,
-    Source,
-    Upload,
     infer_kind,
     load_any,
     load_images,
@@ -18,6 +16,7 @@ from deepad.data.ingest import (
     read_columns,
 )
 from deepad.data.registry import DatasetRecord, DatasetRegistry, home_dir
+from deepad.data.sources import Source, Upload
 from deepad.data.text import TextEncodingError
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Skipped, as_dataset
 

@@ -56,7 +56,7 @@ from PIL import Image, ImageOps
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Skipped
 
 if TYPE_CHECKING:
-    from deepad.data.ingest import Entry
+    from deepad.data.sources import Entry
 
 #: Image types people upload that are not read here: skipped with a reason that says so.
 OTHER_IMAGE_SUFFIXES = frozenset(

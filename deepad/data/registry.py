@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,9 +123,17 @@ def _uint8_image(image: object) -> np.ndarray:
 class DatasetRegistry:
     """Datasets stored under ``<home>/datasets`` (``home`` defaults to :func:`home_dir`)."""
 
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(
+        self,
+        home: Path | None = None,
+        *,
+        save_array: Callable[[Path, np.ndarray], None] | None = None,
+    ) -> None:
         self.home = Path(home) if home is not None else home_dir()
         self.root = self.home / "datasets"
+        # writes one ``.npy`` file; a stand-in injects faults (a full disk) in the
+        # reliability bench and the tests
+        self.save_array = save_array or save_npy
 
     def add(self, dataset: Dataset, *, name: str | None = None, source: str = "") -> DatasetRecord:
         """Store ``dataset`` (or find it, when the same content is already stored)."""
@@ -154,7 +163,7 @@ class DatasetRegistry:
         self._sweep_leftovers()
         staging = Path(tempfile.mkdtemp(prefix=f".{dataset_id}-{os.getpid()}-", dir=self.root))
         try:
-            manifest = _write(dataset, staging)
+            manifest = _write(dataset, staging, self.save_array)
             manifest.update(
                 id=dataset_id,
                 name=name or dataset.name or "dataset",
@@ -250,7 +259,8 @@ def _write_json(path: Path, value: object) -> None:
     path.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` as a ``.npy`` file, without pickled objects."""
     np.save(path, np.ascontiguousarray(array), allow_pickle=False)
 
 
@@ -260,7 +270,9 @@ def _save_png(path: Path, array: np.ndarray) -> None:
     image.save(path, format="PNG", compress_level=1)
 
 
-def _write(data: Dataset, folder: Path) -> dict[str, Any]:
+def _write(
+    data: Dataset, folder: Path, save_array: Callable[[Path, np.ndarray], None]
+) -> dict[str, Any]:
     kind = DataKind(data.kind)
     manifest: dict[str, Any] = {
         "format": FORMAT_VERSION,
@@ -275,11 +287,11 @@ def _write(data: Dataset, folder: Path) -> dict[str, Any]:
     }
     _write_json(folder / "names.json", list(data.names))
     if data.labels is not None:
-        _save_npy(folder / "labels.npy", np.asarray(data.labels, np.int8))
+        save_array(folder / "labels.npy", np.asarray(data.labels, np.int8))
     if data.classes is not None:
         _write_json(folder / "classes.json", list(data.classes))
     if kind == DataKind.IMAGE:
-        manifest.update(_write_images(data, folder))
+        manifest.update(_write_images(data, folder, save_array))
     elif kind == DataKind.TEXT:
         with (folder / "texts.jsonl").open("w", encoding="utf-8") as f:
             for doc in data.items:
@@ -289,7 +301,7 @@ def _write(data: Dataset, folder: Path) -> dict[str, Any]:
         manifest["chars"] = {"min": min(lengths), "max": max(lengths)}
     elif kind == DataKind.TABLE:
         table = np.asarray(data.items, np.float32)
-        _save_npy(folder / "table.npy", table)
+        save_array(folder / "table.npy", table)
         manifest.update(_shape_summary(Counter({table.shape[1:]: len(table)})), storage="npy")
     else:
         sequences = [np.asarray(s, np.float32) for s in data.items]
@@ -298,8 +310,8 @@ def _write(data: Dataset, folder: Path) -> dict[str, Any]:
         if len(dims) > 1:
             raise ValueError(f"sequences have different feature shapes: {sorted(dims)}")
         stacked = np.concatenate(sequences) if sequences else np.zeros((0, 1), np.float32)
-        _save_npy(folder / "sequences.npy", stacked)
-        _save_npy(folder / "lengths.npy", lengths)
+        save_array(folder / "sequences.npy", stacked)
+        save_array(folder / "lengths.npy", lengths)
         manifest.update(_shape_summary(Counter(s.shape for s in sequences)), storage="npy")
         manifest["lengths"] = {
             "min": int(lengths.min(initial=0)),
@@ -319,11 +331,13 @@ def _label_counts(data: Dataset) -> dict[str, int]:
     }
 
 
-def _write_images(data: Dataset, folder: Path) -> dict[str, Any]:
+def _write_images(
+    data: Dataset, folder: Path, save_array: Callable[[Path, np.ndarray], None]
+) -> dict[str, Any]:
     arrays = [_uint8_image(im) for im in data.items]
     shapes = Counter(tuple(a.shape) for a in arrays)
     if len(shapes) == 1:
-        _save_npy(folder / "images.npy", np.stack(arrays))
+        save_array(folder / "images.npy", np.stack(arrays))
         storage = "stack"
     else:
         (folder / "images").mkdir()

@@ -17,9 +17,9 @@ other column must be numeric; a sequence with a non-numeric or empty cell, or a 
 float32 cannot hold, is not loaded and is listed in ``Dataset.skipped``; so are sequences
 whose columns differ from those most sequences have (the first sequence's on a tie).
 
-Sources follow :mod:`deepad.data.ingest` and are read by its collector, with its rules and
+Sources follow :mod:`deepad.data.ingest` and are read by :func:`deepad.data.sources.collect`, with its rules and
 limits (regular files only, unsafe archive entries refused, a byte budget): a path, an
-upload (any object with ``name`` and ``data`` bytes, such as ``deepad.data.ingest.Upload``)
+upload (any object with ``name`` and ``data`` bytes, such as ``deepad.data.sources.Upload``)
 or a list of uploads.
 """
 
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from deepad.data import text as text_rules
-from deepad.data.ingest import Upload, collect
+from deepad.data.sources import Upload, collect
 from deepad.data.tables import majority_columns
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Skipped
 
@@ -110,7 +110,7 @@ def load_sequences(
 
 
 def _as_source(source: Any) -> Any:
-    """Uploads of any class with ``name`` and ``data`` as :class:`~deepad.data.ingest.Upload`."""
+    """Uploads of any class with ``name`` and ``data`` as :class:`~deepad.data.sources.Upload`."""
     if _is_upload(source):
         return Upload(source.name, bytes(source.data))
     if isinstance(source, str | os.PathLike):

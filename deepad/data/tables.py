@@ -36,7 +36,7 @@ from deepad.data.text import (
 from deepad.data.types import DataKind, Dataset, Skipped
 
 if TYPE_CHECKING:
-    from deepad.data.ingest import Entry
+    from deepad.data.sources import Entry
 
 _MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}
 

@@ -40,7 +40,7 @@ from deepad.data.images import detect_layout
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset, Skipped
 
 if TYPE_CHECKING:
-    from deepad.data.ingest import Entry
+    from deepad.data.sources import Entry
 
 RECORD_SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".ndjson"})
 TEXT_SUFFIXES = RECORD_SUFFIXES | {".txt"}

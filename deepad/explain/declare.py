@@ -14,12 +14,6 @@ from torch import nn
 from deepad.data.types import DataKind
 
 METHODS = ("lrp", "gradient", "gradient_x_input")
-RULES = {
-    "image": "EpsilonGammaBox: z^B on the first layer (the input's value range), γ = 0.25 on "
-    "convolutions, ε on dense layers; BatchNorm merged",
-    "other": "EpsilonPlusFlat: flat on the first layer, z⁺ on convolutions, ε on dense layers; "
-    "BatchNorm merged",
-}
 
 
 @dataclass
@@ -49,10 +43,6 @@ class LRPModel:
     high: torch.Tensor | float | None = None
     residual: bool = False  # output neuron i is compared with input i (an autoencoder)
     direct: Callable[[torch.Tensor], torch.Tensor] | None = None
-
-    @property
-    def rules(self) -> str:
-        return RULES["image" if self.low is not None else "other"]
 
 
 def squared_distance_relevance(

@@ -43,11 +43,7 @@ from zennit.rules import ZBox
 from zennit.types import BatchNorm, Linear
 
 from deepad.data.types import DataKind
-from deepad.explain.declare import (  # re-exported: detectors declare, this module propagates
-    METHODS as METHODS,
-)
-from deepad.explain.declare import LRPModel
-from deepad.explain.declare import squared_distance_relevance as squared_distance_relevance
+from deepad.explain.declare import METHODS, LRPModel
 from deepad.results import FeatureWeights, ImageMaps, TokenWeights
 
 _CHUNK = 64

@@ -12,13 +12,13 @@ from deepad.features.backbone import (
     pretrained_backbone,
     pretrained_trunk,
 )
-from deepad.features.disk_cache import DiskFeatureCache, default_disk_cache
 from deepad.features.extract import (
     FEATURE_CACHE,
     FeatureCache,
     content_hash,
     extract_features,
     input_side,
+    using_disk_cache,
 )
 from deepad.features.neighbours import nearest_distances, squared_distances
 
@@ -29,14 +29,13 @@ __all__ = [
     "STAGES",
     "STAGE_CHANNELS",
     "BackboneTrunk",
-    "DiskFeatureCache",
     "EfficientNetLite0",
     "FeatureCache",
     "StageGeometry",
     "content_hash",
-    "default_disk_cache",
     "extract_features",
     "input_side",
+    "using_disk_cache",
     "nearest_distances",
     "pretrained_backbone",
     "pretrained_trunk",

@@ -8,15 +8,19 @@ Results are cached in memory by the content hash of the images and the request (
 stages, pooling), least recently used first out once the cache holds more than its byte
 budget: fitting a detector scores its own training set right after, and a benchmark scores
 one test set for every normal class. They are also kept on disk under the same key
-(:mod:`deepad.features.disk_cache`, bounded too), so a later process skips the backbone.
+(:mod:`deepad.disk_cache`, the cache shared with text embeddings, bounded too), so a later
+process skips the backbone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,13 +28,15 @@ import torch
 from deepad.data.transforms import stack_images, to_float
 from deepad.data.types import Dataset
 from deepad.device import select_device
+from deepad.disk_cache import DiskCache, default_disk_cache
 from deepad.features.backbone import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     EfficientNetLite0,
     pretrained_backbone,
 )
-from deepad.features.disk_cache import DiskFeatureCache, default_disk_cache
+
+log = logging.getLogger(__name__)
 
 Features = dict[str, torch.Tensor]
 StageReport = Callable[[str, int, int], None]
@@ -95,6 +101,36 @@ def content_hash(data: Dataset, *parts: object) -> str:
     return digest.hexdigest()
 
 
+_chosen_disk: list[DiskCache | None] = []
+
+
+@contextlib.contextmanager
+def using_disk_cache(cache: DiskCache | None) -> Iterator[DiskCache | None]:
+    """Feature extraction uses ``cache`` (None: no disk cache) as its default meanwhile (a
+    benchmark that times the backbone, or the cache itself)."""
+    _chosen_disk.append(cache)
+    try:
+        yield cache
+    finally:
+        _chosen_disk.pop()
+
+
+def _disk_key(key: str) -> str:
+    return f"features/{key}.safetensors"
+
+
+def _load(path: Path) -> Features:
+    from safetensors.torch import load_file
+
+    return load_file(path)
+
+
+def _saver(features: Features) -> Callable[[Path], None]:
+    from safetensors.torch import save_file
+
+    return lambda path: save_file({k: v.contiguous() for k, v in features.items()}, str(path))
+
+
 def extract_features(
     data: Dataset,
     *,
@@ -105,25 +141,26 @@ def extract_features(
     batch_size: int = 32,
     report: StageReport | None = None,
     cache: FeatureCache | None = FEATURE_CACHE,
-    disk: DiskFeatureCache | None | str = "default",
+    disk: DiskCache | None | str = "default",
 ) -> Features:
     """Float32 CPU features per stage: ``(n, c, h, w)`` maps, or ``(n, c)`` spatial means
     when ``pooled``. ``report(what, done, total)`` is called after each batch (a detector
     passes ``context.stage``, which may raise to cancel).
 
-    Looked up in ``cache`` (this process), then on ``disk`` (``"default"``: the bounded
-    folder of :func:`deepad.features.disk_cache.default_disk_cache`; None: no disk), and
-    kept in both when computed."""
+    Looked up in ``cache`` (this process), then on ``disk`` (``"default"``: deepad's disk
+    cache, :func:`deepad.disk_cache.default_disk_cache`, or the one of
+    :func:`using_disk_cache`; None: no disk), and kept in both when computed."""
     key = content_hash(data, "efficientnet-lite0", image_size, tuple(stages), pooled)
     if isinstance(disk, str):
-        disk = default_disk_cache()
+        disk = _chosen_disk[-1] if _chosen_disk else default_disk_cache()
     if cache is not None:
         hit = cache.get(key)
         if hit is not None:
             return hit
     if disk is not None:
-        hit = disk.get(key)
+        hit = disk.read(_disk_key(key), _load)
         if hit is not None:
+            log.info("read backbone features from the disk cache (%s)", key)
             if report is not None:
                 report("reading cached backbone features", len(data), len(data))
             if cache is not None:
@@ -147,7 +184,7 @@ def extract_features(
     if cache is not None:
         cache.put(key, features)
     if disk is not None and total:
-        disk.put(key, features)
+        disk.write(_disk_key(key), _saver(features))
     return features
 
 

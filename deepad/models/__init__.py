@@ -1,14 +1,6 @@
 """Detectors: one folder per method, one contract for all (see :mod:`deepad.models.base`)."""
 
-from deepad.models.base import (
-    Detector,
-    Explanation,
-    FeatureWeights,
-    ImageMaps,
-    NotFittedError,
-    Scores,
-    TokenWeights,
-)
+from deepad.models.base import Detector, NotFittedError
 from deepad.models.registry import (
     MethodInfo,
     catalog,
@@ -18,6 +10,7 @@ from deepad.models.registry import (
     register,
     register_method,
 )
+from deepad.results import Explanation, FeatureWeights, ImageMaps, Scores, TokenWeights
 
 __all__ = [
     "Detector",

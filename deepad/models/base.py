@@ -42,10 +42,7 @@ from deepad.models.threshold import (
     source_record,
     threshold_at,
 )
-from deepad.results import Explanation, Scores  # defined there (no torch); importable from here
-from deepad.results import FeatureWeights as FeatureWeights
-from deepad.results import ImageMaps as ImageMaps
-from deepad.results import TokenWeights as TokenWeights
+from deepad.results import Explanation, Scores
 from deepad.train.progress import ProgressCallback, RunContext
 
 FORMAT_VERSION = 1
@@ -328,6 +325,12 @@ class Detector(ABC):
         """How this method's full-resolution maps follow from its ``low_res`` maps
         (receptive field, σ, image size), so a run stores only ``low_res``; None where the
         maps are stored as they are."""
+        return None
+
+    def inference_graph(self) -> Any:
+        """The fitted detector's whole inference, raw pixels to score (and map), as one CPU
+        :class:`deepad.models.inference.InferenceGraph` in eval mode, for export; None where
+        the method (or the kind of data it was fitted on) has no image network."""
         return None
 
     def save(self, directory: str | Path) -> Path:

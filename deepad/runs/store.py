@@ -53,7 +53,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from deepad.errors import DeepadError
-from deepad.runs.database import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS  # re-exported
 from deepad.runs.database import STORE_URL_ENV, Backend, backend_for, first_line
 from deepad.runs.layout import Artifacts, RunFolder
 
@@ -429,10 +428,6 @@ class ScoreTable:
         if column in ("index", "name", "score", "label", "classes"):
             return getattr(self, column)
         return self.components[column]
-
-    @property
-    def class_(self) -> np.ndarray:
-        return self.classes
 
     @property
     def has_labels(self) -> bool:

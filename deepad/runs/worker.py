@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deepad.runs.store import DONE, RunStateError, RunStore
 from deepad.runs.workflow import execute, one_line
-from deepad.train.loop import Cancelled
+from deepad.train.progress import Cancelled
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

@@ -48,7 +48,7 @@ from deepad.runs.store import (
 )
 from deepad.scoring import concatenate_scores, score_in_chunks
 from deepad.train.checkpoint import has_checkpoint, load_checkpoint, remove_checkpoint
-from deepad.train.loop import Cancelled, Progress, RunContext
+from deepad.train.progress import Cancelled, Progress, RunContext
 
 log = logging.getLogger(__name__)
 # Tracebacks go only to the run's log file, never to the console or the app.

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from deepad.config import param
 from deepad.data.types import printable
+from deepad.disk_cache import default_disk_cache
 from deepad.text.embeddings import (
     DocumentEmbeddings,
     EmbeddingSource,
     EmbedProgress,
-    default_cache_dir,
     embed_documents,
 )
 from deepad.text.preprocess import TextPreprocessing
@@ -50,7 +50,8 @@ class TextEmbeddingConfig:
     min_word_length: int = param(3, low=1, high=20, help="Shortest word kept.", advanced=True)
     cache_embeddings: bool = param(
         True,
-        help="Keep computed embeddings on disk under DEEPAD_HOME/cache/embeddings.",
+        help="Keep computed embeddings in deepad's disk cache (DEEPAD_HOME/cache, at most "
+        "DEEPAD_CACHE_MB megabytes with the backbone features).",
         advanced=True,
     )
 
@@ -112,6 +113,6 @@ def embed_with(
         ),
         max_tokens=config.max_tokens,
         device=device,
-        cache_dir=default_cache_dir() if config.cache_embeddings else None,
+        cache=default_disk_cache() if config.cache_embeddings else None,
         progress=progress,
     )

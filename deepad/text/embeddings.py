@@ -9,8 +9,9 @@ Three sources:
 - ``file``: a GloVe / fastText text-format file (``word v1 ... vd`` per line).
 
 The model never touches the Hugging Face hub: it is loaded from the package's own folder with
-offline mode forced. Embeddings of a whole dataset are computed once and kept in
-``<cache_dir>/<key>.npz`` (no pickle), where the key hashes the texts and every setting that
+offline mode forced. Embeddings of a whole dataset are computed once and kept in deepad's disk
+cache (:mod:`deepad.disk_cache`, shared with backbone features under one bound) as
+``embeddings/<key>.npz`` (no pickle), where the key hashes the texts and every setting that
 changes the result.
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepad.disk_cache import DiskCache
 from deepad.text.preprocess import TextPreprocessing, word_spans
 
 log = logging.getLogger(__name__)
@@ -155,11 +157,12 @@ def embed_documents(
     max_tokens: int = 256,
     device: str = "cpu",
     batch_size: int = 32,
-    cache_dir: str | os.PathLike[str] | None = None,
+    cache: DiskCache | None = None,
     progress: EmbedProgress | None = None,
     pools: bool = False,
 ) -> DocumentEmbeddings:
-    """Word embeddings of every document in ``texts`` (none is dropped), cached when asked.
+    """Word embeddings of every document in ``texts`` (none is dropped), kept in ``cache``
+    when one is given.
 
     ``max_tokens`` bounds the word-pieces the contextual model reads per document (the rest of
     a long document is not embedded); it does not apply to the static sources. ``pools``
@@ -180,11 +183,11 @@ def embed_documents(
     if key in _MEMO and usable(_MEMO[key]):
         _MEMO.move_to_end(key)
         return _MEMO[key]
-    path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
-    cached = _read_cache(path) if path is not None and path.is_file() else None
+    entry = f"embeddings/{key}.npz"
+    cached = cache.read(entry, _read_cache) if cache is not None else None
     if cached is not None and usable(cached):
         result = cached
-        log.info("read embeddings of %d documents from %s", len(result), path)
+        log.info("read embeddings of %d documents from the disk cache (%s)", len(result), key)
     else:
         if source == EmbeddingSource.MINILM:
             result = _contextual(texts, prep, max_tokens, device, batch_size, progress, pools)
@@ -193,8 +196,8 @@ def embed_documents(
         else:
             vectors = _file_word_vectors(Path(embedding_file))  # type: ignore[arg-type]
             result = _static(texts, prep, vectors, progress)
-        if path is not None:
-            _write_cache(path, result)
+        if cache is not None and cache.write(entry, lambda path: _write_cache(path, result)):
+            log.info("cached embeddings of %d documents (%s)", len(result), key)
     _MEMO[key] = result
     while len(_MEMO) > 4:
         _MEMO.popitem(last=False)
@@ -228,19 +231,15 @@ def _cache_key(
 
 
 def _write_cache(path: Path, emb: DocumentEmbeddings) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     words = "\n".join(" ".join(doc) for doc in emb.tokens).encode("utf-8")
-    tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
     np.savez(
-        tmp,
+        path,
         vectors=emb.vectors,
         offsets=emb.offsets,
         pooled=emb.pooled,
         words=np.frombuffer(words, dtype=np.uint8),
         **{f"pool_{name}": pool for name, pool in emb.pools.items()},
     )
-    tmp.replace(path)  # atomic, so a reader never sees half a file
-    log.info("cached embeddings of %d documents in %s", len(emb), path)
 
 
 def _read_cache(path: Path) -> DocumentEmbeddings:
@@ -477,9 +476,3 @@ def _file_word_vectors(path: Path) -> WordVectors:
         return {w: table[w] for w in words if w in table}
 
     return lookup
-
-
-def default_cache_dir() -> Path:
-    """``$DEEPAD_HOME/cache/embeddings`` (``~/.deepad`` when DEEPAD_HOME is unset)."""
-    home = os.environ.get("DEEPAD_HOME") or "~/.deepad"
-    return Path(home).expanduser() / "cache" / "embeddings"

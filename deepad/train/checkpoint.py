@@ -25,7 +25,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from deepad.errors import ModelFileError  # re-exported: checkpoint callers import it from here
+from deepad.errors import ModelFileError
 from deepad.models.checksum import check_regular, read_model_json
 
 log = logging.getLogger(__name__)

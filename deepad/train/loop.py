@@ -43,7 +43,7 @@ from deepad.models.config import NetworkConfig, Optimizer, Precision, Schedule
 from deepad.train import distributed
 from deepad.train.checkpoint import checkpoint_stem, keep_only, load_checkpoint, rotate_and_save
 from deepad.train.distributed import World
-from deepad.train.progress import Cancelled, Progress, ProgressCallback, RunContext  # re-exported
+from deepad.train.progress import Cancelled, Progress, ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The training loop (:mod:`deepad.train.loop`) and every detector's ``fit`` use these; they live
 apart from the loop so that code that only reads or steers runs (the detector contract, the
-dashboard) never imports torch. :mod:`deepad.train.loop` re-exports them.
+dashboard) never imports torch. Import them from here.
 """
 
 from __future__ import annotations

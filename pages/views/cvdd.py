@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from deepad.models.cvdd.config import CLOSEST_CONTEXT, context_keys
 from pages.views.default import Context, View
 
 CLOSEST = "closest context (per document)"
@@ -13,8 +14,7 @@ CLOSEST = "closest context (per document)"
 
 def _contexts(ctx: Context) -> list[str]:
     """Component names ``context_1`` … ``context_r`` in order."""
-    names = [k for k in ctx.results.components if k.startswith("context_")]
-    return sorted(names, key=lambda k: int(k.split("_")[1]))
+    return context_keys(ctx.results.components)
 
 
 def _labels(ctx: Context) -> list[str]:
@@ -25,7 +25,7 @@ def _labels(ctx: Context) -> list[str]:
 
 
 def _closest(ctx: Context, item: int) -> int:
-    closest = ctx.results.components.get("closest_context")
+    closest = ctx.results.components.get(CLOSEST_CONTEXT)
     if closest is not None:
         return int(closest[item])
     scores = [ctx.results.components[c][item] for c in _contexts(ctx)]

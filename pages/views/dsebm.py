@@ -6,10 +6,11 @@ import numpy as np
 import streamlit as st
 
 from deepad import metrics, viz
+from deepad.models.dsebm.config import Criterion
 from pages.components.threshold import quantile_stops
 from pages.views.default import Context, View
 
-ENERGY, RECONSTRUCTION = "energy", "reconstruction"
+ENERGY, RECONSTRUCTION = Criterion.ENERGY.value, Criterion.RECONSTRUCTION.value
 
 
 def _both(ctx: Context) -> bool:

@@ -11,11 +11,12 @@ import math
 
 import streamlit as st
 
+from deepad.models.deepsvdd.config import RADIUS_SQ
 from pages.views.default import Context, View
 
 
 def radius_sq(ctx: Context) -> float | None:
-    value = ctx.svc.model_meta(ctx.results.run_id).get("radius_sq")
+    value = ctx.svc.model_meta(ctx.results.run_id).get(RADIUS_SQ)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) and value > 0 else None

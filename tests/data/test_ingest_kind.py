@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from deepad.data import ingest
-from deepad.data.ingest import Upload, infer_kind
+from deepad.data.ingest import infer_kind
+from deepad.data.sources import Upload
 from deepad.data.types import DataKind
 
 

@@ -92,11 +92,11 @@ def test_list_of_uploads_mixes_files_and_archives():
 
 
 def test_size_limits_per_entry_and_per_source(tmp_path, monkeypatch):
-    from deepad.data import ingest
+    from deepad.data import sources
 
     members = {f"{i}.png": noisy_png(i) for i in range(3)}
     size = len(members["0.png"])
-    monkeypatch.setattr(ingest, "MAX_TOTAL_BYTES", 2 * size + 10)
+    monkeypatch.setattr(sources, "MAX_TOTAL_BYTES", 2 * size + 10)
     data = load_images(Upload("a.zip", make_zip(members)))
     assert data.names == ["0.png", "1.png"]
     assert data.skipped[0].name == "2.png" and "in total" in data.skipped[0].reason
@@ -104,7 +104,7 @@ def test_size_limits_per_entry_and_per_source(tmp_path, monkeypatch):
         (tmp_path / i).write_bytes(content)
     assert len(load_images(tmp_path)) == 2  # the budget also covers folders
 
-    monkeypatch.setattr(ingest, "MAX_ENTRY_BYTES", size - 1)
+    monkeypatch.setattr(sources, "MAX_ENTRY_BYTES", size - 1)
     data = load_images(Upload("a.zip", make_zip(members)))
     assert len(data) == 0 and all("larger than" in s.reason for s in data.skipped)
     data = load_images(tmp_path)

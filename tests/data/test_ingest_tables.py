@@ -95,9 +95,9 @@ def test_table_errors():
 
 
 def test_oversized_file_is_an_error_naming_it(tmp_path, monkeypatch):
-    from deepad.data import ingest
+    from deepad.data import sources
 
     (tmp_path / "big.csv").write_text("a\n" + "1\n" * 100)
-    monkeypatch.setattr(ingest, "MAX_ENTRY_BYTES", 50)
+    monkeypatch.setattr(sources, "MAX_ENTRY_BYTES", 50)
     with pytest.raises(ValueError, match="big.csv: larger than 50 bytes"):
         load_table(tmp_path)

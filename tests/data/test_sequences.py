@@ -10,7 +10,7 @@ from deepad.data.types import DataKind
 
 
 @dataclass
-class FakeUpload:  # the shape of deepad.data.ingest.Upload
+class FakeUpload:  # the shape of deepad.data.sources.Upload
     name: str
     data: bytes
 

@@ -8,12 +8,8 @@ import torch
 from torch import nn
 
 from deepad.data.types import DataKind
-from deepad.explain.lrp import (
-    LRPModel,
-    attribute,
-    conservation,
-    squared_distance_relevance,
-)
+from deepad.explain.declare import LRPModel, squared_distance_relevance
+from deepad.explain.lrp import attribute, conservation
 from deepad.models.ae.detector import Autoencoder
 from deepad.models.fcdd.detector import FCDD
 from deepad.results import FeatureWeights, ImageMaps

@@ -7,7 +7,7 @@ from deepad.data.types import DataKind, Dataset
 from deepad.models import Detector
 from deepad.models.ae import Architecture, Autoencoder, Normalization
 from deepad.models.ae.network import ConvAutoencoder, DenseAutoencoder, pooling_sizes
-from deepad.models.base import FeatureWeights, ImageMaps
+from deepad.results import FeatureWeights, ImageMaps
 from tests.models.conftest import tiny_split
 
 FAST = {"epochs": 3, "batch_size": 16, "device": "cpu", "checkpoint_every": 0, "image_size": 16}

@@ -19,7 +19,6 @@ from deepad import metrics
 from deepad.config import describe
 from deepad.data.types import DataKind
 from deepad.models import Detector, NotFittedError, list_methods
-from deepad.models.base import FeatureWeights, ImageMaps, TokenWeights
 from deepad.models.threshold import (
     MIN_HELD_OUT,
     ThresholdSource,
@@ -27,6 +26,7 @@ from deepad.models.threshold import (
     holdout_split,
     threshold_at,
 )
+from deepad.results import FeatureWeights, ImageMaps, TokenWeights
 from tests.models.conftest import tiny_split
 
 SMALL_EPOCHS = 3

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from deepad import metrics
-from deepad.models.base import Detector, TokenWeights
+from deepad.models.base import Detector
 from deepad.models.cvdd import CVDD
 from deepad.models.cvdd.detector import length_buckets, pad_batch, top_words_per_context
 from deepad.models.cvdd.loss import (
@@ -16,8 +16,9 @@ from deepad.models.cvdd.loss import (
     orthogonality_penalty,
 )
 from deepad.models.cvdd.network import CVDDNet, cosine_distance
+from deepad.results import TokenWeights
 from deepad.text.embeddings import embed_documents
-from deepad.train.loop import Cancelled, RunContext
+from deepad.train.progress import Cancelled, RunContext
 from tests.text.vectors import FINANCE, finance_docs, sports_docs, write_vectors
 
 

@@ -18,7 +18,8 @@ from deepad.models.dsebm import (
     energy_and_gradient,
 )
 from deepad.train.checkpoint import load_state
-from deepad.train.loop import RunContext, TrainingDiverged, fit_network
+from deepad.train.loop import TrainingDiverged, fit_network
+from deepad.train.progress import RunContext
 
 FAST = {"device": "cpu", "checkpoint_every": 0}
 

@@ -9,8 +9,8 @@ import scipy.io
 from deepad.bench import BenchOptions, dsebm, run_suite
 from deepad.bench.dsebm import ratio_metrics, select_on_validation, split_half, validation_split
 from deepad.data.types import DataKind, Dataset
-from deepad.models.base import Scores
 from deepad.models.dsebm import DSEBMConfig
+from deepad.results import Scores
 
 KDD_NORMAL = "0,tcp,http,SF,{b},5450,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,8,8,0.00,0.00,0.00,0.00,1.00,0.00,0.00,9,9,1.00,0.00,0.11,0.00,0.00,0.00,0.00,0.00,normal."
 KDD_SMURF = "0,icmp,ecr_i,SF,{b},0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,511,511,0.00,0.00,0.00,0.00,1.00,0.00,0.00,255,255,1.00,0.00,1.00,0.00,0.00,0.00,0.00,0.00,smurf."

@@ -26,7 +26,7 @@ from deepad.models.fcdd import (
 )
 from deepad.models.fcdd.loss import anomaly_term
 from deepad.models.fcdd.upsample import pixel_threshold, receptive_field_upsample_conv
-from deepad.train.loop import RunContext
+from deepad.train.progress import RunContext
 
 
 @pytest.fixture(autouse=True)
@@ -157,8 +157,8 @@ def test_defect_mask_and_pixel_threshold():
 
 
 def test_localisation_metrics_by_hand():
-    from deepad.models.base import ImageMaps, Scores
     from deepad.models.fcdd import localisation_metrics
+    from deepad.results import ImageMaps, Scores
 
     maps = np.zeros((2, 4, 4), np.float32)
     maps[1, :2, :2] = 1.0  # predicted defect: top-left 2×2 of the anomalous image

@@ -132,13 +132,13 @@ def test_default_threshold_flags_about_contamination_of_unseen_normal_images():
 def test_a_second_fit_and_score_read_the_features_from_disk(monkeypatch, tmp_path):
     """As a second process would: the memory cache is empty, the backbone never runs, and the
     bank and scores are the first run's."""
-    from deepad.features import FEATURE_CACHE, DiskFeatureCache
+    from deepad.disk_cache import DiskCache
+    from deepad.features import FEATURE_CACHE, using_disk_cache
     from deepad.features import extract as extract_module
-    from deepad.features.disk_cache import using_disk_cache
 
     train, test = _defects()
     config = PatchCore.Config(image_size=SIDE, coreset_share=0.5, device="cpu")
-    with using_disk_cache(DiskFeatureCache(tmp_path, max_bytes=2**30)) as disk:
+    with using_disk_cache(DiskCache(tmp_path, max_bytes=2**30)) as disk:
         FEATURE_CACHE.clear()
         first = PatchCore(config=config).fit(train)
         first_scores = first.decision_function(test)

@@ -10,7 +10,6 @@ from deepad import metrics
 from deepad.data.transforms import Standardizer
 from deepad.data.types import DataKind, Dataset
 from deepad.models import Detector
-from deepad.models.base import FeatureWeights, ImageMaps
 from deepad.models.shallow import KDE, OCSVM, PCA, IForest
 from deepad.models.shallow.detectors import BANDWIDTH_GRID, BandwidthRule
 from deepad.models.shallow.iforest_arrays import (
@@ -18,6 +17,7 @@ from deepad.models.shallow.iforest_arrays import (
     forest_arrays,
     forest_scores,
 )
+from deepad.results import FeatureWeights, ImageMaps
 from tests.models.conftest import tiny_split
 
 

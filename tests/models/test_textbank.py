@@ -9,7 +9,7 @@ from deepad import metrics
 from deepad.models.base import Detector
 from deepad.models.textbank import TextKNN, TokenBank
 from deepad.models.textbank.bank import KCenterGreedy, nearest_distances, unit_rows
-from deepad.train.loop import RunContext
+from deepad.train.progress import RunContext
 from tests.text.vectors import SPORTS, finance_docs, sports_docs, write_vectors
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset
-from deepad.models.base import Detector, Scores
+from deepad.models.base import Detector
 from deepad.models.config import DetectorConfig
 from deepad.models.threshold import (
     MIN_HELD_OUT,
@@ -19,6 +19,7 @@ from deepad.models.threshold import (
     holdout_split,
     threshold_at,
 )
+from deepad.results import Scores
 
 
 class Memorizer(Detector):

@@ -17,7 +17,7 @@ def metric(at, label_start: str) -> str:
 
 
 def _fcdd_run(svc):
-    from deepad.models.base import ImageMaps
+    from deepad.results import ImageMaps
 
     rng = np.random.default_rng(0)
     n = 12
@@ -82,7 +82,7 @@ def test_fcdd_view_upsamples_each_map_once_per_sigma(svc, monkeypatch):
 
 
 def test_cvdd_view_picks_context_and_shows_per_context_scores(svc):
-    from deepad.models.base import TokenWeights
+    from deepad.results import TokenWeights
 
     docs = ["cats sleep on sofas", "dogs chase balls", "oil prices fell", "cats purr"]
     data = Dataset(DataKind.TEXT, docs, [f"d{i}" for i in range(4)], np.array([0, 0, 1, 0]))
@@ -165,7 +165,7 @@ def test_an_import_error_inside_a_view_is_an_error(monkeypatch):
 
 
 def test_token_bank_view_names_each_document_s_most_anomalous_word(svc):
-    from deepad.models.base import TokenWeights
+    from deepad.results import TokenWeights
 
     docs = ["cats sleep on sofas", "dogs chase balls", "cats trade oil futures"]
     data = Dataset(DataKind.TEXT, docs, [f"d{i}" for i in range(3)], np.array([0, 0, 1]))
@@ -188,7 +188,7 @@ def test_token_bank_view_names_each_document_s_most_anomalous_word(svc):
 
 
 def test_documents_are_shown_as_written_with_weights_on_their_words(svc):
-    from deepad.models.base import TokenWeights
+    from deepad.results import TokenWeights
     from deepad.text.preprocess import preprocess
 
     docs = ["The Doctor said: take Aspirin!", "Dogs chase the balls.", "Oil prices fell, 3%"]

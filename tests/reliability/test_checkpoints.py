@@ -4,9 +4,11 @@ import pytest
 import torch
 from torch import nn
 
+from deepad.errors import ModelFileError
 from deepad.models.config import NetworkConfig
-from deepad.train.checkpoint import ModelFileError, load_checkpoint
-from deepad.train.loop import Cancelled, RunContext, fit_network
+from deepad.train.checkpoint import load_checkpoint
+from deepad.train.loop import fit_network
+from deepad.train.progress import Cancelled, RunContext
 
 CFG = NetworkConfig(epochs=4, batch_size=8, checkpoint_every=1, device="cpu")
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from deepad.bench.reliability import _FullDiskConnection
+from deepad.bench.reliability import Tally, _FullDiskConnection, full_disk, no_space
 from deepad.cli import main
 from deepad.data.registry import DatasetRegistry, RegistryError
 from deepad.data.types import DataKind, Dataset
@@ -42,12 +42,18 @@ def test_full_disk_reads_work_and_writes_say_so(tmp_path, monkeypatch, capsys):
     with pytest.raises(StoreError, match="the disk is full"):
         RunStore(home).create_run("kde", {}, "0" * 16)
 
-    def no_space(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(np, "save", no_space)
     with pytest.raises(RegistryError, match="could not store the dataset"):
-        DatasetRegistry(home).add(TABLE)
+        DatasetRegistry(home, save_array=no_space).add(TABLE)
+    assert not (home / "datasets").exists() or not any((home / "datasets").iterdir())
+
+
+def test_the_bench_injects_a_full_disk_through_parameters(tmp_path):
+    """deepad bench reliability's full-disk checks pass, and replace nothing global."""
+    before = (sqlite3.connect, np.save)
+    tally = Tally()
+    full_disk(tmp_path, tally)
+    assert tally.full_disk_checks == 4 and tally.crashes == []
+    assert (sqlite3.connect, np.save) == before
 
 
 def test_read_only_home_serves_reads(tmp_path, monkeypatch):

@@ -12,8 +12,9 @@ from PIL import Image
 
 from deepad.bench import reliability
 from deepad.data import images, text
-from deepad.data.ingest import Upload, load_any, load_images, load_table, load_texts
+from deepad.data.ingest import load_any, load_images, load_table, load_texts
 from deepad.data.sequences import load_sequences
+from deepad.data.sources import Upload
 
 
 def png(shape, value=0):

@@ -8,7 +8,8 @@ import zipfile
 import pytest
 
 from deepad.cli import main
-from deepad.data.ingest import Upload, load_images, load_texts
+from deepad.data.ingest import load_images, load_texts
+from deepad.data.sources import Upload
 
 
 def test_a_broken_jsonl_line_is_skipped_and_named():

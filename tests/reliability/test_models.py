@@ -9,9 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from deepad.errors import ModelFileError
 from deepad.models import Detector, get_method
-from deepad.models.base import Scores, check_finite_scores
-from deepad.train.checkpoint import ModelFileError
+from deepad.models.base import check_finite_scores
+from deepad.results import Scores
 
 X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
 

@@ -87,8 +87,8 @@ def test_nothing_written_means_none(tmp_path):
 
 
 def test_maps_that_follow_from_low_res_are_stored_as_low_res_only(tmp_path):
-    from deepad.models.fcdd.network import ReceptiveField
     from deepad.models.fcdd.upsample import receptive_field_upsample
+    from deepad.receptive_field import ReceptiveField
 
     rf = ReceptiveField(size=6, jump=2, start=0.5)
     upsampling = {"receptive_field": rf.to_json(), "sigma": 1.5, "image_size": 8}

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from deepad.disk_cache import DiskCache
 from deepad.text import embeddings as E
 from deepad.text.embeddings import EMPTY_TOKEN, EmbeddingSource, embed_documents
 from deepad.text.preprocess import TextPreprocessing
@@ -35,11 +36,11 @@ def test_file_vectors_per_kept_word_and_no_document_dropped(tmp_path, header):
 def test_cache_round_trip_and_key_depends_on_settings(tmp_path):
     path = write_vectors(tmp_path / "vec.txt")
     docs = ["profit dividend shares", "hockey team season"]
-    first = embed_documents(docs, source="file", embedding_file=path, cache_dir=tmp_path / "c")
-    files = list((tmp_path / "c").glob("*.npz"))
+    first = embed_documents(docs, source="file", embedding_file=path, cache=DiskCache(tmp_path / "c", max_bytes=2**30))
+    files = list((tmp_path / "c" / "embeddings").glob("*.npz"))
     assert len(files) == 1
     E._MEMO.clear()
-    again = embed_documents(docs, source="file", embedding_file=path, cache_dir=tmp_path / "c")
+    again = embed_documents(docs, source="file", embedding_file=path, cache=DiskCache(tmp_path / "c", max_bytes=2**30))
     np.testing.assert_array_equal(first.vectors, again.vectors)
     np.testing.assert_array_equal(first.offsets, again.offsets)
     assert first.tokens == again.tokens
@@ -48,9 +49,22 @@ def test_cache_round_trip_and_key_depends_on_settings(tmp_path):
         source="file",
         embedding_file=path,
         prep=TextPreprocessing(min_length=5),
-        cache_dir=tmp_path / "c",
+        cache=DiskCache(tmp_path / "c", max_bytes=2**30),
     )
-    assert len(list((tmp_path / "c").glob("*.npz"))) == 2
+    assert len(list((tmp_path / "c" / "embeddings").glob("*.npz"))) == 2
+
+
+def test_an_unreadable_cache_file_is_ignored_and_written_again(tmp_path):
+    path = write_vectors(tmp_path / "vec.txt")
+    docs = ["profit dividend shares", "hockey team season"]
+    cache = DiskCache(tmp_path / "c", max_bytes=2**30)
+    first = embed_documents(docs, source="file", embedding_file=path, cache=cache)
+    [(entry, size, _)] = cache.entries()
+    entry.write_bytes(b"PK\x03\x04 cut short")
+    E._MEMO.clear()
+    again = embed_documents(docs, source="file", embedding_file=path, cache=cache)
+    np.testing.assert_array_equal(first.vectors, again.vectors)
+    assert entry.stat().st_size == size  # written again in full
 
 
 def test_subset_keeps_documents_aligned(tmp_path):
@@ -102,8 +116,9 @@ def test_minilm_pools_every_layer_in_one_pass_and_caches_them(tmp_path):
 
     model = E.load_minilm("cpu")
     texts = ["Shares of the bank rose after the merger.", "A short one.", "Hockey season starts."]
-    assert embed_documents(texts, cache_dir=tmp_path).pools == {}  # only when asked for
-    emb = embed_documents(texts, cache_dir=tmp_path, pools=True)  # computed again, with them
+    cache = DiskCache(tmp_path, max_bytes=2**30)
+    assert embed_documents(texts, cache=cache).pools == {}  # only when asked for
+    emb = embed_documents(texts, cache=cache, pools=True)  # computed again, with them
     layers = model[0].auto_model.config.num_hidden_layers
     assert set(emb.pools) == {f"mean{layer}" for layer in range(layers + 1)} | {"cls", "max"}
     # A padded batch gives every document the states it has on its own.
@@ -120,7 +135,7 @@ def test_minilm_pools_every_layer_in_one_pass_and_caches_them(tmp_path):
     part = emb.subset([2, 0])
     np.testing.assert_array_equal(part.pools["cls"], emb.pools["cls"][[2, 0]])
     E._MEMO.clear()
-    again = embed_documents(texts, cache_dir=tmp_path, pools=True)
+    again = embed_documents(texts, cache=cache, pools=True)
     assert again.pools.keys() == emb.pools.keys()
     np.testing.assert_array_equal(again.pools["mean2"], emb.pools["mean2"])
     with pytest.raises(KeyError, match="no 'mean9'"):

@@ -14,7 +14,8 @@ from torch.utils.data import TensorDataset
 
 from deepad.models.config import NetworkConfig
 from deepad.train import distributed
-from deepad.train.loop import RunContext, fit_network
+from deepad.train.loop import fit_network
+from deepad.train.progress import RunContext
 
 CFG = NetworkConfig(epochs=4, batch_size=32, lr=0.01, device="cpu", checkpoint_every=0)
 # Sampled batches differ between one and two processes (DistributedSampler deals its own

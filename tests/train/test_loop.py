@@ -7,7 +7,8 @@ from torch.utils.data import TensorDataset
 
 from deepad.models.config import NetworkConfig, Precision
 from deepad.train.checkpoint import load_state, save_state
-from deepad.train.loop import Cancelled, RunContext, TrainingDiverged, fit_network
+from deepad.train.loop import TrainingDiverged, fit_network
+from deepad.train.progress import Cancelled, RunContext
 
 
 def _regression(n=256, seed=0):

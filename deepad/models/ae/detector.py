@@ -20,10 +20,13 @@ from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
 from deepad.explain.declare import LRPModel
 from deepad.models.ae.config import AEConfig, Architecture, Normalization
+from deepad.models.ae.inference import AutoencoderInference
 from deepad.models.ae.network import ConvAutoencoder, DenseAutoencoder
-from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
+from deepad.models.base import Detector
 from deepad.models.registry import register
-from deepad.train.loop import ProgressCallback, RunContext, fit_network
+from deepad.results import FeatureWeights, ImageMaps, Scores
+from deepad.train.loop import fit_network
+from deepad.train.progress import ProgressCallback, RunContext
 
 STD_FLOOR = 1e-3  # on [0, 1] pixels: a constant pixel is not divided by ~0
 
@@ -184,6 +187,12 @@ class Autoencoder(Detector):
         )
 
     # ----------------------------------------------------------------- persistence
+    def inference_graph(self) -> AutoencoderInference | None:
+        self._check_fitted()
+        if len(self.shape_) != 3:  # a table: no image network
+            return None
+        return AutoencoderInference(self).cpu().eval()
+
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         tensors = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
         meta = {"channels": self.channels_, "shape": list(self.shape_), "columns": self.columns_}

@@ -41,13 +41,15 @@ from torch.utils.data import TensorDataset
 
 from deepad.data.types import Dataset
 from deepad.device import select_device
-from deepad.models.base import Detector, Scores
+from deepad.models.base import Detector
 from deepad.models.cance.config import CANCEConfig, Encoder
 from deepad.models.cance.loss import covariance_penalty, nce_loss
 from deepad.models.cance.network import EstimationNetwork, LatentNormAutoencoder, ScaledGaussian
 from deepad.models.registry import register
 from deepad.models.shallow.features import FeatureMap
-from deepad.train.loop import ProgressCallback, RunContext, fit_network
+from deepad.results import Scores
+from deepad.train.loop import fit_network
+from deepad.train.progress import ProgressCallback, RunContext
 
 EPS = 1e-8
 

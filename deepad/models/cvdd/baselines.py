@@ -16,13 +16,14 @@ import numpy as np
 
 from deepad.config import validate
 from deepad.data.types import DataKind, Dataset
-from deepad.models.base import Scores
 from deepad.models.cvdd.config import Pooling
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
 from deepad.models.threshold import ThresholdSource, source_record
+from deepad.results import Scores
 from deepad.text.embeddings import DocumentEmbeddings
-from deepad.train.loop import ProgressCallback, RunContext, forked_rng
+from deepad.train.loop import forked_rng
+from deepad.train.progress import ProgressCallback, RunContext
 
 
 def tfidf_weights(tokens: list[list[str]]) -> dict[str, float]:

@@ -4,6 +4,7 @@ torch: the dashboard renders them)."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from deepad.config import param
@@ -11,6 +12,24 @@ from deepad.data.types import DataKind
 from deepad.models.config import DetectorConfig, NetworkConfig, Schedule
 from deepad.models.registry import MethodInfo
 from deepad.text.config import TextEmbeddingConfig
+
+# Names of CVDD's score components, shared by the detector and its view: one per context
+# (``context_1`` … ``context_r``), the index of the nearest context, and the two aggregates.
+CONTEXT_PREFIX = "context_"
+CLOSEST_CONTEXT = "closest_context"
+
+
+def context_key(k: int) -> str:
+    """The component of context ``k`` (0-based): ``context_1`` for the first."""
+    return f"{CONTEXT_PREFIX}{k + 1}"
+
+
+def context_keys(components: Iterable[str]) -> list[str]:
+    """The per-context components among ``components``, in context order."""
+    found = [
+        c for c in components if c.startswith(CONTEXT_PREFIX) and c[len(CONTEXT_PREFIX) :].isdigit()
+    ]
+    return sorted(found, key=lambda c: int(c[len(CONTEXT_PREFIX) :]))
 
 
 class AlphaSchedule(enum.StrEnum):

@@ -29,21 +29,22 @@ import torch
 from deepad.config import validate
 from deepad.data.types import DataKind, Dataset
 from deepad.explain.attention import context_word_relevance, score_word_relevance
-from deepad.models.base import Scores, TokenWeights
-from deepad.models.cvdd.config import AlphaSchedule, CVDDConfig, ScoreAggregation
+from deepad.models.cvdd.config import (
+    CLOSEST_CONTEXT,
+    AlphaSchedule,
+    CVDDConfig,
+    ScoreAggregation,
+    context_key,
+)
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.cvdd.loss import annealed_alpha, cvdd_loss
 from deepad.models.cvdd.network import CVDDNet
 from deepad.models.registry import register
 from deepad.models.threshold import ThresholdSource, source_record
+from deepad.results import Scores, TokenWeights
 from deepad.text.embeddings import DocumentEmbeddings
-from deepad.train.loop import (
-    LoopState,
-    ProgressCallback,
-    RunContext,
-    fit_network,
-    forked_rng,
-)
+from deepad.train.loop import LoopState, fit_network, forked_rng
+from deepad.train.progress import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,9 @@ class CVDD(EmbeddingDetector):
             self._fit_embeddings(emb, progress, context or RunContext())
         self.decision_scores_ = self.score_embeddings(emb).score.astype(np.float64)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
-        self.threshold_source_ = source_record(ThresholdSource.TRAINING, len(self.decision_scores_), len(self.decision_scores_))
+        self.threshold_source_ = source_record(
+            ThresholdSource.TRAINING, len(self.decision_scores_), len(self.decision_scores_)
+        )
         self.kind_ = DataKind.TEXT
         return self
 
@@ -224,11 +227,11 @@ class CVDD(EmbeddingDetector):
     def context_scores(self, items: Any) -> np.ndarray:
         """``(n, r)``: each document's cosine distance to each context (eq. 3.12)."""
         scores = self.score(items)
-        return np.stack([scores.components[f"context_{k + 1}"] for k in range(self.n_contexts)], 1)
+        return np.stack([scores.components[context_key(k)] for k in range(self.n_contexts)], 1)
 
     def closest_context(self, items: Any) -> np.ndarray:
         """0-based index of each document's nearest context."""
-        return self.score(items).components["closest_context"].astype(np.int64)
+        return self.score(items).components[CLOSEST_CONTEXT].astype(np.int64)
 
     def attention(self, items: Any) -> TokenWeights:
         """Each context's attention over each document's kept words (same as ``explain``)."""
@@ -321,10 +324,10 @@ def init_contexts(emb: DocumentEmbeddings, n_contexts: int, seed: int) -> np.nda
 def scores_from_distances(distances: np.ndarray, aggregation: ScoreAggregation) -> Scores:
     """Overall score and per-context components from ``(n, r)`` context distances."""
     mean, minimum = distances.mean(axis=1), distances.min(axis=1)
-    components = {f"context_{k + 1}": distances[:, k] for k in range(distances.shape[1])}
-    components.update(
-        mean=mean, min=minimum, closest_context=distances.argmin(axis=1).astype(np.float64)
-    )
+    components = {context_key(k): distances[:, k] for k in range(distances.shape[1])}
+    components[ScoreAggregation.MEAN.value] = mean
+    components[ScoreAggregation.MIN.value] = minimum
+    components[CLOSEST_CONTEXT] = distances.argmin(axis=1).astype(np.float64)
     primary = minimum if aggregation == ScoreAggregation.MIN else mean
     return Scores(score=primary, components=components)
 

@@ -7,7 +7,7 @@ from deepad.device import select_device
 from deepad.models.base import Detector
 from deepad.text.config import embed_with
 from deepad.text.embeddings import DocumentEmbeddings
-from deepad.train.loop import RunContext
+from deepad.train.progress import RunContext
 
 
 class EmbeddingDetector(Detector):

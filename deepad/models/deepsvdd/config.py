@@ -13,6 +13,11 @@ from deepad.data.types import DataKind
 from deepad.models.config import NetworkConfig, cpu_training
 from deepad.models.registry import MethodInfo
 
+# The model metadata key of the soft boundary's R² (0 for the other objectives), on the scale
+# of the scores, and the score component ``score − R²``; the view draws R² on the histogram.
+RADIUS_SQ = "radius_sq"
+MINUS_RADIUS = "minus_radius"
+
 
 class Objective(enum.StrEnum):
     ONE_CLASS = "one-class"  # mean squared distance (2.11)

@@ -33,13 +33,16 @@ from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
 from deepad.explain.declare import LRPModel, squared_distance_relevance
 from deepad.models.ae.network import ConvAutoencoder
-from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
+from deepad.models.base import Detector
 from deepad.models.deepsvdd.config import (
+    MINUS_RADIUS,
+    RADIUS_SQ,
     DeepSVDDConfig,
     HypersphereConfig,
     Objective,
     SemiSupervisedConfig,
 )
+from deepad.models.deepsvdd.inference import HypersphereInference
 from deepad.models.deepsvdd.loss import (
     LABELED_ANOMALY,
     LABELED_NORMAL,
@@ -58,7 +61,9 @@ from deepad.models.deepsvdd.network import (
     standardise,
 )
 from deepad.models.registry import register
-from deepad.train.loop import LoopState, Progress, ProgressCallback, RunContext, fit_network
+from deepad.results import FeatureWeights, ImageMaps, Scores
+from deepad.train.loop import LoopState, fit_network
+from deepad.train.progress import Progress, ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +329,12 @@ class HypersphereDetector(Detector):
             )
         return torch.from_numpy(np.ascontiguousarray(table))
 
+    def inference_graph(self) -> HypersphereInference | None:
+        self._check_fitted()
+        if not self.image_size_:  # a table: no image network
+            return None
+        return HypersphereInference(self).cpu().eval()
+
     # ----------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         tensors = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
@@ -335,7 +346,7 @@ class HypersphereDetector(Detector):
             "hidden": list(self.hidden_),
             "code_size": self.code_size_,
             # R² of the soft boundary (0 otherwise), on the scale of the scores
-            "radius_sq": float(self.module_.radius_sq),
+            RADIUS_SQ: float(self.module_.radius_sq),
         }
         return tensors, meta
 
@@ -402,7 +413,7 @@ class DeepSVDD(HypersphereDetector):
         if self.config.objective != Objective.SOFT_BOUNDARY:
             return {}
         # the thesis' soft-boundary score: positive outside the sphere, negative inside
-        return {"minus_radius": dist - float(self.module_.radius_sq)}
+        return {MINUS_RADIUS: dist - float(self.module_.radius_sq)}
 
 
 class _RadiusUpdate:

@@ -28,12 +28,14 @@ from deepad.data.transforms import Standardizer, image_channels, stack_images, t
 from deepad.data.types import DataKind, Dataset
 from deepad.device import select_device
 from deepad.explain.declare import LRPModel
-from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
+from deepad.models.base import Detector
 from deepad.models.dsebm.config import Architecture, Criterion, DSEBMConfig, Scaling
 from deepad.models.dsebm.energy import ConvolutionalEnergy, FullyConnectedEnergy, RecurrentEnergy
 from deepad.models.dsebm.loss import denoising_score_matching_loss, energy_and_gradient
 from deepad.models.registry import register
-from deepad.train.loop import ProgressCallback, RunContext, fit_network
+from deepad.results import FeatureWeights, ImageMaps, Scores
+from deepad.train.loop import fit_network
+from deepad.train.progress import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +298,7 @@ class DSEBM(Detector):
         energy = np.concatenate(energies) if energies else np.zeros(0)
         error = np.concatenate(errors) if errors else np.zeros(0)
         primary = energy if Criterion(self.config.criterion) == Criterion.ENERGY else error
-        return Scores(score=primary, components={"energy": energy, "reconstruction": error})
+        return Scores(score=primary, components={Criterion.ENERGY.value: energy, Criterion.RECONSTRUCTION.value: error})
 
     def step_scores(self, items: Any) -> SequenceSteps:
         """Per-step energy ``E(xᵗ; θᵗ)`` and ``‖∇_{xᵗ}E‖²`` of each sequence (sequences only).

@@ -16,9 +16,10 @@ import torch
 from deepad.data.types import Dataset
 from deepad.features import extract_features, nearest_distances
 from deepad.features.detectors import stage_list, training_images
-from deepad.models.base import Detector, Scores
+from deepad.models.base import Detector
 from deepad.models.embedding_knn.config import EmbeddingKNNConfig
 from deepad.models.registry import register
+from deepad.results import Scores
 from deepad.train.progress import ProgressCallback, RunContext
 
 

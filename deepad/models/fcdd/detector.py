@@ -16,7 +16,7 @@ from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset, as_dataset
 from deepad.device import select_device
 from deepad.explain.declare import LRPModel
 from deepad.features.backbone import IMAGENET_MEAN, IMAGENET_STD
-from deepad.models.base import Detector, ImageMaps, Scores
+from deepad.models.base import Detector
 from deepad.models.fcdd.anomalies import (
     confetti_noise,
     random_hflip,
@@ -24,20 +24,15 @@ from deepad.models.fcdd.anomalies import (
     sample_rows,
 )
 from deepad.models.fcdd.config import AnomalySource, FCDDConfig, PixelLoss
+from deepad.models.fcdd.inference import FCDDInference
 from deepad.models.fcdd.loss import anomaly_map, fcdd_loss, fcdd_pixel_loss
-from deepad.models.fcdd.network import (
-    Backbone,
-    FCDDNet,
-    ReceptiveField,
-    choose_backbone,
-)
-from deepad.models.fcdd.upsample import (
-    UpsampledMaps,
-    default_sigma,
-    receptive_field_upsample,
-)
+from deepad.models.fcdd.network import Backbone, FCDDNet, choose_backbone
+from deepad.models.fcdd.upsample import receptive_field_upsample
 from deepad.models.registry import register
-from deepad.train.loop import ProgressCallback, RunContext, autocast, fit_network
+from deepad.receptive_field import ReceptiveField, UpsampledMaps, default_sigma
+from deepad.results import ImageMaps, Scores
+from deepad.train.loop import autocast, fit_network
+from deepad.train.progress import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +198,6 @@ class FCDD(Detector):
 
     # ----------------------------------------------------------------- inference
     @torch.no_grad()
-    def low_res_maps(self, items: Any) -> np.ndarray:
-        """A(x) for each image, ``(n, u, v)`` float32, in the network's output resolution."""
-        return self._forward(self._checked(items))[1]
-
-    @torch.no_grad()
     def _forward(self, data: Dataset) -> tuple[Scores, np.ndarray]:
         """One pass of the network: the scores and the low-resolution maps they come from."""
         cfg: FCDDConfig = self.config  # type: ignore[assignment]
@@ -254,7 +244,7 @@ class FCDD(Detector):
         return scores, ImageMaps(maps=UpsampledMaps(low, self.map_upsampling()), low_res=low)
 
     def upsample(self, low_res: np.ndarray, sigma: float | None = None) -> np.ndarray:
-        """Full-resolution heatmaps (``image_size_`` square) from :meth:`low_res_maps` output."""
+        """Full-resolution heatmaps (``image_size_`` square) from low-resolution maps ``(n, u, v)`` (``low_res`` of an explanation)."""
         self._check_fitted()
         return receptive_field_upsample(
             np.asarray(low_res, np.float32),
@@ -294,6 +284,10 @@ class FCDD(Detector):
         )
 
     # ----------------------------------------------------------------- persistence
+    def inference_graph(self) -> FCDDInference:
+        self._check_fitted()
+        return FCDDInference(self).cpu().eval()
+
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         # the frozen trunk is not saved: it is the pretrained weights, loaded again
         tensors = {

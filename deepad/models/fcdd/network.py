@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from deepad.models.fcdd.config import Architecture, Backbone
-from deepad.receptive_field import ReceptiveField  # defined torch-free; imported from here too
+from deepad.receptive_field import ReceptiveField
 
 # Above this side the pretrained trunk is the default: its stride-8 stage has a receptive
 # field of 67 pixels, more than a 64-pixel image. At 224 px (fcdd-defects-224-pretrained, 5

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 
 from deepad.receptive_field import (
     ReceptiveField,
-    UpsampledMaps,
     axis_matrix,
     checked_sigma,
     crop_offset,
@@ -22,16 +21,6 @@ from deepad.receptive_field import (
     output_size,
     upsample_numpy,
 )
-
-__all__ = [
-    "UpsampledMaps",
-    "default_sigma",
-    "defect_mask",
-    "gaussian_kernel",
-    "pixel_threshold",
-    "receptive_field_upsample",
-    "receptive_field_upsample_conv",
-]
 
 
 def receptive_field_upsample(

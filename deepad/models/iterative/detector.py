@@ -25,13 +25,15 @@ from torch import nn
 from deepad.data.transforms import Standardizer
 from deepad.data.types import ANOMALOUS, DataKind, Dataset
 from deepad.device import select_device
-from deepad.models.base import Detector, Scores
+from deepad.models.base import Detector
 from deepad.models.iterative.config import InitialClustering, IterativeAEConfig, TableScaling
 from deepad.models.iterative.network import TanhAutoencoder, cosine_dissimilarity
 from deepad.models.iterative.selection import Clustering, select
 from deepad.models.registry import register
 from deepad.models.shallow.features import FeatureMap
-from deepad.train.loop import LoopState, ProgressCallback, RunContext, fit_network
+from deepad.results import Scores
+from deepad.train.loop import LoopState, fit_network
+from deepad.train.progress import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,10 @@ from deepad.data.types import DataKind
 from deepad.models.config import PretrainedConfig
 from deepad.models.registry import MethodInfo
 
+# the two image scores (the first is also the name of the score component kept beside it)
+MAX_PATCH = "max_patch"
+SMOOTHED_MAP = "smoothed_map"
+
 
 @dataclass(frozen=True)
 class PatchCoreConfig(PretrainedConfig):
@@ -51,8 +55,8 @@ class PatchCoreConfig(PretrainedConfig):
         advanced=True,
     )
     image_score: str = param(
-        "max_patch",
-        choices=("max_patch", "smoothed_map"),
+        MAX_PATCH,
+        choices=(MAX_PATCH, SMOOTHED_MAP),
         help="Image score: the largest patch distance, or the peak of the smoothed map.",
         advanced=True,
     )

@@ -23,10 +23,11 @@ from deepad.features import (
     pretrained_backbone,
 )
 from deepad.features.detectors import stage_list, training_images
-from deepad.models.base import Detector, ImageMaps, Scores
+from deepad.models.base import Detector
 from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
-from deepad.models.patchcore.config import PatchCoreConfig
+from deepad.models.patchcore.config import MAX_PATCH, SMOOTHED_MAP, PatchCoreConfig
 from deepad.models.patchcore.coreset import KCenterGreedy
+from deepad.models.patchcore.inference import PatchCoreInference
 from deepad.models.patchcore.torch_model import (
     MemoryBankModel,
     PatchCoreResult,
@@ -34,6 +35,7 @@ from deepad.models.patchcore.torch_model import (
     patch_grid,
 )
 from deepad.models.registry import register
+from deepad.results import ImageMaps, Scores
 from deepad.train.progress import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
@@ -202,7 +204,7 @@ class PatchCore(Detector):
         cluster of them), times the re-weighting's factor when it is on."""
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         score = result.pred_score
-        if cfg.image_score == "smoothed_map":
+        if cfg.image_score == SMOOTHED_MAP:
             factor = result.pred_score / result.max_patch.clamp_min(1e-12)
             peak = smoothed_peak(
                 result.anomaly_map, self.grid_, self.image_size_, cfg.sigma, cfg.upsample
@@ -210,7 +212,7 @@ class PatchCore(Detector):
             score = peak * factor if cfg.reweight else peak
         return Scores(
             score=score.numpy().astype(np.float64),
-            components={"max_patch": result.max_patch.numpy().astype(np.float64)},
+            components={MAX_PATCH: result.max_patch.numpy().astype(np.float64)},
         )
 
     def _explain(self, data: Dataset) -> ImageMaps:
@@ -219,6 +221,10 @@ class PatchCore(Detector):
         generator = AnomalyMapGenerator(sigma=cfg.sigma, upsample=cfg.upsample)
         full = generator(low, self.grid_, self.image_size_)
         return ImageMaps(maps=full.numpy().astype(np.float32), low_res=low.numpy())
+
+    def inference_graph(self) -> PatchCoreInference:
+        self._check_fitted()
+        return PatchCoreInference(self).cpu().eval()
 
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}

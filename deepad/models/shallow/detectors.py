@@ -19,7 +19,7 @@ from sklearn.neighbors import KernelDensity
 from sklearn.svm import OneClassSVM
 
 from deepad.data.types import DataKind, Dataset
-from deepad.models.base import Detector, FeatureWeights, ImageMaps, Scores
+from deepad.models.base import Detector
 from deepad.models.registry import register
 from deepad.models.shallow.config import (
     BandwidthRule,
@@ -31,7 +31,8 @@ from deepad.models.shallow.config import (
 from deepad.models.shallow.features import FeatureMap
 from deepad.models.shallow.iforest_arrays import check_forest, forest_arrays, forest_scores
 from deepad.models.threshold import ThresholdSource
-from deepad.train.loop import ProgressCallback, RunContext
+from deepad.results import FeatureWeights, ImageMaps, Scores
+from deepad.train.progress import ProgressCallback, RunContext
 
 SCORE_CHUNK = 2048  # rows per block of pairwise distances, to bound memory
 NU_FLOOR = 1e-3  # OC-SVM nu from a contamination of 0 would leave no support vectors

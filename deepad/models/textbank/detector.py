@@ -28,13 +28,13 @@ import numpy as np
 
 from deepad.config import validate
 from deepad.data.types import DataKind, Dataset
-from deepad.models.base import Scores, TokenWeights
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
 from deepad.models.textbank.bank import KCenterGreedy, nearest_distances, unit_rows
 from deepad.models.threshold import ThresholdSource, source_record
+from deepad.results import Scores, TokenWeights
 from deepad.text.embeddings import DocumentEmbeddings
-from deepad.train.loop import ProgressCallback, RunContext
+from deepad.train.progress import ProgressCallback, RunContext
 
 log = logging.getLogger(__name__)
 
