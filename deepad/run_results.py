@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from deepad import metrics
 from deepad.data.types import ANOMALOUS, NORMAL, UNKNOWN, DataKind, Dataset
 from deepad.receptive_field import ReceptiveField, upsample_numpy
 from deepad.results import Explanation, explanation_kind
+
+if TYPE_CHECKING:
+    from deepad.runs.store import RunRecord, ScoreTable
 
 FILTERS = ("all", "flagged", "unflagged", "labeled normal", "labeled anomalous")
 
@@ -256,12 +259,6 @@ def _setting_text(value: Any) -> str:
     return str(value)
 
 
-def _column(table: Any, name: str) -> Any:
-    if isinstance(table, dict):
-        return table.get(name)
-    return getattr(table, name, None)
-
-
 def _default_threshold(record: Any, scores: np.ndarray) -> float:
     found = record.metrics if isinstance(record.metrics, dict) else {}
     value = found.get("threshold")
@@ -277,19 +274,16 @@ def fcdd_upsample(low_res: np.ndarray, meta: dict[str, Any], sigma: float) -> np
     return upsample_numpy(low_res, rf, sigma, size=int(meta["image_size"]))
 
 
-def results_from_table(record: Any, table: Any, kind: DataKind) -> RunResults:
+def results_from_table(record: RunRecord, table: ScoreTable, kind: DataKind) -> RunResults:
     """A finished run's :class:`RunResults` from its record and its per-item score table."""
-    scores = np.asarray(_column(table, "score"), dtype=np.float64)
-    labels = _column(table, "label")
-    labels = None if labels is None else np.asarray(labels, dtype=np.int8)
-    if labels is not None and not np.any(labels != UNKNOWN):
+    scores = np.asarray(table.score, dtype=np.float64)
+    labels: np.ndarray | None = np.asarray(table.label, dtype=np.int8)
+    if not np.any(labels != UNKNOWN):
         labels = None
-    names = [str(n) for n in _column(table, "name")]
-    classes = _column(table, "class")
-    if classes is None:
-        classes = _column(table, "classes")
-    components = _column(table, "components") or {}
-    config = record.config if isinstance(record.config, dict) else json.loads(record.config)
+    names = [str(n) for n in table.name]
+    classes = table.classes
+    components = table.components
+    config = record.config
     return RunResults(
         run_id=record.id,
         method=record.method,
@@ -298,7 +292,7 @@ def results_from_table(record: Any, table: Any, kind: DataKind) -> RunResults:
         names=names,
         scores=scores,
         labels=labels,
-        classes=None if classes is None else [str(c) for c in classes],
+        classes=[str(c) for c in classes],
         components={k: np.asarray(v, dtype=np.float64) for k, v in components.items()},
         default_threshold=_default_threshold(record, scores),
         contamination=float(config.get("contamination", 0.05)),
@@ -356,7 +350,7 @@ def comparison_rows(
 ) -> list[dict[str, Any]]:
     """One row per run: method, status, metrics (those at the threshold saved for scoring,
     ``at_threshold``, over the recorded ones), then the settings that differ between runs."""
-    configs = [r.config if isinstance(r.config, dict) else json.loads(r.config) for r in records]
+    configs = [r.config for r in records]
     keys = sorted({k for c in configs for k in c})
     differing = [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
     rows = []

@@ -714,13 +714,6 @@ class Service:
         with self._lock:
             self._results.pop(run_id, None)
 
-    def log_tail(self, run_id: int, lines: int = 40) -> str:
-        """The end of a run's log file (the full story behind a one-line failure reason)."""
-        path = self.log_path(run_id)
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
     # ------------------------------------------------------------------ results
     def results(self, run_id: int) -> RunResults:
         """Scores, labels and names of a finished run (cached: they never change)."""
@@ -765,7 +758,7 @@ class Service:
         if saved and np.isclose(float(saved.get("value", np.nan)), self.threshold(run_id)):
             return str(saved.get("source", "manual"))
         record = self.run(run_id)
-        config = record.config if isinstance(record.config, dict) else json.loads(record.config)
+        config = record.config
         share = float(config.get("contamination", 0.05))
         return f"contamination (top {share:.1%} of the training scores)"
 
