@@ -28,7 +28,7 @@ from deepad.features.backbone import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     EfficientNetLite0,
-    pretrained_backbone,
+    inference_backbone,
 )
 from deepad.features.disk_cache import DiskFeatureCache, default_disk_cache
 
@@ -130,7 +130,7 @@ def extract_features(
                 cache.put(key, hit)
             return hit
     target = select_device(device)
-    network = pretrained_backbone()
+    network = inference_backbone()
     parts: dict[str, list[torch.Tensor]] = {s: [] for s in stages}
     total = len(data)
     for first in range(0, total, batch_size):

@@ -50,6 +50,13 @@ class PatchCoreConfig(PretrainedConfig):
         "(a coarse stage then sees a wider context).",
         advanced=True,
     )
+    stage_align: str = param(
+        "geometry",
+        choices=("geometry", "bilinear"),
+        help="Coarser stages onto the finest grid: by the receptive-field centres of their "
+        "cells, or stretched over the same extent (bilinear, as anomalib does).",
+        advanced=True,
+    )
     image_score: str = param(
         "max_patch",
         choices=("max_patch", "smoothed_map"),
