@@ -51,6 +51,12 @@ VARIANTS = {
     "smoothed": {"image_score": "smoothed_map"},
     "bilinear": {"stage_align": "bilinear"},
     "bilinear+reweight": {"stage_align": "bilinear", "reweight": True},
+    "seed1": {"seed": 1},
+    "seed2": {"seed": 2},
+    "share10+seed1": {"coreset_share": 0.1, "seed": 1},
+    "share10+seed2": {"coreset_share": 0.1, "seed": 2},
+    "bilinear+seed1": {"stage_align": "bilinear", "seed": 1},
+    "bilinear+seed2": {"stage_align": "bilinear", "seed": 2},
 }
 
 
