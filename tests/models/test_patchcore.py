@@ -277,3 +277,24 @@ def test_bilinear_stage_alignment_is_torch_interpolation():
     torch.testing.assert_close(got[:, :2], F.avg_pool2d(features["s8"], 3, 1, 1))
     with pytest.raises(ValueError, match="align"):
         patch_embeddings(features, geometry, ("s8", "s16"), 3, align="bicubic")
+
+
+def test_bilinear_map_matches_torch_bilinear_resizing_then_a_mirrored_gaussian_blur():
+    from torch.nn import functional as F
+
+    from deepad.models.patchcore import AnomalyMapGenerator
+
+    sigma, side = 4.0, 64
+    low = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    grid = _fitted().grid_
+    got = AnomalyMapGenerator(sigma=sigma, upsample="bilinear")(low, grid, side)
+    radius = int(4 * sigma + 0.5)
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = (kernel / kernel.sum()).float()
+    up = F.interpolate(low[:, None], size=(side, side), mode="bilinear", align_corners=False)
+    padded = F.pad(up, (radius,) * 4, mode="reflect")
+    want = F.conv2d(padded, (kernel[:, None] * kernel[None, :])[None, None])[:, 0]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    unsmoothed = AnomalyMapGenerator(sigma=0.0, upsample="bilinear")(low, grid, side)
+    torch.testing.assert_close(unsmoothed, up[:, 0], atol=1e-6, rtol=1e-6)

@@ -74,9 +74,10 @@ class PatchCoreConfig(PretrainedConfig):
     )
     upsample: str = param(
         "nearest",
-        choices=("geometry", "nearest"),
+        choices=("geometry", "nearest", "bilinear"),
         help="Patch grid to pixels: cells at their receptive-field centres, linearly "
-        "interpolated; or stretched over the image (nearest) with mirrored borders.",
+        "interpolated; or stretched over the image (nearest, or bilinear between the "
+        "stretched cells' centres) with mirrored borders.",
         advanced=True,
     )
     seed: int = param(0, low=0, help="Seed of the coreset's projection and start.", advanced=True)
