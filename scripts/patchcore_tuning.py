@@ -42,6 +42,24 @@ VARIANTS = {
     "nearest": {"upsample": "nearest"},
     "nearest+sigma2": {"upsample": "nearest", "sigma": 2.0},
     "nearest+greedy10": {"upsample": "nearest", "coreset_share": 0.1, "coreset_block": 0},
+    # against anomalib's PatchCore, on top of the defaults chosen above (nearest)
+    "base": {},
+    "reweight": {"reweight": True},
+    "share10": {"coreset_share": 0.1},
+    "proj0": {"projection_dim": 0},
+    "block16k": {"coreset_block": 16384},
+    "smoothed": {"image_score": "smoothed_map"},
+    "bilinear": {"stage_align": "bilinear"},
+    "bilinear+reweight": {"stage_align": "bilinear", "reweight": True},
+    "upbilinear": {"upsample": "bilinear"},
+    "upbilinear+bilinear": {"upsample": "bilinear", "stage_align": "bilinear"},
+    "size224": {"image_size": 224},
+    "seed1": {"seed": 1},
+    "seed2": {"seed": 2},
+    "share10+seed1": {"coreset_share": 0.1, "seed": 1},
+    "share10+seed2": {"coreset_share": 0.1, "seed": 2},
+    "bilinear+seed1": {"stage_align": "bilinear", "seed": 1},
+    "bilinear+seed2": {"stage_align": "bilinear", "seed": 2},
 }
 
 

@@ -38,9 +38,14 @@ def ae():
     return Autoencoder(config=config).fit(_images(32, 28, 1))
 
 
-def _patchcore(reweight, upsample="nearest"):
+def _patchcore(reweight, upsample="nearest", **extra):
     config = PatchCoreConfig(
-        image_size=64, coreset_share=0.25, reweight=reweight, upsample=upsample, device="cpu"
+        image_size=64,
+        coreset_share=0.25,
+        reweight=reweight,
+        upsample=upsample,
+        device="cpu",
+        **extra,
     )
     return PatchCore(config=config).fit(_images(6, 64, 3))
 
@@ -61,6 +66,11 @@ def patchcore_geometry():
 
 
 @pytest.fixture(scope="module")
+def patchcore_bilinear():
+    return _patchcore(reweight=False, upsample="bilinear", stage_align="bilinear")
+
+
+@pytest.fixture(scope="module")
 def deepsvdd():
     config = DeepSVDD.Config(
         epochs=1, pretrain_epochs=1, image_size=28, device="cpu", checkpoint_every=0
@@ -69,7 +79,8 @@ def deepsvdd():
 
 
 @pytest.mark.parametrize(
-    "name", ["fcdd", "ae", "patchcore", "patchcore_reweighted", "patchcore_geometry"]
+    "name",
+    ["fcdd", "ae", "patchcore", "patchcore_reweighted", "patchcore_geometry", "patchcore_bilinear"],
 )
 def test_onnx_runtime_scores_equal_pytorch(name, request, tmp_path):
     detector = request.getfixturevalue(name)
@@ -84,7 +95,7 @@ def test_onnx_runtime_scores_equal_pytorch(name, request, tmp_path):
     np.testing.assert_allclose(ort_score, pt_score, rtol=PARITY_TOLERANCE)
 
 
-@pytest.mark.parametrize("name", ["fcdd", "patchcore", "patchcore_geometry"])
+@pytest.mark.parametrize("name", ["fcdd", "patchcore", "patchcore_geometry", "patchcore_bilinear"])
 def test_exported_heatmap_is_the_explained_one(name, request):
     detector = request.getfixturevalue(name)
     images = sample_images(detector, n=3)

@@ -87,11 +87,11 @@ class SameConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (k, _), (s, _) = self.kernel_size, self.stride
         if s == 1:
-            return F.conv2d(x, self.weight, None, 1, k // 2, 1, self.groups)
+            return F.conv2d(x, self.weight, self.bias, 1, k // 2, 1, self.groups)
         top, bottom = same_padding(x.shape[-2], k, s)
         left, right = same_padding(x.shape[-1], k, s)
         x = F.pad(x, (left, right, top, bottom))
-        return F.conv2d(x, self.weight, None, s, 0, 1, self.groups)
+        return F.conv2d(x, self.weight, self.bias, s, 0, 1, self.groups)
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> list:
@@ -112,6 +112,7 @@ class MBConv(nn.Module):
         self._project_conv, self._bn2 = _conv_bn(mid, cout, 1)
         self.residual = stride == 1 and cin == cout
         self.act = nn.ReLU6()
+        self.add_in_place = False  # only in the folded inference copy (no autograd there)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
@@ -119,7 +120,9 @@ class MBConv(nn.Module):
             y = self.act(self._bn0(self._expand_conv(y)))
         y = self.act(self._bn1(self._depthwise_conv(y)))
         y = self._bn2(self._project_conv(y))
-        return x + y if self.residual else y
+        if not self.residual:
+            return y
+        return y.add_(x) if self.add_in_place else x + y
 
 
 class EfficientNetLite0(nn.Module):
@@ -237,6 +240,50 @@ def pretrained_backbone() -> EfficientNetLite0:
             network.requires_grad_(False)
             _loaded["lite0"] = network.eval()
         return _loaded["lite0"]
+
+
+def folded(network: EfficientNetLite0) -> EfficientNetLite0:
+    """A copy of ``network`` for inference only: each BatchNorm folded into the convolution
+    before it (``w · γ/√(σ² + ε)``, bias ``β − μ · γ/√(σ² + ε)``), ReLU6 and the residual
+    sums in place. The same features up to float rounding, with a third of the layers and
+    fewer fresh tensors per image; its activations must not be differentiated."""
+    copy_ = copy.deepcopy(network).cpu().to(memory_format=torch.contiguous_format).eval()
+    for module in [copy_, *copy_._blocks]:
+        for conv_name, bn_name in _CONV_BN_PAIRS:
+            conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
+            if conv is None or not isinstance(bn, nn.BatchNorm2d):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv.weight = nn.Parameter(
+                (conv.weight * scale[:, None, None, None]).detach(), requires_grad=False
+            )
+            conv.bias = nn.Parameter(
+                (bn.bias - bn.running_mean * scale).detach(), requires_grad=False
+            )
+            setattr(module, bn_name, nn.Identity())
+        if isinstance(module, MBConv):
+            module.add_in_place = True
+        module.act.inplace = True
+    return copy_
+
+
+_CONV_BN_PAIRS = (
+    ("_conv_stem", "_bn0"),
+    ("_conv_head", "_bn1"),
+    ("_expand_conv", "_bn0"),
+    ("_depthwise_conv", "_bn1"),
+    ("_project_conv", "_bn2"),
+)
+
+
+def inference_backbone() -> EfficientNetLite0:
+    """:func:`folded` copy of :func:`pretrained_backbone`, made once per process: what
+    feature extraction runs (the shared network stays as loaded, for gradients)."""
+    network = pretrained_backbone()
+    with _lock:
+        if "lite0-folded" not in _loaded:
+            _loaded["lite0-folded"] = folded(network)
+        return _loaded["lite0-folded"]
 
 
 def pretrained_trunk(stage: str) -> BackboneTrunk:

@@ -33,7 +33,7 @@ from deepad.features.backbone import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     EfficientNetLite0,
-    pretrained_backbone,
+    inference_backbone,
 )
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def extract_features(
                 cache.put(key, hit)
             return hit
     target = select_device(device)
-    network = pretrained_backbone()
+    network = inference_backbone()
     parts: dict[str, list[torch.Tensor]] = {s: [] for s in stages}
     total = len(data)
     for first in range(0, total, batch_size):

@@ -150,3 +150,32 @@ def test_extracting_features_leaves_the_shared_network_usable_with_gradients():
     data = Dataset(DataKind.IMAGE, [np.zeros((40, 40, 3), np.uint8)], ["a"])
     extract_features(data, stages=("s4",), image_size=40, device="cpu", cache=None)
     assert not any(p.is_inference() for p in pretrained_backbone().parameters())
+
+
+def test_folded_inference_copy_gives_the_same_features_and_leaves_the_network_alone():
+    from deepad.features.backbone import inference_backbone
+
+    network, fast = pretrained_backbone(), inference_backbone()
+    assert fast is inference_backbone()  # made once per process
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    # the shared network keeps its BatchNorm layers, out-of-place ops and trainable state
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules()) == 49
+    assert not network.act.inplace and not any(b.add_in_place for b in network._blocks)
+    x = torch.randn(3, 3, 64, 80, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        want = network(x, ("s4", "s8", "s16", "head"))
+        got = fast(x.clone(), ("s4", "s8", "s16", "head"))
+    for stage, value in want.items():
+        torch.testing.assert_close(got[stage], value, atol=2e-4, rtol=1e-4)
+    # what extraction returns comes from the folded copy and equals the network's features
+    images = (x[:, :1].numpy() * 40 + 128).clip(0, 255).astype(np.uint8)[:, 0]
+    data = Dataset(DataKind.IMAGE, list(images), ["a", "b", "c"])
+    features = extract_features(data, stages=("s8",), image_size=64, cache=None, disk=None)
+    from deepad.data.transforms import stack_images, to_float
+    from deepad.features import IMAGENET_MEAN, IMAGENET_STD
+
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.inference_mode():
+        direct = network((to_float(stack_images(data, 64, 3)) - mean) / std, ("s8",))["s8"]
+    torch.testing.assert_close(features["s8"], direct, atol=2e-4, rtol=1e-4)

@@ -9,6 +9,10 @@ Two ways of placing the grid on the image (``upsample``):
 - ``"nearest"``: the grid is stretched over the image, each cell covering an equal block of
   pixels (nearest-neighbour resizing), and the smoothing mirrors the map at the borders with
   a ``2 · int(4σ + 0.5) + 1``-tap kernel, as anomalib's PatchCore does.
+- ``"bilinear"``: the grid stretched over the image as ``"nearest"`` does (cell ``i`` centred
+  on pixel ``(i + ½) · side / cells − ½``), the pixels between the centres interpolated
+  linearly (``F.interpolate(..., "bilinear", align_corners=False)``), and the same mirrored
+  smoothing.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from deepad.features.resample import (
     reflect_gaussian_matrix,
 )
 
-UPSAMPLE_MODES = ("geometry", "nearest")
+UPSAMPLE_MODES = ("geometry", "nearest", "bilinear")
 
 
 def map_matrix(side: int, n_cells: int, grid: StageGeometry, sigma: float, upsample: str):
@@ -36,9 +40,20 @@ def map_matrix(side: int, n_cells: int, grid: StageGeometry, sigma: float, upsam
     elif upsample == "nearest":
         place = nearest_matrix(side, n_cells)
         smooth = reflect_gaussian_matrix(side, float(sigma))
+    elif upsample == "bilinear":
+        step = side / n_cells
+        stretched = StageGeometry(stride=1, field=1, offset=(step - 1) / 2)
+        place = interpolation_matrix(side, PIXELS, n_cells, _scaled(stretched, step))
+        smooth = reflect_gaussian_matrix(side, float(sigma))
     else:
         raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
     return np.asarray(smooth @ place, dtype=np.float32)
+
+
+def _scaled(geometry: StageGeometry, step: float) -> StageGeometry:
+    """A grid whose cells lie ``step`` pixels apart from ``geometry.offset`` on (the stride
+    of :class:`StageGeometry` is only read as a number by the interpolation)."""
+    return StageGeometry(stride=step, field=geometry.field, offset=geometry.offset)  # type: ignore[arg-type]
 
 
 class AnomalyMapGenerator:

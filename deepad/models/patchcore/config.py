@@ -54,6 +54,13 @@ class PatchCoreConfig(PretrainedConfig):
         "(a coarse stage then sees a wider context).",
         advanced=True,
     )
+    stage_align: str = param(
+        "geometry",
+        choices=("geometry", "bilinear"),
+        help="Coarser stages onto the finest grid: by the receptive-field centres of their "
+        "cells, or stretched over the same extent (bilinear, as anomalib does).",
+        advanced=True,
+    )
     image_score: str = param(
         MAX_PATCH,
         choices=(MAX_PATCH, SMOOTHED_MAP),
@@ -71,9 +78,10 @@ class PatchCoreConfig(PretrainedConfig):
     )
     upsample: str = param(
         "nearest",
-        choices=("geometry", "nearest"),
+        choices=("geometry", "nearest", "bilinear"),
         help="Patch grid to pixels: cells at their receptive-field centres, linearly "
-        "interpolated; or stretched over the image (nearest) with mirrored borders.",
+        "interpolated; or stretched over the image (nearest, or bilinear between the "
+        "stretched cells' centres) with mirrored borders.",
         advanced=True,
     )
     seed: int = param(0, low=0, help="Seed of the coreset's projection and start.", advanced=True)

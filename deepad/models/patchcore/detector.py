@@ -162,6 +162,7 @@ class PatchCore(Detector):
                 cfg.pool,
                 border=cfg.pool_border,
                 each_stage=cfg.pool_each_stage,
+                align=cfg.stage_align,
             )
 
     def infer(self, data: Dataset, context: RunContext | None = None) -> PatchCoreResult:

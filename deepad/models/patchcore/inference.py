@@ -33,6 +33,7 @@ class PatchCoreInference(InferenceGraph):
         self.pool = int(cfg.pool)
         self.pool_border = str(cfg.pool_border)
         self.pool_each_stage = bool(cfg.pool_each_stage)
+        self.stage_align = str(cfg.stage_align)
         self.smoothed_score = cfg.image_score == SMOOTHED_MAP
         network = pretrained_backbone()
         self.network = copy.deepcopy(network).cpu().to(memory_format=torch.contiguous_format)
@@ -54,6 +55,7 @@ class PatchCoreInference(InferenceGraph):
             self.pool,
             border=self.pool_border,
             each_stage=self.pool_each_stage,
+            align=self.stage_align,
         )
         n, d, h, w = embeddings.shape
         patches = embeddings.flatten(2).transpose(1, 2)  # (n, h·w, d)

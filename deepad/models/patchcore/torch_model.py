@@ -12,6 +12,8 @@ from deepad.features.backbone import StageGeometry
 from deepad.features.neighbours import nearest_distances, squared_distances
 from deepad.features.resample import resample
 
+STAGE_ALIGN_MODES = ("geometry", "bilinear")
+
 
 class PatchCoreResult(NamedTuple):
     pred_score: torch.Tensor  # (n,) image scores
@@ -27,6 +29,7 @@ def patch_embeddings(
     *,
     border: str = "inside",
     each_stage: bool = False,
+    align: str = "geometry",
 ) -> tuple[torch.Tensor, StageGeometry]:
     """``(n, d, h, w)`` embeddings on the grid of the finest of ``stages`` (coarser stages
     interpolated onto it by position), averaged over ``pool × pool`` neighbourhoods; and the
@@ -35,9 +38,16 @@ def patch_embeddings(
     ``border="zeros"`` counts the window's cells outside the grid as zeros (border
     embeddings shrink toward the origin), ``"inside"`` averages only the cells inside it.
     ``each_stage`` averages every stage on its own grid before the alignment, so a coarse
-    stage's window spans ``pool`` of its own (wider) cells."""
+    stage's window spans ``pool`` of its own (wider) cells.
+
+    ``align="geometry"`` moves a coarser stage onto the finest grid by the input positions of
+    the cells' receptive-field centres; ``"bilinear"`` stretches it over the same extent
+    (``F.interpolate`` with ``align_corners=False``, as anomalib's PatchCore does), which
+    places a stride-16 cell a quarter of a cell (4 input pixels) from where ``geometry`` puts it."""
     if border not in ("inside", "zeros"):
         raise ValueError(f"border must be 'inside' or 'zeros', not {border!r}")
+    if align not in STAGE_ALIGN_MODES:
+        raise ValueError(f"align must be one of {STAGE_ALIGN_MODES}, not {align!r}")
     finest = min(stages, key=lambda s: geometry[s].stride)
     size = tuple(features[finest].shape[-2:])
 
@@ -48,20 +58,22 @@ def patch_embeddings(
             x, pool, stride=1, padding=pool // 2, count_include_pad=border == "zeros"
         )
 
+    def move(x: torch.Tensor, source: StageGeometry, target: StageGeometry) -> torch.Tensor:
+        if align == "bilinear":
+            return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return resample(x, source, target, size)
+
     if each_stage:
         pooled = {s: geometry[s].then(pool, 1) if pool > 1 else geometry[s] for s in stages}
         maps = [
             average(features[s])
             if s == finest
-            else resample(average(features[s]), pooled[s], pooled[finest], size)
+            else move(average(features[s]), pooled[s], pooled[finest])
             for s in stages
         ]
         return torch.cat(maps, dim=1), patch_grid(geometry, stages, pool)
     base = geometry[finest]
-    maps = [
-        features[s] if s == finest else resample(features[s], geometry[s], base, size)
-        for s in stages
-    ]
+    maps = [features[s] if s == finest else move(features[s], geometry[s], base) for s in stages]
     return average(torch.cat(maps, dim=1)), patch_grid(geometry, stages, pool)
 
 
