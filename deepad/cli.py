@@ -407,6 +407,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    svc = _service(args)
+    print(
+        f"worker on {svc.worker_name()} serving {svc.store.location}; queued jobs that fit "
+        "this machine run here (Ctrl+C stops)",
+        file=sys.stderr,
+    )
+    try:
+        done = svc.serve_jobs(
+            until_idle=args.until_idle,
+            max_jobs=args.max_jobs,
+            stale_after=args.stale_after,
+            cpu_only=args.cpu_only,
+            memory_mb=args.memory_mb,
+            on_job=lambda r: print(f"{r.kind} job {r.id}: {r.status}", flush=True),
+        )
+    except KeyboardInterrupt:
+        print("worker stopped", file=sys.stderr)
+        return 130
+    print(f"worker done: {done} job(s)", file=sys.stderr)
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     if args.action == "rebuild-index":
         return _rebuild_index(args)
@@ -699,6 +722,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("list", "show", "cancel", "delete", "rebuild-index"))
     p.add_argument("run_id", type=int, nargs="?")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser(
+        "worker",
+        help="carry out queued jobs of a shared run store (--store) on this machine, in a loop",
+    )
+    p.add_argument("--until-idle", action="store_true", help="stop when no job is waiting")
+    p.add_argument("--max-jobs", type=int, metavar="N", help="stop after N jobs")
+    p.add_argument(
+        "--stale-after", type=float, metavar="SECONDS",
+        help="queue again the jobs of workers silent this long (default 120)",
+    )  # fmt: skip
+    p.add_argument("--cpu-only", action="store_true", help="take no job that needs a GPU")
+    p.add_argument(
+        "--memory-mb", type=int, help="memory this worker offers (default: what is free)"
+    )
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("demo", help="bundled demo sets")
     p.add_argument("action", choices=("list",))

@@ -16,6 +16,7 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import threading
 import time
 import zipfile
@@ -46,7 +47,6 @@ ACTIVE = ("queued", "running")
 # the methods `deepad export` writes as ONNX (deepad.export.exportable_methods, which needs
 # torch; a test keeps the two equal)
 EXPORTABLE = ("ae", "deepsad", "deepsvdd", "fcdd", "hsc", "patchcore")
-THRESHOLD_SOURCE_FILE = "threshold.json"  # in the run's folder: where its threshold came from
 FILTERS = ("all", "flagged", "unflagged", "labeled normal", "labeled anomalous")
 
 
@@ -765,6 +765,43 @@ class Service:
         with _run_errors():
             execute_replica(self.store, run_id, resume=resume)
 
+    def jobs(self, run_id: int | None = None) -> list[Any]:
+        """Jobs of finished runs (scoring, explaining; rows of the same queue as training
+        runs), newest first; only ``run_id``'s with it."""
+        from deepad.runs.store import EXPLAIN, SCORE
+
+        return self.store.list_runs(kind=(SCORE, EXPLAIN), parent=run_id)
+
+    @staticmethod
+    def worker_name() -> str:
+        from deepad.runs.store import this_host
+
+        return f"{this_host()}:{os.getpid()}"
+
+    def serve_jobs(
+        self,
+        *,
+        until_idle: bool = False,
+        max_jobs: int | None = None,
+        stale_after: float | None = None,
+        cpu_only: bool = False,
+        memory_mb: int | None = None,
+        on_job: Callable[[Any], None] | None = None,
+    ) -> int:
+        """Be a worker of the store (``deepad worker``): claim queued jobs that fit this
+        machine and carry them out here, until stopped (:func:`deepad.runs.worker.serve`);
+        returns how many were carried out."""
+        from deepad.runs.worker import serve, this_capacity
+
+        capacity = this_capacity(memory_mb)
+        if cpu_only:
+            capacity = dataclasses.replace(capacity, gpu=False)
+        with _run_errors():
+            return serve(
+                self.store, capacity=capacity, stale_after=stale_after, until_idle=until_idle,
+                max_jobs=max_jobs, on_job=on_job,
+            )  # fmt: skip
+
     def runs(self) -> list[Any]:
         """Every run but those in the trash, newest first."""
         return [r for r in self.store.list_runs() if self.store.trashed_at(r.id) is None]
@@ -938,22 +975,14 @@ class Service:
 
     def set_threshold(self, run_id: int, value: float, source: str = "manual") -> None:
         """Save the threshold ``deepad score`` and the dashboard use, with where it came from
-        (``contamination``, ``best F1``, ``target FPR``, ``manual``)."""
-        self.store.set_threshold(run_id, float(value))
-        path = self.store.artifacts_dir(run_id) / THRESHOLD_SOURCE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"value": float(value), "source": str(source)}))
+        (``contamination``, ``best F1``, ``target FPR``, ``manual``), both in the run's row."""
+        self.store.set_threshold(run_id, float(value), str(source))
 
     def threshold_source(self, run_id: int) -> str:
         """Where the run's saved threshold came from, in words."""
-        path = self.store.artifacts_dir(run_id) / THRESHOLD_SOURCE_FILE
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError):
-            saved = None
-        if saved and np.isclose(float(saved.get("value", np.nan)), self.threshold(run_id)):
-            return str(saved.get("source", "manual"))
         record = self.run(run_id)
+        if record.threshold_source and record.threshold is not None:
+            return str(record.threshold_source)
         config = record.config if isinstance(record.config, dict) else json.loads(record.config)
         share = float(config.get("contamination", 0.05))
         return f"contamination (top {share:.1%} of the training scores)"
@@ -1258,32 +1287,32 @@ class Service:
 
     def score_jobs(self, run_id: int) -> list[dict[str, Any]]:
         """The run's score jobs, newest first: ``{job, dataset, status, done, total[,
-        error]}``."""
-        from deepad.runs.jobs import score_job_folders
+        error, flagged, threshold]}`` from their rows of the run queue."""
+        from deepad.runs.store import SCORE
 
-        found = []
-        for folder in score_job_folders(self.store, run_id):
-            try:
-                state = json.loads((folder / "progress.json").read_text())
-            except (OSError, ValueError):
-                continue
-            found.append({"job": folder.name, **state})
-        return found
+        return [_job_state(r) for r in self.store.list_runs(kind=SCORE, parent=run_id)]
 
     def scored_results(self, run_id: int, job: str) -> tuple[RunResults, Explanations | None]:
         """A finished score job's items as :class:`RunResults` (ranked, flagged, exported
         like a run's test set) at the run's saved threshold, and its heatmaps if any."""
         from deepad.runs.artifacts import load_explanations, read_manifest
         from deepad.runs.jobs import score_job_folder
+        from deepad.runs.store import SCORE
 
-        folder = score_job_folder(self.store, run_id, job)
         try:
-            state = json.loads((folder / "progress.json").read_text())
+            folder = score_job_folder(self.store, run_id, job)
+            record = self.store.get(int(job))
+        except (ValueError, KeyError):
+            raise ServiceError(f"run {run_id} has no score job {job}") from None
+        if record.kind != SCORE or record.parent != run_id:
+            raise ServiceError(f"run {run_id} has no score job {job}")
+        if record.status != "done":
+            raise ServiceError(f"score job {job} of run {run_id} is {record.status}")
+        state = _job_state(record)
+        try:
             saved = np.load(folder / "scores.npz")
         except (OSError, ValueError) as error:
             raise ServiceError(f"score job {job} of run {run_id} has no results: {error}") from None
-        if state.get("status") != "done":
-            raise ServiceError(f"score job {job} of run {run_id} is {state.get('status')}")
         dataset_id = str(state["dataset"])
         data = self.dataset(dataset_id)
         with saved:
@@ -1404,17 +1433,20 @@ class Service:
         return start_explain(self.store, run_id)
 
     def explain_job(self, run_id: int) -> dict[str, Any] | None:
-        """The explain job's progress (``status``, ``done``, ``total``) or None if never run."""
-        path = self.store.artifacts_dir(run_id) / "explainers" / "progress.json"
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
+        """The run's newest explain job (``job``, ``status``, ``done``, ``total``[,
+        ``error``]) from its row of the run queue, or None if never queued."""
+        from deepad.runs.store import EXPLAIN
+
+        found = self.store.list_runs(kind=EXPLAIN, parent=run_id)
+        return _job_state(found[0]) if found else None
 
     def cancel_explain_job(self, run_id: int) -> None:
-        folder = self.store.artifacts_dir(run_id) / "explainers"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "cancel").touch()
+        """Cancel the run's explain job that waits or runs, as any run is cancelled."""
+        from deepad.runs.store import EXPLAIN
+
+        for record in self.store.list_runs(status=ACTIVE, kind=EXPLAIN, parent=run_id):
+            with contextlib.suppress(ServiceError):
+                self.cancel(record.id)
 
     def explainer_table(self, run_id: int) -> list[dict[str, Any]]:
         """The explain job's comparison rows (pixel AUROC, cosine, Clever Hans score per
@@ -1447,6 +1479,25 @@ def score_in_chunks(
 ) -> Any:
     """:func:`deepad.scoring.score_in_chunks` in chunks of :data:`SCORE_CHUNK` items."""
     return scoring.score_in_chunks(detector, data, chunk=SCORE_CHUNK, progress=progress)
+
+
+def _job_state(record: Any) -> dict[str, Any]:
+    """A job's row as the pages show it: ``job`` (its id), ``status``, ``done``, ``total``,
+    what it was given (e.g. ``dataset``) and what it found (e.g. ``flagged``)."""
+    state = {
+        "job": str(record.id),
+        "status": record.status,
+        "done": int(record.epoch),
+        "total": int(record.epochs),
+        "started": record.started,
+        "finished": record.finished,
+        "host": record.host,
+        **record.params,
+        **record.metrics,
+    }
+    if record.error:
+        state["error"] = record.error
+    return state
 
 
 def _existing(path: str | Path) -> Path:

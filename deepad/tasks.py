@@ -1,8 +1,9 @@
-"""Dashboard work that runs service calls in a process of its own, so the app process never
-imports torch: ``python -m deepad.tasks --home H RUN (--score JOB | --export JSON)``.
+"""Dashboard work that runs service calls outside the app process, which never imports torch.
 
-A score job: new data scored by a finished run's detector, with progress the dashboard
-follows. An export: the run's ONNX file and its parity figure, as ``deepad export`` writes them.
+A score job (:func:`score_job`): new data scored by a finished run's detector, a row of the
+run queue carried out by a worker (:mod:`deepad.runs.lifecycle`), with progress the
+dashboard follows. An export (``python -m deepad.tasks --home H RUN --export JSON``): the
+run's ONNX file and its parity figure, as ``deepad export`` writes them.
 These sit above :mod:`deepad.service` (they call it); the training worker,
 :mod:`deepad.runs.worker`, sits below it.
 
@@ -17,60 +18,36 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from deepad.runs.jobs import score_job_folder
-from deepad.runs.workflow import one_line
+from deepad.runs.lifecycle import JobContext
+from deepad.runs.store import private_dir
 
 log = logging.getLogger(__name__)
 
 
-def _write(folder: Path, state: dict[str, Any]) -> None:
-    temporary = folder / "progress.tmp"
-    temporary.write_text(json.dumps(state))
-    temporary.replace(folder / "progress.json")
-
-
-def run_score_job(home: Path, run_id: int, job: str) -> int:
+def score_job(job: JobContext) -> None:
+    """A score job (:data:`deepad.runs.store.SCORE` row): ``job.params["dataset"]`` scored
+    by the parent run; scores.npz and heatmaps go to the job's folder, the count above the
+    threshold and the threshold to the row's result."""
     from deepad.service import Service
 
-    svc = Service(home)
-    folder = score_job_folder(svc.store, run_id, job)
-    state = json.loads((folder / "progress.json").read_text())
-    state.update(status="running", started=time.time())
-    _write(folder, state)
-
-    def progress(done: int, total: int) -> None:
-        state.update(done=int(done), total=int(total))
-        _write(folder, state)
-
-    try:
-        scored = svc.score_dataset(run_id, state["dataset"], progress=progress)
-        arrays = {"score": np.asarray(scored.scores.score, np.float64)}
-        for name, values in (scored.scores.components or {}).items():
-            arrays[f"component.{name}"] = np.asarray(values, np.float64)
-        np.savez(folder / "scores.npz", **arrays)
-        _explain(svc, run_id, scored.dataset, folder)
-    except Exception as error:
-        log.exception("score job %s of run %d failed", job, run_id)
-        state.update(status="failed", error=one_line(error), finished=time.time())
-        _write(folder, state)
-        return 1
-    n = len(scored.dataset)
-    state.update(
-        status="done",
-        done=n,
-        total=n,
-        flagged=scored.flagged,
-        threshold=scored.threshold,
-        finished=time.time(),
-    )
-    _write(folder, state)
-    return 0
+    svc = Service(job.store.home)
+    run_id = job.parent
+    folder = score_job_folder(svc.store, run_id, str(job.record.id))
+    private_dir(folder)
+    scored = svc.score_dataset(run_id, str(job.params["dataset"]), progress=job.progress)
+    arrays = {"score": np.asarray(scored.scores.score, np.float64)}
+    for name, values in (scored.scores.components or {}).items():
+        arrays[f"component.{name}"] = np.asarray(values, np.float64)
+    np.savez(folder / "scores.npz", **arrays)
+    _explain(svc, run_id, scored.dataset, folder)
+    job.progress(len(scored.dataset), len(scored.dataset))
+    job.result.update(flagged=int(scored.flagged), threshold=float(scored.threshold))
 
 
 def _explain(svc: Any, run_id: int, data: Any, folder: Path) -> None:
@@ -85,6 +62,7 @@ def _explain(svc: Any, run_id: int, data: Any, folder: Path) -> None:
         _score_and_explain(detector, data, folder / "explain")
     except Exception:
         log.exception("explaining the scored items failed; their scores stand")
+
 
 def run_export(home: Path, run_id: int, out: Path) -> int:
     """``deepad export`` for the dashboard: the ONNX file beside the run's model, and what
@@ -111,14 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepad.tasks")
     parser.add_argument("--home", type=Path, required=True, help="deepad home folder")
     parser.add_argument("run_id", type=int)
-    task = parser.add_mutually_exclusive_group(required=True)
-    task.add_argument("--score", metavar="JOB", help="run this score job of a finished run")
-    task.add_argument(
-        "--export", type=Path, metavar="JSON", help="export a finished run as ONNX; result here"
-    )
+    parser.add_argument(
+        "--export", type=Path, metavar="JSON", required=True,
+        help="export a finished run as ONNX; result here",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    if args.score:  # new data scored by a finished run: state in runs/<id>/scored/<job>/
-        return run_score_job(args.home, args.run_id, args.score)
     return run_export(args.home, args.run_id, args.export)
 
 

@@ -12,7 +12,6 @@ With ``DEEPAD_RUNNER=ray`` a run is a task on a Ray cluster instead (see
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -29,12 +28,15 @@ from deepad.runs import ray_runner
 from deepad.runs.store import (
     ACTIVE,
     CANCELLED,
+    EXPLAIN,
     INTERRUPTED,
     QUEUED,
     RESUMABLE,
     RUNNING,
+    SCORE,
     STARTING,
     STORE_URL_ENV,
+    TRAIN,
     RunRecord,
     RunStateError,
     RunStore,
@@ -45,7 +47,7 @@ from deepad.runs.store import (
 
 log = logging.getLogger(__name__)
 
-RESUME_MARKER = "resume-queued"  # in the run folder: start this queued run with --resume
+WORKERS = "workers"  # DEEPAD_RUNNER=workers: queued jobs wait for `deepad worker` processes
 STALE_SECONDS = 120.0  # a heartbeat this old means the worker is gone or hung
 CANCEL_GRACE_SECONDS = 10.0  # how long a cooperative cancel may take before SIGTERM
 
@@ -105,8 +107,7 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     """
     record = store.get(run_id)
     _check_not_running(record)
-    marker = store.artifacts_dir(run_id) / RESUME_MARKER
-    if record.status == QUEUED and marker.exists():
+    if record.status == QUEUED and record.params.get("resume"):
         resume = True  # resumed into the queue: continue from its checkpoint now
     allowed = (QUEUED, *RESUMABLE) if resume else (QUEUED,)
     if record.status not in allowed:
@@ -127,16 +128,15 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
         finished=None,
     ):
         raise RunStateError(f"run {run_id} changed state while starting; try again")
-    if ray_runner.selected():
-        marker.unlink(missing_ok=True)
+    if ray_runner.selected() and record.kind == TRAIN:
         ray_runner.submit(store, run_id, resume=resume)
         return 0
-    marker.unlink(missing_ok=True)
-    store.artifacts_dir(run_id).joinpath(ray_runner.MARKER).unlink(missing_ok=True)
+    if record.kind == TRAIN:
+        store.artifacts_dir(run_id).joinpath(ray_runner.MARKER).unlink(missing_ok=True)
     command = [sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id)]
     if resume:
         command.append("--resume")
-    process = _spawn(command, store.log_path(run_id), store.url)
+    process = _spawn(command, store.log_path(record.parent or run_id), store.url)
     # the worker writes its own PID too once it starts; recording it here closes the gap
     store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
     log.info("run %d started in process %d", run_id, process.pid)
@@ -270,8 +270,13 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
     (no PID) are left alone. Cancel requests older than the grace period get SIGTERM.
     """
     now = time.time()
+    if workers_selected():
+        # `deepad worker` processes own the queue: a job whose worker went silent goes back
+        # to it, for another worker to resume
+        store.release_stale(now - stale_after)
+        return []
     interrupted = []
-    for record in store.list_runs(status=ACTIVE):
+    for record in store.list_runs(status=ACTIVE, kind=None):
         if record.pid is None:
             if record.status == RUNNING:
                 gone = True
@@ -304,7 +309,7 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
         ):
             log.info("run %d marked interrupted", record.id)
             interrupted.append(record.id)
-    for record in store.list_runs(status=INTERRUPTED):
+    for record in store.list_runs(status=INTERRUPTED, kind=None):
         # a worker that only looked dead (stale heartbeat) and has stamped it again since
         fresh = record.heartbeat is not None and now - record.heartbeat <= stale_after
         if (
@@ -324,6 +329,12 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
 # A run is created ``queued``; it holds a slot once it has a process (``pid``) or is running.
 # Runs beyond ``max_runs()`` wait, oldest first, until a worker finishing (or ``reconcile``)
 # starts them through ``start_queued``.
+
+
+def workers_selected() -> bool:
+    """Whether ``deepad worker`` processes carry out the queue (``DEEPAD_RUNNER=workers``)
+    rather than processes this machine starts per job."""
+    return os.environ.get(ray_runner.RUNNER_ENV, "").strip().lower() == WORKERS
 
 
 def max_runs() -> int:
@@ -370,7 +381,7 @@ def waiting_runs(store: RunStore) -> list[RunRecord]:
     return sorted(
         (
             r
-            for r in store.list_runs(status=(QUEUED,))
+            for r in store.list_runs(status=(QUEUED,), kind=None)
             if r.pid is None and not _being_started(r, now)
         ),
         key=lambda r: r.id,
@@ -386,7 +397,9 @@ def free_slots(store: RunStore, limit: int | None = None) -> int:
     limit = max_runs() if limit is None else limit
     now = time.time()
     # the limit is this machine's: runs that other machines sharing the store run hold theirs
-    busy = sum(_holds_slot(r, now) and not elsewhere(r) for r in store.list_runs(status=ACTIVE))
+    busy = sum(
+        _holds_slot(r, now) and not elsewhere(r) for r in store.list_runs(status=ACTIVE, kind=None)
+    )
     return max(0, limit - busy)
 
 
@@ -398,12 +411,13 @@ def enqueue_resume(store: RunStore, run_id: int) -> None:
     _check_not_running(record)
     if record.status not in RESUMABLE:
         raise RunStateError(f"run {run_id} is {record.status} and cannot be resumed")
-    folder = store.artifacts_dir(run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / RESUME_MARKER).write_text("")
+    params = dict(record.params)
+    if record.kind == TRAIN:
+        params["resume"] = True
     if not store.transition(
         run_id,
         RESUMABLE,
+        params=params,
         status=QUEUED,
         phase="",
         error=None,
@@ -416,7 +430,11 @@ def enqueue_resume(store: RunStore, run_id: int) -> None:
 
 
 def start_queued(store: RunStore, *, limit: int | None = None) -> list[int]:
-    """Start waiting runs, oldest first, while slots are free; returns the started ids."""
+    """Start waiting runs, oldest first, while slots are free; returns the started ids.
+    With ``DEEPAD_RUNNER=workers`` nothing starts here: ``deepad worker`` processes, on this
+    machine or others, claim the queued jobs from the store."""
+    if workers_selected():
+        return []
     started = []
     for record in waiting_runs(store)[: free_slots(store, limit)]:
         try:
@@ -446,57 +464,30 @@ __all__ = [
 
 
 def start_explain(store: RunStore, run_id: int) -> int:
-    """Start the explain job of finished run ``run_id`` (every explainer over its scored
-    set, :mod:`deepad.explain.job`) in its own process; returns its PID. Its progress and
-    cancel flag live in the run's ``explainers/`` folder, its output goes to the run log."""
-    folder = store.artifacts_dir(run_id) / "explainers"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "cancel").unlink(missing_ok=True)
-    (folder / "progress.json").write_text('{"status": "queued", "done": 0, "total": 0}')
-    command = [
-        sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id),
-        "--explain",
-    ]  # fmt: skip
-    process = _spawn(command, store.log_path(run_id), store.url)
-    log.info("explain job of run %d started in process %d", run_id, process.pid)
-    return process.pid
+    """Queue the explain job of finished run ``run_id`` (every explainer over its scored
+    set, :mod:`deepad.explain.job`) and start it when a slot is free; returns the job's id.
+    Its progress and cancel flag are its row's; its output goes to the run's log."""
+    job = store.create_job(EXPLAIN, run_id)
+    start_queued(store)
+    return job
 
 
 # --------------------------------------------------------------------------- score jobs
-# New data scored by a finished run, one folder per job: runs/<id>/scored/<job>/ holds
-# progress.json ({status, dataset, done, total[, error]}), scores.npz and explain/ (heatmaps).
+# New data scored by a finished run: a SCORE row of the queue (params: dataset; progress,
+# result and error in the row), its output in runs/<id>/scored/<job>/: scores.npz and
+# explain/ (heatmaps).
 SCORED = "scored"
 
 
 def score_job_folder(store: RunStore, run_id: int, job: str) -> Path:
-    if not job.isdigit():
+    if not str(job).isdigit():
         raise ValueError(f"no score job {job!r}")
-    return store.artifacts_dir(run_id) / SCORED / job
-
-
-def score_job_folders(store: RunStore, run_id: int) -> list[Path]:
-    """The run's score-job folders, newest first."""
-    root = store.artifacts_dir(run_id) / SCORED
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if p.is_dir() and p.name.isdigit()]
-    return sorted(found, key=lambda p: -int(p.name))
+    return store.artifacts_dir(run_id) / SCORED / str(job)
 
 
 def start_scoring(store: RunStore, run_id: int, dataset_id: str) -> str:
-    """Score the registered dataset ``dataset_id`` with finished run ``run_id`` in its own
-    process (:mod:`deepad.tasks`); returns the job's id."""
-    existing = score_job_folders(store, run_id)
-    job = str(int(existing[0].name) + 1 if existing else 1)
-    folder = score_job_folder(store, run_id, job)
-    private_dir(folder.parent)
-    private_dir(folder)
-    state = {"status": "queued", "dataset": str(dataset_id), "done": 0, "total": 0}
-    (folder / "progress.json").write_text(json.dumps(state))
-    command = [
-        sys.executable, "-m", "deepad.tasks", "--home", str(store.home), str(run_id),
-        "--score", job,
-    ]  # fmt: skip
-    process = _spawn(command, store.log_path(run_id), store.url)
-    log.info("score job %s of run %d started in process %d", job, run_id, process.pid)
-    return job
+    """Queue scoring the registered dataset ``dataset_id`` with finished run ``run_id``
+    (:mod:`deepad.tasks`), started when a slot is free; returns the job's id."""
+    job = store.create_job(SCORE, run_id, {"dataset": str(dataset_id)})
+    start_queued(store)
+    return str(job)

@@ -246,6 +246,7 @@ _UPDATABLE = frozenset(
         "model_checksum",
         "attempts",
         "threshold_source",
+        "params",
     }
 )
 
@@ -677,6 +678,107 @@ class RunStore:
                 raise
         return run_id
 
+    def create_job(
+        self,
+        kind: str,
+        parent: int,
+        params: Mapping[str, Any] | None = None,
+        *,
+        needs_gpu: bool | None = None,
+        memory_mb: int | None = None,
+    ) -> int:
+        """Queue a job of ``kind`` (:data:`SCORE`, :data:`EXPLAIN`) for the finished run
+        ``parent``; returns its id. It is a row of the same queue as training runs (method,
+        config and data are the parent's), without a folder of its own: what it writes goes
+        into the parent's. It needs a GPU when the parent did, unless ``needs_gpu`` says."""
+        if kind not in JOB_KINDS or kind == TRAIN:
+            raise ValueError(f"no job kind {kind!r}; jobs are {', '.join(JOB_KINDS[1:])}")
+        run = self.get(parent)
+        values = dict(
+            method=run.method,
+            config=json.dumps(_json_ready(run.config)),
+            train_dataset=run.train_dataset,
+            test_dataset=run.test_dataset,
+            labeled_dataset=run.labeled_dataset,
+            status=QUEUED,
+            created=time.time(),
+            kind=kind,
+            parent=int(parent),
+            params=json.dumps(_json_ready(dict(params or {}))),
+            needs_gpu=int(run.needs_gpu if needs_gpu is None else bool(needs_gpu)),
+            memory_mb=memory_mb if memory_mb is None else int(memory_mb),
+        )
+        with self._write() as con:
+            # ids stay above every run folder, so a later run never gets a used folder's id
+            floor = max(self.run_folders(with_empty=True), default=0)
+            top = con.execute(sa.select(sa.func.max(RUNS.c.id))).scalar() or 0
+            if floor > top:
+                values["id"] = floor + 1
+            result = con.execute(sa.insert(RUNS).values(**values))
+            if "id" in values:
+                self._backend.after_explicit_id(con)
+                return int(values["id"])
+            return int(result.inserted_primary_key[0])
+
+    def claim(self, run_id: int, *, host: str, pid: int, stale_before: float) -> bool:
+        """Take the queued row ``run_id`` for a worker (``host``, ``pid``); True when this
+        call got it. One conditional UPDATE: of two workers (on any machines) claiming one
+        row, the second finds it taken, on SQLite (the write lock orders them) and on
+        PostgreSQL (it waits for the first's row lock, then re-checks the row)."""
+        now = time.time()
+        with self._write() as con:
+            result = con.execute(
+                sa.update(RUNS)
+                .where(
+                    RUNS.c.id == int(run_id),
+                    RUNS.c.status == QUEUED,
+                    RUNS.c.pid.is_(None),
+                    sa.or_(
+                        RUNS.c.phase != STARTING,
+                        RUNS.c.heartbeat.is_(None),
+                        RUNS.c.heartbeat < float(stale_before),
+                    ),
+                )
+                .values(phase=STARTING, host=host, pid=int(pid), heartbeat=now, error=None)
+            )
+            return result.rowcount == 1
+
+    def release_stale(self, stale_before: float) -> list[int]:
+        """Put back in the queue the rows whose worker stopped stamping its heartbeat before
+        ``stale_before`` (a killed process, a lost machine): running ones, and queued ones a
+        worker claimed and never started. A training run comes back marked to resume from
+        its checkpoint. Returns their ids; each release is one conditional UPDATE, so a
+        worker that stamps its heartbeat meanwhile keeps its row."""
+        released = []
+        for record in self.list_runs(status=(QUEUED, RUNNING), kind=None):
+            if record.heartbeat is None or record.heartbeat >= stale_before:
+                continue
+            if record.status == QUEUED and record.pid is None:
+                continue  # waiting, never claimed
+            params = dict(record.params)
+            if record.kind == TRAIN and record.status == RUNNING:
+                params["resume"] = True
+            with self._write() as con:
+                result = con.execute(
+                    sa.update(RUNS)
+                    .where(
+                        RUNS.c.id == record.id,
+                        RUNS.c.status.in_((QUEUED, RUNNING)),
+                        RUNS.c.heartbeat < float(stale_before),
+                    )
+                    .values(
+                        status=QUEUED,
+                        phase="",
+                        pid=None,
+                        host=None,
+                        params=json.dumps(_json_ready(params)),
+                        error=f"its worker on {record.host} stopped; queued again",
+                    )
+                )
+            if result.rowcount == 1:
+                released.append(record.id)
+        return released
+
     def get(self, run_id: int) -> RunRecord:
         with self._read() as con:
             row = con.execute(_select_runs().where(RUNS.c.id == int(run_id))).first()
@@ -693,15 +795,24 @@ class RunStore:
         self,
         status: str | Sequence[str] | None = None,
         *,
+        kind: str | Sequence[str] | None = TRAIN,
+        parent: int | None = None,
         damaged: list[tuple[int, str]] | None = None,
     ) -> list[RunRecord]:
-        """All runs, newest first (optionally only those with one of ``status``). A damaged
-        record (e.g. its stored config is not JSON) is left out; ``damaged``, when given,
-        collects its id and what is wrong with it."""
+        """Training runs, newest first (optionally only those with one of ``status``); with
+        ``kind`` the jobs of those kinds instead (None: every row of the queue), with
+        ``parent`` only the jobs of that run. A damaged record (e.g. its stored config is
+        not JSON) is left out; ``damaged``, when given, collects its id and what is wrong
+        with it."""
         query = _select_runs().order_by(RUNS.c.id.desc())
         if status is not None:
             wanted = (status,) if isinstance(status, str) else tuple(status)
             query = query.where(RUNS.c.status.in_(wanted))
+        if kind is not None:
+            kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+            query = query.where(RUNS.c.kind.in_(kinds))
+        if parent is not None:
+            query = query.where(RUNS.c.parent == int(parent))
         with self._read() as con:
             rows = con.execute(query).all()
         records = []
@@ -723,12 +834,14 @@ class RunStore:
             if result.rowcount == 0:
                 raise RunNotFound(f"no run {run_id}")
 
-    def set_threshold(self, run_id: int, value: float) -> None:
-        """Save the decision threshold (``deepad score`` and the app flag items above it)."""
+    def set_threshold(self, run_id: int, value: float, source: str | None = None) -> None:
+        """Save the decision threshold (``deepad score`` and the app flag items above it) and
+        where it came from, in words (``best F1``, ``manual``...; None: the detector's
+        default), in one write."""
         value = float(value)
         if not math.isfinite(value):
             raise ValueError("the threshold must be a finite number")
-        self.update(run_id, threshold=value)
+        self.update(run_id, threshold=value, threshold_source=source)
 
     def request_cancel(self, run_id: int) -> None:
         """Ask the run's worker to stop at its next check (see ``cancel_requested``)."""
@@ -790,6 +903,7 @@ class RunStore:
         with self._write() as con:
             for table in (SCORES, HISTORY):
                 con.execute(sa.delete(table).where(table.c.run_id == int(run_id)))
+            con.execute(sa.delete(RUNS).where(RUNS.c.parent == int(run_id)))  # its jobs
             con.execute(sa.delete(RUNS).where(RUNS.c.id == int(run_id)))
         shutil.rmtree(self.artifacts_dir(run_id), ignore_errors=True)
         best = self.best_runs()
