@@ -634,8 +634,12 @@ class RunStore:
         train: str,
         test: str | None = None,
         labeled: str | None = None,
+        *,
+        memory_mb: int | None = None,
     ) -> int:
-        """Record a new queued run and make its folder; returns the run id.
+        """Record a new queued run and make its folder; returns the run id. It needs a GPU
+        when its config names a CUDA device (``device``), and ``memory_mb`` free on the
+        worker that takes it when given.
 
         The id is above every run folder on disk, and the folder must not exist yet: a new
         run never writes into an old run's folder, even when the index lost that run."""
@@ -647,6 +651,8 @@ class RunStore:
             labeled_dataset=None if labeled is None else str(labeled),
             status=QUEUED,
             created=time.time(),
+            needs_gpu=int(str(config.get("device") or "").startswith("cuda")),
+            memory_mb=None if memory_mb is None else int(memory_mb),
         )
         private_dir(self.home / "runs")
         with self._write() as con:
