@@ -137,12 +137,17 @@ def serve(
             time.sleep(poll)
             continue
         log.info("claimed %s job %d (attempt %d)", record.kind, record.id, record.attempts + 1)
+        # while a job runs, SIGTERM (the cancel fallback, see jobs.cancel_run) cancels it;
+        # between jobs it stops the worker
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             final = carry_out(store, record.id)
         except (RunStateError, KeyError) as error:  # cancelled or deleted since the claim
             log.info("job %d not carried out: %s", record.id, one_line(error))
             store.transition(record.id, (QUEUED,), pid=None, phase="", host=None)
             continue
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         log.info("job %d ended %s", record.id, final.status)
         done += 1
         if on_job is not None:
