@@ -1,13 +1,18 @@
-"""Background training jobs: one OS process per run, cancel, and recovery after a crash.
+"""The run queue: background jobs of every kind, one OS process per job, cancel, and
+recovery after a crash.
 
-Each run trains in ``python -m deepad.runs.worker --home H RUN_ID [--resume]``, started in a
-new session so that stopping the app (or its terminal) does not stop the training. The
-worker heartbeats into the store; :func:`reconcile` turns runs whose process is gone into
-``interrupted`` ones, which :func:`start_run` with ``resume=True`` continues from their last
-checkpoint.
+Every job is a row of the runs table: a training run, or a job of a finished run (scoring new
+data, explaining its items; ``kind`` and ``parent`` say which). Jobs beyond
+:func:`max_runs` wait, oldest first, whatever their kind. Each runs in
+``python -m deepad.runs.worker --home H JOB_ID [--resume]``, started in a new session so that
+stopping the app (or its terminal) does not stop it. The worker heartbeats into the store;
+:func:`reconcile` turns jobs whose process is gone into ``interrupted`` ones, which
+:func:`start_run` with ``resume=True`` continues (training from its last checkpoint).
 
-With ``DEEPAD_RUNNER=ray`` a run is a task on a Ray cluster instead (see
-:mod:`deepad.runs.ray_runner`); it records its progress in the same store.
+With ``DEEPAD_RUNNER=ray`` a training run is a task on a Ray cluster instead (see
+:mod:`deepad.runs.ray_runner`); with ``DEEPAD_RUNNER=workers`` this machine starts nothing and
+``deepad worker`` processes on any machine claim the queued jobs
+(:func:`deepad.runs.worker.serve`). Either way progress goes to the same store.
 """
 
 from __future__ import annotations
