@@ -766,11 +766,12 @@ class Service:
             execute_replica(self.store, run_id, resume=resume)
 
     def jobs(self, run_id: int | None = None) -> list[Any]:
-        """Jobs of finished runs (scoring, explaining; rows of the same queue as training
-        runs), newest first; only ``run_id``'s with it."""
-        from deepad.runs.store import EXPLAIN, SCORE
+        """Jobs of finished runs (scoring, explaining, exporting; rows of the same queue as
+        training runs), newest first; only ``run_id``'s with it."""
+        from deepad.runs.store import JOB_KINDS, TRAIN
 
-        return self.store.list_runs(kind=(SCORE, EXPLAIN), parent=run_id)
+        kinds = tuple(k for k in JOB_KINDS if k != TRAIN)
+        return self.store.list_runs(kind=kinds, parent=run_id)
 
     @staticmethod
     def worker_name() -> str:
@@ -1207,35 +1208,29 @@ class Service:
         return method in EXPORTABLE
 
     def export_in_background(self, run_id: int, *, timeout: float = 600.0) -> dict[str, Any]:
-        """:meth:`export` in a short-lived process (the app process never imports torch):
-        ``{"path", "input_shape", "outputs", "max_score_error"}`` of the ONNX file written
-        beside the run's model."""
-        import subprocess
-        import sys
-
-        from deepad.runs.jobs import _worker_env
+        """:meth:`export` as a job of the run queue (the app process never imports torch),
+        waited for: ``{"path", "input_shape", "outputs", "max_score_error"}`` of the ONNX
+        file written beside the run's model."""
+        from deepad.runs import jobs
+        from deepad.runs.store import EXPORT
 
         self._finished_model_record(run_id, "be exported")
-        out = self.store.artifacts_dir(run_id) / "export.json"
-        out.unlink(missing_ok=True)
-        command = [
-            sys.executable, "-m", "deepad.tasks", "--home", str(self.store.home),
-            str(run_id), "--export", str(out),
-        ]  # fmt: skip
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout, env=_worker_env()
-            )
-        except subprocess.TimeoutExpired:
-            raise ServiceError(f"exporting run {run_id} took over {timeout:.0f} s") from None
-        try:
-            found = json.loads(out.read_text())
-        except (OSError, ValueError):
-            tail = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
-            raise ServiceError(f"exporting run {run_id} failed: {tail[0]}") from None
-        if "error" in found:
-            raise ServiceError(found["error"])
-        return found
+        with _run_errors():
+            job = self.store.create_job(EXPORT, run_id)
+            jobs.start_queued(self.store)
+        deadline = time.monotonic() + timeout
+        record = self.store.get(job)
+        while record.active and time.monotonic() < deadline:
+            time.sleep(0.2)
+            record = self.store.get(job)
+        if record.active:
+            with contextlib.suppress(ServiceError):
+                self.cancel(job)
+            where = "waited in the queue" if record.status == "queued" else "took"
+            raise ServiceError(f"exporting run {run_id} {where} over {timeout:.0f} s")
+        if record.status != "done":
+            raise ServiceError(record.error or f"exporting run {run_id} was {record.status}")
+        return dict(record.metrics)
 
     def _finished_model_record(self, run_id: int, action: str) -> Any:
         record = self.run(run_id)

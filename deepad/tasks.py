@@ -1,9 +1,10 @@
-"""Dashboard work that runs service calls outside the app process, which never imports torch.
+"""Dashboard work that runs service calls outside the app process, which never imports torch:
+jobs of finished runs, rows of the run queue carried out by a worker
+(:mod:`deepad.runs.lifecycle`).
 
-A score job (:func:`score_job`): new data scored by a finished run's detector, a row of the
-run queue carried out by a worker (:mod:`deepad.runs.lifecycle`), with progress the
-dashboard follows. An export (``python -m deepad.tasks --home H RUN --export JSON``): the
-run's ONNX file and its parity figure, as ``deepad export`` writes them.
+A score job (:func:`score_job`): new data scored by a finished run's detector, with progress
+the dashboard follows. An export job (:func:`export_job`): the run's ONNX file and its parity
+figure, as ``deepad export`` writes them.
 These sit above :mod:`deepad.service` (they call it); the training worker,
 :mod:`deepad.runs.worker`, sits below it.
 
@@ -14,10 +15,7 @@ makes; image maps of the scored items are written as a run writes its own
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,38 +62,17 @@ def _explain(svc: Any, run_id: int, data: Any, folder: Path) -> None:
         log.exception("explaining the scored items failed; their scores stand")
 
 
-def run_export(home: Path, run_id: int, out: Path) -> int:
-    """``deepad export`` for the dashboard: the ONNX file beside the run's model, and what
-    :meth:`deepad.service.Service.export` says about it (or its error) as JSON in ``out``."""
-    from deepad.service import Service, ServiceError
+def export_job(job: JobContext) -> None:
+    """An export job (:data:`deepad.runs.store.EXPORT` row): ``deepad export`` of the parent
+    run for the dashboard, the ONNX file beside the run's model; what
+    :meth:`deepad.service.Service.export` says about it goes to the row's result."""
+    from deepad.service import Service
 
-    try:
-        done = Service(home).export(run_id)
-    except ServiceError as error:
-        out.write_text(json.dumps({"error": str(error)}))
-        return 1
-    found = {
-        "path": str(done.path),
-        "method": done.method,
-        "input_shape": list(done.input_shape),
-        "outputs": list(done.outputs),
-        "max_score_error": done.max_score_error,
-    }
-    out.write_text(json.dumps(found))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepad.tasks")
-    parser.add_argument("--home", type=Path, required=True, help="deepad home folder")
-    parser.add_argument("run_id", type=int)
-    parser.add_argument(
-        "--export", type=Path, metavar="JSON", required=True,
-        help="export a finished run as ONNX; result here",
-    )  # fmt: skip
-    args = parser.parse_args(argv)
-    return run_export(args.home, args.run_id, args.export)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    done = Service(job.store.home).export(job.parent)
+    job.result.update(
+        path=str(done.path),
+        method=done.method,
+        input_shape=list(done.input_shape),
+        outputs=list(done.outputs),
+        max_score_error=done.max_score_error,
+    )

@@ -187,7 +187,11 @@ def run_list() -> None:
     trash_section()
 
 
-JOB_TITLES = {"score": "Scoring new data", "explain": "Explaining every item"}
+JOB_TITLES = {
+    "score": "Scoring new data",
+    "explain": "Explaining every item",
+    "export": "Exporting as ONNX",
+}
 
 
 def job_section(queue: dict[int, int]) -> None:

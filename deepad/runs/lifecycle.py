@@ -131,12 +131,16 @@ def run_job(store: RunStore, job_id: int, body: Body) -> RunRecord:
 
 def body_of(kind: str) -> Body:
     """The function that does a job of ``kind`` (imported when needed: they load models)."""
-    from deepad.runs.store import EXPLAIN, SCORE
+    from deepad.runs.store import EXPLAIN, EXPORT, SCORE
 
     if kind == SCORE:
         from deepad.tasks import score_job
 
         return score_job
+    if kind == EXPORT:
+        from deepad.tasks import export_job
+
+        return export_job
     if kind == EXPLAIN:
         from deepad.explain.job import explain_job
 

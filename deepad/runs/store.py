@@ -74,7 +74,8 @@ STARTING = "starting"  # the phase of a queued run that a process has claimed to
 TRAIN = "train"  # a training run: fit, score, explain, metrics
 SCORE = "score"  # new data scored by a finished run (params: dataset)
 EXPLAIN = "explain"  # every explainer over a finished run's items, and their comparison
-JOB_KINDS = (TRAIN, SCORE, EXPLAIN)
+EXPORT = "export"  # a finished run's network as ONNX, checked against PyTorch
+JOB_KINDS = (TRAIN, SCORE, EXPLAIN, EXPORT)
 
 # per-item score rows go to the database in chunks of this many (one executemany each), so
 # a large set neither builds one huge parameter list nor sends one statement per row
