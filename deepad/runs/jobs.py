@@ -471,7 +471,11 @@ __all__ = [
 def start_explain(store: RunStore, run_id: int) -> int:
     """Queue the explain job of finished run ``run_id`` (every explainer over its scored
     set, :mod:`deepad.explain.job`) and start it when a slot is free; returns the job's id.
-    Its progress and cancel flag are its row's; its output goes to the run's log."""
+    Its progress and cancel flag are its row's; its output goes to the run's log. While one
+    waits or runs, asking again returns that one."""
+    active = store.list_runs(status=ACTIVE, kind=EXPLAIN, parent=run_id)
+    if active:
+        return active[0].id
     job = store.create_job(EXPLAIN, run_id)
     start_queued(store)
     return job

@@ -118,10 +118,11 @@ def serve(
     on_job: Callable[[RunRecord], None] | None = None,
 ) -> int:
     """Claim and carry out queued jobs until stopped (or, with ``until_idle``, until none is
-    waiting; with ``max_jobs``, after that many); returns how many it carried out. Before
+    waiting that fits it; with ``max_jobs``, after that many); returns how many it carried
+    out. Before
     each claim, jobs whose worker's heartbeat is older than ``stale_after`` seconds go back
     to the queue."""
-    from deepad.runs.jobs import STALE_SECONDS
+    from deepad.runs.jobs import STALE_SECONDS, waiting_runs
 
     capacity = capacity or this_capacity()
     stale_after = STALE_SECONDS if stale_after is None else float(stale_after)
@@ -132,8 +133,8 @@ def serve(
             log.info("job %d: its worker stopped; it is queued again", job_id)
         record = claim_next(store, capacity, stale_after=stale_after)
         if record is None:
-            if until_idle and not store.list_runs(status=(QUEUED,), kind=None):
-                break
+            if until_idle and not any(capacity.fits(r) for r in waiting_runs(store)):
+                break  # nothing waits that this worker could take
             time.sleep(poll)
             continue
         log.info("claimed %s job %d (attempt %d)", record.kind, record.id, record.attempts + 1)

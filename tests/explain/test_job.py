@@ -76,6 +76,7 @@ def test_the_job_is_a_row_of_the_run_queue_with_progress_and_a_summary(trained, 
     monkeypatch.setenv("DEEPAD_RUNNER", "workers")  # left waiting, carried out here
     job_id = queued_explain_job(svc, run_id)
     assert svc.queue()[job_id] == 1  # waiting in the one queue, for the same slots
+    assert svc.start_explain_job(run_id) == job_id  # a second click queues nothing more
     assert [j.id for j in svc.jobs(run_id)] == [job_id]
     assert svc.explain_job(run_id)["status"] == "queued"
     record = run_job(svc.store, job_id, explain_job)

@@ -110,3 +110,27 @@ def test_the_schema_is_written_once_for_both_databases():
     for ddl in (sqlite_ddl, postgres_ddl):
         assert ddl.count("CREATE TABLE") == 4
         assert "threshold_source TEXT" in ddl and "kind TEXT DEFAULT 'train' NOT NULL" in ddl
+
+
+def test_a_worker_carries_out_every_kind_of_job_until_none_fits(tmp_path, store_url, monkeypatch):
+    from deepad.runs.worker import serve
+    from deepad.service import Service
+    from tests.runs.fakes import gaussian_table
+
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")  # the service queues, the worker does
+    svc = Service(tmp_path / "home")
+    train = svc.registry.add(gaussian_table(60, seed=1), name="train").id
+    new = svc.registry.add(gaussian_table(30, seed=2, anomalies=3), name="new").id
+    run_id = svc.start("kde", {}, train, new)
+    on_gpu = svc.store.create_run("kde", {**svc.run(run_id).config, "device": "cuda"}, train)
+    seen: list[tuple[str, int, str]] = []
+    cpu = Capacity(gpu=False, memory_mb=4_000)
+    # the run that needs a GPU stays queued for a worker that has one; this one stops
+    assert serve(svc.store, capacity=cpu, until_idle=True, poll=0.05,
+                 on_job=lambda r: seen.append((r.kind, r.id, r.status))) == 1  # fmt: skip
+    assert svc.run(on_gpu).status == QUEUED and svc.queue() == {on_gpu: 1}
+    job = int(svc.start_score_job(run_id, new))
+    assert serve(svc.store, capacity=cpu, until_idle=True, poll=0.05,
+                 on_job=lambda r: seen.append((r.kind, r.id, r.status))) == 1  # fmt: skip
+    assert seen == [("train", run_id, "done"), ("score", job, "done")]
+    assert svc.score_jobs(run_id)[0]["done"] == 30
