@@ -313,3 +313,16 @@ def test_train_auto_on_a_table_picks_what_the_measured_table_says(home, tmp_path
     assert "method auto: 40 rows × 3 columns, " in out and " → " in out
     record = RunStore(home).get(1)
     assert record.status == DONE and record.method in MEASURED["table"]["unlabeled"]
+
+
+def test_worker_carries_out_queued_runs_and_stops_when_idle(home, capsys, monkeypatch):
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")
+    store = RunStore(home)
+    wanted = store.create_run("tiny", {"epochs": 1, "device": "cpu"}, "no-such-dataset")
+    on_gpu = store.create_run("tiny", {"epochs": 1, "device": "cuda"}, "no-such-dataset")
+    assert run(home, "worker", "--until-idle", "--cpu-only") == 0
+    captured = capsys.readouterr()
+    # carried out once (it fails: its data is not registered), the GPU run left queued
+    assert f"train job {wanted}: failed" in captured.out
+    assert "worker done: 1 job(s)" in captured.err
+    assert store.get(wanted).attempts == 1 and store.get(on_gpu).status == "queued"
