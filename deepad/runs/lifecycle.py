@@ -55,9 +55,12 @@ class JobContext:
         return self.record.params
 
     def progress(self, done: int, total: int) -> None:
-        """Record ``done`` of ``total``; stops the job (Cancelled) when a cancel was asked."""
+        """Record ``done`` of ``total`` (in the row at most every :data:`WRITE_SECONDS`); stops
+        the job (Cancelled) when a cancel was asked for. Called between chunks of work, so
+        the cancel flag is read once a chunk."""
+        stop = self.should_stop()
         now = time.monotonic()
-        if now - self._written >= WRITE_SECONDS or done >= total:
+        if stop or now - self._written >= WRITE_SECONDS or done >= total:
             self._written = now
             self.store.update(
                 self.record.id,
@@ -67,8 +70,8 @@ class JobContext:
                 epochs=int(total),
                 heartbeat=time.time(),
             )
-            if self.should_stop():
-                raise Cancelled("cancel requested")
+        if stop:
+            raise Cancelled("cancel requested")
 
     def should_stop(self) -> bool:
         return self.store.cancel_requested(self.record.id)
