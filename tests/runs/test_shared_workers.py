@@ -142,7 +142,9 @@ def test_a_killed_workers_run_is_resumed_by_the_other_from_its_checkpoint(shared
     log = svc.store.log_path(run_id).read_text()
     assert log.count("resuming run") == 1  # from its checkpoint, not from epoch 1
     after = int(log.split("resuming run")[1].split("after epoch")[1].split()[0])
-    assert killed_at - 2 <= after <= killed_at  # checkpoints every epoch
+    # a checkpoint every epoch; the store hears of epochs at most once a second, so the
+    # checkpoint may be ahead of what it last heard, never more than an epoch or two behind
+    assert after >= killed_at - 2 >= 1
     assert [h["epoch"] for h in svc.history(run_id)][: after + 1] == list(range(1, after + 2))
 
     svc.cancel(run_id)  # across machines: the flag in the store
