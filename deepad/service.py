@@ -1420,12 +1420,14 @@ class Service:
         )
 
     def start_explain_job(self, run_id: int) -> int:
-        """Start the background job explaining every item of a finished run."""
+        """Queue the job explaining every item of a finished run (a row of the run queue,
+        started when a slot is free); returns its id."""
         from deepad.runs.jobs import start_explain
 
         if self.run(run_id).status != "done":
             raise ServiceError(f"run {run_id} is not finished")
-        return start_explain(self.store, run_id)
+        with _run_errors():
+            return start_explain(self.store, run_id)
 
     def explain_job(self, run_id: int) -> dict[str, Any] | None:
         """The run's newest explain job (``job``, ``status``, ``done``, ``total``[,
