@@ -223,7 +223,7 @@ def _new_run(args: argparse.Namespace, svc: Service) -> int:
         print(f"settings for this machine and data: {shown} (change with --set)")
     cls = svc.method(method)
     labeled = labeled if cls.uses_labeled else None
-    run_id = svc.create_run(method, config, train, test, labeled)
+    run_id = svc.create_run(method, config, train, test, labeled, memory_mb=args.memory_mb)
     print(f"run {run_id}: {cls.title} on {svc.record(train).name}")
     return run_id
 
@@ -695,6 +695,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=kinds, help="kind of data at a path (inferred if omitted)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a method setting")
     p.add_argument("--background", action="store_true", help="train in a background process")
+    p.add_argument(
+        "--memory-mb", type=int,
+        help="memory the run needs free on the worker that takes it (deepad worker)",
+    )  # fmt: skip
     p.add_argument("--resume", type=int, metavar="RUN_ID", help="continue an interrupted run")
     loader_options(p)
     p.set_defaults(func=cmd_train)

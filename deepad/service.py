@@ -712,9 +712,12 @@ class Service:
         train: str,
         test: str | None = None,
         labeled: str | None = None,
+        *,
+        memory_mb: int | None = None,
     ) -> int:
         """Record a queued run of ``method`` with ``config`` (from :meth:`build_config`) once
-        every dataset is of a kind the method works on; returns the run id."""
+        every dataset is of a kind the method works on; returns the run id. ``memory_mb``:
+        what the worker that takes it must have free (``deepad worker``)."""
         cls = self.method(method)
         for role, dataset_id in (("training", train), ("test", test), ("labeled", labeled)):
             if dataset_id is None:
@@ -727,7 +730,9 @@ class Service:
             problem = self.mismatch(train, dataset_id)
             if problem:
                 raise ServiceError(f"the {role} does not fit the training set: {problem}")
-        return self.store.create_run(method, config, train, test, labeled)
+        if memory_mb is not None and memory_mb <= 0:
+            raise ServiceError("the memory a run needs must be a positive number of MiB")
+        return self.store.create_run(method, config, train, test, labeled, memory_mb=memory_mb)
 
     def mismatch(self, train: str, other: str | None) -> str:
         """Why the dataset ``other`` cannot be scored beside the training set ``train`` (its

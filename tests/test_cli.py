@@ -326,3 +326,6 @@ def test_worker_carries_out_queued_runs_and_stops_when_idle(home, capsys, monkey
     assert f"train job {wanted}: failed" in captured.out
     assert "worker done: 1 job(s)" in captured.err
     assert store.get(wanted).attempts == 1 and store.get(on_gpu).status == "queued"
+    big = store.create_run("tiny", {"epochs": 1, "device": "cpu"}, "x", memory_mb=10**9)
+    assert run(home, "worker", "--until-idle", "--cpu-only", "--memory-mb", "1000") == 0
+    assert store.get(big).status == "queued" and store.get(big).attempts == 0  # too big here
