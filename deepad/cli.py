@@ -223,7 +223,7 @@ def _new_run(args: argparse.Namespace, svc: Service) -> int:
         print(f"settings for this machine and data: {shown} (change with --set)")
     cls = svc.method(method)
     labeled = labeled if cls.uses_labeled else None
-    run_id = svc.create_run(method, config, train, test, labeled)
+    run_id = svc.create_run(method, config, train, test, labeled, memory_mb=args.memory_mb)
     print(f"run {run_id}: {cls.title} on {svc.record(train).name}")
     return run_id
 
@@ -404,6 +404,32 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(
             f"  ONNX Runtime vs PyTorch: largest relative score difference {done.max_score_error:.2g}"
         )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from deepad.tasks import JOB_BODIES
+
+    svc = _service(args)
+    print(
+        f"worker on {svc.worker_name()} serving {svc.store_location}; queued jobs that fit "
+        "this machine run here (Ctrl+C stops)",
+        file=sys.stderr,
+    )
+    try:
+        done = svc.serve_jobs(
+            until_idle=args.until_idle,
+            max_jobs=args.max_jobs,
+            stale_after=args.stale_after,
+            cpu_only=args.cpu_only,
+            memory_mb=args.memory_mb,
+            on_job=lambda r: print(f"{r.kind} job {r.id}: {r.status}", flush=True),
+            bodies=JOB_BODIES,
+        )
+    except KeyboardInterrupt:
+        print("worker stopped", file=sys.stderr)
+        return 130
+    print(f"worker done: {done} job(s)", file=sys.stderr)
     return 0
 
 
@@ -667,6 +693,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=kinds, help="kind of data at a path (inferred if omitted)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a method setting")
     p.add_argument("--background", action="store_true", help="train in a background process")
+    p.add_argument(
+        "--memory-mb", type=int,
+        help="memory the run needs free on the worker that takes it (deepad worker)",
+    )  # fmt: skip
     p.add_argument("--resume", type=int, metavar="RUN_ID", help="continue an interrupted run")
     loader_options(p)
     p.set_defaults(func=cmd_train)
@@ -694,6 +724,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("list", "show", "cancel", "delete", "rebuild-index"))
     p.add_argument("run_id", type=int, nargs="?")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser(
+        "worker",
+        help="carry out queued jobs of a shared run store (--store) on this machine, in a loop",
+    )
+    p.add_argument("--until-idle", action="store_true", help="stop when no job is waiting")
+    p.add_argument("--max-jobs", type=int, metavar="N", help="stop after N jobs")
+    p.add_argument(
+        "--stale-after", type=float, metavar="SECONDS",
+        help="queue again the jobs of workers silent this long (default 120)",
+    )  # fmt: skip
+    p.add_argument("--cpu-only", action="store_true", help="take no job that needs a GPU")
+    p.add_argument(
+        "--memory-mb", type=int, help="memory this worker offers (default: what is free)"
+    )
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("demo", help="bundled demo sets")
     p.add_argument("action", choices=("list",))

@@ -18,11 +18,12 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import threading
 import time
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,7 @@ ACTIVE = ("queued", "running")
 # the methods `deepad export` writes as ONNX (deepad.export.exportable_methods, which needs
 # torch; a test keeps the two equal)
 EXPORTABLE = ("ae", "deepsad", "deepsvdd", "fcdd", "hsc", "patchcore")
+THRESHOLD_ENTRY = "threshold.json"  # the saved threshold beside the model files in a model zip
 
 
 class ServiceError(DeepadError, RuntimeError):
@@ -515,9 +517,12 @@ class Service:
         train: str,
         test: str | None = None,
         labeled: str | None = None,
+        *,
+        memory_mb: int | None = None,
     ) -> int:
         """Record a queued run of ``method`` with ``config`` (from :meth:`build_config`) once
-        every dataset is of a kind the method works on; returns the run id."""
+        every dataset is of a kind the method works on; returns the run id. ``memory_mb``:
+        what the worker that takes it must have free (``deepad worker``)."""
         cls = self.method(method)
         for role, dataset_id in (("training", train), ("test", test), ("labeled", labeled)):
             if dataset_id is None:
@@ -530,7 +535,9 @@ class Service:
             problem = self.mismatch(train, dataset_id)
             if problem:
                 raise ServiceError(f"the {role} does not fit the training set: {problem}")
-        return self.store.create_run(method, config, train, test, labeled)
+        if memory_mb is not None and memory_mb <= 0:
+            raise ServiceError("the memory a run needs must be a positive number of MiB")
+        return self.store.create_run(method, config, train, test, labeled, memory_mb=memory_mb)
 
     def mismatch(self, train: str, other: str | None) -> str:
         """Why the dataset ``other`` cannot be scored beside the training set ``train`` (its
@@ -578,6 +585,52 @@ class Service:
         if with_trash:
             return found
         return [r for r in found if self.store.trashed_at(r.id) is None]
+    def jobs(self, run_id: int | None = None) -> list[Any]:
+        """Jobs of finished runs (scoring, explaining, exporting; rows of the same queue as
+        training runs), newest first; only ``run_id``'s with it."""
+        from deepad.runs.store import JOB_KINDS, TRAIN
+
+        kinds = tuple(k for k in JOB_KINDS if k != TRAIN)
+        return self.store.list_runs(kind=kinds, parent=run_id)
+
+    @property
+    def store_location(self) -> str:
+        """Where the run store is, in words (no password)."""
+        return str(self.store.location)
+
+    @staticmethod
+    def worker_name() -> str:
+        from deepad.runs.store import this_host
+
+        return f"{this_host()}:{os.getpid()}"
+
+    def serve_jobs(
+        self,
+        *,
+        until_idle: bool = False,
+        max_jobs: int | None = None,
+        stale_after: float | None = None,
+        cpu_only: bool = False,
+        memory_mb: int | None = None,
+        on_job: Callable[[Any], None] | None = None,
+        bodies: Mapping[str, Callable[[Any], None]] | None = None,
+    ) -> int:
+        """Be a worker of the store (``deepad worker``): claim queued jobs that fit this
+        machine and carry them out here, until stopped (:func:`deepad.runs.worker.serve`);
+        returns how many were carried out. ``bodies``: the functions of the jobs of
+        finished runs, by kind (:data:`deepad.tasks.JOB_BODIES`; without them a worker takes
+        training runs only)."""
+        from deepad.runs.worker import serve, this_capacity
+
+        capacity = this_capacity(memory_mb)
+        if cpu_only:
+            capacity = dataclasses.replace(capacity, gpu=False)
+        with _run_errors():
+            return serve(
+                self.store, capacity=capacity, stale_after=stale_after, until_idle=until_idle,
+                max_jobs=max_jobs, on_job=on_job, bodies=bodies,
+            )  # fmt: skip
+
 
     def trashed_runs(self) -> list[tuple[Any, float]]:
         """The runs in the trash with when each was deleted, most recently deleted first."""
@@ -742,22 +795,14 @@ class Service:
 
     def set_threshold(self, run_id: int, value: float, source: str = "manual") -> None:
         """Save the threshold ``deepad score`` and the dashboard use, with where it came from
-        (``contamination``, ``best F1``, ``target FPR``, ``manual``)."""
-        self.store.set_threshold(run_id, float(value))
-        path = self.run_folder(run_id).threshold_source
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"value": float(value), "source": str(source)}))
+        (``contamination``, ``best F1``, ``target FPR``, ``manual``), both in the run's row."""
+        self.store.set_threshold(run_id, float(value), str(source))
 
     def threshold_source(self, run_id: int) -> str:
         """Where the run's saved threshold came from, in words."""
-        path = self.run_folder(run_id).threshold_source
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError):
-            saved = None
-        if saved and np.isclose(float(saved.get("value", np.nan)), self.threshold(run_id)):
-            return str(saved.get("source", "manual"))
         record = self.run(run_id)
+        if record.threshold_source and record.threshold is not None:
+            return str(record.threshold_source)
         config = record.config
         share = float(config.get("contamination", 0.05))
         return f"contamination (top {share:.1%} of the training scores)"
@@ -943,8 +988,7 @@ class Service:
                 "threshold": self.threshold(run_id),
                 "source": self.threshold_source(run_id),
             }
-            name = self.run_folder(run_id).threshold_source.name
-            archive.writestr(f"run{run_id}_model/{name}", json.dumps(threshold))
+            archive.writestr(f"run{run_id}_model/{THRESHOLD_ENTRY}", json.dumps(threshold))
         return buffer.getvalue()
 
     @staticmethod
@@ -953,35 +997,29 @@ class Service:
         return method in EXPORTABLE
 
     def export_in_background(self, run_id: int, *, timeout: float = 600.0) -> dict[str, Any]:
-        """:meth:`export` in a short-lived process (the app process never imports torch):
-        ``{"path", "input_shape", "outputs", "max_score_error"}`` of the ONNX file written
-        beside the run's model."""
-        import subprocess
-        import sys
-
-        from deepad.runs.jobs import _worker_env
+        """:meth:`export` as a job of the run queue (the app process never imports torch),
+        waited for: ``{"path", "input_shape", "outputs", "max_score_error"}`` of the ONNX
+        file written beside the run's model."""
+        from deepad.runs import jobs
+        from deepad.runs.store import EXPORT
 
         self._finished_model_record(run_id, "be exported")
-        out = self.run_folder(run_id).export_result
-        out.unlink(missing_ok=True)
-        command = [
-            sys.executable, "-m", "deepad.tasks", "--home", str(self.store.home),
-            str(run_id), "--export", str(out),
-        ]  # fmt: skip
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout, env=_worker_env()
-            )
-        except subprocess.TimeoutExpired:
-            raise ServiceError(f"exporting run {run_id} took over {timeout:.0f} s") from None
-        try:
-            found = json.loads(out.read_text())
-        except (OSError, ValueError):
-            tail = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
-            raise ServiceError(f"exporting run {run_id} failed: {tail[0]}") from None
-        if "error" in found:
-            raise ServiceError(found["error"])
-        return found
+        with _run_errors():
+            job = self.store.create_job(EXPORT, run_id)
+            jobs.start_queued(self.store)
+        deadline = time.monotonic() + timeout
+        record = self.store.get(job)
+        while record.active and time.monotonic() < deadline:
+            time.sleep(0.2)
+            record = self.store.get(job)
+        if record.active:
+            with contextlib.suppress(ServiceError):
+                self.cancel(job)
+            where = "waited in the queue" if record.status == "queued" else "took"
+            raise ServiceError(f"exporting run {run_id} {where} over {timeout:.0f} s")
+        if record.status != "done":
+            raise ServiceError(record.error or f"exporting run {run_id} was {record.status}")
+        return dict(record.metrics)
 
     def _finished_model_record(self, run_id: int, action: str) -> Any:
         record = self.run(run_id)
@@ -1033,29 +1071,31 @@ class Service:
 
     def score_jobs(self, run_id: int) -> list[dict[str, Any]]:
         """The run's score jobs, newest first: ``{job, dataset, status, done, total[,
-        error]}``."""
-        found = []
-        for folder in self.run_folder(run_id).score_jobs():
-            try:
-                state = json.loads(folder.progress.read_text())
-            except (OSError, ValueError):
-                continue
-            found.append({"job": folder.job, **state})
-        return found
+        error, flagged, threshold]}`` from their rows of the run queue."""
+        from deepad.runs.store import SCORE
+
+        return [_job_state(r) for r in self.store.list_runs(kind=SCORE, parent=run_id)]
 
     def scored_results(self, run_id: int, job: str) -> tuple[RunResults, Explanations | None]:
         """A finished score job's items as :class:`RunResults` (ranked, flagged, exported
         like a run's test set) at the run's saved threshold, and its heatmaps if any."""
         from deepad.runs.artifacts import load_explanations, read_manifest
+        from deepad.runs.store import SCORE
 
         try:
             folder = self.run_folder(run_id).score_job(job)
-            state = json.loads(folder.progress.read_text())
+            record = self.store.get(int(job))
+        except (ValueError, KeyError):
+            raise ServiceError(f"run {run_id} has no score job {job}") from None
+        if record.kind != SCORE or record.parent != run_id:
+            raise ServiceError(f"run {run_id} has no score job {job}")
+        if record.status != "done":
+            raise ServiceError(f"score job {job} of run {run_id} is {record.status}")
+        state = _job_state(record)
+        try:
             saved = np.load(folder.scores)
         except (OSError, ValueError) as error:
             raise ServiceError(f"score job {job} of run {run_id} has no results: {error}") from None
-        if state.get("status") != "done":
-            raise ServiceError(f"score job {job} of run {run_id} is {state.get('status')}")
         dataset_id = str(state["dataset"])
         data = self.dataset(dataset_id)
         with saved:
@@ -1144,25 +1184,30 @@ class Service:
         )
 
     def start_explain_job(self, run_id: int) -> int:
-        """Start the background job explaining every item of a finished run."""
+        """Queue the job explaining every item of a finished run (a row of the run queue,
+        started when a slot is free); returns its id."""
         from deepad.runs.jobs import start_explain
 
         if self.run(run_id).status != "done":
             raise ServiceError(f"run {run_id} is not finished")
-        return start_explain(self.store, run_id)
+        with _run_errors():
+            return start_explain(self.store, run_id)
 
     def explain_job(self, run_id: int) -> dict[str, Any] | None:
-        """The explain job's progress (``status``, ``done``, ``total``) or None if never run."""
-        path = self.run_folder(run_id).explain_progress
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
+        """The run's newest explain job (``job``, ``status``, ``done``, ``total``[,
+        ``error``]) from its row of the run queue, or None if never queued."""
+        from deepad.runs.store import EXPLAIN
+
+        found = self.store.list_runs(kind=EXPLAIN, parent=run_id)
+        return _job_state(found[0]) if found else None
 
     def cancel_explain_job(self, run_id: int) -> None:
-        folder = self.run_folder(run_id)
-        folder.explainers.mkdir(parents=True, exist_ok=True)
-        folder.explain_cancel.touch()
+        """Cancel the run's explain job that waits or runs, as any run is cancelled."""
+        from deepad.runs.store import EXPLAIN
+
+        for record in self.store.list_runs(status=ACTIVE, kind=EXPLAIN, parent=run_id):
+            with contextlib.suppress(ServiceError):
+                self.cancel(record.id)
 
     def explainer_table(self, run_id: int) -> list[dict[str, Any]]:
         """The explain job's comparison rows (pixel AUROC, cosine, Clever Hans score per
@@ -1182,6 +1227,25 @@ def score_in_chunks(
 ) -> Any:
     """:func:`deepad.scoring.score_in_chunks` in chunks of :data:`SCORE_CHUNK` items."""
     return scoring.score_in_chunks(detector, data, chunk=SCORE_CHUNK, progress=progress)
+
+
+def _job_state(record: Any) -> dict[str, Any]:
+    """A job's row as the pages show it: ``job`` (its id), ``status``, ``done``, ``total``,
+    what it was given (e.g. ``dataset``) and what it found (e.g. ``flagged``)."""
+    state = {
+        "job": str(record.id),
+        "status": record.status,
+        "done": int(record.epoch),
+        "total": int(record.epochs),
+        "started": record.started,
+        "finished": record.finished,
+        "host": record.host,
+        **record.params,
+        **record.metrics,
+    }
+    if record.error:
+        state["error"] = record.error
+    return state
 
 
 def _existing(path: str | Path) -> Path:

@@ -1,8 +1,10 @@
-"""Dashboard work that runs service calls in a process of its own, so the app process never
-imports torch: ``python -m deepad.tasks --home H RUN (--score JOB | --export JSON)``.
+"""Dashboard work that runs service calls outside the app process, which never imports torch:
+jobs of finished runs, rows of the run queue carried out by a worker
+(:mod:`deepad.runs.lifecycle`).
 
-A score job: new data scored by a finished run's detector, with progress the dashboard
-follows. An export: the run's ONNX file and its parity figure, as ``deepad export`` writes them.
+A score job (:func:`score_job`): new data scored by a finished run's detector, with progress
+the dashboard follows. An export job (:func:`export_job`): the run's ONNX file and its parity
+figure, as ``deepad export`` writes them.
 These sit above :mod:`deepad.service` (they call it); the training worker,
 :mod:`deepad.runs.worker`, sits below it.
 
@@ -13,64 +15,40 @@ makes; image maps of the scored items are written as a run writes its own
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import sys
-import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from deepad.explain.job import explain_job
+from deepad.runs import worker
 from deepad.runs.layout import ScoreJobFolder
-from deepad.runs.workflow import one_line
+from deepad.runs.lifecycle import JobContext
+from deepad.runs.store import EXPLAIN, EXPORT, SCORE, private_dir
 
 log = logging.getLogger(__name__)
 
 
-def _write(folder: ScoreJobFolder, state: dict[str, Any]) -> None:
-    temporary = folder.progress.with_suffix(".tmp")
-    temporary.write_text(json.dumps(state))
-    temporary.replace(folder.progress)
-
-
-def run_score_job(home: Path, run_id: int, job: str) -> int:
+def score_job(job: JobContext) -> None:
+    """A score job (:data:`deepad.runs.store.SCORE` row): ``job.params["dataset"]`` scored
+    by the parent run; scores.npz and heatmaps go to the job's folder, the count above the
+    threshold and the threshold to the row's result."""
     from deepad.service import Service
 
-    svc = Service(home)
-    folder = svc.run_folder(run_id).score_job(job)
-    state = json.loads(folder.progress.read_text())
-    state.update(status="running", started=time.time())
-    _write(folder, state)
-
-    def progress(done: int, total: int) -> None:
-        state.update(done=int(done), total=int(total))
-        _write(folder, state)
-
-    try:
-        scored = svc.score_dataset(run_id, state["dataset"], progress=progress)
-        arrays = {"score": np.asarray(scored.scores.score, np.float64)}
-        for name, values in (scored.scores.components or {}).items():
-            arrays[f"component.{name}"] = np.asarray(values, np.float64)
-        np.savez(folder.scores, **arrays)
-        _explain(svc, run_id, scored.dataset, folder)
-    except Exception as error:
-        log.exception("score job %s of run %d failed", job, run_id)
-        state.update(status="failed", error=one_line(error), finished=time.time())
-        _write(folder, state)
-        return 1
-    n = len(scored.dataset)
-    state.update(
-        status="done",
-        done=n,
-        total=n,
-        flagged=scored.flagged,
-        threshold=scored.threshold,
-        finished=time.time(),
-    )
-    _write(folder, state)
-    return 0
+    svc = Service(job.store.home)
+    run_id = job.parent
+    folder = svc.run_folder(run_id).score_job(str(job.record.id))
+    private_dir(folder.path)
+    scored = svc.score_dataset(run_id, str(job.params["dataset"]), progress=job.progress)
+    arrays = {"score": np.asarray(scored.scores.score, np.float64)}
+    for name, values in (scored.scores.components or {}).items():
+        arrays[f"component.{name}"] = np.asarray(values, np.float64)
+    np.savez(folder.scores, **arrays)
+    _explain(svc, run_id, scored.dataset, folder)
+    job.progress(len(scored.dataset), len(scored.dataset))
+    job.result.update(flagged=int(scored.flagged), threshold=float(scored.threshold))
 
 
 def _explain(svc: Any, run_id: int, data: Any, folder: ScoreJobFolder) -> None:
@@ -86,40 +64,34 @@ def _explain(svc: Any, run_id: int, data: Any, folder: ScoreJobFolder) -> None:
     except Exception:
         log.exception("explaining the scored items failed; their scores stand")
 
-def run_export(home: Path, run_id: int, out: Path) -> int:
-    """``deepad export`` for the dashboard: the ONNX file beside the run's model, and what
-    :meth:`deepad.service.Service.export` says about it (or its error) as JSON in ``out``."""
-    from deepad.service import Service, ServiceError
 
-    try:
-        done = Service(home).export(run_id)
-    except ServiceError as error:
-        out.write_text(json.dumps({"error": str(error)}))
-        return 1
-    found = {
-        "path": str(done.path),
-        "method": done.method,
-        "input_shape": list(done.input_shape),
-        "outputs": list(done.outputs),
-        "max_score_error": done.max_score_error,
-    }
-    out.write_text(json.dumps(found))
-    return 0
+def export_job(job: JobContext) -> None:
+    """An export job (:data:`deepad.runs.store.EXPORT` row): ``deepad export`` of the parent
+    run for the dashboard, the ONNX file beside the run's model; what
+    :meth:`deepad.service.Service.export` says about it goes to the row's result."""
+    from deepad.service import Service
+
+    done = Service(job.store.home).export(job.parent)
+    job.result.update(
+        path=str(done.path),
+        method=done.method,
+        input_shape=list(done.input_shape),
+        outputs=list(done.outputs),
+        max_score_error=done.max_score_error,
+    )
+
+
+JOB_BODIES: dict[str, Callable[[JobContext], None]] = {
+    SCORE: score_job,
+    EXPORT: export_job,
+    EXPLAIN: explain_job,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepad.tasks")
-    parser.add_argument("--home", type=Path, required=True, help="deepad home folder")
-    parser.add_argument("run_id", type=int)
-    task = parser.add_mutually_exclusive_group(required=True)
-    task.add_argument("--score", metavar="JOB", help="run this score job of a finished run")
-    task.add_argument(
-        "--export", type=Path, metavar="JSON", help="export a finished run as ONNX; result here"
-    )
-    args = parser.parse_args(argv)
-    if args.score:  # new data scored by a finished run: state in RunFolder.score_job(job)
-        return run_score_job(args.home, args.run_id, args.score)
-    return run_export(args.home, args.run_id, args.export)
+    """``python -m deepad.tasks --home H JOB_ID``: one queued job of a finished run in this
+    process (as :mod:`deepad.runs.worker` does a training run)."""
+    return worker.main(argv, bodies=JOB_BODIES, prog="python -m deepad.tasks")
 
 
 if __name__ == "__main__":

@@ -217,7 +217,11 @@ def job_panel() -> None:
     status = (progress or {}).get("status")
     if status in ("queued", "running"):
         total = max(int(progress.get("total", 0)), 1)
-        st.progress(min(1.0, progress.get("done", 0) / total), text=f"explaining · {status}")
+        place = svc.queue().get(int(progress["job"])) if status == "queued" else None
+        waiting = f" · place {place} in the run queue (Runs page)" if place else ""
+        st.progress(
+            min(1.0, progress.get("done", 0) / total), text=f"explaining · {status}{waiting}"
+        )
         if st.button("Cancel", key="explain_cancel"):
             svc.cancel_explain_job(run_id)
         return

@@ -74,8 +74,8 @@ def run_list() -> None:
     queue = svc.queue()
     st.caption(
         f"{len(runs)} runs, {active} active, {len(queue)} waiting. At most {svc.max_runs()} "
-        "train at once (setting DEEPAD_MAX_RUNS); the others wait in order and start when one "
-        "ends. Refreshes every 2 s."
+        "run at once (setting DEEPAD_MAX_RUNS, shared with the jobs of finished runs below); "
+        "the others wait in order and start when one ends. Refreshes every 2 s."
     )
     runs = sorted(runs, key=lambda r: r.id, reverse=True)
     newest = {r.id for r in runs[:3]}
@@ -183,7 +183,45 @@ def run_list() -> None:
                 loss = record.loss if live and record.loss is not None else history[-1].get("loss")
                 if loss is not None:
                     right.metric("loss", f"{loss:.4g}")
+    job_section(queue)
     trash_section()
+
+
+JOB_TITLES = {
+    "score": "Scoring new data",
+    "explain": "Explaining every item",
+    "export": "Exporting as ONNX",
+}
+
+
+def job_section(queue: dict[int, int]) -> None:
+    """Jobs of finished runs (scoring new data, explaining their items): rows of the same
+    queue as the runs above, waiting for the same slots, cancelled the same way."""
+    try:
+        jobs = svc.jobs()
+    except Exception as error:
+        st.error(f"The job queue could not be read: {md(error)}")
+        return
+    shown = [j for j in jobs if j.status in ("queued", "running")]
+    shown += [j for j in jobs if j.status not in ("queued", "running")][: max(0, 5 - len(shown))]
+    if not shown:
+        return
+    st.subheader("Jobs of finished runs")
+    for job in shown:
+        line, button = st.columns([5, 1])
+        badge = runinfo.STATUS_BADGES.get(job.status, job.status)
+        if job.id in queue:
+            badge += f" · waiting, position {queue[job.id]} of {len(queue)}"
+        elif job.status == "running" and job.epochs:
+            badge += f" · {job.epoch:,} of {job.epochs:,} items"
+        where = f" · on {md(job.host)}" if job.host and job.status == "running" else ""
+        error = f"  \n{md(job.error)}" if job.error and job.status == "failed" else ""
+        line.markdown(
+            f"**Job {job.id} · {JOB_TITLES.get(job.kind, job.kind)}** of run {job.parent} · "
+            f"{badge}{where}{error}"
+        )
+        if job.status in ("queued", "running"):
+            button.button("Cancel", key=f"cancel_{job.id}", on_click=act, args=("cancel", job.id))
 
 
 def trash_section() -> None:

@@ -334,3 +334,17 @@ def test_runs_live_on_a_shared_artifact_root_given_by_flag(home, tmp_path, capsy
     out = capsys.readouterr().out
     assert f"folder {mount / str(run_id)}" in out and "last epochs: 1:" in out
     assert (mount / str(run_id) / "model").is_dir() and not (home / "runs" / str(run_id)).exists()
+def test_worker_carries_out_queued_runs_and_stops_when_idle(home, capsys, monkeypatch):
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")
+    store = RunStore(home)
+    wanted = store.create_run("tiny", {"epochs": 1, "device": "cpu"}, "no-such-dataset")
+    on_gpu = store.create_run("tiny", {"epochs": 1, "device": "cuda"}, "no-such-dataset")
+    assert run(home, "worker", "--until-idle", "--cpu-only") == 0
+    captured = capsys.readouterr()
+    # carried out once (it fails: its data is not registered), the GPU run left queued
+    assert f"train job {wanted}: failed" in captured.out
+    assert "worker done: 1 job(s)" in captured.err
+    assert store.get(wanted).attempts == 1 and store.get(on_gpu).status == "queued"
+    big = store.create_run("tiny", {"epochs": 1, "device": "cpu"}, "x", memory_mb=10**9)
+    assert run(home, "worker", "--until-idle", "--cpu-only", "--memory-mb", "1000") == 0
+    assert store.get(big).status == "queued" and store.get(big).attempts == 0  # too big here

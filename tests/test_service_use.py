@@ -175,21 +175,23 @@ def test_exportable_methods_match_the_exporter():
 
 
 @pytest.mark.slow
-def test_new_data_scored_in_a_job_like_deepad_score_and_the_model_downloads(tmp_path):
-    from deepad.tasks import run_score_job
+def test_new_data_scored_in_a_job_like_deepad_score_and_the_model_downloads(tmp_path, monkeypatch):
+    from deepad.runs.lifecycle import run_job
+    from deepad.tasks import score_job
 
     svc = Service(tmp_path)
     run_id = finished_run(svc, epochs=1)
     _, test = image_sets(seed=5)
     new_id = svc.registry.add(test, name="new photos").id
-    # the job's process, run here: what start_score_job spawns
-    folder = svc.run_folder(run_id).score_job("1")
-    folder.path.mkdir(parents=True)
-    folder.progress.write_text(json.dumps({"status": "queued", "dataset": new_id}))
-    assert run_score_job(tmp_path, run_id, "1") == 0
+    # queued as the Use page queues it; carried out here, as a worker does
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")
+    job = svc.start_score_job(run_id, new_id)
+    assert svc.score_jobs(run_id)[0]["status"] == "queued"
+    assert run_job(svc.store, int(job), score_job).status == "done"
     jobs = svc.score_jobs(run_id)
     assert jobs[0]["status"] == "done" and jobs[0]["done"] == len(test)
-    results, explanations = svc.scored_results(run_id, "1")
+    assert jobs[0]["job"] == job and jobs[0]["dataset"] == new_id
+    results, explanations = svc.scored_results(run_id, job)
     direct = svc.score_dataset(run_id, new_id)
     np.testing.assert_allclose(results.scores, direct.scores.score, rtol=1e-6)
     threshold = svc.threshold(run_id)

@@ -3,11 +3,11 @@
 - one item on demand: ``python -m deepad.explain.job --home H --run R --item I --out F.npz``
   writes every available explainer's map for item ``I`` of run ``R`` with its score, relevance
   sum and absorbed relevance (:func:`explain_item`);
-- the whole scored set, as a background job started by :func:`deepad.runs.jobs.start_explain`
-  (:func:`run_job`): maps of every explainer for every item, and the explainer comparison of
-  :mod:`deepad.explain.evaluate` where the data has ground-truth masks. It writes its
-  progress (status, done, total) and the comparison table into the run's folder and stops
-  when asked to (the ``explain_*`` paths of :class:`deepad.runs.layout.RunFolder`).
+- the whole scored set, as a job of the run queue queued by
+  :func:`deepad.runs.jobs.start_explain` (:func:`explain_job`): maps of every explainer for
+  every item, and the explainer comparison of :mod:`deepad.explain.evaluate` where the data
+  has ground-truth masks, written to the run's ``explainers/summary.json``; its progress
+  and cancel flag are its row's in the run store.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 
 from deepad.explain.evaluate import compare_explainers
 from deepad.results import FeatureWeights, ImageMaps, TokenWeights
+from deepad.runs.lifecycle import JobContext
 
 if TYPE_CHECKING:
     from deepad.runs.layout import RunFolder
@@ -71,52 +72,35 @@ def _run_parts(home: Path, run_id: int) -> tuple[Any, Any, RunFolder]:
     return detector, data, svc.run_folder(run_id)
 
 
-def _write_progress(folder: RunFolder, **fields: Any) -> None:
-    path = folder.explain_progress
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**fields, "time": time.time()}))
-    tmp.replace(path)
-
-
-def run_job(home: Path, run_id: int) -> int:
-    """Every explainer over the run's scored set; the comparison table where masks exist."""
-    detector, data, folder = _run_parts(home, run_id)
+def explain_job(job: JobContext) -> None:
+    """An explain job (:data:`deepad.runs.store.EXPLAIN` row): every explainer over the
+    parent run's scored set, and the comparison table where masks exist (``summary.json``
+    in the run's ``explainers/``); progress and cancel through the job's row."""
+    detector, data, folder = _run_parts(job.store.home, job.parent)
     folder.explainers.mkdir(parents=True, exist_ok=True)
-    folder.explain_cancel.unlink(missing_ok=True)
     methods = detector.explanation_methods()
     total = len(data)
     maps: dict[str, list[np.ndarray]] = {m: [] for m in methods}
-    _write_progress(folder, status="running", done=0, total=total)
-    try:
-        for first in range(0, total, _CHUNK):
-            if folder.explain_cancel.exists():
-                _write_progress(folder, status="cancelled", done=first, total=total)
-                return 1
-            part = data.subset(np.arange(first, min(first + _CHUNK, total)))
-            for method in methods:
-                maps[method] += _as_arrays(detector.explain(part, method=method))
-            _write_progress(folder, status="running", done=first + len(part), total=total)
-        image_maps = {m: np.stack(v) for m, v in maps.items() if v and v[0].ndim == 2}
-        scores = detector.decision_function(data) if data.labels is not None else None
-        rows = compare_explainers(data, image_maps, scores)
-        folder.explain_summary.write_text(json.dumps({"rows": rows, "methods": methods}))
-        _write_progress(folder, status="done", done=total, total=total)
-    except Exception as error:  # reported to the page through the progress file
-        log.exception("explaining run %d failed", run_id)
-        _write_progress(folder, status="failed", error=str(error), done=0, total=total)
-        return 1
-    return 0
+    job.progress(0, total)
+    for first in range(0, total, _CHUNK):
+        part = data.subset(np.arange(first, min(first + _CHUNK, total)))
+        for method in methods:
+            maps[method] += _as_arrays(detector.explain(part, method=method))
+        job.progress(first + len(part), total)  # stops here when a cancel was asked
+    image_maps = {m: np.stack(v) for m, v in maps.items() if v and v[0].ndim == 2}
+    scores = detector.decision_function(data) if data.labels is not None else None
+    rows = compare_explainers(data, image_maps, scores)
+    folder.explain_summary.write_text(json.dumps({"rows": rows, "methods": methods}))
+    job.result.update(methods=list(methods), items=total)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepad.explain.job")
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--run", type=int, required=True)
-    parser.add_argument("--item", type=int, help="explain this item only")
-    parser.add_argument("--out", type=Path, help="where the item's maps go (.npz)")
+    parser.add_argument("--item", type=int, required=True, help="explain this item")
+    parser.add_argument("--out", type=Path, required=True, help="where its maps go (.npz)")
     args = parser.parse_args(argv)
-    if args.item is None:
-        return run_job(args.home, args.run)
     detector, data, _ = _run_parts(args.home, args.run)
     started = time.perf_counter()
     found = explain_item(detector, data.subset(np.array([args.item])))

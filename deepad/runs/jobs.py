@@ -1,18 +1,22 @@
-"""Background training jobs: one OS process per run, cancel, and recovery after a crash.
+"""The run queue: background jobs of every kind, one OS process per job, cancel, and
+recovery after a crash.
 
-Each run trains in ``python -m deepad.runs.worker --home H RUN_ID [--resume]``, started in a
-new session so that stopping the app (or its terminal) does not stop the training. The
-worker heartbeats into the store; :func:`reconcile` turns runs whose process is gone into
-``interrupted`` ones, which :func:`start_run` with ``resume=True`` continues from their last
-checkpoint.
+Every job is a row of the runs table: a training run, or a job of a finished run (scoring new
+data, explaining its items; ``kind`` and ``parent`` say which). Jobs beyond
+:func:`max_runs` wait, oldest first, whatever their kind. Each runs in
+``python -m deepad.runs.worker --home H JOB_ID [--resume]``, started in a new session so that
+stopping the app (or its terminal) does not stop it. The worker heartbeats into the store;
+:func:`reconcile` turns jobs whose process is gone into ``interrupted`` ones, which
+:func:`start_run` with ``resume=True`` continues (training from its last checkpoint).
 
-With ``DEEPAD_RUNNER=ray`` a run is a task on a Ray cluster instead (see
-:mod:`deepad.runs.ray_runner`); it records its progress in the same store.
+With ``DEEPAD_RUNNER=ray`` a training run is a task on a Ray cluster instead (see
+:mod:`deepad.runs.ray_runner`); with ``DEEPAD_RUNNER=workers`` this machine starts nothing and
+``deepad worker`` processes on any machine claim the queued jobs
+(:func:`deepad.runs.worker.serve`). Either way progress goes to the same store.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -29,12 +33,15 @@ from deepad.runs import ray_runner
 from deepad.runs.store import (
     ACTIVE,
     CANCELLED,
+    EXPLAIN,
     INTERRUPTED,
     QUEUED,
     RESUMABLE,
     RUNNING,
+    SCORE,
     STARTING,
     STORE_URL_ENV,
+    TRAIN,
     RunRecord,
     RunStateError,
     RunStore,
@@ -45,6 +52,7 @@ from deepad.runs.store import (
 
 log = logging.getLogger(__name__)
 
+WORKERS = "workers"  # DEEPAD_RUNNER=workers: queued jobs wait for `deepad worker` processes
 STALE_SECONDS = 120.0  # a heartbeat this old means the worker is gone or hung
 CANCEL_GRACE_SECONDS = 10.0  # how long a cooperative cancel may take before SIGTERM
 
@@ -107,8 +115,7 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
     """
     record = store.get(run_id)
     _check_not_running(record)
-    marker = store.folder(run_id).resume_marker
-    if record.status == QUEUED and marker.exists():
+    if record.status == QUEUED and record.params.get("resume"):
         resume = True  # resumed into the queue: continue from its checkpoint now
     allowed = (QUEUED, *RESUMABLE) if resume else (QUEUED,)
     if record.status not in allowed:
@@ -129,16 +136,18 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
         finished=None,
     ):
         raise RunStateError(f"run {run_id} changed state while starting; try again")
-    if ray_runner.selected():
-        marker.unlink(missing_ok=True)
+    if ray_runner.selected() and record.kind == TRAIN:
         ray_runner.submit(store, run_id, resume=resume)
         return 0
-    marker.unlink(missing_ok=True)
-    store.folder(run_id).ray_marker.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id)]
+    if record.kind == TRAIN:
+        store.folder(run_id).ray_marker.unlink(missing_ok=True)
+    # training runs in the run worker; the jobs of finished runs call the service, so their
+    # process starts from deepad.tasks, which sits above it and knows their functions
+    entry = "deepad.runs.worker" if record.kind == TRAIN else "deepad.tasks"
+    command = [sys.executable, "-m", entry, "--home", str(store.home), str(run_id)]
     if resume:
         command.append("--resume")
-    process = _spawn(command, store, run_id)
+    process = _spawn(command, store, record.parent or run_id)
     # the worker writes its own PID too once it starts; recording it here closes the gap
     store.transition(run_id, (QUEUED, RUNNING), pid=process.pid)
     log.info("run %d started in process %d", run_id, process.pid)
@@ -273,8 +282,13 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
     (no PID) are left alone. Cancel requests older than the grace period get SIGTERM.
     """
     now = time.time()
+    if workers_selected():
+        # `deepad worker` processes own the queue: a job whose worker went silent goes back
+        # to it, for another worker to resume
+        store.release_stale(now - stale_after)
+        return []
     interrupted = []
-    for record in store.list_runs(status=ACTIVE):
+    for record in store.list_runs(status=ACTIVE, kind=None):
         if record.pid is None:
             if record.status == RUNNING:
                 gone = True
@@ -307,7 +321,7 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
         ):
             log.info("run %d marked interrupted", record.id)
             interrupted.append(record.id)
-    for record in store.list_runs(status=INTERRUPTED):
+    for record in store.list_runs(status=INTERRUPTED, kind=None):
         # a worker that only looked dead (stale heartbeat) and has stamped it again since
         fresh = record.heartbeat is not None and now - record.heartbeat <= stale_after
         if (
@@ -327,6 +341,12 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
 # A run is created ``queued``; it holds a slot once it has a process (``pid``) or is running.
 # Runs beyond ``max_runs()`` wait, oldest first, until a worker finishing (or ``reconcile``)
 # starts them through ``start_queued``.
+
+
+def workers_selected() -> bool:
+    """Whether ``deepad worker`` processes carry out the queue (``DEEPAD_RUNNER=workers``)
+    rather than processes this machine starts per job."""
+    return os.environ.get(ray_runner.RUNNER_ENV, "").strip().lower() == WORKERS
 
 
 def max_runs() -> int:
@@ -373,7 +393,7 @@ def waiting_runs(store: RunStore) -> list[RunRecord]:
     return sorted(
         (
             r
-            for r in store.list_runs(status=(QUEUED,))
+            for r in store.list_runs(status=(QUEUED,), kind=None)
             if r.pid is None and not _being_started(r, now)
         ),
         key=lambda r: r.id,
@@ -389,7 +409,9 @@ def free_slots(store: RunStore, limit: int | None = None) -> int:
     limit = max_runs() if limit is None else limit
     now = time.time()
     # the limit is this machine's: runs that other machines sharing the store run hold theirs
-    busy = sum(_holds_slot(r, now) and not elsewhere(r) for r in store.list_runs(status=ACTIVE))
+    busy = sum(
+        _holds_slot(r, now) and not elsewhere(r) for r in store.list_runs(status=ACTIVE, kind=None)
+    )
     return max(0, limit - busy)
 
 
@@ -401,12 +423,13 @@ def enqueue_resume(store: RunStore, run_id: int) -> None:
     _check_not_running(record)
     if record.status not in RESUMABLE:
         raise RunStateError(f"run {run_id} is {record.status} and cannot be resumed")
-    folder = store.folder(run_id)
-    folder.path.mkdir(parents=True, exist_ok=True)
-    folder.resume_marker.write_text("")
+    params = dict(record.params)
+    if record.kind == TRAIN:
+        params["resume"] = True
     if not store.transition(
         run_id,
         RESUMABLE,
+        params=params,
         status=QUEUED,
         phase="",
         error=None,
@@ -419,7 +442,11 @@ def enqueue_resume(store: RunStore, run_id: int) -> None:
 
 
 def start_queued(store: RunStore, *, limit: int | None = None) -> list[int]:
-    """Start waiting runs, oldest first, while slots are free; returns the started ids."""
+    """Start waiting runs, oldest first, while slots are free; returns the started ids.
+    With ``DEEPAD_RUNNER=workers`` nothing starts here: ``deepad worker`` processes, on this
+    machine or others, claim the queued jobs from the store."""
+    if workers_selected():
+        return []
     started = []
     for record in waiting_runs(store)[: free_slots(store, limit)]:
         try:
@@ -449,38 +476,27 @@ __all__ = [
 
 
 def start_explain(store: RunStore, run_id: int) -> int:
-    """Start the explain job of finished run ``run_id`` (every explainer over its scored
-    set, :mod:`deepad.explain.job`) in its own process; returns its PID. Its progress and
-    cancel flag live in the run's ``explainers/`` folder, its output goes to the run log."""
-    folder = store.folder(run_id)
-    folder.explainers.mkdir(parents=True, exist_ok=True)
-    folder.explain_cancel.unlink(missing_ok=True)
-    folder.explain_progress.write_text('{"status": "queued", "done": 0, "total": 0}')
-    command = [
-        sys.executable, "-m", "deepad.runs.worker", "--home", str(store.home), str(run_id),
-        "--explain",
-    ]  # fmt: skip
-    process = _spawn(command, store, run_id)
-    log.info("explain job of run %d started in process %d", run_id, process.pid)
-    return process.pid
+    """Queue the explain job of finished run ``run_id`` (every explainer over its scored
+    set, :mod:`deepad.explain.job`) and start it when a slot is free; returns the job's id.
+    Its progress and cancel flag are its row's; its output goes to the run's log. While one
+    waits or runs, asking again returns that one."""
+    active = store.list_runs(status=ACTIVE, kind=EXPLAIN, parent=run_id)
+    if active:
+        return active[0].id
+    job = store.create_job(EXPLAIN, run_id)
+    start_queued(store)
+    return job
 
 
 # --------------------------------------------------------------------------- score jobs
-# New data scored by a finished run, one folder per job (RunFolder.score_job).
+# New data scored by a finished run: a SCORE row of the queue (params: dataset; progress,
+# result and error in the row), its output in RunFolder.score_job(<job id>): scores.npz and
+# explain/ (heatmaps).
 
 
 def start_scoring(store: RunStore, run_id: int, dataset_id: str) -> str:
-    """Score the registered dataset ``dataset_id`` with finished run ``run_id`` in its own
-    process (:mod:`deepad.tasks`); returns the job's id."""
-    folder = store.folder(run_id).next_score_job()
-    job = folder.job
-    private_dir(folder.path)
-    state = {"status": "queued", "dataset": str(dataset_id), "done": 0, "total": 0}
-    folder.progress.write_text(json.dumps(state))
-    command = [
-        sys.executable, "-m", "deepad.tasks", "--home", str(store.home), str(run_id),
-        "--score", job,
-    ]  # fmt: skip
-    process = _spawn(command, store, run_id)
-    log.info("score job %s of run %d started in process %d", job, run_id, process.pid)
-    return job
+    """Queue scoring the registered dataset ``dataset_id`` with finished run ``run_id``
+    (:mod:`deepad.tasks`), started when a slot is free; returns the job's id."""
+    job = store.create_job(SCORE, run_id, {"dataset": str(dataset_id)})
+    start_queued(store)
+    return str(job)

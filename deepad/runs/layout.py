@@ -10,16 +10,16 @@ store (:class:`Artifacts`)::
     last.*, prev.*, resume.*    the resumable training checkpoint; the checkpoint code
                                 (deepad.train.checkpoint) names these files
     explain/                    explanations of the scored set (deepad.runs.artifacts)
-    explainers/                 the explain job: progress.json, summary.json, cancel
+    explainers/                 the explain job's comparison of explainers: summary.json
     explainers/items/           explainers precomputed per item (deepad.explain.precompute)
     pixel_auroc_by_defect.json  each defect type's pixel AUROC, computed when the run ended
-    threshold.json              where the threshold saved for scoring came from
-    resume-queued               marker: start this queued run from its checkpoint
     runner.json                 marker: the run was last started as a Ray task
     deleted.json                the run is in the trash since then
-    scored/<job>/               a score job of new data: progress.json, scores.npz, explain/
+    scored/<job>/               a score job of new data: scores.npz, explain/
     model.onnx                  the default ONNX export
-    export.json                 what the dashboard's export in a process of its own reported
+
+A job's state (progress, cancel flag, result, where a threshold came from, whether a queued
+run resumes) is its row's in the run store, not a file here.
 
 What is inside ``model/``, ``explain/`` and ``explainers/items/`` is the format of the code
 that writes and reads them; this module names the folders.
@@ -50,11 +50,6 @@ class ScoreJobFolder:
     @property
     def job(self) -> str:
         return self.path.name
-
-    @property
-    def progress(self) -> Path:
-        """``{status, dataset, done, total[, error]}`` as JSON."""
-        return self.path / "progress.json"
 
     @property
     def scores(self) -> Path:
@@ -108,17 +103,7 @@ class RunFolder:
         """Pixel AUROC per defect type, as JSON."""
         return self.path / "pixel_auroc_by_defect.json"
 
-    @property
-    def threshold_source(self) -> Path:
-        """Where the threshold saved for scoring came from, as JSON."""
-        return self.path / "threshold.json"
-
     # ------------------------------------------------------------------ markers
-    @property
-    def resume_marker(self) -> Path:
-        """Present while a queued run waits to continue from its checkpoint."""
-        return self.path / "resume-queued"
-
     @property
     def ray_marker(self) -> Path:
         """Present when the run was last started as a Ray task."""
@@ -141,30 +126,15 @@ class RunFolder:
         return self.explainers / "items"
 
     @property
-    def explain_progress(self) -> Path:
-        """The explain job's ``{status, done, total[, error]}`` as JSON."""
-        return self.explainers / "progress.json"
-
-    @property
     def explain_summary(self) -> Path:
         """The explain job's comparison of explainers, as JSON."""
         return self.explainers / "summary.json"
-
-    @property
-    def explain_cancel(self) -> Path:
-        """Present when the explain job was asked to stop."""
-        return self.explainers / "cancel"
 
     # ------------------------------------------------------------------ exports
     @property
     def onnx(self) -> Path:
         """Where ``deepad export`` writes the ONNX file unless told otherwise."""
         return self.path / "model.onnx"
-
-    @property
-    def export_result(self) -> Path:
-        """What an export run in a process of its own reported, as JSON."""
-        return self.path / "export.json"
 
     # ------------------------------------------------------------------ score jobs
     @property
@@ -178,18 +148,6 @@ class RunFolder:
         if not (isinstance(job, str) and job.isascii() and job.isdigit()):
             raise ValueError(f"no score job {job!r}")
         return ScoreJobFolder(self.scored / job)
-
-    def score_jobs(self) -> list[ScoreJobFolder]:
-        """The run's score jobs, newest first."""
-        if not self.scored.is_dir():
-            return []
-        found = [p for p in self.scored.iterdir() if p.is_dir() and p.name.isdigit()]
-        return [ScoreJobFolder(p) for p in sorted(found, key=lambda p: -int(p.name))]
-
-    def next_score_job(self) -> ScoreJobFolder:
-        """The folder of a new score job (not created)."""
-        existing = self.score_jobs()
-        return self.score_job(str(int(existing[0].job) + 1 if existing else 1))
 
 
 class Artifacts:

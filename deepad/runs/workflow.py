@@ -38,6 +38,7 @@ from deepad.runs.store import (
     QUEUED,
     RESUMABLE,
     RUNNING,
+    RUNS,
     RunNotFound,
     RunRecord,
     RunStateError,
@@ -55,7 +56,9 @@ log = logging.getLogger(__name__)
 trace_log = logging.getLogger("deepad.runs.trace")
 trace_log.propagate = False
 
-HEARTBEAT_SECONDS = 5.0
+# how often a working process stamps its heartbeat ($DEEPAD_HEARTBEAT_SECONDS: shared-store
+# workers judging each other sooner, and tests)
+HEARTBEAT_SECONDS = float(os.environ.get("DEEPAD_HEARTBEAT_SECONDS") or 5.0)
 STORE_WRITE_SECONDS = 1.0  # at most one progress write per second per run
 CANCEL_POLL_SECONDS = 0.5
 PIXEL_AUROC_MAX_PIXELS = metrics.PIXEL_AUROC_MAX_PIXELS
@@ -254,6 +257,8 @@ def execute(
         started=resumed_start(record, now) if resume else now,
         finished=None,
         error=None,
+        params={k: v for k, v in record.params.items() if k != "resume"},
+        attempts=RUNS.c.attempts + 1,
         **({} if resume else {"progress": 0.0, "epoch": 0, "metrics": {}}),
     )
     if not claimed:
@@ -431,6 +436,7 @@ def _execute(
         progress=1.0,
         metrics=run_metrics,
         threshold=threshold,
+        threshold_source=None,  # the detector's own (run_metrics["threshold_from"])
         finished=time.time(),
         cancel_requested=None,
     )

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from deepad.explain.job import run_job
+from deepad.explain.job import explain_job
 from deepad.explain.precompute import precompute, read_item, read_manifest
 from deepad.service import Service
 from tests.pages.helpers import SIZE, finished_run
@@ -63,31 +63,57 @@ def test_past_the_time_budget_only_the_top_scored_items_are_stored(trained, tmp_
     assert read_item(folder, left_out) is None
 
 
-def test_the_job_writes_progress_and_a_summary(trained):
+def queued_explain_job(svc: Service, run_id: int) -> int:
+    """An explain job in the run queue, as the Explain page queues it (nothing starts it
+    here: DEEPAD_RUNNER=workers is set by the tests below)."""
+    return svc.start_explain_job(run_id)
+
+
+def test_the_job_is_a_row_of_the_run_queue_with_progress_and_a_summary(trained, monkeypatch):
+    from deepad.runs.lifecycle import run_job
+
     svc, run_id = trained
-    assert run_job(svc.store.home, run_id) == 0
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")  # left waiting, carried out here
+    job_id = queued_explain_job(svc, run_id)
+    assert svc.queue()[job_id] == 1  # waiting in the one queue, for the same slots
+    assert svc.start_explain_job(run_id) == job_id  # a second click queues nothing more
+    assert [j.id for j in svc.jobs(run_id)] == [job_id]
+    assert svc.explain_job(run_id)["status"] == "queued"
+    record = run_job(svc.store, job_id, explain_job)
+    assert record.status == "done" and record.attempts == 1
     progress = svc.explain_job(run_id)
     assert progress["status"] == "done" and progress["done"] == progress["total"] == 20
-    summary = svc.run_folder(run_id).explain_summary
-    assert json.loads(summary.read_text())["rows"] == []  # no masks here
+    folder = svc.run_folder(run_id)
+    assert json.loads(folder.explain_summary.read_text())["rows"] == []  # no masks here
+    assert not (folder.explainers / "progress.json").exists()  # its state is the row's alone
     assert svc.explainer_table(run_id) == []
 
 
 def test_a_cancelled_job_stops(trained, monkeypatch):
+    from deepad.runs.lifecycle import run_job
+
     svc, run_id = trained
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")
     import deepad.explain.job as job
 
     monkeypatch.setattr(job, "_CHUNK", 4)
-    real = job._write_progress
+    job_id = queued_explain_job(svc, run_id)
 
-    def cancel_after_first(where, **fields):
-        real(where, **fields)
-        if fields.get("done", 0) >= 4:
-            svc.cancel_explain_job(run_id)
+    def cancel_after_first(context) -> None:
+        real_progress = context.progress
 
-    monkeypatch.setattr(job, "_write_progress", cancel_after_first)
-    assert run_job(svc.store.home, run_id) == 1
+        def progress(done: int, total: int) -> None:
+            if done >= 4:
+                svc.cancel_explain_job(run_id)  # the page's Cancel: the row's cancel flag
+            real_progress(done, total)
+
+        context.progress = progress
+        explain_job(context)
+
+    record = run_job(svc.store, job_id, cancel_after_first)
+    assert record.status == "cancelled"
     assert svc.explain_job(run_id)["status"] == "cancelled"
+    assert 4 <= svc.explain_job(run_id)["done"] < 20
 
 
 def test_a_cancel_stops_storing_between_chunks(trained, tmp_path):

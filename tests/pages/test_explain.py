@@ -69,6 +69,21 @@ def test_starting_the_job(jobless):
     assert started == [run_id]
 
 
+def test_a_queued_explain_job_shows_its_place_in_the_run_queue(jobless, monkeypatch):
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")  # queued, and nothing starts it here
+    run_id = scored_run(jobless)
+    _canned(jobless, {"default": np.zeros((SIZE, SIZE))})
+    del jobless.explain_job  # the real one: the job's row in the store
+    jobless.store.create_run("ae", {"epochs": 1}, "d" * 16)  # a training run waits first
+    job = jobless.start_explain_job(run_id)
+    assert jobless.run(job).kind == "explain"
+    at = app("pages/explain.py")
+    no_errors(at)
+    assert any("place 2 in the run queue" in p.proto.text for p in at.get("progress"))
+    at.button(key="explain_cancel").click().run()
+    assert jobless.run(job).status == "cancelled"
+
+
 def test_text_item_shows_attention_and_relevance_on_the_text_as_written(jobless):
     """Issue 23, defect 7: Explain showed the lower-cased tokens; Inspect the text as written."""
     from deepad.results import TokenWeights

@@ -160,3 +160,24 @@ def test_a_failed_run_offers_retry_and_edit_and_retry(jobless, monkeypatch):
     assert at.session_state[TRAIN] == jobless.run(failed).train_dataset
     assert at.number_input(key="cfg_ae_epochs").value == 7
     assert any(f"Settings of run {failed}" in i.value for i in at.info)
+
+
+def test_jobs_of_finished_runs_wait_in_the_same_queue_and_can_be_cancelled(jobless):
+    done = scored_run(jobless)
+    waiting_run = jobless.store.create_run("ae", {"epochs": 1}, "d" * 16)
+    explain = jobless.store.create_job("explain", done)
+    score = jobless.store.create_job("score", done, {"dataset": "e" * 16})
+    jobless.store.update(score, status="running", epoch=5, epochs=20, host="gpu-2")
+    at = app("pages/runs.py")
+    no_errors(at)
+    text = " ".join(m.value for m in at.markdown)
+    # the run and the explain job hold places 1 and 2 of one queue
+    assert "position 1 of 2" in text and "position 2 of 2" in text
+    assert f"Job {explain} · Explaining every item** of run {done}" in text
+    assert f"Job {score} · Scoring new data** of run {done}" in text
+    assert "5 of 20 items" in text and "on gpu-2" in text
+    assert at.button(key=f"cancel_{waiting_run}")
+    at.button(key=f"cancel_{explain}").click().run()
+    no_errors(at)
+    assert ("cancel", explain) in jobless.calls
+    assert jobless.run(explain).status == "cancelled"

@@ -29,12 +29,9 @@ NOT_RUN_PATHS = {
 FILE_NAMES = (
     "run.json",
     "run.log",
-    "threshold.json",
     "pixel_auroc_by_defect.json",
-    "resume-queued",
     "runner.json",
     "deleted.json",
-    "export.json",
     "model.onnx",
     "progress.json",
     "summary.json",
@@ -123,7 +120,7 @@ def test_the_scan_finds_a_path_joined_by_hand(tmp_path, monkeypatch):
         "def f(folder):\n"
         '    (folder / "explainers" / "progress.json").touch()\n'
         '    folder.joinpath("model").mkdir()\n'
-        '    return folder / f"scored/{1}" , "see threshold.json"\n'
+        '    return folder / f"scored/{1}" , "see runner.json"\n'
     )
     monkeypatch.setattr(f"{__name__}.PACKAGE", tmp_path)
     hits = run_path_names(source)
@@ -131,7 +128,7 @@ def test_the_scan_finds_a_path_joined_by_hand(tmp_path, monkeypatch):
     assert any("progress.json" in h for h in hits)
     assert any("joins 'model'" in h for h in hits)
     assert any("joins 'scored/'" in h for h in hits)
-    assert any("threshold.json" in h for h in hits)
+    assert any("runner.json" in h for h in hits)
     assert not any("run.log" in h for h in hits)
 
 
@@ -146,29 +143,18 @@ def test_the_layout_on_disk_is_unchanged(tmp_path):
     assert folder.checkpoints == root
     assert folder.explain == root / "explain"
     assert folder.explainer_items == root / "explainers" / "items"
-    assert folder.explain_progress == root / "explainers" / "progress.json"
     assert folder.explain_summary == root / "explainers" / "summary.json"
-    assert folder.explain_cancel == root / "explainers" / "cancel"
     assert folder.defects == root / "pixel_auroc_by_defect.json"
-    assert folder.threshold_source == root / "threshold.json"
-    assert folder.resume_marker == root / "resume-queued"
     assert folder.ray_marker == root / "runner.json"
     assert folder.trash_marker == root / "deleted.json"
     assert folder.onnx == root / "model.onnx"
-    assert folder.export_result == root / "export.json"
-    assert folder.score_job("3").progress == root / "scored" / "3" / "progress.json"
     assert folder.score_job("3").scores == root / "scored" / "3" / "scores.npz"
     assert folder.score_job("3").explain == root / "scored" / "3" / "explain"
 
 
-def test_score_jobs_are_numbered_and_a_bad_id_names_no_path(tmp_path):
+def test_a_score_job_folder_is_named_by_its_number_and_a_bad_id_names_no_path(tmp_path):
     folder = RunFolder(tmp_path / "1")
-    assert folder.score_jobs() == [] and folder.next_score_job().job == "1"
-    for job in ("1", "2", "10"):
-        folder.score_job(job).path.mkdir(parents=True)
-    (folder.scored / "notes").mkdir()
-    assert [j.job for j in folder.score_jobs()] == ["10", "2", "1"]
-    assert folder.next_score_job().job == "11"
+    assert folder.score_job("12").path == tmp_path / "1" / "scored" / "12"
     for bad in ("../1", "", "1/..", "١"):  # the last: an Arabic-Indic digit
         with pytest.raises(ValueError, match="no score job"):
             folder.score_job(bad)

@@ -82,6 +82,9 @@ def test_a_first_release_database_opens_and_reads_back(tmp_path):
     assert (record.method, record.config, record.status) == ("kde", {"bandwidth": 0.5}, DONE)
     assert (record.phase, record.progress, record.epoch, record.metrics) == ("", 0.0, 0, {})
     assert record.components == [] and record.threshold is None and record.host is None
+    # schema 4: an old run is a training run of the one queue, with nothing asked of a worker
+    assert (record.kind, record.parent, record.params, record.needs_gpu) == ("train", None, {}, 0)
+    assert record.attempts == 0 and record.threshold_source is None
     # every field the code reads exists as a column, added with its default where it is new
     assert set(columns(store, "runs")) == {f.name for f in dataclasses.fields(RunRecord)}
     table = store.scores(1)
