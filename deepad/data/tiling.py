@@ -173,7 +173,9 @@ class TilePlan:
         """'1,600 px photos → resized to 1,536 px and tiled into 8×8 tiles of 224 px'."""
         k = self.grid.per_side
         resized = "" if self.canvas == self.image_side else f"resized to {self.canvas:,} px and "
-        return f"{self.image_side:,} px images → {resized}tiled into {k}×{k} tiles of {self.tile} px"
+        return (
+            f"{self.image_side:,} px images → {resized}tiled into {k}×{k} tiles of {self.tile} px"
+        )
 
 
 def plan_tiles(
