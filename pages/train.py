@@ -133,6 +133,12 @@ with st.container(border=True):
         "from the scores of normal training items held out of training (or leave-one-out "
         "scores); change it on the Inspect page."
     )
+try:  # large photos: tiled at the backbone's scale, or resized whole (small defects shrink)
+    plan = svc.input_plan(method_name, values, train_id)
+except Exception:  # a help only: without it the page still works
+    plan = None
+if plan:
+    st.caption(f"Input: {md(plan)}.")
 try:  # from a measured cost per item and this machine's speed; never torch in this process
     estimate = svc.training_estimate(method_name, values, train_id)
 except Exception:  # an estimate is a help: without one the page still works

@@ -26,6 +26,8 @@ BLENDS = ("mean", "max")
 AUTO_FACTOR = 4
 #: tile starts (and the canvas side) are multiples of this: the finest patch grid's stride
 ALIGN = 8
+#: a tile's side unless set: the backbone's (ImageNet's) input
+DEFAULT_TILE = 224
 
 
 def tile_starts(side: int, tile: int, overlap: int, align: int = ALIGN) -> tuple[int, ...]:
@@ -223,3 +225,18 @@ def tile_images(images: Any, plan: TilePlan) -> list[np.ndarray]:
             for left in starts
         )
     return out
+
+
+def plan_from_settings(settings: dict[str, Any], image_side: int | None) -> TilePlan | None:
+    """:func:`plan_tiles` from a configuration's JSON form (a pretrained detector's
+    ``tiling``, ``tile_size``, ``image_size``, ``tile_overlap`` and ``tile_max_side``); None
+    where the settings have no ``tiling`` field or the images are resized whole."""
+    if "tiling" not in settings or not image_side:
+        return None
+    return plan_tiles(
+        int(image_side),
+        mode=str(settings["tiling"]),
+        tile=int(settings.get("tile_size") or settings.get("image_size") or DEFAULT_TILE),
+        overlap=int(settings.get("tile_overlap", 32)),
+        max_side=int(settings.get("tile_max_side", 1536)),
+    )

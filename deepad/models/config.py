@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from deepad.config import param
-from deepad.data.tiling import AUTO_FACTOR, BLENDS, TILING_MODES, TilePlan, plan_tiles
+from deepad.data.tiling import (
+    AUTO_FACTOR,
+    BLENDS,
+    DEFAULT_TILE,
+    TILING_MODES,
+    TilePlan,
+    plan_tiles,
+)
 
 if TYPE_CHECKING:
     from deepad.data.summary import DataSummary
-
-
-#: the backbone's input side a tile has unless set (ImageNet's 224)
-DEFAULT_TILE = 224
 
 
 class Optimizer(enum.StrEnum):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from deepad.data.summary import DataSummary
+from deepad.data.tiling import plan_from_settings
 from deepad.data.types import DataKind
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,13 @@ class ItemCost:
     fixed: float = 0.0
     width: float | None = None
     wide_seconds: float | None = None  # at width 1, where the width matters
+    # pretrained backbone: images are resized into ``PRETRAINED_SIDES`` (or cut into tiles)
+    pretrained: bool = False
+
+
+#: the sides a pretrained detector resizes images into when no image size is set
+#: (:func:`deepad.features.extract.input_side`)
+PRETRAINED_SIDES = (112, 224)
 
 
 # Measured by `deepad bench cpu-defaults --threads 1` (benchmarks/results/cpu-defaults.txt).
@@ -110,6 +118,17 @@ def estimate_fit_seconds(
     epochs = int(settings.get("epochs") or 1)
     share = float(settings.get("threshold_holdout") or 0.0)
     items = max(1, round(data.count * (1.0 - share)))
+    if cost.pretrained:
+        # no holdout (leave-one-out scores); every image, or each of its tiles, through the
+        # backbone once at the tile's or the input's side
+        items = data.count
+        side = settings.get("image_size") or min(
+            max(data.side, PRETRAINED_SIDES[0]), PRETRAINED_SIDES[1]
+        )
+        plan = plan_from_settings(settings, data.side)
+        if plan is not None:
+            items *= plan.grid.count
+            side = plan.tile
     per_item = cost.seconds
     if cost.width is not None and cost.wide_seconds is not None and "width" in settings:
         # the head's cost grows with its width squared; interpolate the two measured widths
