@@ -184,6 +184,12 @@ def input_shape(detector: Any) -> tuple[int, int, int]:
     if detector.name == "fcdd":
         return (int(detector.channels_), int(detector.image_size_), int(detector.image_size_))
     if detector.name == "patchcore":
+        if getattr(detector, "tiles_", None) is not None:
+            raise ExportError(
+                f"this PatchCore model scores tiles of large images ({detector.tiles_.describe()});"
+                " the exported model would score one tile, not an image: refit with tiling off "
+                "to export it"
+            )
         return (3, int(detector.image_size_), int(detector.image_size_))
     if detector.name in ("deepsvdd", "deepsad", "hsc") and detector.image_size_:
         side = int(detector.image_size_)

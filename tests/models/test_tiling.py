@@ -95,3 +95,12 @@ def test_tiled_embedding_knn_ranks_the_defective_image_first():
     assert detector.tiles_ is not None and len(detector.embeddings_) == 3 * 9
     scores = detector.decision_function(test)
     assert scores[2] > scores[:2].max()
+
+
+def test_a_tiled_model_is_not_exported_as_if_it_scored_whole_images(tmp_path):
+    import pytest
+
+    from deepad.export import ExportError, export_onnx
+
+    with pytest.raises(ExportError, match="tiles"):
+        export_onnx(_patchcore(), tmp_path / "model.onnx")
