@@ -148,11 +148,13 @@ if estimate is not None and estimate.long:
         f"Training will take {estimate.text} on this machine, more than ten minutes. Fewer "
         "epochs or a smaller image size finish sooner."
     )
-elif estimate is not None:
+elif estimate is not None and any(s.name == "patience" for s in specs):
     st.caption(
         f"Expected training time on this machine: {estimate.text} at most (early stopping "
         "may end it sooner)."
     )
+elif estimate is not None:  # no training loop: one pass over the images (or their tiles)
+    st.caption(f"Expected fitting time on this machine: {estimate.text}.")
 confirmed = not data.anomalous or st.checkbox(
     "Train on this set although it holds labeled anomalies", key="train_confirm_anomalies"
 )

@@ -1,5 +1,6 @@
 import time
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.components.state import LABELED, TEST, TRAIN
@@ -196,7 +197,14 @@ def _png(side: int, seed: int) -> bytes:
     return out.getvalue()
 
 
-def test_large_photos_are_shown_tiled_and_small_ones_not(svc):
+def test_large_photos_are_shown_tiled_and_small_ones_not(svc, monkeypatch):
+    from deepad import hardware
+    from deepad.models import cost
+
+    monkeypatch.setattr(hardware, "device_type", lambda: "cpu")
+    monkeypatch.setattr(cost, "machine_speed", lambda home: 10.0)
+    measured = cost.ItemCost(seconds=0.05, side=224, gflops=10.0, pretrained=True)
+    monkeypatch.setitem(cost.CPU_COSTS, "patchcore", measured)
     large = svc.ingest([(f"good/{i}.png", _png(1600, i)) for i in range(2)], "image").record
     at = app("pages/train.py", **{TRAIN: large.id})
     at.selectbox(key="train_method").set_value("patchcore").run()
@@ -204,6 +212,11 @@ def test_large_photos_are_shown_tiled_and_small_ones_not(svc):
     captions = [c.value for c in at.caption]
     line = "1,600 px images → resized to 1,536 px and tiled into 8×8 tiles of 224 px"
     assert any(line in c for c in captions), captions
+    assert any("Expected fitting time on this machine" in c for c in captions), captions
+    # the estimate counts every tile: 8 × 8 per image
+    tiled = svc.training_estimate("patchcore", {}, large.id).seconds
+    whole = svc.training_estimate("patchcore", {"tiling": "off"}, large.id).seconds
+    assert tiled == pytest.approx(64 * whole)
     # tiling off in the form: the page says the photos are resized whole
     at.selectbox(key="cfg_patchcore_tiling").set_value("off").run()
     no_errors(at)
