@@ -45,6 +45,8 @@ class ItemCost:
     wide_seconds: float | None = None  # at width 1, where the width matters
     # pretrained backbone: images are resized into ``PRETRAINED_SIDES`` (or cut into tiles)
     pretrained: bool = False
+    # seconds per pair of fitted items at ``side`` (a memory bank searched by every patch)
+    pair_seconds: float = 0.0
 
 
 #: the sides a pretrained detector resizes images into when no image size is set
@@ -138,7 +140,11 @@ def estimate_fit_seconds(
             cost.seconds * 0.5, cost.seconds + scale * (cost.wide_seconds - cost.seconds)
         )
     pixels = (float(side) / cost.side) ** 2
-    return (cost.fixed + items * epochs * per_item * pixels) * cost.gflops / max(speed, 1e-3)
+    # a memory bank's nearest-neighbour search: every patch against a bank that grows with the
+    # patches fitted, so it grows with the square of the images (or tiles) and of their pixels
+    pairs = (items * pixels) ** 2 * cost.pair_seconds
+    seconds = cost.fixed + items * epochs * per_item * pixels + pairs
+    return seconds * cost.gflops / max(speed, 1e-3)
 
 
 def describe_estimate(seconds: float) -> str:

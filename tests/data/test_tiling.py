@@ -92,18 +92,20 @@ def test_the_config_and_its_json_form_give_the_same_plan():
     assert plan_from_settings({"epochs": 3}, 3000) is None  # a method without tiling
 
 
-def test_training_estimate_counts_every_tile():
+def test_training_estimate_counts_every_tile(monkeypatch):
     from deepad.models import cost
 
-    item = cost.CPU_COSTS["patchcore"]
+    item = cost.ItemCost(seconds=0.05, side=224, gflops=10.0, pretrained=True, pair_seconds=1e-4)
+    monkeypatch.setitem(cost.CPU_COSTS, "patchcore", item)
     photos = DataSummary(kind=DataKind.IMAGE, count=20, side=1000, channels=1)
 
     def estimate(**settings):
-        return cost.estimate_fit_seconds(
-            "patchcore", settings, photos, device_type="cpu", speed=item.gflops
-        )
+        return cost.estimate_fit_seconds("patchcore", settings, photos, device_type="cpu", speed=10)
 
-    resized = estimate(tiling="off") - item.fixed
-    tiled = estimate(tiling="auto") - item.fixed
-    assert resized == pytest.approx(20 * item.seconds * (224 / item.side) ** 2)
-    assert tiled == pytest.approx(36 * resized)  # 6×6 tiles of 224 px per image
+    # resized: each image once at 224 px; tiled: each of its 6×6 tiles of 224 px, and the
+    # bank search over pairs of them
+    assert estimate(tiling="off") == pytest.approx(20 * 0.05 + 20**2 * 1e-4)
+    assert estimate(tiling="auto") == pytest.approx(720 * 0.05 + 720**2 * 1e-4)
+    assert estimate(tiling="auto", tile_max_side=416) == pytest.approx(
+        80 * 0.05 + 80**2 * 1e-4  # a 416-px canvas: 2×2 tiles per image
+    )
