@@ -143,12 +143,18 @@ try:  # from a measured cost per item and this machine's speed; never torch in t
     estimate = svc.training_estimate(method_name, values, train_id)
 except Exception:  # an estimate is a help: without one the page still works
     estimate = None
-if estimate is not None and estimate.long:
+trains = any(s.name == "patience" for s in specs)  # a training loop (else one pass)
+if estimate is not None and estimate.long and trains:
     st.warning(
         f"Training will take {estimate.text} on this machine, more than ten minutes. Fewer "
         "epochs or a smaller image size finish sooner."
     )
-elif estimate is not None and any(s.name == "patience" for s in specs):
+elif estimate is not None and estimate.long:
+    st.warning(
+        f"Fitting will take {estimate.text} on this machine, more than ten minutes. Fewer "
+        "training images, `tiling` off or a smaller `tile_max_side` finish sooner."
+    )
+elif estimate is not None and trains:
     st.caption(
         f"Expected training time on this machine: {estimate.text} at most (early stopping "
         "may end it sooner)."

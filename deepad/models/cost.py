@@ -66,6 +66,14 @@ CPU_COSTS: dict[str, ItemCost] = {
     "ae": ItemCost(seconds=0.0097, side=96, gflops=REFERENCE_GFLOPS),
     "dsebm": ItemCost(seconds=0.0071, side=48, gflops=REFERENCE_GFLOPS),
     "deepsvdd": ItemCost(seconds=0.0143, side=48, gflops=REFERENCE_GFLOPS),
+    # Measured by `deepad bench tiling` (benchmarks/results/tiling.md and tiling-knn.md): fit
+    # CPU seconds of 12 photographs cut into 432 and into 300 tiles of 224 px, one thread.
+    # PatchCore's two fits give a cost per tile (backbone) and per pair of tiles (every
+    # training patch's leave-one-out search of a bank of 5 % of all patches).
+    "patchcore": ItemCost(
+        seconds=0.0287, side=224, gflops=REFERENCE_GFLOPS, pretrained=True, pair_seconds=5.46e-4
+    ),
+    "embedding_knn": ItemCost(seconds=0.072, side=224, gflops=REFERENCE_GFLOPS, pretrained=True),
 }
 
 
