@@ -313,3 +313,15 @@ def test_train_auto_on_a_table_picks_what_the_measured_table_says(home, tmp_path
     assert "method auto: 40 rows × 3 columns, " in out and " → " in out
     record = RunStore(home).get(1)
     assert record.status == DONE and record.method in MEASURED["table"]["unlabeled"]
+
+
+def test_train_says_how_large_photos_go_into_the_backbone(home, tmp_path, capsys):
+    folder = tmp_path / "large"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        pixels = rng.integers(0, 256, (1000, 1000), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    argv = ["train", "--data", str(folder), "--method", "embedding_knn", "--set", "tiling=off"]
+    assert run(home, *argv) == 0
+    assert "input: 1,000 px images → resized to 224 px" in capsys.readouterr().out
