@@ -221,6 +221,9 @@ def _new_run(args: argparse.Namespace, svc: Service) -> int:
     if suggested:
         shown = " ".join(f"{k}={getattr(v, 'value', v)}" for k, v in sorted(suggested.items()))
         print(f"settings for this machine and data: {shown} (change with --set)")
+    plan = svc.input_plan(method, config, train)  # large photos: tiled or resized whole
+    if plan:
+        print(f"input: {plan}")
     cls = svc.method(method)
     labeled = labeled if cls.uses_labeled else None
     run_id = svc.create_run(method, config, train, test, labeled, memory_mb=args.memory_mb)

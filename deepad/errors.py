@@ -9,3 +9,7 @@ class DeepadError(Exception):
 
 class ModelFileError(DeepadError, ValueError):
     """A model or checkpoint file that cannot be used; the message names the file."""
+
+
+class ExportError(DeepadError, ValueError):
+    """The detector has no exportable image network (or this model cannot be exported)."""

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepad.errors import ExportError
 from deepad.models.inference import InferenceGraph
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 OPSET = 17
 # fp32 networks run with other kernels in ONNX Runtime: scores agree to this relative error
 PARITY_TOLERANCE = 1e-4
-
-
-class ExportError(ValueError):
-    """The detector has no exportable image network."""
 
 
 def _has_graph(cls: type) -> bool:

@@ -407,6 +407,31 @@ class Service:
             return None
         return TrainingEstimate(seconds, describe_estimate(seconds), seconds > WARN_SECONDS)
 
+    def input_plan(self, method: str, values: dict[str, Any], dataset_id: str) -> str | None:
+        """How the training set's images go into ``method`` with the form's ``values``, for
+        methods on a pretrained backbone that can tile: "1,600 px images → tiled into 8×8
+        tiles of 224 px", or "1,600 px images → resized to 224 px" where large images are
+        resized whole; None for other methods, images no larger than the input, or invalid
+        values (no torch: :func:`deepad.data.tiling.plan_from_settings`)."""
+        from deepad.data.tiling import plan_from_settings
+        from deepad.models.cost import PRETRAINED_SIDES
+
+        try:
+            settings = self.build_config(method, values)
+            data = self.data_summary(dataset_id)
+            if "tiling" not in settings or data.kind != DataKind.IMAGE or not data.side:
+                return None
+            plan = plan_from_settings(settings, data.side)
+        except (ServiceError, KeyError, ValueError, TypeError):
+            return None
+        if plan is not None:
+            return plan.describe()
+        low, high = PRETRAINED_SIDES
+        side = settings.get("image_size") or min(max(data.side, low), high)
+        if data.side <= side:
+            return None
+        return f"{data.side:,} px images → resized to {side} px"
+
     def recommend(
         self,
         train: str,

@@ -133,20 +133,34 @@ with st.container(border=True):
         "from the scores of normal training items held out of training (or leave-one-out "
         "scores); change it on the Inspect page."
     )
+try:  # large photos: tiled at the backbone's scale, or resized whole (small defects shrink)
+    plan = svc.input_plan(method_name, values, train_id)
+except Exception:  # a help only: without it the page still works
+    plan = None
+if plan:
+    st.caption(f"Input: {md(plan)}.")
 try:  # from a measured cost per item and this machine's speed; never torch in this process
     estimate = svc.training_estimate(method_name, values, train_id)
 except Exception:  # an estimate is a help: without one the page still works
     estimate = None
-if estimate is not None and estimate.long:
+trains = any(s.name == "patience" for s in specs)  # a training loop (else one pass)
+if estimate is not None and estimate.long and trains:
     st.warning(
         f"Training will take {estimate.text} on this machine, more than ten minutes. Fewer "
         "epochs or a smaller image size finish sooner."
     )
-elif estimate is not None:
+elif estimate is not None and estimate.long:
+    st.warning(
+        f"Fitting will take {estimate.text} on this machine, more than ten minutes. Fewer "
+        "training images, `tiling` off or a smaller `tile_max_side` finish sooner."
+    )
+elif estimate is not None and trains:
     st.caption(
         f"Expected training time on this machine: {estimate.text} at most (early stopping "
         "may end it sooner)."
     )
+elif estimate is not None:  # no training loop: one pass over the images (or their tiles)
+    st.caption(f"Expected fitting time on this machine: {estimate.text}.")
 confirmed = not data.anomalous or st.checkbox(
     "Train on this set although it holds labeled anomalies", key="train_confirm_anomalies"
 )

@@ -334,6 +334,8 @@ def test_runs_live_on_a_shared_artifact_root_given_by_flag(home, tmp_path, capsy
     out = capsys.readouterr().out
     assert f"folder {mount / str(run_id)}" in out and "last epochs: 1:" in out
     assert (mount / str(run_id) / "model").is_dir() and not (home / "runs" / str(run_id)).exists()
+
+
 def test_worker_carries_out_queued_runs_and_stops_when_idle(home, capsys, monkeypatch):
     monkeypatch.setenv("DEEPAD_RUNNER", "workers")
     store = RunStore(home)
@@ -348,3 +350,15 @@ def test_worker_carries_out_queued_runs_and_stops_when_idle(home, capsys, monkey
     big = store.create_run("tiny", {"epochs": 1, "device": "cpu"}, "x", memory_mb=10**9)
     assert run(home, "worker", "--until-idle", "--cpu-only", "--memory-mb", "1000") == 0
     assert store.get(big).status == "queued" and store.get(big).attempts == 0  # too big here
+
+
+def test_train_says_how_large_photos_go_into_the_backbone(home, tmp_path, capsys):
+    folder = tmp_path / "large"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        pixels = rng.integers(0, 256, (1000, 1000), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    argv = ["train", "--data", str(folder), "--method", "embedding_knn", "--set", "tiling=off"]
+    assert run(home, *argv) == 0
+    assert "input: 1,000 px images → resized to 224 px" in capsys.readouterr().out

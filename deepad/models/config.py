@@ -8,6 +8,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from deepad.config import param
+from deepad.data.tiling import (
+    AUTO_FACTOR,
+    BLENDS,
+    DEFAULT_TILE,
+    TILING_MODES,
+    TilePlan,
+    plan_tiles,
+)
 
 if TYPE_CHECKING:
     from deepad.data.summary import DataSummary
@@ -140,3 +148,46 @@ class PretrainedConfig(DetectorConfig):
     device: str = param(
         "auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or cuda:N.", advanced=True
     )
+    tiling: str = param(
+        "auto",
+        choices=TILING_MODES,
+        help="Cut large images into overlapping tiles at the backbone's scale instead of "
+        f"resizing them whole (auto: images at least {AUTO_FACTOR}× the tile size).",
+    )
+    tile_size: int | None = param(
+        None,
+        low=32,
+        high=1024,
+        help="Side of a tile in pixels (empty: the image size setting, else 224).",
+        advanced=True,
+    )
+    tile_overlap: int = param(
+        32, low=8, high=512, help="Pixels neighbouring tiles share (at least 8).", advanced=True
+    )
+    tile_max_side: int = param(
+        1536,
+        low=64,
+        high=8192,
+        help="Larger images are resized to this side before tiling (bounds time and memory).",
+        advanced=True,
+    )
+    tile_blend: str = param(
+        "mean",
+        choices=BLENDS,
+        help="Where tiles overlap, the map is their mean or their largest value.",
+        advanced=True,
+    )
+
+    def tile_plan(self, image_side: int | None) -> TilePlan | None:
+        """How images whose most common longer side is ``image_side`` are tiled with these
+        settings (:func:`deepad.data.tiling.plan_tiles`), or None where they are resized
+        whole."""
+        if not image_side:
+            return None
+        return plan_tiles(
+            int(image_side),
+            mode=self.tiling,
+            tile=self.tile_size or self.image_size or DEFAULT_TILE,
+            overlap=self.tile_overlap,
+            max_side=self.tile_max_side,
+        )

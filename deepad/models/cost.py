@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from deepad.data.summary import DataSummary
+from deepad.data.tiling import plan_from_settings
 from deepad.data.types import DataKind
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,15 @@ class ItemCost:
     fixed: float = 0.0
     width: float | None = None
     wide_seconds: float | None = None  # at width 1, where the width matters
+    # pretrained backbone: images are resized into ``PRETRAINED_SIDES`` (or cut into tiles)
+    pretrained: bool = False
+    # seconds per pair of fitted items at ``side`` (a memory bank searched by every patch)
+    pair_seconds: float = 0.0
+
+
+#: the sides a pretrained detector resizes images into when no image size is set
+#: (:func:`deepad.features.extract.input_side`)
+PRETRAINED_SIDES = (112, 224)
 
 
 # Measured by `deepad bench cpu-defaults --threads 1` (benchmarks/results/cpu-defaults.txt).
@@ -56,6 +66,14 @@ CPU_COSTS: dict[str, ItemCost] = {
     "ae": ItemCost(seconds=0.0084, side=96, gflops=REFERENCE_GFLOPS),
     "dsebm": ItemCost(seconds=0.0066, side=48, gflops=REFERENCE_GFLOPS),
     "deepsvdd": ItemCost(seconds=0.0121, side=48, gflops=REFERENCE_GFLOPS),
+    # Measured by `deepad bench tiling` (benchmarks/results/tiling.md and tiling-knn.md): fit
+    # CPU seconds of 12 photographs cut into 432 and into 300 tiles of 224 px, one thread.
+    # PatchCore's two fits give a cost per tile (backbone) and per pair of tiles (every
+    # training patch's leave-one-out search of a bank of 5 % of all patches).
+    "patchcore": ItemCost(
+        seconds=0.0287, side=224, gflops=REFERENCE_GFLOPS, pretrained=True, pair_seconds=5.46e-4
+    ),
+    "embedding_knn": ItemCost(seconds=0.072, side=224, gflops=REFERENCE_GFLOPS, pretrained=True),
 }
 
 
@@ -110,6 +128,17 @@ def estimate_fit_seconds(
     epochs = int(settings.get("epochs") or 1)
     share = float(settings.get("threshold_holdout") or 0.0)
     items = max(1, round(data.count * (1.0 - share)))
+    if cost.pretrained:
+        # no holdout (leave-one-out scores); every image, or each of its tiles, through the
+        # backbone once at the tile's or the input's side
+        items = data.count
+        side = settings.get("image_size") or min(
+            max(data.side, PRETRAINED_SIDES[0]), PRETRAINED_SIDES[1]
+        )
+        plan = plan_from_settings(settings, data.side)
+        if plan is not None:
+            items *= plan.grid.count
+            side = plan.tile
     per_item = cost.seconds
     if cost.width is not None and cost.wide_seconds is not None and "width" in settings:
         # the head's cost grows with its width squared; interpolate the two measured widths
@@ -119,7 +148,11 @@ def estimate_fit_seconds(
             cost.seconds * 0.5, cost.seconds + scale * (cost.wide_seconds - cost.seconds)
         )
     pixels = (float(side) / cost.side) ** 2
-    return (cost.fixed + items * epochs * per_item * pixels) * cost.gflops / max(speed, 1e-3)
+    # a memory bank's nearest-neighbour search: every patch against a bank that grows with the
+    # patches fitted, so it grows with the square of the images (or tiles) and of their pixels
+    pairs = (items * pixels) ** 2 * cost.pair_seconds
+    seconds = cost.fixed + items * epochs * per_item * pixels + pairs
+    return seconds * cost.gflops / max(speed, 1e-3)
 
 
 def describe_estimate(seconds: float) -> str:

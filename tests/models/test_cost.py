@@ -62,8 +62,8 @@ def test_measured_costs_are_the_committed_benchmark_s():
     measured = json.loads(results.read_text())
     assert cost.REFERENCE_GFLOPS == pytest.approx(measured["machine_gflops"], abs=0.05)
     rows = {r["method"]: r["s/item-epoch"] for r in measured["rows"]}
-    for method, item in cost.CPU_COSTS.items():
-        assert item.seconds == pytest.approx(rows[method], abs=5e-4), method
+    for method in ("fcdd", "ae", "dsebm", "deepsvdd"):
+        assert cost.CPU_COSTS[method].seconds == pytest.approx(rows[method], abs=5e-4), method
     assert cost.CPU_COSTS["fcdd"].wide_seconds == pytest.approx(
         rows["fcdd (published)"], abs=5e-4
     )

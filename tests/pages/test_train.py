@@ -1,5 +1,6 @@
 import time
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.components.state import LABELED, TEST, TRAIN
@@ -182,3 +183,46 @@ def test_auto_follows_the_kind_of_the_training_set(svc):
     assert choice.method in MEASURED["text"]["unlabeled"]
     assert at.selectbox(key="train_method").options[0].startswith("auto — ")
     assert any(f"{choice.reason}" in i.value for i in at.info)
+
+
+def _png(side: int, seed: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    image = np.random.default_rng(seed).integers(0, 256, (side, side), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_large_photos_are_shown_tiled_and_small_ones_not(svc, monkeypatch):
+    from deepad import hardware
+    from deepad.models import cost
+
+    monkeypatch.setattr(hardware, "device_type", lambda: "cpu")
+    monkeypatch.setattr(cost, "machine_speed", lambda home: 10.0)
+    measured = cost.ItemCost(seconds=0.05, side=224, gflops=10.0, pretrained=True)
+    monkeypatch.setitem(cost.CPU_COSTS, "patchcore", measured)
+    large = svc.ingest([(f"good/{i}.png", _png(1600, i)) for i in range(2)], "image").record
+    at = app("pages/train.py", **{TRAIN: large.id})
+    at.selectbox(key="train_method").set_value("patchcore").run()
+    no_errors(at)
+    captions = [c.value for c in at.caption]
+    line = "1,600 px images → resized to 1,536 px and tiled into 8×8 tiles of 224 px"
+    assert any(line in c for c in captions), captions
+    assert any("Expected fitting time on this machine" in c for c in captions), captions
+    # the estimate counts every tile: 8 × 8 per image
+    tiled = svc.training_estimate("patchcore", {}, large.id).seconds
+    whole = svc.training_estimate("patchcore", {"tiling": "off"}, large.id).seconds
+    assert tiled == pytest.approx(64 * whole)
+    # tiling off in the form: the page says the photos are resized whole
+    at.selectbox(key="cfg_patchcore_tiling").set_value("off").run()
+    no_errors(at)
+    assert any("1,600 px images → resized to 224 px" in c.value for c in at.caption)
+    small = svc.ingest([(f"good/{i}.png", _png(192, i)) for i in range(2)], "image").record
+    at = app("pages/train.py", **{TRAIN: small.id})
+    at.selectbox(key="train_method").set_value("patchcore").run()
+    no_errors(at)
+    assert not any("tiled into" in c.value or "resized to" in c.value for c in at.caption)

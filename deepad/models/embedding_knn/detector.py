@@ -13,9 +13,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepad.data.tiling import TilePlan
 from deepad.data.types import Dataset
 from deepad.features import extract_features, nearest_distances
-from deepad.features.detectors import stage_list, training_images
+from deepad.features.detectors import (
+    common_side,
+    images_per_chunk,
+    plan_from_meta,
+    plan_meta,
+    stage_list,
+    tiled,
+    training_images,
+)
 from deepad.models.base import Detector
 from deepad.models.embedding_knn.config import EmbeddingKNNConfig
 from deepad.models.registry import register
@@ -28,20 +37,32 @@ class EmbeddingKNN(Detector):
     """Mean distance to the k nearest normal images in pooled pretrained-feature space."""
 
     name = "embedding_knn"
+    tiles_: TilePlan | None = None  # how large images are cut into tiles (None: resized whole)
+    _train_owner: torch.Tensor | None = None  # image of each training embedding (this fit)
+
+    @property
+    def _per_image(self) -> int:
+        return self.tiles_.grid.count if self.tiles_ is not None else 1
+
+    def _image_max(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-tile values as per-image ones: each image's largest tile value."""
+        return values.view(-1, self._per_image).amax(dim=1)
 
     def _training_scores(self, train: Dataset) -> Scores:
         """Each normal training image's distance to its k nearest other training images
-        (its own embedding left out), so the threshold is set on scores like unseen ones'."""
+        (its own embedding left out), so the threshold is set on scores like unseen ones'.
+        Tiled, each tile is compared with the other images' tiles only."""
         n = len(self.embeddings_)
-        if n <= self.config.k:
+        owner = self._train_owner if self._train_owner is not None else torch.arange(n)
+        others = n - self._per_image
+        if others < self.config.k:
             return self._score(train)
-        rows = torch.arange(n)
         distance, _ = nearest_distances(
-            self.embeddings_, self.embeddings_, self.config.k, exclude=(rows, rows)
+            self.embeddings_, self.embeddings_, self.config.k, exclude=(owner, owner)
         )
         return Scores(
-            score=distance.mean(dim=1).double().numpy(),
-            components={"nearest": distance[:, 0].double().numpy()},
+            score=self._image_max(distance.mean(dim=1)).double().numpy(),
+            components={"nearest": self._image_max(distance[:, 0]).double().numpy()},
         )
 
     def _fit(
@@ -58,9 +79,33 @@ class EmbeddingKNN(Detector):
         train, self.image_size_ = training_images(
             train, cfg, stage_list(cfg.stages), title=self.title, maps=False
         )
+        self.tiles_ = cfg.tile_plan(common_side(train))
+        if self.tiles_ is not None:
+            self.image_size_ = self.tiles_.tile  # each tile goes through at its own size
         self.embeddings_ = self._embed(train, context)
+        self._train_owner = torch.arange(len(train)).repeat_interleave(self._per_image)
 
     def _embed(self, data: Dataset, context: RunContext | None = None) -> torch.Tensor:
+        """One embedding per image, or per tile (image after image) when tiled."""
+        if self.tiles_ is None:
+            return self._embed_images(data, context.stage if context is not None else None)
+        step = images_per_chunk(self.tiles_, 1024)
+        parts = []
+        for first in range(0, len(data), step):
+            part = tiled(data.subset(np.arange(first, min(first + step, len(data)))), self.tiles_)
+            report = None
+            if context is not None:
+
+                def report(what: str, done: int, total: int, first: int = first) -> None:
+                    per = self._per_image
+                    context.stage(what, first * per + done, len(data) * per)
+
+            parts.append(self._embed_images(part, report))
+        if not parts:
+            return self._embed_images(data, None)
+        return torch.cat(parts)
+
+    def _embed_images(self, data: Dataset, report: Any) -> torch.Tensor:
         cfg: EmbeddingKNNConfig = self.config  # type: ignore[assignment]
         features = extract_features(
             data,
@@ -69,7 +114,7 @@ class EmbeddingKNN(Detector):
             pooled=True,
             device=cfg.device,
             batch_size=cfg.batch_size,
-            report=context.stage if context is not None else None,
+            report=report,
         )
         embeddings = torch.cat([features[s] for s in stage_list(cfg.stages)], dim=1)
         if cfg.normalise:
@@ -83,12 +128,13 @@ class EmbeddingKNN(Detector):
         k = min(self.config.k, len(self.embeddings_))
         distance, _ = nearest_distances(self._embed(data), self.embeddings_, k)
         return Scores(
-            score=distance.mean(dim=1).double().numpy(),
-            components={"nearest": distance[:, 0].double().numpy()},
+            score=self._image_max(distance.mean(dim=1)).double().numpy(),
+            components={"nearest": self._image_max(distance[:, 0]).double().numpy()},
         )
 
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return {"embeddings": self.embeddings_}, {"image_size": self.image_size_}
+        meta = {"image_size": self.image_size_, "tiles": plan_meta(self.tiles_)}
+        return {"embeddings": self.embeddings_}, meta
 
     def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         embeddings = np.asarray(tensors["embeddings"])
@@ -96,3 +142,5 @@ class EmbeddingKNN(Detector):
             raise ValueError(f"the memory bank must hold at least one vector ({embeddings.shape})")
         self.embeddings_ = torch.as_tensor(embeddings, dtype=torch.float32)
         self.image_size_ = int(meta["image_size"])
+        self.tiles_ = plan_from_meta(meta.get("tiles"))
+        self._train_owner = None

@@ -14,15 +14,25 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepad.data.tiling import TilePlan
 from deepad.data.types import Dataset
 from deepad.device import select_device
+from deepad.errors import ExportError
 from deepad.features import (
     StageGeometry,
     content_hash,
     extract_features,
     pretrained_backbone,
 )
-from deepad.features.detectors import stage_list, training_images
+from deepad.features.detectors import (
+    common_side,
+    images_per_chunk,
+    plan_from_meta,
+    plan_meta,
+    stage_list,
+    tiled,
+    training_images,
+)
 from deepad.models.base import Detector
 from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
 from deepad.models.patchcore.config import MAX_PATCH, SMOOTHED_MAP, PatchCoreConfig
@@ -50,6 +60,7 @@ class PatchCore(Detector):
 
     name = "patchcore"
     _last_inference: tuple[str, PatchCoreResult] | None = None
+    tiles_: TilePlan | None = None  # how large images are cut into tiles (None: resized whole)
 
     def _fit(
         self,
@@ -65,12 +76,18 @@ class PatchCore(Detector):
         train, self.image_size_ = training_images(
             train, cfg, stage_list(cfg.stages), title=self.title, maps=True
         )
+        self.tiles_ = cfg.tile_plan(common_side(train))
+        if self.tiles_ is not None:
+            self.image_size_ = self.tiles_.tile  # each tile goes through at its own size
         chunks = list(self._embeddings(train, context))
         grid = chunks[0][1]
         h, w = chunks[0][0].shape[-2:]
         patches = torch.cat([e.permute(0, 2, 3, 1).reshape(-1, e.shape[1]) for e, _ in chunks])
         del chunks
-        owner = torch.arange(len(train)).repeat_interleave(h * w)  # image of each patch
+        per_image = self.tiles_.grid.count if self.tiles_ is not None else 1
+        # image of each tile (of each image without tiling) and of each patch
+        tile_owner = torch.arange(len(train)).repeat_interleave(per_image)
+        owner = tile_owner.repeat_interleave(h * w)
         sampler = KCenterGreedy(
             share=cfg.coreset_share,
             projection_dim=cfg.projection_dim,
@@ -91,19 +108,25 @@ class PatchCore(Detector):
         self.grid_ = grid
         self._last_inference = None
         context.stage("scoring the training images", 0, 1)
-        self._loo_scores = self._leave_one_image_out(patches, owner[chosen], len(train), h, w)
+        self._loo_scores = self._leave_one_image_out(patches, owner[chosen], tile_owner, h, w)
         context.stage("scoring the training images", 1, 1)
         log.info(
-            "PatchCore bank: %d of %d patches (%d dims) from %d images at %d px",
+            "PatchCore bank: %d of %d patches (%d dims) from %d images at %d px%s",
             len(chosen),
             len(patches),
             patches.shape[1],
             len(train),
             self.image_size_,
+            f" ({self.tiles_.describe()})" if self.tiles_ is not None else "",
         )
 
     def _leave_one_image_out(
-        self, patches: torch.Tensor, bank_owner: torch.Tensor, n: int, h: int, w: int
+        self,
+        patches: torch.Tensor,
+        bank_owner: torch.Tensor,
+        tile_owner: torch.Tensor,
+        h: int,
+        w: int,
     ) -> Scores:
         """Each training image scored against the bank without its own patches.
 
@@ -112,18 +135,46 @@ class PatchCore(Detector):
         unseen normal image gets and a threshold at a quantile of such scores flags most
         normal test images. Without its own entries the bank is what it is for an unseen
         image of the same kind. With one training image there are no others to score
-        against, and it is scored against the whole bank."""
+        against, and it is scored against the whole bank. Tiled, ``tile_owner`` names each
+        tile's image, and a tile is scored without any tile of its own image."""
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        n = len(tile_owner)
         embeddings = patches.view(n, h, w, -1).permute(0, 3, 1, 2)
-        images = torch.arange(n)
+        several = bool(tile_owner.numel()) and int(tile_owner.max()) > 0
         parts = []
         with torch.inference_mode():
             for first in range(0, n, cfg.batch_size):
                 rows = slice(first, first + cfg.batch_size)
-                exclude = (images[rows], bank_owner) if n > 1 else None
+                exclude = (tile_owner[rows], bank_owner) if several else None
                 parts.append(self.model_(embeddings[rows], exclude))
         result = PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
-        return self._image_scores(result)
+        return self._image_scores(self._stitched(result))
+
+    def _stitched(self, result: PatchCoreResult) -> PatchCoreResult:
+        """Tiles' results as their images': the image score (and largest patch) is the
+        largest of its tiles', the patch grid is the tiles' grids put back in place
+        (overlaps blended by ``tile_blend``). Untiled results pass as they are."""
+        plan = self.tiles_
+        if plan is None:
+            return result
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        per = plan.grid.count
+        cells = result.anomaly_map.shape[-1]
+        if len(result.pred_score) == 0:
+            side = plan.canvas * cells // plan.tile
+            empty = torch.zeros(0)
+            return PatchCoreResult(empty, torch.zeros(0, side, side), empty)
+        grid = plan.grid.scaled(plan.tile // cells)
+        return PatchCoreResult(
+            result.pred_score.view(-1, per).amax(dim=1),
+            grid.untile(result.anomaly_map, cfg.tile_blend),
+            result.max_patch.view(-1, per).amax(dim=1),
+        )
+
+    @property
+    def _map_side(self) -> int:
+        """Side of the full maps: the tiling's canvas, else the model's input."""
+        return self.tiles_.canvas if self.tiles_ is not None else self.image_size_
 
     def _training_scores(self, train: Dataset) -> Scores:
         scores = self._loo_scores
@@ -139,13 +190,18 @@ class PatchCore(Detector):
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         stages = stage_list(cfg.stages)
         geometry = pretrained_backbone().geometry(self.image_size_)
-        for first in range(0, len(data), IMAGES_PER_CHUNK):
-            part = data.subset(np.arange(first, min(first + IMAGES_PER_CHUNK, len(data))))
+        plan = self.tiles_
+        step = images_per_chunk(plan, IMAGES_PER_CHUNK)
+        per = plan.grid.count if plan is not None else 1
+        for first in range(0, len(data), step):
+            part = data.subset(np.arange(first, min(first + step, len(data))))
+            if plan is not None:
+                part = tiled(part, plan)
             report = None
             if context is not None:
 
                 def report(what: str, done: int, total: int, first: int = first) -> None:
-                    context.stage(what, first + done, len(data))
+                    context.stage(what, first * per + done, len(data) * per)
 
             features = extract_features(
                 part,
@@ -170,7 +226,7 @@ class PatchCore(Detector):
 
         The last result is kept by the items' content hash: scoring and then explaining the
         same items (what a run does) searches the bank once."""
-        key = content_hash(data, self.image_size_)
+        key = content_hash(data, self.image_size_, plan_meta(self.tiles_))
         if self._last_inference is not None and self._last_inference[0] == key:
             return self._last_inference[1]
         result = self._infer(data, context)
@@ -184,11 +240,14 @@ class PatchCore(Detector):
         parts = []
         with torch.inference_mode():
             for embeddings, _ in self._embeddings(data, context):
+                tiles = []
                 for first in range(0, len(embeddings), cfg.batch_size):
                     part = model(embeddings[first : first + cfg.batch_size].to(device))
-                    parts.append(PatchCoreResult(*(t.float().cpu() for t in part)))
+                    tiles.append(PatchCoreResult(*(t.float().cpu() for t in part)))
+                chunk = PatchCoreResult(*(torch.cat(t) for t in zip(*tiles, strict=True)))
+                parts.append(self._stitched(chunk))  # whole images in every chunk
         if not parts:
-            side = self.grid_.cells(self.image_size_)
+            side = self.grid_.cells(self._map_side)
             empty = torch.zeros(0)
             return PatchCoreResult(empty, torch.zeros(0, side, side), empty)
         return PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
@@ -208,7 +267,7 @@ class PatchCore(Detector):
         if cfg.image_score == SMOOTHED_MAP:
             factor = result.pred_score / result.max_patch.clamp_min(1e-12)
             peak = smoothed_peak(
-                result.anomaly_map, self.grid_, self.image_size_, cfg.sigma, cfg.upsample
+                result.anomaly_map, self.grid_, self._map_side, cfg.sigma, cfg.upsample
             )
             score = peak * factor if cfg.reweight else peak
         return Scores(
@@ -220,16 +279,22 @@ class PatchCore(Detector):
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         low = self.infer(data).anomaly_map
         generator = AnomalyMapGenerator(sigma=cfg.sigma, upsample=cfg.upsample)
-        full = generator(low, self.grid_, self.image_size_)
+        full = generator(low, self.grid_, self._map_side)
         return ImageMaps(maps=full.numpy().astype(np.float32), low_res=low.numpy())
 
     def inference_graph(self) -> PatchCoreInference:
         self._check_fitted()
+        if self.tiles_ is not None:
+            raise ExportError(
+                f"this PatchCore model scores tiles of large images ({self.tiles_.describe()}); "
+                "the exported model would score one tile, not an image: refit with tiling off "
+                "to export it"
+            )
         return PatchCoreInference(self).cpu().eval()
 
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
-        return tensors, {"image_size": self.image_size_}
+        return tensors, {"image_size": self.image_size_, "tiles": plan_meta(self.tiles_)}
 
     def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
@@ -243,6 +308,7 @@ class PatchCore(Detector):
         model.load_state_dict({"memory_bank": bank})
         self.model_ = model.eval()
         self.image_size_ = int(meta["image_size"])
+        self.tiles_ = plan_from_meta(meta.get("tiles"))
         geometry = pretrained_backbone().geometry(self.image_size_)
         self.grid_ = patch_grid(geometry, stage_list(cfg.stages), cfg.pool)
         self._last_inference = None
