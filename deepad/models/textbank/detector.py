@@ -3,8 +3,8 @@
 - :class:`TextKNN`: the bank holds one unit vector per normal document (MiniLM's sentence
   embedding, the mean of its word-piece states); a document's score is its mean cosine
   distance to its ``k`` nearest normal documents, plus ``word_weight`` times the same
-  distance on the mean of its kept words' states, both standardised by their leave-one-out
-  training scores.
+  distance on the mean of its kept words' states and ``tfidf_weight`` times the same on its
+  kept words' tf-idf vector, each standardised by its leave-one-out training scores.
 - :class:`TokenBank`: the bank holds the contextual states of the normal documents' kept
   words (MiniLM's last hidden states, each word the mean of its word-pieces), cut down by a
   greedy k-centre coreset (PatchCore's recipe, on words instead of image patches). Each word
@@ -113,9 +113,9 @@ CHANNELS = ("document", "words", "tfidf")  # the order of ``scales_``'s (mean, s
 class TextKNN(MemoryBankDetector):
     """k-nearest-neighbour distance on MiniLM document embeddings: score = mean cosine
     distance to the k most similar normal documents, plus (word_weight) the same on each
-    document's mean kept-word state, plus (tfidf_weight) the same on its kept words' tf-idf
-    vector. No training; strong when the normal documents cover their topic well, and fast
-    to refit.
+    document's mean kept-word state and (tfidf_weight) on its tf-idf vector of kept words.
+    No training; strong when the normal documents cover their topic well, and fast to
+    refit.
 
     Each channel with a weight > 0 keeps its own bank; the score is the document distance
     plus the weighted other distances, each standardised by the mean and spread of its
