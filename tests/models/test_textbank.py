@@ -219,3 +219,20 @@ def test_tfidf_channel_alone_flags_documents_of_unseen_words():
     np.testing.assert_allclose(sparse_knn_distance(bank, bank, 3, leave_out_own=True), 0, atol=1e-9)
     assert (sparse_knn_distance(bank, bank, 4, leave_out_own=True) > 0.01).all()
     np.testing.assert_allclose(sparse_knn_distance(bank, bank, 4), 0, atol=1e-9)
+
+
+def test_a_model_saved_before_the_tfidf_channel_restores_and_scores_the_same(vectors):
+    """Saved state of the two-channel text_knn (four scales, no tf-idf tensors) loads as a
+    model without the tf-idf channel and scores as before."""
+    train, test = finance_docs(20), finance_docs(3, seed=4) + sports_docs(3)
+    det = TextKNN(**_file(vectors, k=3, word_weight=0.5, tfidf_weight=0)).fit(train)
+    tensors, meta = det._state()
+    assert not meta and "tfidf_idf" not in tensors
+    tensors["scales"] = tensors["scales"][:4]  # what the two-channel model saved
+    old = TextKNN(**_file(vectors, k=3, word_weight=0.5, tfidf_weight=0))
+    old._restore(tensors, {})
+    assert old.tfidf_bank_ is None
+    from deepad.text.embeddings import embed_documents
+
+    emb = embed_documents(test, source="file", embedding_file=vectors)
+    np.testing.assert_array_equal(old.score_embeddings(emb).score, det.score_embeddings(emb).score)
