@@ -10,7 +10,7 @@ pooled states from one forward pass, cached on disk) and every detector reads th
   length, as sentence-transformers gives them), so its own preprocessing (StandardScaler
   fitted on the training documents) and its detectors' defaults run unchanged;
 - ``deepad text_knn``: the default ``text_knn`` on the same embeddings;
-- ``text_knn (old)``: the previous default (mean cosine distance to the 5 nearest, last layer).
+- ``text_knn (old)``: the previous default (document k-NN + 0.3 x kept-word k-NN, no tf-idf).
 
 ``--set data=20ng|reuters|both`` (default both), ``--set train_per_class=N`` (default 300) and
 ``--set test_size=M`` (default 1500) subsample with the run's seed; ``--set cache=DIR`` keeps
@@ -111,7 +111,8 @@ def knn_config(options: BenchOptions) -> TextKNNConfig:
     return with_overrides(TextKNNConfig(), overrides)
 
 
-OLD_DEFAULTS = {"word_weight": "0"}  # text_knn before the word channel: document k-NN only
+# text_knn before the tf-idf channel: document k-NN + 0.3 x kept-word k-NN
+OLD_DEFAULTS = {"word_weight": "0.3", "tfidf_weight": "0"}
 
 
 def embedding_od(detector: str, seed: int, table: dict[str, np.ndarray]):
@@ -161,7 +162,30 @@ def _class_rows(split: Split, options: BenchOptions, configs: dict[str, TextKNNC
 PEERS = ("KNN", "LUNAR")
 HELDOUT_K = (1, 3, 5, 10)
 HELDOUT_POOLS = {"layer 5 mean": "mean5", "layer 3 mean": "mean3", "[CLS]": "cls", "max": "max"}
-HELDOUT_WORD_WEIGHTS = (0.3, 0.5, 1.0)
+# (word_weight, tfidf_weight) pairs of the held-out table; the default is the best mean
+HELDOUT_WEIGHTS = (
+    (0.3, 0.0),
+    (0.5, 0.0),
+    (1.0, 0.0),
+    (0.0, 0.3),
+    (0.0, 0.5),
+    (0.0, 1.0),
+    (0.3, 0.3),
+    (0.3, 0.5),
+    (0.5, 0.3),
+    (0.5, 0.5),
+    (1.0, 0.3),
+    (1.0, 1.0),
+)
+
+
+def _variant(word_weight: float, tfidf_weight: float) -> str:
+    parts = ["document"]
+    if word_weight:
+        parts.append(f"{word_weight} words")
+    if tfidf_weight:
+        parts.append(f"{tfidf_weight} tf-idf")
+    return " + ".join(parts)
 
 
 def heldout_rows(split: Split, options: BenchOptions) -> list[dict[str, Any]]:
@@ -188,10 +212,13 @@ def heldout_rows(split: Split, options: BenchOptions) -> list[dict[str, Any]]:
         row["kept-word mean"] = _auroc(
             labels, knn_distance(unit_rows(val.mean()), unit_rows(fit.mean()), 5)
         )
-        for weight in HELDOUT_WORD_WEIGHTS:
-            config = TextKNNConfig(k=5, word_weight=weight)
+        config = TextKNNConfig(k=5, word_weight=0, tfidf_weight=1)
+        tfidf = TextKNN(config=config).fit_embeddings(fit).score_embeddings(val)
+        row["kept-word tf-idf"] = _auroc(labels, tfidf.components["tfidf"])
+        for word_weight, tfidf_weight in HELDOUT_WEIGHTS:
+            config = TextKNNConfig(k=5, word_weight=word_weight, tfidf_weight=tfidf_weight)
             scores = TextKNN(config=config).fit_embeddings(fit).score_embeddings(val).score
-            row[f"document + {weight} words"] = _auroc(labels, scores)
+            row[_variant(word_weight, tfidf_weight)] = _auroc(labels, scores)
         if options.peers:
             table = {f"fit:{i}": v for i, v in enumerate(bank)}
             table |= {f"val:{i}": v for i, v in enumerate(queries)}

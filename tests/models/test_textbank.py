@@ -129,7 +129,7 @@ def test_word_channel_adds_standardised_word_distance_by_hand(vectors, tmp_path)
     from deepad.text.embeddings import embed_documents
 
     train, test = finance_docs(30), finance_docs(5, seed=9) + sports_docs(5)
-    det = TextKNN(**_file(vectors, k=3, word_weight=0.5)).fit(train)
+    det = TextKNN(**_file(vectors, k=3, word_weight=0.5, tfidf_weight=0)).fit(train)
     emb_train = embed_documents(train, source="file", embedding_file=vectors)
     emb_test = embed_documents(test, source="file", embedding_file=vectors)
 
@@ -157,3 +157,82 @@ def test_word_channel_adds_standardised_word_distance_by_hand(vectors, tmp_path)
     np.testing.assert_array_equal(
         Detector.load(tmp_path / "m").decision_function(test), scores.score
     )
+
+
+def test_tfidf_channel_matches_scikit_learn_tfidf_by_hand(vectors, tmp_path):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from deepad.text.embeddings import embed_documents
+
+    train, test = finance_docs(30), finance_docs(5, seed=9) + sports_docs(5)
+    det = TextKNN(**_file(vectors, k=3, word_weight=0, tfidf_weight=0.7)).fit(train)
+    emb_train = embed_documents(train, source="file", embedding_file=vectors)
+    emb_test = embed_documents(test, source="file", embedding_file=vectors)
+    # The same kept words, counted by scikit-learn: sublinear tf, smoothed idf, unit rows.
+    tfidf = TfidfVectorizer(analyzer=lambda words: words, sublinear_tf=True)
+    bank = tfidf.fit_transform(emb_train.tokens).toarray()
+    queries = tfidf.transform(emb_test.tokens).toarray()
+
+    def knn(q, b, leave_out):
+        d = 1 - q @ b.T
+        if leave_out:
+            np.fill_diagonal(d, np.inf)
+        return np.sort(d, 1)[:, :3].mean(1)
+
+    def doc_knn(q, b, leave_out):
+        return knn(unit_rows(q).astype(np.float64), unit_rows(b).astype(np.float64), leave_out)
+
+    doc_train = doc_knn(emb_train.pooled, emb_train.pooled, True)
+    tfidf_train = knn(bank, bank, True)
+    expected = (doc_knn(emb_test.pooled, emb_train.pooled, False) - doc_train.mean()) / (
+        doc_train.std()
+    ) + 0.7 * (knn(queries, bank, False) - tfidf_train.mean()) / tfidf_train.std()
+    scores = det.score(test)
+    np.testing.assert_allclose(scores.components["tfidf"], knn(queries, bank, False), atol=1e-6)
+    np.testing.assert_allclose(scores.score, expected, atol=1e-4)
+    np.testing.assert_allclose(
+        det.decision_scores_,
+        (doc_train - doc_train.mean()) / doc_train.std()
+        + 0.7 * (tfidf_train - tfidf_train.mean()) / tfidf_train.std(),
+        atol=1e-4,
+    )
+    assert metrics.auroc(np.r_[np.zeros(5), np.ones(5)], scores.score) > 0.95
+    det.save(tmp_path / "m")
+    np.testing.assert_array_equal(
+        Detector.load(tmp_path / "m").decision_function(test), scores.score
+    )
+
+
+def test_tfidf_channel_alone_flags_documents_of_unseen_words():
+    from deepad.models.textbank.bank import sparse_knn_distance, tfidf_rows, tfidf_vocabulary
+
+    normal = [["rates", "bank", "loan"], ["bank", "loan", "profit"], ["rates", "profit"]] * 4
+    words, idf = tfidf_vocabulary(normal)
+    assert words == ["bank", "loan", "profit", "rates"]
+    bank = tfidf_rows(normal, words, idf)
+    np.testing.assert_allclose(np.asarray((bank.multiply(bank)).sum(axis=1)).ravel(), 1.0)
+    queries = tfidf_rows([["bank", "loan", "rates"], ["hockey", "goal"], []], words, idf)
+    distance = sparse_knn_distance(queries, bank, 2)
+    assert distance[1] == pytest.approx(1.0) and distance[2] == pytest.approx(1.0)
+    assert distance[0] < 0.2
+    # Leave-one-out: each of the 12 rows has 3 identical copies besides itself.
+    np.testing.assert_allclose(sparse_knn_distance(bank, bank, 3, leave_out_own=True), 0, atol=1e-9)
+    assert (sparse_knn_distance(bank, bank, 4, leave_out_own=True) > 0.01).all()
+    np.testing.assert_allclose(sparse_knn_distance(bank, bank, 4), 0, atol=1e-9)
+
+
+def test_a_model_saved_before_the_tfidf_channel_restores_and_scores_the_same(vectors):
+    """Saved state of the two-channel text_knn (four scales, no tf-idf tensors) loads as a
+    model without the tf-idf channel and scores as before."""
+    train, test = finance_docs(20), finance_docs(3, seed=4) + sports_docs(3)
+    det = TextKNN(**_file(vectors, k=3, word_weight=0.5, tfidf_weight=0)).fit(train)
+    tensors, meta = det._state()
+    assert not meta and "tfidf_idf" not in tensors
+    tensors["scales"] = tensors["scales"][:4]  # what the two-channel model saved
+    old = TextKNN(**_file(vectors, k=3, word_weight=0.5, tfidf_weight=0))
+    old._restore(tensors, {})
+    assert old.tfidf_bank_ is None
+    from deepad.text.embeddings import embed_documents
+
+    emb = embed_documents(test, source="file", embedding_file=vectors)
+    np.testing.assert_array_equal(old.score_embeddings(emb).score, det.score_embeddings(emb).score)

@@ -7,10 +7,13 @@ matrix larger than one chunk is ever held and nothing needs ``cdist``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from scipy import sparse
 
 CHUNK = 2048  # query rows per matrix product
 
@@ -99,3 +102,63 @@ class KCenterGreedy:
                 if i < self.size:
                     chosen[i] = int(torch.argmax(nearest))
         return chosen
+
+
+# ---------------------------------------------------------------------- tf-idf
+def tfidf_vocabulary(tokens: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
+    """The words of a corpus (sorted) and their smoothed idf ``log((1 + n) / (1 + df)) + 1``."""
+    df = Counter(w for doc in tokens for w in set(doc))
+    words = sorted(df)
+    n = len(tokens)
+    idf = np.array([math.log((1 + n) / (1 + df[w])) + 1.0 for w in words], dtype=np.float64)
+    return words, idf
+
+
+def tfidf_rows(
+    tokens: Sequence[Sequence[str]], words: Sequence[str], idf: np.ndarray
+) -> sparse.csr_matrix:
+    """Unit-length sublinear tf-idf rows ``(1 + log tf) · idf`` of documents, over ``words``
+    (words outside it are left out; a document with none of them is a zero row)."""
+    index = {w: i for i, w in enumerate(words)}
+    indptr, indices, data = [0], [], []
+    for doc in tokens:
+        counts = Counter(index[w] for w in doc if w in index)
+        columns = np.fromiter(counts, dtype=np.int64, count=len(counts))
+        values = np.array([1.0 + math.log(c) for c in counts.values()]) * idf[columns]
+        norm = float(np.linalg.norm(values)) if len(values) else 0.0
+        order = np.argsort(columns)
+        indices.append(columns[order])
+        data.append(values[order] / max(norm, 1e-12))
+        indptr.append(indptr[-1] + len(columns))
+    return sparse.csr_matrix(
+        (
+            np.concatenate(data) if data else np.zeros(0),
+            np.concatenate(indices) if indices else np.zeros(0, np.int64),
+            np.array(indptr, dtype=np.int64),
+        ),
+        shape=(len(tokens), len(words)),
+    )
+
+
+def sparse_knn_distance(
+    queries: sparse.csr_matrix,
+    bank: sparse.csr_matrix,
+    k: int,
+    *,
+    leave_out_own: bool = False,
+    chunk: int = 512,
+) -> np.ndarray:
+    """Mean cosine distance of each unit (sparse) query row to its ``k`` nearest unit bank
+    rows; with ``leave_out_own`` (the queries are the bank), a row is never its own
+    neighbour."""
+    k = min(k, bank.shape[0] - (1 if leave_out_own else 0))
+    out = np.empty(queries.shape[0], dtype=np.float64)
+    bank_t = bank.T.tocsc()
+    for start in range(0, queries.shape[0], chunk):
+        similarity = (queries[start : start + chunk] @ bank_t).toarray()
+        if leave_out_own:
+            rows = np.arange(similarity.shape[0])
+            similarity[rows, start + rows] = -np.inf
+        best = -np.partition(-similarity, k - 1, axis=1)[:, :k]
+        out[start : start + similarity.shape[0]] = np.clip(1.0 - best, 0.0, None).mean(axis=1)
+    return out

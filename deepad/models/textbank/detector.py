@@ -3,8 +3,8 @@
 - :class:`TextKNN`: the bank holds one unit vector per normal document (MiniLM's sentence
   embedding, the mean of its word-piece states); a document's score is its mean cosine
   distance to its ``k`` nearest normal documents, plus ``word_weight`` times the same
-  distance on the mean of its kept words' states, both standardised by their leave-one-out
-  training scores.
+  distance on the mean of its kept words' states and ``tfidf_weight`` times the same on its
+  kept words' tf-idf vector, each standardised by its leave-one-out training scores.
 - :class:`TokenBank`: the bank holds the contextual states of the normal documents' kept
   words (MiniLM's last hidden states, each word the mean of its word-pieces), cut down by a
   greedy k-centre coreset (PatchCore's recipe, on words instead of image patches). Each word
@@ -30,7 +30,14 @@ from deepad.config import validate
 from deepad.data.types import DataKind, Dataset
 from deepad.models.cvdd.embedded import EmbeddingDetector
 from deepad.models.registry import register
-from deepad.models.textbank.bank import KCenterGreedy, nearest_distances, unit_rows
+from deepad.models.textbank.bank import (
+    KCenterGreedy,
+    nearest_distances,
+    sparse_knn_distance,
+    tfidf_rows,
+    tfidf_vocabulary,
+    unit_rows,
+)
 from deepad.models.threshold import ThresholdSource, source_record
 from deepad.results import Scores, TokenWeights
 from deepad.text.embeddings import DocumentEmbeddings
@@ -99,63 +106,125 @@ class MemoryBankDetector(EmbeddingDetector):
 
 
 # ---------------------------------------------------------------------- documents
+CHANNELS = ("document", "words", "tfidf")  # the order of ``scales_``'s (mean, spread) pairs
+
+
 @register
 class TextKNN(MemoryBankDetector):
     """k-nearest-neighbour distance on MiniLM document embeddings: score = mean cosine
     distance to the k most similar normal documents, plus (word_weight) the same on each
-    document's mean kept-word state. No training; strong when the normal documents cover
-    their topic well, and fast to refit.
+    document's mean kept-word state and (tfidf_weight) on its tf-idf vector of kept words.
+    No training; strong when the normal documents cover their topic well, and fast to
+    refit.
 
-    With ``word_weight`` > 0 a second bank holds each normal document's mean kept-word
-    state; the score is then the document distance plus ``word_weight`` times the word
-    distance, each standardised by the mean and spread of its leave-one-out training
-    scores (so the two are in the same units)."""
+    Each channel with a weight > 0 keeps its own bank; the score is the document distance
+    plus the weighted other distances, each standardised by the mean and spread of its
+    leave-one-out training scores (so they are in the same units). The tf-idf vocabulary and
+    idf come from the normal training documents; words never seen there are left out of a
+    document's tf-idf vector (one with no known word is as far as can be)."""
 
     name = "text_knn"
 
     def _fit_embeddings(self, emb: DocumentEmbeddings, context: RunContext) -> np.ndarray:
+        cfg = self.config
         self.bank_ = unit_rows(emb.pooled)
-        self.word_bank_ = unit_rows(emb.mean()) if self.config.word_weight > 0 else None
-        self.scales_ = np.array([0.0, 1.0, 0.0, 1.0])  # mean, spread: document, words
+        self.word_bank_ = unit_rows(emb.mean()) if cfg.word_weight > 0 else None
+        self.tfidf_words_: list[str] = []
+        self.tfidf_idf_ = np.zeros(0)
+        self.tfidf_bank_ = None
+        if cfg.tfidf_weight > 0:
+            self.tfidf_words_, self.tfidf_idf_ = tfidf_vocabulary(emb.tokens)
+            self.tfidf_bank_ = tfidf_rows(emb.tokens, self.tfidf_words_, self.tfidf_idf_)
+        self.scales_ = np.tile([0.0, 1.0], len(CHANNELS))  # mean, spread of each channel
         if len(self.bank_) < 2:
             return np.zeros(len(self.bank_))
         own = np.arange(len(self.bank_))
-        k = min(self.config.k, len(self.bank_) - 1)  # the others of a small training set
-        document = knn_distance(self.bank_, self.bank_, k, own)
-        if self.word_bank_ is None:
-            return document
-        words = knn_distance(self.word_bank_, self.word_bank_, k, own)
-        self.scales_ = np.array([document.mean(), _spread(document), words.mean(), _spread(words)])
-        return self._combined(document, words)
+        k = min(cfg.k, len(self.bank_) - 1)  # the others of a small training set
+        distances = {"document": knn_distance(self.bank_, self.bank_, k, own)}
+        if self.word_bank_ is not None:
+            distances["words"] = knn_distance(self.word_bank_, self.word_bank_, k, own)
+        if self.tfidf_bank_ is not None:
+            distances["tfidf"] = sparse_knn_distance(
+                self.tfidf_bank_, self.tfidf_bank_, k, leave_out_own=True
+            )
+        if len(distances) == 1:
+            return distances["document"]
+        for i, name in enumerate(CHANNELS):
+            if name in distances:
+                self.scales_[2 * i : 2 * i + 2] = distances[name].mean(), _spread(distances[name])
+        return self._combined(distances)
 
-    def _combined(self, document: np.ndarray, words: np.ndarray) -> np.ndarray:
-        mean_d, spread_d, mean_w, spread_w = self.scales_
-        return (document - mean_d) / spread_d + self.config.word_weight * (
-            words - mean_w
-        ) / spread_w
+    def _weights(self) -> dict[str, float]:
+        return {
+            "document": 1.0,
+            "words": self.config.word_weight,
+            "tfidf": self.config.tfidf_weight,
+        }
+
+    def _combined(self, distances: dict[str, np.ndarray]) -> np.ndarray:
+        weights = self._weights()
+        total = np.zeros(len(distances["document"]))
+        for i, name in enumerate(CHANNELS):
+            if name in distances:
+                mean, spread = self.scales_[2 * i : 2 * i + 2]
+                total += weights[name] * (distances[name] - mean) / spread
+        return total
 
     def score_embeddings(self, emb: DocumentEmbeddings) -> Scores:
         self._check_dim(emb)
-        distances = nearest_distances(unit_rows(emb.pooled), self.bank_, self.config.k)
-        document = distances.mean(axis=1).astype(np.float64)
-        components = {"nearest": distances[:, 0].astype(np.float64), "document": document}
-        if self.word_bank_ is None:
+        nearest = nearest_distances(unit_rows(emb.pooled), self.bank_, self.config.k)
+        document = nearest.mean(axis=1).astype(np.float64)
+        distances = {"document": document}
+        if self.word_bank_ is not None:
+            distances["words"] = knn_distance(unit_rows(emb.mean()), self.word_bank_, self.config.k)
+        if self.tfidf_bank_ is not None:
+            queries = tfidf_rows(emb.tokens, self.tfidf_words_, self.tfidf_idf_)
+            distances["tfidf"] = sparse_knn_distance(queries, self.tfidf_bank_, self.config.k)
+        components = {"nearest": nearest[:, 0].astype(np.float64), **distances}
+        if len(distances) == 1:
             return Scores(score=document, components=components)
-        words = knn_distance(unit_rows(emb.mean()), self.word_bank_, self.config.k)
-        components["words"] = words
-        return Scores(score=self._combined(document, words), components=components)
+        return Scores(score=self._combined(distances), components=components)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         tensors = {"bank": self.bank_, "scales": self.scales_}
+        meta: dict[str, Any] = {}
         if self.word_bank_ is not None:
             tensors["word_bank"] = self.word_bank_
-        return tensors, {}
+        if self.tfidf_bank_ is not None:
+            bank = self.tfidf_bank_
+            tensors |= {
+                "tfidf_idf": self.tfidf_idf_,
+                "tfidf_data": bank.data.astype(np.float64),
+                "tfidf_indices": bank.indices.astype(np.int64),
+                "tfidf_indptr": bank.indptr.astype(np.int64),
+            }
+            meta["tfidf_words"] = list(self.tfidf_words_)
+        return tensors, meta
 
     def _restore(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         self.bank_ = np.asarray(tensors["bank"], dtype=np.float32)
-        self.scales_ = np.asarray(tensors.get("scales", [0.0, 1.0, 0.0, 1.0]), dtype=np.float64)
+        scales = np.asarray(tensors.get("scales", [0.0, 1.0, 0.0, 1.0]), dtype=np.float64)
+        self.scales_ = np.tile([0.0, 1.0], len(CHANNELS))
+        self.scales_[: len(scales)] = scales  # a model saved before the tf-idf channel: 4
         word_bank = tensors.get("word_bank")
         self.word_bank_ = None if word_bank is None else np.asarray(word_bank, dtype=np.float32)
+        self.tfidf_words_, self.tfidf_idf_, self.tfidf_bank_ = [], np.zeros(0), None
+        if "tfidf_idf" in tensors:
+            from scipy import sparse
+
+            words = [str(w) for w in meta["tfidf_words"]]
+            idf = np.asarray(tensors["tfidf_idf"], dtype=np.float64)
+            if len(words) != len(idf):
+                raise ValueError(f"{len(words)} tf-idf words but {len(idf)} idf values")
+            self.tfidf_words_, self.tfidf_idf_ = words, idf
+            self.tfidf_bank_ = sparse.csr_matrix(
+                (
+                    np.asarray(tensors["tfidf_data"], dtype=np.float64),
+                    np.asarray(tensors["tfidf_indices"], dtype=np.int64),
+                    np.asarray(tensors["tfidf_indptr"], dtype=np.int64),
+                ),
+                shape=(len(self.bank_), len(words)),
+            )
 
 
 def knn_distance(
