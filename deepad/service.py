@@ -455,6 +455,11 @@ class Service:
         entries = self.methods(data.kind)
         if not entries:
             raise ServiceError(f"no method works on {data.kind.value} data yet")
+
+        def estimate(method: str) -> float | None:
+            found = self.training_estimate(method, self.suggested_settings(method, train), train)
+            return found.seconds if found is not None else None
+
         return recommend(
             data,
             available=[e.name for e in entries],
@@ -462,6 +467,7 @@ class Service:
             labeled=labeled is not None and self.record(labeled).count > 0,
             test_masks=masks,
             gpu=device_type() == "cuda" if gpu is None else gpu,
+            estimate=estimate,
         )
 
     def data_summary(self, dataset_id: str) -> DataSummary:

@@ -23,7 +23,7 @@ Torch-free: the dashboard imports it.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,12 +184,16 @@ def recommend(
     test_masks: bool = False,
     gpu: bool = False,
     measured: dict[str, Any] | None = None,
+    estimate: Callable[[str], float | None] | None = None,
 ) -> Recommendation:
     """The method to start from for the training set ``data`` (see the module's rule).
 
     ``available`` are the methods that work on its kind here (plugins included), ``titles``
     their display names; ``labeled``: labeled anomalies are chosen; ``test_masks``: the test
-    set has defect masks; ``gpu``: a GPU will train it."""
+    set has defect masks; ``gpu``: a GPU will train it; ``estimate``: this machine's
+    expected seconds for a method at its defaults on this data (the Train page's estimate,
+    which counts tiles of large images), where it has one; the measured table's time per
+    item otherwise."""
     measured = MEASURED if measured is None else measured
     titles = titles or {}
     kind = DataKind(data.kind).value
@@ -210,6 +214,9 @@ def recommend(
         )
 
     def seconds(method: str) -> float:
+        found = estimate(method) if estimate is not None else None
+        if found is not None:
+            return found
         return table[method]["default_fit_s_per_item"] * max(data.count, 1)
 
     quality = {m: v["auroc"] for m, v in table.items() if v["auroc"] is not None}

@@ -69,6 +69,26 @@ def test_measured_costs_are_the_committed_benchmark_s():
     )
 
 
+def test_machine_speed_is_timed_on_one_blas_thread(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    seen = []
+
+    def timed(a, b, repeats):
+        seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        return 1e-3
+
+    monkeypatch.setattr(cost, "_fastest_product", timed)
+    assert cost._matmul_gflops(size=100) == pytest.approx(2.0)  # 2·100³ flops in 1 ms
+    assert seen and set(seen) == {1}
+
+
+def test_a_speed_cached_by_the_earlier_all_threads_timing_is_measured_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(cost, "_matmul_gflops", lambda size=256, repeats=20: 80.0)
+    (tmp_path / cost.CALIBRATION_FILE).write_text('{"gflops": 2.5, "cpus": "2"}')
+    assert cost.machine_speed(tmp_path) == 80.0
+
+
 def test_machine_speed_is_measured_once_and_cached(tmp_path, monkeypatch):
     calls = []
 

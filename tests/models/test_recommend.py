@@ -63,6 +63,16 @@ def test_on_a_cpu_a_method_over_the_time_budget_is_passed_over():
     assert "within 5 minutes" in cpu.reason and "CPU" in cpu.reason
 
 
+def test_this_machines_estimate_replaces_the_measured_time_where_it_has_one():
+    """Large photos cut into tiles: the bank's measured 2 s would be hours here, so the
+    choice and its line follow the machine's estimate, not the table's time per item."""
+    tiled = {"bank": 4 * 3600.0}
+    choice = recommend(IMAGES, available=ALL, gpu=False, measured=TABLE, estimate=tiled.get)
+    assert choice.method == "forest" and choice.seconds == pytest.approx(0.1)
+    alone = recommend(IMAGES, available=("bank",), measured=TABLE, estimate=tiled.get)
+    assert alone.method == "bank" and "about 4.0 hours" in alone.reason
+
+
 def test_when_every_method_is_over_the_budget_the_fastest_is_chosen():
     slow = {"image": {"unlabeled": {"a": entry(0.9, 50.0), "b": entry(0.8, 20.0)}}}
     choice = recommend(IMAGES, available=("a", "b"), measured=slow)
