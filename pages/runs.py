@@ -191,6 +191,7 @@ JOB_TITLES = {
     "score": "Scoring new data",
     "explain": "Explaining every item",
     "export": "Exporting as ONNX",
+    "precompute": "Preparing the explanations of the top-scored items",
 }
 
 
