@@ -325,6 +325,13 @@ def _train_foreground(svc: Service, run_id: int, *, resume: bool) -> int:
     if record.status == DONE:
         print(f"run {run_id} done")
         _print_metrics(record.metrics)
+        pending = svc.explanations_pending(run_id)
+        if pending is not None:
+            svc.reconcile()  # started in the background when a slot is free
+            print(
+                f"the explanations of its top-scored items are prepared as job {pending['job']} "
+                "(deepad runs list --jobs)"
+            )
         return 0
     if record.status == CANCELLED:
         print(f"run {run_id} cancelled; resume with: deepad train --resume {run_id}")

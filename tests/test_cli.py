@@ -362,3 +362,28 @@ def test_train_says_how_large_photos_go_into_the_backbone(home, tmp_path, capsys
     argv = ["train", "--data", str(folder), "--method", "embedding_knn", "--set", "tiling=off"]
     assert run(home, *argv) == 0
     assert "input: 1,000 px images → resized to 224 px" in capsys.readouterr().out
+
+
+def test_runs_list_shows_the_jobs_of_finished_runs_with_jobs(home, capsys, monkeypatch):
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")  # the jobs wait: nothing starts them here
+    store = RunStore(home)
+    registry = MemoryRegistry()
+    registry.add(blob_images(16), "train")
+    run_id = store.create_run("tiny", {"epochs": 1, "device": "cpu"}, "train")
+    execute(store, run_id, registry=registry)
+    score = store.create_job("score", run_id, {"dataset": "train"})
+    prepare = store.create_job("precompute", run_id)
+    store.update(prepare, status="running", epoch=3, epochs=16, host="gpu-7")
+    assert run(home, "runs", "list") == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "2 job(s) of finished runs waiting or running" in out
+    assert "prepare explanations" not in out  # the runs only, without --jobs
+    assert run(home, "runs", "list", "--jobs") == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "tiny" in out and "jobs of finished runs:" in out
+    row = next(line for line in lines if line.split()[:1] == [str(prepare)])
+    assert "prepare explanations" in row and "running on gpu-7" in row and "3/16" in row
+    row = next(line for line in lines if line.split()[:1] == [str(score)])
+    assert "score new data" in row and "queued" in row
+    assert run(home, "runs", "list", str(run_id + 99), "--jobs") != 0  # no such run
