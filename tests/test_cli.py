@@ -57,6 +57,7 @@ def test_train_on_a_folder_then_score_gives_the_stored_scores(home, image_folder
     assert run(home, "train", "--method", "ae", "--data", str(image_folder), *settings) == 0
     out = capsys.readouterr().out
     assert "run 1 done" in out and "threshold" in out
+    assert "explanations of its top-scored items are prepared as job 2" in out
     store = RunStore(home)
     record = store.get(1)
     assert record.status == DONE and record.metrics["scored_on"] == "train"
@@ -255,6 +256,12 @@ def test_background_train_and_resume_wait_in_the_queue_and_start_in_order(
     store = RunStore(home)
     assert run(home, "train", "--method", "ae", "--data", str(image_folder), *settings) == 0
     interrupted = store.list_runs()[0].id
+    # the run ended by queuing its stored explanations, which the command started at once
+    (prepare,) = store.list_runs(kind="precompute", parent=interrupted)
+    assert spawned == [[*spawned[0][:3], "--home", str(home), str(prepare.id)]]
+    assert spawned[0][1:3] == ["-m", "deepad.tasks"]
+    store.update(prepare.id, status=DONE)
+    spawned.clear()
     store.update(interrupted, status=INTERRUPTED, pid=None)
     busy = store.create_run(
         "ae", store.get(interrupted).config, store.get(interrupted).train_dataset

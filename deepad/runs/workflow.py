@@ -1,4 +1,6 @@
-"""One run end to end in the current process: fit, save, score, explain, measure.
+"""One run end to end in the current process: fit, save, score (with the method's own maps),
+measure; then it queues the job that precomputes its other explainers (a ``precompute`` row of
+the run queue), so its slot is free as soon as it is done.
 
 Used by the background worker (:mod:`deepad.runs.worker`) and by ``deepad train`` in the
 foreground, so both record exactly the same things in the run store.
