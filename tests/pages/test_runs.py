@@ -27,6 +27,14 @@ def test_start_run_in_background_and_follow_it_on_runs_page(svc):
     no_errors(at)
     assert any("AUROC" in c.value for c in at.caption)
     assert inspect_links(at) == [f"run={run_id}"]
+    # its worker, once done, started the job it queued: the explainers of its top items
+    (prepare,) = [j for j in svc.jobs(run_id) if j.kind == "precompute"]
+    deadline = time.time() + 120
+    while svc.run(prepare.id).status in ("queued", "running") and time.time() < deadline:
+        time.sleep(1)
+    assert svc.run(prepare.id).status == "done", svc.run(prepare.id).error
+    assert svc.explanations_pending(run_id) is None
+    assert svc.run(prepare.id).metrics["count"] >= 1
 
 
 def inspect_links(at) -> list[str]:
