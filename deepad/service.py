@@ -611,8 +611,9 @@ class Service:
             return found
         return [r for r in found if self.store.trashed_at(r.id) is None]
     def jobs(self, run_id: int | None = None) -> list[Any]:
-        """Jobs of finished runs (scoring, explaining, exporting; rows of the same queue as
-        training runs), newest first; only ``run_id``'s with it."""
+        """Jobs of finished runs (scoring, explaining, preparing the stored explanations,
+        exporting; rows of the same queue as training runs), newest first; only
+        ``run_id``'s with it."""
         from deepad.runs.store import JOB_KINDS, TRAIN
 
         kinds = tuple(k for k in JOB_KINDS if k != TRAIN)
