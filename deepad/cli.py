@@ -325,6 +325,13 @@ def _train_foreground(svc: Service, run_id: int, *, resume: bool) -> int:
     if record.status == DONE:
         print(f"run {run_id} done")
         _print_metrics(record.metrics)
+        pending = svc.explanations_pending(run_id)
+        if pending is not None:
+            svc.reconcile()  # started in the background when a slot is free
+            print(
+                f"the explanations of its top-scored items are prepared as job {pending['job']} "
+                "(deepad runs list --jobs)"
+            )
         return 0
     if record.status == CANCELLED:
         print(f"run {run_id} cancelled; resume with: deepad train --resume {run_id}")
@@ -442,7 +449,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     svc = _service(args)
     svc.reconcile()
     if args.action == "list":
-        return _runs_list(svc)
+        return _runs_list(svc, jobs=args.jobs, run_id=args.run_id)
     if args.run_id is None:
         raise ServiceError(f"runs {args.action} needs a run id")
     if args.action == "show":
@@ -476,18 +483,29 @@ def _rebuild_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _runs_list(svc: Service) -> int:
+JOB_TITLES = {
+    "score": "score new data",
+    "explain": "explain every item",
+    "export": "export ONNX",
+    "precompute": "prepare explanations",
+}
+
+
+def _runs_list(svc: Service, *, jobs: bool = False, run_id: int | None = None) -> int:
+    """Training runs; with ``jobs`` the jobs of finished runs too (only ``run_id``'s when
+    given), from the same queue. Without it a line says how many jobs wait or run."""
     damaged: list[tuple[int, str]] = []
     runs = svc.runs(with_trash=True, damaged=damaged)
-    for run_id, reason in damaged:
-        print(f"run {run_id} skipped: {reason}", file=sys.stderr)
-    if not runs:
+    for bad, reason in damaged:
+        print(f"run {bad} skipped: {reason}", file=sys.stderr)
+    found = svc.jobs(run_id)
+    if not runs and not found:
         print("no runs yet; start one with: deepad train --method ae --data demo:fashion")
         return 0
     from deepad.bench.report import format_table
 
     rows = []
-    for r in runs:
+    for r in runs if run_id is None or not jobs else [svc.run(run_id)]:
         data = svc.recorded_dataset(r.test_dataset or r.train_dataset)
         rows.append(
             {
@@ -503,7 +521,35 @@ def _runs_list(svc: Service) -> int:
             }
         )
     columns = ["id", "method", "status", "progress", "epoch", "data", "auroc", "created", "elapsed"]
-    print(format_table(rows, columns))
+    if rows:
+        print(format_table(rows, columns))
+    if not jobs:
+        active = sum(j.active for j in found)
+        if active:
+            print(f"\n{active} job(s) of finished runs waiting or running: deepad runs list --jobs")
+        return 0
+    print("\njobs of finished runs:" if rows else "jobs of finished runs:")
+    if not found:
+        print("none")
+        return 0
+    job_rows = []
+    for j in found:
+        where = f" on {j.host}" if j.host and j.status == "running" else ""
+        job_rows.append(
+            {
+                "id": str(j.id),
+                "job": JOB_TITLES.get(j.kind, j.kind),
+                "run": str(j.parent),
+                "status": j.status + where,
+                "done": f"{j.epoch}/{j.epochs}" if j.epochs else "-",
+                "attempts": str(j.attempts),
+                "created": _format_time(j.created),
+                "elapsed": _format_seconds(j.elapsed),
+                "error": printable(j.error or "")[:60],
+            }
+        )
+    names = ["id", "job", "run", "status", "done", "attempts", "created", "elapsed", "error"]
+    print(format_table(job_rows, names))
     return 0
 
 
@@ -726,6 +772,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=("list", "show", "cancel", "delete", "rebuild-index"))
     p.add_argument("run_id", type=int, nargs="?")
+    p.add_argument(
+        "--jobs",
+        action="store_true",
+        help="list: the jobs of finished runs too (scoring, explaining, exporting; only "
+        "RUN_ID's when given), rows of the same queue as training runs",
+    )
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser(

@@ -617,8 +617,9 @@ class Service:
             return found
         return [r for r in found if self.store.trashed_at(r.id) is None]
     def jobs(self, run_id: int | None = None) -> list[Any]:
-        """Jobs of finished runs (scoring, explaining, exporting; rows of the same queue as
-        training runs), newest first; only ``run_id``'s with it."""
+        """Jobs of finished runs (scoring, explaining, preparing the stored explanations,
+        exporting; rows of the same queue as training runs), newest first; only
+        ``run_id``'s with it."""
         from deepad.runs.store import JOB_KINDS, TRAIN
 
         kinds = tuple(k for k in JOB_KINDS if k != TRAIN)
@@ -1147,7 +1148,7 @@ class Service:
         self, run_id: int, item: int, *, timeout: float = 300.0, saved: bool = True
     ) -> ItemExplanation:
         """Every available explainer's map for one item of a finished run: read from what the
-        run precomputed when it scored (:mod:`deepad.explain.precompute`), else (or with
+        run's precompute job stored (:mod:`deepad.explain.precompute`), else (or with
         ``saved=False``) computed in a short-lived subprocess (the app process never imports
         torch)."""
         if saved:
@@ -1213,6 +1214,15 @@ class Service:
             absorbed=found.get("absorbed"),
             source="precomputed",
         )
+
+    def explanations_pending(self, run_id: int) -> dict[str, Any] | None:
+        """The run's precompute job while it waits or runs (``job``, ``status``, ``done``,
+        ``total``): its stored explanations are being prepared, and until they are an item's
+        are computed on demand. None when there is none (finished, failed or never queued)."""
+        from deepad.runs.store import PRECOMPUTE
+
+        found = self.store.list_runs(status=ACTIVE, kind=PRECOMPUTE, parent=run_id)
+        return _job_state(found[0]) if found else None
 
     def start_explain_job(self, run_id: int) -> int:
         """Queue the job explaining every item of a finished run (a row of the run queue,

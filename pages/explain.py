@@ -74,8 +74,22 @@ item = st.selectbox(
 )
 st.session_state[EXPLAIN_ITEM] = (run_id, item)
 
+pending = svc.explanations_pending(run_id)
+if pending is not None:
+    where = (
+        f"{pending['done']} of {pending['total']} items so far"
+        if pending["status"] == "running" and pending["total"]
+        else pending["status"]
+    )
+    st.info(
+        f"The stored explanations of this run are being prepared (job {pending['job']}, "
+        f"{where}; see the Runs page). Until they are ready, an item's explanations are "
+        "computed when you open it, which takes a few seconds."
+    )
+
 cache = st.session_state.setdefault("explain_cache", {})
-key = (run_id, item)
+# computed while the stored ones were being prepared: read those once they are ready
+key = (run_id, item, pending is not None)
 if key not in cache:
     with st.spinner("Computing the explanations of this item…"):
         try:

@@ -191,12 +191,14 @@ JOB_TITLES = {
     "score": "Scoring new data",
     "explain": "Explaining every item",
     "export": "Exporting as ONNX",
+    "precompute": "Preparing the explanations of the top-scored items",
 }
 
 
 def job_section(queue: dict[int, int]) -> None:
-    """Jobs of finished runs (scoring new data, explaining their items): rows of the same
-    queue as the runs above, waiting for the same slots, cancelled the same way."""
+    """Jobs of finished runs (scoring new data, explaining their items, preparing their
+    stored explanations, exporting): rows of the same queue as the runs above, waiting for
+    the same slots, cancelled the same way."""
     try:
         jobs = svc.jobs()
     except Exception as error:

@@ -57,6 +57,7 @@ def test_train_on_a_folder_then_score_gives_the_stored_scores(home, image_folder
     assert run(home, "train", "--method", "ae", "--data", str(image_folder), *settings) == 0
     out = capsys.readouterr().out
     assert "run 1 done" in out and "threshold" in out
+    assert "explanations of its top-scored items are prepared as job 2" in out
     store = RunStore(home)
     record = store.get(1)
     assert record.status == DONE and record.metrics["scored_on"] == "train"
@@ -255,6 +256,12 @@ def test_background_train_and_resume_wait_in_the_queue_and_start_in_order(
     store = RunStore(home)
     assert run(home, "train", "--method", "ae", "--data", str(image_folder), *settings) == 0
     interrupted = store.list_runs()[0].id
+    # the run ended by queuing its stored explanations, which the command started at once
+    (prepare,) = store.list_runs(kind="precompute", parent=interrupted)
+    assert spawned == [[*spawned[0][:3], "--home", str(home), str(prepare.id)]]
+    assert spawned[0][1:3] == ["-m", "deepad.tasks"]
+    store.update(prepare.id, status=DONE)
+    spawned.clear()
     store.update(interrupted, status=INTERRUPTED, pid=None)
     busy = store.create_run(
         "ae", store.get(interrupted).config, store.get(interrupted).train_dataset
@@ -362,3 +369,28 @@ def test_train_says_how_large_photos_go_into_the_backbone(home, tmp_path, capsys
     argv = ["train", "--data", str(folder), "--method", "embedding_knn", "--set", "tiling=off"]
     assert run(home, *argv) == 0
     assert "input: 1,000 px images → resized to 224 px" in capsys.readouterr().out
+
+
+def test_runs_list_shows_the_jobs_of_finished_runs_with_jobs(home, capsys, monkeypatch):
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")  # the jobs wait: nothing starts them here
+    store = RunStore(home)
+    registry = MemoryRegistry()
+    registry.add(blob_images(16), "train")
+    run_id = store.create_run("tiny", {"epochs": 1, "device": "cpu"}, "train")
+    execute(store, run_id, registry=registry)
+    score = store.create_job("score", run_id, {"dataset": "train"})
+    prepare = store.create_job("precompute", run_id)
+    store.update(prepare, status="running", epoch=3, epochs=16, host="gpu-7")
+    assert run(home, "runs", "list") == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "2 job(s) of finished runs waiting or running" in out
+    assert "prepare explanations" not in out  # the runs only, without --jobs
+    assert run(home, "runs", "list", "--jobs") == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "tiny" in out and "jobs of finished runs:" in out
+    row = next(line for line in lines if line.split()[:1] == [str(prepare)])
+    assert "prepare explanations" in row and "running on gpu-7" in row and "3/16" in row
+    row = next(line for line in lines if line.split()[:1] == [str(score)])
+    assert "score new data" in row and "queued" in row
+    assert run(home, "runs", "list", str(run_id + 99), "--jobs") != 0  # no such run

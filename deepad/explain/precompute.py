@@ -2,8 +2,10 @@
 Explain page reads one item's explainers in milliseconds instead of starting a process that
 imports torch and loads the model.
 
-The run's scoring job (:func:`deepad.runs.workflow.execute`) calls :func:`precompute` after
-scoring: every explainer besides the method's own map (which the run stores anyway, see
+A training run (:func:`deepad.runs.workflow.execute`) queues a job of its own for this once
+it has saved its model and scored its items (a ``precompute`` row of the run queue, whose body
+is :func:`deepad.tasks.precompute_job`), so the run's slot frees before the explainers are
+computed: every explainer besides the method's own map (which the run stores anyway, see
 :mod:`deepad.runs.artifacts`) — LRP, the gradient baselines — for the top-scored items first,
 chunk by chunk, until all items are done or :data:`SECONDS` have passed; LRP's conservation
 report (relevance at the input, absorbed, score) comes from the same propagation. Stored in
@@ -14,6 +16,10 @@ the folder given (a run's ``RunFolder.explainer_items``):
 - ``<method>/``: the explanations in the format of :func:`deepad.runs.artifacts.write_explanations`
   (float16 maps at the network's resolution, token weights as JSON, feature weights float16);
 - ``conservation.npy``: float64 ``(count, 3)`` relevance, absorbed, score (with LRP).
+
+Everything is first written to ``staging`` (the run's ``RunFolder.explainer_items_partial``)
+and renamed to ``folder`` when it is all there: a job stopped half-way (cancelled, its worker
+killed and the job started over elsewhere) leaves no items that read as finished.
 
 :func:`read_item` reads one item back with numpy alone (the app process never imports torch);
 items left out (a large set past the time budget) are computed on demand as before.
@@ -49,16 +55,42 @@ def precompute(
     seconds: float = SECONDS,
     chunk: int = _CHUNK,
     should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    staging: str | Path | None = None,
 ) -> dict[str, Any]:
     """Every explainer but ``default`` for the items of ``data``, highest ``scores`` first,
     until done, ``seconds`` have passed (at least one chunk) or ``should_stop()`` says so
-    (a cancelled run, checked between chunks); written under ``folder``. Returns the
-    manifest."""
+    (a cancelled job, checked between chunks); ``progress(done, total)`` after each chunk
+    (it may raise to stop). Written under ``staging`` (default: ``folder`` with
+    ``.partial`` appended), renamed to ``folder`` once complete. Returns the manifest."""
+    final = Path(folder)
+    folder = Path(staging) if staging is not None else final.with_name(final.name + ".partial")
+    shutil.rmtree(folder, ignore_errors=True)  # what a stopped attempt left
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        manifest = _precompute(
+            detector, data, folder, scores, seconds, chunk, should_stop, progress
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    folder.rename(final)
+    return manifest
+
+
+def _precompute(
+    detector: Any,
+    data: Any,
+    folder: Path,
+    scores: np.ndarray,
+    seconds: float,
+    chunk: int,
+    should_stop: Callable[[], bool] | None,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
     from deepad.runs.artifacts import write_explanations
 
-    folder = Path(folder)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     methods = [m for m in detector.explanation_methods() if m != "default"]
     order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
     if data.kind == DataKind.TEXT:
@@ -88,6 +120,8 @@ def precompute(
                 explanation = detector.explain(part, method=method)
             parts[method].append(explanation)
         covered.append(positions)
+        if progress is not None:
+            progress(sum(len(c) for c in covered), len(order))
     taken = time.perf_counter() - start
     # with no explainer to compute, every item is "covered" by the run's own maps
     done = np.concatenate(covered) if covered else np.arange(len(order) if not methods else 0)

@@ -3,11 +3,12 @@
 ``RunStore`` keeps runs, their per-epoch history and per-item scores in SQLite (WAL) or a
 shared PostgreSQL database, with artifacts in one folder per run (whose paths
 :class:`deepad.runs.layout.RunFolder` names); its runs table is also the one queue of every
-background job (training, scoring new data, explaining a run's items).
+background job (training, scoring new data, explaining a run's items, precomputing the
+explainers the Explain page reads, exporting).
 :mod:`deepad.runs.jobs` starts each job in its own worker process, cancels it and recovers
 after crashes; :mod:`deepad.runs.worker` also serves a shared store as ``deepad worker``;
-:func:`deepad.runs.workflow.execute` does one run (fit, save, score, explain, metrics) in the
-current process, :mod:`deepad.runs.lifecycle` one job of a finished run.
+:func:`deepad.runs.workflow.execute` does one run (fit, save, score, metrics; then it queues
+its precompute job) in the current process, :mod:`deepad.runs.lifecycle` one job of a finished run.
 """
 
 from typing import Any

@@ -9,7 +9,7 @@ stopping the app (or its terminal) does not stop it. The worker heartbeats into 
 :func:`reconcile` turns jobs whose process is gone into ``interrupted`` ones, which
 :func:`start_run` with ``resume=True`` continues (training from its last checkpoint).
 
-With ``DEEPAD_RUNNER=ray`` a training run is a task on a Ray cluster instead (see
+With ``DEEPAD_RUNNER=ray`` every job is a task on a Ray cluster instead (see
 :mod:`deepad.runs.ray_runner`); with ``DEEPAD_RUNNER=workers`` this machine starts nothing and
 ``deepad worker`` processes on any machine claim the queued jobs
 (:func:`deepad.runs.worker.serve`). Either way progress goes to the same store.
@@ -136,11 +136,14 @@ def start_run(store: RunStore, run_id: int, *, resume: bool = False) -> int:
         finished=None,
     ):
         raise RunStateError(f"run {run_id} changed state while starting; try again")
-    if ray_runner.selected() and record.kind == TRAIN:
+    if ray_runner.selected():
         ray_runner.submit(store, run_id, resume=resume)
         return 0
     if record.kind == TRAIN:
         store.folder(run_id).ray_marker.unlink(missing_ok=True)
+    elif "runner" in record.params:  # last started on Ray; now a local process
+        params = {k: v for k, v in record.params.items() if k not in ("runner", "task")}
+        store.update(run_id, params=params)
     # training runs in the run worker; the jobs of finished runs call the service, so their
     # process starts from deepad.tasks, which sits above it and knows their functions
     entry = "deepad.runs.worker" if record.kind == TRAIN else "deepad.tasks"
@@ -232,7 +235,7 @@ def cancel_run(
     record = store.get(run_id)
     if not record.active:
         raise RunStateError(f"run {run_id} is {record.status}; there is nothing to cancel")
-    if ray_runner.on_ray(store, run_id) and record.status == RUNNING:
+    if ray_runner.on_ray(store, run_id, record) and record.status == RUNNING:
         ray_runner.cancel(store, run_id, grace=grace, wait_for_stop=wait)
         return store.get(run_id)
     if elsewhere(record) and (record.status == RUNNING or record.pid is not None):
@@ -243,7 +246,7 @@ def cancel_run(
         while time.monotonic() < deadline and store.get(run_id).active:
             time.sleep(0.2)
         return store.get(run_id)
-    if not pid_alive(record.pid) or ray_runner.on_ray(store, run_id):
+    if not pid_alive(record.pid) or ray_runner.on_ray(store, run_id, record):
         # never started, or its process is gone: nothing to ask, just record it
         store.transition(
             run_id, ACTIVE, status=CANCELLED, phase="", finished=time.time(), cancel_requested=None
@@ -296,7 +299,7 @@ def reconcile(store: RunStore, *, stale_after: float = STALE_SECONDS) -> list[in
                 continue
         else:
             # a Ray task's or another machine's process: only its heartbeat tells
-            remote = elsewhere(record) or ray_runner.on_ray(store, record.id)
+            remote = elsewhere(record) or ray_runner.on_ray(store, record.id, record)
             alive = remote or (pid_alive(record.pid) and _is_worker_process(record.pid))
             stale = record.heartbeat is not None and now - record.heartbeat > stale_after
             gone = not alive or stale

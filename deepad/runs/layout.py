@@ -11,7 +11,9 @@ store (:class:`Artifacts`)::
                                 (deepad.train.checkpoint) names these files
     explain/                    explanations of the scored set (deepad.runs.artifacts)
     explainers/                 the explain job's comparison of explainers: summary.json
-    explainers/items/           explainers precomputed per item (deepad.explain.precompute)
+    explainers/items/           explainers precomputed per item (deepad.explain.precompute),
+                                by the run's precompute job
+    explainers/items.partial/   the same while that job writes them (never read)
     pixel_auroc_by_defect.json  each defect type's pixel AUROC, computed when the run ended
     runner.json                 marker: the run was last started as a Ray task
     deleted.json                the run is in the trash since then
@@ -55,6 +57,12 @@ class ScoreJobFolder:
     def scores(self) -> Path:
         """``score`` and ``component.<name>`` arrays (``.npz``)."""
         return self.path / "scores.npz"
+
+    @property
+    def scores_partial(self) -> Path:
+        """Where the job writes the scores before renaming them to :attr:`scores`, so a job
+        stopped while writing leaves no ``scores.npz`` that reads as finished."""
+        return self.path / "scores.npz.partial"
 
     @property
     def explain(self) -> Path:
@@ -124,6 +132,13 @@ class RunFolder:
     def explainer_items(self) -> Path:
         """Explainers precomputed per item (:mod:`deepad.explain.precompute`)."""
         return self.explainers / "items"
+
+    @property
+    def explainer_items_partial(self) -> Path:
+        """Where the precompute job writes the items until they are all written; renamed to
+        :attr:`explainer_items` at the end, so a job that stopped half-way (cancelled,
+        its worker killed) never leaves items that read as finished."""
+        return self.explainers / "items.partial"
 
     @property
     def explain_summary(self) -> Path:

@@ -73,7 +73,10 @@ TRAIN = "train"  # a training run: fit, score, explain, metrics
 SCORE = "score"  # new data scored by a finished run (params: dataset)
 EXPLAIN = "explain"  # every explainer over a finished run's items, and their comparison
 EXPORT = "export"  # a finished run's network as ONNX, checked against PyTorch
-JOB_KINDS = (TRAIN, SCORE, EXPLAIN, EXPORT)
+# the explainers of a run's top-scored items, stored for the Explain page; queued by the
+# training run when it ends, so the run's slot is free once its model is saved and scored
+PRECOMPUTE = "precompute"
+JOB_KINDS = (TRAIN, SCORE, EXPLAIN, EXPORT, PRECOMPUTE)
 
 # per-item score rows go to the database in chunks of this many (one executemany each), so
 # a large set neither builds one huge parameter list nor sends one statement per row

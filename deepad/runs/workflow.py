@@ -1,4 +1,6 @@
-"""One run end to end in the current process: fit, save, score, explain, measure.
+"""One run end to end in the current process: fit, save, score (with the method's own maps),
+measure; then it queues the job that precomputes its other explainers (a ``precompute`` row of
+the run queue), so its slot is free as soon as it is done.
 
 Used by the background worker (:mod:`deepad.runs.worker`) and by ``deepad train`` in the
 foreground, so both record exactly the same things in the run store.
@@ -35,6 +37,7 @@ from deepad.runs.store import (
     DONE,
     FAILED,
     INTERRUPTED,
+    PRECOMPUTE,
     QUEUED,
     RESUMABLE,
     RUNNING,
@@ -393,6 +396,9 @@ def _execute(
 
     phase("scoring", TRAIN_SHARE)
     stages.span = (TRAIN_SHARE, 0.99)
+    # items precomputed for an earlier model of this run (resumed, restarted) are not this one's
+    for stale in (folder.explainer_items, folder.explainer_items_partial):
+        shutil.rmtree(stale, ignore_errors=True)
     data, scored_on = (test, "test") if test is not None else (train, "train")
     explain_dir = folder.explain
     shutil.rmtree(explain_dir, ignore_errors=True)
@@ -412,11 +418,6 @@ def _execute(
         components=scores.components,
     )
     run_metrics: dict[str, Any] = {}
-
-    phase("explaining", 0.99)
-    timings["explain_seconds"] = _precompute_explainers(
-        detector, data, scores, folder.explainer_items, _CancelCheck(store, run_id)
-    )
 
     phase("metrics", 0.99)
     threshold = float(detector.threshold_)
@@ -441,6 +442,7 @@ def _execute(
         cancel_requested=None,
     )
     log.info("run %d done: %s", run_id, {k: run_metrics[k] for k in sorted(run_metrics)})
+    _queue_precompute(store, run_id, detector, data, scores, folder)
 
 
 def _method_and_config(record: RunRecord) -> tuple[type[Detector], Any]:
@@ -525,26 +527,33 @@ def _score_and_explain(detector: Detector, data: Dataset, explain_dir: Path) -> 
     return concatenate_scores(parts)
 
 
-def _precompute_explainers(
+def _queue_precompute(
+    store: RunStore,
+    run_id: int,
     detector: Detector,
     data: Dataset,
     scores: Scores,
-    items: Path,
-    should_stop: Callable[[], bool],
-) -> float:
-    """LRP and the gradient baselines of the top-scored items, within a time budget, for
-    the Explain page (:mod:`deepad.explain.precompute`), into ``items``; a failure here only
-    costs the page its shortcut, never the run; a cancel stops it between chunks (the next
-    phase then ends the run as cancelled). Returns the seconds spent."""
+    folder: RunFolder,
+) -> None:
+    """LRP and the gradient baselines of the top-scored items, for the Explain page
+    (:mod:`deepad.explain.precompute`), as a job of its own in the run queue (kind
+    :data:`PRECOMPUTE`): the run is done, and its slot free, once its model is saved and
+    scored. A method with no explainer but its own map has nothing to compute: its
+    (empty) items are written here at once. A failure here only costs the page its
+    shortcut (it computes explanations on demand), never the run."""
     from deepad.explain.precompute import precompute
 
-    start = time.perf_counter()
     try:
-        precompute(detector, data, items, scores.score, should_stop=should_stop)
-    except Exception:  # the run's scores stand; the page computes explanations on demand
-        log.exception("precomputing the explanations failed; they are computed on demand")
-        shutil.rmtree(items, ignore_errors=True)
-    return time.perf_counter() - start
+        if any(m != "default" for m in detector.explanation_methods()):
+            job = store.create_job(PRECOMPUTE, run_id)
+            log.info("run %d: explanations to precompute queued as job %d", run_id, job)
+        else:
+            precompute(
+                detector, data, folder.explainer_items, scores.score,
+                staging=folder.explainer_items_partial,
+            )  # fmt: skip
+    except Exception:
+        log.exception("queuing the precomputed explanations failed; they are computed on demand")
 
 
 def _pixel_auroc(data: Dataset, folder: RunFolder) -> tuple[float, float]:

@@ -82,7 +82,19 @@ def finished_run(svc: Service, *, epochs: int = 2, seed: int = 0, test: bool = T
     run_id = svc.store.create_run("ae", config, train_id, test_id)
     record = workflow.execute(svc.store, run_id, registry=svc.registry)
     assert record.status == "done", record.error
+    prepare_explanations(svc, run_id)
     return run_id
+
+
+def prepare_explanations(svc: Service, run_id: int) -> None:
+    """Carry out, in this process, the precompute job the run queued when it ended."""
+    from deepad.runs.store import PRECOMPUTE
+    from deepad.runs.worker import carry_out
+    from deepad.tasks import JOB_BODIES
+
+    for job in svc.store.list_runs(status=("queued",), kind=PRECOMPUTE, parent=run_id):
+        done = carry_out(svc.store, job.id, bodies=JOB_BODIES)
+        assert done.status == "done", done.error
 
 
 def scored_run(svc: Service, *, epochs: int = 2, seed: int = 0, test: bool = True) -> int:

@@ -116,3 +116,22 @@ def test_text_item_shows_attention_and_relevance_on_the_text_as_written(jobless)
     assert 'rgba(214,39,40,0.85); border-radius: 3px">FRAUD' in relevance_html
     assert '0.85); border-radius: 3px">Profit' in attention_html
     assert "Largest: fraud" in " ".join(c.value for c in at.caption)
+
+
+def test_explanations_being_prepared_are_said_so_and_read_once_ready(jobless, monkeypatch):
+    from deepad.runs.store import PRECOMPUTE
+
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")  # queued, and nothing starts it here
+    run_id = scored_run(jobless)
+    calls = _canned(jobless, {"default": np.zeros((SIZE, SIZE))})
+    job = jobless.store.create_job(PRECOMPUTE, run_id)  # as the run queued it when it ended
+    at = app("pages/explain.py", **{EXPLAIN_ITEM: (run_id, 3)})
+    no_errors(at)
+    said = " ".join(i.value for i in at.info)
+    assert "being prepared" in said and f"job {job}" in said and "queued" in said
+    assert calls == [(run_id, 3)]  # computed meanwhile, no error
+    jobless.store.update(job, status="done")
+    at.run()
+    no_errors(at)
+    assert not any("being prepared" in i.value for i in at.info)
+    assert calls == [(run_id, 3), (run_id, 3)]  # read again: the stored ones now

@@ -27,6 +27,14 @@ def test_start_run_in_background_and_follow_it_on_runs_page(svc):
     no_errors(at)
     assert any("AUROC" in c.value for c in at.caption)
     assert inspect_links(at) == [f"run={run_id}"]
+    # its worker, once done, started the job it queued: the explainers of its top items
+    (prepare,) = [j for j in svc.jobs(run_id) if j.kind == "precompute"]
+    deadline = time.time() + 120
+    while svc.run(prepare.id).status in ("queued", "running") and time.time() < deadline:
+        time.sleep(1)
+    assert svc.run(prepare.id).status == "done", svc.run(prepare.id).error
+    assert svc.explanations_pending(run_id) is None
+    assert svc.run(prepare.id).metrics["count"] >= 1
 
 
 def inspect_links(at) -> list[str]:
@@ -181,3 +189,17 @@ def test_jobs_of_finished_runs_wait_in_the_same_queue_and_can_be_cancelled(joble
     no_errors(at)
     assert ("cancel", explain) in jobless.calls
     assert jobless.run(explain).status == "cancelled"
+
+
+def test_the_explanations_a_finished_run_prepares_show_as_its_job(jobless):
+    done = scored_run(jobless)
+    job = jobless.store.create_job("precompute", done)  # as the run queues it when it ends
+    jobless.store.update(job, status="running", epoch=64, epochs=200, host="gpu-1")
+    at = app("pages/runs.py")
+    no_errors(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert f"Job {job} · Preparing the explanations of the top-scored items** of run {done}" in text
+    assert "64 of 200 items" in text and "on gpu-1" in text
+    at.button(key=f"cancel_{job}").click().run()
+    no_errors(at)
+    assert jobless.run(job).status == "cancelled"

@@ -130,7 +130,9 @@ def test_a_worker_carries_out_every_kind_of_job_until_none_fits(tmp_path, store_
     # the run that needs a GPU stays queued for a worker that has one; this one stops
     assert serve(svc.store, capacity=cpu, until_idle=True, poll=0.05,
                  on_job=lambda r: seen.append((r.kind, r.id, r.status))) == 1  # fmt: skip
-    assert svc.run(on_gpu).status == QUEUED and svc.queue() == {on_gpu: 1}
+    # the run queued the job preparing its stored explanations when it ended
+    (prepare,) = [j.id for j in svc.jobs(run_id) if j.kind == "precompute"]
+    assert svc.run(on_gpu).status == QUEUED and svc.queue() == {on_gpu: 1, prepare: 2}
     job = int(svc.start_score_job(run_id, new))
     # a worker started without the functions of finished runs' jobs leaves them queued
     with pytest.raises(RunStateError, match="cannot do 'score' jobs"):
@@ -139,6 +141,9 @@ def test_a_worker_carries_out_every_kind_of_job_until_none_fits(tmp_path, store_
     assert serve(svc.store, capacity=cpu, until_idle=True, poll=0.05) == 0  # not claimed
     assert svc.run(job).status == QUEUED
     assert serve(svc.store, capacity=cpu, until_idle=True, poll=0.05, bodies=JOB_BODIES,
-                 on_job=lambda r: seen.append((r.kind, r.id, r.status))) == 1  # fmt: skip
-    assert seen == [("train", run_id, "done"), ("score", job, "done")]
+                 on_job=lambda r: seen.append((r.kind, r.id, r.status))) == 2  # fmt: skip
+    assert seen == [
+        ("train", run_id, "done"), ("precompute", prepare, "done"), ("score", job, "done")
+    ]  # fmt: skip
+    assert svc.explanations_pending(run_id) is None
     assert svc.score_jobs(run_id)[0]["done"] == 30

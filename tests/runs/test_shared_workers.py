@@ -96,12 +96,17 @@ def test_two_workers_carry_out_each_job_exactly_once(shared):
     # the dashboard follows them live from the store
     wait_for("the runs to end", lambda: all(r.status == "done" for r in svc.runs()))
     outputs += [finish(p) for p in pair]
+    # each run queued the job preparing its stored explanations when it ended: the workers,
+    # staying until idle, carried those out too
+    prepared = [j.id for j in svc.jobs() if j.kind == "precompute"]
+    assert sorted(svc.run(j).parent for j in prepared) == sorted(runs)
     # jobs of the finished runs: the same queue, the same workers
     jobs = [int(svc.start_score_job(run_id, new)) for run_id in runs[:3]]
     jobs += [svc.start_explain_job(run_id) for run_id in runs[:2]]
     queue = svc.queue()
     assert sorted(queue) == sorted(jobs) and sorted(queue.values()) == [1, 2, 3, 4, 5]
-    assert {j.kind for j in svc.jobs()} == {"score", "explain"}
+    assert {j.kind for j in svc.jobs()} == {"score", "explain", "precompute"}
+    jobs += prepared
     pair = [worker(svc, "machine-a", "--until-idle"), worker(svc, "machine-b", "--until-idle")]
     outputs += [finish(p) for p in pair]
 

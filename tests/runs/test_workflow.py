@@ -46,7 +46,7 @@ def test_image_run_records_scores_history_maps_and_metrics(store, registry):
     )
     assert record.status == DONE, record.error
     assert record.progress == 1.0 and record.epoch == 4 and record.epochs == 4
-    assert phases == ["training", "saving", "scoring", "explaining", "metrics"]
+    assert phases == ["training", "saving", "scoring", "metrics"]
     assert [r.epoch for r in reports if r.epoch_end] == [1, 2, 3, 4]
     history = store.history(run_id)
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
