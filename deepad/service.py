@@ -791,6 +791,10 @@ class Service:
         :meth:`runs`, restorable with :meth:`restore` until the trash is emptied."""
         if self.run(run_id).status in ACTIVE:
             self.cancel(run_id, wait=wait)
+        for job in self.store.list_runs(status=ACTIVE, kind=None, parent=run_id):
+            # its jobs (scoring, explaining, exporting) would only fail without it
+            with contextlib.suppress(ServiceError):
+                self.cancel(job.id, wait=wait)
         with _run_errors():
             if trash:
                 self.store.trash(run_id)

@@ -118,6 +118,19 @@ def test_deleted_runs_go_to_the_trash_and_can_be_restored(tmp_path):
     assert not svc.store.artifacts_dir(run_id).exists()
 
 
+def test_deleting_a_run_cancels_the_jobs_that_wait_for_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPAD_RUNNER", "workers")  # queued jobs wait: nothing starts them
+    svc = Service(tmp_path)
+    run_id = scored_run(svc)
+    _, test = image_sets(seed=5)
+    job = int(svc.start_score_job(run_id, svc.registry.add(test, name="new").id))
+    other = scored_run(svc)
+    kept = int(svc.start_score_job(other, svc.run(other).test_dataset))
+    svc.delete(run_id, trash=True)
+    assert svc.run(job).status == "cancelled"
+    assert svc.run(kept).status == "queued"  # another run's job is left alone
+
+
 def test_the_best_run_per_training_set_is_marked_and_used_for_scoring(tmp_path):
     svc = Service(tmp_path)
     first = scored_run(svc)
