@@ -172,7 +172,17 @@ def test_a_few_hundred_documents_get_the_text_knn_detector_not_cvdd():
     offered = _offered("text")
     choice = recommend(posts, available=offered, titles=offered)
     assert choice.method == "text_knn", choice.reason
-    assert MEASURED["text"]["unlabeled"]["cvdd"]["auroc"] < choice.quality - TOLERANCE
+    # CVDD, where the table has it, or else on the cases its fit finished in the committed
+    # run, scores below the recommended detector on the same cases
+    if "cvdd" in MEASURED["text"]["unlabeled"]:
+        assert MEASURED["text"]["unlabeled"]["cvdd"]["auroc"] < choice.quality - TOLERANCE
+        return
+    rows = [r for r in json.loads(RESULTS.read_text())["rows"] if r.get("kind") == "text"]
+    cvdd = {r["case"]: r["auroc"] for r in rows if r["method"] == "cvdd" and r.get("auroc")}
+    knn = {r["case"]: r["auroc"] for r in rows if r["method"] == "text_knn"}
+    assert cvdd, "CVDD was not measured on text at all"
+    mean = sum(cvdd.values()) / len(cvdd)
+    assert mean < sum(knn[c] for c in cvdd) / len(cvdd) - TOLERANCE
 
 
 @pytest.mark.parametrize("labeled", [False, True])
