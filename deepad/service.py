@@ -56,9 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
-# the methods `deepad export` writes as ONNX (deepad.export.exportable_methods, which needs
-# torch; a test keeps the two equal)
-EXPORTABLE = ("ae", "deepsad", "deepsvdd", "fcdd", "hsc", "patchcore")
 THRESHOLD_ENTRY = "threshold.json"  # the saved threshold beside the model files in a model zip
 
 
@@ -1030,7 +1027,12 @@ class Service:
     @staticmethod
     def exportable(method: str) -> bool:
         """Whether ``deepad export`` writes this method's runs as ONNX (image data only)."""
-        return method in EXPORTABLE
+        from deepad.models.registry import method_info
+
+        try:
+            return method_info(method).exports
+        except KeyError:
+            return False
 
     def export_in_background(self, run_id: int, *, timeout: float = 600.0) -> dict[str, Any]:
         """:meth:`export` as a job of the run queue (the app process never imports torch),

@@ -40,6 +40,7 @@ class MethodInfo:
     summary: str = ""  # what it does and when to choose it, shown on the Train page
     explains: bool = False  # per-item maps or word weights
     uses_labeled: bool = False  # makes use of labeled anomalies in fit
+    exports: bool = False  # its folder gives an inference graph: `deepad export` writes ONNX
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kinds", frozenset(DataKind(k) for k in self.kinds))
@@ -59,6 +60,7 @@ class MethodInfo:
             summary=summary,
             explains=detector.explains,
             uses_labeled=detector.uses_labeled,
+            exports=detector.inference_graph.__qualname__ != "Detector.inference_graph",
         )
 
 

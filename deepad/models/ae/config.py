@@ -76,5 +76,6 @@ METHODS = (
         detector="deepad.models.ae.detector:Autoencoder",
         summary="Reconstruction-error detector with a convolutional or dense autoencoder.",
         explains=True,
+        exports=True,
     ),
 )

@@ -162,6 +162,7 @@ METHODS = (
         detector="deepad.models.deepsvdd.detector:DeepSVDD",
         summary="Deep Support Vector Data Description: the smallest sphere around the mapped data.",
         explains=True,
+        exports=True,
     ),
     MethodInfo(
         name="deepsad",
@@ -173,6 +174,7 @@ METHODS = (
         "anomalies.",
         explains=True,
         uses_labeled=True,
+        exports=True,
     ),
     MethodInfo(
         name="hsc",
@@ -184,5 +186,6 @@ METHODS = (
         "at 0.",
         explains=True,
         uses_labeled=True,
+        exports=True,
     ),
 )

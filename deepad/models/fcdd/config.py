@@ -167,5 +167,6 @@ METHODS = (
         "heatmap.",
         explains=True,
         uses_labeled=True,
+        exports=True,
     ),
 )

@@ -96,5 +96,6 @@ METHODS = (
         detector="deepad.models.patchcore.detector:PatchCore",
         summary="Nearest-neighbour distance of each patch to a coreset of normal patches.",
         explains=True,
+        exports=True,
     ),
 )
