@@ -73,8 +73,9 @@ def run_list() -> None:
     active = sum(r.status in ("queued", "running") for r in runs)
     queue = svc.queue()
     st.caption(
-        f"{len(runs)} runs, {active} active, {len(queue)} waiting. At most {svc.max_runs()} "
-        "run at once (setting DEEPAD_MAX_RUNS, shared with the jobs of finished runs below); "
+        f"{len(runs)} run{'' if len(runs) == 1 else 's'}, {active} active; {len(queue)} "
+        f"waiting in the queue (runs and jobs). At most {svc.max_runs()} at once (setting "
+        "DEEPAD_MAX_RUNS, shared with the jobs of finished runs below); "
         "the others wait in order and start when one ends. Refreshes every 2 s."
     )
     runs = sorted(runs, key=lambda r: r.id, reverse=True)
