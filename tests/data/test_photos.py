@@ -85,3 +85,17 @@ def test_same_seed_same_suite_and_held_out_photos_refused():
         photos.load_photo("grass.png")
     with pytest.raises(ValueError, match="unknown photo category"):
         photos.make_category("brick")
+
+
+@pytest.mark.parametrize("size", [64, 96, 256])
+def test_defects_scale_with_the_crop_so_small_crops_hold_them(size):
+    """Defect sizes are given for 192-px crops and scale with the crop's side: a 64-px suite
+    can be made, and a defect covers about the same share of the crop at every side."""
+    _, test = photos.make_category("moon", seed=2, n_train=2, n_test_good=1, n_per_defect=3,
+                                   size=size)  # fmt: skip
+    _, ref = photos.make_category("moon", seed=2, n_train=2, n_test_good=1, n_per_defect=3)
+    share = [m.mean() for m, label in zip(test.masks, test.labels, strict=True) if label]
+    share_ref = [m.mean() for m, label in zip(ref.masks, ref.labels, strict=True) if label]
+    assert all(image.shape == (size, size) for image in test.items)
+    assert all(s > 0 for s in share)
+    assert np.mean(share) == pytest.approx(np.mean(share_ref), rel=0.5)

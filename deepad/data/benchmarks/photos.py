@@ -111,8 +111,15 @@ def _crop(rng: np.random.Generator, photo: np.ndarray, columns: tuple[int, int],
     return photo[y : y + size, x : x + size].copy()
 
 
+def _px(size: int, pixels: int) -> int:
+    """``pixels`` at the 192-px crops the defect sizes are given for, scaled to ``size``."""
+    return max(2, round(pixels * size / 192))
+
+
 def _ellipse(rng: np.random.Generator, size: int, low: int, high: int) -> np.ndarray:
-    """A filled ellipse mask with axes in ``[low, high)`` pixels, inside the image."""
+    """A filled ellipse mask with axes in ``[low, high)`` pixels at 192 px (scaled to the
+    image's ``size``), inside the image."""
+    low, high = _px(size, low), _px(size, high)
     a, b = (int(v) for v in rng.integers(low, high, 2))
     cy, cx = (int(v) for v in rng.integers(high // 2 + 2, size - high // 2 - 2, 2))
     mask = np.zeros((size, size), np.uint8)
@@ -138,7 +145,7 @@ def _scratch(rng, image, donors):
     """A thin curved line, brighter or darker than the area it crosses."""
     del donors
     size = image.shape[0]
-    margin = 12
+    margin = _px(size, 12)
     ends = rng.uniform(margin, size - margin, (3, 2))
     t = np.linspace(0.0, 1.0, 64)[:, None]
     curve = (1 - t) ** 2 * ends[0] + 2 * t * (1 - t) * ends[2] + t**2 * ends[1]
@@ -158,10 +165,10 @@ def _smudge(rng, image, donors):
     del donors
     size = image.shape[0]
     core = _ellipse(rng, size, 30, 64).astype(np.float32)
-    alpha = cv2.GaussianBlur(core, (0, 0), 5.0)
+    alpha = cv2.GaussianBlur(core, (0, 0), 5.0 * size / 192)
     alpha = np.clip(alpha / max(alpha.max(), 1e-6), 0, 1) * float(rng.uniform(0.7, 0.95))
     mask = (alpha > 0.25).astype(np.uint8)
-    blurred = cv2.GaussianBlur(image, (0, 0), 4.0)
+    blurred = cv2.GaussianBlur(image, (0, 0), 4.0 * size / 192)
     level = image[mask.astype(bool)].mean()
     shift = float(rng.uniform(35, 60)) * (1 if level < 128 else -1)
     stained = np.clip(blurred + shift, 0, 255)
