@@ -72,6 +72,8 @@ def _centre(rng: np.random.Generator, side: int, margin: int = 24) -> tuple[int,
 def _texture(rng, image, donors):
     import cv2
 
+    from deepad.data.benchmarks.photos import paste_matched
+
     side = image.shape[0]
     cy, cx = _centre(rng, side)
     axes = tuple(int(v) // 2 for v in rng.integers(8, 17, 2))
@@ -80,13 +82,9 @@ def _texture(rng, image, donors):
     donor = donors[int(rng.integers(len(donors)))]
     dy = int(rng.integers(0, donor.shape[0] - 32))
     dx = int(rng.integers(0, donor.shape[1] - 32))
-    inside = mask.astype(bool)
     patch = np.zeros_like(image)
     patch[cy - 16 : cy + 16, cx - 16 : cx + 16] = donor[dy : dy + 32, dx : dx + 32]
-    patch = patch - patch[inside].mean() + image[inside].mean()
-    out = image.copy()
-    out[inside] = patch[inside]
-    return out, mask
+    return paste_matched(image, patch, mask), mask
 
 
 def _scratch(rng, image, donors):

@@ -134,11 +134,17 @@ def _texture(rng, image, donors):
     mask = _ellipse(rng, size, 24, 60)
     donor = donors[int(rng.integers(len(donors)))]
     patch = _crop(rng, donor, (0, donor.shape[1]), size)
+    return paste_matched(image, patch, mask), mask
+
+
+def paste_matched(image: np.ndarray, patch: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``image`` with ``patch`` where ``mask`` is set, shifted to the mean brightness of the
+    area it covers (so the defect is texture, not a brightness step)."""
     inside = mask.astype(bool)
     patch = patch - patch[inside].mean() + image[inside].mean()
     out = image.copy()
     out[inside] = patch[inside]
-    return out, mask
+    return out
 
 
 def _scratch(rng, image, donors):
