@@ -139,14 +139,16 @@ def serve(
 ) -> int:
     """Claim and carry out queued jobs until stopped (or, with ``until_idle``, until none is
     waiting that fits it; with ``max_jobs``, after that many); returns how many it carried
-    out. Before
-    each claim, jobs whose worker's heartbeat is older than ``stale_after`` seconds go back
-    to the queue."""
+    out. Before each claim, jobs whose worker's heartbeat is older than ``stale_after``
+    seconds go back to the queue. ``bodies``: see :func:`carry_out`; jobs of other kinds
+    are left to other workers."""
     from deepad.runs.jobs import STALE_SECONDS, waiting_runs
 
+    capacity = capacity or this_capacity()
+    doable = frozenset({TRAIN, *(bodies or {})})  # it claims only jobs it has the functions of
     capacity = dataclasses.replace(
-        capacity or this_capacity(), kinds=frozenset({TRAIN, *(bodies or {})})
-    )  # it claims only the jobs it has the functions of
+        capacity, kinds=doable if capacity.kinds is None else doable & capacity.kinds
+    )
     stale_after = STALE_SECONDS if stale_after is None else float(stale_after)
     done = 0
     log.info("worker %s:%d serving %s (%s)", this_host(), os.getpid(), store.location, capacity)
