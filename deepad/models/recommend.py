@@ -22,6 +22,7 @@ Torch-free: the dashboard imports it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -212,6 +213,7 @@ def recommend(
             ranking=tuple(sorted(available)),
         )
 
+    @functools.cache  # the ranking asks again for each method; an estimate builds its config
     def seconds(method: str) -> float:
         found = estimate(method) if estimate is not None else None
         if found is not None:
