@@ -20,3 +20,27 @@ def test_embedding_knn_flags_another_kind_of_image_and_leaves_itself_out():
     scores = detector.decision_function(test)
     assert scores[3:].min() > scores[:3].max()
     assert detector.decision_scores_.min() > 0  # no training image is its own neighbour
+
+
+def test_copies_in_the_training_set_are_left_out_with_the_image(monkeypatch):
+    # each training image twice: left in, its copy is its nearest neighbour at distance 0,
+    # the training scores are far below unseen images' and the threshold flags most of them
+    import numpy as np
+    import torch
+
+    import deepad.models.embedding_knn.detector as module
+
+    base = make_defect_dataset("fabric", n_normal=20, size=SIDE, seed=0, split="train")
+    items = [image for image in base.items for _ in range(2)]
+    train = Dataset(DataKind.IMAGE, items, [str(i) for i in range(len(items))])
+    normal = make_defect_dataset("fabric", n_normal=40, size=SIDE, seed=0, split="test")
+    settings = dict(image_size=SIDE, device="cpu", k=1, contamination=0.1)
+    detector = EmbeddingKNN(**settings).fit(train)
+    flagged = float(np.mean(detector.decision_function(normal) > detector.threshold_))
+    monkeypatch.setattr(
+        module, "near_duplicates", lambda found: [torch.zeros(0, dtype=torch.long)] * len(found)
+    )
+    plain = EmbeddingKNN(**settings).fit(train)
+    before = float(np.mean(plain.decision_function(normal) > plain.threshold_))
+    assert plain.decision_scores_.max() < 1e-3  # every image found its copy
+    assert flagged <= 0.25 and before >= 0.9, (flagged, before)
