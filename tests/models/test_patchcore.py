@@ -350,4 +350,4 @@ def test_without_near_duplicates_the_threshold_is_plain_leave_one_out(monkeypatc
 
 def _image_means(detector: PatchCore, data: Dataset) -> torch.Tensor:
     embeddings = next(detector._embeddings(data))[0]
-    return embeddings.flatten(2).mean(dim=2)
+    return embeddings.flatten(2).mean(dim=2)  # as the detector describes an image
