@@ -85,27 +85,18 @@ class _GroupColumns:
                 d2[rows[:, None], self.order[low:high][None, :]] = torch.inf
 
 
-# An item closer to another than this share of its median distance to the rest of the set
-# is a near-duplicate of it (a copy, a burst shot, a frame of the same scene). Measured on
-# 120 Fashion-MNIST images of one class: an image's nearest *distinct* image is at ≥ 0.40
-# (T-shirts) and ≥ 0.50 (bags) of its median distance by pooled embeddings (embedding kNN),
-# at ≥ 0.29 and ≥ 0.37 by patch means (PatchCore: 12 and 6 of 120 images fall within 0.4,
-# which left the threshold unchanged); exact copies are at 0, and copies moved by 1–2 px
-# within 0.4 for 119 of 120 images (patch means).
-NEAR_DUPLICATE_RATIO = 0.4
-
-
 def near_duplicates(
-    descriptors: torch.Tensor, ratio: float = NEAR_DUPLICATE_RATIO, *, chunk: int = 1024
+    descriptors: torch.Tensor, ratio: float, *, chunk: int = 1024
 ) -> list[torch.Tensor]:
     """For each of ``n`` items (one descriptor row each), the other items within ``ratio``
     of its median distance to the other items: its near-duplicates (sorted indices, often
     none). A held-out score of a training item leaves these out with the item itself: left
     in, a copy stands in for the item and its score is far below an unseen item's. With
-    fewer than three items there is no median to compare with, and no item has any."""
+    fewer than three items there is no median to compare with, and no item has any; nor with
+    ``ratio`` 0 (see :data:`deepad.models.threshold.NEAR_DUPLICATE_RATIO`)."""
     n = len(descriptors)
     none = torch.zeros(0, dtype=torch.long)
-    if n < 3:
+    if n < 3 or ratio <= 0:
         return [none] * n
     x = descriptors.double()
     norms = x.pow(2).sum(dim=1)

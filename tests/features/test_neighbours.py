@@ -13,7 +13,7 @@ def test_copies_and_slightly_moved_copies_are_near_duplicates_distinct_items_are
     # item 30 copies item 0 exactly, item 31 is item 1 moved by 5 % of a typical distance
     moved = distinct[1] + 0.05 * 5.6 * torch.nn.functional.normalize(torch.ones(16), dim=0)
     points = torch.cat([distinct, distinct[:1], moved[None]])
-    found = near_duplicates(points)
+    found = near_duplicates(points, 0.4)
     assert found[0].tolist() == [30] and found[30].tolist() == [0]
     assert found[1].tolist() == [31] and found[31].tolist() == [1]
     # independent Gaussian points in 16 dimensions: none is within 0.4 of its median distance
@@ -25,13 +25,16 @@ def test_the_cut_is_the_ratio_of_each_items_median_distance():
     points = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]])
     assert near_duplicates(points, ratio=0.4)[0].tolist() == [1]  # 1 <= 0.4 * 3
     assert near_duplicates(points, ratio=0.33)[0].tolist() == []  # 1 > 0.99
-    assert [len(f) for f in near_duplicates(points[:2])] == [0, 0]  # no median to compare
+    assert [len(f) for f in near_duplicates(points[:2], 0.4)] == [0, 0]  # no median to compare
+    assert [len(f) for f in near_duplicates(points, 0.0)] == [0] * 6  # 0: none left out
 
 
 def test_chunks_give_the_same_near_duplicates():
     points = torch.cat([torch.eye(6), torch.eye(6)[:2] * 1.01])
-    whole = near_duplicates(points)
-    assert [f.tolist() for f in near_duplicates(points, chunk=3)] == [f.tolist() for f in whole]
+    whole = near_duplicates(points, 0.4)
+    assert [f.tolist() for f in near_duplicates(points, 0.4, chunk=3)] == [
+        f.tolist() for f in whole
+    ]
     assert whole[6].tolist() == [0] and whole[0].tolist() == [6]
 
 

@@ -305,23 +305,15 @@ def test_bilinear_map_matches_torch_bilinear_resizing_then_a_mirrored_gaussian_b
     torch.testing.assert_close(unsmoothed, up[:, 0], atol=1e-6, rtol=1e-6)
 
 
-def _plain_leave_one_out(monkeypatch, module) -> None:
-    """Leave-one-out as it was before near-duplicates were left out too."""
-    monkeypatch.setattr(
-        module, "near_duplicates", lambda found: [torch.zeros(0, dtype=torch.long)] * len(found)
-    )
-
-
 def _copied(data: Dataset, times: int) -> Dataset:
     items = [image for image in data.items for _ in range(times)]
     return Dataset(DataKind.IMAGE, items, [str(i) for i in range(len(items))])
 
 
-def test_copies_in_the_training_set_are_left_out_with_the_image(monkeypatch):
-    # every training image three times (a burst of shots): left in, a copy finds each patch at
-    # distance 0 and the threshold flagged most unseen normal images
-    import deepad.models.patchcore.detector as module
-
+def test_copies_in_the_training_set_are_left_out_with_the_image():
+    # every training image three times (a burst of shots): left in (duplicate_ratio 0, plain
+    # leave-one-out), a copy finds each patch at distance 0 and the threshold flags most
+    # unseen normal images
     train = _copied(make_defect_dataset("fabric", n_normal=16, size=SIDE, seed=0), 3)
     normal = make_defect_dataset("fabric", n_normal=40, size=SIDE, seed=0, split="test")
     # every patch in the bank, so the copies' patches are there (a small coreset keeps one
@@ -329,25 +321,23 @@ def test_copies_in_the_training_set_are_left_out_with_the_image(monkeypatch):
     settings = dict(image_size=SIDE, device="cpu", contamination=0.1, coreset_share=1.0)
     detector = PatchCore(**settings).fit(train)
     flagged = float(np.mean(detector.decision_function(normal) > detector.threshold_))
-    _plain_leave_one_out(monkeypatch, module)
-    plain = PatchCore(**settings).fit(train)
+    plain = PatchCore(**settings, duplicate_ratio=0.0).fit(train)
     before = float(np.mean(plain.decision_function(normal) > plain.threshold_))
     assert flagged <= 0.25 and before >= 0.5, (flagged, before)
+    # the threshold moved, the scores of new images did not
+    np.testing.assert_array_equal(
+        detector.decision_function(normal), plain.decision_function(normal)
+    )
 
 
-def test_without_near_duplicates_the_threshold_is_plain_leave_one_out(monkeypatch):
-    import deepad.models.patchcore.detector as module
+def test_without_near_duplicates_the_threshold_is_plain_leave_one_out():
+    from deepad.features.neighbours import near_duplicates
 
     train = make_defect_dataset("fabric", n_normal=24, size=SIDE, seed=0, split="train")
     settings = dict(image_size=SIDE, device="cpu", contamination=0.1, coreset_share=0.1)
     detector = PatchCore(**settings).fit(train)
-    assert all(len(f) == 0 for f in module.near_duplicates(_image_means(detector, train)))
-    _plain_leave_one_out(monkeypatch, module)
-    plain = PatchCore(**settings).fit(train)
+    means = next(detector._embeddings(train))[0].flatten(2).mean(dim=2)  # as fit describes them
+    assert all(len(f) == 0 for f in near_duplicates(means, detector.config.duplicate_ratio))
+    plain = PatchCore(**settings, duplicate_ratio=0.0).fit(train)
     np.testing.assert_array_equal(detector.decision_scores_, plain.decision_scores_)
     assert detector.threshold_ == plain.threshold_
-
-
-def _image_means(detector: PatchCore, data: Dataset) -> torch.Tensor:
-    embeddings = next(detector._embeddings(data))[0]
-    return embeddings.flatten(2).mean(dim=2)  # as the detector describes an image

@@ -65,7 +65,9 @@ class EmbeddingKNN(Detector):
             self.embeddings_, self.embeddings_, k, exclude=(owner, owner)
         )
         images = self.embeddings_.view(-1, self._per_image, self.embeddings_.shape[1])
-        for image, groups in leave_out_groups(owner, near_duplicates(images.mean(dim=1))):
+        for image, groups in leave_out_groups(
+            owner, near_duplicates(images.mean(dim=1), self.config.duplicate_ratio)
+        ):
             if int(groups.sum()) < k:
                 continue
             rows = torch.nonzero(owner == image)[:, 0]

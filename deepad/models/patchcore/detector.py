@@ -160,7 +160,9 @@ class PatchCore(Detector):
                     torch.zeros(images, tile_means.shape[1]).index_add_(0, tile_owner, tile_means)
                     / torch.bincount(tile_owner, minlength=images)[:, None]
                 )
-                for image, groups in leave_out_groups(bank_owner, near_duplicates(means)):
+                for image, groups in leave_out_groups(
+                    bank_owner, near_duplicates(means, cfg.duplicate_ratio)
+                ):
                     if not bool(groups.any()):
                         continue
                     tiles = torch.nonzero(tile_owner == image)[:, 0]
