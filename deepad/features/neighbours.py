@@ -86,7 +86,7 @@ class _GroupColumns:
 
 
 def near_duplicates(
-    descriptors: torch.Tensor, ratio: float, *, chunk: int = 1024
+    descriptors: torch.Tensor, ratio: float, *, chunk: int | None = None
 ) -> list[torch.Tensor]:
     """For each of ``n`` items (one descriptor row each), the other items within ``ratio``
     of its median distance to the other items: its near-duplicates (sorted indices, often
@@ -98,6 +98,8 @@ def near_duplicates(
     none = torch.zeros(0, dtype=torch.long)
     if n < 3 or ratio <= 0:
         return [none] * n
+    if chunk is None:  # rows of the distance matrix at a time, within CHUNK_ENTRIES
+        chunk = max(1, CHUNK_ENTRIES // n)
     x = descriptors.double()
     norms = x.pow(2).sum(dim=1)
     out: list[torch.Tensor] = []
