@@ -110,9 +110,15 @@ def threshold_at(scores: np.ndarray, contamination: float) -> float:
     return float(ordered[min(n, max(1, k)) - 1])
 
 
-def source_record(source: ThresholdSource, items: int, of: int) -> dict[str, Any]:
-    """What ``detector.json`` keeps about the threshold's origin."""
-    return {"source": source.value, "items": int(items), "of": int(of)}
+def source_record(
+    source: ThresholdSource, items: int, of: int, *, without_duplicates: int = 0
+) -> dict[str, Any]:
+    """What ``detector.json`` keeps about the threshold's origin; ``without_duplicates``:
+    how many of the leave-one-out items were also scored without their near-duplicates."""
+    record: dict[str, Any] = {"source": source.value, "items": int(items), "of": int(of)}
+    if without_duplicates:
+        record["without_duplicates"] = int(without_duplicates)
+    return record
 
 
 def describe_source(record: dict[str, Any] | None) -> str:
@@ -125,7 +131,11 @@ def describe_source(record: dict[str, Any] | None) -> str:
     except (TypeError, ValueError):
         return "the training scores"
     if source == ThresholdSource.LEAVE_ONE_OUT:
-        return f"leave-one-out scores of the {items:,} training items"
+        phrase = f"leave-one-out scores of the {items:,} training items"
+        copies = record.get("without_duplicates")
+        if isinstance(copies, int) and copies > 0:
+            phrase += f" ({copies:,} of them also without their near-duplicates)"
+        return phrase
     if source == ThresholdSource.HELD_OUT:
         return f"the scores of {items:,} of the {of:,} normal training items, held out of training"
     if source == ThresholdSource.CROSS_FIT:

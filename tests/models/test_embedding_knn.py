@@ -39,6 +39,7 @@ def test_copies_in_the_training_set_are_left_out_with_the_image():
     before = float(np.mean(plain.decision_function(normal) > plain.threshold_))
     assert plain.decision_scores_.max() < 1e-3  # every image found its copy
     assert detector.decision_scores_.min() > 1e-3  # none did
+    assert detector.threshold_source_["without_duplicates"] == len(train)
     assert flagged <= 0.25 and before >= 0.9, (flagged, before)
 
 

@@ -324,6 +324,8 @@ def test_copies_in_the_training_set_are_left_out_with_the_image():
     plain = PatchCore(**settings, duplicate_ratio=0.0).fit(train)
     before = float(np.mean(plain.decision_function(normal) > plain.threshold_))
     assert flagged <= 0.25 and before >= 0.5, (flagged, before)
+    assert detector.threshold_source_["without_duplicates"] == len(train)  # Inspect says so
+    assert "without_duplicates" not in plain.threshold_source_
     # the threshold moved, the scores of new images did not
     np.testing.assert_array_equal(
         detector.decision_function(normal), plain.decision_function(normal)

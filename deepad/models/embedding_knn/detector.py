@@ -55,6 +55,7 @@ class EmbeddingKNN(Detector):
         Tiled, each tile is compared with the other images' tiles only. An image's
         near-duplicates (:func:`near_duplicates` of the images' embeddings) are left out with
         it, unless that leaves fewer than k images: a copy would be its nearest neighbour."""
+        self._without_duplicates = 0
         n = len(self.embeddings_)
         k = self.config.k
         owner = self._train_owner if self._train_owner is not None else torch.arange(n)
@@ -75,6 +76,7 @@ class EmbeddingKNN(Detector):
             distance[rows] = nearest_distances(
                 self.embeddings_[rows], self.embeddings_, k, exclude=alone
             )[0]
+            self._without_duplicates += 1
         return Scores(
             score=self._image_max(distance.mean(dim=1)).double().numpy(),
             components={"nearest": self._image_max(distance[:, 0]).double().numpy()},

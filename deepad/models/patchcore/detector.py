@@ -153,6 +153,7 @@ class PatchCore(Detector):
                 exclude = (tile_owner[rows], bank_owner) if several else None
                 parts.append(self.model_(embeddings[rows], exclude))
             result = PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
+            self._without_duplicates = 0
             if several:
                 images = int(tile_owner.max()) + 1
                 tile_means = patches.view(n, h * w, -1).mean(dim=1)
@@ -170,6 +171,7 @@ class PatchCore(Detector):
                     again = self.model_(embeddings[tiles], alone)
                     for whole, part in zip(result, again, strict=True):
                         whole[tiles] = part
+                    self._without_duplicates += 1
         return self._image_scores(self._stitched(result))
 
     def _stitched(self, result: PatchCoreResult) -> PatchCoreResult:
