@@ -83,3 +83,47 @@ class _GroupColumns:
             if high > low:
                 rows = torch.nonzero(mine == group)[:, 0]
                 d2[rows[:, None], self.order[low:high][None, :]] = torch.inf
+
+
+def near_duplicates(
+    descriptors: torch.Tensor, ratio: float, *, chunk: int | None = None
+) -> list[torch.Tensor]:
+    """For each of ``n`` items (one descriptor row each), the other items within ``ratio``
+    of its median distance to the other items: its near-duplicates (sorted indices, often
+    none). A held-out score of a training item leaves these out with the item itself: left
+    in, a copy stands in for the item and its score is far below an unseen item's. With
+    fewer than three items there is no median to compare with, and no item has any; nor with
+    ``ratio`` 0 (see :data:`deepad.models.threshold.NEAR_DUPLICATE_RATIO`)."""
+    n = len(descriptors)
+    none = torch.zeros(0, dtype=torch.long)
+    if n < 3 or ratio <= 0:
+        return [none] * n
+    if chunk is None:  # rows of the distance matrix at a time, within CHUNK_ENTRIES
+        chunk = max(1, CHUNK_ENTRIES // n)
+    x = descriptors.double()
+    norms = x.pow(2).sum(dim=1)
+    out: list[torch.Tensor] = []
+    for first in range(0, n, chunk):
+        part = x[first : first + chunk]
+        distance = squared_distances(part, x, norms).sqrt_()
+        rows = torch.arange(len(part))
+        distance[rows, first + rows] = torch.nan
+        scale = distance.nanmedian(dim=1).values
+        close = distance <= ratio * scale[:, None]  # NaN (the item itself) is never close
+        out.extend(torch.nonzero(row)[:, 0] for row in close)
+    return out
+
+
+def leave_out_groups(
+    owner: torch.Tensor, duplicates: list[torch.Tensor]
+) -> list[tuple[int, torch.Tensor]]:
+    """For each item ``i`` with near-duplicates, ``(i, groups)``: ``groups`` marks with 0 the
+    rows of ``owner`` (the item each bank row came from) that belong to ``i`` or one of its
+    near-duplicates and with 1 the others, as :func:`nearest_distances`' ``exclude`` takes
+    it with query group 0. Items without near-duplicates are absent: their own rows are
+    left out as before."""
+    return [
+        (i, (~torch.isin(owner, torch.cat([torch.tensor([i]), found]))).long())
+        for i, found in enumerate(duplicates)
+        if len(found)
+    ]

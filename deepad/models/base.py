@@ -80,6 +80,8 @@ class Detector(ABC):
     # scores (deepad.models.threshold): held_out (train on the rest; networks) or cross_fit
     # (refit on all; only for methods cheap enough to fit six times)
     threshold_from: ClassVar[ThresholdSource] = ThresholdSource.HELD_OUT
+    # training items the last leave-one-out scoring also scored without their near-duplicates
+    _without_duplicates: int = 0
     _estimator_type: ClassVar[str] = "outlier_detector"  # scikit-learn < 1.6 reads this
 
     def __init__(self, *, config: DetectorConfig | None = None, **params: Any) -> None:
@@ -207,7 +209,9 @@ class Detector(ABC):
                 if strategy == ThresholdSource.LEAVE_ONE_OUT
                 else ThresholdSource.TRAINING
             )
-            return self._training_scores(train), None, source_record(kind, n, n)
+            scores = self._training_scores(train)
+            left_out = self._without_duplicates  # set by the leave-one-out scoring, if any
+            return scores, None, source_record(kind, n, n, without_duplicates=left_out)
         if strategy == ThresholdSource.CROSS_FIT:
             folds = cross_fit_folds(train.labels, n, share, seed)
             if folds is not None:

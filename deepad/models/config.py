@@ -16,6 +16,7 @@ from deepad.data.tiling import (
     TilePlan,
     plan_tiles,
 )
+from deepad.models.threshold import NEAR_DUPLICATE_RATIO
 
 if TYPE_CHECKING:
     from deepad.data.summary import DataSummary
@@ -175,6 +176,15 @@ class PretrainedConfig(DetectorConfig):
         "mean",
         choices=BLENDS,
         help="Where tiles overlap, the map is their mean or their largest value.",
+        advanced=True,
+    )
+    duplicate_ratio: float = param(
+        NEAR_DUPLICATE_RATIO,
+        low=0.0,
+        high=1.0,
+        help="The leave-one-out scores the threshold is set on also leave out an image's "
+        "near-duplicates: images closer to it than this share of its median distance to the "
+        "others (0: only the image itself).",
         advanced=True,
     )
 

@@ -6,7 +6,9 @@ scores them lower than any new one. So every detector's default threshold is the
 ``1 - contamination`` quantile of scores of *normal items the model did not fit*:
 
 - ``leave_one_out``: methods whose model holds the training items themselves (a memory
-  bank: PatchCore, embedding k-NN, the text banks) score each training item without itself;
+  bank: PatchCore, embedding k-NN, the text banks) score each training item without itself
+  (the image banks also without its near-duplicates, :data:`NEAR_DUPLICATE_RATIO`: a copy
+  in the bank would stand in for the item);
 - ``held_out``: the other methods hold ``threshold_holdout`` of the normal training items
   out of fitting (at least :data:`MIN_HELD_OUT`), train on the rest and keep that model;
   the held-out items are also the validation set of the training loop (early stopping);
@@ -30,6 +32,16 @@ import numpy as np
 # items keeps them all for fitting.
 MIN_HELD_OUT = 10
 CROSS_FIT_FOLDS = 5
+
+# An item closer to another than this share of its median distance to the rest of the set
+# is a near-duplicate of it (a copy, a burst shot, a frame of the same scene). On 120
+# Fashion-MNIST images of one class an image's nearest *distinct* image is at ≥ 0.396
+# (T-shirts) and ≥ 0.50 (bags) of its median distance by pooled embeddings (embedding kNN),
+# at ≥ 0.29 and ≥ 0.37 by mean patch embeddings (PatchCore); exact copies are at 0, copies
+# moved by 1–2 px within 0.4 for 119 of 120 images. `deepad bench near-duplicates`
+# (benchmarks/results/near-duplicates.txt) shows the thresholds of those separate images
+# unchanged and those of copied photo crops back to about where the crops alone put them.
+NEAR_DUPLICATE_RATIO = 0.4
 ANOMALOUS = 1  # as deepad.data.types.ANOMALOUS (kept here so this module stays import-light)
 
 
@@ -98,9 +110,15 @@ def threshold_at(scores: np.ndarray, contamination: float) -> float:
     return float(ordered[min(n, max(1, k)) - 1])
 
 
-def source_record(source: ThresholdSource, items: int, of: int) -> dict[str, Any]:
-    """What ``detector.json`` keeps about the threshold's origin."""
-    return {"source": source.value, "items": int(items), "of": int(of)}
+def source_record(
+    source: ThresholdSource, items: int, of: int, *, without_duplicates: int = 0
+) -> dict[str, Any]:
+    """What ``detector.json`` keeps about the threshold's origin; ``without_duplicates``:
+    how many of the leave-one-out items were also scored without their near-duplicates."""
+    record: dict[str, Any] = {"source": source.value, "items": int(items), "of": int(of)}
+    if without_duplicates:
+        record["without_duplicates"] = int(without_duplicates)
+    return record
 
 
 def describe_source(record: dict[str, Any] | None) -> str:
@@ -113,7 +131,11 @@ def describe_source(record: dict[str, Any] | None) -> str:
     except (TypeError, ValueError):
         return "the training scores"
     if source == ThresholdSource.LEAVE_ONE_OUT:
-        return f"leave-one-out scores of the {items:,} training items"
+        phrase = f"leave-one-out scores of the {items:,} training items"
+        copies = record.get("without_duplicates")
+        if isinstance(copies, int) and copies > 0:
+            phrase += f" ({copies:,} of them also without their near-duplicates)"
+        return phrase
     if source == ThresholdSource.HELD_OUT:
         return f"the scores of {items:,} of the {of:,} normal training items, held out of training"
     if source == ThresholdSource.CROSS_FIT:

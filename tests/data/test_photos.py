@@ -16,9 +16,7 @@ SIZES = {"n_train": 5, "n_test_good": 3, "n_per_defect": 2, "size": 96}
 
 def test_layout_is_read_back_as_mvtec(tmp_path):
     (folder,) = photos.build_suite(tmp_path, ["moon"], seed=3, **SIZES)
-    assert sorted(p.name for p in (folder / "test").iterdir()) == sorted(
-        ["good", *photos.DEFECTS]
-    )
+    assert sorted(p.name for p in (folder / "test").iterdir()) == sorted(["good", *photos.DEFECTS])
     assert len(list((folder / "train" / "good").glob("*.png"))) == 5
     for defect in photos.DEFECTS:
         images = sorted((folder / "test" / defect).glob("*.png"))
@@ -99,3 +97,14 @@ def test_defects_scale_with_the_crop_so_small_crops_hold_them(size):
     assert all(image.shape == (size, size) for image in test.items)
     assert all(s > 0 for s in share)
     assert np.mean(share) == pytest.approx(np.mean(share_ref), rel=0.5)
+
+
+def test_training_corners_are_where_the_training_crops_were_cut():
+    train, _ = photos.make_category("moon", seed=2, **SIZES)
+    corners = photos.training_corners("moon", n_train=5, size=96, seed=2)
+    photo = photos.load_photo(photos.CATEGORIES["moon"])
+    split = photos.split_columns(photo.shape[1], 96)
+    for image, (y, x) in zip(train.items, corners, strict=True):
+        assert x + 96 <= split  # the left part only
+        expected = np.clip(np.round(photo[y : y + 96, x : x + 96]), 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(image, expected)

@@ -118,9 +118,9 @@ def test_default_threshold_flags_about_contamination_of_unseen_normal_images():
     train = make_defect_dataset("fabric", n_normal=24, size=SIDE, seed=0, split="train")
     normal = make_defect_dataset("fabric", n_normal=40, size=SIDE, seed=0, split="test")
     # a bank of 10 % of the patches, so that many of a training image's own patches are in it
-    detector = PatchCore(
-        image_size=SIDE, device="cpu", contamination=0.1, coreset_share=0.1
-    ).fit(train)
+    detector = PatchCore(image_size=SIDE, device="cpu", contamination=0.1, coreset_share=0.1).fit(
+        train
+    )
     scores = detector.decision_function(normal)
     flagged = float(np.mean(scores > detector.threshold_))
     assert flagged <= 0.3, flagged
@@ -168,7 +168,9 @@ def test_local_average_border_modes_and_per_stage_pooling():
     assert zeros[0, :, 1:-1, 1:-1].eq(1).all()
     # each stage pooled on its own grid: the coarse stage's border cells shrink on its 4×4
     # grid (4/9 at its corner cell) and are then interpolated onto the fine grid
-    each, _ = patch_embeddings(features, geometry, ("s8", "s16"), 3, border="zeros", each_stage=True)
+    each, _ = patch_embeddings(
+        features, geometry, ("s8", "s16"), 3, border="zeros", each_stage=True
+    )
     torch.testing.assert_close(each[:, :2], zeros[:, :2])
     assert each[0, 2, 0, 0] == pytest.approx(4 / 9)
     assert each[0, 2, 3:5, 3:5].eq(1).all()
@@ -267,7 +269,10 @@ def test_bilinear_stage_alignment_is_torch_interpolation():
 
     geometry = pretrained_backbone().geometry(64)
     g = torch.Generator().manual_seed(0)
-    features = {"s8": torch.rand(2, 2, 8, 8, generator=g), "s16": torch.rand(2, 3, 4, 4, generator=g)}
+    features = {
+        "s8": torch.rand(2, 2, 8, 8, generator=g),
+        "s16": torch.rand(2, 3, 4, 4, generator=g),
+    }
     got, _ = patch_embeddings(
         features, geometry, ("s8", "s16"), 3, border="zeros", each_stage=True, align="bilinear"
     )
@@ -298,3 +303,43 @@ def test_bilinear_map_matches_torch_bilinear_resizing_then_a_mirrored_gaussian_b
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     unsmoothed = AnomalyMapGenerator(sigma=0.0, upsample="bilinear")(low, grid, side)
     torch.testing.assert_close(unsmoothed, up[:, 0], atol=1e-6, rtol=1e-6)
+
+
+def _copied(data: Dataset, times: int) -> Dataset:
+    items = [image for image in data.items for _ in range(times)]
+    return Dataset(DataKind.IMAGE, items, [str(i) for i in range(len(items))])
+
+
+def test_copies_in_the_training_set_are_left_out_with_the_image():
+    # every training image three times (a burst of shots): left in (duplicate_ratio 0, plain
+    # leave-one-out), a copy finds each patch at distance 0 and the threshold flags most
+    # unseen normal images
+    train = _copied(make_defect_dataset("fabric", n_normal=16, size=SIDE, seed=0), 3)
+    normal = make_defect_dataset("fabric", n_normal=40, size=SIDE, seed=0, split="test")
+    # every patch in the bank, so the copies' patches are there (a small coreset keeps one
+    # of identical patches and hides part of the effect)
+    settings = dict(image_size=SIDE, device="cpu", contamination=0.1, coreset_share=1.0)
+    detector = PatchCore(**settings).fit(train)
+    flagged = float(np.mean(detector.decision_function(normal) > detector.threshold_))
+    plain = PatchCore(**settings, duplicate_ratio=0.0).fit(train)
+    before = float(np.mean(plain.decision_function(normal) > plain.threshold_))
+    assert flagged <= 0.25 and before >= 0.5, (flagged, before)
+    assert detector.threshold_source_["without_duplicates"] == len(train)  # Inspect says so
+    assert "without_duplicates" not in plain.threshold_source_
+    # the threshold moved, the scores of new images did not
+    np.testing.assert_array_equal(
+        detector.decision_function(normal), plain.decision_function(normal)
+    )
+
+
+def test_without_near_duplicates_the_threshold_is_plain_leave_one_out():
+    from deepad.features.neighbours import near_duplicates
+
+    train = make_defect_dataset("fabric", n_normal=24, size=SIDE, seed=0, split="train")
+    settings = dict(image_size=SIDE, device="cpu", contamination=0.1, coreset_share=0.1)
+    detector = PatchCore(**settings).fit(train)
+    means = next(detector._embeddings(train))[0].flatten(2).mean(dim=2)  # as fit describes them
+    assert all(len(f) == 0 for f in near_duplicates(means, detector.config.duplicate_ratio))
+    plain = PatchCore(**settings, duplicate_ratio=0.0).fit(train)
+    np.testing.assert_array_equal(detector.decision_scores_, plain.decision_scores_)
+    assert detector.threshold_ == plain.threshold_

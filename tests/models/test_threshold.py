@@ -17,6 +17,7 @@ from deepad.models.threshold import (
     describe_source,
     held_out_count,
     holdout_split,
+    source_record,
     threshold_at,
 )
 from deepad.results import Scores
@@ -149,6 +150,12 @@ def test_describe_source_reads_every_source_and_old_models():
     assert "out-of-fold" in describe_source({"source": "cross_fit", "items": 9, "of": 9})
     assert "validation" in describe_source({"source": "validation", "items": 9, "of": 9})
     assert describe_source({"source": "nonsense"}) == "the training scores"
+    copies = source_record(ThresholdSource.LEAVE_ONE_OUT, 360, 360, without_duplicates=240)
+    assert describe_source(copies) == (
+        "leave-one-out scores of the 360 training items "
+        "(240 of them also without their near-duplicates)"
+    )
+    assert "without_duplicates" not in source_record(ThresholdSource.LEAVE_ONE_OUT, 9, 9)
 
 
 def test_threshold_is_the_order_statistic_new_items_exceed_at_most_the_contamination():

@@ -104,3 +104,22 @@ def test_a_tiled_model_is_not_exported_as_if_it_scored_whole_images(tmp_path):
 
     with pytest.raises(ExportError, match="tiles"):
         export_onnx(_patchcore(), tmp_path / "model.onnx")
+
+
+def test_tiled_training_scores_leave_out_every_tile_of_a_copy_too():
+    train, test = _data()
+    copied = Dataset(DataKind.IMAGE, [*train.items, train.items[0]], ["a", "b", "c", "a2"])
+    # every patch of the copy in the bank; a 320-px canvas (2×2 tiles) keeps the test quick
+    settings = {**SETTINGS, "coreset_share": 1.0, "tile_max_side": 320}
+    detector = PatchCore(**settings).fit(copied)
+    plain = PatchCore(**settings, duplicate_ratio=0.0).fit(copied)
+    assert detector.tiles_ is not None and detector.tiles_.grid.count == 4
+    unseen = detector.decision_function(test)[:2].mean()
+    # with its copy's tiles in the bank, an image's patches are all found (at about 0)
+    assert plain.decision_scores_[[0, 3]].max() < 0.05 * unseen
+    assert detector.decision_scores_[[0, 3]].min() > 0.5 * unseen
+    np.testing.assert_allclose(detector.decision_scores_[[1, 2]], plain.decision_scores_[[1, 2]])
+    knn = {"device": "cpu", "tiling": "on", "tile_max_side": 320, "k": 1}
+    kept = EmbeddingKNN(**knn).fit(copied).decision_scores_
+    alone = EmbeddingKNN(**knn, duplicate_ratio=0.0).fit(copied).decision_scores_
+    assert alone[[0, 3]].max() < 0.05 * kept[[0, 3]].min()

@@ -104,11 +104,31 @@ def split_columns(width: int, size: int) -> int:
     return first
 
 
-def _crop(rng: np.random.Generator, photo: np.ndarray, columns: tuple[int, int], size: int):
-    h = photo.shape[0]
-    y = int(rng.integers(0, h - size + 1))
+def _corner(rng: np.random.Generator, height: int, columns: tuple[int, int], size: int):
+    """Top-left corner ``(y, x)`` of a random crop within ``columns``."""
+    y = int(rng.integers(0, height - size + 1))
     x = int(rng.integers(columns[0], columns[1] - size + 1))
+    return y, x
+
+
+def _crop(rng: np.random.Generator, photo: np.ndarray, columns: tuple[int, int], size: int):
+    y, x = _corner(rng, photo.shape[0], columns, size)
     return photo[y : y + size, x : x + size].copy()
+
+
+def training_corners(
+    category: str, *, n_train: int = 120, size: int = 192, seed: int = 0
+) -> np.ndarray:
+    """``(n_train, 2)`` top-left corners ``(y, x)`` of :func:`make_category`'s training crops
+    in the photograph (which crops overlap: known to the generator, not to a method)."""
+    photo = load_photo({**CATEGORIES, **TUNING_CATEGORIES}[category])
+    columns = (0, split_columns(photo.shape[1], size))
+    return np.array(
+        [
+            _corner(_rng(seed, category, "train", i), photo.shape[0], columns, size)
+            for i in range(n_train)
+        ]
+    ).reshape(n_train, 2)
 
 
 def _px(size: int, pixels: int) -> int:
@@ -261,7 +281,9 @@ def write_mvtec(train: Dataset, test: Dataset, folder: Path) -> Path:
         path = folder / "train" / "good" / f"{i:03d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(path)
-    for image, kind, mask, name in zip(test.items, test.classes, test.masks, test.names, strict=True):
+    for image, kind, mask, name in zip(
+        test.items, test.classes, test.masks, test.names, strict=True
+    ):
         stem = Path(name).stem
         path = folder / "test" / kind / f"{stem}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -281,6 +303,4 @@ def build_suite(
     **sizes: int,
 ) -> list[Path]:
     """Write every category under ``root/<category>/`` in MVTec-AD layout."""
-    return [
-        write_mvtec(*make_category(c, seed=seed, **sizes), Path(root) / c) for c in categories
-    ]
+    return [write_mvtec(*make_category(c, seed=seed, **sizes), Path(root) / c) for c in categories]

@@ -25,6 +25,7 @@ from deepad.features.detectors import (
     tiled,
     training_images,
 )
+from deepad.features.neighbours import leave_out_groups, near_duplicates
 from deepad.models.base import Detector
 from deepad.models.embedding_knn.config import EmbeddingKNNConfig
 from deepad.models.registry import register
@@ -51,15 +52,31 @@ class EmbeddingKNN(Detector):
     def _training_scores(self, train: Dataset) -> Scores:
         """Each normal training image's distance to its k nearest other training images
         (its own embedding left out), so the threshold is set on scores like unseen ones'.
-        Tiled, each tile is compared with the other images' tiles only."""
+        Tiled, each tile is compared with the other images' tiles only. An image's
+        near-duplicates (:func:`near_duplicates` of the images' embeddings) are left out with
+        it, unless that leaves fewer than k images: a copy would be its nearest neighbour."""
+        self._without_duplicates = 0
         n = len(self.embeddings_)
+        k = self.config.k
         owner = self._train_owner if self._train_owner is not None else torch.arange(n)
         others = n - self._per_image
-        if others < self.config.k:
+        if others < k:
             return self._score(train)
         distance, _ = nearest_distances(
-            self.embeddings_, self.embeddings_, self.config.k, exclude=(owner, owner)
+            self.embeddings_, self.embeddings_, k, exclude=(owner, owner)
         )
+        images = self.embeddings_.view(-1, self._per_image, self.embeddings_.shape[1])
+        for image, groups in leave_out_groups(
+            owner, near_duplicates(images.mean(dim=1), self.config.duplicate_ratio)
+        ):
+            if int(groups.sum()) < k:
+                continue
+            rows = torch.nonzero(owner == image)[:, 0]
+            alone = (torch.zeros(len(rows), dtype=torch.long), groups)
+            distance[rows] = nearest_distances(
+                self.embeddings_[rows], self.embeddings_, k, exclude=alone
+            )[0]
+            self._without_duplicates += 1
         return Scores(
             score=self._image_max(distance.mean(dim=1)).double().numpy(),
             components={"nearest": self._image_max(distance[:, 0]).double().numpy()},

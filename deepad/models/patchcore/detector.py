@@ -33,6 +33,7 @@ from deepad.features.detectors import (
     tiled,
     training_images,
 )
+from deepad.features.neighbours import leave_out_groups, near_duplicates
 from deepad.models.base import Detector
 from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
 from deepad.models.patchcore.config import MAX_PATCH, SMOOTHED_MAP, PatchCoreConfig
@@ -136,7 +137,11 @@ class PatchCore(Detector):
         normal test images. Without its own entries the bank is what it is for an unseen
         image of the same kind. With one training image there are no others to score
         against, and it is scored against the whole bank. Tiled, ``tile_owner`` names each
-        tile's image, and a tile is scored without any tile of its own image."""
+        tile's image, and a tile is scored without any tile of its own image.
+
+        An image's near-duplicates (:func:`near_duplicates` of the images' mean patch
+        embeddings: copies, burst shots) are left out with it, as they would stand in for
+        its own patches; where that would leave no bank entry, only its own are left out."""
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         n = len(tile_owner)
         embeddings = patches.view(n, h, w, -1).permute(0, 3, 1, 2)
@@ -147,7 +152,26 @@ class PatchCore(Detector):
                 rows = slice(first, first + cfg.batch_size)
                 exclude = (tile_owner[rows], bank_owner) if several else None
                 parts.append(self.model_(embeddings[rows], exclude))
-        result = PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
+            result = PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
+            self._without_duplicates = 0
+            if several:
+                images = int(tile_owner.max()) + 1
+                tile_means = patches.view(n, h * w, -1).mean(dim=1)
+                means = (
+                    torch.zeros(images, tile_means.shape[1]).index_add_(0, tile_owner, tile_means)
+                    / torch.bincount(tile_owner, minlength=images)[:, None]
+                )
+                for image, groups in leave_out_groups(
+                    bank_owner, near_duplicates(means, cfg.duplicate_ratio)
+                ):
+                    if not bool(groups.any()):
+                        continue
+                    tiles = torch.nonzero(tile_owner == image)[:, 0]
+                    alone = (torch.zeros(len(tiles), dtype=torch.long), groups)
+                    again = self.model_(embeddings[tiles], alone)
+                    for whole, part in zip(result, again, strict=True):
+                        whole[tiles] = part
+                    self._without_duplicates += 1
         return self._image_scores(self._stitched(result))
 
     def _stitched(self, result: PatchCoreResult) -> PatchCoreResult:
