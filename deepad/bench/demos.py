@@ -3,7 +3,8 @@
 Each (demo, method) pair goes through the run workflow that ``deepad train --method M --data
 demo:NAME`` and the Train page use, with the settings the Train form starts from (the method's
 defaults and this machine's suggestions), in a throw-away deepad home; the table holds the metrics that run records (AUROC, AUPRC, F1 at the saved threshold,
-pixel AUROC where the demo has masks) and its times. The figures are a demo's, not a
+pixel AUROC where the demo has masks) and its times. Each demo also runs the method the Train
+page recommends for it on a CPU (``method = auto``), marked in the ``auto`` column. The figures are a demo's, not a
 benchmark's: the demo sets are small and their test sets were looked at when they were built.
 """
 
@@ -30,7 +31,7 @@ DEMO_METHODS: dict[str, tuple[str, ...]] = {
     "textures": ("fcdd", "patchcore"),
     "thyroid": ("dsebm", "iforest"),
 }
-COLUMNS = ("demo", "method", "auroc", "auprc", "f1", "pixel_auroc", "fit s", "total s")
+COLUMNS = ("demo", "method", "auto", "auroc", "auprc", "f1", "pixel_auroc", "fit s", "total s")
 
 
 def run_demo(home: Path, demo: str, method: str, *, seed: int = 0) -> dict[str, Any]:
@@ -64,6 +65,23 @@ def run_demo(home: Path, demo: str, method: str, *, seed: int = 0) -> dict[str, 
     }
 
 
+def recommended_method(home: Path, demo: str) -> str:
+    """The method the Train page's ``auto`` stands for on demo ``demo`` on a CPU."""
+    from deepad.service import Service
+
+    service = Service(home)
+    parts = service.use_demo(demo)
+    return service.recommend(parts.train, parts.test, parts.labeled, gpu=False).method
+
+
+def demo_methods(home: Path, demo: str) -> tuple[tuple[str, ...], str]:
+    """The methods the table runs on ``demo`` (its own, then the recommended one if it is not
+    among them) and the recommended one."""
+    auto = recommended_method(home, demo)
+    own = DEMO_METHODS[demo]
+    return (own if auto in own else (*own, auto)), auto
+
+
 @suite("demos", "every bundled demo set trained with each of its methods' default settings")
 def run(options: BenchOptions) -> None:
     wanted = options.extra.get("demos")
@@ -76,10 +94,12 @@ def run(options: BenchOptions) -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="deepad-demos-") as home:
         for demo in demos:
-            for method in DEMO_METHODS[demo]:
+            methods, auto = demo_methods(Path(home), demo)
+            for method in methods:
                 if only and method not in only.split(","):
                     continue
-                rows.append(run_demo(Path(home), demo, method, seed=options.seed))
+                row = run_demo(Path(home), demo, method, seed=options.seed)
+                rows.append({**row, "auto": "✓" if method == auto else ""})
                 print(format_table(rows[-1:], COLUMNS), flush=True)
     wall = time.perf_counter() - start
     text = format_table(rows, COLUMNS, title="Demo sets, default settings (the app's path)")

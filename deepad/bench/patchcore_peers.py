@@ -18,9 +18,14 @@ AUROC and AUPRO (:func:`deepad.metrics.aupro`) per category and their means; CPU
 (user + system, all threads) of fitting and of scoring, the system share, minor page faults
 and the process's peak resident memory.
 
+Both coresets are random in part (anomalib's random projection and first centre, deepad's
+projection and block starts): ``repeats=N`` runs each tool once per coreset seed ``0 .. N-1``
+(deepad's ``seed``; ``torch``'s and ``numpy``'s generators before anomalib's coreset), and a
+category's row is the mean over the runs, with the range of its image AUROC beside it.
+
 ``--set`` keys: ``categories`` (comma-separated; ``tuning`` for the tuning categories),
 ``n_train``, ``n_test_good``, ``n_per_defect``, ``size``, ``threads``, ``tools``
-(``anomalib,deepad``); any other key overrides deepad's PatchCore configuration.
+(``anomalib,deepad``), ``repeats``; any other key overrides deepad's PatchCore configuration.
 """
 
 from __future__ import annotations
@@ -38,7 +43,16 @@ from deepad.bench import BenchOptions, suite
 from deepad.bench.report import format_table, split_settings, write_results
 
 RESULTS = Path("benchmarks") / "results"
-_SUITE_KEYS = ("categories", "n_train", "n_test_good", "n_per_defect", "size", "threads", "tools")
+_SUITE_KEYS = (
+    "categories",
+    "n_train",
+    "n_test_good",
+    "n_per_defect",
+    "size",
+    "threads",
+    "tools",
+    "repeats",
+)
 ANOMALIB_LAYERS = ("blocks.2", "blocks.4")
 BATCH = 32
 
@@ -96,7 +110,9 @@ class _Clock:
         return out
 
 
-def _run_anomalib(train: Any, test: Any, size: int, clock: _Clock) -> tuple[Any, Any, dict]:
+def _run_anomalib(
+    train: Any, test: Any, size: int, run: int, clock: _Clock
+) -> tuple[Any, Any, dict]:
     import torch
     from anomalib.models.image.patchcore.torch_model import PatchcoreModel
 
@@ -114,6 +130,8 @@ def _run_anomalib(train: Any, test: Any, size: int, clock: _Clock) -> tuple[Any,
         for first in range(0, len(x), BATCH):
             model(x[first : first + BATCH])
         extract = clock.mark()
+        torch.manual_seed(run)  # the coreset's random projection and first centre
+        np.random.seed(run)
         model.subsample_embedding(0.1)
     coreset = clock.mark()
     model.eval()
@@ -166,14 +184,16 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     train, test = make_category(job["category"], seed=job["seed"], **job["sizes"])
     clock = _Clock()
     if job["tool"] == "anomalib":
-        scores, maps, cost = _run_anomalib(train, test, job["sizes"]["size"], clock)
+        scores, maps, cost = _run_anomalib(train, test, job["sizes"]["size"], job["run"], clock)
     else:
+        overrides = {"seed": str(job["run"]), **job["overrides"]}
         with using_disk_cache(None):  # the backbone runs: no features of an earlier run
-            scores, maps, cost = _run_deepad(train, test, job["overrides"], clock)
+            scores, maps, cost = _run_deepad(train, test, overrides, clock)
     masks = metrics.pixel_masks(test, range(len(test)))
     out: dict[str, Any] = {
         "category": job["category"],
         "tool": job["tool"],
+        "run": job["run"],
         "image AUROC": metrics.auroc(test.labels, scores),
         "pixel AUROC": metrics.pixel_auroc(masks, maps),
         "AUPRO": metrics.aupro(masks, maps),
@@ -216,7 +236,7 @@ def run_jobs(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             results.append(pool.submit(run_one, job).result())
         row = results[-1]
         print(
-            f"{row['category']:>10} {row['tool']:>8}: image {row['image AUROC']:.4f} pixel "
+            f"{row['category']:>10} {row['tool']:>8} #{row['run']}: image {row['image AUROC']:.4f} pixel "
             f"{row['pixel AUROC']:.4f} AUPRO {row['AUPRO']:.4f} fit {row['fit cpu s']:.1f} "
             f"CPU-s score {row['score cpu s']:.1f} CPU-s",
             flush=True,
@@ -230,12 +250,31 @@ COLUMNS = (
     "image AUROC",
     "pixel AUROC",
     "AUPRO",
+    "image AUROC range",
     "fit cpu s",
     "fit sys s",
     "score cpu s",
     "fit faults",
     "peak MB",
 )
+
+
+def per_category(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per category and tool: the mean of its runs' figures, in the runs' order, with
+    the spread of the image AUROC over the runs."""
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in runs:
+        rows.setdefault((run["category"], run["tool"]), []).append(run)
+    out = []
+    for (category, tool), mine in rows.items():
+        row: dict[str, Any] = {"category": category, "tool": tool, "runs": len(mine)}
+        for column in COLUMNS[2:]:
+            if column != "image AUROC range":
+                row[column] = float(np.mean([r[column] for r in mine]))
+        images = [r["image AUROC"] for r in mine]
+        row["image AUROC range"] = float(max(images) - min(images))
+        out.append(row)
+    return out
 
 
 def summarise(rows: list[dict[str, Any]], tools: list[str]) -> list[dict[str, Any]]:
@@ -269,6 +308,7 @@ def patchcore_peers(options: BenchOptions) -> None:
         "size": int(suite_keys.get("size", 192)),
     }
     threads = int(suite_keys.get("threads", 1))
+    repeats = int(suite_keys.get("repeats", 1))
     jobs = [
         {
             "category": c,
@@ -277,11 +317,14 @@ def patchcore_peers(options: BenchOptions) -> None:
             "sizes": sizes,
             "threads": threads,
             "overrides": overrides,
+            "run": run,
         }
         for c in categories
+        for run in range(repeats)
         for t in tools
     ]
-    rows = summarise(run_jobs(jobs), tools)
+    runs = run_jobs(jobs)
+    rows = summarise(per_category(runs), tools)
     command = "deepad bench patchcore-peers" + "".join(
         f" --set {k}={v}" for k, v in sorted(options.extra.items())
     )
@@ -296,7 +339,8 @@ def patchcore_peers(options: BenchOptions) -> None:
     text += (
         f"\n\n{sizes['n_train']} training and {sizes['n_test_good']} + "
         f"{4 * sizes['n_per_defect']} test images per category at {sizes['size']} px, "
-        f"{threads} thread(s); command: {command}"
+        f"{threads} thread(s), {repeats} run(s) per tool and category (coreset seeds "
+        f"0..{repeats - 1}; each row is their mean); command: {command}"
     )
     print(text)
     name = "patchcore-peers" + ("-quick" if options.quick else "")
@@ -310,7 +354,9 @@ def patchcore_peers(options: BenchOptions) -> None:
             "threads": threads,
             "seed": options.seed,
             "deepad overrides": overrides,
+            "repeats": repeats,
             "rows": rows,
+            "runs": runs,
         },
     )
     path.with_suffix(".md").write_text(f"# patchcore-peers\n\n```\n{text}\n```\n")

@@ -52,3 +52,29 @@ def test_deepad_side_of_the_suite_writes_its_table(tmp_path):
         assert 0.0 <= rows[0][key] <= 1.0 and np.isfinite(rows[0][key])
     assert rows[0]["fit cpu s"] > 0 and rows[0]["peak MB"] > 0
     assert "AUPRO" in output.with_suffix(".md").read_text()
+
+
+def test_repeated_runs_are_averaged_per_category():
+    from deepad.bench.patchcore_peers import COLUMNS, per_category, summarise
+
+    def run(category, tool, number, image):
+        row = {c: 1.0 for c in COLUMNS[2:] if c != "image AUROC range"}
+        return {**row, "category": category, "tool": tool, "run": number, "image AUROC": image}
+
+    runs = [
+        run("moon", "deepad", 0, 0.90),
+        run("moon", "anomalib", 0, 0.80),
+        run("moon", "deepad", 1, 0.96),
+        run("moon", "anomalib", 1, 0.80),
+        run("skin", "deepad", 0, 0.70),
+        run("skin", "anomalib", 0, 0.75),
+    ]
+    rows = summarise(per_category(runs), ["anomalib", "deepad"])
+    by = {(r["category"], r["tool"]): r for r in rows}
+    assert by["moon", "deepad"]["image AUROC"] == pytest.approx(0.93)
+    assert by["moon", "deepad"]["image AUROC range"] == pytest.approx(0.06)
+    assert by["moon", "deepad"]["runs"] == 2 and by["skin", "deepad"]["runs"] == 1
+    assert by["moon", "anomalib"]["image AUROC range"] == 0.0
+    # the mean row weighs each category once, however many runs it had
+    assert by["mean", "deepad"]["image AUROC"] == pytest.approx((0.93 + 0.70) / 2)
+    assert by["mean", "anomalib"]["image AUROC"] == pytest.approx((0.80 + 0.75) / 2)
