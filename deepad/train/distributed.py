@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -61,9 +62,25 @@ def ensure_process_group(device: torch.device) -> World:
     return world
 
 
-def shutdown() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(timeout: float = 60.0) -> None:
+    """Leave the process group, then wait (``timeout`` seconds at most) until every process
+    has left it before this one goes on to exit.
+
+    gloo can abort a process that is still tearing its connections down when a peer's process
+    has already exited (``terminate called without an active exception``, about one
+    two-process CPU run in forty); the group's store, kept here past the group, tells each
+    process when all have left. A process that never comes here (it failed) holds the others
+    up for ``timeout`` at most."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    store = dist.distributed_c10d._get_default_store()
+    rank, size = dist.get_rank(), dist.get_world_size()
+    dist.destroy_process_group()
+    store.set(f"deepad/left/{rank}", "1")
+    try:
+        store.wait([f"deepad/left/{r}" for r in range(size)], timedelta(seconds=timeout))
+    except RuntimeError:  # timed out (DistStoreError), or the store's host is gone
+        pass
 
 
 def broadcast(value: Any, world: World) -> Any:

@@ -4,12 +4,12 @@ a tiny autoencoder with the same global batch as one process, and their loss cur
 import dataclasses
 import json
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 from torch import nn
+from torch.distributed import TCPStore
 from torch.utils.data import TensorDataset
 
 from deepad.models.config import NetworkConfig
@@ -60,12 +60,15 @@ def _train_both(checkpoint_dir=None):
 
 
 def _rank(rank, world_size, port, out_dir):
+    # as under torchrun, the store the ranks meet at is served by their launcher (this test's
+    # process, which holds the port from the start), not by rank 0
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
         WORLD_SIZE=str(world_size),
         RANK=str(rank),
         LOCAL_RANK=str(rank),
+        TORCHELASTIC_USE_AGENT_STORE="True",
     )
     torch.set_num_threads(1)
     try:
@@ -75,18 +78,15 @@ def _rank(rank, world_size, port, out_dir):
     (out_dir / f"rank{rank}.json").write_text(json.dumps({"sampled": sampled, "same": same}))
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_gloo_processes_match_one(tmp_path, monkeypatch):
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     single_sampled, single_same = _train_both()
-    mp.spawn(_rank, args=(2, _free_port(), tmp_path), nprocs=2, join=True)
+    # a port the operating system picks and this process keeps bound: no other test's
+    # service can take it between choosing it and the ranks' meeting
+    store = TCPStore("127.0.0.1", 0, world_size=None, is_master=True, wait_for_workers=False)
+    mp.spawn(_rank, args=(2, store.port, tmp_path), nprocs=2, join=True)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     # both processes report the same (all-reduced) curve
     assert ranks[0] == ranks[1]
@@ -106,3 +106,37 @@ def test_world_of_one_without_torchrun(monkeypatch):
     batch = {"x": torch.arange(6)}
     two = dataclasses.replace(world, size=2, rank=1)
     assert distributed.shard(batch, two)["x"].tolist() == [3, 4, 5]
+
+
+def _leave_late(rank, port, out_dir):
+    import time
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE="2",
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        TORCHELASTIC_USE_AGENT_STORE="True",
+    )
+    distributed.ensure_process_group(torch.device("cpu"))
+    if rank == 1:
+        time.sleep(1.5)
+    entered = time.time()
+    distributed.shutdown()
+    (out_dir / f"rank{rank}.json").write_text(json.dumps([entered, time.time()]))
+
+
+@pytest.mark.slow
+def test_no_process_leaves_before_every_process_has_left_the_group(tmp_path, monkeypatch):
+    """A process whose peer has exited while it is still tearing gloo down can be aborted:
+    shutdown returns only once every process has left the group."""
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    store = TCPStore("127.0.0.1", 0, world_size=None, is_master=True, wait_for_workers=False)
+    mp.spawn(_leave_late, args=(store.port, tmp_path), nprocs=2, join=True)
+    (first_in, first_out), (late_in, _) = (
+        json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)
+    )
+    assert late_in > first_in + 1.0  # rank 1 came to shutdown later
+    assert first_out >= late_in  # and rank 0 waited for it there
