@@ -22,7 +22,6 @@ Columns: ``fpr`` = share of the normal test items above the threshold, ``thresho
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +157,6 @@ def _write(options: BenchOptions, rows: list[dict[str, Any]]) -> str:
     title = "near-duplicates: normal test items flagged, plain leave-one-out (0) and default"
     text = f"command: {command_line()}\n\n{format_table(rows, COLUMNS, title)}\n"
     out = options.output or RESULTS / "near-duplicates.json"
-    write_results(out, {"command": command_line(), "argv": sys.argv[1:], "rows": rows})
+    write_results(out, {"command": command_line(), "rows": rows})
     out.with_suffix(".txt").write_text(text)
     return text
