@@ -59,9 +59,10 @@ def _train_both(checkpoint_dir=None):
     return [h.loss for h in sampled], [h.loss for h in same]
 
 
-def _rank(rank, world_size, port, out_dir):
-    # as under torchrun, the store the ranks meet at is served by their launcher (this test's
-    # process, which holds the port from the start), not by rank 0
+def _join(rank, world_size, port):
+    """This spawned process's torchrun environment. As under torchrun, the store the ranks
+    meet at is served by their launcher (the test's process, which holds the port from the
+    start), not by rank 0."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -70,6 +71,10 @@ def _rank(rank, world_size, port, out_dir):
         LOCAL_RANK=str(rank),
         TORCHELASTIC_USE_AGENT_STORE="True",
     )
+
+
+def _rank(rank, world_size, port, out_dir):
+    _join(rank, world_size, port)
     torch.set_num_threads(1)
     try:
         sampled, same = _train_both(checkpoint_dir=out_dir)
@@ -111,14 +116,7 @@ def test_world_of_one_without_torchrun(monkeypatch):
 def _leave_late(rank, port, out_dir):
     import time
 
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        WORLD_SIZE="2",
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        TORCHELASTIC_USE_AGENT_STORE="True",
-    )
+    _join(rank, 2, port)
     distributed.ensure_process_group(torch.device("cpu"))
     if rank == 1:
         time.sleep(1.5)
