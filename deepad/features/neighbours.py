@@ -6,6 +6,9 @@ No ``torch.cdist``, so a module using these exports to ONNX; ``min`` for one nei
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
 DEFAULT_CHUNK = 4096
@@ -112,6 +115,23 @@ def near_duplicates(
         close = distance <= ratio * scale[:, None]  # NaN (the item itself) is never close
         out.extend(torch.nonzero(row)[:, 0] for row in close)
     return out
+
+
+def image_duplicates(
+    descriptors: torch.Tensor, shared: Sequence[np.ndarray] | None, ratio: float
+) -> list[torch.Tensor]:
+    """For each training image, the images left out with it from its leave-one-out score:
+    its :func:`near_duplicates` by ``descriptors`` (copies, burst shots) and ``shared``, the
+    images that share a region with it (:func:`deepad.data.overlap.shared_regions`:
+    overlapping crops or tiles of one picture, whose shared pixels would stand in for its
+    own). None with ``ratio`` 0 (plain leave-one-out)."""
+    close = near_duplicates(descriptors, ratio)
+    if ratio <= 0 or shared is None:
+        return close
+    return [
+        torch.unique(torch.cat([mine, torch.from_numpy(extra)])) if len(extra) else mine
+        for mine, extra in zip(close, shared, strict=True)
+    ]
 
 
 def leave_out_groups(

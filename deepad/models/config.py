@@ -184,7 +184,8 @@ class PretrainedConfig(DetectorConfig):
         high=1.0,
         help="The leave-one-out scores the threshold is set on also leave out an image's "
         "near-duplicates: images closer to it than this share of its median distance to the "
-        "others (0: only the image itself).",
+        "others, and images that share a region with it (overlapping crops of one picture) "
+        "(0: only the image itself).",
         advanced=True,
     )
 

@@ -7,8 +7,9 @@ scores them lower than any new one. So every detector's default threshold is the
 
 - ``leave_one_out``: methods whose model holds the training items themselves (a memory
   bank: PatchCore, embedding k-NN, the text banks) score each training item without itself
-  (the image banks also without its near-duplicates, :data:`NEAR_DUPLICATE_RATIO`: a copy
-  in the bank would stand in for the item);
+  (the image banks also without its near-duplicates, :data:`NEAR_DUPLICATE_RATIO`, and
+  the images that share a region with it, :mod:`deepad.data.overlap`: a copy in the bank
+  would stand in for the item);
 - ``held_out``: the other methods hold ``threshold_holdout`` of the normal training items
   out of fitting (at least :data:`MIN_HELD_OUT`), train on the rest and keep that model;
   the held-out items are also the validation set of the training loop (early stopping);

@@ -33,3 +33,16 @@ def test_the_overlap_oracle_leaves_out_the_crops_that_overlap():
     gap = np.abs(corners[:, None] - corners[None])
     overlapping = int(np.sum(np.all(gap < 64, axis=2).sum(axis=1) > 1))
     assert row["rescored"] == overlapping and 0.0 <= row["fpr"] <= 1.0
+
+
+def test_shared_pairs_are_counted_against_the_crops_positions():
+    from deepad.bench.near_duplicates import shared_pairs
+
+    train, _ = _suite()
+    corners = training_corners("moon", n_train=12, size=64, seed=0)
+    counts = shared_pairs(train, corners, 64)
+    gap = np.abs(corners[:, None] - corners[None])
+    assert counts["overlapping"] == int(np.sum(np.all(gap < 64, axis=2)) - 12) // 2
+    # here every pair overlapping by a block or more is found, and no other
+    assert counts["found"] == counts["overlap ≥ block"] > 0
+    assert counts["found, not overlapping"] == 0

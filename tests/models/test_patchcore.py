@@ -343,3 +343,25 @@ def test_without_near_duplicates_the_threshold_is_plain_leave_one_out():
     plain = PatchCore(**settings, duplicate_ratio=0.0).fit(train)
     np.testing.assert_array_equal(detector.decision_scores_, plain.decision_scores_)
     assert detector.threshold_ == plain.threshold_
+
+
+def overlapping_crops(n: int, side: int, seed: int = 0) -> Dataset:
+    """``n`` crops of one textured picture, each overlapping others (as cut from one photo)."""
+    picture = make_defect_dataset("fabric", n_normal=1, size=3 * side, seed=seed).items[0]
+    rng = np.random.default_rng(seed)
+    corners = rng.integers(0, 2 * side + 1, (n, 2))
+    items = [picture[y : y + side, x : x + side].copy() for y, x in corners]
+    return Dataset(DataKind.IMAGE, items, [f"crop{i}" for i in range(n)])
+
+
+def test_crops_sharing_a_region_are_left_out_with_the_image():
+    # crops of one picture overlap: left in, the shared pixels stand in for the crop's own
+    train = overlapping_crops(20, SIDE)
+    settings = dict(image_size=SIDE, device="cpu", contamination=0.1, coreset_share=1.0)
+    detector = PatchCore(**settings).fit(train)
+    plain = PatchCore(**settings, duplicate_ratio=0.0).fit(train)
+    assert detector.threshold_source_["without_duplicates"] == len(train)
+    # fewer bank entries to choose from: no score falls, most rise
+    assert np.all(detector.decision_scores_ >= plain.decision_scores_)
+    assert np.mean(detector.decision_scores_ > plain.decision_scores_) >= 0.5
+    assert detector.threshold_ > plain.threshold_

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepad.data.overlap import shared_regions
 from deepad.data.tiling import TilePlan
 from deepad.data.types import Dataset
 from deepad.features import extract_features, nearest_distances
@@ -25,7 +26,7 @@ from deepad.features.detectors import (
     tiled,
     training_images,
 )
-from deepad.features.neighbours import leave_out_groups, near_duplicates
+from deepad.features.neighbours import image_duplicates, leave_out_groups
 from deepad.models.base import Detector
 from deepad.models.embedding_knn.config import EmbeddingKNNConfig
 from deepad.models.registry import register
@@ -40,6 +41,7 @@ class EmbeddingKNN(Detector):
     name = "embedding_knn"
     tiles_: TilePlan | None = None  # how large images are cut into tiles (None: resized whole)
     _train_owner: torch.Tensor | None = None  # image of each training embedding (this fit)
+    _shared: list[np.ndarray] | None = None  # training images sharing a region (this fit)
 
     @property
     def _per_image(self) -> int:
@@ -53,8 +55,9 @@ class EmbeddingKNN(Detector):
         """Each normal training image's distance to its k nearest other training images
         (its own embedding left out), so the threshold is set on scores like unseen ones'.
         Tiled, each tile is compared with the other images' tiles only. An image's
-        near-duplicates (:func:`near_duplicates` of the images' embeddings) are left out with
-        it, unless that leaves fewer than k images: a copy would be its nearest neighbour."""
+        near-duplicates (:func:`image_duplicates`: images close by embedding, images sharing
+        a region with it) are left out with it, unless that leaves fewer than k images: a
+        copy would be its nearest neighbour."""
         self._without_duplicates = 0
         n = len(self.embeddings_)
         k = self.config.k
@@ -67,7 +70,7 @@ class EmbeddingKNN(Detector):
         )
         images = self.embeddings_.view(-1, self._per_image, self.embeddings_.shape[1])
         for image, groups in leave_out_groups(
-            owner, near_duplicates(images.mean(dim=1), self.config.duplicate_ratio)
+            owner, image_duplicates(images.mean(dim=1), self._shared, self.config.duplicate_ratio)
         ):
             if int(groups.sum()) < k:
                 continue
@@ -100,6 +103,7 @@ class EmbeddingKNN(Detector):
         if self.tiles_ is not None:
             self.image_size_ = self.tiles_.tile  # each tile goes through at its own size
         self.embeddings_ = self._embed(train, context)
+        self._shared = shared_regions(train.items) if cfg.duplicate_ratio > 0 else None
         self._train_owner = torch.arange(len(train)).repeat_interleave(self._per_image)
 
     def _embed(self, data: Dataset, context: RunContext | None = None) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepad.data.overlap import shared_regions
 from deepad.data.tiling import TilePlan
 from deepad.data.types import Dataset
 from deepad.device import select_device
@@ -33,7 +34,7 @@ from deepad.features.detectors import (
     tiled,
     training_images,
 )
-from deepad.features.neighbours import leave_out_groups, near_duplicates
+from deepad.features.neighbours import image_duplicates, leave_out_groups
 from deepad.models.base import Detector
 from deepad.models.patchcore.anomaly_map import AnomalyMapGenerator
 from deepad.models.patchcore.config import MAX_PATCH, SMOOTHED_MAP, PatchCoreConfig
@@ -109,7 +110,10 @@ class PatchCore(Detector):
         self.grid_ = grid
         self._last_inference = None
         context.stage("scoring the training images", 0, 1)
-        self._loo_scores = self._leave_one_image_out(patches, owner[chosen], tile_owner, h, w)
+        shared = shared_regions(train.items) if cfg.duplicate_ratio > 0 else None
+        self._loo_scores = self._leave_one_image_out(
+            patches, owner[chosen], tile_owner, h, w, shared
+        )
         context.stage("scoring the training images", 1, 1)
         log.info(
             "PatchCore bank: %d of %d patches (%d dims) from %d images at %d px%s",
@@ -128,6 +132,7 @@ class PatchCore(Detector):
         tile_owner: torch.Tensor,
         h: int,
         w: int,
+        shared: list[np.ndarray] | None,
     ) -> Scores:
         """Each training image scored against the bank without its own patches.
 
@@ -139,9 +144,11 @@ class PatchCore(Detector):
         against, and it is scored against the whole bank. Tiled, ``tile_owner`` names each
         tile's image, and a tile is scored without any tile of its own image.
 
-        An image's near-duplicates (:func:`near_duplicates` of the images' mean patch
-        embeddings: copies, burst shots) are left out with it, as they would stand in for
-        its own patches; where that would leave no bank entry, only its own are left out."""
+        An image's near-duplicates (:func:`image_duplicates`: images close by mean patch
+        embedding, copies and burst shots; ``shared``, the images sharing a region with it,
+        overlapping crops or tiles of one picture) are left out with it, as they would stand
+        in for its own patches; where that would leave no bank entry, only its own are left
+        out."""
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         n = len(tile_owner)
         embeddings = patches.view(n, h, w, -1).permute(0, 3, 1, 2)
@@ -162,7 +169,7 @@ class PatchCore(Detector):
                     / torch.bincount(tile_owner, minlength=images)[:, None]
                 )
                 for image, groups in leave_out_groups(
-                    bank_owner, near_duplicates(means, cfg.duplicate_ratio)
+                    bank_owner, image_duplicates(means, shared, cfg.duplicate_ratio)
                 ):
                     if not bool(groups.any()):
                         continue

@@ -1,0 +1,154 @@
+"""Images that share a region: crops or tiles cut from one picture, overlapping.
+
+Two crops of one photograph that overlap hold the same pixels over their overlap, and that
+overlap is a corner of each of them. So the ``side × side`` blocks in each image's corners
+are looked up among every position of every other image (by an exact rolling hash of each
+``side × side`` block, in one pass per image), and a match is confirmed on the whole
+overlap its shift implies: every pixel equal. A copied image shares all of itself. Only
+exact copies of pixels count (a re-encoded JPEG crop does not match); blocks with almost no
+texture (a flat sky) are not looked up, as they would match anywhere: an overlap whose
+corner blocks are all flat is not found.
+
+The cost is linear in the pixels of the set (each block hashed once, about 0.1 s per
+megapixel) plus one comparison per candidate; images of more than :data:`MAX_PIXELS` are
+not compared (a detector tiles such images, and scores a tile without its own image's
+tiles), nor images smaller than ``side``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: side in pixels of the corner blocks looked up (an overlap narrower than this is not found)
+SIDE = 16
+#: blocks whose pixel values spread less than this (standard deviation, grey levels) are
+#: not looked up
+MIN_SPREAD = 2.0
+#: images with more pixels than this are not compared
+MAX_PIXELS = 2**21
+#: blocks looked up per corner: the STEPS × STEPS nearest it
+STEPS = 3
+# odd multipliers of the polynomial hash (odd, so invertible modulo 2**64)
+_ROW_BASE = np.uint64(0x9E3779B97F4A7C15)
+_COLUMN_BASE = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def pixel_codes(image: np.ndarray) -> np.ndarray:
+    """``(H, W)`` ``uint64``: each pixel's value (gray) or its three channels in one number."""
+    array = np.asarray(image)
+    if array.ndim == 2:
+        return array.astype(np.uint64)
+    channels = array.astype(np.uint64)
+    code = channels[..., 0].copy()
+    for c in range(1, channels.shape[2]):
+        code |= channels[..., c] << np.uint64(8 * c)
+    return code | np.uint64(1 << 40)  # never equal to a gray image's code
+
+
+def _powers(base: np.uint64, n: int) -> np.ndarray:
+    out = np.ones(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for i in range(1, n):
+            out[i] = out[i - 1] * base
+    return out
+
+
+def _inverse(base: np.uint64) -> np.uint64:
+    """``base⁻¹`` modulo 2**64 (Newton's iteration; ``base`` odd)."""
+    inverse = base
+    with np.errstate(over="ignore"):
+        for _ in range(6):
+            inverse = inverse * (np.uint64(2) - base * inverse)
+    return inverse
+
+
+def _window_sums(values: np.ndarray, side: int, base: np.uint64, axis: int) -> np.ndarray:
+    """``Σ_j values[.., x + j, ..] · base**j`` over ``j < side`` along ``axis``, for every
+    ``x`` (modulo 2**64), from one running sum."""
+    values = np.moveaxis(values, axis, -1)
+    n = values.shape[-1]
+    powers = _powers(base, n)
+    inverse = _powers(_inverse(base), n - side + 1)
+    with np.errstate(over="ignore"):
+        running = np.cumsum(values * powers, axis=-1, dtype=np.uint64)
+        window = running[..., side - 1 :].copy()
+        window[..., 1:] -= running[..., : n - side]
+        window *= inverse
+    return np.moveaxis(window, -1, axis)
+
+
+def block_hashes(codes: np.ndarray, side: int = SIDE) -> np.ndarray:
+    """``(H - side + 1, W - side + 1)`` hashes of every ``side × side`` block of ``codes``:
+    equal blocks have equal hashes wherever they are."""
+    rows = _window_sums(codes, side, _ROW_BASE, axis=1)
+    return _window_sums(rows, side, _COLUMN_BASE, axis=0)
+
+
+def _corner_blocks(image: np.ndarray, side: int) -> list[tuple[int, int]]:
+    """Top-left positions of the blocks looked up: in each corner, the ``STEPS × STEPS``
+    blocks nearest it (a flat corner block can have textured neighbours inside the same
+    overlap), those with texture."""
+    h, w = image.shape[:2]
+    out = set()
+    for top, left in ((True, True), (True, False), (False, True), (False, False)):
+        for i in range(STEPS):
+            for j in range(STEPS):
+                y = i * side if top else h - (i + 1) * side
+                x = j * side if left else w - (j + 1) * side
+                if 0 <= y <= h - side and 0 <= x <= w - side:
+                    block = image[y : y + side, x : x + side].astype(np.float32)
+                    if block.ndim == 3:
+                        block = block.mean(axis=2)
+                    if float(block.std()) >= MIN_SPREAD:
+                        out.add((y, x))
+    return sorted(out)
+
+
+def _same_over_overlap(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> bool:
+    """Whether ``a[p] == b[p + (dy, dx)]`` wherever both are defined."""
+    y0, y1 = max(0, -dy), min(a.shape[0], b.shape[0] - dy)
+    x0, x1 = max(0, -dx), min(a.shape[1], b.shape[1] - dx)
+    if y1 <= y0 or x1 <= x0:
+        return False
+    return bool(np.array_equal(a[y0:y1, x0:x1], b[y0 + dy : y1 + dy, x0 + dx : x1 + dx]))
+
+
+def shared_regions(images: Sequence[np.ndarray], side: int = SIDE) -> list[np.ndarray]:
+    """For each image, the sorted indices of the other images that hold an exact copy of a
+    region of it at least ``side × side`` pixels large (overlapping crops or tiles of one
+    picture, copies), found as the module describes."""
+    n = len(images)
+    found: list[set[int]] = [set() for _ in range(n)]
+    if n < 2:
+        return [np.zeros(0, dtype=np.int64) for _ in range(n)]
+    shapes = [np.shape(image)[:2] for image in images]
+    usable = [side <= min(shape) and shape[0] * shape[1] <= MAX_PIXELS for shape in shapes]
+    codes = [pixel_codes(image) if ok else None for image, ok in zip(images, usable, strict=True)]
+    # every looked-up block: its hash -> [(image, y, x)]
+    wanted: dict[int, list[tuple[int, int, int]]] = {}
+    for i, code in enumerate(codes):
+        if code is None:
+            continue
+        for y, x in _corner_blocks(np.asarray(images[i]), side):
+            key = int(block_hashes(code[y : y + side, x : x + side], side)[0, 0])
+            wanted.setdefault(key, []).append((i, y, x))
+    if not wanted:
+        return [np.zeros(0, dtype=np.int64) for _ in range(n)]
+    keys = np.array(sorted(wanted), dtype=np.uint64)
+    for j, code in enumerate(codes):
+        if code is None:
+            continue
+        hashes = block_hashes(code, side)
+        place = np.searchsorted(keys, hashes).clip(max=len(keys) - 1)
+        hit = keys[place] == hashes
+        for by, bx in zip(*np.nonzero(hit), strict=True):
+            for i, y, x in wanted[int(hashes[by, bx])]:
+                other = codes[i]
+                if i == j or j in found[i] or other is None:
+                    continue
+                if _same_over_overlap(other, code, int(by) - y, int(bx) - x):
+                    found[i].add(j)
+                    found[j].add(i)
+    return [np.array(sorted(f), dtype=np.int64) for f in found]
