@@ -354,14 +354,21 @@ def overlapping_crops(n: int, side: int, seed: int = 0) -> Dataset:
     return Dataset(DataKind.IMAGE, items, [f"crop{i}" for i in range(n)])
 
 
-def test_crops_sharing_a_region_are_left_out_with_the_image():
+@pytest.mark.parametrize(
+    "method, settings",
+    [("patchcore", {"coreset_share": 1.0}), ("embedding_knn", {"k": 2})],
+)
+def test_crops_sharing_a_region_are_left_out_with_the_image(method, settings):
     # crops of one picture overlap: left in, the shared pixels stand in for the crop's own
+    from deepad.models import get_method
+
     train = overlapping_crops(20, SIDE)
-    settings = dict(image_size=SIDE, device="cpu", contamination=0.1, coreset_share=1.0)
-    detector = PatchCore(**settings).fit(train)
-    plain = PatchCore(**settings, duplicate_ratio=0.0).fit(train)
+    settings = dict(image_size=SIDE, device="cpu", contamination=0.1, **settings)
+    detector = get_method(method)(**settings).fit(train)
+    plain = get_method(method)(**settings, duplicate_ratio=0.0).fit(train)
     assert detector.threshold_source_["without_duplicates"] == len(train)
-    # fewer bank entries to choose from: no score falls, most rise
-    assert np.all(detector.decision_scores_ >= plain.decision_scores_)
-    assert np.mean(detector.decision_scores_ > plain.decision_scores_) >= 0.5
+    # fewer bank entries to choose from: no score falls (beyond float rounding of the
+    # distances computed again), many rise, and the threshold with them
+    assert np.all(detector.decision_scores_ >= plain.decision_scores_ - 1e-5)
+    assert np.mean(detector.decision_scores_ > plain.decision_scores_ + 1e-5) >= 0.25
     assert detector.threshold_ > plain.threshold_
