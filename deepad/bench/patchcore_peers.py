@@ -328,6 +328,8 @@ def patchcore_peers(options: BenchOptions) -> None:
     command = "deepad bench patchcore-peers" + "".join(
         f" --set {k}={v}" for k, v in sorted(options.extra.items())
     )
+    if options.seed:
+        command += f" --seed {options.seed}"
     text = format_table(rows, COLUMNS, title="patchcore-peers: real-photo crops")
     means = {r["tool"]: r for r in rows if r["category"] == "mean"}
     if {"anomalib", "deepad"} <= set(means):

@@ -14,8 +14,8 @@ from on a CPU (``Config.suggested_defaults("cpu", data)``), its epochs capped at
 
 Columns: ``fpr`` = share of the normal test items above the default threshold (it should be
 near ``contamination``); ``fpr before`` = the same model with the threshold it had before
-(the ``1 - contamination`` quantile of the scores of the items it was fitted on; equal for
-leave-one-out methods); ``source`` = where the default threshold came from. No setting is
+(numpy's interpolated ``1 - contamination`` quantile of the scores of the items it was
+fitted on; for leave-one-out methods, of the same scores the default is set on); ``source`` = where the default threshold came from. No setting is
 chosen with test labels.
 """
 

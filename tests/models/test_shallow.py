@@ -47,6 +47,28 @@ def test_kde_score_is_the_negative_sklearn_log_density():
     np.testing.assert_allclose(scores[:20], -reference, rtol=1e-6)
 
 
+def test_kde_leave_one_out_also_leaves_out_crops_sharing_a_region():
+    # crops of one picture overlap; each training crop is scored by the density of the
+    # crops that share no region with it (their kernels would stand in for its own)
+    from deepad.data.overlap import shared_regions
+
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, (64, 200), dtype=np.uint8)
+    crops = [picture[:, x : x + 32].copy() for x in rng.integers(0, 169, 16)]
+    train = Dataset(DataKind.IMAGE, crops, [str(i) for i in range(16)])
+    detector = KDE(bandwidth=8.0, image_size=16).fit(train)
+    shared = shared_regions(crops)
+    assert sum(len(f) for f in shared) > 0
+    x = detector.features_.transform(train).astype(np.float64)
+    d = x.shape[1]
+    by_hand = []
+    for i in range(16):
+        others = [j for j in range(16) if j != i and j not in set(shared[i].tolist())]
+        log_kernels = [multivariate_normal(mean=x[j], cov=64.0 * np.eye(d)).logpdf(x[i]) for j in others]
+        by_hand.append(-(logsumexp(log_kernels) - np.log(len(others))))
+    np.testing.assert_allclose(detector.decision_scores_, by_hand, rtol=1e-5)
+
+
 def test_kde_bandwidth_by_cross_validation_and_by_scott():
     train, test, labels = _table()
     cv = KDE().fit(train)

@@ -18,6 +18,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
 from sklearn.svm import OneClassSVM
 
+from deepad.data.overlap import shared_regions
 from deepad.data.types import DataKind, Dataset
 from deepad.models.base import Detector
 from deepad.models.registry import register
@@ -172,21 +173,30 @@ class KDE(ShallowDetector):
             kind=data.kind,
         )
 
-    def _score_features(self, x: np.ndarray, *, leave_out: bool = False) -> np.ndarray:
+    def _score_features(
+        self, x: np.ndarray, *, leave_out: bool = False, shared: list[np.ndarray] | None = None
+    ) -> np.ndarray:
         """Negative log-density; with ``leave_out``, ``x`` are the model's own points and
-        each is scored by the density of the others (its own kernel left out)."""
+        each is scored by the density of the others (its own kernel left out, and those of
+        the points ``shared[i]`` names for point ``i``)."""
         points = self.model_["points"]
         h = float(self.model_["bandwidth"][0])
         n, d = points.shape
-        others = n - 1 if leave_out else n
-        log_norm = np.log(max(others, 1)) + 0.5 * d * np.log(2.0 * np.pi * h * h)
+        others = np.full(len(x), n - 1 if leave_out else n)
+        if leave_out and shared is not None:
+            others -= np.array([len(found) for found in shared])
+        log_norm = np.log(np.maximum(others, 1)) + 0.5 * d * np.log(2.0 * np.pi * h * h)
         out = np.empty(len(x))
         for s in range(0, len(x), SCORE_CHUNK):
             sq = _squared_distances(x[s : s + SCORE_CHUNK], points)
             if leave_out and n > 1:
                 rows = np.arange(len(sq))
                 sq[rows, s + rows] = np.inf
-            out[s : s + SCORE_CHUNK] = log_norm - logsumexp(-0.5 * sq / (h * h), axis=1)
+                for row in rows if shared is not None else ():
+                    sq[row, shared[s + row]] = np.inf
+            out[s : s + SCORE_CHUNK] = log_norm[s : s + SCORE_CHUNK] - logsumexp(
+                -0.5 * sq / (h * h), axis=1
+            )
         return out
 
     def _training_scores(self, train: Dataset) -> Scores:
@@ -194,10 +204,20 @@ class KDE(ShallowDetector):
         an unseen normal row would be. Scored by the density that includes its own kernel,
         a training row looks far more normal than new normal rows do, and the threshold
         from ``contamination`` then flagged most new normal rows (84 % instead of 5 % on
-        8-D Gaussian rows)."""
-        del train  # the model's points are the training rows, in order
-        points = self.model_["points"]
-        return Scores(score=self._score_features(points, leave_out=True).astype(np.float64))
+        8-D Gaussian rows). A training image is also scored without the images that share a
+        region with it (:func:`deepad.data.overlap.shared_regions`: overlapping crops of one
+        picture), whose kernels would stand in for its own; where that would leave no
+        kernel, only its own is left out."""
+        points = self.model_["points"]  # the training rows, in order
+        shared = None
+        if train.kind == DataKind.IMAGE and len(train) == len(points):
+            shared = [
+                found if len(found) < len(points) - 1 else found[:0]
+                for found in shared_regions(train.items)
+            ]
+        return Scores(
+            score=self._score_features(points, leave_out=True, shared=shared).astype(np.float64)
+        )
 
 
 # --------------------------------------------------------------------------- OC-SVM
