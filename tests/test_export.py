@@ -38,14 +38,14 @@ def ae():
     return Autoencoder(config=config).fit(_images(32, 28, 1))
 
 
-def _patchcore(reweight, upsample="nearest", **extra):
+def _patchcore(reweight, upsample="nearest", stage_align="geometry"):
     config = PatchCoreConfig(
         image_size=64,
         coreset_share=0.25,
         reweight=reweight,
         upsample=upsample,
+        stage_align=stage_align,
         device="cpu",
-        **extra,
     )
     return PatchCore(config=config).fit(_images(6, 64, 3))
 

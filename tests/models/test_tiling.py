@@ -14,8 +14,15 @@ from deepad.models.patchcore import PatchCore
 
 SIDE = 1000
 DEFECT = (slice(600, 610), slice(300, 310))  # a 10-px square, rows and columns
-# tiles from a 512-px canvas (3×3 of 224 px), so the test stays fast; the defect is 5 px there
-SETTINGS = {"device": "cpu", "tiling": "on", "tile_max_side": 512, "coreset_share": 0.1}
+# tiles from a 512-px canvas (3×3 of 224 px), so the test stays fast; the defect is 5 px there;
+# PatchCore's image score is its largest patch distance (no re-weighting)
+SETTINGS = {
+    "device": "cpu",
+    "tiling": "on",
+    "tile_max_side": 512,
+    "coreset_share": 0.1,
+    "reweight": False,
+}
 
 
 def _photo(seed: int) -> np.ndarray:

@@ -22,7 +22,7 @@ class PatchCoreConfig(PretrainedConfig):
         advanced=True,
     )
     coreset_share: float = param(
-        0.05, low=0.001, high=1.0, help="Share of the training patches kept in the memory bank."
+        0.1, low=0.001, high=1.0, help="Share of the training patches kept in the memory bank."
     )
     projection_dim: int = param(
         128,
@@ -55,10 +55,11 @@ class PatchCoreConfig(PretrainedConfig):
         advanced=True,
     )
     stage_align: str = param(
-        "geometry",
+        "bilinear",
         choices=("geometry", "bilinear"),
-        help="Coarser stages onto the finest grid: by the receptive-field centres of their "
-        "cells, or stretched over the same extent (bilinear, as anomalib does).",
+        help="Coarser stages onto the finest grid: by the stated receptive-field centres of "
+        "their cells, or stretched over the same extent (bilinear, as anomalib does; closer "
+        "to the centres measured on the pretrained trunk).",
         advanced=True,
     )
     image_score: str = param(
@@ -68,7 +69,7 @@ class PatchCoreConfig(PretrainedConfig):
         advanced=True,
     )
     reweight: bool = param(
-        False, help="Scale the image score by the paper's neighbourhood re-weighting."
+        True, help="Scale the image score by the paper's neighbourhood re-weighting."
     )
     num_neighbors: int = param(
         9, low=1, high=100, help="Bank neighbours used by the re-weighting.", advanced=True
