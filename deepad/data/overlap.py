@@ -17,6 +17,7 @@ tiles), nor images smaller than ``side``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,6 +32,7 @@ MAX_PIXELS = 2**21
 #: blocks looked up per corner: the STEPS × STEPS nearest it
 STEPS = 3
 # odd multipliers of the polynomial hash (odd, so invertible modulo 2**64)
+_TABLE_BITS_MASK = (1 << 20) - 1
 _ROW_BASE = np.uint64(0x9E3779B97F4A7C15)
 _COLUMN_BASE = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -47,11 +49,14 @@ def pixel_codes(image: np.ndarray) -> np.ndarray:
     return code | np.uint64(1 << 40)  # never equal to a gray image's code
 
 
-def _powers(base: np.uint64, n: int) -> np.ndarray:
+@functools.cache
+def _powers(base: int, n: int) -> np.ndarray:
+    """``base**0 … base**(n-1)`` modulo 2**64 (read-only: shared between calls)."""
     out = np.ones(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for i in range(1, n):
-            out[i] = out[i - 1] * base
+            out[i] = out[i - 1] * np.uint64(base)
+    out.flags.writeable = False
     return out
 
 
@@ -69,8 +74,8 @@ def _window_sums(values: np.ndarray, side: int, base: np.uint64, axis: int) -> n
     ``x`` (modulo 2**64), from one running sum."""
     values = np.moveaxis(values, axis, -1)
     n = values.shape[-1]
-    powers = _powers(base, n)
-    inverse = _powers(_inverse(base), n - side + 1)
+    powers = _powers(int(base), n)
+    inverse = _powers(int(_inverse(base)), n - side + 1)
     with np.errstate(over="ignore"):
         running = np.cumsum(values * powers, axis=-1, dtype=np.uint64)
         window = running[..., side - 1 :].copy()
@@ -131,20 +136,22 @@ def shared_regions(images: Sequence[np.ndarray], side: int = SIDE) -> list[np.nd
     for i, code in enumerate(codes):
         if code is None:
             continue
+        hashes = block_hashes(code, side)  # computed again below: memory stays per image
         for y, x in _corner_blocks(np.asarray(images[i]), side):
-            key = int(block_hashes(code[y : y + side, x : x + side], side)[0, 0])
-            wanted.setdefault(key, []).append((i, y, x))
+            wanted.setdefault(int(hashes[y, x]), []).append((i, y, x))
     if not wanted:
         return [np.zeros(0, dtype=np.int64) for _ in range(n)]
-    keys = np.array(sorted(wanted), dtype=np.uint64)
+    # a bit per value of a hash's low bits: one gather finds the few positions to look up
+    keys = np.fromiter(wanted, dtype=np.uint64, count=len(wanted))
+    table = np.zeros(_TABLE_BITS_MASK + 1, dtype=bool)
+    table[(keys & np.uint64(_TABLE_BITS_MASK)).astype(np.intp)] = True
     for j, code in enumerate(codes):
         if code is None:
             continue
         hashes = block_hashes(code, side)
-        place = np.searchsorted(keys, hashes).clip(max=len(keys) - 1)
-        hit = keys[place] == hashes
-        for by, bx in zip(*np.nonzero(hit), strict=True):
-            for i, y, x in wanted[int(hashes[by, bx])]:
+        maybe = table[(hashes & np.uint64(_TABLE_BITS_MASK)).astype(np.intp)]
+        for by, bx in zip(*np.nonzero(maybe), strict=True):
+            for i, y, x in wanted.get(int(hashes[by, bx]), ()):
                 other = codes[i]
                 if i == j or j in found[i] or other is None:
                     continue

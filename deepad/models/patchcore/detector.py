@@ -153,32 +153,42 @@ class PatchCore(Detector):
         n = len(tile_owner)
         embeddings = patches.view(n, h, w, -1).permute(0, 3, 1, 2)
         several = bool(tile_owner.numel()) and int(tile_owner.max()) > 0
-        parts = []
+        # image -> the bank rows it is scored against, marked 1 (without its near-duplicates)
+        alone: dict[int, torch.Tensor] = {}
+        if several:
+            images = int(tile_owner.max()) + 1
+            tile_means = patches.view(n, h * w, -1).mean(dim=1)
+            means = (
+                torch.zeros(images, tile_means.shape[1]).index_add_(0, tile_owner, tile_means)
+                / torch.bincount(tile_owner, minlength=images)[:, None]
+            )
+            for image, groups in leave_out_groups(
+                bank_owner, image_duplicates(means, shared, cfg.duplicate_ratio)
+            ):
+                if bool(groups.any()):
+                    alone[image] = groups
+        self._without_duplicates = len(alone)
+        # each tile once: in batches without its own image's entries, or with its
+        # image's own bank groups
+        plain = torch.nonzero(~torch.isin(tile_owner, torch.tensor(list(alone))))[:, 0]
+        parts, order = [], []
         with torch.inference_mode():
-            for first in range(0, n, cfg.batch_size):
-                rows = slice(first, first + cfg.batch_size)
+            for first in range(0, len(plain), cfg.batch_size):
+                rows = plain[first : first + cfg.batch_size]
                 exclude = (tile_owner[rows], bank_owner) if several else None
                 parts.append(self.model_(embeddings[rows], exclude))
-            result = PatchCoreResult(*(torch.cat(t) for t in zip(*parts, strict=True)))
-            self._without_duplicates = 0
-            if several:
-                images = int(tile_owner.max()) + 1
-                tile_means = patches.view(n, h * w, -1).mean(dim=1)
-                means = (
-                    torch.zeros(images, tile_means.shape[1]).index_add_(0, tile_owner, tile_means)
-                    / torch.bincount(tile_owner, minlength=images)[:, None]
-                )
-                for image, groups in leave_out_groups(
-                    bank_owner, image_duplicates(means, shared, cfg.duplicate_ratio)
-                ):
-                    if not bool(groups.any()):
-                        continue
-                    tiles = torch.nonzero(tile_owner == image)[:, 0]
-                    alone = (torch.zeros(len(tiles), dtype=torch.long), groups)
-                    again = self.model_(embeddings[tiles], alone)
-                    for whole, part in zip(result, again, strict=True):
-                        whole[tiles] = part
-                    self._without_duplicates += 1
+                order.append(rows)
+            for image, groups in alone.items():
+                tiles = torch.nonzero(tile_owner == image)[:, 0]
+                exclude = (torch.zeros(len(tiles), dtype=torch.long), groups)
+                parts.append(self.model_(embeddings[tiles], exclude))
+                order.append(tiles)
+            positions = torch.cat(order)
+            fields = []
+            for field in zip(*parts, strict=True):
+                joined = torch.cat(field)
+                fields.append(torch.empty_like(joined).index_copy_(0, positions, joined))
+            result = PatchCoreResult(*fields)
         return self._image_scores(self._stitched(result))
 
     def _stitched(self, result: PatchCoreResult) -> PatchCoreResult:
