@@ -100,6 +100,25 @@ def flagged(scores: np.ndarray, threshold: float) -> np.ndarray:
     return np.asarray(scores, dtype=np.float64) > float(threshold)
 
 
+def excess_flagged(
+    labels: np.ndarray | None, scores: np.ndarray, threshold: float, contamination: float
+) -> tuple[str, float] | None:
+    """Whether ``threshold`` flags far more than ``contamination`` asks for, as ``(of what,
+    share)``, else None. With labeled normal items it is judged on them (the false-positive
+    rate: above a quarter, or four times ``contamination``), so a test set of mostly
+    anomalies, rightly flagged, raises nothing; without, on all items (above half, or four
+    times ``contamination``)."""
+    above = flagged(scores, threshold)
+    if not len(above):
+        return None
+    normal = np.asarray(labels) == NORMAL if labels is not None else None
+    if normal is not None and normal.any():
+        share = float(above[normal].mean())
+        return ("labeled normal items", share) if share > max(0.25, 4 * contamination) else None
+    share = float(above.mean())
+    return ("scored items", share) if share > max(0.5, 4 * contamination) else None
+
+
 def operating_point(
     labels: np.ndarray | None, scores: np.ndarray, threshold: float
 ) -> OperatingPoint:

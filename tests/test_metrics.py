@@ -261,3 +261,17 @@ def test_aupro_needs_regions_and_background():
     assert math.isnan(metrics.aupro([np.zeros((2, 2), np.uint8)], [np.ones((2, 2))]))
     assert math.isnan(metrics.aupro([None], [np.ones((2, 2))]))
     assert math.isnan(metrics.aupro([np.ones((2, 2), np.uint8)], [np.ones((2, 2))]))
+
+
+def test_excess_flagged_is_judged_on_the_labeled_normal_items():
+    scores = np.arange(40, dtype=float)
+    # 25 anomalies above 15 normals, threshold between them: 62 % flagged, no false positive
+    labels = np.r_[np.zeros(15), np.ones(25)]
+    assert metrics.excess_flagged(labels, scores, 14.5, 0.05) is None
+    # the same threshold without labels: most items flagged, said so
+    assert metrics.excess_flagged(None, scores, 14.5, 0.05) == ("scored items", 25 / 40)
+    # a threshold that flags 8 of the 15 normals
+    assert metrics.excess_flagged(labels, scores, 6.5, 0.05) == ("labeled normal items", 8 / 15)
+    # unknown labels (-1) only: judged on all items
+    assert metrics.excess_flagged(np.full(40, -1), scores, 30.5, 0.05) is None
+    assert metrics.excess_flagged(None, scores[:0], 1.0, 0.05) is None

@@ -156,10 +156,13 @@ def threshold_control(svc: Service, results: RunResults) -> float:
             disabled=bool(np.isclose(current, saved, rtol=1e-12, atol=0.0)),
             type="primary",
         )
-        share = float(np.mean(metrics.flagged(results.scores, current)))
-        if share > max(0.5, 4 * results.contamination):
+        excess = metrics.excess_flagged(
+            results.labels, results.scores, current, results.contamination
+        )
+        if excess is not None:
+            what, share = excess
             st.warning(
-                f"This threshold flags {share:.0%} of the scored items. A threshold from the "
+                f"This threshold flags {share:.0%} of the {what}. A threshold from the "
                 "training scores flags nearly everything when new items score higher than the "
                 "training items (a model that fits its training set too closely, or settings "
                 "that do not suit the data): try the *top* preset, or *best F1* with labels."
