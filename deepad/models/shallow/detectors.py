@@ -192,8 +192,9 @@ class KDE(ShallowDetector):
             if leave_out and n > 1:
                 rows = np.arange(len(sq))
                 sq[rows, s + rows] = np.inf
-                for row in rows if shared is not None else ():
-                    sq[row, shared[s + row]] = np.inf
+                if shared is not None:
+                    for row in rows:
+                        sq[row, shared[s + row]] = np.inf
             out[s : s + SCORE_CHUNK] = log_norm[s : s + SCORE_CHUNK] - logsumexp(
                 -0.5 * sq / (h * h), axis=1
             )
