@@ -4,13 +4,14 @@ Two crops of one photograph that overlap hold the same pixels over their overlap
 overlap is a corner of each of them. So the ``side × side`` blocks in each image's corners
 are looked up among every position of every other image (by an exact rolling hash of each
 ``side × side`` block, in one pass per image), and a match is confirmed on the whole
-overlap its shift implies: every pixel equal. A copied image shares all of itself. Only
+overlap its shift implies: every pixel equal. A block found at more than
+:data:`MAX_REPEATS` places of one image is a repeated pattern there and is not followed. A copied image shares all of itself. Only
 exact copies of pixels count (a re-encoded JPEG crop does not match); blocks with almost no
 texture (a flat sky) are not looked up, as they would match anywhere: an overlap whose
 corner blocks are all flat is not found.
 
-The cost is linear in the pixels of the set (each block hashed once, about 0.1 s per
-megapixel) plus one comparison per candidate; images of more than :data:`MAX_PIXELS` are
+The cost is linear in the pixels of the set (every block of every image hashed, twice:
+about 0.1 s per megapixel) plus one comparison per candidate; images of more than :data:`MAX_PIXELS` are
 not compared (a detector tiles such images, and scores a tile without its own image's
 tiles), nor images smaller than ``side``.
 """
@@ -18,6 +19,7 @@ tiles), nor images smaller than ``side``.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,8 +33,12 @@ MIN_SPREAD = 2.0
 MAX_PIXELS = 2**21
 #: blocks looked up per corner: the STEPS × STEPS nearest it
 STEPS = 3
-# odd multipliers of the polynomial hash (odd, so invertible modulo 2**64)
-_TABLE_BITS_MASK = (1 << 20) - 1
+#: a looked-up block found at more positions of one image than this is a repeated pattern
+#: there (a tile of a regular texture, a glyph), not evidence of a shared region: skipped
+MAX_REPEATS = 4
+# low bits of a hash that index the table of looked-up blocks
+_TABLE_MASK = (1 << 20) - 1
+# multipliers of the polynomial hash (odd, so invertible modulo 2**64)
 _ROW_BASE = np.uint64(0x9E3779B97F4A7C15)
 _COLUMN_BASE = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -143,19 +149,26 @@ def shared_regions(images: Sequence[np.ndarray], side: int = SIDE) -> list[np.nd
         return [np.zeros(0, dtype=np.int64) for _ in range(n)]
     # a bit per value of a hash's low bits: one gather finds the few positions to look up
     keys = np.fromiter(wanted, dtype=np.uint64, count=len(wanted))
-    table = np.zeros(_TABLE_BITS_MASK + 1, dtype=bool)
-    table[(keys & np.uint64(_TABLE_BITS_MASK)).astype(np.intp)] = True
+    table = np.zeros(_TABLE_MASK + 1, dtype=bool)
+    table[(keys & np.uint64(_TABLE_MASK)).astype(np.intp)] = True
     for j, code in enumerate(codes):
         if code is None:
             continue
         hashes = block_hashes(code, side)
-        maybe = table[(hashes & np.uint64(_TABLE_BITS_MASK)).astype(np.intp)]
+        maybe = table[(hashes & np.uint64(_TABLE_MASK)).astype(np.intp)]
+        places: dict[int, list[tuple[int, int]]] = {}
         for by, bx in zip(*np.nonzero(maybe), strict=True):
-            for i, y, x in wanted.get(int(hashes[by, bx]), ()):
+            key = int(hashes[by, bx])
+            if key in wanted:
+                places.setdefault(key, []).append((int(by), int(bx)))
+        for key, at in places.items():
+            if len(at) > MAX_REPEATS:
+                continue
+            for (by, bx), (i, y, x) in itertools.product(at, wanted[key]):
                 other = codes[i]
                 if i == j or j in found[i] or other is None:
                     continue
-                if _same_over_overlap(other, code, int(by) - y, int(bx) - x):
+                if _same_over_overlap(other, code, by - y, bx - x):
                     found[i].add(j)
                     found[j].add(i)
     return [np.array(sorted(f), dtype=np.int64) for f in found]

@@ -76,3 +76,26 @@ def test_flat_tiny_and_large_images_are_not_compared(monkeypatch):
 def test_sets_too_small_to_share(n):
     image = np.random.default_rng(4).integers(0, 256, (32, 32), dtype=np.uint8)
     assert [f.tolist() for f in shared_regions([image] * n)] == [[]] * n
+
+
+def test_a_repeated_pattern_is_not_followed(monkeypatch):
+    # two pictures of one regular texture with different middles: every corner block
+    # recurs all over the other, which is no evidence of a shared region and would cost a
+    # comparison of the whole overlap per place
+    rng = np.random.default_rng(5)
+    tile = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+    pictures = []
+    for seed in (6, 7):
+        picture = np.tile(tile, (12, 12))
+        picture[32:64, 32:64] = np.random.default_rng(seed).integers(0, 256, (32, 32))
+        pictures.append(picture)
+    compared = []
+    original = overlap._same_over_overlap
+    monkeypatch.setattr(
+        overlap, "_same_over_overlap", lambda *a: compared.append(a) or original(*a)
+    )
+    assert [f.tolist() for f in shared_regions(pictures)] == [[], []]
+    assert len(compared) == 0
+    # a copy of one of them is still found (its middle makes the copy's blocks unique)
+    pictures.append(pictures[0][:, 20:].copy())
+    assert shared_regions(pictures)[2].tolist() == [0]
