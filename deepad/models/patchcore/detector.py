@@ -170,7 +170,8 @@ class PatchCore(Detector):
         self._without_duplicates = len(alone)
         # each tile once: in batches without its own image's entries, or with its
         # image's own bank groups
-        plain = torch.nonzero(~torch.isin(tile_owner, torch.tensor(list(alone))))[:, 0]
+        special = torch.tensor(list(alone), dtype=torch.long)
+        plain = torch.nonzero(~torch.isin(tile_owner, special))[:, 0]
         parts, order = [], []
         with torch.inference_mode():
             for first in range(0, len(plain), cfg.batch_size):
