@@ -75,3 +75,43 @@ def test_figure_check_rejects_a_wrong_figure():
     assert holds("mean 0.9212 0.9172", "0.921")
     assert not holds("mean 0.9212 0.9172", "0.925")
     assert FIGURE.findall("CVDD r=3 0.969, 64×64 1.000 / 0.995") == ["0.969", "1.000", "0.995"]
+
+
+def other_tables_rows() -> list[tuple[str, dict[str, str]]]:
+    """Rows of the README's other tables whose last two columns are ``file`` and ``command``
+    (thresholds, near-duplicates, CPU defaults): ``(first cell, {column: cell})``."""
+    text = (ROOT / "README.md").read_text("utf-8")
+    outside = text.split("## Benchmarks", 1)[0] + text.split("## Benchmarks", 1)[1].split(
+        "\n## ", 1
+    )[1]
+    rows, header = [], None
+    for line in outside.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if header is None:
+            header = cells
+        elif not set(line) <= set("|-: ") and header[-2:] == ["file", "command"]:
+            rows.append((cells[0], dict(zip(header, cells, strict=True))))
+    return rows
+
+
+OTHER_ROWS = other_tables_rows()
+
+
+def test_the_other_tables_have_rows():
+    assert len(OTHER_ROWS) >= 5
+
+
+@pytest.mark.parametrize("row", [r for _, r in OTHER_ROWS], ids=[f for f, _ in OTHER_ROWS])
+def test_other_table_row_is_backed_by_its_results_file(row):
+    path = RESULTS / row["file"].strip("`")
+    assert path.is_file(), f"{path.name} is missing"
+    text = path.read_text("utf-8")
+    quoted = [cell for column, cell in row.items() if column not in ("file", "command")][1:]
+    figures = [f for cell in quoted for f in FIGURE.findall(cell)]
+    missing = [f for f in figures if not holds(text, f)]
+    assert not missing, f"{path.name} does not hold {', '.join(missing)}"
+    command = normalised_command(row["command"])
+    assert command in normalised_command(text.replace("`", " ")), command
