@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from deepad.bench import BenchOptions, suite
-from deepad.bench.report import format_table, write_results
+from deepad.bench.report import command_line, format_table, write_results
 from deepad.data.types import DataKind, Dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,7 +171,7 @@ def run(options: BenchOptions) -> None:
         path,
         {"suite": "cold-start", "rows": rows, "runs": runs, "commits": commits, "cores": cores},
     )
-    command = " ".join(["deepad", *sys.argv[1:]])
+    command = command_line()
     path.with_suffix(".md").write_text(
         f"# app cold start\n\nCommand: `{command}`\n\n```\n{text}\n```\n\n"
         "methods + forms: `import deepad.service`, `Service()`, the image methods, each one's "

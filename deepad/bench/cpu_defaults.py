@@ -25,8 +25,7 @@ import numpy as np
 
 from deepad import metrics
 from deepad.bench import BenchOptions, suite
-from deepad.bench.report import format_table, write_results
-from deepad.bench.thresholds import command_line
+from deepad.bench.report import command_line, format_table, write_results
 from deepad.data.summary import DataSummary
 from deepad.data.types import NORMAL, DataKind
 

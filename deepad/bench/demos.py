@@ -10,7 +10,6 @@ benchmark's: the demo sets are small and their test sets were looked at when the
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 
 from deepad.bench import BenchOptions, suite
-from deepad.bench.report import format_table, write_results
+from deepad.bench.report import command_line, format_table, write_results
 
 RESULTS = Path("benchmarks") / "results"
 
@@ -107,5 +106,5 @@ def run(options: BenchOptions) -> None:
     print("\n" + text)
     path = options.output or RESULTS / "demos.json"
     write_results(path, {"suite": "demos", "rows": rows, "seconds": wall})
-    command = " ".join(["deepad", *sys.argv[1:]])
+    command = command_line()
     path.with_suffix(".md").write_text(f"# demos\n\nCommand: `{command}`\n\n```\n{text}\n```\n")

@@ -18,7 +18,6 @@ machine.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from deepad.bench import BenchOptions, suite
-from deepad.bench.report import format_table, split_settings, write_results
+from deepad.bench.report import command_line, format_table, split_settings, write_results
 from deepad.disk_cache import DEFAULT_MAX_MB, DiskCache
 
 RESULTS = Path("benchmarks") / "results"
@@ -100,7 +99,7 @@ def run(options: BenchOptions) -> None:
                 }
             )
             print(format_table(rows[-1:], COLUMNS), flush=True)
-    command = " ".join(["deepad", *sys.argv[1:]])
+    command = command_line()
     text = format_table(rows, COLUMNS, title="MiniLM embeddings of 20 Newsgroups posts")
     text += (
         f"\n\nposts: {len(texts)} (training split, seed {options.seed}); word-pieces per post: "

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from deepad.bench import BenchOptions, suite
-from deepad.bench.report import format_table, write_results
+from deepad.bench.report import command_line, format_table, write_results
 
 RESULTS = Path("benchmarks") / "results"
 DEMOS = (
@@ -148,7 +148,7 @@ def run(options: BenchOptions) -> None:
     print("\n" + text)
     path = options.output or RESULTS / "explain-latency.json"
     write_results(path, {"suite": "explain-latency", "rows": rows})
-    command = " ".join(["deepad", *sys.argv[1:]])
+    command = command_line()
     path.with_suffix(".md").write_text(
         f"# explain-latency\n\nCommand: `{command}`\n\n```\n{text}\n```\n"
     )

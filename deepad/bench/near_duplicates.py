@@ -31,8 +31,8 @@ import numpy as np
 
 from deepad import metrics
 from deepad.bench import BenchOptions, suite
-from deepad.bench.report import format_table, write_results
-from deepad.bench.thresholds import command_line, form_settings
+from deepad.bench.report import command_line, format_table, write_results
+from deepad.bench.thresholds import form_settings
 from deepad.data.types import NORMAL, Dataset
 
 RESULTS = Path("benchmarks") / "results"
@@ -102,7 +102,14 @@ def overlap_oracle(train: Dataset, test: Dataset, corners: np.ndarray, size: int
 
 
 PAIR_TITLE = "shared regions found among the photo suite's training crops, pairs of crops"
-PAIR_COLUMNS = ("data", "overlapping", "overlap ≥ block", "found", "found, not overlapping", "seconds")
+PAIR_COLUMNS = (
+    "data",
+    "overlapping",
+    "overlap ≥ block",
+    "found",
+    "found, not overlapping",
+    "seconds",
+)
 
 
 def shared_pairs(train: Dataset, corners: np.ndarray, size: int) -> dict[str, Any]:

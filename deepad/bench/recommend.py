@@ -49,7 +49,7 @@ import numpy as np
 
 from deepad import metrics
 from deepad.bench import BenchOptions, suite
-from deepad.bench.report import format_table, write_results
+from deepad.bench.report import command_line, format_table, write_results
 from deepad.config import to_json, with_overrides
 from deepad.data.summary import DataSummary
 from deepad.data.types import ANOMALOUS, NORMAL, DataKind, Dataset
@@ -511,7 +511,7 @@ def run(options: BenchOptions) -> None:
 
 def _command() -> str:
     if sys.argv[1:2] == ["bench"]:
-        return " ".join(["deepad", *sys.argv[1:]])
+        return command_line()
     return "deepad bench recommend"
 
 

@@ -649,7 +649,8 @@ def kill_and_resume(
         record = store.get(run_id)
         history = [row["epoch"] for row in store.history(run_id)]
         if record.status != DONE:
-            tally.run_failures.append(f"run {run_id}: {record.status} ({record.error})")
+            error = str(record.error).replace(str(store.home), "HOME")  # no machine path
+            tally.run_failures.append(f"run {run_id}: {record.status} ({error})")
         elif history != list(range(1, epochs + 1)):
             tally.run_failures.append(f"run {run_id}: history epochs {history}")
         elif not np.isfinite(store.scores(run_id)["score"]).all():

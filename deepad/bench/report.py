@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -140,6 +141,31 @@ def _pyod_model(name: str, contamination: float, seed: int, features: int = 0):
 
         return LUNAR(contamination=contamination)
     raise KeyError(f"no PyOD peer called {name!r}")
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The ``deepad ...`` command this process runs, as a results file records it: with the
+    data folder as ``DATA`` and an output file from its ``benchmarks/results/`` folder on (or
+    by its name), so no path of the machine that ran it is written down."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(args):
+        key, equals, value = arg.partition("=")
+        if key in ("--data", "--output") and equals:
+            args[i] = f"{key}={_portable(key, value)}"
+        elif arg in ("--data", "--output") and i + 1 < len(args):
+            args[i + 1] = _portable(arg, args[i + 1])
+    return " ".join(["deepad", *args])
+
+
+def _portable(option: str, value: str) -> str:
+    if option == "--data":
+        return "DATA"
+    path = Path(value)
+    parts = path.parts
+    for i in range(len(parts) - 1):
+        if parts[i : i + 2] == ("benchmarks", "results"):
+            return Path(*parts[i:]).as_posix()
+    return path.as_posix() if not path.is_absolute() else path.name
 
 
 def write_results(path: Path | None, payload: dict[str, Any]) -> None:

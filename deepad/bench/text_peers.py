@@ -29,7 +29,7 @@ import numpy as np
 
 from deepad.bench import BenchOptions, suite
 from deepad.bench.cvdd import _auroc, _pick, _progress_bar, _sample, _splits, heldout_split
-from deepad.bench.report import format_table, mean_row, write_results
+from deepad.bench.report import command_line, format_table, mean_row, write_results
 from deepad.config import to_json, with_overrides
 from deepad.data.types import Dataset
 from deepad.disk_cache import DiskCache, disk_cache_at
@@ -241,7 +241,6 @@ def _unit(x: np.ndarray) -> np.ndarray:
     "20 Newsgroups and Reuters one-vs-rest",
 )
 def text_peers(options: BenchOptions) -> None:
-    import sys
 
     start = time.perf_counter()
     deepad = knn_config(options)
@@ -253,7 +252,7 @@ def text_peers(options: BenchOptions) -> None:
     time_columns = [f"{c} s" for c in auroc_columns]
     payload: dict[str, Any] = {
         "suite": "text-peers",
-        "command": "deepad " + " ".join(sys.argv[1:]),
+        "command": command_line(),
         # BLAS threads, set outside the command (its --threads sets torch's)
         "environment": {k: os.environ[k] for k in ("OMP_NUM_THREADS",) if k in os.environ},
         "text_knn": to_json(deepad),

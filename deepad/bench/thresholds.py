@@ -22,7 +22,6 @@ chosen with test labels.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import numpy as np
 
 from deepad import metrics
 from deepad.bench import BenchOptions, suite
-from deepad.bench.report import format_table, write_results
+from deepad.bench.report import command_line, format_table, write_results
 from deepad.config import describe
 from deepad.data.summary import DataSummary
 from deepad.data.types import NORMAL, DataKind, Dataset
@@ -188,15 +187,6 @@ def _write(options: BenchOptions, epochs: int, rows: list[dict[str, Any]]) -> st
     write_results(out, {"command": command_line(), "epochs": epochs, "rows": rows})
     out.with_suffix(".txt").write_text(text)
     return text
-
-
-def command_line() -> str:
-    """The ``deepad ...`` command this process runs, as a results file records it."""
-    args = list(sys.argv[1:])
-    for i, arg in enumerate(args[:-1]):
-        if arg == "--data":
-            args[i + 1] = "DATA"  # the data folder's name, not this machine's path
-    return "deepad " + " ".join(args)
 
 
 def _summary(rows: list[dict[str, Any]]) -> str:
