@@ -38,6 +38,7 @@ import dataclasses
 import json
 import logging
 import math
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -421,6 +422,7 @@ def adengine_row(case: Case, seed: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the suite
+DEFAULT_KINDS = "table,text,image"
 CASES = {DataKind.IMAGE: image_cases, DataKind.TEXT: text_cases, DataKind.TABLE: table_cases}
 COLUMNS = (
     "case", "method", "auroc", "pixel_auroc", "fit s", "default fit s", "score s", "embed s",
@@ -436,7 +438,7 @@ def run(options: BenchOptions) -> None:
     from deepad.models.registry import catalog
 
     extra = options.extra
-    kinds = [DataKind(k) for k in extra.get("kinds", "table,text,image").split(",")]
+    kinds = [DataKind(k) for k in extra.get("kinds", DEFAULT_KINDS).split(",")]
     only = set(extra["methods"].split(",")) if extra.get("methods") else None
     cap = int(extra.get("epochs", DEFAULT_EPOCH_CAP))
     image_cap = int(extra.get("image_epochs", IMAGE_EPOCH_CAP))
@@ -473,8 +475,8 @@ def run(options: BenchOptions) -> None:
     if keep:  # the rows of these kinds come from the earlier run in the output file
         earlier = json.loads(out.read_text())
         rows += [r for r in earlier["rows"] if r.get("kind") in {k.value for k in keep}]
-        commands = list(dict.fromkeys([*earlier.get("commands", []), *commands]))
         kinds = [k for k in kinds if k not in keep]
+        commands = current_commands([*earlier.get("commands", []), _command()])
     for kind in kinds:
         methods = [m.name for m in catalog(kind) if only is None or m.name in only]
         for case in CASES[kind](root, options, n_train, n_test):
@@ -507,6 +509,25 @@ def run(options: BenchOptions) -> None:
             save()
     save()
     print(out.with_suffix(".md").read_text())
+
+
+def current_commands(commands: list[str]) -> list[str]:
+    """The commands, oldest first, that wrote the rows now kept: for each kind the last one
+    that measured it."""
+    last = {kind: command for command in commands for kind in measured_kinds(command)}
+    latest = reversed(dict.fromkeys(reversed(commands)))  # each at its last run
+    return [c for c in latest if c in last.values()]
+
+
+def measured_kinds(command: str) -> set[DataKind]:
+    """The data kinds a recorded ``deepad bench recommend`` command measured: its ``kinds``
+    (all by default) less those it kept from the run before."""
+    settings = dict(arg.partition("=")[::2] for arg in shlex.split(command)[1:] if "=" in arg)
+    kinds = settings.get("kinds", DEFAULT_KINDS)
+    kept = settings.get("keep", "")
+    return {DataKind(k) for k in kinds.split(",") if k} - {
+        DataKind(k) for k in kept.split(",") if k
+    }
 
 
 def _command() -> str:

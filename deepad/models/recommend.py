@@ -30,6 +30,7 @@ from typing import Any
 
 from deepad.data.summary import DataSummary
 from deepad.data.types import DataKind
+from deepad.models.cost import describe_estimate
 
 AUTO = "auto"
 KIND_ORDER = ("image", "text", "table")
@@ -43,38 +44,38 @@ SOURCE = "benchmarks/results/recommend.md"
 MEASURED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "image": {
         "labeled": {
-            "ae": {"cases": 5, "auroc": 0.7065, "pixel_auroc": 0.8519, "fit_s_per_item": 0.0159, "default_fit_s_per_item": 0.4757},
-            "cance": {"cases": 5, "auroc": 0.701, "pixel_auroc": None, "fit_s_per_item": 0.0009, "default_fit_s_per_item": 0.071},
-            "deepsad": {"cases": 5, "auroc": 0.5937, "pixel_auroc": 0.6668, "fit_s_per_item": 0.0212, "default_fit_s_per_item": 0.6374},
-            "deepsvdd": {"cases": 5, "auroc": 0.5812, "pixel_auroc": 0.6443, "fit_s_per_item": 0.0254, "default_fit_s_per_item": 0.5936},
-            "dsebm": {"cases": 5, "auroc": 0.7293, "pixel_auroc": 0.8506, "fit_s_per_item": 0.0089, "default_fit_s_per_item": 0.2658},
-            "embedding_knn": {"cases": 5, "auroc": 0.8905, "pixel_auroc": None, "fit_s_per_item": 0.0277, "default_fit_s_per_item": 0.0277},
-            "fcdd": {"cases": 5, "auroc": 0.6912, "pixel_auroc": 0.9474, "fit_s_per_item": 0.0811, "default_fit_s_per_item": 0.9732},
-            "hsc": {"cases": 5, "auroc": 0.5903, "pixel_auroc": 0.7648, "fit_s_per_item": 0.0104, "default_fit_s_per_item": 0.5224},
-            "iforest": {"cases": 5, "auroc": 0.7037, "pixel_auroc": None, "fit_s_per_item": 0.0119, "default_fit_s_per_item": 0.0119},
-            "iterative_ae": {"cases": 5, "auroc": 0.5401, "pixel_auroc": None, "fit_s_per_item": 0.0007, "default_fit_s_per_item": 0.136},
-            "kde": {"cases": 5, "auroc": 0.7836, "pixel_auroc": None, "fit_s_per_item": 0.0071, "default_fit_s_per_item": 0.0071},
-            "kernel_pca": {"cases": 5, "auroc": 0.7895, "pixel_auroc": None, "fit_s_per_item": 0.0013, "default_fit_s_per_item": 0.0013},
-            "ocsvm": {"cases": 5, "auroc": 0.7719, "pixel_auroc": None, "fit_s_per_item": 0.0009, "default_fit_s_per_item": 0.0009},
-            "patchcore": {"cases": 5, "auroc": 0.9495, "pixel_auroc": 0.976, "fit_s_per_item": 0.0408, "default_fit_s_per_item": 0.0408},
-            "pca": {"cases": 5, "auroc": 0.8015, "pixel_auroc": 0.8408, "fit_s_per_item": 0.0014, "default_fit_s_per_item": 0.0014},
+            "ae": {"cases": 5, "auroc": 0.7065, "pixel_auroc": 0.8519, "fit_s_per_item": 0.0119, "default_fit_s_per_item": 0.3561},
+            "cance": {"cases": 5, "auroc": 0.701, "pixel_auroc": None, "fit_s_per_item": 0.0005, "default_fit_s_per_item": 0.0412},
+            "deepsad": {"cases": 5, "auroc": 0.5937, "pixel_auroc": 0.6668, "fit_s_per_item": 0.0167, "default_fit_s_per_item": 0.5025},
+            "deepsvdd": {"cases": 5, "auroc": 0.5812, "pixel_auroc": 0.6443, "fit_s_per_item": 0.0161, "default_fit_s_per_item": 0.3767},
+            "dsebm": {"cases": 5, "auroc": 0.7293, "pixel_auroc": 0.8506, "fit_s_per_item": 0.0057, "default_fit_s_per_item": 0.1705},
+            "embedding_knn": {"cases": 5, "auroc": 0.8905, "pixel_auroc": None, "fit_s_per_item": 0.0155, "default_fit_s_per_item": 0.0155},
+            "fcdd": {"cases": 5, "auroc": 0.6912, "pixel_auroc": 0.9474, "fit_s_per_item": 0.04, "default_fit_s_per_item": 0.4805},
+            "hsc": {"cases": 5, "auroc": 0.5903, "pixel_auroc": 0.7648, "fit_s_per_item": 0.008, "default_fit_s_per_item": 0.4004},
+            "iforest": {"cases": 5, "auroc": 0.7037, "pixel_auroc": None, "fit_s_per_item": 0.0078, "default_fit_s_per_item": 0.0078},
+            "iterative_ae": {"cases": 5, "auroc": 0.5401, "pixel_auroc": None, "fit_s_per_item": 0.0005, "default_fit_s_per_item": 0.1088},
+            "kde": {"cases": 5, "auroc": 0.7836, "pixel_auroc": None, "fit_s_per_item": 0.0082, "default_fit_s_per_item": 0.0082},
+            "kernel_pca": {"cases": 5, "auroc": 0.7895, "pixel_auroc": None, "fit_s_per_item": 0.0007, "default_fit_s_per_item": 0.0007},
+            "ocsvm": {"cases": 5, "auroc": 0.7719, "pixel_auroc": None, "fit_s_per_item": 0.0007, "default_fit_s_per_item": 0.0007},
+            "patchcore": {"cases": 5, "auroc": 0.9478, "pixel_auroc": 0.982, "fit_s_per_item": 0.0432, "default_fit_s_per_item": 0.0432},
+            "pca": {"cases": 5, "auroc": 0.8015, "pixel_auroc": 0.8408, "fit_s_per_item": 0.001, "default_fit_s_per_item": 0.001},
         },
         "unlabeled": {
-            "ae": {"cases": 5, "auroc": 0.7065, "pixel_auroc": 0.8519, "fit_s_per_item": 0.0159, "default_fit_s_per_item": 0.4757},
-            "cance": {"cases": 5, "auroc": 0.701, "pixel_auroc": None, "fit_s_per_item": 0.0009, "default_fit_s_per_item": 0.071},
-            "deepsad": {"cases": 5, "auroc": 0.5812, "pixel_auroc": 0.6443, "fit_s_per_item": 0.0319, "default_fit_s_per_item": 0.9569},
-            "deepsvdd": {"cases": 5, "auroc": 0.5812, "pixel_auroc": 0.6443, "fit_s_per_item": 0.0254, "default_fit_s_per_item": 0.5936},
-            "dsebm": {"cases": 5, "auroc": 0.7293, "pixel_auroc": 0.8506, "fit_s_per_item": 0.0089, "default_fit_s_per_item": 0.2658},
-            "embedding_knn": {"cases": 5, "auroc": 0.8905, "pixel_auroc": None, "fit_s_per_item": 0.0277, "default_fit_s_per_item": 0.0277},
-            "fcdd": {"cases": 5, "auroc": 0.6076, "pixel_auroc": 0.874, "fit_s_per_item": 0.0712, "default_fit_s_per_item": 0.8546},
-            "hsc": {"cases": 5, "auroc": 0.5658, "pixel_auroc": 0.7485, "fit_s_per_item": 0.011, "default_fit_s_per_item": 0.5519},
-            "iforest": {"cases": 5, "auroc": 0.7037, "pixel_auroc": None, "fit_s_per_item": 0.0119, "default_fit_s_per_item": 0.0119},
-            "iterative_ae": {"cases": 5, "auroc": 0.5401, "pixel_auroc": None, "fit_s_per_item": 0.0007, "default_fit_s_per_item": 0.136},
-            "kde": {"cases": 5, "auroc": 0.7836, "pixel_auroc": None, "fit_s_per_item": 0.0071, "default_fit_s_per_item": 0.0071},
-            "kernel_pca": {"cases": 5, "auroc": 0.7895, "pixel_auroc": None, "fit_s_per_item": 0.0013, "default_fit_s_per_item": 0.0013},
-            "ocsvm": {"cases": 5, "auroc": 0.7719, "pixel_auroc": None, "fit_s_per_item": 0.0009, "default_fit_s_per_item": 0.0009},
-            "patchcore": {"cases": 5, "auroc": 0.9495, "pixel_auroc": 0.976, "fit_s_per_item": 0.0408, "default_fit_s_per_item": 0.0408},
-            "pca": {"cases": 5, "auroc": 0.8015, "pixel_auroc": 0.8408, "fit_s_per_item": 0.0014, "default_fit_s_per_item": 0.0014},
+            "ae": {"cases": 5, "auroc": 0.7065, "pixel_auroc": 0.8519, "fit_s_per_item": 0.0119, "default_fit_s_per_item": 0.3561},
+            "cance": {"cases": 5, "auroc": 0.701, "pixel_auroc": None, "fit_s_per_item": 0.0005, "default_fit_s_per_item": 0.0412},
+            "deepsad": {"cases": 5, "auroc": 0.5812, "pixel_auroc": 0.6443, "fit_s_per_item": 0.0169, "default_fit_s_per_item": 0.5059},
+            "deepsvdd": {"cases": 5, "auroc": 0.5812, "pixel_auroc": 0.6443, "fit_s_per_item": 0.0161, "default_fit_s_per_item": 0.3767},
+            "dsebm": {"cases": 5, "auroc": 0.7293, "pixel_auroc": 0.8506, "fit_s_per_item": 0.0057, "default_fit_s_per_item": 0.1705},
+            "embedding_knn": {"cases": 5, "auroc": 0.8905, "pixel_auroc": None, "fit_s_per_item": 0.0155, "default_fit_s_per_item": 0.0155},
+            "fcdd": {"cases": 5, "auroc": 0.6076, "pixel_auroc": 0.874, "fit_s_per_item": 0.0421, "default_fit_s_per_item": 0.5046},
+            "hsc": {"cases": 5, "auroc": 0.5658, "pixel_auroc": 0.7485, "fit_s_per_item": 0.0077, "default_fit_s_per_item": 0.3871},
+            "iforest": {"cases": 5, "auroc": 0.7037, "pixel_auroc": None, "fit_s_per_item": 0.0078, "default_fit_s_per_item": 0.0078},
+            "iterative_ae": {"cases": 5, "auroc": 0.5401, "pixel_auroc": None, "fit_s_per_item": 0.0005, "default_fit_s_per_item": 0.1088},
+            "kde": {"cases": 5, "auroc": 0.7836, "pixel_auroc": None, "fit_s_per_item": 0.0082, "default_fit_s_per_item": 0.0082},
+            "kernel_pca": {"cases": 5, "auroc": 0.7895, "pixel_auroc": None, "fit_s_per_item": 0.0007, "default_fit_s_per_item": 0.0007},
+            "ocsvm": {"cases": 5, "auroc": 0.7719, "pixel_auroc": None, "fit_s_per_item": 0.0007, "default_fit_s_per_item": 0.0007},
+            "patchcore": {"cases": 5, "auroc": 0.9478, "pixel_auroc": 0.982, "fit_s_per_item": 0.0432, "default_fit_s_per_item": 0.0432},
+            "pca": {"cases": 5, "auroc": 0.8015, "pixel_auroc": 0.8408, "fit_s_per_item": 0.001, "default_fit_s_per_item": 0.001},
         },
     },
     "table": {
@@ -109,9 +110,10 @@ MEASURED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     },
     "text": {
         "unlabeled": {
-            "embedding_ocsvm": {"cases": 4, "auroc": 0.8771, "pixel_auroc": None, "fit_s_per_item": 0.4223, "default_fit_s_per_item": 0.4223},
-            "text_knn": {"cases": 4, "auroc": 0.919, "pixel_auroc": None, "fit_s_per_item": 0.3916, "default_fit_s_per_item": 0.3916},
-            "token_bank": {"cases": 4, "auroc": 0.8732, "pixel_auroc": None, "fit_s_per_item": 0.4307, "default_fit_s_per_item": 0.4307},
+            "cvdd": {"cases": 4, "auroc": 0.8593, "pixel_auroc": None, "fit_s_per_item": 0.0827, "default_fit_s_per_item": 0.1424},
+            "embedding_ocsvm": {"cases": 4, "auroc": 0.8771, "pixel_auroc": None, "fit_s_per_item": 0.0764, "default_fit_s_per_item": 0.0764},
+            "text_knn": {"cases": 4, "auroc": 0.919, "pixel_auroc": None, "fit_s_per_item": 0.0763, "default_fit_s_per_item": 0.0763},
+            "token_bank": {"cases": 4, "auroc": 0.8732, "pixel_auroc": None, "fit_s_per_item": 0.0864, "default_fit_s_per_item": 0.0864},
         },
     },
 }  # fmt: skip
@@ -259,7 +261,7 @@ def recommend(
         why.append("no training")
     estimate = seconds(method)
     if not gpu or _no_training(method):
-        why.append(f"about {_duration(estimate)}")
+        why.append(describe_estimate(estimate))
     return Recommendation(
         method=method,
         reason=f"{what}, {where} → {_short(titles.get(method, method))}: {', '.join(why)}",
@@ -305,16 +307,6 @@ def _plural(kind: str) -> str:
 def _short(title: str) -> str:
     """ "PatchCore (pretrained memory bank)" -> "PatchCore"."""
     return title.split(" (")[0]
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return "a second"
-    if seconds < 90:
-        return f"{max(1, round(seconds / 5) * 5 if seconds > 10 else round(seconds))} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} minutes"
-    return f"{seconds / 3600:.1f} hours"
 
 
 def measured_literal(summary: dict[str, Any]) -> str:

@@ -198,3 +198,19 @@ def test_a_table_gets_what_the_measured_table_says(labeled):
     assert choice.method in near
     assert seconds[choice.method] == min(seconds[m] for m in near)
     assert choice.quality == table[choice.method]["auroc"]
+
+
+def test_the_results_name_the_commands_whose_rows_they_hold():
+    from deepad.bench.recommend import current_commands
+
+    everything = "deepad bench recommend --threads 1 --set limit=120"
+    images = "deepad bench recommend --threads 1 --set keep=table,text --set kinds=image"
+    texts = "deepad bench recommend --data DATA --set keep=table,image --set kinds=text"
+    # the first run's image and text rows are replaced; its table rows stay
+    assert current_commands([everything, images, texts]) == [everything, images, texts]
+    assert current_commands([everything, images, texts, images]) == [everything, texts, images]
+    assert current_commands([everything, "deepad bench recommend --set limit=60"]) == [
+        "deepad bench recommend --set limit=60"
+    ]
+    committed = json.loads(Path(RESULTS).read_text())["commands"]
+    assert current_commands(committed) == committed
