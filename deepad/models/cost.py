@@ -167,9 +167,14 @@ def estimate_fit_seconds(
 
 
 def describe_estimate(seconds: float) -> str:
-    """'about 3 minutes', 'about 40 seconds', 'about 1.5 hours'."""
+    """'about a second', 'about 7 seconds', 'about 40 seconds', 'about 3 minutes', 'about 1.5
+    hours': what the Train page and the recommendation both say of a fit time."""
+    if seconds < 1.5:
+        return "about a second"
+    if seconds < 10:
+        return f"about {round(seconds):.0f} seconds"
     if seconds < 90:
-        return f"about {max(5, round(seconds / 5) * 5):.0f} seconds"
+        return f"about {round(seconds / 5) * 5:.0f} seconds"
     if seconds < 90 * 60:
         return f"about {round(seconds / 60):.0f} minutes"
     return f"about {seconds / 3600:.1f} hours"

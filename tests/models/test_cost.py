@@ -64,9 +64,7 @@ def test_measured_costs_are_the_committed_benchmark_s():
     rows = {r["method"]: r["s/item-epoch"] for r in measured["rows"]}
     for method in ("fcdd", "ae", "dsebm", "deepsvdd"):
         assert cost.CPU_COSTS[method].seconds == pytest.approx(rows[method], abs=5e-4), method
-    assert cost.CPU_COSTS["fcdd"].wide_seconds == pytest.approx(
-        rows["fcdd (published)"], abs=5e-4
-    )
+    assert cost.CPU_COSTS["fcdd"].wide_seconds == pytest.approx(rows["fcdd (published)"], abs=5e-4)
 
 
 def test_machine_speed_is_timed_on_one_blas_thread(monkeypatch):
@@ -105,6 +103,8 @@ def test_machine_speed_is_measured_once_and_cached(tmp_path, monkeypatch):
 
 
 def test_describe_estimate_reads_naturally():
+    assert cost.describe_estimate(0.2) == "about a second"
+    assert cost.describe_estimate(6.8) == "about 7 seconds"
     assert cost.describe_estimate(12) == "about 10 seconds"
     assert cost.describe_estimate(200) == "about 3 minutes"
     assert cost.describe_estimate(3 * 3600) == "about 3.0 hours"
