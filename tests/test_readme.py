@@ -115,3 +115,11 @@ def test_other_table_row_is_backed_by_its_results_file(row):
     assert not missing, f"{path.name} does not hold {', '.join(missing)}"
     command = normalised_command(row["command"])
     assert command in normalised_command(text.replace("`", " ")), command
+
+
+def test_every_image_the_readme_shows_is_in_the_repository():
+    text = (ROOT / "README.md").read_text("utf-8")
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert images
+    for image in images:
+        assert (ROOT / image).is_file(), image
