@@ -5,10 +5,6 @@ import streamlit as st
 from pages.components.state import reconcile_once, restore_selection, warm_up_once
 
 st.set_page_config(page_title="deepad", page_icon="🔎", layout="wide")
-reconcile_once()
-warm_up_once()
-restore_selection()
-
 navigation = st.navigation(
     [
         st.Page("pages/data.py", title="Data", icon="📂", default=True),
@@ -20,4 +16,9 @@ navigation = st.navigation(
         st.Page("pages/explain.py", title="Explain", icon="💡"),
     ]
 )
+# after the navigation, so a home whose run store cannot be opened (they stop the page with
+# its message) still shows the dashboard's pages
+reconcile_once()
+warm_up_once()
+restore_selection()
 navigation.run()

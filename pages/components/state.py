@@ -52,6 +52,8 @@ def _reconciled(home: str) -> bool:
     # Runs whose worker died with a previous app host show as interrupted, once per process.
     try:
         _service(home).reconcile()
+    except DeepadError as error:  # the page says it (service()); the log gets one line
+        log.warning("reconciling runs failed: %s", error)
     except Exception:
         log.exception("reconciling runs failed")
     return True
