@@ -19,6 +19,10 @@ class Scores:
     score: np.ndarray
     components: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def subset(self, positions: np.ndarray) -> Scores:
+        """The scores of the items at ``positions``."""
+        return Scores(self.score[positions], {k: v[positions] for k, v in self.components.items()})
+
 
 @dataclass
 class ImageMaps:

@@ -90,15 +90,17 @@ if len(results) == 0:
 scored_on = record.metrics.get("scored_on", "test" if record.test_dataset else "train")
 st.caption(
     f"{runinfo.data_line(svc, record)} · {len(results):,} items scored ({scored_on} set)"
-    + (f" · {runinfo.metrics_line(record.metrics)}" if record.metrics else "")
+    + (f" · {line}" if (line := runinfo.metrics_line(record.metrics or {})) else "")
     + " · flagged, precision and recall below follow the threshold"
 )
 if record.metrics.get("threshold_from"):
     st.caption(f"Default threshold: set on {record.metrics['threshold_from']}.")
 if scored_on == "train":
+    alone = str(record.metrics.get("threshold_from", "")).startswith("leave-one-out")
     st.info(
         "This run had no test set, so its training items were scored: flagged items are the "
         "most unusual training items, not held-out detections."
+        + (" Each was scored without itself, as the threshold was set." if alone else "")
     )
 
 view = view_for(record.method)

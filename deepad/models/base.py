@@ -325,6 +325,25 @@ class Detector(ABC):
             raise NotImplementedError(f"{self.title} has no explanation maps")
         return self._score_and_explain(data)
 
+    def training_scores(self) -> Scores | None:
+        """The training items' scores as the default threshold saw them: the leave-one-out
+        scores of a method whose model holds its training items (scored with the full
+        model, each would find itself there and none would reach the threshold). None where
+        the threshold came from other items (held out, out of fold): the model's own scores
+        of its training items then stand."""
+        source = getattr(self, "threshold_source_", None) or {}
+        scores = getattr(self, "decision_scores_", None)
+        if source.get("source") != ThresholdSource.LEAVE_ONE_OUT.value or scores is None:
+            return None
+        return Scores(np.asarray(scores, dtype=np.float64))
+
+    def training_explanation(self, positions: np.ndarray) -> Explanation | None:
+        """The explanations of the training items at ``positions`` that go with
+        :meth:`training_scores`, where the method kept them from its fit (in the process
+        that fitted; they are not saved); None otherwise."""
+        del positions
+        return None
+
     def map_upsampling(self) -> dict[str, Any] | None:
         """How this method's full-resolution maps follow from its ``low_res`` maps
         (receptive field, σ, image size), so a run stores only ``low_res``; None where the

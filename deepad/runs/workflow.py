@@ -403,11 +403,15 @@ def _execute(
     explain_dir = folder.explain
     shutil.rmtree(explain_dir, ignore_errors=True)
     start = time.perf_counter()
-    detector.prepare(data, context=context)  # e.g. embedding documents, shown as a stage
+    # without a test set the training items are shown as the threshold saw them (a memory
+    # bank's leave-one-out scores), so the threshold flags about `contamination` of them
+    own = detector.training_scores() if scored_on == "train" else None
+    if own is None or cls.explains:
+        detector.prepare(data, context=context)  # e.g. embedding documents, as a stage
     if cls.explains:  # one pass does both: FCDD's maps come from its scoring forward pass
-        scores = _score_and_explain(detector, data, explain_dir)
+        scores = _score_and_explain(detector, data, explain_dir, own)
     else:
-        scores = score_in_chunks(detector, data)  # bounded memory for any size of set
+        scores = own if own is not None else score_in_chunks(detector, data)
     timings["score_seconds"] = time.perf_counter() - start
     store.write_scores(
         run_id,
@@ -500,19 +504,27 @@ def resumed_start(record: RunRecord, now: float) -> float:
     return now - max(0.0, float(end) - float(record.started))
 
 
-def _score_and_explain(detector: Detector, data: Dataset, explain_dir: Path) -> Scores:
+def _score_and_explain(
+    detector: Detector, data: Dataset, explain_dir: Path, own: Scores | None = None
+) -> Scores:
     """Score ``data`` and store its explanations, chunk by chunk in one pass; only when the
-    maps would exceed the byte budget are all items scored first, to explain the top ones."""
+    maps would exceed the byte budget are all items scored first, to explain the top ones.
+    ``own``: ``data`` is the training set, shown with these scores (as the threshold saw it,
+    :meth:`Detector.training_scores`) and its own maps where the method kept them."""
     parts: list[Scores] = []
     scored_first: list[Scores] = []
 
     def explain(positions: np.ndarray) -> Explanation:
+        kept = detector.training_explanation(positions) if own is not None else None
+        if kept is not None:
+            parts.append(own.subset(positions))
+            return kept
         scores, explanation = detector.score_and_explain(data.subset(positions))
-        parts.append(scores)
+        parts.append(own.subset(positions) if own is not None else scores)
         return explanation
 
     def all_scores() -> np.ndarray:
-        scored_first.append(score_in_chunks(detector, data))
+        scored_first.append(own if own is not None else score_in_chunks(detector, data))
         return scored_first[0].score
 
     manifest = write_explanations(

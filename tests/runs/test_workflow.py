@@ -111,6 +111,41 @@ def test_table_run_without_test_set_scores_the_training_set(store, registry):
     assert len(weights.weights) == 120 and weights.feature_names == [f"f{j}" for j in range(5)]
 
 
+def test_a_memory_bank_without_test_set_shows_its_leave_one_out_scores(store, registry):
+    # scored with the full model each row finds its own kernel; the threshold was set on
+    # leave-one-out scores, so shown with those about `contamination` of the rows are flagged
+    run_id = store.create_run("kde", {"contamination": 0.1}, "table")
+    record = execute(store, run_id, registry=registry)
+    assert record.status == DONE, record.error
+    model = Detector.load(store.folder(run_id).model)
+    assert model.threshold_source_["source"] == "leave_one_out"
+    shown = store.scores(run_id).score
+    np.testing.assert_allclose(shown, model.decision_scores_)
+    assert np.all(shown > model.decision_function(registry.get("table")))
+    assert 0.05 <= np.mean(shown > record.threshold) <= 0.15
+
+
+def test_patchcore_without_test_set_shows_each_image_without_its_own_patches(store, registry):
+    settings = {"image_size": 32, "device": "cpu", "coreset_share": 1.0, "contamination": 0.1}
+    run_id = store.create_run("patchcore", settings, "train")
+    record = execute(store, run_id, registry=registry)
+    assert record.status == DONE, record.error
+    model = Detector.load(store.folder(run_id).model)
+    train = registry.get("train")
+    shown = store.scores(run_id).score
+    np.testing.assert_allclose(shown, model.decision_scores_)
+    assert 0.05 <= np.mean(shown > record.threshold) <= 0.2
+    # every patch is in the bank: with it, an image's own map is about zero (distances of
+    # patches to themselves); shown, it is the map of its distances to the other images'
+    _, maps = load_explanations(store.artifacts_dir(run_id) / "explain")
+    shown_maps, own = maps.maps.astype(np.float32), model.explain(train).maps
+    assert np.all(shown_maps >= own - 2e-2)  # float16 storage
+    assert shown_maps.mean() > 10 * own.mean()
+    # and the map's peak goes with the image's score
+    peaks = shown_maps.reshape(len(train), -1).max(axis=1)
+    assert np.corrcoef(peaks, shown)[0, 1] > 0.9
+
+
 def test_failing_run_is_failed_with_a_one_line_reason_and_traceback_in_the_log(store, registry):
     run_id = store.create_run("tiny", {**FAST, "epochs": 4, "fail_at_epoch": 2}, "train")
     record = execute(store, run_id, registry=registry)

@@ -189,8 +189,9 @@ class PatchCore(Detector):
             for field in zip(*parts, strict=True):
                 joined = torch.cat(field)
                 fields.append(torch.empty_like(joined).index_copy_(0, positions, joined))
-            result = PatchCoreResult(*fields)
-        return self._image_scores(self._stitched(result))
+            result = self._stitched(PatchCoreResult(*fields))
+        self._loo_maps = result.anomaly_map  # the training items' maps, as they were scored
+        return self._image_scores(result)
 
     def _stitched(self, result: PatchCoreResult) -> PatchCoreResult:
         """Tiles' results as their images': the image score (and largest patch) is the
@@ -318,8 +319,16 @@ class PatchCore(Detector):
         )
 
     def _explain(self, data: Dataset) -> ImageMaps:
+        return self._maps(self.infer(data).anomaly_map)
+
+    def training_explanation(self, positions: np.ndarray) -> ImageMaps | None:
+        """The training images' leave-one-out maps (each without its own patches), kept
+        from the fit in this process."""
+        low = getattr(self, "_loo_maps", None)
+        return None if low is None else self._maps(low[torch.as_tensor(positions)])
+
+    def _maps(self, low: torch.Tensor) -> ImageMaps:
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
-        low = self.infer(data).anomaly_map
         generator = AnomalyMapGenerator(sigma=cfg.sigma, upsample=cfg.upsample)
         full = generator(low, self.grid_, self._map_side)
         return ImageMaps(maps=full.numpy().astype(np.float32), low_res=low.numpy())
