@@ -241,7 +241,6 @@ def _unit(x: np.ndarray) -> np.ndarray:
     "20 Newsgroups and Reuters one-vs-rest",
 )
 def text_peers(options: BenchOptions) -> None:
-
     start = time.perf_counter()
     deepad = knn_config(options)
     configs = {
