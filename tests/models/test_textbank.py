@@ -82,6 +82,26 @@ def test_the_injected_off_topic_word_is_the_top_word(vectors):
     assert set(SPORTS) & set(words) == {"hockey"}
 
 
+def test_the_training_documents_words_are_kept_as_their_scores_saw_them(vectors, tmp_path):
+    # one training document holds a word no other one uses: with its own words in the bank
+    # it is at distance 0; kept as scored (without them), it stands out
+    train = [*finance_docs(39), "Quarterly profit and dividend rose; hockey shares gained."]
+    det = TokenBank(**_file(vectors, top_words=0)).fit(train)
+    kept = det.training_explanation(np.array([0, 39]))
+    full = det.explain([train[0], train[39]])
+    assert kept.tokens == full.tokens
+    scores = det.decision_scores_[[0, 39]]
+    for left_out, own, score in zip(kept.weights, full.weights, scores, strict=True):
+        # no word is closer without its document's own words, and the mean of its words is
+        # the document's leave-one-out score
+        assert np.all(left_out >= own - 1e-6)
+        assert left_out.mean() == pytest.approx(score, rel=1e-5, abs=1e-6)
+    hockey = kept.tokens[1].index("hockey")
+    assert kept.weights[1][0, hockey] > 0.1 > full.weights[1][0, hockey]
+    det.save(tmp_path / "m")  # not saved: a loaded model has no training words
+    assert Detector.load(tmp_path / "m").training_explanation(np.array([0])) is None
+
+
 def test_coreset_bounds_the_bank_and_is_a_cancellable_stage(vectors):
     seen = []
     context = RunContext(on_stage=lambda what, done, total: seen.append((what, done, total)))

@@ -77,7 +77,9 @@ class MemoryBankDetector(EmbeddingDetector):
             np.float64
         )
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.config.contamination))
-        self.threshold_source_ = source_record(ThresholdSource.LEAVE_ONE_OUT, len(self.decision_scores_), len(self.decision_scores_))
+        self.threshold_source_ = source_record(
+            ThresholdSource.LEAVE_ONE_OUT, len(self.decision_scores_), len(self.decision_scores_)
+        )
         self.kind_ = DataKind.TEXT
         return self
 
@@ -268,6 +270,8 @@ class TokenBank(MemoryBankDetector):
             query_groups=document if leave_out else None,
             bank_groups=document[chosen] if leave_out else None,
         )[:, 0]
+        # the training documents' words as scored (not their vectors: those may be large)
+        self._loo_words = (emb.tokens, emb.offsets, distances)
         return self._document_scores(distances, emb.offsets).score
 
     def word_distances(self, emb: DocumentEmbeddings) -> np.ndarray:
@@ -283,12 +287,24 @@ class TokenBank(MemoryBankDetector):
 
     def _explain(self, data: Dataset) -> TokenWeights:
         emb = self._embed(data)
-        distances = self.word_distances(emb)
+        return self._weights(emb.tokens, emb.offsets, self.word_distances(emb), range(len(emb)))
+
+    def training_explanation(self, positions: np.ndarray) -> TokenWeights | None:
+        """The training documents' word distances without their own words, kept from the
+        fit in this process."""
+        kept = getattr(self, "_loo_words", None)
+        return None if kept is None else self._weights(*kept, positions)
+
+    @staticmethod
+    def _weights(
+        tokens: list[list[str]], offsets: np.ndarray, distances: np.ndarray, positions: Any
+    ) -> TokenWeights:
+        """The documents at ``positions`` with their words' distances (flat, by ``offsets``)."""
         return TokenWeights(
-            tokens=[list(t) for t in emb.tokens],
+            tokens=[list(tokens[i]) for i in positions],
             weights=[
-                distances[start:end][None, :].astype(np.float32)
-                for start, end in zip(emb.offsets[:-1], emb.offsets[1:], strict=True)
+                distances[offsets[i] : offsets[i + 1]][None, :].astype(np.float32)
+                for i in positions
             ],
             head_names=["distance to the nearest normal word"],
         )
