@@ -36,8 +36,10 @@ def nearest_distances(
     """Euclidean distances ``(n, k)`` from each query to its ``k`` nearest bank rows, nearest
     first, and their indices ``(n, k)``.
 
-    ``exclude = (query_groups, bank_groups)``, two integer vectors, leaves out the bank rows
-    of a query's own group (e.g. the training image a patch and a bank entry came from).
+    ``exclude = (query_groups, bank_groups)`` leaves out, for each query, the bank rows of
+    its group: ``bank_groups`` is either the group of each bank row, an integer vector (e.g.
+    the training image a patch and a bank entry came from), or each group's bank columns, a
+    list of index vectors indexed by group (any sets: an image with its near-duplicates).
     Queries go ``chunk`` at a time (default: as many as keep the distance matrix within
     :data:`CHUNK_ENTRIES`, at most :data:`DEFAULT_CHUNK`) through one reused buffer."""
     if k < 1 or k > len(bank):
@@ -73,19 +75,23 @@ class _GroupColumns:
     """The bank columns of each query group, to set to infinity chunk by chunk (a few
     groups per chunk) instead of comparing every query's group with every bank row's."""
 
-    def __init__(self, query_groups: torch.Tensor, bank_groups: torch.Tensor) -> None:
+    def __init__(
+        self, query_groups: torch.Tensor, bank_groups: torch.Tensor | Sequence[torch.Tensor]
+    ) -> None:
         self.query_groups = query_groups
-        self.order = torch.argsort(bank_groups)
-        self.sorted = bank_groups[self.order].contiguous()
+        if isinstance(bank_groups, torch.Tensor):  # each bank row's group
+            order = torch.argsort(bank_groups)
+            counts = torch.bincount(bank_groups, minlength=int(query_groups.max()) + 1)
+            bank_groups = torch.split(order, counts.tolist())
+        self.columns = bank_groups
 
     def exclude(self, d2: torch.Tensor, first: int) -> None:
         mine = self.query_groups[first : first + len(d2)]
         for group in torch.unique(mine):
-            low = int(torch.searchsorted(self.sorted, group))
-            high = int(torch.searchsorted(self.sorted, group, right=True))
-            if high > low:
+            columns = self.columns[int(group)] if int(group) < len(self.columns) else None
+            if columns is not None and len(columns):
                 rows = torch.nonzero(mine == group)[:, 0]
-                d2[rows[:, None], self.order[low:high][None, :]] = torch.inf
+                d2[rows[:, None], columns[None, :]] = torch.inf
 
 
 def near_duplicates(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from deepad.features.neighbours import leave_out_groups, near_duplicates
+from deepad.features.neighbours import leave_out_groups, near_duplicates, nearest_distances
 
 
 def test_copies_and_slightly_moved_copies_are_near_duplicates_distinct_items_are_not():
@@ -50,3 +50,29 @@ def test_leave_out_groups_mark_the_rows_of_an_item_and_its_near_duplicates():
     assert sorted(groups) == [0, 2]  # items without near-duplicates keep plain leave-one-out
     assert groups[0].tolist() == [0, 0, 1, 0, 0, 1]
     assert groups[2].tolist() == [0, 0, 1, 0, 0, 1]
+
+
+def test_each_query_group_leaves_out_its_own_columns_by_row_groups_or_by_column_sets():
+    g = torch.Generator().manual_seed(0)
+    queries, bank = torch.randn(30, 4, generator=g), torch.randn(24, 4, generator=g)
+    query_groups = torch.arange(30) % 3
+    # overlapping sets of columns, as an image leaves out its near-duplicates' entries too
+    columns = [
+        torch.tensor([0, 1, 2, 5]),
+        torch.tensor([2, 3, 4]),
+        torch.tensor([], dtype=torch.long),
+    ]
+    full = torch.cdist(queries.double(), bank.double())
+    for group, left_out in enumerate(columns):
+        full[(query_groups == group).nonzero()[:, 0][:, None], left_out[None, :]] = torch.inf
+    expected = full.topk(2, dim=1, largest=False)
+    for chunk in (7, 64):
+        got = nearest_distances(queries, bank, 2, chunk=chunk, exclude=(query_groups, columns))
+        torch.testing.assert_close(got[0].double(), expected.values, atol=1e-4, rtol=0)
+        assert torch.equal(got[1], expected.indices)
+    # by each bank row's group: the same as the sets of the rows of that group
+    owner = torch.arange(24) % 4
+    by_rows = nearest_distances(queries, bank, exclude=(query_groups, owner))
+    sets = [torch.nonzero(owner == group)[:, 0] for group in range(4)]
+    by_sets = nearest_distances(queries, bank, exclude=(query_groups, sets))
+    assert torch.equal(by_rows[1], by_sets[1])

@@ -152,11 +152,15 @@ class PatchCore(Detector):
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         n = len(tile_owner)
         embeddings = patches.view(n, h, w, -1).permute(0, 3, 1, 2)
-        several = bool(tile_owner.numel()) and int(tile_owner.max()) > 0
-        # image -> the bank rows it is scored against, marked 1 (without its near-duplicates)
-        alone: dict[int, torch.Tensor] = {}
-        if several:
+        columns: list[torch.Tensor] | None = None
+        self._without_duplicates = 0
+        if bool(tile_owner.numel()) and int(tile_owner.max()) > 0:  # several images
+            # each image's bank columns to leave out: its own entries, or with its near-
+            # duplicates' where it has some (and the bank keeps entries of other images)
             images = int(tile_owner.max()) + 1
+            order = torch.argsort(bank_owner)
+            counts = torch.bincount(bank_owner, minlength=images)
+            columns = list(torch.split(order, counts.tolist()))
             tile_means = patches.view(n, h * w, -1).mean(dim=1)
             means = (
                 torch.zeros(images, tile_means.shape[1]).index_add_(0, tile_owner, tile_means)
@@ -166,29 +170,15 @@ class PatchCore(Detector):
                 bank_owner, image_duplicates(means, shared, cfg.duplicate_ratio)
             ):
                 if bool(groups.any()):
-                    alone[image] = groups
-        self._without_duplicates = len(alone)
-        # each tile once: in batches without its own image's entries, or with its
-        # image's own bank groups
-        special = torch.tensor(list(alone), dtype=torch.long)
-        plain = torch.nonzero(~torch.isin(tile_owner, special))[:, 0]
-        parts, order = [], []
+                    columns[image] = torch.nonzero(groups == 0)[:, 0]
+                    self._without_duplicates += 1
+        parts = []
         with torch.inference_mode():
-            for first in range(0, len(plain), cfg.batch_size):
-                rows = plain[first : first + cfg.batch_size]
-                exclude = (tile_owner[rows], bank_owner) if several else None
+            for first in range(0, n, cfg.batch_size):
+                rows = torch.arange(first, min(first + cfg.batch_size, n))
+                exclude = (tile_owner[rows], columns) if columns is not None else None
                 parts.append(self.model_(embeddings[rows], exclude))
-                order.append(rows)
-            for image, groups in alone.items():
-                tiles = torch.nonzero(tile_owner == image)[:, 0]
-                exclude = (torch.zeros(len(tiles), dtype=torch.long), groups)
-                parts.append(self.model_(embeddings[tiles], exclude))
-                order.append(tiles)
-            positions = torch.cat(order)
-            fields = []
-            for field in zip(*parts, strict=True):
-                joined = torch.cat(field)
-                fields.append(torch.empty_like(joined).index_copy_(0, positions, joined))
+            fields = [torch.cat(field) for field in zip(*parts, strict=True)]
             result = self._stitched(PatchCoreResult(*fields))
         self._loo_maps = result.anomaly_map  # the training items' maps, as they were scored
         return self._image_scores(result)

@@ -106,8 +106,9 @@ class MemoryBankModel(nn.Module):
         exclude: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> PatchCoreResult:
         """Scores of ``(n, d, h, w)`` embeddings. ``exclude = (image_groups, bank_groups)``
-        (``(n,)`` and ``(bank size,)`` integers) scores each image without the bank entries
-        of its own group: a training image against the others' patches."""
+        (``(n,)`` integers, and the group of each bank entry or each group's bank columns, as
+        :func:`nearest_distances` takes them) scores each image without the bank entries of
+        its own group: a training image against the others' patches."""
         n, d, h, w = embeddings.shape
         patches = embeddings.permute(0, 2, 3, 1).reshape(n, h * w, d)
         if exclude is not None:
