@@ -44,8 +44,7 @@ def holds(text: str, figure: str) -> bool:
     decimals = len(figure.split(".")[1])
     wanted = float(figure)
     return any(
-        abs(float(found) - wanted) <= 0.5 * 10**-decimals + 1e-12
-        for found in NUMBER.findall(text)
+        abs(float(found) - wanted) <= 0.5 * 10**-decimals + 1e-12 for found in NUMBER.findall(text)
     )
 
 
@@ -81,9 +80,9 @@ def other_tables_rows() -> list[tuple[str, dict[str, str]]]:
     """Rows of the README's other tables whose last two columns are ``file`` and ``command``
     (thresholds, near-duplicates, CPU defaults): ``(first cell, {column: cell})``."""
     text = (ROOT / "README.md").read_text("utf-8")
-    outside = text.split("## Benchmarks", 1)[0] + text.split("## Benchmarks", 1)[1].split(
-        "\n## ", 1
-    )[1]
+    outside = (
+        text.split("## Benchmarks", 1)[0] + text.split("## Benchmarks", 1)[1].split("\n## ", 1)[1]
+    )
     rows, header = [], None
     for line in outside.splitlines():
         if not line.startswith("|"):
@@ -109,12 +108,37 @@ def test_other_table_row_is_backed_by_its_results_file(row):
     path = RESULTS / row["file"].strip("`")
     assert path.is_file(), f"{path.name} is missing"
     text = path.read_text("utf-8")
-    quoted = [cell for column, cell in row.items() if column not in ("file", "command")][1:]
-    figures = [f for cell in quoted for f in FIGURE.findall(cell)]
+    figures = other_figures(row)
     missing = [f for f in figures if not holds(text, f)]
     assert not missing, f"{path.name} does not hold {', '.join(missing)}"
     command = normalised_command(row["command"])
     assert command in normalised_command(text.replace("`", " ")), command
+
+
+def other_figures(row: dict[str, str]) -> list[str]:
+    """The figures an other table's row quotes: its cells after the first (what it is),
+    before the file and the command."""
+    quoted = [cell for column, cell in row.items() if column not in ("file", "command")][1:]
+    return [f for cell in quoted for f in FIGURE.findall(cell)]
+
+
+OUTPUT = re.compile(r"--output\s+(benchmarks/results/\S+\.json)")
+WRITTEN = [
+    (row["file"].strip("`"), found.group(1), figures)
+    for row, figures in [
+        *((r, quoted_figures(r)) for r in ROWS),
+        *((r, other_figures(r)) for _, r in OTHER_ROWS),
+    ]
+    if (found := OUTPUT.search(row["command"]))
+]
+
+
+@pytest.mark.parametrize("name, output, figures", WRITTEN, ids=[w[1] for w in WRITTEN])
+def test_the_json_a_row_s_command_writes_holds_its_figures_too(name, output, figures):
+    # the row names the readable file; the command's --output names the JSON beside it
+    text = (ROOT / output).read_text("utf-8")
+    missing = [f for f in figures if not holds(text, f)]
+    assert not missing, f"{output} does not hold {', '.join(missing)} (quoted from {name})"
 
 
 def test_every_image_the_readme_shows_is_in_the_repository():

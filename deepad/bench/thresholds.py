@@ -182,14 +182,20 @@ def run(options: BenchOptions) -> None:
 
 def _write(options: BenchOptions, epochs: int, rows: list[dict[str, Any]]) -> str:
     table = format_table(rows, COLUMNS, "thresholds: normal test items flagged at the default")
-    text = f"command: {command_line()}\n\n{table}\n\n{_summary(rows)}\n"
+    summary = summary_rows(rows)
+    columns = ("method", "sets", "contamination", "mean fpr", "mean fpr before", "max fpr")
+    text = (
+        f"command: {command_line()}\n\n{table}\n\n"
+        f"{format_table(summary, columns, 'per method, over its data sets')}\n"
+    )
     out = options.output or RESULTS / "thresholds.json"
-    write_results(out, {"command": command_line(), "epochs": epochs, "rows": rows})
+    payload = {"command": command_line(), "epochs": epochs, "rows": rows, "summary": summary}
+    write_results(out, payload)
     out.with_suffix(".txt").write_text(text)
     return text
 
 
-def _summary(rows: list[dict[str, Any]]) -> str:
+def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per method: the mean FPR now and before, over the data sets it ran on; last, the
     same over every measured row (``all methods``, what the README quotes)."""
     methods: dict[str, list[dict[str, Any]]] = {}
@@ -199,7 +205,7 @@ def _summary(rows: list[dict[str, Any]]) -> str:
     groups = sorted(methods.items())
     if methods:
         groups.append(("all methods", [r for found in methods.values() for r in found]))
-    summary = [
+    return [
         {
             "method": m,
             "sets": len(found),
@@ -210,5 +216,3 @@ def _summary(rows: list[dict[str, Any]]) -> str:
         }
         for m, found in groups
     ]
-    columns = ("method", "sets", "contamination", "mean fpr", "mean fpr before", "max fpr")
-    return format_table(summary, columns, "per method, over its data sets")
