@@ -3,12 +3,12 @@
 Two crops of one photograph that overlap hold the same pixels over their overlap, and that
 overlap is a corner of each of them. So the ``side × side`` blocks in each image's corners are
 looked up among every position of every other image (by an exact rolling hash of each
-``side × side`` block, in one pass per image), and a match is confirmed on the whole overlap its shift
-implies: every pixel equal. A block found at more than :data:`MAX_REPEATS` places of one image
-is a repeated pattern there and is not followed. A copied image shares all of itself. Only
-exact copies of pixels count (a re-encoded JPEG crop does not match); blocks with almost no
-texture (a flat sky) are not looked up, as they would match anywhere: an overlap whose corner
-blocks are all flat is not found.
+``side × side`` block, in one pass per image), and a match is confirmed on the whole overlap
+its shift implies: every pixel equal. A block found at more than :data:`MAX_REPEATS` places of
+one image is a repeated pattern there and is not followed. A copied image shares all of itself.
+Only exact copies of pixels count (a re-encoded JPEG crop does not match); blocks with almost
+no texture (a flat sky) are not looked up, as they would match anywhere: an overlap whose
+corner blocks are all flat is not found.
 
 The cost is linear in the pixels of the set (every block of every image hashed, twice: about
 0.1 s per megapixel) plus one comparison per candidate; images of more than :data:`MAX_PIXELS`
